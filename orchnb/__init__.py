@@ -1,0 +1,83 @@
+"""orchnb: LLM orchestration patterns you can build, step through and evaluate in a notebook.
+
+>>> import orchnb
+>>> pipe = orchnb.Chain("hello", [orchnb.Step("greet", "sim:echo", "Hello {{ input }}")])
+>>> pipe("world").output
+'Hello world'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine import Budget, RetryPolicy, Run, add_hook, configure, remove_hook
+from .exceptions import (
+    BudgetExceeded,
+    CallTimeoutError,
+    MaxIterationsExceeded,
+    MissingAPIKeyError,
+    OrchnbError,
+    ProviderError,
+    RunCancelled,
+    RunError,
+    SpecError,
+    TemplateError,
+    ToolError,
+    UnknownModelError,
+    YAMLError,
+)
+from .models import SimModel, register_provider, sim_model
+from .patterns import Chain, FunctionStep, Pipeline, Prompt, Step
+from .tools import Tool, tool
+from .trace import Trace, traces
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Router": ("orchnb.patterns", "Router"),
+    "MapReduce": ("orchnb.patterns", "MapReduce"),
+    "Agent": ("orchnb.patterns", "Agent"),
+    "PlanExecute": ("orchnb.patterns", "PlanExecute"),
+    "Team": ("orchnb.patterns", "Team"),
+    "from_yaml": ("orchnb.patterns", "from_yaml"),
+    "evaluate": ("orchnb.evals", "evaluate"),
+    "compare_routers": ("orchnb.evals", "compare_routers"),
+    "Playground": ("orchnb.notebook", "Playground"),
+    "TraceView": ("orchnb.notebook", "TraceView"),
+    "testing": ("orchnb.testing", None),
+    "viz": ("orchnb.viz", None),
+}
+
+__all__ = sorted([
+    "Agent", "Budget", "BudgetExceeded", "CallTimeoutError", "Chain", "FunctionStep",
+    "MapReduce", "MaxIterationsExceeded", "MissingAPIKeyError", "OrchnbError", "Pipeline",
+    "PlanExecute", "Playground", "Prompt", "ProviderError", "RetryPolicy", "Router", "Run",
+    "RunCancelled", "RunError", "SimModel", "SpecError", "Step", "Team", "TemplateError",
+    "Tool", "ToolError", "Trace", "TraceView", "UnknownModelError", "YAMLError", "add_hook",
+    "compare_routers", "configure", "evaluate", "from_yaml", "register_provider", "remove_hook",
+    "sim_model", "tool", "traces",
+])
+
+
+def __getattr__(name: str) -> Any:
+    # Heavy parts (SDKs, pandas, plotly, widgets) load on first use so `import orchnb` is fast.
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'orchnb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext orchnb``: registers the ``%%orch`` / ``%orch`` magics."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)

@@ -1,0 +1,133 @@
+"""The response cache: identical calls (provider, model, messages, tools, parameters) are paid once.
+
+Content-addressed; kept in memory and in ``<home>/cache.sqlite`` so a re-run eval or cell, even in a
+new kernel, is answered without paying again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..models import ModelRequest, ModelResponse, ToolCall, Usage
+from ..trace import home
+
+
+def cache_key(provider: str, model: str, request: ModelRequest) -> str:
+    """The content address of a call.
+
+    >>> from orchnb.models import Message
+    >>> len(cache_key("sim", "echo", ModelRequest([Message("user", "hi")])))
+    32
+    """
+    payload = [
+        provider,
+        model,
+        [m.to_dict() for m in request.messages],
+        [(t.name, t.description, t.parameters) for t in request.tools],
+        request.temperature,
+        request.max_tokens,
+    ]
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+def _dump(response: ModelResponse, cost: float | None) -> str:
+    return json.dumps({
+        "text": response.text,
+        "tool_calls": [[c.id, c.name, c.arguments] for c in response.tool_calls],
+        "usage": [response.usage.input_tokens, response.usage.output_tokens,
+                  response.usage.cached_tokens, response.usage.estimated],
+        "model": response.model,
+        "finish_reason": response.finish_reason,
+        "simulated": response.simulated,
+        "cost": cost,
+    })
+
+
+def _load(raw: str) -> tuple[ModelResponse, float | None]:
+    d = json.loads(raw)
+    usage = Usage(*d["usage"])
+    response = ModelResponse(
+        text=d["text"],
+        tool_calls=[ToolCall(*c) for c in d["tool_calls"]],
+        usage=usage,
+        model=d["model"],
+        finish_reason=d["finish_reason"],
+        simulated=d["simulated"],
+    )
+    return response, d["cost"]
+
+
+class ResponseCache:
+    """Memory + SQLite cache of model responses with the cost each one would have had.
+
+    >>> cache = ResponseCache(Path(tmp) / "cache.sqlite")   # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, memory_items: int = 100_000):
+        self.path = path
+        self._memory: dict[str, str] = {}
+        self._memory_items = memory_items
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT, "
+                "created REAL DEFAULT (julianday('now')))"
+            )
+            self._conn = conn
+        return self._conn
+
+    def get(self, key: str) -> tuple[ModelResponse, float | None] | None:
+        """The cached response and its original cost, or None."""
+        raw = self._memory.get(key)
+        if raw is None:
+            with self._lock:
+                row = self._db().execute(
+                    "SELECT value FROM responses WHERE key = ?", (key,)
+                ).fetchone()
+            if row is None:
+                return None
+            raw = self._remember(key, row[0])
+        return _load(raw)
+
+    def put(self, key: str, response: ModelResponse, cost: float | None) -> None:
+        raw = self._remember(key, _dump(response, cost))
+        with self._lock:
+            self._db().execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                               (key, raw))
+
+    def _remember(self, key: str, raw: str) -> str:
+        if len(self._memory) >= self._memory_items:
+            self._memory.pop(next(iter(self._memory)))
+        self._memory[key] = raw
+        return raw
+
+    def clear(self) -> None:
+        """Forget every cached response."""
+        self._memory.clear()
+        with self._lock:
+            self._db().execute("DELETE FROM responses")
+
+
+_CACHES: dict[Path, ResponseCache] = {}
+
+
+def get_cache(path: Path | None = None) -> ResponseCache:
+    """The process-wide response cache (default ``home()/cache.sqlite``)."""
+    path = Path(path or home() / "cache.sqlite").resolve()
+    cache = _CACHES.get(path)
+    if cache is None:
+        cache = _CACHES[path] = ResponseCache(path)
+    return cache

@@ -1,0 +1,154 @@
+"""orchnb's exceptions, one tree.
+
+::
+
+    OrchnbError
+    ├── SpecError                 a pipeline definition is wrong (before any call is paid for)
+    │   ├── YAMLError             the %%orch body is not valid YAML
+    │   ├── TemplateError         a prompt template has a syntax error or an unknown variable
+    │   └── UnknownModelError     a model string names no provider, or a malformed one
+    ├── MissingAPIKeyError        a provider needs a key that is not set
+    └── RunError                  something failed while a pipeline ran
+        ├── ProviderError         the model API answered with an error (after retries)
+        ├── CallTimeoutError      a model or tool call took longer than its timeout
+        ├── BudgetExceeded        a calls / tokens / USD cap was reached
+        ├── MaxIterationsExceeded an agent, re-planner or team hit its iteration cap
+        ├── ToolError             a tool was called wrongly or failed where it cannot be observed
+        └── RunCancelled          the run was cancelled (kernel interrupt, Stop button)
+
+Every message says what was wrong, where (step, YAML key, line) and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceeded",
+    "CallTimeoutError",
+    "MaxIterationsExceeded",
+    "MissingAPIKeyError",
+    "OrchnbError",
+    "OrchnbWarning",
+    "ProviderError",
+    "RunCancelled",
+    "RunError",
+    "SpecError",
+    "TemplateError",
+    "ToolError",
+    "UnknownModelError",
+    "YAMLError",
+]
+
+
+class OrchnbError(Exception):
+    """Base of every error orchnb raises on purpose.
+
+    >>> try:
+    ...     raise SpecError("steps[0]: 'model' is required")
+    ... except OrchnbError as e:
+    ...     print(e)
+    steps[0]: 'model' is required
+    """
+
+
+class OrchnbWarning(UserWarning):
+    """Warnings orchnb emits (unpriced model, simulated model, cache bypassed...)."""
+
+
+class SpecError(OrchnbError, ValueError):
+    """A pipeline definition is invalid; raised before any model call.
+
+    ``key`` is the dotted path of the offending key (``steps[1].prompt``) and ``line`` the
+    1-based line in the ``%%orch`` cell body, when known.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, line: int | None = None):
+        self.key = key
+        self.line = line
+        where = []
+        if line is not None:
+            where.append(f"line {line}")
+        if key:
+            where.append(f"key '{key}'")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+        self.message = message
+
+
+class YAMLError(SpecError):
+    """The ``%%orch`` cell body is not valid YAML (the line of the first problem is given)."""
+
+
+class TemplateError(SpecError):
+    """A Jinja2 prompt template has a syntax error or uses an undefined variable."""
+
+
+class UnknownModelError(SpecError):
+    """A model string is malformed (``provider:model``) or names an unknown provider."""
+
+
+class MissingAPIKeyError(OrchnbError):
+    """A provider needs an API key that is not set. ``variable`` names the env var to set."""
+
+    def __init__(self, provider: str, variable: str):
+        self.provider = provider
+        self.variable = variable
+        super().__init__(
+            f"{provider}: no API key. Set the environment variable {variable} "
+            f"(or pass api_key= to the provider), or use a 'sim:' model to run offline."
+        )
+
+
+class RunError(OrchnbError):
+    """A failure during a run. ``step`` names the step that failed, when known."""
+
+    step: str | None = None
+
+
+class ProviderError(RunError):
+    """The provider's API returned an error that outlasted the retries.
+
+    ``status`` is the HTTP status (None for connection errors / malformed bodies),
+    ``retryable`` says whether the engine may retry it, ``retry_after`` is the server's hint in
+    seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ):
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CallTimeoutError(RunError):
+    """A model or tool call exceeded its timeout (retried like a transient provider error)."""
+
+
+class BudgetExceeded(RunError):
+    """A budget cap (calls, tokens or USD) was reached. ``limit`` names which one."""
+
+    def __init__(self, message: str, *, limit: str):
+        self.limit = limit
+        super().__init__(message)
+
+
+class MaxIterationsExceeded(RunError):
+    """An agent loop, re-planner or team reached its cap on iterations or turns."""
+
+
+class ToolError(RunError):
+    """A tool is unknown or failed in a way that cannot be handed back to the model."""
+
+
+class RunCancelled(RunError):
+    """The run was cancelled (kernel interrupt or Stop). The partial trace is kept."""

@@ -1,0 +1,184 @@
+"""``sim:`` models: offline, deterministic stand-ins for playgrounds, tests and benchmarks.
+
+A sim model answers from (in order) a Python function, a script of replies, keyword/regex rules,
+then a default. Unregistered ``sim:NAME`` models echo the gist of the last user message. Token
+counts are estimated (about 4 characters a token) and every response is marked simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any, Union
+
+from ._types import ModelRequest, ModelResponse, ToolCall, Usage
+
+Reply = Union[str, ModelResponse, Mapping[str, Any]]
+"""A sim reply: text, a full ModelResponse, or ``{"tool": name, "args": {...}}`` for a tool call."""
+
+_REGISTRY: dict[str, SimModel] = {}
+_call_ids = count(1)
+
+
+def estimate_tokens(text: str) -> int:
+    """A deterministic token estimate: about four characters a token.
+
+    >>> estimate_tokens("abcdefgh")
+    2
+    """
+    return (len(text) + 3) // 4
+
+
+@dataclass
+class SimModel:
+    """An offline model answering by rules, a script or a function, registered as ``sim:NAME``.
+
+    >>> triage = SimModel("triage", rules={"refund|money back": "billing"}, default="technical")
+    >>> _ = triage.register()      # now usable as model "sim:triage"
+
+    ``latency`` is seconds (a number, or ``(low, high)`` for a deterministic spread);
+    ``priced_as`` (e.g. ``"openai:gpt-4o-mini"``) reports cost as if that model had answered,
+    labelled simulated, so cost charts mean something offline.
+    """
+
+    name: str
+    rules: Mapping[str, Reply] | Sequence[tuple[str, Reply]] | None = None
+    """Regex (case-insensitive) → reply, tried in order against the last user message."""
+    replies: Sequence[Reply] | None = None
+    """Scripted replies used in order, one per call; afterwards rules/default apply."""
+    fn: Callable[[ModelRequest], Reply] | None = None
+    """Called with the request; its return value is the reply."""
+    default: Reply | None = None
+    """Reply when nothing else matched (None: echo the gist of the last user message)."""
+    latency: float | tuple[float, float] = 0.0
+    priced_as: str | None = None
+    _script_pos: int = field(default=0, init=False, repr=False)
+    _compiled: list[tuple[re.Pattern[str], Reply]] = field(
+        default_factory=list, init=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        items = self.rules.items() if isinstance(self.rules, Mapping) else (self.rules or [])
+        self._compiled = [(re.compile(pat, re.IGNORECASE), reply) for pat, reply in items]
+
+    def register(self) -> SimModel:
+        """Make this model available as ``sim:NAME`` (replacing an earlier one)."""
+        _REGISTRY[self.name] = self
+        return self
+
+    def reset(self) -> None:
+        """Restart the script from its first reply."""
+        self._script_pos = 0
+
+    def delay(self, request: ModelRequest) -> float:
+        if isinstance(self.latency, (int, float)):
+            return float(self.latency)
+        low, high = self.latency
+        digest = hashlib.blake2b(_last_user(request).encode(), digest_size=2).digest()
+        return low + (high - low) * int.from_bytes(digest, "big") / 65535
+
+    def answer(self, request: ModelRequest) -> Reply:
+        if self.fn is not None:
+            return self.fn(request)
+        if self.replies is not None and self._script_pos < len(self.replies):
+            self._script_pos += 1
+            return self.replies[self._script_pos - 1]
+        text = _last_user(request)
+        for pattern, reply in self._compiled:
+            if pattern.search(text):
+                return reply
+        if self.default is not None:
+            return self.default
+        return _gist(self.name, text)
+
+
+def sim_model(name: str, **options: Any) -> SimModel:
+    """Define and register a sim model in one call; returns it.
+
+    >>> m = sim_model("yes", default="yes")
+    >>> m.name
+    'yes'
+    """
+    return SimModel(name, **options).register()
+
+
+def get_sim_model(name: str) -> SimModel | None:
+    """The registered sim model called ``name``, if any."""
+    return _REGISTRY.get(name)
+
+
+def _last_user(request: ModelRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role in ("user", "tool"):
+            return message.content
+    return ""
+
+
+def _gist(name: str, text: str) -> str:
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    words = first.split()
+    gist = " ".join(words[:30]) + (" …" if len(words) > 30 else "")
+    return f"[sim:{name}] {gist}"
+
+
+def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelResponse:
+    if isinstance(reply, ModelResponse):
+        reply.simulated = True
+        return reply
+    tool_calls: list[ToolCall] = []
+    if isinstance(reply, Mapping):
+        text = str(reply.get("text", ""))
+        if "tool" in reply:
+            tool_calls.append(
+                ToolCall(f"sim_call_{next(_call_ids)}", str(reply["tool"]), dict(reply.get("args", {})))
+            )
+    else:
+        text = str(reply)
+    prompt_chars = sum(len(m.content) for m in request.messages)
+    out_chars = len(text) + sum(len(str(c.arguments)) + len(c.name) for c in tool_calls)
+    usage = Usage((prompt_chars + 3) // 4 + 3 * len(request.messages), (out_chars + 3) // 4,
+                  estimated=True)
+    return ModelResponse(
+        text=text,
+        tool_calls=tool_calls,
+        usage=usage,
+        model=model,
+        finish_reason="tool_calls" if tool_calls else "stop",
+        simulated=True,
+    )
+
+
+class SimProvider:
+    """The ``sim`` provider: resolves ``sim:NAME`` to a registered :class:`SimModel`.
+
+    >>> import asyncio
+    >>> from orchnb.models import Message, ModelRequest
+    >>> r = asyncio.run(SimProvider().request("echo", ModelRequest([Message("user", "hi")])))
+    >>> r.text, r.simulated
+    ('hi', True)
+    """
+
+    name = "sim"
+    simulated = True
+
+    async def request(self, model: str, request: ModelRequest) -> ModelResponse:
+        sim = _REGISTRY.get(model)
+        if sim is None:
+            reply: Reply = _last_user(request) if model == "echo" else _gist(model, _last_user(request))
+            return _to_response(reply, request, model)
+        delay = sim.delay(request)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return _to_response(sim.answer(request), request, model)
+
+    def priced_as(self, model: str) -> str | None:
+        """The real model whose price a sim model borrows, if any."""
+        sim = _REGISTRY.get(model)
+        return sim.priced_as if sim else None
+
+    def __repr__(self) -> str:
+        return "SimProvider(simulated)"

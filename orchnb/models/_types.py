@@ -1,0 +1,114 @@
+"""Typed messages, requests and responses exchanged between the engine and providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A model's request to call a tool.
+
+    >>> ToolCall(id="call_1", name="add", arguments={"a": 1, "b": 2}).name
+    'add'
+    """
+
+    id: str
+    """Provider-assigned id, echoed back in the tool result message."""
+    name: str
+    """Tool name as registered."""
+    arguments: dict[str, Any]
+    """Parsed JSON arguments (not yet validated against the tool's schema)."""
+
+
+@dataclass(slots=True)
+class Message:
+    """One chat message in provider-neutral form.
+
+    >>> Message("user", "hi").content
+    'hi'
+    """
+
+    role: Role
+    """system, user, assistant (may carry tool_calls) or tool (a tool's result)."""
+    content: str = ""
+    """Text content."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """Tool calls requested by an assistant message."""
+    tool_call_id: str | None = None
+    """For role='tool': the id of the call this message answers."""
+    name: str | None = None
+    """For role='tool': the tool's name."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form (used for the cache key and the trace)."""
+        d: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            d["tool_calls"] = [
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls
+            ]
+        if self.tool_call_id:
+            d["tool_call_id"] = self.tool_call_id
+        if self.name:
+            d["name"] = self.name
+        return d
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """What a model is told about a tool: name, description and JSON schema of arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage of one call, normalised across providers.
+
+    >>> Usage(10, 2).total_tokens
+    12
+    """
+
+    input_tokens: int = 0
+    """Prompt tokens, cached ones included."""
+    output_tokens: int = 0
+    """Completion tokens."""
+    cached_tokens: int = 0
+    """Prompt tokens served from the provider's prompt cache."""
+    estimated: bool = False
+    """True when the counts are estimates (simulated models), not the provider's figures."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    """Everything a provider needs for one call."""
+
+    messages: list[Message]
+    tools: list[ToolSpec] = field(default_factory=list)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    """Per-attempt timeout in seconds (the engine enforces it too)."""
+
+
+@dataclass(slots=True)
+class ModelResponse:
+    """A provider's answer in provider-neutral form."""
+
+    text: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    """The model id the provider reports having used."""
+    finish_reason: str | None = None
+    simulated: bool = False
+    """True for sim: models; shown wherever the response shows up."""

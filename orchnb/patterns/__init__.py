@@ -1,0 +1,7 @@
+"""The six patterns. Each reads like its diagram; the engine does everything else."""
+
+from ._base import FunctionStep, Node, Pipeline, Step, as_node
+from ._chain import Chain
+from ._template import Prompt
+
+__all__ = ["Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node"]

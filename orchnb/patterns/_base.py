@@ -1,0 +1,201 @@
+"""What every pattern shares: nodes (LLM steps, Python steps, nested patterns) and the
+``Pipeline`` base that runs, starts and steps them through the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
+
+from ..engine import Budget, RetryPolicy, Run, RunContext, as_text, defaults
+from ..exceptions import SpecError
+from ..models import Message, Model, resolve_model
+from ._template import Prompt
+
+Vars = dict[str, Any]
+
+
+class Node(Protocol):
+    """Anything a pattern can hold: an LLM step, a Python step or another pattern."""
+
+    name: str
+
+    async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any: ...
+
+
+class Step:
+    """An LLM step: a prompt template rendered and sent to a model.
+
+    >>> s = Step("summarize", "sim:echo", "Summarize: {{ input }}")
+    >>> s.model.id
+    'sim:echo'
+    """
+
+    kind = "llm"
+
+    def __init__(self, name: str, model: str | Model, prompt: str | Prompt, *,
+                 system: str | Prompt | None = None, temperature: float | None = None,
+                 max_tokens: int | None = None, parse: Callable[[str], Any] | None = None):
+        self.name = name
+        self.model = resolve_model(model)
+        self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt, where=f"{name}.prompt")
+        self.system = system if system is None or isinstance(system, Prompt) else Prompt(
+            system, where=f"{name}.system")
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.parse = parse
+
+    def messages(self, input: Any, vars: Vars) -> list[Message]:
+        text = as_text(input) if not isinstance(input, str) else input
+        values = {**vars, "input": text}
+        msgs = [Message("user", self.prompt.render(**values))]
+        if self.system is not None:
+            msgs.insert(0, Message("system", self.system.render(**values)))
+        return msgs
+
+    async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        with ctx.span("step", self.name, model=self.model.name,
+                      provider=self.model.provider_name) as span:
+            span.input = as_text(input)
+            response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
+                                      temperature=self.temperature, max_tokens=self.max_tokens)
+            out = self.parse(response.text) if self.parse else response.text
+            span.output = as_text(out)
+            return out
+
+    def graph_label(self) -> str:
+        return f"{self.name}\n{self.model.id}"
+
+    def __repr__(self) -> str:
+        return f"Step({self.name!r}, {self.model.id!r})"
+
+
+class FunctionStep:
+    """A Python function as a step: ``fn(input)``; it may also take ``steps=`` / ``vars=``.
+
+    >>> FunctionStep("upper", str.upper).name
+    'upper'
+    """
+
+    kind = "python"
+
+    def __init__(self, name: str, fn: Callable[..., Any]):
+        self.name = name
+        self.fn = fn
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}  # builtins such as str.upper
+        self._wants = {k for k in ("steps", "vars", "outputs") if k in params}
+        self._async = asyncio.iscoroutinefunction(fn)
+
+    async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        with ctx.span("step", self.name) as span:
+            span.input = as_text(input)
+            kwargs = {k: (vars if k == "vars" else vars.get(k)) for k in self._wants}
+            out = self.fn(input, **kwargs)
+            if self._async or inspect.isawaitable(out):
+                out = await out
+            span.output = as_text(out)
+            return out
+
+    def graph_label(self) -> str:
+        return f"{self.name}\npython"
+
+    def __repr__(self) -> str:
+        return f"FunctionStep({self.name!r})"
+
+
+def as_node(obj: Any, name: str | None = None) -> Node:
+    """A node from a Step, a pattern, or a plain Python callable."""
+    if isinstance(obj, (Step, FunctionStep, Pipeline)):
+        return obj
+    if callable(obj):
+        return FunctionStep(name or getattr(obj, "__name__", "function"), obj)
+    raise SpecError(f"{obj!r} cannot be a step: use orchnb.Step, a pattern or a Python function")
+
+
+class Pipeline:
+    """The base of the six patterns. Call it to run, ``start`` it to step through it.
+
+    >>> chain = Chain("hello", [Step("greet", "sim:echo", "Hello {{ input }}")])  # doctest: +SKIP
+    >>> chain("world").output                                                      # doctest: +SKIP
+    'Hello world'
+    """
+
+    pattern: ClassVar[str] = "pipeline"
+    kind = "pattern"
+
+    def __init__(self, name: str, *, budget: Budget | None = None, cache: bool | None = None,
+                 timeout: float | None = None, retry: RetryPolicy | None = None,
+                 persist: bool | None = None):
+        self.name = name
+        self._overrides = {"budget": budget, "cache": cache, "timeout": timeout,
+                           "retry": retry, "persist": persist}
+        self.runs: list[Run] = []
+        self.source: str | None = None
+        """The ``%%orch`` YAML this pipeline was built from, if any."""
+
+    async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        """The pattern's control flow. Subclasses implement this and nothing else."""
+        raise NotImplementedError
+
+    async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        """Run as a node inside another pattern (its own span, its own pattern name)."""
+        with ctx.span("pattern", self.name, pattern=self.pattern) as span:
+            span.input = as_text(input)
+            out = await self._run(ctx, input, vars)
+            span.output = as_text(out)
+            return out
+
+    def children(self) -> list[Node]:
+        """The nodes this pattern holds, for graphs and validation."""
+        return []
+
+    # -- running ----------------------------------------------------------------------------
+    def _new_run(self, input: Any, options: dict[str, Any], hooks: Sequence[Any] = ()) -> Run:
+        opts = defaults().merged(**self._overrides).merged(**options)
+
+        async def body(ctx: RunContext, x: Any) -> Any:
+            return await self._run(ctx, x, {"run_input": x})
+
+        run = Run(self.name, self.pattern, input, body, opts, hooks)
+        self.runs.append(run)
+        del self.runs[:-50]
+        return run
+
+    def __call__(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
+                 timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:
+        """Run to the end and return the :class:`~orchnb.Run` (errors raise, with ``.run``)."""
+        return self._new_run(input, {"budget": budget, "cache": cache, "timeout": timeout},
+                             hooks).run_sync()
+
+    async def arun(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
+                   timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:
+        """Run to the end on the caller's event loop: ``run = await pipe.arun(x)``."""
+        return await self._new_run(input, {"budget": budget, "cache": cache, "timeout": timeout},
+                                   hooks).arun()
+
+    def start(self, input: Any, *, breakpoints: Sequence[str] = (), approve_tools: bool = False,
+              stepping: bool = True, budget: Budget | None = None, cache: bool | None = None,
+              hooks: Sequence[Any] = ()) -> Run:
+        """Start a run paused at its first call boundary; drive it with ``run.step()``."""
+        run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
+        return run.start(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
+
+    def background(self, input: Any, **options: Any) -> Run:
+        """Start a run on the engine's loop without waiting (widgets use this)."""
+        return self.start(input, stepping=False, **options)
+
+    @property
+    def last_run(self) -> Run | None:
+        """The most recent run (also after an error or an interrupt)."""
+        return self.runs[-1] if self.runs else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}: {len(self.children())} nodes>"
+
+
+def model_of(node: Any) -> Model | None:
+    return getattr(node, "model", None) if isinstance(getattr(node, "model", None), Model) else None

@@ -1,0 +1,80 @@
+"""Prompt templates: Jinja2, sandboxed, strict about undefined variables, checked up front."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from ..exceptions import TemplateError
+
+_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                            keep_trailing_newline=True)
+KNOWN_VARIABLES = frozenset({"input", "steps", "outputs", "item", "run_input", "vars", "plan",
+                             "workspace", "task", "routes", "labels", "tools", "history"})
+
+
+class Prompt:
+    """A compiled prompt template. Syntax errors and unknown variables fail at definition.
+
+    >>> Prompt("Summarize: {{ input }}").render(input="a text")
+    'Summarize: a text'
+    >>> Prompt("{{ steps.summary }}").step_refs
+    {'summary'}
+    """
+
+    __slots__ = ("_template", "source", "step_refs", "variables")
+
+    def __init__(self, source: str, *, where: str = "prompt",
+                 allowed: frozenset[str] = KNOWN_VARIABLES, line: int | None = None):
+        if not isinstance(source, str):
+            raise TemplateError(f"{where}: a prompt must be text, got {type(source).__name__}",
+                                key=where, line=line)
+        self.source = source
+        if "{" not in source:
+            self._template = None
+            self.variables: set[str] = set()
+            self.step_refs: set[str] = set()
+            return
+        try:
+            ast = _ENV.parse(source)
+        except jinja2.TemplateSyntaxError as e:
+            at = None if line is None else line + (e.lineno or 1) - 1
+            raise TemplateError(f"template syntax error: {e.message}", key=where, line=at) from None
+        self.variables = meta.find_undeclared_variables(ast)
+        unknown = sorted(self.variables - allowed)
+        if unknown:
+            raise TemplateError(
+                f"undefined template variable(s) {', '.join(unknown)}; available: "
+                f"{', '.join(sorted(allowed))} (e.g. {{{{ input }}}} or {{{{ steps.NAME }}}})",
+                key=where, line=line)
+        self.step_refs = _step_refs(ast)
+        self._template = _ENV.from_string(source)
+
+    def render(self, **variables: Any) -> str:
+        if self._template is None:
+            return self.source
+        try:
+            return self._template.render(variables)
+        except jinja2.UndefinedError as e:
+            raise TemplateError(f"while rendering: {e.message}; variables present: "
+                                f"{', '.join(sorted(variables))}") from None
+        except jinja2.TemplateError as e:
+            raise TemplateError(f"while rendering: {e}") from None
+
+    def __repr__(self) -> str:
+        return f"Prompt({self.source!r})"
+
+
+def _step_refs(ast: nodes.Template) -> set[str]:
+    refs = set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "steps":
+            if isinstance(node, nodes.Getattr):
+                refs.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                refs.add(node.arg.value)
+    return refs

@@ -1,0 +1,43 @@
+"""Traces: spans, the SQLite store, the DataFrame view and exports."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._frame import rows_to_frame, spans_to_frame
+from ._span import COLUMNS, Span
+from ._store import SpanStore, get_store, home
+from ._trace import Trace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "COLUMNS",
+    "Span",
+    "SpanStore",
+    "Trace",
+    "get_store",
+    "home",
+    "rows_to_frame",
+    "spans_to_frame",
+    "traces",
+]
+
+
+def traces(run_id: str | None = None, pipeline: str | None = None) -> pd.DataFrame:
+    """Every persisted span (this session's and earlier kernels'), one row each.
+
+    >>> import orchnb
+    >>> df = orchnb.traces()                 # doctest: +SKIP
+    >>> df.groupby("pipeline").cost_usd.sum()  # doctest: +SKIP
+    """
+    where, params = [], []
+    if run_id:
+        where.append("run_id = ?")
+        params.append(run_id)
+    if pipeline:
+        where.append("pipeline = ?")
+        params.append(pipeline)
+    rows = get_store().read_rows(" AND ".join(where), tuple(params))
+    return rows_to_frame(rows)

@@ -1,0 +1,82 @@
+"""Spans: one record per run, pattern, step, model call and tool call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+SpanKind = Literal["run", "pattern", "step", "model", "tool"]
+SpanStatus = Literal["running", "ok", "error", "cancelled", "budget_exceeded", "max_iterations"]
+
+
+@dataclass(slots=True)
+class Span:
+    """One timed unit of work in a run, linked to its parent by ``parent_id``.
+
+    Field names are the DataFrame's column names (see ``orchnb.trace.COLUMNS``); when exported to
+    OpenTelemetry they map to the ``gen_ai.*`` semantic conventions.
+    """
+
+    run_id: str
+    """The run this span belongs to."""
+    span_id: str
+    """Unique id of the span."""
+    parent_id: str | None
+    """The enclosing span (None for the run span)."""
+    pipeline: str
+    """Name of the top-level pipeline."""
+    pattern: str
+    """chain, router, mapreduce, agent, plan_execute, team (the nearest enclosing pattern)."""
+    step: str
+    """Step name (for model/tool spans: the step that made the call)."""
+    kind: SpanKind
+    """run, pattern, step, model or tool."""
+    status: SpanStatus = "running"
+    error: str | None = None
+    """Error type and message when status is not ok."""
+    start: float = 0.0
+    """Wall-clock start, seconds since the epoch."""
+    end: float | None = None
+    latency_ms: float | None = None
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    """USD cost; NaN when the price is unknown (``priced`` is False), never a silent 0."""
+    priced: bool | None = None
+    """For model spans: whether a price was found for the model."""
+    route: str | None = None
+    """Router spans: the route taken."""
+    raw_label: str | None = None
+    """Router spans: what the classifier returned before parsing."""
+    confidence: float | None = None
+    """Router spans: classifier confidence, where there is one."""
+    iteration: int | None = None
+    """Agent / plan / team loops: the 1-based iteration, turn or plan step."""
+    item: int | None = None
+    """Map-reduce: the 0-based item index."""
+    attempt: int | None = None
+    """Model/tool spans: attempts made (1 = no retry)."""
+    cached: bool | None = None
+    """Model spans: answered from the response cache (cost_usd is then 0, saved_usd what it saved)."""
+    saved_usd: float | None = None
+    simulated: bool | None = None
+    """Model spans: the model is a sim: model."""
+    tool: str | None = None
+    """Tool spans: the tool's name."""
+    input: str | None = None
+    """Rendered prompt / arguments / step input (truncated for very large values)."""
+    output: str | None = None
+    """Response text / tool result / step output (truncated for very large values)."""
+    meta: str | None = None
+    """JSON of anything else (plan versions, tool calls, agent names, parameters)."""
+
+    def to_row(self) -> tuple[Any, ...]:
+        """The span as a tuple in ``COLUMNS`` order."""
+        return tuple(getattr(self, n) for n in COLUMNS)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Span))
+"""The trace DataFrame's columns, in order."""
