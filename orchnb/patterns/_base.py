@@ -39,9 +39,10 @@ class Step:
                  max_tokens: int | None = None, parse: Callable[[str], Any] | None = None):
         self.name = name
         self.model = resolve_model(model)
-        self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt, where=f"{name}.prompt")
+        owner = f"step '{name}': "
+        self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt, owner=owner)
         self.system = system if system is None or isinstance(system, Prompt) else Prompt(
-            system, where=f"{name}.system")
+            system, where="system", owner=owner)
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.parse = parse

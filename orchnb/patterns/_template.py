@@ -28,9 +28,10 @@ class Prompt:
     __slots__ = ("_template", "source", "step_refs", "variables")
 
     def __init__(self, source: str, *, where: str = "prompt",
-                 allowed: frozenset[str] = KNOWN_VARIABLES, line: int | None = None):
+                 allowed: frozenset[str] = KNOWN_VARIABLES, line: int | None = None,
+                 owner: str = ""):
         if not isinstance(source, str):
-            raise TemplateError(f"{where}: a prompt must be text, got {type(source).__name__}",
+            raise TemplateError(f"{owner}a prompt must be text, got {type(source).__name__}",
                                 key=where, line=line)
         self.source = source
         if "{" not in source:
@@ -41,15 +42,15 @@ class Prompt:
         try:
             ast = _ENV.parse(source)
         except jinja2.TemplateSyntaxError as e:
-            at = None if line is None else line + (e.lineno or 1) - 1
-            raise TemplateError(f"template syntax error: {e.message}", key=where, line=at) from None
+            raise TemplateError(f"{owner}template syntax error: {e.message} (template line "
+                                f"{e.lineno})", key=where, line=e.lineno) from None
         self.variables = meta.find_undeclared_variables(ast)
         unknown = sorted(self.variables - allowed)
         if unknown:
             raise TemplateError(
-                f"undefined template variable(s) {', '.join(unknown)}; available: "
+                f"{owner}undefined template variable(s) {', '.join(unknown)}; available: "
                 f"{', '.join(sorted(allowed))} (e.g. {{{{ input }}}} or {{{{ steps.NAME }}}})",
-                key=where, line=line)
+                key=where, line=_line_of(source, unknown[0]))
         self.step_refs = _step_refs(ast)
         self._template = _ENV.from_string(source)
 
@@ -66,6 +67,13 @@ class Prompt:
 
     def __repr__(self) -> str:
         return f"Prompt({self.source!r})"
+
+
+def _line_of(source: str, word: str) -> int | None:
+    for i, text in enumerate(source.splitlines(), 1):
+        if word in text:
+            return i
+    return None
 
 
 def _step_refs(ast: nodes.Template) -> set[str]:

@@ -7,7 +7,6 @@ overlapping map calls, an agent with iterations, a failed tool call and retries.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -242,8 +241,6 @@ def big_frame(runs: int, items: int) -> pd.DataFrame:
     df["latency_ms"] = durs * 1000
     df["model"] = np.where(is_model, "openai:gpt-4o-mini", None)
     df["provider"] = np.where(is_model, "openai", None)
-    tok = pd.array(np.where(is_model, 300, 0), dtype="Int64")
-    df["input_tokens"] = tok.where(is_model, pd.NA) if hasattr(tok, "where") else tok
     df["input_tokens"] = pd.Series(np.where(is_model, 300, np.nan)).astype("Int64")
     df["output_tokens"] = pd.Series(np.where(is_model, 80, np.nan)).astype("Int64")
     df["cached_tokens"] = pd.Series(np.where(is_model, 0, np.nan)).astype("Int64")
@@ -251,14 +248,9 @@ def big_frame(runs: int, items: int) -> pd.DataFrame:
     df["priced"] = pd.Series(np.where(is_model, True, None)).astype("boolean")
     df["item"] = pd.Series(np.tile(np.where(item >= 0, item, np.nan), runs)).astype("Int64")
     df["attempt"] = pd.Series(np.where(is_model, 1, np.nan)).astype("Int64")
-    for c in ("iteration", "cached_tokens"):
-        df[c] = df[c].astype("Int64")
+    df["iteration"] = df["iteration"].astype("Int64")
     for c in ("confidence", "saved_usd"):
         df[c] = df[c].astype("float64")
     for c in ("cached", "simulated"):
         df[c] = df[c].astype("boolean")
     return df
-
-
-def spans_iter(df: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    yield from df.to_dict("records")

@@ -1,0 +1,262 @@
+"""Pipelines from YAML (the ``%%orch`` body) or dicts, validated before any call is paid for.
+
+Each pattern registers a pydantic schema and a builder. Errors name the key path and the line
+of the cell body: ``line 7, key 'routes.refund.prompt': undefined template variable(s) ...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..exceptions import SpecError, TemplateError, UnknownModelError, YAMLError
+from ..models import Model, resolve_model
+from ._base import FunctionStep, Node, Pipeline, Step
+
+
+class SpecModel(BaseModel):
+    """Base of every pattern's YAML schema: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class StepSpec(SpecModel):
+    """``{name?, model, prompt, system?, temperature?, max_tokens?}``"""
+
+    name: str | None = None
+    model: str
+    prompt: str
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+Builder = Callable[[Any, "SpecContext", str, str], Pipeline]
+_BUILDERS: dict[str, tuple[type[SpecModel], Builder]] = {}
+_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout"}
+
+
+def register_builder(pattern: str, schema: type[SpecModel], build: Builder) -> None:
+    """Teach the YAML loader a pattern: ``build(spec, ctx, key_prefix, name) -> Pipeline``."""
+    _BUILDERS[pattern] = (schema, build)
+
+
+@dataclass
+class SpecContext:
+    """What builders use: line lookup, user-namespace lookup, and node construction."""
+
+    namespace: Mapping[str, Any] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def line(self, key: str) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rsplit(".", 1)[0] if "." in key else (key.rsplit("[", 1)[0] if "[" in key else "")
+        return None
+
+    def error(self, message: str, key: str, cls: type[SpecError] = SpecError) -> SpecError:
+        err = cls(message, key=key, line=self.line(key))
+        err.located = True  # type: ignore[attr-defined]  # key is a full path already
+        return err
+
+    def model(self, value: Any, key: str) -> Model:
+        try:
+            return resolve_model(value)
+        except UnknownModelError as e:
+            raise self.error(e.message, key, UnknownModelError) from None
+
+    def callable(self, name: Any, key: str) -> Any:
+        """A Python object named in YAML, looked up in the user namespace."""
+        if not isinstance(name, str):
+            raise self.error(f"expected the name of a Python function, got {name!r}", key)
+        if name not in self.namespace:
+            known = sorted(k for k, v in self.namespace.items()
+                           if callable(v) and not k.startswith("_"))[:12]
+            raise self.error(
+                f"'{name}' is not defined in the notebook; define it in a cell above"
+                + (f" (callables defined: {', '.join(known)})" if known else ""), key)
+        return self.namespace[name]
+
+    def step(self, value: Any, key: str, name: str) -> Step:
+        spec = self.validate(StepSpec, value, key)
+        return self._build(lambda: Step(
+            spec.name or name, self.model(spec.model, f"{key}.model"), spec.prompt,
+            system=spec.system, temperature=spec.temperature, max_tokens=spec.max_tokens), key)
+
+    def node(self, value: Any, key: str, name: str) -> Node:
+        """A step (``{model, prompt}``), a nested pattern (``{pattern: ...}``) or the name of a
+        Python function / pipeline in the notebook."""
+        if isinstance(value, str):
+            obj = self.callable(value, key)
+            if isinstance(obj, (Pipeline, Step, FunctionStep)):
+                return obj
+            return FunctionStep(value, obj)
+        if isinstance(value, Mapping) and "pattern" in value:
+            return self.pipeline(value, key, str(value.get("name") or name))
+        if isinstance(value, Mapping) and "python" in value:
+            return FunctionStep(str(value.get("name") or name),
+                                self.callable(value["python"], f"{key}.python"))
+        return self.step(value, key, name)
+
+    def validate(self, schema: type[SpecModel], value: Any, key: str) -> Any:
+        if not isinstance(value, Mapping):
+            raise self.error(f"expected a mapping of {', '.join(schema.model_fields)}, "
+                             f"got {type(value).__name__}", key)
+        try:
+            return schema.model_validate(dict(value))
+        except ValidationError as e:
+            errors = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
+            err = errors[0]
+            path = _join(key, err["loc"])
+            if err["type"] == "extra_forbidden":
+                msg = (f"unknown key '{err['loc'][-1]}'; allowed keys: "
+                       f"{', '.join(sorted(schema.model_fields))}")
+            elif err["type"] == "missing":
+                msg = f"'{err['loc'][-1]}' is required"
+            else:
+                msg = f"{err['msg']} (got {err.get('input')!r})"
+            raise self.error(msg, path) from None
+
+    def _build(self, make: Callable[[], Any], key: str) -> Any:
+        # Constructors raise with keys relative to themselves; make them full paths with lines.
+        try:
+            return make()
+        except SpecError as e:
+            if getattr(e, "located", False):
+                raise
+            sub = _join(key, tuple(_split(e.key))) if e.key else key
+            line = self.lines.get(sub + "#value") if isinstance(e, TemplateError) else None
+            if line is not None and e.line is not None:
+                line += e.line - 1  # a template's own line inside a block scalar
+            elif isinstance(e, TemplateError):
+                line = self.line(sub)
+            raise self.error(e.message, sub, type(e)) if line is None else _located(
+                type(e)(e.message, key=sub, line=line)) from None
+
+    def pipeline(self, value: Any, key: str, name: str) -> Pipeline:
+        if not isinstance(value, Mapping):
+            raise self.error("a pipeline must be a mapping with a 'pattern:' key", key)
+        pattern = value.get("pattern")
+        if pattern not in _BUILDERS:
+            _load_builtin_builders()
+        if pattern not in _BUILDERS:
+            raise self.error(f"unknown pattern {pattern!r}; choose one of "
+                             f"{', '.join(sorted(_BUILDERS))}", _join(key, ("pattern",)))
+        schema, build = _BUILDERS[pattern]
+        spec = self.validate(schema, value, key)
+        pipe = self._build(lambda: build(spec, self, key, name), key)
+        return pipe
+
+
+def _located(err: SpecError) -> SpecError:
+    err.located = True  # type: ignore[attr-defined]
+    return err
+
+
+def _split(key: str) -> list[Any]:
+    out: list[Any] = []
+    for part in key.replace("]", "").replace("[", ".").split("."):
+        if part:
+            out.append(int(part) if part.isdigit() else part)
+    return out
+
+
+def _join(prefix: str, loc: tuple[Any, ...]) -> str:
+    out = prefix
+    for part in loc:
+        out = f"{out}[{part}]" if isinstance(part, int) else (f"{out}.{part}" if out else str(part))
+    return out
+
+
+def _line_map(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}.{k.value}" if prefix else str(k.value)
+            out[key] = k.start_mark.line + 1
+            if isinstance(v, yaml.ScalarNode) and v.style in ("|", ">"):
+                out[key + "#value"] = v.start_mark.line + 2
+            _line_map(v, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            key = f"{prefix}[{i}]"
+            out[key] = v.start_mark.line + 1
+            _line_map(v, key, out)
+    return out
+
+
+def from_yaml(text: str, name: str | None = None, namespace: Mapping[str, Any] | None = None,
+              *, line_offset: int = 0) -> Pipeline:
+    """Build a pipeline from a YAML document (the body of a ``%%orch`` cell).
+
+    Names of tools, reducers and other callables are looked up in ``namespace``.
+
+    >>> pipe = from_yaml('''
+    ... pattern: chain
+    ... steps:
+    ...   - {name: shout, model: "sim:echo", prompt: "{{ input | upper }}"}
+    ... ''', name="demo")
+    >>> pipe("hi").output
+    'HI'
+    """
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = (mark.line + 1 + line_offset) if mark else None
+        raise YAMLError(f"invalid YAML: {e.problem or e}", line=line) from None
+    if not isinstance(data, Mapping):
+        raise YAMLError("the cell body must be a YAML mapping with a 'pattern:' key "
+                        "(e.g. 'pattern: chain')", line=1 + line_offset)
+    lines = {k: v + line_offset for k, v in _line_map(root).items()} if root else {}
+    ctx = SpecContext(dict(namespace or {}), lines)
+    pipe = ctx.pipeline(data, "", str(name or data.get("name") or "pipeline"))
+    pipe.source = text
+    return pipe
+
+
+def from_dict(spec: Mapping[str, Any], name: str = "pipeline",
+              namespace: Mapping[str, Any] | None = None) -> Pipeline:
+    """Build a pipeline from a dict of the same shape as the YAML."""
+    return SpecContext(dict(namespace or {})).pipeline(spec, "", name)
+
+
+def common_options(spec: Any) -> dict[str, Any]:
+    """The options every pattern accepts in YAML (budget, cache, timeout)."""
+    from ..engine import Budget
+
+    opts: dict[str, Any] = {}
+    if getattr(spec, "budget", None):
+        opts["budget"] = Budget(**spec.budget)
+    if getattr(spec, "cache", None) is not None:
+        opts["cache"] = spec.cache
+    if getattr(spec, "timeout", None) is not None:
+        opts["timeout"] = spec.timeout
+    return opts
+
+
+class PatternSpec(SpecModel):
+    """Keys every pattern accepts."""
+
+    pattern: str
+    name: str | None = None
+    description: str | None = None
+    budget: dict[str, float | int] | None = None
+    cache: bool | None = None
+    timeout: float | None = None
+
+
+def _load_builtin_builders() -> None:
+    # Importing the pattern modules registers their builders.
+    from . import _chain_spec  # noqa: F401
+
+    try:
+        from . import _more_specs  # noqa: F401
+    except ImportError:
+        pass

@@ -1,0 +1,327 @@
+"""The two wire formats the fake server speaks: OpenAI chat completions and Anthropic messages.
+
+Pure functions from parsed JSON bodies to :class:`FakeRequest` and from a :class:`FakeReply` to
+vendor-shaped JSON, plus each vendor's error shape. No I/O here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Api = Literal["openai", "anthropic"]
+
+EMBEDDING_DIM = 64
+
+# Status → (OpenAI error type, Anthropic error type, message).
+_ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("invalid_request_error", "invalid_request_error", "Bad request."),
+    401: ("invalid_request_error", "authentication_error", "Missing or invalid API key."),
+    403: ("permission_error", "permission_error", "Permission denied."),
+    404: ("invalid_request_error", "not_found_error", "Not found."),
+    408: ("timeout", "timeout_error", "Request timed out."),
+    409: ("conflict", "api_error", "Conflict."),
+    422: ("invalid_request_error", "invalid_request_error", "Unprocessable entity."),
+    429: ("rate_limit_exceeded", "rate_limit_error", "Rate limit reached; retry later."),
+    500: ("server_error", "api_error", "Internal server error."),
+    503: ("server_error", "overloaded_error", "The server is overloaded; retry later."),
+    529: ("server_error", "overloaded_error", "Overloaded."),
+}
+
+
+def estimate_tokens(text: str) -> int:
+    """A deterministic token estimate, about four characters a token.
+
+    >>> estimate_tokens("abcdefgh")
+    2
+    """
+    return (len(text) + 3) // 4
+
+
+@dataclass(slots=True)
+class FakeRequest:
+    """One request the fake server received, for assertions in tests.
+
+    >>> r = FakeRequest(api="openai", model="m", messages=[{"role": "user", "content": "hi"}])
+    >>> r.last_user
+    'hi'
+    """
+
+    api: Api
+    """Which wire format it came in: ``"openai"`` or ``"anthropic"``."""
+    model: str = ""
+    """The ``model`` field of the body."""
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """Normalised messages: ``role`` (system/user/assistant/tool) and text ``content``; assistant
+    messages carry ``tool_calls`` ([{id, name, arguments}]), tool results ``tool_call_id``.
+    Anthropic's ``system=`` parameter becomes a leading system message and each ``tool_result``
+    block one ``tool`` message, so both formats normalise alike."""
+    tools: list[str] = field(default_factory=list)
+    """Names of the tools offered."""
+    body: dict[str, Any] = field(default_factory=dict)
+    """The raw JSON body."""
+    path: str = ""
+    """The request path, e.g. ``/v1/chat/completions``."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Request headers, lower-cased names; credentials are redacted."""
+    fault: str | None = None
+    """The fault injected into the answer (``"429"``, ``"drop"``...), None for a normal one."""
+
+    @property
+    def last_user(self) -> str:
+        """The text of the last user message ('' if none)."""
+        for m in reversed(self.messages):
+            if m["role"] == "user":
+                return m["content"]
+        return ""
+
+
+@dataclass(slots=True)
+class FakeReply:
+    """A scripted answer: text and/or tool calls, with optional token counts.
+
+    Token counts are normalised like :class:`orchnb.models.Usage`: ``input_tokens`` includes
+    ``cached_tokens`` (on the Anthropic wire the cached part goes to
+    ``cache_read_input_tokens``). Left as None they are estimated from the text.
+
+    >>> FakeReply(tool_calls=[("add", {"a": 1, "b": 2})]).finish_reason is None
+    True
+    """
+
+    text: str = ""
+    tool_calls: Sequence[tuple[str, dict[str, Any] | str]] = ()
+    """``(name, arguments)`` pairs; a ``str`` is sent verbatim as OpenAI's arguments string
+    (to test malformed JSON)."""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int = 0
+    finish_reason: str | None = None
+    """Overrides the default (``stop``/``end_turn``, or ``tool_calls``/``tool_use``)."""
+    model: str | None = None
+    """Model id to report (default: the requested one)."""
+
+
+def _text_of(content: Any) -> str:
+    """Text of a content field that is a string or a list of typed blocks."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+            elif isinstance(block, str):
+                parts.append(block)
+        return "".join(parts)
+    return str(content)
+
+
+def _loads_or_raw(arguments: Any) -> dict[str, Any]:
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        value = json.loads(arguments)
+    except (TypeError, ValueError):
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_raw": arguments}
+
+
+def parse_openai(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Normalise an OpenAI chat completions body to (messages, tool names)."""
+    messages: list[dict[str, Any]] = []
+    for m in body.get("messages") or []:
+        role = m.get("role", "user")
+        out: dict[str, Any] = {
+            "role": "system" if role == "developer" else role,
+            "content": _text_of(m.get("content")),
+        }
+        if m.get("tool_calls"):
+            out["tool_calls"] = [
+                {
+                    "id": c.get("id"),
+                    "name": (c.get("function") or {}).get("name"),
+                    "arguments": _loads_or_raw((c.get("function") or {}).get("arguments")),
+                }
+                for c in m["tool_calls"]
+            ]
+        if m.get("tool_call_id"):
+            out["tool_call_id"] = m["tool_call_id"]
+        messages.append(out)
+    tools = [(t.get("function") or {}).get("name", "") for t in body.get("tools") or []]
+    return messages, tools
+
+
+def parse_anthropic(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Normalise an Anthropic messages body to (messages, tool names)."""
+    messages: list[dict[str, Any]] = []
+    if body.get("system"):
+        messages.append({"role": "system", "content": _text_of(body["system"])})
+    for m in body.get("messages") or []:
+        content = m.get("content")
+        blocks = content if isinstance(content, list) else []
+        results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+        uses = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
+        for b in results:
+            messages.append(
+                {
+                    "role": "tool",
+                    "content": _text_of(b.get("content")),
+                    "tool_call_id": b.get("tool_use_id"),
+                }
+            )
+        text = _text_of(content)
+        if results and not text:
+            continue
+        out: dict[str, Any] = {"role": m.get("role", "user"), "content": text}
+        if uses:
+            out["tool_calls"] = [
+                {"id": b.get("id"), "name": b.get("name"), "arguments": b.get("input") or {}}
+                for b in uses
+            ]
+        messages.append(out)
+    tools = [t.get("name", "") for t in body.get("tools") or []]
+    return messages, tools
+
+
+def _usage(req: FakeRequest, reply: FakeReply) -> tuple[int, int, int]:
+    if reply.input_tokens is not None:
+        inp = reply.input_tokens
+    else:
+        inp = sum(estimate_tokens(m["content"]) + 4 for m in req.messages) + 3
+    if reply.output_tokens is not None:
+        out = reply.output_tokens
+    else:
+        args = "".join(a if isinstance(a, str) else json.dumps(a) for _, a in reply.tool_calls)
+        out = estimate_tokens(reply.text) + estimate_tokens(args) + 1
+    return inp, out, min(reply.cached_tokens, inp)
+
+
+def openai_completion(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` object answering ``req`` with ``reply``; ``n`` numbers ids."""
+    calls = [
+        {
+            "id": f"call_fake_{n}_{i}",
+            "type": "function",
+            "function": {"name": name, "arguments": a if isinstance(a, str) else json.dumps(a)},
+        }
+        for i, (name, a) in enumerate(reply.tool_calls)
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if calls:
+        message["tool_calls"] = calls
+    inp, out, cached = _usage(req, reply)
+    return {
+        "id": f"chatcmpl-fake-{n}",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": reply.model or req.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": reply.finish_reason or ("tool_calls" if calls else "stop"),
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": inp,
+            "completion_tokens": out,
+            "total_tokens": inp + out,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        },
+    }
+
+
+def anthropic_message(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, Any]:
+    """An Anthropic ``message`` object answering ``req`` with ``reply``; ``n`` numbers ids."""
+    content: list[dict[str, Any]] = []
+    if reply.text:
+        content.append({"type": "text", "text": reply.text})
+    for i, (name, a) in enumerate(reply.tool_calls):
+        tool_input = _loads_or_raw(a)
+        content.append({"type": "tool_use", "id": f"toolu_fake_{n}_{i}", "name": name,
+                        "input": tool_input})
+    inp, out, cached = _usage(req, reply)
+    stop = reply.finish_reason or ("tool_use" if reply.tool_calls else "end_turn")
+    return {
+        "id": f"msg_fake_{n}",
+        "type": "message",
+        "role": "assistant",
+        "model": reply.model or req.model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {
+            # Anthropic reports cache reads apart from (not inside) input_tokens.
+            "input_tokens": inp - cached,
+            "output_tokens": out,
+            "cache_read_input_tokens": cached,
+            "cache_creation_input_tokens": 0,
+        },
+    }
+
+
+def embedding_vector(text: str, seed: int = 0) -> list[float]:
+    """A deterministic unit vector of :data:`EMBEDDING_DIM` floats derived from a hash of ``text``.
+
+    >>> len(embedding_vector("hi")) == EMBEDDING_DIM
+    True
+    """
+    raw = b""
+    counter = 0
+    while len(raw) < EMBEDDING_DIM * 4:
+        raw += hashlib.sha256(f"{seed}:{counter}:{text}".encode()).digest()
+        counter += 1
+    ints = struct.unpack(f"<{EMBEDDING_DIM}I", raw[: EMBEDDING_DIM * 4])
+    vec = [i / 2**31 - 1.0 for i in ints]
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [round(v / norm, 6) for v in vec]
+
+
+def openai_embeddings(body: dict[str, Any], seed: int) -> dict[str, Any]:
+    """An OpenAI embeddings list for the ``input`` of ``body``."""
+    inputs = body.get("input")
+    texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs or []]
+    tokens = sum(estimate_tokens(t) for t in texts)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": embedding_vector(t, seed)}
+            for i, t in enumerate(texts)
+        ],
+        "model": body.get("model", ""),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def openai_models(names: Sequence[str]) -> dict[str, Any]:
+    """An OpenAI models list."""
+    return {
+        "object": "list",
+        "data": [
+            {"id": n, "object": "model", "created": 1_700_000_000, "owned_by": "orchnb-fake"}
+            for n in names
+        ],
+    }
+
+
+def error_body(api: Api, status: int, message: str | None = None) -> dict[str, Any]:
+    """The vendor's error JSON for an HTTP ``status``.
+
+    >>> error_body("anthropic", 429)["error"]["type"]
+    'rate_limit_error'
+    """
+    oa_type, an_type, default = _ERRORS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", "api_error", "Error.")
+    )
+    msg = message or default
+    if api == "anthropic":
+        return {"type": "error", "error": {"type": an_type, "message": msg}}
+    return {"error": {"message": msg, "type": oa_type, "param": None, "code": oa_type}}

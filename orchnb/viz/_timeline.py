@@ -1,0 +1,257 @@
+"""The timeline (waterfall / Gantt) of one run's spans, nested by parent."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orchnb.viz import _style as st
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+_COLUMNS = ("run_id", "span_id", "parent_id", "kind", "step", "start", "end", "latency_ms")
+
+
+@dataclass
+class _Row:
+    depth: int
+    label: str
+    start: float
+    end: float
+    group: str
+    hover: str
+    count: int = 1
+    error: bool = False
+    members: list[int] = field(default_factory=list)
+
+
+def pick_run(df: pd.DataFrame, run_id: str | None) -> str:
+    """``run_id`` if given (checked), else the run that started last."""
+    runs = st.run_order(df)
+    if not runs:
+        raise ValueError("the trace DataFrame is empty: there is no run to draw")
+    if run_id is None:
+        return runs[-1]
+    if run_id not in runs:
+        known = ", ".join(runs[-5:])
+        raise ValueError(f"run {run_id!r} is not in the trace; latest runs: {known}")
+    return run_id
+
+
+def timeline(
+    df: pd.DataFrame,
+    run_id: str | None = None,
+    *,
+    color: str = "kind",
+    max_bars: int = st.MAX_POINTS,
+) -> go.Figure:
+    """Waterfall of one run: one bar per span, indented by depth, rows in start order.
+
+    Parallel fan-out (map-reduce items, gathered calls) shows as overlapping bars. Failed spans
+    are drawn red, whatever ``color`` says. Above ``max_bars`` spans, groups of sibling spans with
+    the same step and kind collapse into one band ("map ×5,000") spanning first start to last
+    end, so a 100k-span run still draws quickly.
+
+    ``color`` is ``"kind"`` (run/pattern/step/model/tool), ``"step"``, ``"model"`` or
+    ``"status"``. ``run_id`` defaults to the most recent run.
+
+    >>> fig = timeline(run.trace.df)            # doctest: +SKIP
+    >>> fig.update_layout(height=900).show()    # doctest: +SKIP
+    """
+    import numpy as np
+    import pandas as pd
+
+    st.require(df, _COLUMNS, "timeline")
+    if color not in ("kind", "step", "model", "status"):
+        raise ValueError(f"timeline: color must be kind, step, model or status, not {color!r}")
+    rid = pick_run(df, run_id)
+    r = df[df["run_id"].astype(str) == rid].reset_index(drop=True)
+    start = pd.to_datetime(r["start"], utc=True)
+    t0 = start.min()
+    s_ms = ((start - t0) / pd.Timedelta(milliseconds=1)).astype("float64").to_numpy()
+    lat = st.latency_ms(r).to_numpy()
+    e_ms = s_ms + np.nan_to_num(lat, nan=0.0)
+    if np.isnan(lat).any():  # still running: draw to the last known end
+        e_ms = np.where(np.isnan(lat), np.nanmax(e_ms), e_ms)
+
+    recs = list(r.itertuples(index=False))
+    rows = _layout_rows(recs, s_ms, e_ms, color, collapse=len(recs) > max_bars)
+    truncated = 0
+    if len(rows) > max_bars:
+        truncated = len(rows) - max_bars
+        rows = rows[:max_bars]
+
+    fig = _draw(rows, color, r)
+    run_rec = next((x for x in recs if x.kind == "run"), recs[0])
+    peak = _peak_concurrency(s_ms, e_ms, r["kind"].isin(st.CALL_KINDS).to_numpy())
+    title = f"Timeline · {run_rec.pipeline} · run {rid[:12]} · {st.fmt_ms(float(e_ms.max()))}"
+    title += f" · {st.plural(len(recs), 'span')}"
+    if peak > 1:
+        title += f" · up to {peak} calls in parallel"
+    fig.update_layout(title_text=title)
+    if truncated or len(recs) > max_bars:
+        note = f"{len(recs):,} spans: sibling fan-out collapsed into bands"
+        if truncated:
+            note += f"; {truncated:,} more rows not shown"
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=1, y=1.0, yanchor="bottom",
+                           xanchor="right", showarrow=False, font={"size": 11, "color": "#666"})
+    return fig
+
+
+def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse: bool
+                 ) -> list[_Row]:  # fmt: skip
+    """Depth-first rows (children by start); with ``collapse``, sibling groups become bands."""
+    index = {str(x.span_id): i for i, x in enumerate(recs)}
+    children: dict[int, list[int]] = defaultdict(list)
+    roots: list[int] = []
+    for i, x in enumerate(recs):
+        p = None if st.is_missing(x.parent_id) else index.get(str(x.parent_id))
+        (roots if p is None else children[p]).append(i)
+    order = lambda i: (s_ms[i], str(recs[i].span_id))  # noqa: E731
+    rows: list[_Row] = []
+    stack: list[tuple[list[int], int]] = [(sorted(roots, key=order)[::-1], 0)]
+    while stack:
+        nodes, depth = stack.pop()
+        if not nodes:
+            continue
+        i = nodes.pop()
+        stack.append((nodes, depth))
+        kids = sorted(children.get(i, []), key=order)
+        x = recs[i]
+        rows.append(_Row(depth, st.span_label(x), float(s_ms[i]), float(e_ms[i]),
+                         _group(x, color), st.span_hover(x, offset_ms=float(s_ms[i])),
+                         error=x.status in st.ERROR_STATUSES, members=[i]))  # fmt: skip
+        if not kids:
+            continue
+        if collapse:
+            singles, bands = _split_bands(kids, recs)
+            for members in bands:
+                rows.append(_band(members, recs, s_ms, e_ms, depth + 1, color, children))
+            kids = singles
+        stack.append((kids[::-1], depth + 1))
+    if collapse:  # bands were appended before their earlier-starting siblings: re-sort per parent
+        rows = _resort(rows)
+    return rows
+
+
+def _resort(rows: list[_Row]) -> list[_Row]:
+    """Order each run of consecutive same-depth siblings by start, keeping subtrees attached."""
+    out: list[_Row] = []
+
+    def block(i: int) -> int:  # end index (exclusive) of the subtree starting at i
+        j = i + 1
+        while j < len(rows) and rows[j].depth > rows[i].depth:
+            j += 1
+        return j
+
+    def walk(i: int, stop: int) -> None:
+        blocks = []
+        while i < stop:
+            j = block(i)
+            blocks.append((i, j))
+            i = j
+        for a, b in sorted(blocks, key=lambda ab: rows[ab[0]].start):
+            out.append(rows[a])
+            walk(a + 1, b)
+
+    walk(0, len(rows))
+    return out
+
+
+def _split_bands(kids: list[int], recs: list[Any]) -> tuple[list[int], list[list[int]]]:
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for k in kids:
+        groups[(str(recs[k].kind), str(recs[k].step))].append(k)
+    singles = [k for k in kids if len(groups[(str(recs[k].kind), str(recs[k].step))]) == 1]
+    return singles, [g for g in groups.values() if len(g) > 1]
+
+
+def _band(members: list[int], recs: list[Any], s_ms: Any, e_ms: Any, depth: int, color: str,
+          children: dict[int, list[int]]) -> _Row:  # fmt: skip
+    import numpy as np
+
+    first = recs[members[0]]
+    n_desc, stack = 0, list(members)
+    while stack:
+        kids = children.get(stack.pop(), [])
+        n_desc += len(kids)
+        stack.extend(kids)
+    lat = np.array([e_ms[m] - s_ms[m] for m in members])
+    errors = sum(recs[m].status in st.ERROR_STATUSES for m in members)
+    a, z = float(min(s_ms[m] for m in members)), float(max(e_ms[m] for m in members))
+    label = f"{st.span_label(first).split(' [')[0]} ×{len(members):,}"
+    hover = (
+        f"<b>{label}</b> (collapsed)<br>{first.kind} spans: {len(members):,}"
+        f" (+{n_desc:,} nested)<br>from +{st.fmt_ms(a)} to +{st.fmt_ms(z)}"
+        f"<br>latency p50 {st.fmt_ms(st.quantile(lat, 0.5))} · p95 {st.fmt_ms(st.quantile(lat, 0.95))}"
+        f"<br>errors: {errors}"
+    )
+    return _Row(depth, label, a, z, _group(first, color), hover, count=len(members),
+                error=errors > 0, members=list(members))  # fmt: skip
+
+
+def _group(x: Any, color: str) -> str:
+    v = getattr(x, color, None)
+    return str(v) if not st.is_missing(v) else f"({x.kind})"
+
+
+def _draw(rows: list[_Row], color: str, r: pd.DataFrame) -> go.Figure:
+    import plotly.graph_objects as go
+
+    n = len(rows)
+    fixed = {"kind": st.KIND_COLORS, "status": st.STATUS_COLORS}.get(color, {})
+    cmap = st.color_map(r[color] if color in r.columns else [], fixed)
+    height = int(min(max(360, 22 * n + 160), 2400))
+    fig = st.new_figure("", x="time since run start (ms)", height=height)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for y, row in enumerate(rows):
+        key = "error" if row.error and color != "status" else row.group
+        key = f"{key} (collapsed)" if row.count > 1 else key
+        groups[key].append(y)
+    order = list(fixed) + sorted(set(groups) - set(fixed))
+    for key in sorted(groups, key=lambda k: (order.index(k.split(" (")[0])
+                                             if k.split(" (")[0] in order else 99, k)):
+        ys = groups[key]
+        base = key.split(" (collapsed)")[0]
+        c = st.STATUS_COLORS["error"] if base == "error" else cmap.get(base, st.UNPRICED_COLOR)
+        band = key.endswith("(collapsed)")
+        fig.add_trace(go.Bar(
+            name=key, orientation="h", y=ys, base=[rows[y].start for y in ys],
+            x=[max(rows[y].end - rows[y].start, 0.5) for y in ys],
+            marker={"color": c, "opacity": 0.55 if band else 0.95,
+                    "line": {"width": 1 if band else 0, "color": c}},
+            text=[f"×{rows[y].count:,}" for y in ys] if band else None,
+            textposition="inside", insidetextanchor="start",
+            hovertext=[rows[y].hover for y in ys], hoverinfo="text", width=0.72,
+        ))  # fmt: skip
+    show = n <= 150
+    size = 12 if n <= 40 else 10
+    width = max((len(st.short(r.label, 44)) * size * 0.6 + 14 * r.depth for r in rows), default=80)
+    left = int(min(width + 24, 460)) if show else 40
+    for y, row in enumerate(rows if show else []):  # left-aligned, indented row labels
+        fig.add_annotation(
+            text=st.short(row.label, 44), xref="paper", x=0, yref="y", y=y, xanchor="left",
+            xshift=-left + 8 + 14 * row.depth, showarrow=False, font={"size": size},
+            hovertext=row.hover,
+        )  # fmt: skip
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
+                     title_text=None, range=None)  # fmt: skip
+    fig.update_xaxes(rangemode="tozero", ticksuffix=" ms", separatethousands=True)
+    fig.update_layout(barmode="overlay", bargap=0.2, legend_title_text=color,
+                      hovermode="closest", margin={"l": left})  # fmt: skip
+    return fig
+
+
+def _peak_concurrency(s_ms: Any, e_ms: Any, mask: Any) -> int:
+    """Largest number of calls running at one instant."""
+    import numpy as np
+
+    s, e = s_ms[mask], e_ms[mask]
+    if len(s) == 0:
+        return 0
+    ev = np.concatenate([np.stack([s, np.ones_like(s)], 1), np.stack([e, -np.ones_like(e)], 1)])
+    ev = ev[np.lexsort((ev[:, 1], ev[:, 0]))]  # ends (-1) before starts at the same instant
+    return int(np.cumsum(ev[:, 1]).max())
