@@ -65,8 +65,12 @@ class Step:
             span.output = as_text(out)
             return out
 
-    def graph_label(self) -> str:
-        return f"{self.name}\n{self.model.id}"
+    def describe(self) -> dict[str, Any]:
+        """This node for graphs and the playground."""
+        return {"id": self.name, "kind": "llm", "model": self.model.id,
+                "prompt": self.prompt.source,
+                "system": self.system.source if self.system is not None else None,
+                "temperature": self.temperature}
 
     def __repr__(self) -> str:
         return f"Step({self.name!r}, {self.model.id!r})"
@@ -101,8 +105,10 @@ class FunctionStep:
             span.output = as_text(out)
             return out
 
-    def graph_label(self) -> str:
-        return f"{self.name}\npython"
+    def describe(self) -> dict[str, Any]:
+        """This node for graphs and the playground."""
+        return {"id": self.name, "kind": "python",
+                "function": getattr(self.fn, "__name__", repr(self.fn))}
 
     def __repr__(self) -> str:
         return f"FunctionStep({self.name!r})"
@@ -153,6 +159,23 @@ class Pipeline:
     def children(self) -> list[Node]:
         """The nodes this pattern holds, for graphs and validation."""
         return []
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        """Control flow between children as ``(from, to, label)``; ``"__in__"``/``"__out__"``
+        stand for the pattern's input and output. Patterns override this."""
+        names = [c.name for c in self.children()]
+        path = ["__in__", *names, "__out__"]
+        return [(a, b, "") for a, b in zip(path, path[1:])]
+
+    def describe(self) -> dict[str, Any]:
+        """The pattern as a nested graph: ``{id, kind: "pattern", pattern, children, edges}``.
+
+        >>> Chain("c", [Step("a", "sim:echo", "x")]).describe()["edges"]  # doctest: +SKIP
+        [('__in__', 'a', ''), ('a', '__out__', '')]
+        """
+        return {"id": self.name, "kind": "pattern", "pattern": self.pattern,
+                "children": [c.describe() for c in self.children()],  # type: ignore[attr-defined]
+                "edges": self.edges()}
 
     # -- running ----------------------------------------------------------------------------
     def _new_run(self, input: Any, options: dict[str, Any], hooks: Sequence[Any] = ()) -> Run:

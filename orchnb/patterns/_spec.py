@@ -252,11 +252,17 @@ class PatternSpec(SpecModel):
     timeout: float | None = None
 
 
-def _load_builtin_builders() -> None:
-    # Importing the pattern modules registers their builders.
-    from . import _chain_spec  # noqa: F401
+_BUILTIN_SPEC_MODULES = ("_chain_spec", "_router_spec", "_mapreduce_spec", "_agent_spec",
+                         "_plan_execute_spec", "_team_spec")
 
-    try:
-        from . import _more_specs  # noqa: F401
-    except ImportError:
-        pass
+
+def _load_builtin_builders() -> None:
+    # Importing the pattern modules registers their builders (done lazily: YAML is optional).
+    import importlib
+
+    for module in _BUILTIN_SPEC_MODULES:
+        try:
+            importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{module}":
+                raise

@@ -26,6 +26,8 @@ class _Row:
     count: int = 1
     error: bool = False
     members: list[int] = field(default_factory=list)
+    inner: _Row | None = None
+    """A step's single model call, drawn as a thinner bar on the step's own row."""
 
 
 def pick_run(df: pd.DataFrame, run_id: str | None) -> str:
@@ -110,7 +112,7 @@ def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse:
     for i, x in enumerate(recs):
         p = None if st.is_missing(x.parent_id) else index.get(str(x.parent_id))
         (roots if p is None else children[p]).append(i)
-    order = lambda i: (s_ms[i], str(recs[i].span_id))  # noqa: E731
+    order = lambda i: (s_ms[i], i)  # noqa: E731
     rows: list[_Row] = []
     stack: list[tuple[list[int], int]] = [(sorted(roots, key=order)[::-1], 0)]
     while stack:
@@ -121,9 +123,13 @@ def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse:
         stack.append((nodes, depth))
         kids = sorted(children.get(i, []), key=order)
         x = recs[i]
-        rows.append(_Row(depth, st.span_label(x), float(s_ms[i]), float(e_ms[i]),
-                         _group(x, color), st.span_hover(x, offset_ms=float(s_ms[i])),
-                         error=x.status in st.ERROR_STATUSES, members=[i]))  # fmt: skip
+        row = _span_row(x, i, depth, s_ms, e_ms, color)
+        rows.append(row)
+        if len(kids) == 1 and x.kind == "step" and recs[kids[0]].kind in st.CALL_KINDS:
+            k = kids[0]
+            if not children.get(k):  # a step with one call: draw the call on the step's row
+                row.inner = _span_row(recs[k], k, depth + 1, s_ms, e_ms, color)
+                continue
         if not kids:
             continue
         if collapse:
@@ -135,6 +141,12 @@ def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse:
     if collapse:  # bands were appended before their earlier-starting siblings: re-sort per parent
         rows = _resort(rows)
     return rows
+
+
+def _span_row(x: Any, i: int, depth: int, s_ms: Any, e_ms: Any, color: str) -> _Row:
+    return _Row(depth, st.span_label(x), float(s_ms[i]), float(e_ms[i]), _group(x, color),
+                st.span_hover(x, offset_ms=float(s_ms[i])), error=x.status in st.ERROR_STATUSES,
+                members=[i])  # fmt: skip
 
 
 def _resort(rows: list[_Row]) -> list[_Row]:
@@ -205,28 +217,37 @@ def _draw(rows: list[_Row], color: str, r: pd.DataFrame) -> go.Figure:
     fixed = {"kind": st.KIND_COLORS, "status": st.STATUS_COLORS}.get(color, {})
     cmap = st.color_map(r[color] if color in r.columns else [], fixed)
     height = int(min(max(360, 22 * n + 160), 2400))
-    fig = st.new_figure("", x="time since run start (ms)", height=height)
-    groups: dict[str, list[int]] = defaultdict(list)
+    span = max((row.end for row in rows), default=0.0)
+    unit, div = ("s", 1000.0) if span > 60_000 else ("ms", 1.0)
+    fig = st.new_figure("", x=f"time since run start ({unit})", height=height)
+    groups: dict[tuple[str, bool], list[tuple[int, _Row]]] = defaultdict(list)
     for y, row in enumerate(rows):
-        key = "error" if row.error and color != "status" else row.group
-        key = f"{key} (collapsed)" if row.count > 1 else key
-        groups[key].append(y)
-    order = list(fixed) + sorted(set(groups) - set(fixed))
-    for key in sorted(groups, key=lambda k: (order.index(k.split(" (")[0])
-                                             if k.split(" (")[0] in order else 99, k)):
-        ys = groups[key]
+        for bar, inner in ((row, False), (row.inner, True)):
+            if bar is None:
+                continue
+            key = "error" if bar.error and color != "status" else bar.group
+            key = f"{key} (collapsed)" if bar.count > 1 else key
+            groups[(key, inner)].append((y, bar))
+    order = [*fixed, "error"]
+    rank = lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1])  # noqa: E731
+    shown: set[str] = set()
+    for key, inner in sorted(groups, key=rank):
+        bars = groups[(key, inner)]
         base = key.split(" (collapsed)")[0]
         c = st.STATUS_COLORS["error"] if base == "error" else cmap.get(base, st.UNPRICED_COLOR)
         band = key.endswith("(collapsed)")
         fig.add_trace(go.Bar(
-            name=key, orientation="h", y=ys, base=[rows[y].start for y in ys],
-            x=[max(rows[y].end - rows[y].start, 0.5) for y in ys],
+            name=key, legendgroup=key, showlegend=key not in shown, orientation="h",
+            y=[y for y, _ in bars], base=[b.start / div for _, b in bars],
+            x=[max(b.end - b.start, 0.5) / div for _, b in bars],
             marker={"color": c, "opacity": 0.55 if band else 0.95,
                     "line": {"width": 1 if band else 0, "color": c}},
-            text=[f"×{rows[y].count:,}" for y in ys] if band else None,
+            text=[f"×{b.count:,}" for _, b in bars] if band else None,
             textposition="inside", insidetextanchor="start",
-            hovertext=[rows[y].hover for y in ys], hoverinfo="text", width=0.72,
+            hovertext=[b.hover for _, b in bars], hoverinfo="text",
+            width=0.34 if inner else 0.72,
         ))  # fmt: skip
+        shown.add(key)
     show = n <= 150
     size = 12 if n <= 40 else 10
     width = max((len(st.short(r.label, 44)) * size * 0.6 + 14 * r.depth for r in rows), default=80)
@@ -239,7 +260,7 @@ def _draw(rows: list[_Row], color: str, r: pd.DataFrame) -> go.Figure:
         )  # fmt: skip
     fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
                      title_text=None, range=None)  # fmt: skip
-    fig.update_xaxes(rangemode="tozero", ticksuffix=" ms", separatethousands=True)
+    fig.update_xaxes(rangemode="tozero", ticksuffix=f" {unit}", separatethousands=True)
     fig.update_layout(barmode="overlay", bargap=0.2, legend_title_text=color,
                       hovermode="closest", margin={"l": left})  # fmt: skip
     return fig

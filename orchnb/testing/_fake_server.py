@@ -1,0 +1,356 @@
+"""``FakeProvider``: a loopback server that speaks the OpenAI and Anthropic wire formats.
+
+Tests and benchmarks point the real SDKs at it (``base_url``) instead of mocking them. It answers
+from a script, a responder function or a deterministic default, and injects faults (429 with
+``Retry-After``, 500, 503, hangs, malformed bodies, dropped connections) on demand or at seeded
+random rates. The server runs on its own event loop in a daemon thread, so synchronous tests and
+any number of ``asyncio.run`` calls can share one instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._http import HttpRequest, HttpResponse, HttpServer
+from ._wire import (
+    Api,
+    FakeReply,
+    FakeRequest,
+    anthropic_message,
+    error_body,
+    openai_completion,
+    openai_embeddings,
+    openai_models,
+    parse_anthropic,
+    parse_openai,
+)
+
+FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "drop")
+"""Named faults; any other HTTP error status as a string ("400", "401", "529"...) works too."""
+
+Latency = float | tuple[float, float] | Callable[[FakeRequest], float]
+Responder = Callable[[FakeRequest], "str | FakeReply"]
+
+_MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "claude-haiku-4-5")
+_SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
+_MALFORMED = b'{"id": "fake", "object": "chat.completion", "choices": [{"message": '
+
+
+@dataclass(slots=True)
+class _Fault:
+    kind: str
+    retry_after: float | None = None
+    hang: float | None = None
+
+
+def _check_kind(kind: str) -> str:
+    kind = str(kind)
+    if kind in FAULT_KINDS or (kind.isdigit() and 400 <= int(kind) <= 599):
+        return kind
+    raise ValueError(
+        f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)} or an HTTP error status"
+    )
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(status, json.dumps(payload).encode(), headers or {})
+
+
+class FakeProvider:
+    """A fake OpenAI + Anthropic API on ``127.0.0.1`` for tests, notebooks and benchmarks.
+
+    >>> from openai import OpenAI                          # doctest: +SKIP
+    >>> with FakeProvider() as fake:                       # doctest: +SKIP
+    ...     fake.script(["hello"])
+    ...     client = OpenAI(base_url=fake.openai_base_url, api_key="sk-fake")
+    ...     client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+
+    ``latency`` is seconds per answer: a number, a ``(low, high)`` range drawn with ``seed``, or a
+    function of the :class:`FakeRequest`. ``hang`` is how long a ``"timeout"`` fault stalls before
+    answering; ``retry_after`` the default ``Retry-After`` of a 429 or 503.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: Latency = 0.0,
+        seed: int = 0,
+        port: int = 0,
+        hang: float = 30.0,
+        retry_after: float = 1.0,
+    ):
+        self.latency = latency
+        self.seed = seed
+        self.hang = hang
+        self.retry_after = retry_after
+        self.responder: Responder | None = None
+        """Answers when the script is empty: ``fn(request) -> str | FakeReply``."""
+        self.port = port
+        self._lock = threading.Lock()
+        self._script: deque[str | FakeReply] = deque()
+        self._pending: deque[_Fault] = deque()
+        self._rates: dict[str, float] = {}
+        self._requests: list[FakeRequest] = []
+        self._rng = random.Random(seed)
+        self._counter = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: HttpServer | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> FakeProvider:
+        """Start serving in a daemon thread (idempotent); returns self."""
+        if self._thread is not None:
+            return self
+        loop = asyncio.new_event_loop()
+        server = HttpServer(self._handle, "127.0.0.1", self.port)
+        try:
+            loop.run_until_complete(server.start())
+        except BaseException:
+            loop.close()
+            raise
+        self._loop, self._server, self.port = loop, server, server.port
+        self._thread = threading.Thread(
+            target=self._serve, name=f"orchnb-fake-server:{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        """Stop serving, cutting open connections (idempotent)."""
+        loop, server, thread = self._loop, self._server, self._thread
+        if loop is None or server is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+            loop.close()
+            self._loop = self._server = self._thread = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"port={self.port}" if self._thread else "stopped"
+        return f"FakeProvider({state}, requests={len(self._requests)})"
+
+    # -- addresses ------------------------------------------------------------------------------
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL for ``OpenAI(base_url=...)``, e.g. ``http://127.0.0.1:PORT/v1``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """Base URL for ``Anthropic(base_url=...)``, e.g. ``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point both SDKs here with dummy keys.
+
+        >>> sorted(FakeProvider().env())
+        ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL']
+        """
+        return {
+            "OPENAI_BASE_URL": self.openai_base_url,
+            "OPENAI_API_KEY": "sk-fake",
+            "ANTHROPIC_BASE_URL": self.anthropic_base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-fake",
+        }
+
+    # -- behaviour ------------------------------------------------------------------------------
+    def script(self, replies: Iterable[str | FakeReply]) -> FakeProvider:
+        """Queue replies (text or :class:`FakeReply`), used first-in first-out by chat calls."""
+        with self._lock:
+            self._script.extend(replies)
+        return self
+
+    def fail_next(
+        self,
+        n: int,
+        kind: str,
+        *,
+        retry_after: float | None = None,
+        hang: float | None = None,
+    ) -> FakeProvider:
+        """Answer the next ``n`` requests with fault ``kind`` (see :data:`FAULT_KINDS`).
+
+        >>> FakeProvider().fail_next(2, "429", retry_after=0.01)._pending[0].kind
+        '429'
+        """
+        fault = _Fault(_check_kind(kind), retry_after, hang)
+        with self._lock:
+            self._pending.extend(fault for _ in range(n))
+        return self
+
+    def fault_rates(
+        self,
+        *,
+        rate_429: float = 0.0,
+        rate_500: float = 0.0,
+        rate_503: float = 0.0,
+        rate_timeout: float = 0.0,
+        rate_malformed: float = 0.0,
+        rate_drop: float = 0.0,
+    ) -> FakeProvider:
+        """Inject faults at random (seeded) with these probabilities per request."""
+        rates = {"429": rate_429, "500": rate_500, "503": rate_503, "timeout": rate_timeout,
+                 "malformed": rate_malformed, "drop": rate_drop}
+        if sum(rates.values()) > 1.0:
+            raise ValueError("fault rates add up to more than 1")
+        with self._lock:
+            self._rates = {k: v for k, v in rates.items() if v > 0}
+        return self
+
+    @property
+    def requests(self) -> list[FakeRequest]:
+        """Every request received so far (a copy), faulted ones included."""
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        """Forget requests, script, pending faults, rates and the responder; reseed."""
+        with self._lock:
+            self._script.clear()
+            self._pending.clear()
+            self._rates = {}
+            self._requests.clear()
+            self._rng = random.Random(self.seed)
+            self._counter = 0
+            self.responder = None
+
+    # -- serving --------------------------------------------------------------------------------
+    def _draw_fault(self) -> _Fault | None:
+        if self._pending:
+            return self._pending.popleft()
+        if self._rates:
+            x = self._rng.random()
+            for kind, rate in self._rates.items():
+                if x < rate:
+                    return _Fault(kind)
+                x -= rate
+        return None
+
+    def _delay(self, req: FakeRequest) -> float:
+        lat = self.latency
+        if callable(lat):
+            return float(lat(req))
+        if isinstance(lat, tuple):
+            with self._lock:
+                return self._rng.uniform(*lat)
+        return float(lat)
+
+    def _reply_for(self, req: FakeRequest) -> FakeReply:
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        reply: str | FakeReply | None = scripted
+        if reply is None and self.responder is not None:
+            reply = self.responder(req)
+        if reply is None:
+            reply = f"fake reply to: {req.last_user[:60]}"
+        return FakeReply(text=reply) if isinstance(reply, str) else reply
+
+    async def _handle(self, http: HttpRequest) -> HttpResponse | None:
+        api: Api = "anthropic" if http.path.startswith("/v1/messages") else "openai"
+        route = (http.method, http.path.rstrip("/"))
+        if route not in _ROUTES:
+            return _json(404, error_body(api, 404, f"no route {http.method} {http.path}"))
+        try:
+            body = json.loads(http.body) if http.body else {}
+        except ValueError:
+            return _json(400, error_body(api, 400, "request body is not valid JSON"))
+        if not isinstance(body, dict):
+            return _json(400, error_body(api, 400, "request body must be a JSON object"))
+        if not _authorised(api, http.headers):
+            return _json(401, error_body(api, 401))
+
+        messages, tools = parse_anthropic(body) if api == "anthropic" else parse_openai(body)
+        req = FakeRequest(
+            api=api,
+            model=str(body.get("model", "")),
+            messages=messages,
+            tools=tools,
+            body=body,
+            path=http.path,
+            headers={k: ("<redacted>" if k in _SECRET_HEADERS else v)
+                     for k, v in http.headers.items()},
+        )
+        with self._lock:
+            fault = self._draw_fault()
+            req.fault = fault.kind if fault else None
+            self._requests.append(req)
+            self._counter += 1
+            n = self._counter
+
+        if fault is not None and fault.kind == "timeout":
+            await asyncio.sleep(self.hang if fault.hang is None else fault.hang)
+        else:
+            delay = self._delay(req)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        if fault is not None and fault.kind != "timeout":
+            return self._fault_response(api, fault)
+        try:
+            return self._answer(api, route[1], req, n)
+        except Exception as e:  # a broken responder must show up in the test, not hang it
+            return _json(500, error_body(api, 500, f"fake server: {type(e).__name__}: {e}"))
+
+    def _answer(self, api: Api, path: str, req: FakeRequest, n: int) -> HttpResponse:
+        if path == "/v1/models":
+            return _json(200, openai_models(_MODELS))
+        if path == "/v1/embeddings":
+            return _json(200, openai_embeddings(req.body, self.seed))
+        reply = self._reply_for(req)
+        if api == "anthropic":
+            return _json(200, anthropic_message(req, reply, n))
+        return _json(200, openai_completion(req, reply, n))
+
+    def _fault_response(self, api: Api, fault: _Fault) -> HttpResponse | None:
+        if fault.kind == "drop":
+            return None
+        if fault.kind == "malformed":
+            return HttpResponse(200, _MALFORMED)
+        status = int(fault.kind)
+        headers: dict[str, str] = {}
+        if status in (429, 503, 529):
+            after = self.retry_after if fault.retry_after is None else fault.retry_after
+            headers["retry-after"] = f"{after:g}"
+            if api == "openai":
+                headers["retry-after-ms"] = f"{after * 1000:g}"
+        if api == "anthropic" and status == 503:
+            headers["x-should-retry"] = "true"
+        return _json(status, error_body(api, status), headers)
+
+
+_ROUTES = {
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/embeddings"),
+    ("GET", "/v1/models"),
+    ("POST", "/v1/messages"),
+}
+
+
+def _authorised(api: Api, headers: Mapping[str, str]) -> bool:
+    bearer = headers.get("authorization", "")
+    has_bearer = bearer.lower().startswith("bearer ") and bool(bearer[7:].strip())
+    if api == "anthropic":
+        # Anthropic takes x-api-key, or a bearer token from the SDK's auth_token option.
+        return bool(headers.get("x-api-key", "").strip()) or has_bearer
+    return has_bearer
