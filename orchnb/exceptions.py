@@ -73,6 +73,10 @@ class SpecError(OrchnbError, ValueError):
         super().__init__(prefix + message)
         self.message = message
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: a spec mistake is the user's, not ours.
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class YAMLError(SpecError):
     """The ``%%orch`` cell body is not valid YAML (the line of the first problem is given)."""

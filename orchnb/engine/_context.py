@@ -184,20 +184,22 @@ class RunContext:
             hook.on_span_end(span=span)
 
     # -- budget ----------------------------------------------------------------------------
-    def _check_budget(self, step: str) -> None:
+    def _check_budget(self, step: str, before: bool) -> None:
+        # Before a call: is there room for one more? After: did that call go over?
         b = self.options.budget
-        if b.max_calls is not None and self.calls >= b.max_calls:
+        if before and b.max_calls is not None and self.calls >= b.max_calls:
             raise BudgetExceeded(
-                f"step '{step}': call budget of {b.max_calls} model calls reached; raise "
+                f"step '{step}': the call budget of {b.max_calls} model calls is used up; raise "
                 f"Budget(max_calls=...) or simplify the pipeline", limit="calls")
-        if b.max_tokens is not None and self.tokens >= b.max_tokens:
+        if b.max_tokens is not None and (self.tokens >= b.max_tokens if before
+                                         else self.tokens > b.max_tokens):
             raise BudgetExceeded(
-                f"step '{step}': token budget of {b.max_tokens} reached ({self.tokens} used)",
-                limit="tokens")
-        if b.max_usd is not None and self.usd >= b.max_usd:
+                f"step '{step}': token budget of {b.max_tokens} exceeded ({self.tokens} used); "
+                f"raise Budget(max_tokens=...)", limit="tokens")
+        if b.max_usd is not None and (self.usd >= b.max_usd if before else self.usd > b.max_usd):
             raise BudgetExceeded(
-                f"step '{step}': cost budget of ${b.max_usd:.4f} reached (${self.usd:.4f} spent)",
-                limit="usd")
+                f"step '{step}': cost budget of ${b.max_usd:.4f} exceeded (${self.usd:.6f} "
+                f"spent); raise Budget(max_usd=...)", limit="usd")
 
     # -- model calls -------------------------------------------------------------------------
     async def call(
@@ -219,11 +221,11 @@ class RunContext:
         if gate is not None:
             await gate.wait(Boundary("model", step, model.id, request))
         try:
-            self._check_budget(step)
+            self._check_budget(step, before=True)
             with self.span("model", step, provider=model.provider_name, model=model.name,
                            simulated=model.simulated, input=_messages_text(messages)) as span:
                 response = await self._model_call(model, request, span)
-            self._check_budget(step)
+            self._check_budget(step, before=False)
             return response
         finally:
             if gate is not None:

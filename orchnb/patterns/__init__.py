@@ -2,6 +2,18 @@
 
 from ._base import FunctionStep, Node, Pipeline, Step, as_node
 from ._chain import Chain
+from ._spec import from_dict, from_yaml, register_builder
 from ._template import Prompt
 
-__all__ = ["Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node"]
+__all__ = [
+    "Chain",
+    "FunctionStep",
+    "Node",
+    "Pipeline",
+    "Prompt",
+    "Step",
+    "as_node",
+    "from_dict",
+    "from_yaml",
+    "register_builder",
+]

@@ -220,6 +220,26 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self.children())} nodes>"
 
+    def _repr_html_(self) -> str:
+        import html
+
+        def rows(d: dict[str, Any], depth: int) -> list[str]:
+            out = []
+            for c in d.get("children", []):
+                what = c.get("model") or c.get("pattern") or c.get("function") or c["kind"]
+                sim = " <i>(simulated)</i>" if str(what).startswith("sim:") else ""
+                out.append(f"<tr><td style='padding-left:{depth * 1.5 + 0.3}em'>"
+                           f"{html.escape(str(c['id']))}</td><td>{html.escape(c['kind'])}</td>"
+                           f"<td>{html.escape(str(what))}{sim}</td></tr>")
+                out += rows(c, depth + 1)
+            return out
+
+        return (f"<div><b>{html.escape(self.name)}</b>: {self.pattern} · use "
+                f"<code>{html.escape(self.name)}(input)</code> or "
+                f"<code>{html.escape(self.name)}.start(input)</code><table>"
+                "<tr><th>node</th><th>kind</th><th>model / pattern</th></tr>"
+                + "".join(rows(self.describe(), 0)) + "</table></div>")
+
 
 def model_of(node: Any) -> Model | None:
     return getattr(node, "model", None) if isinstance(getattr(node, "model", None), Model) else None

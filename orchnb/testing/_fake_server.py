@@ -334,8 +334,6 @@ class FakeProvider:
             headers["retry-after"] = f"{after:g}"
             if api == "openai":
                 headers["retry-after-ms"] = f"{after * 1000:g}"
-        if api == "anthropic" and status == 503:
-            headers["x-should-retry"] = "true"
         return _json(status, error_body(api, status), headers)
 
 

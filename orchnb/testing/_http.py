@@ -158,6 +158,9 @@ class HttpServer:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ValueError):
             pass  # a broken or hostile client only loses its own connection
+        except asyncio.CancelledError:
+            # Server shutdown. Swallowed: asyncio's stream callback would log a cancelled task.
+            pass
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
             self._writers.discard(writer)

@@ -318,9 +318,8 @@ def error_body(api: Api, status: int, message: str | None = None) -> dict[str, A
     >>> error_body("anthropic", 429)["error"]["type"]
     'rate_limit_error'
     """
-    oa_type, an_type, default = _ERRORS.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", "api_error", "Error.")
-    )
+    fallback = ("server_error" if status >= 500 else "invalid_request_error", "api_error", "Error.")
+    oa_type, an_type, default = _ERRORS.get(status, fallback)
     msg = message or default
     if api == "anthropic":
         return {"type": "error", "error": {"type": an_type, "message": msg}}

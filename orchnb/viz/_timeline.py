@@ -129,6 +129,9 @@ def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse:
             k = kids[0]
             if not children.get(k):  # a step with one call: draw the call on the step's row
                 row.inner = _span_row(recs[k], k, depth + 1, s_ms, e_ms, color)
+                callee = recs[k].model if recs[k].kind == "model" else recs[k].tool
+                if not st.is_missing(callee):
+                    row.label += f" · {str(callee).split(':')[-1]}"
                 continue
         if not kids:
             continue
@@ -249,7 +252,7 @@ def _draw(rows: list[_Row], color: str, r: pd.DataFrame) -> go.Figure:
         ))  # fmt: skip
         shown.add(key)
     show = n <= 150
-    size = 12 if n <= 40 else 10
+    size = 12 if n <= 80 else 10
     width = max((len(st.short(r.label, 44)) * size * 0.6 + 14 * r.depth for r in rows), default=80)
     left = int(min(width + 24, 460)) if show else 40
     for y, row in enumerate(rows if show else []):  # left-aligned, indented row labels

