@@ -19,7 +19,7 @@ $(TEST_STAMP): $(STAMP) pyproject.toml scripts/setup_test_env.sh
 	touch $@
 
 demo: $(STAMP)
-	$(PY) -m orchnb.demo notebooks/quickstart.ipynb
+	$(PY) scripts/run_notebook.py notebooks/quickstart.ipynb
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -m "" --basetemp=.pytest-tmp -p no:cacheprovider

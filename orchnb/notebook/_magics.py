@@ -39,7 +39,8 @@ class OrchMagics(Magics):
                             f"got {line.strip()!r}: write '%%orch brief' above the YAML")
         from ..patterns import from_yaml
 
-        pipe = from_yaml(cell, name, self.shell.user_ns)  # type: ignore[union-attr]
+        # line_offset=1: errors count lines as the cell shows them, the %%orch line being 1.
+        pipe = from_yaml(cell, name, self.shell.user_ns, line_offset=1)  # type: ignore[union-attr]
         self.shell.user_ns[name] = pipe  # type: ignore[union-attr]
         return pipe if self.show_pipeline else None
 

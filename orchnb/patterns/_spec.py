@@ -115,7 +115,7 @@ class SpecContext:
             path = _join(key, err["loc"])
             if err["type"] == "extra_forbidden":
                 msg = (f"unknown key '{err['loc'][-1]}'; allowed keys: "
-                       f"{', '.join(sorted(schema.model_fields))}")
+                       f"{', '.join(sorted(_fields_at(schema, err['loc'][:-1])))}")
             elif err["type"] == "missing":
                 msg = f"'{err['loc'][-1]}' is required"
             else:
@@ -142,6 +142,12 @@ class SpecContext:
         if not isinstance(value, Mapping):
             raise self.error("a pipeline must be a mapping with a 'pattern:' key", key)
         pattern = value.get("pattern")
+        if pattern is None:
+            where = key or "pattern"
+            err = SpecError(f"the pipeline needs a 'pattern:' key; one of chain, router, "
+                            f"mapreduce, agent, plan_execute, team",
+                            key=_join(key, ("pattern",)), line=self.line(where) or 1)
+            raise _located(err)
         if pattern not in _BUILDERS:
             _load_builtin_builders()
         if pattern not in _BUILDERS:
@@ -151,6 +157,22 @@ class SpecContext:
         spec = self.validate(schema, value, key)
         pipe = self._build(lambda: build(spec, self, key, name), key)
         return pipe
+
+
+def _fields_at(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``loc`` inside ``schema`` (for 'allowed keys' in messages)."""
+    import typing
+
+    for part in loc:
+        field = schema.model_fields.get(str(part))
+        if field is None:
+            break
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            break
+        schema = nested[0]
+    return list(schema.model_fields)
 
 
 def _located(err: SpecError) -> SpecError:
@@ -233,12 +255,20 @@ def common_options(spec: Any) -> dict[str, Any]:
 
     opts: dict[str, Any] = {}
     if getattr(spec, "budget", None):
-        opts["budget"] = Budget(**spec.budget)
+        opts["budget"] = Budget(**spec.budget.model_dump())
     if getattr(spec, "cache", None) is not None:
         opts["cache"] = spec.cache
     if getattr(spec, "timeout", None) is not None:
         opts["timeout"] = spec.timeout
     return opts
+
+
+class BudgetSpec(SpecModel):
+    """``budget: {max_calls, max_tokens, max_usd}``"""
+
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    max_usd: float | None = None
 
 
 class PatternSpec(SpecModel):
@@ -247,7 +277,7 @@ class PatternSpec(SpecModel):
     pattern: str
     name: str | None = None
     description: str | None = None
-    budget: dict[str, float | int] | None = None
+    budget: BudgetSpec | None = None
     cache: bool | None = None
     timeout: float | None = None
 

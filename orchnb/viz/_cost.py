@@ -127,7 +127,7 @@ def cost(
             mode="markers+text", marker={"symbol": "x-thin-open", "size": 14,
                                          "color": st.UNPRICED_COLOR, "line": {"width": 2}},
             text=[f"  {n} unpriced" for n in up["unpriced_calls"]], textposition="middle right",
-            textfont={"color": "#555", "size": 11},
+            textfont={"color": "#555", "size": 11}, cliponaxis=False,
             hovertemplate="<b>%{y}</b><br>%{text}: price unknown<extra></extra>",
         ))  # fmt: skip
     _unpriced_note(fig, unpriced)
@@ -165,7 +165,8 @@ def tokens(df: pd.DataFrame, *, by: str | list[str] = "step") -> go.Figure:
             hovertemplate=f"<b>%{{y}}</b><br>{name}: %{{x:,}} tokens<extra></extra>",
         ))  # fmt: skip
     fig.update_layout(barmode="stack", legend={"orientation": "h", "y": 1.0, "x": 1,
-                                               "xanchor": "right", "yanchor": "bottom"})
+                                               "xanchor": "right", "yanchor": "bottom",
+                                               "traceorder": "normal"})
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], title_text=None)
     fig.update_xaxes(separatethousands=True, rangemode="tozero")
     return fig

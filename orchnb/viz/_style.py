@@ -172,7 +172,11 @@ def fmt_usd(x: float | None) -> str:
         return "$0"
     if abs(x) >= 1:
         return f"${x:,.2f}"
-    return f"${x:.{max(2, 3 - math.floor(math.log10(abs(x))))}f}"
+    decimals = max(2, 2 - math.floor(math.log10(abs(x))))  # three significant digits
+    text = f"{x:.{decimals}f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text = f"{x:.2f}"
+    return f"${text}"
 
 
 def fmt_ms(x: float | None) -> str:

@@ -1,0 +1,82 @@
+"""The magics through a real IPython InteractiveShell."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.testing.globalipapp import start_ipython
+
+from orchnb import Pipeline, SpecError, UnknownModelError
+
+BRIEF = """pattern: chain
+steps:
+  - name: summarize
+    model: sim:echo
+    prompt: "Summarize: {{ input }}"
+  - name: classify
+    model: sim:echo
+    prompt: "Kind? {{ steps.summarize }}"
+"""
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "orchnb")
+    yield shell
+
+
+def test_cell_magic_binds_a_pipeline(ip):
+    ip.run_cell_magic("orch", "brief", BRIEF)
+    assert isinstance(ip.user_ns["brief"], Pipeline)
+    assert ip.user_ns["brief"]("doc").output == "Kind? Summarize: doc"
+
+
+def test_run_magic_takes_quoted_text_or_a_variable(ip):
+    ip.run_cell_magic("orch", "brief", BRIEF)
+    run = ip.run_line_magic("orch", 'run brief "an invoice"')
+    assert run.output == "Kind? Summarize: an invoice"
+    ip.user_ns["doc"] = "a contract"
+    assert ip.run_line_magic("orch", "run brief doc").output == "Kind? Summarize: a contract"
+
+
+def test_step_magic_starts_then_steps(ip):
+    ip.run_cell_magic("orch", "brief", BRIEF)
+    run = ip.run_line_magic("orch", 'step brief "x"')
+    assert run.status == "paused" and run.calls == 0
+    ip.run_line_magic("orch", "step brief")
+    assert run.calls == 1
+    ip.run_line_magic("orch", "step brief")
+    assert run.status == "ok"
+    with pytest.raises(SpecError, match="no paused run"):
+        ip.run_line_magic("orch", "step brief")
+
+
+def test_traces_magic_returns_the_store(ip):
+    ip.run_cell_magic("orch", "brief", BRIEF)
+    ip.run_line_magic("orch", 'run brief "y"')
+    df = ip.run_line_magic("orch", "traces brief")
+    assert (df.pipeline == "brief").all() and len(df) >= 5
+
+
+def test_bad_cell_reports_line_and_key(ip):
+    with pytest.raises(UnknownModelError) as info:
+        ip.run_cell_magic("orch", "bad", BRIEF.replace("sim:echo", "nope", 1))
+    assert info.value.line == 5 and info.value.key == "steps[0].model"
+    assert "bad" not in ip.user_ns
+
+
+def test_errors_for_unknown_pipeline_and_command(ip):
+    with pytest.raises(SpecError, match="not a pipeline"):
+        ip.run_line_magic("orch", "run missing x")
+    with pytest.raises(SpecError, match="unknown command"):
+        ip.run_line_magic("orch", "frobnicate")
+    with pytest.raises(SpecError, match="identifier"):
+        ip.run_cell_magic("orch", "", BRIEF)
+
+
+def test_spec_errors_render_without_traceback(ip):
+    result = ip.run_cell("%%orch bad\npattern: chian\n")
+    assert isinstance(result.error_in_exec, SpecError)
+    assert result.error_in_exec._render_traceback_()[0].endswith(
+        "line 2, key 'pattern': unknown pattern 'chian'; choose one of " +
+        result.error_in_exec.message.split("choose one of ")[1])
