@@ -283,7 +283,9 @@ class RunContext:
             attempt += 1
             span.attempt = attempt
             try:
-                if timeout is None:
+                # Providers that enforce request.timeout at their I/O (the SDKs, sim) spare the
+                # hot path a timer; for any other provider the engine enforces it.
+                if timeout is None or getattr(model.provider, "enforces_timeout", False):
                     return await model.provider.request(model.name, request)
                 async with asyncio.timeout(timeout):
                     return await model.provider.request(model.name, request)

@@ -33,7 +33,7 @@ def _tool(t: ToolSpec) -> dict[str, Any]:
 
 
 def to_anthropic(request: ModelRequest) -> dict[str, Any]:
-    """The messages parameters (without ``model``) for ``request``.
+    """The ``messages.create`` keyword arguments (without ``model``) for ``request``.
 
     System messages go to ``system``; tool results become ``tool_result`` blocks of a user
     message; consecutive messages of one role merge, since the API wants roles to alternate.
@@ -67,7 +67,9 @@ def to_anthropic(request: ModelRequest) -> dict[str, Any]:
     if request.tools:
         params["tools"] = [_tool(t) for t in request.tools]
     if request.temperature is not None:
-        params["temperature"] = request.temperature
+        # anthropic>=1.0 dropped the ``temperature`` keyword (deprecated for newer models); the
+        # API still takes it where a model supports sampling options, so it rides in the body.
+        params["extra_body"] = {"temperature": request.temperature}
     return params
 
 

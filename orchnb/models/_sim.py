@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Union
 
+from ..exceptions import CallTimeoutError
 from ._types import ModelRequest, ModelResponse, ToolCall, Usage
 
 Reply = Union[str, ModelResponse, Mapping[str, Any]]
@@ -164,6 +165,7 @@ class SimProvider:
 
     name = "sim"
     simulated = True
+    enforces_timeout = True
 
     async def request(self, model: str, request: ModelRequest) -> ModelResponse:
         sim = _REGISTRY.get(model)
@@ -172,6 +174,9 @@ class SimProvider:
             return _to_response(reply, request, model)
         delay = sim.delay(request)
         if delay > 0:
+            if request.timeout is not None and delay > request.timeout:
+                await asyncio.sleep(request.timeout)
+                raise CallTimeoutError(f"sim:{model} did not answer within {request.timeout:g}s")
             await asyncio.sleep(delay)
         return _to_response(sim.answer(request), request, model)
 

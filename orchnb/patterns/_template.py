@@ -25,7 +25,7 @@ class Prompt:
     {'summary'}
     """
 
-    __slots__ = ("_template", "source", "step_refs", "variables")
+    __slots__ = ("_parts", "_template", "source", "step_refs", "variables")
 
     def __init__(self, source: str, *, where: str = "prompt",
                  allowed: frozenset[str] = KNOWN_VARIABLES, line: int | None = None,
@@ -34,6 +34,7 @@ class Prompt:
             raise TemplateError(f"{owner}a prompt must be text, got {type(source).__name__}",
                                 key=where, line=line)
         self.source = source
+        self._parts: list[tuple[str, str | None]] | None = None
         if "{" not in source:
             self._template = None
             self.variables: set[str] = set()
@@ -53,10 +54,16 @@ class Prompt:
                 key=where, line=_line_of(source, unknown[0]))
         self.step_refs = _step_refs(ast)
         self._template = _ENV.from_string(source)
+        self._parts = _simple_parts(ast)
 
     def render(self, **variables: Any) -> str:
         if self._template is None:
             return self.source
+        if self._parts is not None:
+            try:
+                return _render_parts(self._parts, variables)
+            except (KeyError, TypeError, AttributeError):
+                pass  # let Jinja2 produce its precise message
         try:
             return self._template.render(variables)
         except jinja2.UndefinedError as e:
@@ -67,6 +74,40 @@ class Prompt:
 
     def __repr__(self) -> str:
         return f"Prompt({self.source!r})"
+
+
+def _simple_parts(ast: nodes.Template) -> list[tuple[str, str | None]] | None:
+    """Templates made only of text, ``{{ name }}`` and ``{{ name.attr }}`` render without
+    Jinja2's runtime (it dominates the cost of a fast step); anything else returns None."""
+    if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
+        return None
+    parts: list[tuple[str, str | None]] = []
+    for node in ast.body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            parts.append((node.data, None))
+        elif isinstance(node, nodes.Name):
+            parts.append((node.name, ""))
+        elif (isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name)
+              and not node.attr.startswith("_")):
+            parts.append((node.node.name, node.attr))
+        else:
+            return None
+    return parts
+
+
+def _render_parts(parts: list[tuple[str, str | None]], variables: dict[str, Any]) -> str:
+    out = []
+    for name, attr in parts:
+        if attr is None:
+            out.append(name)
+            continue
+        value = variables[name]
+        if attr:
+            value = value[attr] if isinstance(value, dict) else getattr(value, attr)
+        if value is None:  # Jinja2 renders None as "None"; keep identical output
+            value = "None"
+        out.append(value if isinstance(value, str) else str(value))
+    return "".join(out)
 
 
 def _line_of(source: str, word: str) -> int | None:

@@ -148,6 +148,16 @@ def latency_ms(df: pd.DataFrame) -> pd.Series:
     return lat
 
 
+def epoch_ms(s: pd.Series) -> pd.Series:
+    """A datetime (or epoch seconds) column as float milliseconds since the epoch."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64") * 1000.0
+    t = pd.to_datetime(s, utc=True)
+    return ((t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(milliseconds=1)).astype("float64")
+
+
 def run_order(df: pd.DataFrame) -> list[str]:
     """Run ids ordered by their first span's start."""
     first = df.groupby("run_id", sort=False)["start"].min().sort_values(kind="stable")
