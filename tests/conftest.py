@@ -16,3 +16,17 @@ def orchnb_home(tmp_path, monkeypatch):
     home = tmp_path / "orchnb-home"
     monkeypatch.setenv("ORCHNB_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def fake_env(monkeypatch):
+    """A started FakeProvider, with the SDKs' environment variables pointing at it."""
+    from orchnb.models import _provider
+    from orchnb.testing import FakeProvider
+
+    with FakeProvider(latency=0.0, seed=0, hang=5.0) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        # Provider instances read the environment when they create their clients; start fresh.
+        monkeypatch.setattr(_provider, "_INSTANCES", {})
+        yield server

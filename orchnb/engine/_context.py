@@ -165,6 +165,11 @@ class RunContext:
         """Open a child span of the current one: ``with ctx.span("step", "summarize") as s:``."""
         return _SpanScope(self, self.new_span(kind, step, pattern, **fields))
 
+    def current_span(self) -> Span:
+        """The span of the code now running: inside a pattern's ``_run``, the pattern's own span
+        (the run span at top level), so a pattern can set its columns (``route``, ``meta``)."""
+        return _SCOPE.get().span
+
     def enter_root(self, span: Span) -> Any:
         """Make ``span`` (the run span) the current scope; returns the reset token."""
         self._start(span)

@@ -156,7 +156,7 @@ class AnthropicProvider:
         ...                                   ModelRequest([Message("user", "hi")]))
         ... # doctest: +SKIP
         """
-        client = self._clients.get()
+        client = await self._clients.get()
         options = {} if request.timeout is None else {"timeout": request.timeout}
         try:
             message = await client.messages.create(model=model, **to_anthropic(request), **options)
@@ -166,6 +166,4 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop (a later call makes a new one)."""
-        client = self._clients.pop()
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()

@@ -154,7 +154,7 @@ class OpenAIProvider:
         >>> await OpenAIProvider().request("gpt-4o-mini", ModelRequest([Message("user", "hi")]))
         ... # doctest: +SKIP
         """
-        client = self._clients.get()
+        client = await self._clients.get()
         try:
             completion = await client.chat.completions.create(
                 model=model, **to_openai(request), **self._options(request)
@@ -171,7 +171,7 @@ class OpenAIProvider:
         >>> vectors, usage = await provider.embed("text-embedding-3-small", ["hi"])
         ... # doctest: +SKIP
         """
-        client = self._clients.get()
+        client = await self._clients.get()
         try:
             result = await client.embeddings.create(
                 model=model, input=texts, **({} if timeout is None else {"timeout": timeout})
@@ -184,6 +184,4 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop (a later call makes a new one)."""
-        client = self._clients.pop()
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()

@@ -8,12 +8,14 @@ both. Nothing here imports an SDK: the SDK module is passed in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
@@ -30,12 +32,13 @@ class LoopClients(Generic[C]):
 
     An httpx client's connection pool is bound to the loop it was first used on, and pipelines
     run on several loops (the kernel's, a background thread's, each ``asyncio.run``), so a
-    single shared client would fail with "Event loop is closed". Clients of loops that have
-    closed are dropped.
+    single shared client would fail with "Event loop is closed". Each client is closed when its
+    loop shuts down through ``asyncio.run`` (or ``loop.shutdown_asyncgens()``); clients of loops
+    closed some other way are dropped.
 
     >>> clients = LoopClients(lambda: object())
     >>> async def same():
-    ...     return clients.get() is clients.get()
+    ...     return await clients.get() is await clients.get()
     >>> asyncio.run(same())
     True
     """
@@ -43,35 +46,59 @@ class LoopClients(Generic[C]):
     def __init__(self, factory: Callable[[], C]):
         self._factory = factory
         self._lock = threading.Lock()
-        self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], C]] = {}
+        self._clients: dict[int, _Entry[C]] = {}
 
-    def get(self) -> C:
-        """The client for the running loop (must be called inside a coroutine)."""
+    async def get(self) -> C:
+        """The client for the running loop."""
         loop = asyncio.get_running_loop()
         entry = self._clients.get(id(loop))
-        if entry is not None and entry[0]() is loop:
-            return entry[1]
+        if entry is not None and entry.loop() is loop:
+            return entry.client
         with self._lock:
             self._prune()
             client = self._factory()
-            self._clients[id(loop)] = (weakref.ref(loop), client)
+        closer = _close_at_shutdown(client)
+        # Starting the generator registers it with the loop, whose shutdown_asyncgens() (run by
+        # asyncio.run) then closes it, closing the client while the loop can still run it. The
+        # generator yields at once, so no other task can slip in before the entry is stored.
+        await closer.__anext__()
+        self._clients[id(loop)] = _Entry(weakref.ref(loop), client, closer)
         return client
 
-    def pop(self) -> C | None:
-        """Forget and return the running loop's client, if any (for closing it)."""
+    async def aclose(self) -> None:
+        """Close and forget the running loop's client, if any."""
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._clients.pop(id(loop), None)
-        return entry[1] if entry is not None and entry[0]() is loop else None
+        if entry is not None and entry.loop() is loop:
+            await entry.closer.aclose()
 
     def __len__(self) -> int:
         return len(self._clients)
 
     def _prune(self) -> None:
-        for key, (ref, _client) in list(self._clients.items()):
-            loop = ref()
+        for key, entry in list(self._clients.items()):
+            loop = entry.loop()
             if loop is None or loop.is_closed():
                 del self._clients[key]
+
+
+@dataclass(slots=True)
+class _Entry(Generic[C]):
+    loop: weakref.ref[asyncio.AbstractEventLoop]
+    client: C
+    closer: AsyncGenerator[None, None]
+
+
+async def _close_at_shutdown(client: Any) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            # A failure to close (the peer is gone) must not disturb the loop's shutdown.
+            with contextlib.suppress(Exception):
+                await close()
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:

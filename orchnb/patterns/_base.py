@@ -92,7 +92,9 @@ class FunctionStep:
             params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
             params = {}  # builtins such as str.upper
-        self._wants = {k for k in ("steps", "vars", "outputs") if k in params}
+        # The first parameter always takes the input, even when it is called e.g. ``outputs``.
+        extra = list(params)[1:]
+        self._wants = {k for k in ("steps", "vars", "outputs") if k in extra}
         self._async = asyncio.iscoroutinefunction(fn)
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:

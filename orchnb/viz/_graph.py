@@ -116,9 +116,10 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     starts = st.epoch_ms(d["start"]).to_numpy()
     then: dict[tuple[str, str], int] = defaultdict(int)
     for p, ch in kids.items():
-        if p is None:  # run spans: separate runs, not control flow
-            for i in ch:
-                info[key[i]]["first"] = 0
+        if p is None:  # run spans: separate runs, not control flow; order pipelines by start
+            ch.sort(key=lambda i: (starts[i], i))
+            for rank, i in enumerate(ch):
+                info[key[i]]["first"] = min(info[key[i]]["first"], rank)
             continue
         ch.sort(key=lambda i: (starts[i], i))
         counts: dict[str, int] = defaultdict(int)
@@ -241,7 +242,7 @@ def graph(
                         f"<br>{st.plural(int(e.count), 'time')}")  # fmt: skip
     if mid_x:
         fig.add_trace(go.Scatter(x=mid_x, y=mid_y, mode="markers", name="then (run order)",
-                                 marker={"size": 8, "color": "#5B6B7F", "symbol": "arrow-right"},
+                                 marker={"size": 7, "color": "#5B6B7F"},
                                  hovertext=mid_text, hoverinfo="text"))  # fmt: skip
     metric = nodes["mean_ms"] if color == "latency" else nodes["mean_cost_usd"]
     finite = metric[np.isfinite(metric.astype(float))]

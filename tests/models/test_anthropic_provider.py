@@ -141,7 +141,7 @@ def test_overloaded_error_names_its_type(fake):
 
 def test_slow_answer_is_a_call_timeout(fake):
     fake.fail_next(1, "timeout", hang=3)
-    with pytest.raises(CallTimeoutError, match="within 0.2s"):
+    with pytest.raises(CallTimeoutError, match=r"within 0\.2s"):
         asyncio.run(provider(fake).request("c", ask(timeout=0.2)))
 
 

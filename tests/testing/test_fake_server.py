@@ -314,15 +314,16 @@ def test_importing_orchnb_testing_does_not_import_the_sdks():
 
 
 def test_command_line_server_prints_its_port_first():
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "orchnb.testing.fake_server", "--port", "0", "--latency", "0.01"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        port = int(proc.stdout.readline())
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
-        r = client.chat.completions.create(model="m", messages=HI)
-        assert r.choices[0].message.content == "fake reply to: hi there"
-    finally:
-        proc.terminate()
-        assert proc.wait(5) == 0
+    ) as proc:
+        try:
+            port = int(proc.stdout.readline())
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k",
+                                   max_retries=0)
+            r = client.chat.completions.create(model="m", messages=HI)
+            assert r.choices[0].message.content == "fake reply to: hi there"
+        finally:
+            proc.terminate()
+            assert proc.wait(5) == 0

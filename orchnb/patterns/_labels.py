@@ -1,0 +1,125 @@
+"""Reading a route label out of what a real model answers.
+
+Models rarely answer with the bare label: they add quotes, markdown, a sentence around it, a
+``Label: billing`` prefix, JSON, or shorten it (``tech`` for ``technical``). ``parse_label`` tries,
+in order: JSON, a ``label:``-style field, the whole answer, its first line, its first sentence,
+the whole text; within each, exact labels and aliases first, then unique prefixes. A window that
+names two different labels is ambiguous and skipped; nothing found gives ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+_FIELD = re.compile(
+    r"\b(?:label|route|category|class|classification|intent|answer|destination|department)"
+    r"\s*[:=]\s*(.+)", re.IGNORECASE)
+_CONFIDENCE = re.compile(
+    r"\b(?:confidence|certainty|probability)\b\W{0,3}(?:is\s+|of\s+)?(\d+(?:\.\d+)?)\s*(%?)",
+    re.IGNORECASE)
+_JSON_KEYS = ("label", "route", "category", "class", "intent", "answer", "classification")
+_MIN_PREFIX = 3  # "bil" → billing; shorter fragments match too much
+
+
+def normalize(text: str) -> str:
+    """Lower case, markup and punctuation gone, ``_``/``-`` as spaces.
+
+    >>> normalize('**"Tech_Support"**.')
+    'tech support'
+    """
+    text = re.sub(r"<[^>]{1,40}>", " ", text)  # <label>…</label>
+    text = re.sub(r"[_\-]+", " ", text.lower())
+    return " ".join(re.findall(r"[^\W_]+", text))
+
+
+def parse_label(text: str, labels: Sequence[str],
+                aliases: Mapping[str, str] | None = None) -> str | None:
+    """The label ``text`` names, or ``None`` when it names none (or several).
+
+    ``aliases`` maps other words to labels (``{"refund": "billing"}``).
+
+    >>> parse_label("Label: **Billing**", ["billing", "technical"])
+    'billing'
+    >>> parse_label("I'd say this is a tech issue.", ["billing", "technical"])
+    'technical'
+    >>> parse_label("no idea", ["billing", "technical"]) is None
+    True
+    """
+    table = {normalize(label): label for label in labels}
+    for word, label in (aliases or {}).items():
+        if label in labels:
+            table.setdefault(normalize(word), label)
+    table.pop("", None)
+    for window in _windows(text):
+        found = _match(normalize(window), table)
+        if found is not None:
+            return found
+    return None
+
+
+def parse_confidence(text: str) -> float | None:
+    """A self-reported confidence in 0..1 (``confidence: 0.8``, ``90% confidence`` or JSON).
+
+    >>> parse_confidence('{"label": "billing", "confidence": 0.92}')
+    0.92
+    >>> parse_confidence("billing (confidence: 85%)")
+    0.85
+    """
+    data = _json(text)
+    value: float | None = None
+    if isinstance(data, dict) and isinstance(data.get("confidence"), (int, float)):
+        value = float(data["confidence"])
+    elif (m := _CONFIDENCE.search(text)) or (m := re.search(
+            r"(\d+(?:\.\d+)?)\s*(%)\s*(?:confident|confidence|sure)", text, re.IGNORECASE)):
+        value = float(m.group(1)) / (100 if m.group(2) or float(m.group(1)) > 1 else 1)
+    return value if value is not None and 0.0 <= value <= 1.0 else None
+
+
+def _windows(text: str) -> list[str]:
+    text = text.strip()
+    out: list[str] = []
+    data = _json(text)
+    if isinstance(data, dict):
+        out += [str(data[k]) for k in _JSON_KEYS if isinstance(data.get(k), str)]
+    elif isinstance(data, str):
+        out.append(data)
+    out += [m.group(1) for m in _FIELD.finditer(text)]
+    lines = [ln for ln in text.splitlines() if normalize(ln)]
+    first_sentence = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
+    out += [text, lines[0] if lines else "", first_sentence]
+    return out
+
+
+def _match(words_text: str, table: dict[str, str]) -> str | None:
+    if not words_text:
+        return None
+    if words_text in table:
+        return table[words_text]
+    padded = f" {words_text} "
+    hits = {label for key, label in table.items() if f" {key} " in padded}
+    if len(hits) == 1:
+        return hits.pop()
+    if hits:
+        return None  # names two labels: ambiguous
+    words = words_text.split()
+    if len(words) > 12:
+        return None  # prefixes are only trusted in short answers
+    for word in words:
+        hits = {label for key, label in table.items()
+                if (len(word) >= _MIN_PREFIX and key.startswith(word))
+                or (len(key) >= 4 and word.startswith(key))}
+        if len(hits) == 1:
+            return hits.pop()
+    return None
+
+
+def _json(text: str) -> object:
+    body = re.sub(r"^```\w*\s*|\s*```$", "", text.strip())
+    if not body.startswith(("{", '"')):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
