@@ -22,6 +22,19 @@ Body = Callable[[RunContext, Any], Awaitable[Any]]
 _HOOKS: list[Any] = []
 
 
+class RunTrace(Trace):
+    """A run's trace, with ``trace.plot.timeline()``, ``.cost()``, ``.latency()``... charts."""
+
+    __slots__ = ()
+
+    @property
+    def plot(self) -> Any:
+        """The common charts over this trace (Plotly figures you can restyle)."""
+        from ..viz import TracePlots
+
+        return TracePlots(self.df)
+
+
 def add_hook(hook: Any) -> None:
     """Subscribe to every run's events. A hook has keyword-only methods ``on_span_start(*, span)``,
     ``on_span_end(*, span)`` and ``on_run_end(*, run)`` (any may be missing)."""
@@ -68,7 +81,7 @@ class Run:
         """pending, paused, running, ok, error, cancelled, budget_exceeded, max_iterations."""
         self.output: Any = None
         self.error: BaseException | None = None
-        self.trace = Trace()
+        self.trace = RunTrace()
         self._body = body
         self._hooks = [*_HOOKS, *(_Hook(h) for h in hooks)]
         self._gate: Gate | None = None

@@ -8,7 +8,7 @@ Importing this package never imports the ``openai`` or ``anthropic`` SDKs.
 """
 
 from ._fake_server import FAULT_KINDS, FakeProvider
-from ._wire import EMBEDDING_DIM, FakeReply, FakeRequest, embedding_vector, estimate_tokens
+from ._wire import EMBEDDING_DIM, FakeReply, FakeRequest, embedding_vector
 
 __all__ = [
     "EMBEDDING_DIM",
@@ -17,5 +17,4 @@ __all__ = [
     "FakeReply",
     "FakeRequest",
     "embedding_vector",
-    "estimate_tokens",
 ]

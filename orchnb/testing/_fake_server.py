@@ -192,8 +192,7 @@ class FakeProvider:
     ) -> FakeProvider:
         """Answer the next ``n`` requests with fault ``kind`` (see :data:`FAULT_KINDS`).
 
-        >>> FakeProvider().fail_next(2, "429", retry_after=0.01)._pending[0].kind
-        '429'
+        >>> fake = FakeProvider().fail_next(2, "429", retry_after=0.01)
         """
         fault = _Fault(_check_kind(kind), retry_after, hang)
         with self._lock:
@@ -221,7 +220,7 @@ class FakeProvider:
 
     @property
     def requests(self) -> list[FakeRequest]:
-        """Every request received so far (a copy), faulted ones included."""
+        """Every authorised request received so far (a copy), faulted ones included."""
         with self._lock:
             return list(self._requests)
 
@@ -280,6 +279,9 @@ class FakeProvider:
             return _json(400, error_body(api, 400, "request body must be a JSON object"))
         if not _authorised(api, http.headers):
             return _json(401, error_body(api, 401))
+        if body.get("stream"):
+            return _json(400, error_body(api, 400, "the fake server does not stream; "
+                                                   "send stream=false"))
 
         messages, tools = parse_anthropic(body) if api == "anthropic" else parse_openai(body)
         req = FakeRequest(
@@ -299,17 +301,17 @@ class FakeProvider:
             self._counter += 1
             n = self._counter
 
-        if fault is not None and fault.kind == "timeout":
-            await asyncio.sleep(self.hang if fault.hang is None else fault.hang)
-        else:
-            delay = self._delay(req)
-            if delay > 0:
-                await asyncio.sleep(delay)
-        if fault is not None and fault.kind != "timeout":
-            return self._fault_response(api, fault)
         try:
+            if fault is not None and fault.kind == "timeout":
+                await asyncio.sleep(self.hang if fault.hang is None else fault.hang)
+            else:
+                delay = self._delay(req)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if fault is not None and fault.kind != "timeout":
+                return self._fault_response(api, fault)
             return self._answer(api, route[1], req, n)
-        except Exception as e:  # a broken responder must show up in the test, not hang it
+        except Exception as e:  # a broken responder or latency function must show, not hang
             return _json(500, error_body(api, 500, f"fake server: {type(e).__name__}: {e}"))
 
     def _answer(self, api: Api, path: str, req: FakeRequest, n: int) -> HttpResponse:

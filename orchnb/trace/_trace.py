@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class Trace:
     """The spans of one run, in the order they ended.
 
-    ``trace.df`` is the tidy DataFrame (one row per span), ``trace.plot`` the common charts.
+    ``trace.df`` is the tidy DataFrame (one row per span); a run's trace also has ``.plot``.
 
     >>> run = chain("hello")            # doctest: +SKIP
     >>> run.trace.df[["step", "kind", "latency_ms"]]  # doctest: +SKIP
@@ -38,13 +38,6 @@ class Trace:
             self._df = self._df.reset_index(drop=True)
             self._df_len = len(self.spans)
         return self._df
-
-    @property
-    def plot(self) -> Any:
-        """Charts over this trace: ``trace.plot.timeline()``, ``.cost()``, ``.latency()``..."""
-        from ..viz import TracePlots
-
-        return TracePlots(self.df)
 
     def __repr__(self) -> str:
         calls = sum(1 for s in self.spans if s.kind in ("model", "tool"))

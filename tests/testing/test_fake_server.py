@@ -327,3 +327,14 @@ def test_command_line_server_prints_its_port_first():
         finally:
             proc.terminate()
             assert proc.wait(5) == 0
+
+
+def test_streaming_requests_are_refused_clearly(fake):
+    status, _, body = raw(fake, "POST", "/v1/chat/completions", {**CHAT, "stream": True}, AUTH)
+    assert status == 400 and "does not stream" in json.loads(body)["error"]["message"]
+
+
+def test_a_raising_responder_becomes_a_500_naming_the_error(fake):
+    fake.responder = lambda req: 1 / 0
+    status, _, body = raw(fake, "POST", "/v1/messages", CHAT, AUTH)
+    assert status == 500 and "ZeroDivisionError" in json.loads(body)["error"]["message"]

@@ -7,6 +7,7 @@ overlapping map calls, an agent with iterations, a failed tool call and retries.
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -254,3 +255,22 @@ def big_frame(runs: int, items: int) -> pd.DataFrame:
     for c in ("cached", "simulated"):
         df[c] = df[c].astype("boolean")
     return df
+
+
+@pytest.fixture
+def build() -> SimpleNamespace:
+    """The builders, for tests that need their own runs."""
+    return SimpleNamespace(frame=frame, chain_run=chain_run, router_runs=router_runs,
+                           mapreduce_run=mapreduce_run, agent_run=agent_run)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def big_session() -> pd.DataFrame:
+    """1,000 map-reduce runs, 101,000 spans."""
+    return big_frame(1000, 48)
+
+
+@pytest.fixture(scope="session")
+def big_run() -> pd.DataFrame:
+    """One map-reduce run with 50,000 items: 100,005 spans."""
+    return big_frame(1, 50_000)

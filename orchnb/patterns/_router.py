@@ -1,0 +1,157 @@
+"""Router: a classifier picks a route; the route (any step or pattern) handles the input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..engine import Run, RunContext, as_text, defaults
+from ..exceptions import RunError, SpecError
+from ..trace import Span
+from ._base import Node, Pipeline, Vars, as_node
+from ._classify import Classification, Classifier, Prediction, as_classifier
+from ._labels import normalize
+
+
+class Router(Pipeline):
+    """``input → classifier → one of routes[label] → output`` (``default`` when unsure).
+
+    The classifier is a model id or :class:`~orchnb.Step` (an LLM prompt with ``{{ input }}``
+    and ``{{ labels }}``), an :class:`EmbeddingClassifier` or a function ``text -> label``.
+    An unparseable or unknown label, or an abstention, takes the ``default`` route and is
+    flagged in the trace (``route``, ``raw_label``, ``confidence`` columns; ``meta.defaulted``).
+
+    >>> from orchnb import SimModel, Step
+    >>> _ = SimModel("triage", rules={"refund|charge": "Label: Billing"}, default="??").register()
+    >>> triage = Router("triage", classifier="sim:triage", routes={
+    ...     "billing": Step("billing", "sim:echo", "Billing team: {{ input }}"),
+    ...     "technical": Step("technical", "sim:echo", "Tech team: {{ input }}"),
+    ... }, default="technical")
+    >>> triage("I want a refund").output
+    'Billing team: I want a refund'
+    >>> triage.predict("my screen is black")
+    Classification(route='technical', raw_label='??', confidence=None, defaulted=True, reason="unknown label '??'")
+    """
+
+    pattern = "router"
+
+    def __init__(self, name: str, classifier: Any, routes: Mapping[str, Any], *,
+                 default: str | None = None, aliases: Mapping[str, str] | None = None,
+                 **options: Any):
+        super().__init__(name, **options)
+        if not routes:
+            raise SpecError(f"router '{name}' has no routes; give it at least one", key="routes")
+        self.routes: dict[str, Node] = {str(k): as_node(v, str(k)) for k, v in routes.items()}
+        self.classifier: Classifier = as_classifier(classifier, aliases)
+        self.default = default
+        self._validate()
+
+    # -- the pattern ------------------------------------------------------------------------
+    async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        choice = await self.classify(ctx, input, vars)
+        _mark(ctx.current_span(), choice)
+        steps = {**(vars.get("steps") or {}), self.classifier.name: choice.route}
+        return await self.routes[choice.route].invoke(ctx, input, {**vars, "steps": steps})
+
+    async def classify(self, ctx: RunContext, input: Any, vars: Vars | None = None
+                       ) -> Classification:
+        """Only the classification, inside a run (evals use this): one "step" span."""
+        text = as_text(input)
+        labels = list(self.routes)
+        with ctx.span("step", self.classifier.name) as span:
+            span.input = text
+            scope = {**(vars or {}), "routes": labels, "labels": labels}
+            prediction = await self.classifier.predict(ctx, text, labels, scope)
+            choice = self._decide(prediction)
+            _mark(span, choice, prediction.meta)
+            span.output = choice.route
+            return choice
+
+    def _decide(self, p: Prediction) -> Classification:
+        if p.label is not None and p.label in self.routes:
+            return Classification(p.label, p.raw_label, p.confidence)
+        reason = p.reason or f"unknown label {p.raw_label!r}"
+        if self.default is None:
+            raise RunError(f"router '{self.name}': {reason}; known routes: "
+                           f"{', '.join(self.routes)}. Set default= to catch such inputs")
+        return Classification(self.default, p.raw_label, p.confidence, True, reason)
+
+    # -- classification alone -----------------------------------------------------------------
+    def predict(self, input: Any) -> Classification:
+        """Classify one input without running its route (sync; traced like a run).
+
+        >>> triage.predict("I was charged twice").route   # doctest: +SKIP
+        'billing'
+        """
+        return self._classification_run(input).run_sync().output
+
+    async def apredict(self, input: Any) -> Classification:
+        """``predict`` for async code."""
+        return (await self._classification_run(input).arun()).output
+
+    def _classification_run(self, input: Any) -> Run:
+        async def body(ctx: RunContext, x: Any) -> Classification:
+            choice = await self.classify(ctx, x, {"run_input": x})
+            _mark(ctx.current_span(), choice)
+            return choice
+
+        return Run(self.name, self.pattern, input, body, defaults().merged(**self._overrides))
+
+    # -- shape ----------------------------------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        """The route labels, in order."""
+        return list(self.routes)
+
+    def children(self) -> list[Node]:
+        unique = {id(n): n for n in self.routes.values()}
+        return [self.classifier, *unique.values()]  # type: ignore[list-item]
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        c = self.classifier.name
+        out = [("__in__", c, "")]
+        out += [(c, node.name, label) for label, node in self.routes.items()]
+        out += [(n.name, "__out__", "") for n in self.children()[1:]]
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The graph, plus ``routes`` (label → node id) and ``default`` (the default label)."""
+        return {**super().describe(), "default": self.default,
+                "routes": {label: node.name for label, node in self.routes.items()}}
+
+    def _validate(self) -> None:
+        known = ", ".join(self.routes)
+        if self.default is not None and self.default not in self.routes:
+            raise SpecError(f"router '{self.name}': default route '{self.default}' is not "
+                            f"defined; known routes: {known}", key="default")
+        seen: dict[str, str] = {}
+        for label, node in self.routes.items():
+            key = normalize(label)
+            if not key or key in seen:
+                raise SpecError(f"router '{self.name}': route label {label!r} "
+                                + ("has no letters or digits" if not key else
+                                   f"is the same as {seen[key]!r} once case and punctuation "
+                                   f"are ignored"), key=f"routes.{label}")
+            seen[key] = label
+            if node.name == self.classifier.name:
+                raise SpecError(f"router '{self.name}': route '{label}' has the classifier's "
+                                f"name '{node.name}'; rename one", key=f"routes.{label}")
+        names: dict[str, int] = {}
+        for node in {id(n): n for n in self.routes.values()}.values():
+            names[node.name] = names.get(node.name, 0) + 1
+        for n, count in names.items():
+            if count > 1:
+                raise SpecError(f"router '{self.name}': {count} different routes hold a node "
+                                f"named '{n}'; give them distinct names", key="routes")
+        extra = getattr(self.classifier, "examples", {})
+        for label in extra:
+            if label not in self.routes:
+                raise SpecError(f"router '{self.name}': examples for '{label}', which is not a "
+                                f"route; known routes: {known}", key=f"classifier.examples.{label}")
+
+
+def _mark(span: Span, choice: Classification, meta: Mapping[str, Any] | None = None) -> None:
+    span.route, span.raw_label, span.confidence = choice.route, choice.raw_label, choice.confidence
+    flags = {"defaulted": choice.defaulted, **({"reason": choice.reason} if choice.reason else {})}
+    span.meta = json.dumps({**flags, **(meta or {})}, default=str)

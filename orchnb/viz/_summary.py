@@ -1,0 +1,268 @@
+"""Summary tables (per run, per pipeline, per session) and side-by-side run comparison."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from orchnb.viz import _style as st
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.io.formats.style import Styler
+
+_NEEDS = ("run_id", "span_id", "parent_id", "pipeline", "kind", "status", "start", "latency_ms",
+          "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "attempt")  # fmt: skip
+
+
+def _per_run(df: pd.DataFrame) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    d = df.assign(_lat=st.latency_ms(df))
+    runs = st.run_order(d)
+    root = d[d["kind"] == "run"].drop_duplicates("run_id").set_index("run_id")
+    g = d.groupby("run_id", sort=False)
+    start, end = g["start"].min(), g["end"].max() if "end" in d.columns else g["start"].max()
+    wall = ((pd.to_datetime(end, utc=True) - pd.to_datetime(start, utc=True))
+            / pd.Timedelta(milliseconds=1)).astype("float64")  # fmt: skip
+    c = st.calls(d)
+    unpriced = st.unpriced_mask(c)
+    c = c.assign(_cost=st.numeric(c["cost_usd"]).where(~unpriced), _up=unpriced.astype(int),
+                 _model=(c["kind"] == "model").astype(int),
+                 _retry=(st.numeric(c["attempt"]) - 1).clip(lower=0).fillna(0))  # fmt: skip
+    cg = c.groupby("run_id", sort=False)
+    # errors: failed spans none of whose children failed (root causes, not their parents)
+    bad = d[d["status"].isin(st.ERROR_STATUSES)]
+    bad = bad[~bad["span_id"].isin(set(bad["parent_id"].dropna()))]
+    out = pd.DataFrame(index=pd.Index(runs, name="run_id"))
+    out["pipeline"] = g["pipeline"].first()
+    out["start"] = start
+    out["status"] = root["status"] if len(root) else "unknown"
+    out["calls"] = cg.size()
+    out["model_calls"] = cg["_model"].sum()
+    out["tool_calls"] = out["calls"] - out["model_calls"]
+    for col in ("input_tokens", "output_tokens", "cached_tokens"):
+        out[col] = cg[col].apply(lambda s: st.numeric(s).sum())
+    out["cost_usd"] = cg["_cost"].sum(min_count=1)
+    out["unpriced_calls"] = cg["_up"].sum()
+    out["latency_ms"] = root["_lat"].reindex(out.index).fillna(wall) if len(root) else wall
+    out["call_p50_ms"] = cg["_lat"].quantile(0.5)
+    out["call_p95_ms"] = cg["_lat"].quantile(0.95)
+    out["errors"] = bad.groupby("run_id").size()
+    out["retries"] = cg["_retry"].sum()
+    ints = ["calls", "model_calls", "tool_calls", "input_tokens", "output_tokens",
+            "cached_tokens", "unpriced_calls", "errors", "retries"]  # fmt: skip
+    out[ints] = out[ints].fillna(0).astype("int64")
+    no_calls = out["calls"] == 0
+    out.loc[no_calls, "cost_usd"] = out.loc[no_calls, "cost_usd"].fillna(0.0)
+    out["status"] = out["status"].fillna("unknown")
+    return out.replace({np.inf: np.nan})
+
+
+def summary(df: pd.DataFrame, *, by: str = "run") -> pd.DataFrame:
+    """One row per run (``by="run"``), per pipeline or per session, with totals and percentiles.
+
+    Per run: pipeline, start, status, calls (model + tool), tokens, cost_usd (priced calls only;
+    NaN when every call is unpriced), unpriced_calls, latency_ms (wall time), call p50/p95 (ms),
+    errors (failed spans that are root causes) and retries (sum of ``attempt - 1``).
+    Per pipeline / session: runs, failed_runs and run p50/p95 latency as well. A session is a
+    ``session_id`` column's value when there is one, else the whole frame.
+
+    >>> summary(orchnb.traces(), by="pipeline")   # doctest: +SKIP
+    """
+    import pandas as pd
+
+    st.require(df, _NEEDS, "summary")
+    if by not in ("run", "pipeline", "session"):
+        raise ValueError(f"summary: by must be 'run', 'pipeline' or 'session', not {by!r}")
+    runs = _per_run(df)
+    if by == "run":
+        return runs
+    if by == "pipeline":
+        key = runs["pipeline"]
+        calls_key = st.calls(df)["pipeline"]
+    elif "session_id" in df.columns:
+        sess = df.groupby("run_id")["session_id"].first()
+        key = sess.reindex(runs.index)
+        calls_key = st.calls(df)["session_id"]
+    else:
+        key = pd.Series("all", index=runs.index)
+        calls_key = pd.Series("all", index=st.calls(df).index)
+    g = runs.groupby(key.rename(by), sort=False)
+    out = g.agg(runs=("pipeline", "size"), first_start=("start", "min"),
+                calls=("calls", "sum"), input_tokens=("input_tokens", "sum"),
+                output_tokens=("output_tokens", "sum"), cached_tokens=("cached_tokens", "sum"),
+                cost_usd=("cost_usd", lambda s: s.sum(min_count=1)),
+                unpriced_calls=("unpriced_calls", "sum"))  # fmt: skip
+    out["failed_runs"] = g["status"].apply(lambda s: int((s.isin(st.ERROR_STATUSES)).sum()))
+    out["run_p50_ms"] = g["latency_ms"].quantile(0.5)
+    out["run_p95_ms"] = g["latency_ms"].quantile(0.95)
+    lat = st.latency_ms(st.calls(df)).groupby(calls_key.rename(by))
+    out["call_p50_ms"] = lat.quantile(0.5)
+    out["call_p95_ms"] = lat.quantile(0.95)
+    out["errors"] = g["errors"].sum()
+    out["retries"] = g["retries"].sum()
+    return out
+
+
+def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
+    """:func:`summary` as a styled table (``$``, ms, thousands; errors red, unpriced amber).
+
+    The result is a pandas ``Styler``: it renders as HTML in a notebook, and ``.to_html()``
+    gives the HTML.
+
+    >>> summary_table(orchnb.traces())   # doctest: +SKIP
+    """
+    t = summary(df, by=by)
+    money = {"cost_usd": lambda v: st.fmt_usd(v) if not st.is_missing(v) else "unpriced"}
+    ms = {c: st.fmt_ms for c in t.columns if c.endswith("_ms")}
+    ints = {c: "{:,}" for c in t.columns if str(t[c].dtype) == "int64"}
+    dates = {c: (lambda v: "" if st.is_missing(v) else v.strftime("%Y-%m-%d %H:%M:%S"))
+             for c in ("start", "first_start") if c in t.columns}  # fmt: skip
+    total = t["cost_usd"].sum()
+    n_up = int(t["unpriced_calls"].sum())
+    caption = f"orchnb summary by {by} · {st.plural(len(t), by)} · {st.fmt_usd(total)}"
+    if n_up:
+        caption += f" + {st.plural(n_up, 'unpriced call')}"
+    sty = t.style.format({**ints, **ms, **money, **dates}, na_rep="–").set_caption(caption)
+    warn = "background-color: #FFF4CE; color: #7A5B00"
+
+    def _flag(v: Any, css: str) -> str:
+        return css if not st.is_missing(v) and v > 0 else ""
+
+    sty = sty.map(_flag, css="color: #D62728; font-weight: 600", subset=["errors"])
+    sty = sty.map(_flag, css=warn, subset=["unpriced_calls", "retries"])
+    sty = sty.map(lambda v: warn if st.is_missing(v) else "", subset=["cost_usd"])
+    if "status" in t.columns:
+        sty = sty.map(lambda v: f"color: {st.STATUS_COLORS.get(str(v), '#2A3F5F')}",
+                      subset=["status"])  # fmt: skip
+    bars = [c for c in ("cost_usd", "latency_ms", "run_p95_ms") if c in t.columns]
+    sty = sty.bar(subset=bars, color="#A0CBE8", vmin=0, height=70, width=90)
+    return sty.set_table_styles([
+        {"selector": "caption", "props": "caption-side: top; font-weight: 600; text-align: left;"
+                                         " padding-bottom: 6px;"},
+        {"selector": "th", "props": "text-align: left; font-weight: 600;"},
+        {"selector": "td", "props": "text-align: right; padding: 2px 8px;"
+                                    " font-variant-numeric: tabular-nums;"},
+    ])  # fmt: skip
+
+
+def _rows_of(df: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:
+    """Step spans (and router pattern spans) of one run in start order, with direct call cost."""
+    r = df[df["run_id"].astype(str) == run_id]
+    r = r.assign(_ms=st.epoch_ms(r["start"]), latency_ms=st.latency_ms(r)).sort_values(
+        ["_ms"], kind="stable")  # fmt: skip
+    parent = dict(zip(r["span_id"].astype(str), r["parent_id"], strict=True))
+    kind = dict(zip(r["span_id"].astype(str), r["kind"], strict=True))
+    cost: dict[str, float] = defaultdict(float)
+    n_unpriced: dict[str, int] = defaultdict(int)
+    unpriced = st.unpriced_mask(r)
+    for sid, c, up in zip(r["span_id"].astype(str), st.numeric(r["cost_usd"]), unpriced,
+                          strict=True):  # fmt: skip
+        if kind[sid] not in st.CALL_KINDS or (c != c and not up):
+            continue
+        p = parent.get(sid)
+        while not st.is_missing(p) and kind.get(str(p)) in st.CALL_KINDS:
+            p = parent.get(str(p))
+        if st.is_missing(p):
+            continue
+        if up:
+            n_unpriced[str(p)] += 1
+        else:
+            cost[str(p)] += float(c)
+    route = r["route"] if "route" in r.columns else None
+    keep = (r["kind"] == "step") | ((r["kind"] == "pattern") & route.notna()
+                                    if route is not None else False)  # fmt: skip
+    seen: dict[tuple, int] = defaultdict(int)
+    out: list[dict[str, Any]] = []
+    for x in r[keep].itertuples(index=False):
+        item, it = getattr(x, "item", None), getattr(x, "iteration", None)
+        name = str(x.step)
+        if not st.is_missing(item):
+            name += f"[{int(item)}]"
+        elif not st.is_missing(it):
+            name += f" (iter {int(it)})"
+        seen[name] += 1
+        label = name if seen[name] == 1 else f"{name} #{seen[name]}"
+        out.append({"step": label, "output": getattr(x, "output", None),
+                    "route": getattr(x, "route", None), "cost_usd": _step_cost(str(x.span_id), cost, n_unpriced),
+                    "latency_ms": x.latency_ms, "status": x.status})  # fmt: skip
+    return out
+
+
+def compare_runs(df: pd.DataFrame, run_ids: Sequence[str]) -> pd.DataFrame:
+    """Runs side by side, one row per step (aligned by step name and order), one column per
+    field and run: output, route, cost_usd, latency_ms, status.
+
+    Works across pipelines (steps missing in a run are NaN). The ``diverges`` column flags rows
+    where outputs or routes differ; ``result.attrs["first_divergence"]`` names the first such
+    step (None if the runs agree) and ``attrs["divergence_reason"]`` says why ("output",
+    "route" or "missing"). The first row, ``(run)``, is the runs' final output, total cost and
+    wall time.
+
+    >>> cmp = compare_runs(orchnb.traces(), [run_a.id, run_b.id])   # doctest: +SKIP
+    >>> cmp.attrs["first_divergence"]                               # doctest: +SKIP
+    'draft'
+    """
+    import pandas as pd
+
+    st.require(df, ("run_id", "span_id", "parent_id", "kind", "step", "start"), "compare_runs")
+    ids = [str(r) for r in run_ids]
+    known = set(df["run_id"].astype(str))
+    if len(ids) < 2:
+        raise ValueError("compare_runs: give at least two run ids")
+    missing = [r for r in ids if r not in known]
+    if missing:
+        raise ValueError(f"compare_runs: unknown run id(s) {', '.join(missing)}; "
+                         f"known: {', '.join(sorted(known)[:10])}")  # fmt: skip
+    per = {rid: {row["step"]: row for row in _rows_of(df, rid)} for rid in ids}
+    order: list[str] = []
+    for rid in ids:  # merge step orders: insert unseen steps after their predecessor
+        prev = -1
+        for step in per[rid]:
+            if step in order:
+                prev = order.index(step)
+            else:
+                order.insert(prev + 1, step)
+                prev += 1
+    runs = summary(df[df["run_id"].astype(str).isin(ids)], by="run")
+    root = df[(df["kind"] == "run") & df["run_id"].astype(str).isin(ids)].set_index("run_id")
+    fields = ["output", "route", "cost_usd", "latency_ms", "status"]
+    data: dict[tuple[str, str], list[Any]] = {(f, r): [] for f in fields for r in ids}
+    for rid in ids:
+        out = root["output"].get(rid) if "output" in root.columns else None
+        vals = {"output": out, "route": None, "cost_usd": runs.loc[rid, "cost_usd"],
+                "latency_ms": runs.loc[rid, "latency_ms"], "status": runs.loc[rid, "status"]}
+        for f in fields:
+            data[(f, rid)].append(vals[f])
+    diverges, first, reason = [_differs([data[("output", r)][0] for r in ids])], None, None
+    for step in order:
+        rows = [per[r].get(step) for r in ids]
+        for f in fields:
+            for rid, row in zip(ids, rows, strict=True):
+                data[(f, rid)].append(None if row is None else row[f])
+        why = ("missing" if any(row is None for row in rows)
+               else "route" if _differs([row["route"] for row in rows])
+               else "output" if _differs([row["output"] for row in rows]) else None)  # fmt: skip
+        diverges.append(why is not None)
+        if why and first is None:
+            first, reason = step, why
+    out = pd.DataFrame(data, index=pd.Index(["(run)", *order], name="step"))
+    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["field", "run_id"])
+    out[("diverges", "")] = diverges
+    out.attrs.update(first_divergence=first, divergence_reason=reason, run_ids=ids)
+    return out
+
+
+def _step_cost(sid: str, cost: dict[str, float], n_unpriced: dict[str, int]) -> float:
+    """Priced cost of a step's own calls; NaN when it has only unpriced calls, never $0."""
+    if sid in cost:
+        return cost[sid]
+    return float("nan") if n_unpriced.get(sid) else 0.0
+
+
+def _differs(values: list[Any]) -> bool:
+    norm = {None if st.is_missing(v) else str(v) for v in values}
+    return len(norm) > 1
