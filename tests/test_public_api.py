@@ -50,8 +50,8 @@ def _imports(path: Path) -> set[str]:
 
 LAYERS = ["tools", "models", "trace", "viz", "engine", "patterns", "evals", "notebook"]
 BELOW = {"models": set(), "tools": {"models"}, "trace": {"models"}, "viz": {"trace"},
-         "engine": {"models", "tools", "trace"},
-         "patterns": {"models", "tools", "trace", "engine"},
+         "engine": {"models", "tools", "trace", "viz"},
+         "patterns": {"models", "tools", "trace", "viz", "engine"},
          "evals": {"models", "tools", "trace", "engine", "patterns", "viz"},
          "notebook": set(LAYERS) - {"notebook"}}
 

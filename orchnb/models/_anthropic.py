@@ -120,6 +120,7 @@ class AnthropicProvider:
 
     name = "anthropic"
     simulated = False
+    enforces_timeout = True  # the SDK applies request.timeout; the engine adds no timer
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None):
         self._api_key = api_key

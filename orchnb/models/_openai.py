@@ -105,6 +105,7 @@ class OpenAIProvider:
 
     name = "openai"
     simulated = False
+    enforces_timeout = True  # the SDK applies request.timeout; the engine adds no timer
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 _NEEDS = ("run_id", "kind", "step", "model", "start", "cost_usd", "input_tokens",
-          "output_tokens", "cached_tokens")  # fmt: skip
+          "output_tokens", "cached_tokens")
 
 
 def _calls(df: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +51,7 @@ def cost_table(df: pd.DataFrame, *, by: str | list[str] = "step") -> pd.DataFram
         "cached_tokens": g["_cached"].sum().astype("int64"),
         "cost_usd": g["_cost"].sum(min_count=1),
         "unpriced_calls": g["_unpriced"].sum().astype("int64"),
-    })  # fmt: skip
+    })
     out = out.sort_values("cost_usd", ascending=False, na_position="last", kind="stable")
     return out.reset_index()
 
@@ -66,7 +66,7 @@ def _unpriced_note(fig: go.Figure, n: int) -> None:
             text=f"⚠ {st.plural(n, 'unpriced call')}: price unknown, not included in totals",
             xref="paper", yref="paper", x=0, y=1.0, xanchor="left", yanchor="bottom",
             showarrow=False, font={"size": 12, "color": "#7A5B00"}, bgcolor="#FFF4CE",
-        )  # fmt: skip
+        )
 
 
 def cost(
@@ -91,7 +91,7 @@ def cost(
     if unpriced:
         title += f" + {st.plural(unpriced, 'unpriced call')}"
     fig = st.new_figure(title, x="cost (USD)", y=None,
-                        height=int(min(max(320, 140 + 44 * len(t)), 1800)))  # fmt: skip
+                        height=int(min(max(320, 140 + 44 * len(t)), 1800)))
     if color and color not in cols:
         sub = cost_table(df, by=[*cols, color])
         cmap = st.color_map(sub[color], None)
@@ -104,22 +104,22 @@ def cost(
                 hovertemplate=f"<b>%{{y}}</b><br>{color}: {value}<br>cost $%{{x:.4f}}<br>"
                 "calls %{customdata[0]}<br>tokens %{customdata[1]:,} in / "
                 "%{customdata[2]:,} out<extra></extra>",
-            ))  # fmt: skip
+            ))
         fig.update_layout(barmode="stack", legend_title_text=color)
     else:
         cmap = st.color_map(labels)
         priced = t["cost_usd"].notna().to_numpy()
+        shown = [lb for lb, p in zip(labels, priced, strict=True) if p]
         fig.add_trace(go.Bar(
-            name="cost (USD)", orientation="h", y=[lb for lb, p in zip(labels, priced) if p],
-            x=t.loc[priced, "cost_usd"], marker_color=[cmap[lb] for lb, p in
-                                                     zip(labels, priced) if p],
+            name="cost (USD)", orientation="h", y=shown, x=t.loc[priced, "cost_usd"],
+            marker_color=[cmap[lb] for lb in shown],
             text=[st.fmt_usd(v) for v in t.loc[priced, "cost_usd"]], textposition="auto",
             customdata=t.loc[priced, ["calls", "input_tokens", "output_tokens",
                                       "unpriced_calls"]].to_numpy(),
             hovertemplate="<b>%{y}</b><br>cost $%{x:.4f}<br>calls %{customdata[0]} "
             "(%{customdata[3]} unpriced)<br>tokens %{customdata[1]:,} in / "
             "%{customdata[2]:,} out<extra></extra>", showlegend=False,
-        ))  # fmt: skip
+        ))
     up = t[t["unpriced_calls"] > 0]
     if len(up):
         fig.add_trace(go.Scatter(
@@ -129,7 +129,7 @@ def cost(
             text=[f"  {n} unpriced" for n in up["unpriced_calls"]], textposition="middle right",
             textfont={"color": "#555", "size": 11}, cliponaxis=False,
             hovertemplate="<b>%{y}</b><br>%{text}: price unknown<extra></extra>",
-        ))  # fmt: skip
+        ))
     _unpriced_note(fig, unpriced)
     order = labels[::-1]
     fig.update_yaxes(categoryorder="array", categoryarray=order, title_text=None)
@@ -148,22 +148,22 @@ def tokens(df: pd.DataFrame, *, by: str | list[str] = "step") -> go.Figure:
     cols = [by] if isinstance(by, str) else list(by)
     t = cost_table(df, by=cols)
     t = t.assign(_total=t["input_tokens"] + t["output_tokens"]).sort_values(
-        "_total", ascending=False, kind="stable")  # fmt: skip
+        "_total", ascending=False, kind="stable")
     labels = _label(t, cols)
     cached = t["cached_tokens"].clip(upper=t["input_tokens"])
     parts = [("input (uncached)", t["input_tokens"] - cached, st.TOKEN_COLORS["input"]),
              ("input (cached)", cached, st.TOKEN_COLORS["cached"]),
-             ("output", t["output_tokens"], st.TOKEN_COLORS["output"])]  # fmt: skip
-    total = int(t["_total"].sum())
+             ("output", t["output_tokens"], st.TOKEN_COLORS["output"])]
+    total, n_calls = int(t["_total"].sum()), int(t["calls"].sum())
     fig = st.new_figure(
-        f"Tokens by {' · '.join(cols)} · {total:,} tokens in {st.plural(int(t['calls'].sum()), 'call')}",
+        f"Tokens by {' · '.join(cols)} · {total:,} tokens in {st.plural(n_calls, 'call')}",
         x="tokens", y=None, height=int(min(max(320, 140 + 44 * len(t)), 1800)),
-    )  # fmt: skip
+    )
     for name, vals, color in parts:
         fig.add_trace(go.Bar(
             name=name, orientation="h", y=labels, x=vals, marker_color=color,
             hovertemplate=f"<b>%{{y}}</b><br>{name}: %{{x:,}} tokens<extra></extra>",
-        ))  # fmt: skip
+        ))
     fig.update_layout(barmode="stack", legend={"orientation": "h", "y": 1.0, "x": 1,
                                                "xanchor": "right", "yanchor": "bottom",
                                                "traceorder": "normal"})
@@ -190,7 +190,7 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
     first = df.groupby("run_id", sort=False).agg(start=("start", "min"), pipeline=("pipeline",
                                                                                  "first"))
     per = c.groupby("run_id", sort=False).agg(cost=("_cost", "sum"), unpriced=("_unpriced", "sum"),
-                                              calls=("kind", "size"))  # fmt: skip
+                                              calls=("kind", "size"))
     r = first.join(per).loc[runs].fillna({"cost": 0.0, "unpriced": 0, "calls": 0})
     r["cum"] = r["cost"].cumsum()
     r["n"] = np.arange(1, len(r) + 1)
@@ -203,7 +203,7 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
     fig.add_trace(scatter(
         x=shown["n"], y=shown["cum"], mode="lines", name="cumulative", showlegend=False,
         line={"color": "#9AA5B1", "width": 2}, hoverinfo="skip",
-    ))  # fmt: skip
+    ))
     cmap = st.color_map(r["pipeline"])
     for pipe, part in shown.groupby("pipeline", sort=True):
         start = pd.to_datetime(part["start"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -215,21 +215,21 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
             hovertemplate="run %{customdata[0]}<br>%{customdata[1]} UTC<br>"
             "run cost $%{customdata[2]:.4f} (%{customdata[3]} unpriced of %{customdata[4]} "
             "calls)<br>cumulative $%{y:.4f}<extra>%{fullData.name}</extra>",
-        ))  # fmt: skip
+        ))
     up = shown[shown["unpriced"] > 0]
     if len(up):
         fig.add_trace(scatter(
             x=up["n"], y=up["cum"], mode="markers", name="run with unpriced calls",
             marker={"symbol": "circle-open", "size": 14, "color": st.UNPRICED_COLOR,
                     "line": {"width": 2}}, hoverinfo="skip",
-        ))  # fmt: skip
+        ))
     if n_up_calls:
         fig.add_annotation(
             text=f"⚠ {st.plural(n_up_calls, 'unpriced call')} in {st.plural(n_up_runs, 'run')}"
             ": price unknown, not included", xref="paper", yref="paper", x=0, y=1.0,
             xanchor="left", yanchor="bottom", showarrow=False,
             font={"size": 12, "color": "#7A5B00"}, bgcolor="#FFF4CE",
-        )  # fmt: skip
+        )
     fig.update_yaxes(tickprefix="$", rangemode="tozero")
     fig.update_xaxes(rangemode="tozero")
     fig.update_layout(legend_title_text="pipeline", hovermode="closest")

@@ -8,6 +8,7 @@ started right after another). Model calls are folded into their step.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     cost = st.numeric(d["cost_usd"]).to_numpy()
     unpriced = st.unpriced_mask(d).to_numpy()
     tok = (st.numeric(d["input_tokens"]).fillna(0) + st.numeric(d["output_tokens"]).fillna(0)
-           ).to_numpy() if "input_tokens" in d.columns else np.zeros(len(d))  # fmt: skip
+           ).to_numpy() if "input_tokens" in d.columns else np.zeros(len(d))
     pos = {(str(x.run_id), str(x.span_id)): i for i, x in enumerate(recs)}
     parent = [
         None if st.is_missing(x.parent_id) else pos.get((str(x.run_id), str(x.parent_id)))
@@ -87,7 +88,7 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "name": _name(x), "kind": x.kind, "depth": k.count("/") - 1,
             "parent": key[p] if p is not None else None, "instances": 0, "runs": set(),
             "cost": 0.0, "priced": 0, "unpriced_calls": 0, "tokens": 0.0, "first": np.inf,
-        })  # fmt: skip
+        })
         n["instances"] += 1
         n["runs"].add(x.run_id)
         lats[k].append(lat[i])
@@ -129,7 +130,7 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             info[k]["first"] = min(info[k]["first"], rank)
         for k, c in counts.items():
             info[k]["repeats"] = max(info[k].get("repeats", 1), c)
-        for a, b in zip(ch, ch[1:]):
+        for a, b in itertools.pairwise(ch):
             if key[a] != key[b]:
                 then[(key[a], key[b])] += 1
     nodes = pd.DataFrame([
@@ -142,9 +143,9 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
          "unpriced_calls": n["unpriced_calls"], "tokens": int(n["tokens"]),
          "repeats": n.get("repeats", 1), "order": n["first"]}
         for k, n in info.items()
-    ]).set_index("node") if info else pd.DataFrame()  # fmt: skip
+    ]).set_index("node") if info else pd.DataFrame()
     edges = [{"source": n["parent"], "target": k, "kind": "contains", "count": n["instances"]}
-             for k, n in info.items() if n["parent"] is not None]  # fmt: skip
+             for k, n in info.items() if n["parent"] is not None]
     edges += [{"source": a, "target": b, "kind": "then", "count": c} for (a, b), c in then.items()]
     return nodes, pd.DataFrame(edges, columns=["source", "target", "kind", "count"])
 
@@ -199,7 +200,7 @@ def graph(
     if nodes.empty:
         fig = st.new_figure(title)
         fig.add_annotation(text="no spans to draw", xref="paper", yref="paper", x=0.5, y=0.5,
-                           showarrow=False)  # fmt: skip
+                           showarrow=False)
         return fig
     depth_cap = nodes["depth"].max()
     while len(nodes) > max_nodes and depth_cap > 0:
@@ -231,7 +232,7 @@ def graph(
         py = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * (y0 + bend) + t**2 * y1
         w = 1.2 + 3.0 * float(e.count) / top
         fig.add_trace(go.Scatter(x=px, y=py, mode="lines", showlegend=False, hoverinfo="skip",
-                                 line={"color": "#5B6B7F", "width": w}))  # fmt: skip
+                                 line={"color": "#5B6B7F", "width": w}))
         k = 19  # arrow head a little before the target marker
         fig.add_annotation(x=px[k], y=py[k], ax=px[k - 3], ay=py[k - 3], xref="x", yref="y",
                            axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1.2,
@@ -239,11 +240,11 @@ def graph(
         mid_x.append(px[12])
         mid_y.append(py[12])
         mid_text.append(f"{nodes.loc[e.source, 'name']} → {nodes.loc[e.target, 'name']}"
-                        f"<br>{st.plural(int(e.count), 'time')}")  # fmt: skip
+                        f"<br>{st.plural(int(e.count), 'time')}")
     if mid_x:
         fig.add_trace(go.Scatter(x=mid_x, y=mid_y, mode="markers", name="then (run order)",
                                  marker={"size": 7, "color": "#5B6B7F"},
-                                 hovertext=mid_text, hoverinfo="text"))  # fmt: skip
+                                 hovertext=mid_text, hoverinfo="text"))
     metric = nodes["mean_ms"] if color == "latency" else nodes["mean_cost_usd"]
     finite = metric[np.isfinite(metric.astype(float))]
     cmax = float(finite.max()) if len(finite) else 1.0
@@ -252,7 +253,7 @@ def graph(
         xs = [xy[k][0] for k in part.index]
         ys = [xy[k][1] for k in part.index]
         labels = [st.wrap(n) + (f"<br><i>×{r}</i>" if r > 1 else "")
-                  for n, r in zip(part["name"], part["repeats"], strict=True)]  # fmt: skip
+                  for n, r in zip(part["name"], part["repeats"], strict=True)]
         hover = [_node_hover(row) for row in part.itertuples()]
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="markers+text", name=str(kind), text=labels,
@@ -262,7 +263,7 @@ def graph(
                     "color": vals.fillna(-1.0).tolist(), "coloraxis": "coloraxis",
                     "line": {"width": 2, "color": [
                         st.UNPRICED_COLOR if u else "white" for u in part["unpriced_calls"]]}},
-        ))  # fmt: skip
+        ))
     unit = "ms" if color == "latency" else "USD"
     fig.update_layout(
         coloraxis={"colorscale": [[0, "#D9D9D9"], [1e-9, "#FFF3B0"], [0.5, "#F28E2B"],
@@ -272,7 +273,7 @@ def graph(
                                 "ticksuffix": " ms" if color == "latency" else ""}},
         legend={"title": {"text": "node kind"}, "orientation": "h", "y": -0.02, "x": 0,
                 "yanchor": "top"}, hovermode="closest",
-    )  # fmt: skip
+    )
     fig.update_xaxes(visible=False, range=[-0.7, width_slots - 0.3])
     fig.update_yaxes(visible=False, range=[-levels + 0.45, 0.45])
     if color == "cost" and (nodes["unpriced_calls"] > 0).any():
@@ -285,10 +286,10 @@ def graph(
 def _node_hover(n: Any) -> str:
     lines = [f"<b>{n.name}</b> ({n.kind})", f"{st.plural(n.instances, 'span')} in "
              f"{st.plural(n.runs, 'run')}" + (f", up to ×{n.repeats} per parent"
-                                              if n.repeats > 1 else "")]  # fmt: skip
+                                              if n.repeats > 1 else "")]
     lines.append(f"latency mean {st.fmt_ms(n.mean_ms)} · p95 {st.fmt_ms(n.p95_ms)}")
     cost = st.fmt_usd(n.mean_cost_usd)
     lines.append(f"mean cost {cost}" + (f" (+{n.unpriced_calls} unpriced calls)"
-                                        if n.unpriced_calls else ""))  # fmt: skip
+                                        if n.unpriced_calls else ""))
     lines.append(f"tokens {n.tokens:,}")
     return "<br>".join(lines)

@@ -39,7 +39,7 @@ def latency_stats(
     out = g["_lat"].agg(
         count="count", mean_ms="mean", p50_ms=lambda s: s.quantile(0.5),
         p95_ms=lambda s: s.quantile(0.95), max_ms="max",
-    )  # fmt: skip
+    )
     first = g["start"].min()
     return out.loc[first.sort_values(kind="stable").index].reset_index()
 
@@ -72,7 +72,7 @@ def latency(
     fig = st.new_figure(
         f"Latency per {label} ({what} spans, {st.plural(len(sel), 'observation')})",
         x="latency (ms)", y=None, height=int(min(max(360, 150 + 56 * len(stats)), 2000)),
-    )  # fmt: skip
+    )
     if sel.empty:
         return _empty(fig)
     keys = [tuple(r) for r in stats[cols].itertuples(index=False)]
@@ -80,58 +80,58 @@ def latency(
     cmap = st.color_map(names)
     aggregate = len(sel) > max_points
     groups = {(k if isinstance(k, tuple) else (k,)): g for k, g in sel.groupby(cols, sort=False)}
-    for key, name, stat in zip(keys, names, stats.itertuples(index=False), strict=True):
+    for key, name in zip(keys, names, strict=True):
         vals = groups[key]["_lat"].to_numpy(dtype="float64")
         color = cmap[name]
         common = {"name": name, "orientation": "h", "marker_color": color,
-                  "line_color": color, "showlegend": False, "hoverinfo": "x+name"}  # fmt: skip
+                  "line_color": color, "showlegend": False, "hoverinfo": "x+name"}
         if aggregate:
             q1, med, q3 = np.quantile(vals, [0.25, 0.5, 0.75])
             iqr = q3 - q1
             lo = float(vals[vals >= q1 - 1.5 * iqr].min())
             hi = float(vals[vals <= q3 + 1.5 * iqr].max())
             fig.add_trace(go.Box(y=[name], q1=[q1], median=[med], q3=[q3], lowerfence=[lo],
-                                 upperfence=[hi], **common))  # fmt: skip
+                                 upperfence=[hi], **common))
         else:
             few = len(vals) <= 200
             fig.add_trace(go.Box(
                 x=vals, y=[name] * len(vals), boxpoints="all" if few else "outliers",
                 jitter=0.35, pointpos=0, marker={"size": 5, "opacity": 0.6, "color": color},
                 **{k: v for k, v in common.items() if k != "marker_color"},
-            ))  # fmt: skip
+            ))
     fig.add_trace(go.Scatter(
         y=names, x=stats["p95_ms"], mode="markers", name="p95",
         marker={"symbol": "line-ns", "size": 26, "line": {"width": 3, "color": "#D62728"}},
         customdata=np.stack([stats["p50_ms"], stats["p95_ms"], stats["count"]], axis=1),
         hovertemplate="<b>%{y}</b><br>p50 %{customdata[0]:,.0f} ms<br>"
         "p95 %{customdata[1]:,.0f} ms<br>n = %{customdata[2]:,}<extra></extra>",
-    ))  # fmt: skip
+    ))
     fig.add_trace(go.Scatter(
         y=names, x=stats["p50_ms"], mode="markers", name="p50 (median)",
         marker={"symbol": "line-ns", "size": 26, "line": {"width": 3, "color": "#2A3F5F"}},
         hoverinfo="skip",
-    ))  # fmt: skip
+    ))
     ticks = [
         f"{n}<br><span style='font-size:11px;color:#555'>p50 {st.fmt_ms(a)} · "
         f"p95 {st.fmt_ms(b)}</span>"
         for n, a, b in zip(names, stats["p50_ms"], stats["p95_ms"], strict=True)
     ]
     fig.update_yaxes(tickmode="array", tickvals=names, ticktext=ticks, autorange="reversed",
-                     title_text=None)  # fmt: skip
+                     title_text=None)
     fig.update_xaxes(ticksuffix=" ms", separatethousands=True, rangemode="tozero",
-                     type="log" if log_y else "linear")  # fmt: skip
+                     type="log" if log_y else "linear")
     fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,
-                              "yanchor": "bottom"}, boxgap=0.35)  # fmt: skip
+                              "yanchor": "bottom"}, boxgap=0.35)
     if aggregate:
         fig.add_annotation(
             text=f"{len(sel):,} spans: boxes from precomputed quartiles", xref="paper",
             yref="paper", x=0, y=1.02, xanchor="left", yanchor="bottom", showarrow=False,
             font={"size": 11, "color": "#666"},
-        )  # fmt: skip
+        )
     return fig
 
 
 def _empty(fig: go.Figure) -> go.Figure:
     fig.add_annotation(text="no spans to show", xref="paper", yref="paper", x=0.5, y=0.5,
-                       showarrow=False, font={"size": 14, "color": "#888"})  # fmt: skip
+                       showarrow=False, font={"size": 14, "color": "#888"})
     return fig

@@ -37,13 +37,13 @@ def route_counts(df: pd.DataFrame) -> pd.DataFrame:
         _conf=st.numeric(conf),
         _relabel=(norm.notna() & (norm != r["route"].astype("string").str.lower()))
         .fillna(False).astype(int),
-    )  # fmt: skip
+    )
     g = r.groupby(["router", "route"], sort=True)
     out = g.agg(count=("route", "size"), mean_confidence=("_conf", "mean"),
-                relabelled=("_relabel", "sum")).reset_index()  # fmt: skip
+                relabelled=("_relabel", "sum")).reset_index()
     out.insert(3, "share", out["count"] / out.groupby("router")["count"].transform("sum"))
     return out.sort_values(["router", "count"], ascending=[True, False], kind="stable"
-                           ).reset_index(drop=True)  # fmt: skip
+                           ).reset_index(drop=True)
 
 
 def routes(df: pd.DataFrame) -> go.Figure:
@@ -60,7 +60,7 @@ def routes(df: pd.DataFrame) -> go.Figure:
     if len(routers) == 1:
         title += f" · router {routers[0]}"
     fig = st.new_figure(title, x="decisions (count)", y=None,
-                        height=int(min(max(300, 140 + 40 * len(t)), 1800)))  # fmt: skip
+                        height=int(min(max(300, 140 + 40 * len(t)), 1800)))
     if t.empty:
         fig.add_annotation(text="no router spans in this trace", xref="paper", yref="paper",
                            x=0.5, y=0.5, showarrow=False, font={"size": 14, "color": "#888"})
@@ -74,13 +74,13 @@ def routes(df: pd.DataFrame) -> go.Figure:
            f"<br>mean confidence {r.mean_confidence:.2f}")
         + (f"<br>{r.relabelled} relabelled (raw label ≠ route)" if r.relabelled else "")
         for r in t.itertuples(index=False)
-    ]  # fmt: skip
+    ]
     if len(routers) == 1:
         fig.add_trace(go.Bar(
             orientation="h", y=t["route"], x=t["count"], text=text, textposition="auto",
             marker_color=[route_colors[r] for r in t["route"]], hovertext=hover,
             hoverinfo="text", showlegend=False,
-        ))  # fmt: skip
+        ))
         fig.update_yaxes(categoryorder="array", categoryarray=list(t["route"])[::-1])
     else:
         for router in routers:
@@ -91,7 +91,7 @@ def routes(df: pd.DataFrame) -> go.Figure:
                 x=part["count"], text=[x for x, k in zip(text, keep, strict=True) if k],
                 textposition="auto", marker_color=router_colors[router],
                 hovertext=[h for h, k in zip(hover, keep, strict=True) if k], hoverinfo="text",
-            ))  # fmt: skip
+            ))
         fig.update_yaxes(autorange="reversed")
         fig.update_layout(legend_title_text="router")
     fig.update_xaxes(rangemode="tozero", separatethousands=True)
@@ -146,14 +146,14 @@ def route_sankey(evals: pd.DataFrame, *, label: str = "label", route: str = "rou
               "value": ct["count"].tolist(),
               "color": [CORRECT if g else WRONG for g in good],
               "hovertemplate": "%{source.label} → %{target.label}: %{value}<extra></extra>"},
-    ))  # fmt: skip
+    ))
     for x, text in ((0.0, "true label"), (1.0, "route taken")):
         fig.add_annotation(text=f"<b>{text}</b>", x=x, y=1.0, xref="paper", yref="paper",
                            xanchor="left" if x == 0 else "right", yanchor="bottom",
-                           showarrow=False)  # fmt: skip
+                           showarrow=False)
     fig.add_annotation(text="green: routed to its label · red: misrouted", x=0.5, y=-0.06,
                        xref="paper", yref="paper", showarrow=False,
-                       font={"size": 11, "color": "#666"})  # fmt: skip
+                       font={"size": 11, "color": "#666"})
     return fig
 
 
@@ -178,10 +178,10 @@ def route_heatmap(
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     z = share if normalize else counts
     text = [[f"{int(c)}<br>{s:.0%}" if c else "" for c, s in zip(cr, sr, strict=True)]
-            for cr, sr in zip(counts, share, strict=True)]  # fmt: skip
+            for cr, sr in zip(counts, share, strict=True)]
     fig = st.new_figure(f"True label × route · {_accuracy(evals, label, route)}",
                         x="route taken", y="true label",
-                        height=int(min(max(360, 160 + 60 * len(rows)), 1600)))  # fmt: skip
+                        height=int(min(max(360, 160 + 60 * len(rows)), 1600)))
     fig.add_trace(go.Heatmap(
         z=z, x=cols, y=rows, text=text, texttemplate="%{text}", colorscale="Blues",
         zmin=0, zmax=1 if normalize else None, xgap=2, ygap=2,
@@ -190,7 +190,7 @@ def route_heatmap(
                   "tickformat": ".0%" if normalize else ",d"},
         hovertemplate="label %{y} → route %{x}<br>%{customdata:,} queries"
         + (" (%{z:.0%} of label)" if normalize else "") + "<extra></extra>",
-    ))  # fmt: skip
+    ))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(side="bottom", type="category")
     return fig

@@ -22,7 +22,7 @@ FONT = "Inter, 'Segoe UI', 'Helvetica Neue', Helvetica, Arial, sans-serif"
 PALETTE: tuple[str, ...] = (
     "#4E79A7", "#F28E2B", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F",
     "#A0CBE8", "#FFBE7D", "#8CD17D", "#499894", "#F1CE63", "#D4A6C8", "#86BCB6", "#FABFD2",
-)  # fmt: skip
+)
 """Categorical colours (Tableau 20 without its reds and greys, kept for errors and unpriced)."""
 
 KIND_COLORS = {

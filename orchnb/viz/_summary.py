@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 _NEEDS = ("run_id", "span_id", "parent_id", "pipeline", "kind", "status", "start", "latency_ms",
-          "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "attempt")  # fmt: skip
+          "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "attempt")
 
 
 def _per_run(df: pd.DataFrame) -> pd.DataFrame:
@@ -26,12 +26,12 @@ def _per_run(df: pd.DataFrame) -> pd.DataFrame:
     g = d.groupby("run_id", sort=False)
     start, end = g["start"].min(), g["end"].max() if "end" in d.columns else g["start"].max()
     wall = ((pd.to_datetime(end, utc=True) - pd.to_datetime(start, utc=True))
-            / pd.Timedelta(milliseconds=1)).astype("float64")  # fmt: skip
+            / pd.Timedelta(milliseconds=1)).astype("float64")
     c = st.calls(d)
     unpriced = st.unpriced_mask(c)
     c = c.assign(_cost=st.numeric(c["cost_usd"]).where(~unpriced), _up=unpriced.astype(int),
                  _model=(c["kind"] == "model").astype(int),
-                 _retry=(st.numeric(c["attempt"]) - 1).clip(lower=0).fillna(0))  # fmt: skip
+                 _retry=(st.numeric(c["attempt"]) - 1).clip(lower=0).fillna(0))
     cg = c.groupby("run_id", sort=False)
     # errors: failed spans none of whose children failed (root causes, not their parents)
     bad = d[d["status"].isin(st.ERROR_STATUSES)]
@@ -53,7 +53,7 @@ def _per_run(df: pd.DataFrame) -> pd.DataFrame:
     out["errors"] = bad.groupby("run_id").size()
     out["retries"] = cg["_retry"].sum()
     ints = ["calls", "model_calls", "tool_calls", "input_tokens", "output_tokens",
-            "cached_tokens", "unpriced_calls", "errors", "retries"]  # fmt: skip
+            "cached_tokens", "unpriced_calls", "errors", "retries"]
     out[ints] = out[ints].fillna(0).astype("int64")
     no_calls = out["calls"] == 0
     out.loc[no_calls, "cost_usd"] = out.loc[no_calls, "cost_usd"].fillna(0.0)
@@ -95,7 +95,7 @@ def summary(df: pd.DataFrame, *, by: str = "run") -> pd.DataFrame:
                 calls=("calls", "sum"), input_tokens=("input_tokens", "sum"),
                 output_tokens=("output_tokens", "sum"), cached_tokens=("cached_tokens", "sum"),
                 cost_usd=("cost_usd", lambda s: s.sum(min_count=1)),
-                unpriced_calls=("unpriced_calls", "sum"))  # fmt: skip
+                unpriced_calls=("unpriced_calls", "sum"))
     out["failed_runs"] = g["status"].apply(lambda s: int((s.isin(st.ERROR_STATUSES)).sum()))
     out["run_p50_ms"] = g["latency_ms"].quantile(0.5)
     out["run_p95_ms"] = g["latency_ms"].quantile(0.95)
@@ -120,7 +120,7 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     ms = {c: st.fmt_ms for c in t.columns if c.endswith("_ms")}
     ints = {c: "{:,}" for c in t.columns if str(t[c].dtype) == "int64"}
     dates = {c: (lambda v: "" if st.is_missing(v) else v.strftime("%Y-%m-%d %H:%M:%S"))
-             for c in ("start", "first_start") if c in t.columns}  # fmt: skip
+             for c in ("start", "first_start") if c in t.columns}
     total = t["cost_usd"].sum()
     n_up = int(t["unpriced_calls"].sum())
     caption = f"orchnb summary by {by} · {st.plural(len(t), by)} · {st.fmt_usd(total)}"
@@ -137,7 +137,7 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     sty = sty.map(lambda v: warn if st.is_missing(v) else "", subset=["cost_usd"])
     if "status" in t.columns:
         sty = sty.map(lambda v: f"color: {st.STATUS_COLORS.get(str(v), '#2A3F5F')}",
-                      subset=["status"])  # fmt: skip
+                      subset=["status"])
     bars = [c for c in ("cost_usd", "latency_ms", "run_p95_ms") if c in t.columns]
     sty = sty.bar(subset=bars, color="#A0CBE8", vmin=0, height=70, width=90)
     return sty.set_table_styles([
@@ -146,21 +146,21 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
         {"selector": "th", "props": "text-align: left; font-weight: 600;"},
         {"selector": "td", "props": "text-align: right; padding: 2px 8px;"
                                     " font-variant-numeric: tabular-nums;"},
-    ])  # fmt: skip
+    ])
 
 
 def _rows_of(df: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:
     """Step spans (and router pattern spans) of one run in start order, with direct call cost."""
     r = df[df["run_id"].astype(str) == run_id]
     r = r.assign(_ms=st.epoch_ms(r["start"]), latency_ms=st.latency_ms(r)).sort_values(
-        ["_ms"], kind="stable")  # fmt: skip
+        ["_ms"], kind="stable")
     parent = dict(zip(r["span_id"].astype(str), r["parent_id"], strict=True))
     kind = dict(zip(r["span_id"].astype(str), r["kind"], strict=True))
     cost: dict[str, float] = defaultdict(float)
     n_unpriced: dict[str, int] = defaultdict(int)
     unpriced = st.unpriced_mask(r)
     for sid, c, up in zip(r["span_id"].astype(str), st.numeric(r["cost_usd"]), unpriced,
-                          strict=True):  # fmt: skip
+                          strict=True):
         if kind[sid] not in st.CALL_KINDS or (c != c and not up):
             continue
         p = parent.get(sid)
@@ -174,7 +174,7 @@ def _rows_of(df: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:
             cost[str(p)] += float(c)
     route = r["route"] if "route" in r.columns else None
     keep = (r["kind"] == "step") | ((r["kind"] == "pattern") & route.notna()
-                                    if route is not None else False)  # fmt: skip
+                                    if route is not None else False)
     seen: dict[tuple, int] = defaultdict(int)
     out: list[dict[str, Any]] = []
     for x in r[keep].itertuples(index=False):
@@ -187,8 +187,9 @@ def _rows_of(df: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:
         seen[name] += 1
         label = name if seen[name] == 1 else f"{name} #{seen[name]}"
         out.append({"step": label, "output": getattr(x, "output", None),
-                    "route": getattr(x, "route", None), "cost_usd": _step_cost(str(x.span_id), cost, n_unpriced),
-                    "latency_ms": x.latency_ms, "status": x.status})  # fmt: skip
+                    "route": getattr(x, "route", None),
+                    "cost_usd": _step_cost(str(x.span_id), cost, n_unpriced),
+                    "latency_ms": x.latency_ms, "status": x.status})
     return out
 
 
@@ -216,7 +217,7 @@ def compare_runs(df: pd.DataFrame, run_ids: Sequence[str]) -> pd.DataFrame:
     missing = [r for r in ids if r not in known]
     if missing:
         raise ValueError(f"compare_runs: unknown run id(s) {', '.join(missing)}; "
-                         f"known: {', '.join(sorted(known)[:10])}")  # fmt: skip
+                         f"known: {', '.join(sorted(known)[:10])}")
     per = {rid: {row["step"]: row for row in _rows_of(df, rid)} for rid in ids}
     order: list[str] = []
     for rid in ids:  # merge step orders: insert unseen steps after their predecessor
@@ -245,7 +246,7 @@ def compare_runs(df: pd.DataFrame, run_ids: Sequence[str]) -> pd.DataFrame:
                 data[(f, rid)].append(None if row is None else row[f])
         why = ("missing" if any(row is None for row in rows)
                else "route" if _differs([row["route"] for row in rows])
-               else "output" if _differs([row["output"] for row in rows]) else None)  # fmt: skip
+               else "output" if _differs([row["output"] for row in rows]) else None)
         diverges.append(why is not None)
         if why and first is None:
             first, reason = step, why

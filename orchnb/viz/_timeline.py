@@ -104,7 +104,7 @@ def timeline(
 
 
 def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse: bool
-                 ) -> list[_Row]:  # fmt: skip
+                 ) -> list[_Row]:
     """Depth-first rows (children by start); with ``collapse``, sibling groups become bands."""
     index = {str(x.span_id): i for i, x in enumerate(recs)}
     children: dict[int, list[int]] = defaultdict(list)
@@ -149,7 +149,7 @@ def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse:
 def _span_row(x: Any, i: int, depth: int, s_ms: Any, e_ms: Any, color: str) -> _Row:
     return _Row(depth, st.span_label(x), float(s_ms[i]), float(e_ms[i]), _group(x, color),
                 st.span_hover(x, offset_ms=float(s_ms[i])), error=x.status in st.ERROR_STATUSES,
-                members=[i])  # fmt: skip
+                members=[i])
 
 
 def _resort(rows: list[_Row]) -> list[_Row]:
@@ -185,7 +185,7 @@ def _split_bands(kids: list[int], recs: list[Any]) -> tuple[list[int], list[list
 
 
 def _band(members: list[int], recs: list[Any], s_ms: Any, e_ms: Any, depth: int, color: str,
-          children: dict[int, list[int]]) -> _Row:  # fmt: skip
+          children: dict[int, list[int]]) -> _Row:
     import numpy as np
 
     first = recs[members[0]]
@@ -201,11 +201,12 @@ def _band(members: list[int], recs: list[Any], s_ms: Any, e_ms: Any, depth: int,
     hover = (
         f"<b>{label}</b> (collapsed)<br>{first.kind} spans: {len(members):,}"
         f" (+{n_desc:,} nested)<br>from +{st.fmt_ms(a)} to +{st.fmt_ms(z)}"
-        f"<br>latency p50 {st.fmt_ms(st.quantile(lat, 0.5))} · p95 {st.fmt_ms(st.quantile(lat, 0.95))}"
+        f"<br>latency p50 {st.fmt_ms(st.quantile(lat, 0.5))}"
+        f" · p95 {st.fmt_ms(st.quantile(lat, 0.95))}"
         f"<br>errors: {errors}"
     )
     return _Row(depth, label, a, z, _group(first, color), hover, count=len(members),
-                error=errors > 0, members=list(members))  # fmt: skip
+                error=errors > 0, members=list(members))
 
 
 def _group(x: Any, color: str) -> str:
@@ -249,23 +250,23 @@ def _draw(rows: list[_Row], color: str, r: pd.DataFrame) -> go.Figure:
             textposition="inside", insidetextanchor="start",
             hovertext=[b.hover for _, b in bars], hoverinfo="text",
             width=0.34 if inner else 0.72,
-        ))  # fmt: skip
+        ))
         shown.add(key)
     show = n <= 150
     size = 12 if n <= 80 else 10
-    width = max((len(st.short(r.label, 44)) * size * 0.6 + 14 * r.depth for r in rows), default=80)
+    width = max((len(st.short(w.label, 44)) * size * 0.6 + 14 * w.depth for w in rows), default=80)
     left = int(min(width + 24, 460)) if show else 40
     for y, row in enumerate(rows if show else []):  # left-aligned, indented row labels
         fig.add_annotation(
             text=st.short(row.label, 44), xref="paper", x=0, yref="y", y=y, xanchor="left",
             xshift=-left + 8 + 14 * row.depth, showarrow=False, font={"size": size},
             hovertext=row.hover,
-        )  # fmt: skip
+        )
     fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
-                     title_text=None, range=None)  # fmt: skip
+                     title_text=None, range=None)
     fig.update_xaxes(rangemode="tozero", ticksuffix=f" {unit}", separatethousands=True)
     fig.update_layout(barmode="overlay", bargap=0.2, legend_title_text=color,
-                      hovermode="closest", margin={"l": left})  # fmt: skip
+                      hovermode="closest", margin={"l": left})
     return fig
 
 

@@ -57,19 +57,19 @@ class Builder:
         self.root = self.span(None, "run", pipeline, pipeline, t, t)
 
     def span(self, parent: Span | None, kind: str, pattern: str, step: str, t0: float,
-             t1: float, **kw: Any) -> Span:  # fmt: skip
+             t1: float, **kw: Any) -> Span:
         s = Span(
             run_id=self.run_id, span_id=f"s{next(self._ids)}",
             parent_id=parent.span_id if parent else None, pipeline=self.pipeline,
             pattern=pattern, step=step, kind=kind,  # type: ignore[arg-type]
             status=kw.pop("status", "ok"), start=T0 + t0, end=T0 + t1,
             latency_ms=(t1 - t0) * 1000, **kw,
-        )  # fmt: skip
+        )
         self.spans.append(s)
         return s
 
     def model(self, parent: Span, pattern: str, t0: float, t1: float, model: str, tin: int,
-              tout: int, cached: int = 0, **kw: Any) -> Span:  # fmt: skip
+              tout: int, cached: int = 0, **kw: Any) -> Span:
         price = PRICES.get(model)
         cost = (tin * price[0] + tout * price[1]) if price else float("nan")
         return self.span(
@@ -77,7 +77,7 @@ class Builder:
             model=model, input_tokens=tin, output_tokens=tout, cached_tokens=cached,
             cost_usd=cost, priced=price is not None, attempt=kw.pop("attempt", 1),
             cached=False, simulated=model.startswith("sim:"), **kw,
-        )  # fmt: skip
+        )
 
     def close(self, t1: float, output: str | None = None) -> list[Span]:
         self.root.end = T0 + t1
@@ -87,12 +87,12 @@ class Builder:
 
 
 def chain_run(run_id: str = "chain-1", t: float = 0.0, polish_model: str = "openai:ft-custom",
-              draft_output: str = "draft text") -> list[Span]:  # fmt: skip
+              draft_output: str = "draft text") -> list[Span]:
     b = Builder(run_id, "summarize", t)
     p = b.span(b.root, "pattern", "chain", "summarize", t, t + 3.0)
     steps = [("outline", "openai:gpt-4o-mini", 0.0, 0.8, "outline text"),
              ("draft", "anthropic:claude-3-5-haiku", 0.8, 2.2, draft_output),
-             ("polish", polish_model, 2.2, 3.0, "final text")]  # fmt: skip
+             ("polish", polish_model, 2.2, 3.0, "final text")]
     for name, model, a, z, out in steps:
         s = b.span(p, "step", "chain", name, t + a, t + z, output=out)
         b.model(s, "chain", t + a + 0.01, t + z - 0.01, model, 400, 150, output=out)
@@ -100,7 +100,7 @@ def chain_run(run_id: str = "chain-1", t: float = 0.0, polish_model: str = "open
 
 
 ROUTES = ["billing", "technical", "billing", "other", "billing", "technical", "billing",
-          "technical", "billing", "other"]  # fmt: skip
+          "technical", "billing", "other"]
 
 
 def router_runs(n: int = 10, t: float = 100.0) -> list[Span]:
@@ -110,11 +110,11 @@ def router_runs(n: int = 10, t: float = 100.0) -> list[Span]:
         start = t + i * 5
         b = Builder(f"router-{i}", "support", start)
         r = b.span(b.root, "pattern", "router", "triage", start, start + 2.0, route=route,
-                   raw_label=route.upper(), confidence=0.6 + 0.03 * i)  # fmt: skip
+                   raw_label=route.upper(), confidence=0.6 + 0.03 * i)
         c = b.span(r, "step", "router", "classify", start, start + 0.4 + 0.02 * i, output=route)
         b.model(c, "router", start + 0.01, start + 0.39 + 0.02 * i, "openai:gpt-4o-mini", 200, 3)
         a = b.span(r, "step", "chain", f"{route}_answer", start + 0.5, start + 2.0,
-                   output=f"answer via {route}")  # fmt: skip
+                   output=f"answer via {route}")
         b.model(a, "chain", start + 0.51, start + 1.99, "openai:gpt-4o", 600, 250, cached=200)
         spans += b.close(start + 2.0, output=f"answer via {route}")
     return spans
@@ -149,13 +149,13 @@ def agent_run(t: float = 300.0) -> list[Span]:
         s = b.span(p, "step", "agent", "agent", a, a + 1.5, iteration=it)
         attempt = 3 if it == 3 else 1
         b.model(s, "agent", a, a + 0.7, "anthropic:claude-3-5-haiku", 800 + 200 * it, 60,
-                iteration=it, attempt=attempt)  # fmt: skip
+                iteration=it, attempt=attempt)
         if it < 4:
             failed = it == 2
             b.span(s, "tool", "agent", "agent", a + 0.7, a + 1.4, tool="search",
                    iteration=it, attempt=2 if failed else 1,
                    status="error" if failed else "ok",
-                   error="ToolError: search timed out" if failed else None)  # fmt: skip
+                   error="ToolError: search timed out" if failed else None)
     return b.close(t + 6.0, output="the answer is 42")
 
 
@@ -189,9 +189,9 @@ def session_df() -> pd.DataFrame:
 def evals_df() -> pd.DataFrame:
     labels = ["billing"] * 10 + ["technical"] * 8 + ["other"] * 4
     routes = (["billing"] * 9 + ["technical"] + ["technical"] * 6 + ["billing"] * 2
-              + ["other"] * 2 + ["billing", "technical"])  # fmt: skip
+              + ["other"] * 2 + ["billing", "technical"])
     return pd.DataFrame({"text": [f"q{i}" for i in range(len(labels))], "label": labels,
-                         "route": routes})  # fmt: skip
+                         "route": routes})
 
 
 def big_frame(runs: int, items: int) -> pd.DataFrame:
@@ -261,7 +261,7 @@ def big_frame(runs: int, items: int) -> pd.DataFrame:
 def build() -> SimpleNamespace:
     """The builders, for tests that need their own runs."""
     return SimpleNamespace(frame=frame, chain_run=chain_run, router_runs=router_runs,
-                           mapreduce_run=mapreduce_run, agent_run=agent_run)  # fmt: skip
+                           mapreduce_run=mapreduce_run, agent_run=agent_run)
 
 
 @pytest.fixture(scope="session")

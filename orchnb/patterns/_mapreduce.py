@@ -1,0 +1,204 @@
+"""MapReduce: split the input, map every piece in parallel, reduce the outputs to one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from ..engine import RunContext, as_text
+from ..exceptions import BudgetExceeded, MaxIterationsExceeded, RunCancelled, RunError, SpecError
+from ..models import estimate_tokens
+from ._base import FunctionStep, Node, Pipeline, Step, Vars, as_node
+from ._chunking import check_budget, split_text
+
+OnError = Literal["fail", "skip", "retry"]
+_FATAL = (BudgetExceeded, RunCancelled, MaxIterationsExceeded)  # never retried or skipped
+
+
+class MapReduce(Pipeline):
+    """``input → split → map (each item, in parallel) → reduce → output``.
+
+    A list is mapped item by item; a text is split into chunks of at most ``chunk_tokens``
+    (estimated) with ``overlap_tokens`` of overlap, or by your ``chunker(text) -> list``. At most
+    ``concurrency`` items run at once. ``reduce`` is an LLM step (``{{ outputs }}`` is the list
+    of mapped outputs), a pattern, or a Python function ``fn(outputs)``; without one the output
+    is the list. With ``reduce_tokens``, outputs too long for one reduce are reduced in groups,
+    then the reductions reduced, until they fit.
+
+    A failed item never loses the others' work: all items finish first; then ``on_error="fail"``
+    raises :class:`~orchnb.RunError` naming the failed items, ``"skip"`` drops them (listed in
+    the pattern span's ``meta``), and ``"retry"`` re-runs each up to ``retries`` times before
+    failing. Budget, cancellation and iteration-cap errors always stop the run.
+
+    >>> from orchnb import Step
+    >>> shout = MapReduce("shout", map=Step("up", "sim:echo", "{{ input | upper }}"),
+    ...                   reduce=" / ".join)
+    >>> shout(["a", "b", "c"]).output
+    'A / B / C'
+    """
+
+    pattern = "mapreduce"
+
+    def __init__(self, name: str, map: Any, reduce: Any = None, *, concurrency: int = 8,
+                 chunk_tokens: int = 3000, overlap_tokens: int = 200,
+                 reduce_tokens: int | None = None, on_error: OnError = "fail", retries: int = 2,
+                 chunker: Callable[[str], Sequence[Any]] | None = None, **options: Any):
+        super().__init__(name, **options)
+        self.map: Node = as_node(map, "map")
+        self.reduce: Node | None = None if reduce is None else _reducer(reduce)
+        self.concurrency, self.on_error, self.retries = concurrency, on_error, retries
+        self.chunk_tokens, self.overlap_tokens = chunk_tokens, overlap_tokens
+        self.reduce_tokens, self.chunker = reduce_tokens, chunker
+        self.last_item_count: int | None = None
+        """How many items the latest run mapped (shown on the graph's split → map edge)."""
+        self._validate()
+
+    # -- the pattern ------------------------------------------------------------------------
+    async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        items = self._split(ctx, input)
+        outputs, failed = await self._map_all(ctx, items, vars)
+        meta = {"items": len(items), "mapped": len(outputs), "failed": failed}
+        ctx.current_span().meta = json.dumps(meta, default=str)
+        if self.reduce is None:
+            return outputs
+        level = 0
+        while (self.reduce_tokens and len(outputs) > 1
+               and estimate_tokens(_joined(outputs)) > self.reduce_tokens):
+            level += 1
+            outputs = await self._reduce_groups(ctx, outputs, vars, level)
+        return await self._reduce(ctx, outputs, vars)
+
+    def _split(self, ctx: RunContext, input: Any) -> list[Any]:
+        with ctx.span("step", "split") as span:
+            span.input = as_text(input)
+            items = self.items(input)
+            self.last_item_count = len(items)
+            span.output = f"{len(items)} items"
+            span.meta = json.dumps({"items": len(items), "chunk_tokens": self.chunk_tokens,
+                                    "overlap_tokens": self.overlap_tokens})
+            return items
+
+    async def _map_all(self, ctx: RunContext, items: list[Any], vars: Vars
+                       ) -> tuple[list[Any], dict[int, str]]:
+        async def one(i: int, item: Any) -> Any:
+            attempts = 1 + (self.retries if self.on_error == "retry" else 0)
+            for attempt in range(1, attempts + 1):
+                try:
+                    return await self.map.invoke(ctx, item, {**vars, "item": i})
+                except _FATAL:
+                    raise
+                except Exception:
+                    if attempt == attempts:
+                        raise
+
+        results = await ctx.gather([lambda i=i, x=x: one(i, x) for i, x in enumerate(items)],
+                                   concurrency=self.concurrency, return_exceptions=True)
+        errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
+        for e in errors.values():
+            if not isinstance(e, Exception) or isinstance(e, _FATAL):
+                raise e
+        if errors and self.on_error != "skip":
+            first = next(iter(errors.values()))
+            raise RunError(f"mapreduce '{self.name}': {len(errors)} of {len(items)} items "
+                           f"failed (items {', '.join(map(str, errors))}); first error: {first}"
+                           f". Use on_error='skip' to drop failed items or 'retry' to re-run "
+                           f"them") from first
+        failed = {i: f"{type(e).__name__}: {e}" for i, e in errors.items()}
+        return [r for i, r in enumerate(results) if i not in errors], failed
+
+    async def _reduce_groups(self, ctx: RunContext, outputs: list[Any], vars: Vars,
+                             level: int) -> list[Any]:
+        groups = _groups(outputs, self.reduce_tokens or 0)
+        with ctx.span("step", "reduce", iteration=level) as span:
+            span.input = f"{len(outputs)} outputs in {len(groups)} groups"
+            span.meta = json.dumps({"level": level, "groups": [len(g) for g in groups]})
+            reduced = await ctx.gather([lambda g=g: self._reduce(ctx, g, vars) for g in groups],
+                                       concurrency=self.concurrency)
+            span.output = f"{len(reduced)} partial reductions"
+            return reduced
+
+    async def _reduce(self, ctx: RunContext, outputs: list[Any], vars: Vars) -> Any:
+        assert self.reduce is not None
+        return await self.reduce.invoke(ctx, outputs, {**vars, "outputs": outputs})
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def items(self, input: Any) -> list[Any]:
+        """What the map step runs over: the list itself, or the text's chunks."""
+        if isinstance(input, str):
+            if self.chunker is not None:
+                return list(self.chunker(input))
+            return split_text(input, self.chunk_tokens, self.overlap_tokens)
+        if isinstance(input, Iterable) and not isinstance(input, (Mapping, bytes)):
+            return list(input)
+        raise RunError(f"mapreduce '{self.name}': the input must be a list or a text to split, "
+                       f"got {type(input).__name__}")
+
+    def children(self) -> list[Node]:
+        return [self.map] + ([self.reduce] if self.reduce is not None else [])
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        n = self.last_item_count
+        out = [("__in__", "split", ""), ("split", self.map.name, "items" if n is None else
+                                          f"{n} items")]
+        end = self.map.name
+        if self.reduce is not None:
+            out.append((self.map.name, self.reduce.name, "outputs"))
+            end = self.reduce.name
+        return [*out, (end, "__out__", "")]
+
+    def describe(self) -> dict[str, Any]:
+        """The graph, with a ``split`` pseudo-node and the map's ``concurrency``."""
+        d = super().describe()
+        split = {"id": "split", "kind": "split", "chunk_tokens": self.chunk_tokens,
+                 "overlap_tokens": self.overlap_tokens, "items": self.last_item_count,
+                 "chunker": getattr(self.chunker, "__name__", None)}
+        d["children"] = [split, *d["children"]]
+        return {**d, "concurrency": self.concurrency, "on_error": self.on_error}
+
+    def _validate(self) -> None:
+        check_budget(self.chunk_tokens, self.overlap_tokens)
+        if not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise SpecError(f"mapreduce '{self.name}': concurrency must be 1 or more, got "
+                            f"{self.concurrency!r}", key="concurrency")
+        if self.on_error not in ("fail", "skip", "retry"):
+            raise SpecError(f"mapreduce '{self.name}': on_error must be 'fail', 'skip' or "
+                            f"'retry', got {self.on_error!r}", key="on_error")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise SpecError(f"mapreduce '{self.name}': retries must be 0 or more",
+                            key="retries")
+        if self.reduce_tokens is not None and self.reduce_tokens < 1:
+            raise SpecError(f"mapreduce '{self.name}': reduce_tokens must be positive",
+                            key="reduce_tokens")
+        names = [c.name for c in self.children()]
+        if "split" in names or len(set(names)) < len(names):
+            raise SpecError(f"mapreduce '{self.name}': the map and reduce steps need distinct "
+                            f"names other than 'split' (got {', '.join(names)})", key="reduce")
+
+
+def _reducer(obj: Any) -> Node:
+    if isinstance(obj, (Step, FunctionStep, Pipeline)):
+        return obj
+    if callable(obj):  # fn(outputs): the list is its one argument, whatever it is called
+        return FunctionStep(getattr(obj, "__name__", "reduce"), lambda outputs: obj(outputs))
+    return as_node(obj, "reduce")
+
+
+def _joined(outputs: Sequence[Any]) -> str:
+    return "\n\n".join(as_text(o) for o in outputs)
+
+
+def _groups(outputs: list[Any], budget: int) -> list[list[Any]]:
+    """Consecutive groups under ``budget`` tokens, at least two outputs each (so it converges)."""
+    groups: list[list[Any]] = [[]]
+    size = 0
+    for o in outputs:
+        cost = estimate_tokens(as_text(o)) + 1
+        if len(groups[-1]) >= 2 and size + cost > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(o)
+        size += cost
+    if len(groups) > 1 and len(groups[-1]) == 1:
+        groups[-2] += groups.pop()  # a lone last output would not shrink: merge it
+    return groups
