@@ -21,7 +21,8 @@ from ._embed import Embedder, cosine_scores, resolve_embedder
 from ._labels import normalize, parse_confidence, parse_label
 from ._template import Prompt
 
-DEFAULT_PROMPT = """Classify the message into exactly one of these routes: {{ labels | join(", ") }}.
+DEFAULT_PROMPT = """Classify the message into exactly one of these routes:
+{{ labels | join(", ") }}.
 Answer with the route label only.
 
 Message: {{ input }}"""
@@ -31,8 +32,9 @@ Message: {{ input }}"""
 class Classification:
     """Where a router sends one input.
 
-    >>> Classification("billing", "Label: Billing", 0.9, defaulted=False)
-    Classification(route='billing', raw_label='Label: Billing', confidence=0.9, defaulted=False, reason=None)
+    >>> c = Classification("billing", "Label: Billing", 0.9)
+    >>> c.route, c.defaulted
+    ('billing', False)
     """
 
     route: str
@@ -135,7 +137,7 @@ class EmbeddingClassifier:
                       vars: Vars) -> Prediction:
         query = await self._query_vector(ctx, text)
         scores: dict[str, float] = {}
-        for owner, s in zip(self._owners, cosine_scores(query, self._vectors or [])):
+        for owner, s in zip(self._owners, cosine_scores(query, self._vectors or []), strict=True):
             scores[owner] = max(s, scores.get(owner, -1.0))
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         best, top = ranked[0]

@@ -36,9 +36,10 @@ class Embedder(Protocol):
         ...
 
 
-_STOP = frozenset("a an the i me my we our you your it its is are was were be been am to of in on "
-                  "for with at by from and or but so do does did can could would should will this "
-                  "that there here please hi hello".split())
+_STOP = frozenset((
+    "a an the i me my we our you your it its is are was were be been am to of in on for with at "
+    "by from and or but so do does did can could would should will this that there here please"
+).split())
 
 
 class HashEmbedder:

@@ -30,8 +30,9 @@ class Router(Pipeline):
     ... }, default="technical")
     >>> triage("I want a refund").output
     'Billing team: I want a refund'
-    >>> triage.predict("my screen is black")
-    Classification(route='technical', raw_label='??', confidence=None, defaulted=True, reason="unknown label '??'")
+    >>> c = triage.predict("my screen is black")
+    >>> c.route, c.raw_label, c.defaulted
+    ('technical', '??', True)
     """
 
     pattern = "router"

@@ -1,0 +1,49 @@
+"""YAML for map-reduce::
+
+    pattern: mapreduce
+    map: step | pattern | fn_name
+    reduce: step | pattern | fn_name          # optional: without it the output is the list
+    concurrency: 8
+    chunk_tokens: 3000
+    overlap_tokens: 200
+    reduce_tokens: 6000                       # optional: hierarchical reduce above this
+    on_error: fail | skip | retry
+    retries: 2
+    chunker: fn_name                          # optional: fn(text) -> list of items
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ._mapreduce import MapReduce
+from ._spec import PatternSpec, SpecContext, common_options, register_builder
+
+
+class MapReduceSpec(PatternSpec):
+    map: Any
+    reduce: Any = None
+    concurrency: int = Field(8, ge=1)
+    chunk_tokens: int = Field(3000, ge=1)
+    overlap_tokens: int = Field(200, ge=0)
+    reduce_tokens: int | None = Field(None, ge=1)
+    on_error: Literal["fail", "skip", "retry"] = "fail"
+    retries: int = Field(2, ge=0)
+    chunker: str | None = None
+
+
+def build_mapreduce(spec: MapReduceSpec, ctx: SpecContext, key: str, name: str) -> MapReduce:
+    at = (lambda k: f"{key}.{k}" if key else k)  # noqa: E731
+    map_node = ctx.node(spec.map, at("map"), "map")
+    reduce_node = None if spec.reduce is None else ctx.node(spec.reduce, at("reduce"), "reduce")
+    chunker = None if spec.chunker is None else ctx.callable(spec.chunker, at("chunker"))
+    return ctx._build(lambda: MapReduce(
+        name, map_node, reduce_node, concurrency=spec.concurrency,
+        chunk_tokens=spec.chunk_tokens, overlap_tokens=spec.overlap_tokens,
+        reduce_tokens=spec.reduce_tokens, on_error=spec.on_error, retries=spec.retries,
+        chunker=chunker, **common_options(spec)), key)
+
+
+register_builder("mapreduce", MapReduceSpec, build_mapreduce)

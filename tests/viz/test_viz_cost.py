@@ -1,0 +1,81 @@
+"""Token and USD charts: sums over calls only, unpriced calls shown as unpriced, never $0."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from orchnb.viz import cost, cost_table, cumulative_cost, tokens
+
+
+def test_cost_table_sums_calls_and_counts_unpriced(chain_df):
+    t = cost_table(chain_df).set_index("step")
+    assert t.loc["outline", "cost_usd"] == pytest.approx(400 * 0.15e-6 + 150 * 0.6e-6)
+    assert math.isnan(t.loc["polish", "cost_usd"])  # unpriced, not 0
+    assert t.loc["polish", "unpriced_calls"] == 1
+    assert t["calls"].sum() == 3  # step and pattern spans never count twice
+    by_model = cost_table(chain_df, by="model").set_index("model")
+    assert by_model.loc["openai:ft-custom", "unpriced_calls"] == 1
+
+
+def test_cost_figure_shows_unpriced_calls_as_unpriced(chain_df):
+    fig = cost(chain_df)
+    bars = next(t for t in fig.data if t.type == "bar")
+    assert "polish" not in bars.y  # no $0 bar for an unknown price
+    assert set(bars.y) == {"outline", "draft"}
+    up = next(t for t in fig.data if t.name == "unpriced calls (price unknown)")
+    assert up.y == ("polish",) and "1 unpriced" in up.text[0]
+    notes = " ".join(a.text for a in fig.layout.annotations)
+    assert "1 unpriced call" in notes
+    assert "+ 1 unpriced call" in fig.layout.title.text
+    assert fig.layout.xaxis.title.text == "cost (USD)" and fig.layout.xaxis.tickprefix == "$"
+
+
+def test_cost_by_model_and_stacked_by_model(session_df):
+    fig = cost(session_df, by="model")
+    bars = next(t for t in fig.data if t.type == "bar")
+    got = dict(zip(bars.y, bars.x, strict=True))
+    assert got["openai:gpt-4o"] == pytest.approx(11 * 0 + 10 * (600 * 2.5e-6 + 250 * 10e-6)
+                                                 + 4000 * 2.5e-6 + 400 * 10e-6)
+    stacked = cost(session_df, color="model")
+    names = {t.name for t in stacked.data if t.type == "bar"}
+    assert {"openai:gpt-4o", "openai:gpt-4o-mini", "anthropic:claude-3-5-haiku"} <= names
+    total = sum(sum(t.x) for t in stacked.data if t.type == "bar")
+    assert total == pytest.approx(cost_table(session_df)["cost_usd"].sum())
+
+
+def test_tokens_stack_uncached_cached_and_output(router_df):
+    fig = tokens(router_df)
+    parts = {t.name: dict(zip(t.y, t.x, strict=True)) for t in fig.data}
+    assert parts["input (uncached)"]["billing_answer"] == 5 * 400
+    assert parts["input (cached)"]["billing_answer"] == 5 * 200
+    assert parts["output"]["billing_answer"] == 5 * 250
+    assert fig.layout.xaxis.title.text == "tokens"
+    assert fig.layout.barmode == "stack"
+
+
+def test_cumulative_cost_over_runs(session_df):
+    fig = cumulative_cost(session_df)
+    line = fig.data[0]
+    assert len(line.x) == 13
+    assert line.y[-1] == pytest.approx(cost_table(session_df)["cost_usd"].sum())
+    assert list(line.y) == sorted(line.y)
+    ring = next(t for t in fig.data if t.name == "run with unpriced calls")
+    assert list(ring.x) == [1]  # the chain run, first by start
+    assert {t.name for t in fig.data} >= {"summarize", "support", "digest", "researcher"}
+    assert fig.layout.yaxis.title.text == "cumulative cost (USD)"
+    assert "1 unpriced call in 1 run" in fig.layout.annotations[0].text
+
+
+def test_cumulative_cost_thins_and_uses_webgl_for_many_runs(big_session):
+    fig = cumulative_cost(big_session, max_points=500)
+    assert fig.data[0].type == "scattergl"
+    assert len(fig.data[0].x) <= 500
+    assert fig.data[0].y[-1] == pytest.approx(1000 * 49 * 0.0001)
+    assert len(fig.to_json()) < 200_000
+
+
+def test_cost_charts_on_100k_spans_stay_small(big_session):
+    for fig in (cost(big_session), tokens(big_session, by="model")):
+        assert len(fig.to_json()) < 50_000
