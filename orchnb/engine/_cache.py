@@ -11,7 +11,6 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 from ..models import ModelRequest, ModelResponse, ToolCall, Usage
 from ..trace import home

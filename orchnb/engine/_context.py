@@ -161,7 +161,8 @@ class RunContext:
             start=_now(), **fields,
         )
 
-    def span(self, kind: str, step: str, *, pattern: str | None = None, **fields: Any) -> _SpanScope:
+    def span(self, kind: str, step: str, *, pattern: str | None = None,
+             **fields: Any) -> _SpanScope:
         """Open a child span of the current one: ``with ctx.span("step", "summarize") as s:``."""
         return _SpanScope(self, self.new_span(kind, step, pattern, **fields))
 
@@ -341,7 +342,7 @@ class RunContext:
                     else:
                         async with asyncio.timeout(self.options.tool_timeout):
                             value = await tool.invoke(arguments)
-                except (ToolError, Exception) as e:  # noqa: BLE001 - handed to the model
+                except (ToolError, Exception) as e:
                     if isinstance(e, TimeoutError):
                         e = ToolError(f"tool '{tool.name}' timed out after "
                                       f"{self.options.tool_timeout:g}s")

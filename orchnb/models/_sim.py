@@ -13,12 +13,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Any, Union
+from typing import Any
 
 from ..exceptions import CallTimeoutError
 from ._types import ModelRequest, ModelResponse, ToolCall, Usage
 
-Reply = Union[str, ModelResponse, Mapping[str, Any]]
+Reply = str | ModelResponse | Mapping[str, Any]
 """A sim reply: text, a full ModelResponse, or ``{"tool": name, "args": {...}}`` for a tool call."""
 
 _REGISTRY: dict[str, SimModel] = {}
@@ -135,7 +135,8 @@ def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelRespon
         text = str(reply.get("text", ""))
         if "tool" in reply:
             tool_calls.append(
-                ToolCall(f"sim_call_{next(_call_ids)}", str(reply["tool"]), dict(reply.get("args", {})))
+                ToolCall(f"sim_call_{next(_call_ids)}", str(reply["tool"]),
+                         dict(reply.get("args", {})))
             )
     else:
         text = str(reply)
@@ -170,7 +171,8 @@ class SimProvider:
     async def request(self, model: str, request: ModelRequest) -> ModelResponse:
         sim = _REGISTRY.get(model)
         if sim is None:
-            reply: Reply = _last_user(request) if model == "echo" else _gist(model, _last_user(request))
+            text = _last_user(request)
+            reply: Reply = text if model == "echo" else _gist(model, text)
             return _to_response(reply, request, model)
         delay = sim.delay(request)
         if delay > 0:

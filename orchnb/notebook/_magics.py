@@ -14,7 +14,8 @@ from ..exceptions import SpecError
 _USAGE = """usage:
   %%orch NAME                 (cell) define a pipeline from the YAML body, bound to NAME
   %orch run NAME INPUT        run NAME to the end on INPUT (a quoted string, a variable or text)
-  %orch step NAME [INPUT]     with INPUT: start a run paused at its first call; without: one more call
+  %orch step NAME [INPUT]     with INPUT: start a run paused at its first call;
+                              without: let one more call happen
   %orch resume NAME           run the paused run of NAME to the end
   %orch traces [NAME]         every persisted span (of NAME) as a DataFrame
   %orch eval ROUTER DATA [--text COL] [--label COL]   router accuracy eval over a DataFrame

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from itertools import pairwise
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
@@ -167,7 +168,7 @@ class Pipeline:
         stand for the pattern's input and output. Patterns override this."""
         names = [c.name for c in self.children()]
         path = ["__in__", *names, "__out__"]
-        return [(a, b, "") for a, b in zip(path, path[1:])]
+        return [(a, b, "") for a, b in pairwise(path)]
 
     def describe(self) -> dict[str, Any]:
         """The pattern as a nested graph: ``{id, kind: "pattern", pattern, children, edges}``.

@@ -40,7 +40,7 @@ class Chain(Pipeline):
                 for ref in sorted(step.prompt.step_refs - seen):
                     raise TemplateError(
                         f"chain '{name}': step '{step.name}' uses steps.{ref}, but "
-                        f"{'that step comes later' if ref in _names(self.steps) else 'no such step'}"
+                        f"{_why(ref, self.steps)}"
                         f"; earlier steps: {', '.join(sorted(seen)) or '(none)'}",
                         key=f"steps[{i}].prompt")
             seen.add(step.name)
@@ -57,5 +57,5 @@ class Chain(Pipeline):
         return list(self.steps)
 
 
-def _names(steps: Sequence[Node]) -> set[str]:
-    return {s.name for s in steps}
+def _why(ref: str, steps: Sequence[Node]) -> str:
+    return "that step comes later" if ref in {s.name for s in steps} else "no such step"

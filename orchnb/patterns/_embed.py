@@ -36,10 +36,10 @@ class Embedder(Protocol):
         ...
 
 
-_STOP = frozenset((
+_STOP_WORDS = (
     "a an the i me my we our you your it its is are was were be been am to of in on for with at "
-    "by from and or but so do does did can could would should will this that there here please"
-).split())
+    "by from and or but so do does did can could would should will this that there here please")
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 class HashEmbedder:

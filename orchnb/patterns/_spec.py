@@ -56,7 +56,8 @@ class SpecContext:
         while key:
             if key in self.lines:
                 return self.lines[key]
-            key = key.rsplit(".", 1)[0] if "." in key else (key.rsplit("[", 1)[0] if "[" in key else "")
+            cut = max(key.rfind("."), key.rfind("["))
+            key = key[:cut] if cut > 0 else ""
         return None
 
     def error(self, message: str, key: str, cls: type[SpecError] = SpecError) -> SpecError:
@@ -144,8 +145,8 @@ class SpecContext:
         pattern = value.get("pattern")
         if pattern is None:
             where = key or "pattern"
-            err = SpecError(f"the pipeline needs a 'pattern:' key; one of chain, router, "
-                            f"mapreduce, agent, plan_execute, team",
+            err = SpecError("the pipeline needs a 'pattern:' key; one of chain, router, "
+                            "mapreduce, agent, plan_execute, team",
                             key=_join(key, ("pattern",)), line=self.line(where) or 1)
             raise _located(err)
         if pattern not in _BUILDERS:
@@ -195,7 +196,8 @@ def _join(prefix: str, loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _line_map(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+def _line_map(node: yaml.Node, prefix: str = "",
+              out: dict[str, int] | None = None) -> dict[str, int]:
     out = {} if out is None else out
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:

@@ -49,7 +49,8 @@ class Tool:
                 f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
                 for err in e.errors()
             )
-            raise ToolError(f"tool '{self.name}': invalid arguments {arguments!r}: {problems}") from None
+            raise ToolError(
+                f"tool '{self.name}': invalid arguments {arguments!r}: {problems}") from None
         return {k: getattr(model, k) for k in type(model).model_fields}
 
     async def invoke(self, arguments: dict[str, Any]) -> Any:

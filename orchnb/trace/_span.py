@@ -60,7 +60,7 @@ class Span:
     attempt: int | None = None
     """Model/tool spans: attempts made (1 = no retry)."""
     cached: bool | None = None
-    """Model spans: answered from the response cache (cost_usd is then 0, saved_usd what it saved)."""
+    """Model spans: answered from the response cache (then cost_usd is 0, saved_usd the saving)."""
     saved_usd: float | None = None
     simulated: bool | None = None
     """Model spans: the model is a sim: model."""

@@ -60,7 +60,7 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 _INSERT = (
-    f"INSERT OR REPLACE INTO spans ({', '.join(repr(c).replace(chr(39), chr(34)) for c in COLUMNS)}) "
+    f"INSERT OR REPLACE INTO spans ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
 

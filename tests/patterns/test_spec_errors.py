@@ -76,6 +76,6 @@ def test_callables_are_looked_up_in_the_namespace():
     def clean(text: str) -> str:
         return text.strip().lower()
 
-    pipe = from_yaml("pattern: chain\nsteps:\n  - clean\n" + GOOD_STEP.replace("hi", "'{{ input }}'"),
-                     "p", {"clean": clean})
+    body = "pattern: chain\nsteps:\n  - clean\n" + GOOD_STEP.replace("hi", "'{{ input }}'")
+    pipe = from_yaml(body, "p", {"clean": clean})
     assert pipe("  HELLO ").output == "hello"

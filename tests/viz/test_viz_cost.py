@@ -36,8 +36,8 @@ def test_cost_by_model_and_stacked_by_model(session_df):
     fig = cost(session_df, by="model")
     bars = next(t for t in fig.data if t.type == "bar")
     got = dict(zip(bars.y, bars.x, strict=True))
-    assert got["openai:gpt-4o"] == pytest.approx(11 * 0 + 10 * (600 * 2.5e-6 + 250 * 10e-6)
-                                                 + 4000 * 2.5e-6 + 400 * 10e-6)
+    answers, reduce = 10 * (600 * 2.5e-6 + 250 * 10e-6), 4000 * 2.5e-6 + 400 * 10e-6
+    assert got["openai:gpt-4o"] == pytest.approx(answers + reduce)
     stacked = cost(session_df, color="model")
     names = {t.name for t in stacked.data if t.type == "bar"}
     assert {"openai:gpt-4o", "openai:gpt-4o-mini", "anthropic:claude-3-5-haiku"} <= names
