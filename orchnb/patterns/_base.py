@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from itertools import pairwise
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any, ClassVar, Protocol
 
 from ..engine import Budget, RetryPolicy, Run, RunContext, as_text, defaults
