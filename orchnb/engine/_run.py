@@ -314,6 +314,12 @@ def _run_html(run: Run) -> str:
     sim = (" <span style='background:#fff3cd;padding:0 4px'>simulated models</span>"
            if run.simulated else "")
     err = f"<div style='color:#c62828'>{e(str(run.error))}</div>" if run.error else ""
+    pending = run.pending
+    if pending:
+        b = pending[0]
+        err += (f"<div>next: <b>{e(b.kind)} call</b> of step <b>{e(b.step)}</b> ({e(b.name)})"
+                f"{f' and {len(pending) - 1} more waiting' if len(pending) > 1 else ''} · "
+                f"<code>run.step()</code> / <code>run.resume()</code></div>")
     return (
         f"<div><b>{e(run.pipeline)}</b> <span style='color:{colour}'>{e(run.status)}</span>"
         f" · {run.calls} calls · {run.tokens} tokens · {_money(run.cost_usd, run.unpriced_calls)}"

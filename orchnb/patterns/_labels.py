@@ -106,12 +106,14 @@ def _match(words_text: str, table: dict[str, str]) -> str | None:
     words = words_text.split()
     if len(words) > 12:
         return None  # prefixes are only trusted in short answers
+    # Truncations first ("tech" → technical), then inflections ("refunds" → refund).
     for word in words:
-        hits = {label for key, label in table.items()
-                if (len(word) >= _MIN_PREFIX and key.startswith(word))
-                or (len(key) >= 4 and word.startswith(key))}
-        if len(hits) == 1:
-            return hits.pop()
+        for hits in ({label for key, label in table.items()
+                      if len(word) >= _MIN_PREFIX and key.startswith(word)},
+                     {label for key, label in table.items()
+                      if len(key) >= 4 and word.startswith(key)}):
+            if len(hits) == 1:
+                return hits.pop()
     return None
 
 

@@ -58,9 +58,8 @@ class Invalid:
 
 def parse_react(text: str) -> Action | Answer | Invalid:
     """Read one ReAct turn. Plain prose with no labels at all counts as the final answer."""
+    text = until_observation(text)  # the model may imagine the tool's result; ignore it
     action = _ACTION.search(text)
-    if action is not None and (obs := _OBSERVATION.search(text, action.end())):
-        text = text[:obs.start()]  # the model imagined the tool's result; ignore it
     final = _FINAL.search(text)
     thought = _thought(text)
     if final is not None and (action is None or final.start() < action.start()):
@@ -78,6 +77,13 @@ def parse_react(text: str) -> Action | Answer | Invalid:
     given = _INPUT.search(rest)
     raw = rest[given.end():] if given else inline.rsplit(")", 1)[0]
     return Action(name, parse_arguments(raw), thought)
+
+
+def until_observation(text: str) -> str:
+    """``text`` without an ``Observation:`` the model imagined after its action."""
+    action = _ACTION.search(text)
+    obs = _OBSERVATION.search(text, action.end()) if action is not None else None
+    return text[:obs.start()].rstrip() if obs is not None else text
 
 
 def _thought(text: str) -> str:
@@ -145,8 +151,8 @@ def sim_agent_policy(calls: Sequence[tuple[str, Mapping[str, Any]]],
     ``{observation}`` (the last tool result) and ``{input}`` (the first user message).
 
     >>> from orchnb.models import SimModel
-    >>> _ = SimModel("calc", fn=sim_agent_policy([("add", {"a": 2, "b": 3})], "It is {observation}.")
-    ...              ).register()
+    >>> policy = sim_agent_policy([("add", {"a": 2, "b": 3})], "It is {observation}.")
+    >>> _ = SimModel("calc", fn=policy).register()
     """
     def policy(request: ModelRequest) -> Any:
         msgs = request.messages

@@ -220,14 +220,13 @@ def compare_runs(df: pd.DataFrame, run_ids: Sequence[str]) -> pd.DataFrame:
                          f"known: {', '.join(sorted(known)[:10])}")
     per = {rid: {row["step"]: row for row in _rows_of(df, rid)} for rid in ids}
     order: list[str] = []
-    for rid in ids:  # merge step orders: insert unseen steps after their predecessor
-        prev = -1
-        for step in per[rid]:
+    for rid in ids:  # merge step orders: a new step goes just before the next known one
+        steps = list(per[rid])
+        for i, step in enumerate(steps):
             if step in order:
-                prev = order.index(step)
-            else:
-                order.insert(prev + 1, step)
-                prev += 1
+                continue
+            after = next((order.index(x) for x in steps[i + 1 :] if x in order), len(order))
+            order.insert(after, step)
     runs = summary(df[df["run_id"].astype(str).isin(ids)], by="run")
     root = df[(df["kind"] == "run") & df["run_id"].astype(str).isin(ids)].set_index("run_id")
     fields = ["output", "route", "cost_usd", "latency_ms", "status"]

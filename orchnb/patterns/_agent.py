@@ -1,0 +1,187 @@
+"""Agent (ReAct): the model picks a tool, observes the result, and loops until it answers.
+
+::
+
+    input → model ⇄ tools (one iteration per model call) → final answer
+
+Tool calls are native (OpenAI/Anthropic tool calling) or, for models without it, the text
+``Thought / Action / Action Input / Final Answer`` protocol (see ``_react_text``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from ..engine import RunContext, as_text
+from ..exceptions import MaxIterationsExceeded, SpecError
+from ..models import Message, Model, ToolCall, resolve_model
+from ..tools import Tool, as_tool
+from ._base import Pipeline, Vars
+from ._react_text import (
+    Action,
+    Answer,
+    parse_react,
+    react_instructions,
+    sim_agent_policy,
+    until_observation,
+)
+from ._template import Prompt
+
+ToolMode = Literal["native", "text", "auto"]
+_NATIVE_PROVIDERS = frozenset({"openai", "anthropic", "sim"})
+
+
+class Agent(Pipeline):
+    """A ReAct agent: ``model ⇄ tools`` until a final answer or ``max_iterations``.
+
+    Tools are typed Python functions (or :class:`~orchnb.Tool`); bad arguments and exceptions
+    become observations the model can react to. ``tool_mode`` is ``"native"`` (the provider's
+    tool calling), ``"text"`` (ReAct text) or ``"auto"`` (native where the provider has it, and
+    a ReAct ``Action:`` written as text is still honoured).
+
+    >>> def add(a: int, b: int) -> int:
+    ...     '''Add two integers.'''
+    ...     return a + b
+    >>> from orchnb.models import SimModel
+    >>> policy = Agent.sim_policy([("add", {"a": 2, "b": 3})], "It is {observation}.")
+    >>> _ = SimModel("calc", fn=policy).register()
+    >>> Agent("calc", "sim:calc", [add])("what is 2 + 3?").output
+    'It is 5.'
+    """
+
+    pattern = "agent"
+    sim_policy = staticmethod(sim_agent_policy)
+
+    def __init__(self, name: str, model: str | Model, tools: Sequence[Any] = (), *,
+                 system: str | None = None, prompt: str = "{{ input }}", max_iterations: int = 8,
+                 tool_mode: ToolMode = "auto", temperature: float | None = None,
+                 max_tokens: int | None = None, **options: Any):
+        super().__init__(name, **options)
+        owner = f"agent '{name}': "
+        self.model = resolve_model(model)
+        self.tools: dict[str, Tool] = {}
+        for i, obj in enumerate(tools):
+            t = as_tool(obj)
+            if t.name in self.tools:
+                raise SpecError(f"{owner}two tools are named '{t.name}'", key=f"tools[{i}]")
+            self.tools[t.name] = t
+        self.prompt = Prompt(prompt, owner=owner)
+        self.system = None if system is None else Prompt(system, where="system", owner=owner)
+        if not isinstance(max_iterations, int) or max_iterations < 1:
+            raise SpecError(f"{owner}max_iterations must be a whole number ≥ 1, got "
+                            f"{max_iterations!r}", key="max_iterations")
+        if tool_mode not in ("native", "text", "auto"):
+            raise SpecError(f"{owner}tool_mode must be native, text or auto, got {tool_mode!r}",
+                            key="tool_mode")
+        self.max_iterations, self.tool_mode = max_iterations, tool_mode
+        self.temperature, self.max_tokens = temperature, max_tokens
+
+    @property
+    def native(self) -> bool:
+        """Whether tools go to the model natively (else as ReAct text in the system prompt)."""
+        if self.tool_mode != "auto":
+            return self.tool_mode == "native"
+        has = getattr(self.model.provider, "supports_tools", None)
+        return bool(has) if has is not None else self.model.provider_name in _NATIVE_PROVIDERS
+
+    async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        messages = self._opening(input, vars)
+        cap = ctx.options.max_iterations or self.max_iterations
+        for i in range(1, cap + 1):
+            with ctx.span("step", self.name, iteration=i) as span:
+                answer, observed = await self._iterate(ctx, messages)
+                span.output = answer if answer is not None else "\n".join(observed)
+                if answer is not None:
+                    return answer
+        raise MaxIterationsExceeded(
+            f"agent '{self.name}' gave no final answer within max_iterations={cap}; raise "
+            f"max_iterations, or make the prompt say when to stop")
+
+    def _opening(self, input: Any, vars: Vars) -> list[Message]:
+        values = {**vars, "input": as_text(input), "tools": list(self.tools)}
+        system = self.system.render(**values) if self.system is not None else ""
+        if not self.native and self.tools:
+            system = (system + "\n\n" if system else "") + react_instructions(
+                [t.spec for t in self.tools.values()])
+        user = Message("user", self.prompt.render(**values))
+        return [Message("system", system), user] if system else [user]
+
+    async def _iterate(self, ctx: RunContext, messages: list[Message]) -> tuple[Any, list[str]]:
+        """One model call and the tools it asks for: (final answer or None, observations)."""
+        native = self.native
+        response = await ctx.call(
+            self.model, messages, step=self.name,
+            tools=[t.spec for t in self.tools.values()] if native else (),
+            temperature=self.temperature, max_tokens=self.max_tokens)
+        if response.tool_calls:
+            messages.append(Message("assistant", response.text, list(response.tool_calls)))
+            observed = []
+            for call in response.tool_calls:
+                observed.append(await self._use(ctx, call))
+                messages.append(Message("tool", observed[-1], tool_call_id=call.id,
+                                        name=call.name))
+            return None, observed
+        turn = parse_react(response.text)
+        if isinstance(turn, Answer):
+            return turn.text, []
+        if native and not (self.tool_mode == "auto" and isinstance(turn, Action)
+                           and self._find(turn.tool)):
+            return response.text, []  # native models answer in prose
+        if isinstance(turn, Action):
+            observed = await self._use(ctx, ToolCall("", turn.tool, turn.arguments))  # type: ignore[arg-type]
+        else:
+            observed = (f"Invalid format: {turn.problem}. Reply with 'Action:' and "
+                        f"'Action Input:' lines, or with 'Final Answer:'.")
+        messages += [Message("assistant", until_observation(response.text)),
+                     Message("user", f"Observation: {observed}")]
+        return None, [observed]
+
+    def _find(self, name: str) -> Tool | None:
+        if name in self.tools:
+            return self.tools[name]
+        folded = {k.lower(): t for k, t in self.tools.items()}
+        return folded.get(name.strip().lower())
+
+    async def _use(self, ctx: RunContext, call: ToolCall) -> str:
+        """Run one requested tool call and return the observation text."""
+        tool, args = self._find(call.name), call.arguments
+        if tool is not None and isinstance(args, str):  # text mode: bare value, one parameter
+            params = list(tool.spec.parameters.get("properties", {}))
+            args = {params[0]: args} if len(params) == 1 else {"_raw": args}
+        if tool is None:
+            problem = (f"Error: unknown tool '{call.name}'; available tools: "
+                       f"{', '.join(self.tools) or '(none)'}")
+        elif isinstance(args, Mapping) and set(args) == {"_raw"}:
+            keys = dict.fromkeys(tool.spec.parameters.get("properties", {}), "...")
+            problem = (f"Error: the arguments for {tool.name} are not a JSON object: "
+                       f"{args['_raw']!r}; send them as JSON, e.g. {json.dumps(keys)}")
+        else:
+            return (await ctx.tool(tool, dict(args), step=self.name,
+                                   call_id=call.id or None)).text
+        # Nothing can run, so this is recorded as a failed tool span but is no step boundary.
+        with ctx.span("tool", self.name, tool=call.name, input=as_text(args)) as span:
+            span.status, span.error, span.output = "error", problem[7:], problem
+        return problem
+
+    def describe(self) -> dict[str, Any]:
+        """The agent loop for graphs: the model node, one node per tool, and their edges."""
+        model = {"id": self.name, "kind": "llm", "model": self.model.id,
+                 "prompt": self.prompt.source, "tool_mode": self.tool_mode,
+                 "system": self.system.source if self.system is not None else None}
+        tools = [{"id": t.name, "kind": "tool", "description": t.description,
+                  "parameters": t.spec.parameters} for t in self.tools.values()]
+        return {"id": self.name, "kind": "pattern", "pattern": self.pattern,
+                "max_iterations": self.max_iterations, "children": [model, *tools],
+                "edges": self.edges()}
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        calls = [e for t in self.tools for e in ((self.name, t, "call"), (t, self.name, "observe"))]
+        return [("__in__", self.name, ""), *calls,
+                (self.name, self.name, f"loop ≤ {self.max_iterations}"),
+                (self.name, "__out__", "final answer")]
+
+    def __repr__(self) -> str:
+        return (f"<Agent {self.name!r}: {self.model.id}, tools: {', '.join(self.tools) or '-'}, "
+                f"max_iterations={self.max_iterations}>")
