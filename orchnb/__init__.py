@@ -26,7 +26,7 @@ from .exceptions import (
     UnknownModelError,
     YAMLError,
 )
-from .models import SimModel, register_provider, sim_model
+from .models import SimModel, openai_compatible, register_provider, sim_model
 from .patterns import Chain, FunctionStep, Pipeline, Prompt, Step
 from .tools import Tool, tool
 from .trace import Trace, traces
@@ -85,6 +85,7 @@ __all__ = [
     "configure",
     "evaluate",
     "from_yaml",
+    "openai_compatible",
     "register_provider",
     "remove_hook",
     "sim_model",

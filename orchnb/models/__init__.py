@@ -1,7 +1,15 @@
 """Models: providers (openai, anthropic, sim), the ``provider:model`` registry, pricing, usage."""
 
 from ._pricing import cost_usd
-from ._provider import Model, Provider, get_provider, known_providers, register_provider, resolve_model
+from ._provider import (
+    Model,
+    Provider,
+    get_provider,
+    known_providers,
+    openai_compatible,
+    register_provider,
+    resolve_model,
+)
 from ._sim import SimModel, SimProvider, estimate_tokens, get_sim_model, sim_model
 from ._types import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
 
@@ -21,6 +29,7 @@ __all__ = [
     "get_provider",
     "get_sim_model",
     "known_providers",
+    "openai_compatible",
     "register_provider",
     "resolve_model",
     "sim_model",

@@ -154,3 +154,22 @@ def resolve_model(spec: str | Model, **options: Any) -> Model:
     provider_name, name = m.group(1), m.group(2)
     provider = get_provider(provider_name, **options)
     return Model(provider=provider, provider_name=provider_name, name=name)
+
+
+def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
+                      api_key_env: str | None = None) -> None:
+    """Register an OpenAI-compatible server (Ollama, vLLM, llama.cpp...) as provider ``name``.
+
+    >>> openai_compatible("ollama", "http://localhost:11434/v1", api_key="ollama")
+    >>> resolve_model("ollama:llama3.2").id
+    'ollama:llama3.2'
+    """
+    import os
+
+    def make(**options: Any) -> Provider:
+        from ._openai import OpenAIProvider
+
+        key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
+        return OpenAIProvider(**{"base_url": base_url, "api_key": key, **options})
+
+    register_provider(name, make)

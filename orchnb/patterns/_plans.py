@@ -171,3 +171,77 @@ def parse_replan(reply: Any) -> Final | list[str]:
     except PlanError:
         raise PlanError(f"expected 'FINAL ANSWER: ...' or a JSON list of the remaining steps, "
                         f"got {str(reply)[:200]!r}") from None
+
+
+# -- supervisor decisions (Team) -------------------------------------------------------------
+_DONE = re.compile(r"^[\s>*_#`\"']*(?:finish(?:ed)?|done|final[ _]answer|complete)[\s*_`\"']*"
+                   r"(?:[:\-]\s*(.*))?$", re.I | re.S)
+_NEXT = re.compile(r"^[\s>*_#`-]*(?:next(?:[ _](?:agent|speaker))?|agent|speaker|to|delegate to)"
+                   r"[\s*_`]*[:\-]\s*(.+)$", re.I | re.M)
+_NEXT_KEYS = ("next", "agent", "to", "speaker", "member", "name")
+_INSTRUCTION_KEYS = ("instruction", "instructions", "task", "message", "input")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a team supervisor decided: a member to act next, or done (with an answer)."""
+
+    agent: str | None = None
+    instruction: str = ""
+    done: bool = False
+    answer: str | None = None
+    problem: str = ""
+    """Why no decision could be read (``agent`` is None and ``done`` False)."""
+
+
+class Workspace(list):
+    """The team's shared messages; renders as ``[member] text`` blocks in prompts."""
+
+    def post(self, turn: int, agent: str, content: str) -> None:
+        self.append({"turn": turn, "agent": agent, "content": content})
+
+    def __str__(self) -> str:
+        return "\n".join(f"[{m['agent']}] {m['content']}" for m in self) or "(empty)"
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", text).strip(" \t*_`\"'.,:;!?()[]<>").lower()
+
+
+def parse_decision(reply: Any, members: list[str]) -> Decision:
+    """A supervisor's reply: ``FINISH: answer`` / ``DONE``, a member's name (optionally
+    ``name: instruction``), ``Next: name``, or JSON ``{"next": name, "instruction": ...}``.
+
+    >>> parse_decision("**Writer**: draft the intro", ["researcher", "writer"])
+    Decision(agent='writer', instruction='draft the intro', done=False, answer=None, problem='')
+    >>> parse_decision("FINISH: 42", ["writer"]).answer
+    '42'
+    """
+    text = as_str = reply if isinstance(reply, str) else json.dumps(reply, default=str)
+    by_name = {_norm(m): m for m in members}
+    value = reply if isinstance(reply, dict) else (loose_json(text) if "{" in text else None)
+    if isinstance(value, dict):
+        target = next((str(value[k]) for k in _NEXT_KEYS if value.get(k)), None)
+        answer = next((str(value[k]) for k in _FINAL_KEYS if value.get(k) not in (None, "")), None)
+        how = next((str(value[k]) for k in _INSTRUCTION_KEYS if value.get(k)), "")
+        if target is not None and _norm(target) in by_name:
+            return Decision(by_name[_norm(target)], how)
+        if answer is not None or (target is not None and _DONE.match(target)):
+            return Decision(done=True, answer=answer)
+    text = text.strip()
+    if m := _DONE.match(text):
+        return Decision(done=True, answer=(m.group(1) or "").strip() or None)
+    if m := _NEXT.search(text):
+        text = m.group(1).strip()
+    head, sep, rest = re.split(r"(\s*[:\-—\n]\s*)", text, maxsplit=1) + ["", ""][:0] or [text]
+    if _norm(head) in by_name:
+        return Decision(by_name[_norm(head)], rest.strip() if sep else "")
+    lowered = _norm(text)
+    hits = sorted((m.start(), name) for key, name in by_name.items()
+                  for m in [re.search(rf"\b{re.escape(key)}\b", lowered)] if m)
+    if hits:
+        return Decision(hits[0][1])
+    if m := re.search(r"\b(?:FINISH|FINAL ANSWER)\b\s*[:\-]?\s*(.*)", text, re.S):
+        return Decision(done=True, answer=m.group(1).strip() or None)
+    return Decision(problem=f"the supervisor's reply {as_str[:120]!r} named no team member; "
+                            f"reply with one of {', '.join(members)} or 'FINISH: <answer>'")

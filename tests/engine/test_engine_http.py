@@ -119,3 +119,15 @@ def test_api_key_never_appears_in_traces_or_errors(monkeypatch, fake_env):
     df = orchnb.traces()
     assert secret not in str(info.value) and secret not in repr(info.value.run)
     assert not df.astype(str).apply(lambda col: col.str.contains(secret)).any().any()
+
+
+def test_openai_compatible_server_by_base_url(fake_env, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    orchnb.openai_compatible("local", fake_env.openai_base_url, api_key="sk-local")
+    fake_env.script(["from the local server"])
+    run = Chain("l", [Step("a", "local:smol", "{{ input }}")], cache=False)("hi")
+    assert run.output == "from the local server"
+    span = run.trace.df.query("kind == 'model'").iloc[0]
+    assert span.provider == "local" and not span.priced
+    assert fake_env.requests[0].model == "smol"

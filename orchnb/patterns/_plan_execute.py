@@ -1,0 +1,148 @@
+"""PlanExecute: a planner writes a plan, an executor runs each step, a re-planner may revise it.
+
+::
+
+    task → planner → plan v1 → executor (step 1) → re-planner → plan v2 / final answer
+                                  ↑__________________________________|
+
+Plans are validated (see ``_plans``) and every version is in the trace: a ``plan`` step span
+with ``iteration`` = version and ``meta`` = ``{"version", "steps", "revised"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..engine import RunContext, as_text
+from ..exceptions import MaxIterationsExceeded, RunError, SpecError
+from ..models import Message, Model
+from ._base import Node, Pipeline, Step, Vars, as_node
+from ._plans import Final, History, Numbered, PlanError, parse_plan, parse_replan
+
+PLANNER_PROMPT = """Make a short step-by-step plan for this task: {{ task }}
+Reply with only a JSON list of steps, e.g. ["find X", "compute Y from X"]."""
+REPLANNER_PROMPT = """Task: {{ task }}
+The plan was:
+{{ plan }}
+Done so far, with results:
+{{ history }}
+If the results answer the task, reply `FINAL ANSWER: <the answer>`. Otherwise reply with only a
+JSON list of the steps still to do."""
+_REASK = {
+    parse_plan: 'Reply with only a JSON list of steps, e.g. ["step one", "step two"].',
+    parse_replan: 'Reply with only `FINAL ANSWER: <answer>` or a JSON list of the remaining steps.',
+}
+
+
+class PlanExecute(Pipeline):
+    """Plan, then execute each step; optionally re-plan after each step (``max_replans``).
+
+    ``planner`` / ``replanner`` are steps (or a model id, using the default prompts) whose
+    replies hold a plan; ``executor`` is any step or pattern, usually an :class:`Agent`. The
+    executor's template variables: ``input`` (the plan step), ``task``, ``plan``, ``history``
+    (steps done with their results). The output is the re-planner's final answer, else the last
+    step's result.
+
+    >>> from orchnb.models import SimModel
+    >>> _ = SimModel("planner", default='["add 2 and 3", "double it"]').register()
+    >>> pe = PlanExecute("calc", "sim:planner", Step("do", "sim:echo", "Do: {{ input }}"))
+    >>> pe("compute (2+3)*2").output
+    'Do: double it'
+    """
+
+    pattern = "plan_execute"
+
+    def __init__(self, name: str, planner: Any, executor: Any, *, replanner: Any = None,
+                 max_replans: int = 0, max_steps: int = 20, **options: Any):
+        super().__init__(name, **options)
+        self.planner = _planner(planner, "planner", PLANNER_PROMPT)
+        self.executor: Node = as_node(executor, "executor")
+        for key, value in (("max_replans", max_replans), ("max_steps", max_steps)):
+            if not isinstance(value, int) or value < (0 if key == "max_replans" else 1):
+                raise SpecError(f"plan_execute '{name}': {key} must be a whole number "
+                                f"{'≥ 0' if key == 'max_replans' else '≥ 1'}, got {value!r}", key=key)
+        self.max_replans, self.max_steps = max_replans, max_steps
+        if replanner is None and max_replans and isinstance(self.planner, Step):
+            replanner = Step("replanner", self.planner.model, REPLANNER_PROMPT,
+                             system=self.planner.system)
+        if replanner is None and max_replans:
+            raise SpecError(f"plan_execute '{name}': max_replans={max_replans} needs a "
+                            f"replanner (or an LLM planner to derive one from)", key="replanner")
+        self.replanner = None if replanner is None else _planner(replanner, "replanner",
+                                                                 REPLANNER_PROMPT)
+
+    async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        task, history = as_text(input), History()
+        scope = {**vars, "task": task, "history": history}
+        plan = Numbered(await self._plan(ctx, self.planner, parse_plan, scope, 1))
+        todo, version, replans = list(plan), 1, 0
+        while todo:
+            if len(history) >= self.max_steps:
+                raise MaxIterationsExceeded(
+                    f"plan_execute '{self.name}': the plan still had {len(todo)} steps after "
+                    f"max_steps={self.max_steps}; raise max_steps or ask for shorter plans")
+            step = todo.pop(0)
+            with ctx.span("step", "execute", iteration=len(history) + 1) as span:
+                span.meta = json.dumps({"plan_version": version, "plan_step": step})
+                result = await self.executor.invoke(ctx, step, {**scope, "plan": plan})
+                span.input, span.output = step, as_text(result)
+            history.append({"step": step, "result": result})
+            if self.replanner is None or replans >= self.max_replans:
+                continue
+            decision = await self._plan(ctx, self.replanner, parse_replan,
+                                        {**scope, "plan": plan}, version + 1)
+            if isinstance(decision, Final):
+                return decision.answer if decision.answer is not None else result
+            replans, version = replans + 1, version + 1
+            plan, todo = Numbered([h["step"] for h in history] + decision), list(decision)
+        return history[-1]["result"] if history else None
+
+    async def _plan(self, ctx: RunContext, node: Node, parse: Any, scope: Vars,
+                    version: int) -> Any:
+        """Ask ``node`` for a plan (or a re-plan), re-asking an LLM step once if unreadable."""
+        with ctx.span("step", "plan", iteration=version) as span:
+            task = scope["task"]
+            reply = await node.invoke(ctx, task, scope)
+            try:
+                parsed = parse(reply)
+            except PlanError as e:
+                if not isinstance(node, Step):
+                    raise _unusable(self.name, node.name, e) from None
+                messages = [*node.messages(task, scope), Message("assistant", as_text(reply)),
+                            Message("user", f"I could not read that: {e}. {_REASK[parse]}")]
+                reply = (await ctx.call(node.model, messages, step=node.name)).text
+                try:
+                    parsed = parse(reply)
+                except PlanError as e2:
+                    raise _unusable(self.name, node.name, e2) from None
+            final = isinstance(parsed, Final)
+            span.output = (f"FINAL ANSWER: {parsed.answer}" if final else str(Numbered(parsed)))
+            span.meta = json.dumps({"version": version, "revised": version > 1, "final": final,
+                                    "steps": None if final else parsed}, ensure_ascii=False)
+            return parsed
+
+    def children(self) -> list[Node]:
+        return [n for n in (self.planner, self.executor, self.replanner) if n is not None]
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        p, x = self.planner.name, self.executor.name
+        out = [("__in__", p, "task"), (p, x, "plan step"), (x, x, "next step")]
+        if self.replanner is None:
+            return [*out, (x, "__out__", "last result")]
+        r = self.replanner.name
+        return [*out, (x, r, "results"), (r, x, f"revised plan ≤ {self.max_replans}"),
+                (r, "__out__", "final answer"), (x, "__out__", "last result")]
+
+
+def _planner(obj: Any, name: str, prompt: str) -> Node:
+    if isinstance(obj, (str, Model)):
+        return Step(name, obj, prompt)
+    return as_node(obj, name)
+
+
+def _unusable(pipe: str, step: str, error: PlanError) -> RunError:
+    err = RunError(f"plan_execute '{pipe}': step '{step}' gave no usable plan: {error}; make its "
+                   f"prompt ask for a JSON list of steps")
+    err.step = step
+    return err
