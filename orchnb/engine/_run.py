@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import html
 import math
 import os
@@ -223,6 +224,70 @@ class Run:
         """Refuse the pending tool call; the agent sees the rejection as an observation."""
         return self._control(lambda: self._gate.release(  # type: ignore[union-attr]
             Decision("reject", reason=reason)))
+
+    # -- non-blocking controls (widgets: their handlers must return at once) -----------------
+    def start_nowait(self, *, stepping: bool = True, breakpoints: Sequence[str] = (),
+                     approve_tools: bool = False) -> concurrent.futures.Future[Run]:
+        """``start`` without waiting: the returned future completes (with the run) once the run
+        pauses at a boundary or ends. Its callbacks run on the engine's loop thread."""
+        loop = engine_loop()
+
+        async def begin() -> Run:
+            self._gate = Gate(loop, stepping=stepping, breakpoints=set(breakpoints),
+                              approve_tools=approve_tools)
+            self._gate.settled.clear()
+            self._loop = loop  # controls may be scheduled before _execute has begun
+            loop.create_task(self._execute())
+            await self._gate.settled.wait()
+            return self._settled()
+
+        return asyncio.run_coroutine_threadsafe(begin(), loop)
+
+    def _settled(self) -> Run:
+        if not self._done.is_set():
+            self.status = "paused"
+        return self
+
+    def _control_nowait(self, action: Callable[[], None]) -> concurrent.futures.Future[Run]:
+        if self._done.is_set() or self._gate is None or self._loop is None:
+            done: concurrent.futures.Future[Run] = concurrent.futures.Future()
+            done.set_result(self)
+            return done
+        gate = self._gate
+
+        async def go() -> Run:
+            if not self._done.is_set():
+                self.status = "running"
+                action()
+                await gate.settled.wait()
+            return self._settled()
+
+        return asyncio.run_coroutine_threadsafe(go(), self._loop)
+
+    def step_nowait(self) -> concurrent.futures.Future[Run]:
+        """``step()`` without waiting (a future done at the next pause or the end)."""
+        return self._control_nowait(lambda: self._gate.release())  # type: ignore[union-attr]
+
+    def resume_nowait(self) -> concurrent.futures.Future[Run]:
+        """``resume()`` without waiting."""
+        return self._control_nowait(lambda: self._gate.open())  # type: ignore[union-attr]
+
+    def approve_nowait(self, arguments: dict[str, Any] | None = None
+                       ) -> concurrent.futures.Future[Run]:
+        """``approve()`` without waiting."""
+        return self._control_nowait(lambda: self._gate.release(  # type: ignore[union-attr]
+            Decision("proceed", arguments)))
+
+    def reject_nowait(self, reason: str = "") -> concurrent.futures.Future[Run]:
+        """``reject()`` without waiting."""
+        return self._control_nowait(lambda: self._gate.release(  # type: ignore[union-attr]
+            Decision("reject", reason=reason)))
+
+    def pause(self) -> None:
+        """From any thread: a running run pauses again at its next call boundary."""
+        gate, loop = self._gate, self._loop
+        if gate is not None and loop is not None and not self._done.is_set():
+            loop.call_soon_threadsafe(setattr, gate, "stepping", True)
 
     async def astep(self, n: int = 1) -> Run:
         """``step`` for async code."""

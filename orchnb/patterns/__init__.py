@@ -1,5 +1,6 @@
 """The six patterns. Each reads like its diagram; the engine does everything else."""
 
+from ._agent import Agent
 from ._base import FunctionStep, Node, Pipeline, Step, as_node
 from ._chain import Chain
 from ._chunking import split_text
@@ -13,11 +14,14 @@ from ._embed import (
 )
 from ._labels import parse_label
 from ._mapreduce import MapReduce
+from ._plan_execute import PlanExecute
 from ._router import Router
 from ._spec import from_dict, from_yaml, register_builder
+from ._team import Team
 from ._template import Prompt
 
 __all__ = [
+    "Agent",
     "Chain",
     "Classification",
     "Embedder",
@@ -29,11 +33,13 @@ __all__ = [
     "MapReduce",
     "Node",
     "Pipeline",
+    "PlanExecute",
     "Prompt",
     "ProviderEmbedder",
     "Router",
     "SentenceTransformerEmbedder",
     "Step",
+    "Team",
     "as_node",
     "from_dict",
     "from_yaml",

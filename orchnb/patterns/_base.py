@@ -211,9 +211,15 @@ class Pipeline:
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         return run.start(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
 
-    def background(self, input: Any, **options: Any) -> Run:
-        """Start a run on the engine's loop without waiting (widgets use this)."""
-        return self.start(input, stepping=False, **options)
+    def background(self, input: Any, *, breakpoints: Sequence[str] = (),
+                   approve_tools: bool = False, stepping: bool = False,
+                   budget: Budget | None = None, cache: bool | None = None,
+                   hooks: Sequence[Any] = ()) -> Run:
+        """Start a run on the engine's loop and return at once (widgets use this);
+        ``run.wait()`` blocks until it ends, ``run.done`` says whether it has."""
+        run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
+        run.start_nowait(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
+        return run
 
     @property
     def last_run(self) -> Run | None:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ..engine import Boundary, RunContext
 from ..exceptions import SpecError
-from ..models import Model, cost_usd
+from ..models import Message, Model, ModelRequest, cost_usd
 from ._base import Step, Vars
 from ._embed import Embedder, cosine_scores, resolve_embedder
 from ._labels import normalize, parse_confidence, parse_label
@@ -126,7 +126,10 @@ class EmbeddingClassifier:
                             "{'billing': ['I want a refund', ...]}", key="examples")
         self.name = name
         self.examples = {str(k): [str(x) for x in v] for k, v in examples.items()}
-        self.embedder = resolve_embedder(embed)
+        try:
+            self.embedder = resolve_embedder(embed)
+        except SpecError as e:
+            raise type(e)(e.message, key="embed") from None
         self.threshold = threshold
         self._texts = [t for v in self.examples.values() for t in v]
         self._owners = [k for k, v in self.examples.items() for _ in v]
@@ -218,7 +221,9 @@ async def embed_traced(ctx: RunContext, embedder: Embedder, texts: list[str],
     """One embedding call as a "model" span (a step boundary when it is a remote call)."""
     gate = ctx.gate if embedder.remote else None
     if gate is not None:
-        await gate.wait(Boundary("model", step, f"{embedder.provider}:{embedder.model}", texts))
+        # Shown like a model call's request, so step-through views need no special case.
+        request = ModelRequest([Message("user", "\n".join(texts)[-4000:])])
+        await gate.wait(Boundary("model", step, f"{embedder.provider}:{embedder.model}", request))
     try:
         with ctx.span("model", step, provider=embedder.provider, model=embedder.model,
                       simulated=embedder.simulated,

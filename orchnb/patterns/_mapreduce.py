@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..engine import RunContext, as_text
-from ..exceptions import BudgetExceeded, MaxIterationsExceeded, RunCancelled, RunError, SpecError
+from ..exceptions import BudgetExceeded, MaxIterationsExceeded, RunCancelled, RunError
 from ..models import estimate_tokens
-from ._base import FunctionStep, Node, Pipeline, Step, Vars, as_node
-from ._chunking import check_budget, split_text
+from ._base import Node, Pipeline, Vars, as_node
+from ._chunking import split_text
+from ._mapreduce_parts import check_knobs, group_outputs, joined, name_of, reducer_node
 
 OnError = Literal["fail", "skip", "retry"]
 _FATAL = (BudgetExceeded, RunCancelled, MaxIterationsExceeded)  # never retried or skipped
@@ -45,14 +46,14 @@ class MapReduce(Pipeline):
                  reduce_tokens: int | None = None, on_error: OnError = "fail", retries: int = 2,
                  chunker: Callable[[str], Sequence[Any]] | None = None, **options: Any):
         super().__init__(name, **options)
-        self.map: Node = as_node(map, "map")
-        self.reduce: Node | None = None if reduce is None else _reducer(reduce)
+        self.map: Node = as_node(map, name_of(map, "map"))
+        self.reduce: Node | None = None if reduce is None else reducer_node(reduce)
         self.concurrency, self.on_error, self.retries = concurrency, on_error, retries
         self.chunk_tokens, self.overlap_tokens = chunk_tokens, overlap_tokens
         self.reduce_tokens, self.chunker = reduce_tokens, chunker
         self.last_item_count: int | None = None
         """How many items the latest run mapped (shown on the graph's split → map edge)."""
-        self._validate()
+        check_knobs(self)
 
     # -- the pattern ------------------------------------------------------------------------
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
@@ -64,14 +65,15 @@ class MapReduce(Pipeline):
             return outputs
         level = 0
         while (self.reduce_tokens and len(outputs) > 1
-               and estimate_tokens(_joined(outputs)) > self.reduce_tokens):
+               and estimate_tokens(joined(outputs)) > self.reduce_tokens):
             level += 1
             outputs = await self._reduce_groups(ctx, outputs, vars, level)
         return await self._reduce(ctx, outputs, vars)
 
     def _split(self, ctx: RunContext, input: Any) -> list[Any]:
         with ctx.span("step", "split") as span:
-            span.input = as_text(input)
+            text = as_text(input)  # a whole book would bloat the trace: keep its head
+            span.input = text if len(text) <= 2000 else f"{text[:2000]}… [{len(text)} chars]"
             items = self.items(input)
             self.last_item_count = len(items)
             span.output = f"{len(items)} items"
@@ -109,8 +111,8 @@ class MapReduce(Pipeline):
 
     async def _reduce_groups(self, ctx: RunContext, outputs: list[Any], vars: Vars,
                              level: int) -> list[Any]:
-        groups = _groups(outputs, self.reduce_tokens or 0)
-        with ctx.span("step", "reduce", iteration=level) as span:
+        groups = group_outputs(outputs, self.reduce_tokens or 0)
+        with ctx.span("step", "reduce groups", iteration=level) as span:
             span.input = f"{len(outputs)} outputs in {len(groups)} groups"
             span.meta = json.dumps({"level": level, "groups": [len(g) for g in groups]})
             reduced = await ctx.gather([lambda g=g: self._reduce(ctx, g, vars) for g in groups],
@@ -155,50 +157,3 @@ class MapReduce(Pipeline):
                  "chunker": getattr(self.chunker, "__name__", None)}
         d["children"] = [split, *d["children"]]
         return {**d, "concurrency": self.concurrency, "on_error": self.on_error}
-
-    def _validate(self) -> None:
-        check_budget(self.chunk_tokens, self.overlap_tokens)
-        if not isinstance(self.concurrency, int) or self.concurrency < 1:
-            raise SpecError(f"mapreduce '{self.name}': concurrency must be 1 or more, got "
-                            f"{self.concurrency!r}", key="concurrency")
-        if self.on_error not in ("fail", "skip", "retry"):
-            raise SpecError(f"mapreduce '{self.name}': on_error must be 'fail', 'skip' or "
-                            f"'retry', got {self.on_error!r}", key="on_error")
-        if not isinstance(self.retries, int) or self.retries < 0:
-            raise SpecError(f"mapreduce '{self.name}': retries must be 0 or more",
-                            key="retries")
-        if self.reduce_tokens is not None and self.reduce_tokens < 1:
-            raise SpecError(f"mapreduce '{self.name}': reduce_tokens must be positive",
-                            key="reduce_tokens")
-        names = [c.name for c in self.children()]
-        if "split" in names or len(set(names)) < len(names):
-            raise SpecError(f"mapreduce '{self.name}': the map and reduce steps need distinct "
-                            f"names other than 'split' (got {', '.join(names)})", key="reduce")
-
-
-def _reducer(obj: Any) -> Node:
-    if isinstance(obj, (Step, FunctionStep, Pipeline)):
-        return obj
-    if callable(obj):  # fn(outputs): the list is its one argument, whatever it is called
-        return FunctionStep(getattr(obj, "__name__", "reduce"), lambda outputs: obj(outputs))
-    return as_node(obj, "reduce")
-
-
-def _joined(outputs: Sequence[Any]) -> str:
-    return "\n\n".join(as_text(o) for o in outputs)
-
-
-def _groups(outputs: list[Any], budget: int) -> list[list[Any]]:
-    """Consecutive groups under ``budget`` tokens, at least two outputs each (so it converges)."""
-    groups: list[list[Any]] = [[]]
-    size = 0
-    for o in outputs:
-        cost = estimate_tokens(as_text(o)) + 1
-        if len(groups[-1]) >= 2 and size + cost > budget:
-            groups.append([])
-            size = 0
-        groups[-1].append(o)
-        size += cost
-    if len(groups) > 1 and len(groups[-1]) == 1:
-        groups[-2] += groups.pop()  # a lone last output would not shrink: merge it
-    return groups

@@ -58,10 +58,10 @@ class PlanExecute(Pipeline):
         super().__init__(name, **options)
         self.planner = _planner(planner, "planner", PLANNER_PROMPT)
         self.executor: Node = as_node(executor, "executor")
-        for key, value in (("max_replans", max_replans), ("max_steps", max_steps)):
-            if not isinstance(value, int) or value < (0 if key == "max_replans" else 1):
-                raise SpecError(f"plan_execute '{name}': {key} must be a whole number "
-                                f"{'≥ 0' if key == 'max_replans' else '≥ 1'}, got {value!r}", key=key)
+        for key, value, low in (("max_replans", max_replans, 0), ("max_steps", max_steps, 1)):
+            if not isinstance(value, int) or value < low:
+                raise SpecError(f"plan_execute '{name}': {key} must be a whole number ≥ {low}, "
+                                f"got {value!r}", key=key)
         self.max_replans, self.max_steps = max_replans, max_steps
         if replanner is None and max_replans and isinstance(self.planner, Step):
             replanner = Step("replanner", self.planner.model, REPLANNER_PROMPT,

@@ -217,7 +217,7 @@ def parse_decision(reply: Any, members: list[str]) -> Decision:
     >>> parse_decision("FINISH: 42", ["writer"]).answer
     '42'
     """
-    text = as_str = reply if isinstance(reply, str) else json.dumps(reply, default=str)
+    text = reply if isinstance(reply, str) else json.dumps(reply, default=str)
     by_name = {_norm(m): m for m in members}
     value = reply if isinstance(reply, dict) else (loose_json(text) if "{" in text else None)
     if isinstance(value, dict):
@@ -228,20 +228,22 @@ def parse_decision(reply: Any, members: list[str]) -> Decision:
             return Decision(by_name[_norm(target)], how)
         if answer is not None or (target is not None and _DONE.match(target)):
             return Decision(done=True, answer=answer)
-    text = text.strip()
-    if m := _DONE.match(text):
+    body = text.strip()
+    if m := _DONE.match(body):
         return Decision(done=True, answer=(m.group(1) or "").strip() or None)
-    if m := _NEXT.search(text):
-        text = m.group(1).strip()
-    head, sep, rest = re.split(r"(\s*[:\-—\n]\s*)", text, maxsplit=1) + ["", ""][:0] or [text]
-    if _norm(head) in by_name:
-        return Decision(by_name[_norm(head)], rest.strip() if sep else "")
-    lowered = _norm(text)
+    if m := _NEXT.search(body):
+        body = m.group(1).strip()
+    for key, name in sorted(by_name.items(), key=lambda kv: -len(kv[0])):  # "name: instruction"
+        words = r"[\s_\-]+".join(map(re.escape, key.split()))
+        if m := re.match(rf"[\s>*_#`\"'(\[]*{words}\b[\s*_`\"')\].]*(?:[:\-—]|\n|$)\s*(.*)",
+                         body, re.I | re.S):
+            return Decision(name, m.group(1).strip())
+    lowered = _norm(body)
     hits = sorted((m.start(), name) for key, name in by_name.items()
-                  for m in [re.search(rf"\b{re.escape(key)}\b", lowered)] if m)
-    if hits:
+                  if (m := re.search(rf"\b{re.escape(key)}\b", lowered)))
+    if hits:  # a name somewhere in prose: the first one mentioned
         return Decision(hits[0][1])
-    if m := re.search(r"\b(?:FINISH|FINAL ANSWER)\b\s*[:\-]?\s*(.*)", text, re.S):
+    if m := re.search(r"\b(?:FINISH|FINAL ANSWER)\b\s*[:\-]?\s*(.*)", body, re.S):
         return Decision(done=True, answer=m.group(1).strip() or None)
-    return Decision(problem=f"the supervisor's reply {as_str[:120]!r} named no team member; "
+    return Decision(problem=f"the supervisor's reply {text[:120]!r} named no team member; "
                             f"reply with one of {', '.join(members)} or 'FINISH: <answer>'")

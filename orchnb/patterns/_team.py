@@ -6,7 +6,8 @@
                  └→ FINISH: answer
 
 Each turn is a ``handoff`` span (``iteration`` = turn, ``route`` = the member picked, ``meta``
-= ``{"from", "to", "instruction"}``).
+= ``{"from", "to", "after", "instruction"}``: the supervisor hands
+the turn to ``to`` after ``after`` acted).
 """
 
 from __future__ import annotations
@@ -76,13 +77,14 @@ class Team(Pipeline):
         task, workspace = as_text(input), Workspace()
         scope = {**vars, "task": task, "workspace": workspace, "agents": list(self.members)}
         last: Any = None
+        previous: str | None = None
         for turn in range(1, self.max_turns + 2):  # the extra turn may only FINISH
             with ctx.span("step", "handoff", iteration=turn) as span:
                 reply = await self.supervisor.invoke(ctx, task, scope)
                 decision = parse_decision(reply, list(self.members))
                 who = "FINISH" if decision.done else decision.agent
                 span.route = who
-                span.meta = json.dumps({"from": self.supervisor.name, "to": who,
+                span.meta = json.dumps({"from": self.supervisor.name, "to": who, "after": previous,
                                         "instruction": decision.instruction or None})
                 if decision.done:
                     answer = decision.answer if decision.answer is not None else last
@@ -101,6 +103,7 @@ class Team(Pipeline):
                 brief = _brief(task, workspace, decision.instruction)
                 last = await member.invoke(ctx, brief, scope)
                 workspace.post(turn, who, as_text(last))
+                previous = who
                 span.input, span.output = brief, as_text(last)
         raise AssertionError("unreachable")  # pragma: no cover
 

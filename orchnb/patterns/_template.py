@@ -13,7 +13,8 @@ from ..exceptions import TemplateError
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
                             keep_trailing_newline=True)
 KNOWN_VARIABLES = frozenset({"input", "steps", "outputs", "item", "run_input", "vars", "plan",
-                             "workspace", "task", "routes", "labels", "tools", "history"})
+                             "workspace", "task", "routes", "labels", "tools", "history",
+                             "agents"})
 
 
 class Prompt:

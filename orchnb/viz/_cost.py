@@ -94,7 +94,7 @@ def cost(
                         height=int(min(max(320, 140 + 44 * len(t)), 1800)))
     if color and color not in cols:
         sub = cost_table(df, by=[*cols, color])
-        cmap = st.color_map(sub[color], None)
+        cmap = st.colors_for(df, [color], sub[color].astype(str))
         for value, part in sub.groupby(color, sort=True):
             part = part[part["cost_usd"].notna()]
             fig.add_trace(go.Bar(
@@ -107,7 +107,7 @@ def cost(
             ))
         fig.update_layout(barmode="stack", legend_title_text=color)
     else:
-        cmap = st.color_map(labels)
+        cmap = st.colors_for(df, cols, labels)
         priced = t["cost_usd"].notna().to_numpy()
         shown = [lb for lb, p in zip(labels, priced, strict=True) if p]
         fig.add_trace(go.Bar(
@@ -132,7 +132,8 @@ def cost(
         ))
     _unpriced_note(fig, unpriced)
     order = labels[::-1]
-    fig.update_yaxes(categoryorder="array", categoryarray=order, title_text=None)
+    fig.update_yaxes(categoryorder="array", categoryarray=order, title_text=None,
+                     ticklabelstandoff=14 if len(up) else 0)
     fig.update_xaxes(tickprefix="$", rangemode="tozero")
     fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0})
     return fig
@@ -204,12 +205,13 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
         x=shown["n"], y=shown["cum"], mode="lines", name="cumulative", showlegend=False,
         line={"color": "#9AA5B1", "width": 2}, hoverinfo="skip",
     ))
-    cmap = st.color_map(r["pipeline"])
+    cmap = st.colors_for(df, ["pipeline"], r["pipeline"].astype(str))
+    size = 8 if len(shown) <= 100 else 5 if len(shown) <= 400 else 3
     for pipe, part in shown.groupby("pipeline", sort=True):
         start = pd.to_datetime(part["start"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
         fig.add_trace(scatter(
             x=part["n"], y=part["cum"], mode="markers", name=str(pipe),
-            marker={"color": cmap[str(pipe)], "size": 5 if big else 8},
+            marker={"color": cmap[str(pipe)], "size": size},
             customdata=np.stack([part.index.astype(str), start, part["cost"],
                                  part["unpriced"], part["calls"]], axis=1),
             hovertemplate="run %{customdata[0]}<br>%{customdata[1]} UTC<br>"

@@ -47,7 +47,9 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     st.require(df, _NEEDS, "graph")
     d = df.reset_index(drop=True)
-    recs = list(d.itertuples(index=False))
+    cols = [c for c in ("run_id", "span_id", "parent_id", "kind", "step", "pipeline", "pattern",
+                        "tool") if c in d.columns]
+    recs = list(d[cols].astype(object).itertuples(index=False))
     lat = st.latency_ms(d).to_numpy()
     cost = st.numeric(d["cost_usd"]).to_numpy()
     unpriced = st.unpriced_mask(d).to_numpy()
@@ -262,7 +264,8 @@ def graph(
             marker={"symbol": _SYMBOLS.get(str(kind), "circle"), "size": 30,
                     "color": vals.fillna(-1.0).tolist(), "coloraxis": "coloraxis",
                     "line": {"width": 2, "color": [
-                        st.UNPRICED_COLOR if u else "white" for u in part["unpriced_calls"]]}},
+                        st.UNPRICED_COLOR if u and color == "cost" else "white"
+                        for u in part["unpriced_calls"]]}},
         ))
     unit = "ms" if color == "latency" else "USD"
     fig.update_layout(

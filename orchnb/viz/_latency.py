@@ -68,7 +68,7 @@ def latency(
     sel, cols = _select(df, by, kind)
     stats = latency_stats(df, by=by, kind=kind)
     label = " · ".join(cols)
-    what = str(sel["kind"].iloc[0]) if len(sel) and sel["kind"].nunique() == 1 else "span"
+    what = str(sel["kind"].iloc[0]) if len(sel) and sel["kind"].nunique() == 1 else "all"
     fig = st.new_figure(
         f"Latency per {label} ({what} spans, {st.plural(len(sel), 'observation')})",
         x="latency (ms)", y=None, height=int(min(max(360, 150 + 56 * len(stats)), 2000)),
@@ -77,7 +77,7 @@ def latency(
         return _empty(fig)
     keys = [tuple(r) for r in stats[cols].itertuples(index=False)]
     names = [" · ".join(str(k) for k in key) for key in keys]
-    cmap = st.color_map(names)
+    cmap = st.colors_for(df, cols, names)
     aggregate = len(sel) > max_points
     groups = {(k if isinstance(k, tuple) else (k,)): g for k, g in sel.groupby(cols, sort=False)}
     for key, name in zip(keys, names, strict=True):

@@ -99,6 +99,17 @@ def color_map(values: Iterable[Any], fixed: dict[str, str] | None = None) -> dic
     return out
 
 
+def colors_for(df: pd.DataFrame, cols: Sequence[str], labels: Iterable[str]) -> dict[str, str]:
+    """Colours for chart labels, stable across every chart of ``df``: for a single column the map
+    is built from all of that column's values in ``df``, not only those the chart shows."""
+    labels = list(labels)
+    if len(cols) == 1 and cols[0] in df.columns:
+        cmap = color_map(df[cols[0]].dropna().unique())
+        extra = color_map([lb for lb in labels if lb not in cmap])
+        return {lb: cmap.get(lb) or extra[lb] for lb in labels}
+    return color_map(labels)
+
+
 def is_missing(v: Any) -> bool:
     """True for None, NaN, NaT and pandas NA."""
     if v is None:
@@ -219,13 +230,21 @@ def short(text: Any, n: int = 40) -> str:
 
 def wrap(text: str, width: int = 14) -> str:
     """Break ``text`` into ``<br>``-separated lines of about ``width`` characters."""
-    words, lines, cur = text.split(" "), [], ""
+    words: list[str] = []
+    for w in text.split(" "):  # long snake_case / kebab-case words break after _ or -
+        while len(w) > width and any(c in w[1:width] for c in "_-"):
+            cut = max(w.rfind(c, 1, width) for c in "_-") + 1
+            words.append(w[:cut])
+            w = w[cut:]
+        words.append(w)
+    lines, cur = [], ""
     for w in words:
-        if cur and len(cur) + 1 + len(w) > width:
+        glue = "" if cur.endswith(("_", "-")) else " "
+        if cur and len(cur) + len(glue) + len(w) > width:
             lines.append(cur)
             cur = w
         else:
-            cur = f"{cur} {w}" if cur else w
+            cur = f"{cur}{glue}{w}" if cur else w
     lines.append(cur)
     return "<br>".join(lines)
 

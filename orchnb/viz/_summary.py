@@ -139,8 +139,9 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
         sty = sty.map(lambda v: f"color: {st.STATUS_COLORS.get(str(v), '#2A3F5F')}",
                       subset=["status"])
     bars = [c for c in ("cost_usd", "latency_ms", "run_p95_ms") if c in t.columns]
-    sty = sty.bar(subset=bars, color="#A0CBE8", vmin=0, height=70, width=90)
+    sty = sty.bar(subset=bars, color="#C6DDF0", vmin=0, height=60, width=55)
     return sty.set_table_styles([
+        {"selector": "", "props": f"font-family: {st.FONT}; font-size: 13px;"},
         {"selector": "caption", "props": "caption-side: top; font-weight: 600; text-align: left;"
                                          " padding-bottom: 6px;"},
         {"selector": "th", "props": "text-align: left; font-weight: 600;"},

@@ -79,14 +79,15 @@ def timeline(
     if np.isnan(lat).any():  # still running: draw to the last known end
         e_ms = np.where(np.isnan(lat), np.nanmax(e_ms), e_ms)
 
-    recs = list(r.itertuples(index=False))
+    slim = r.drop(columns=[c for c in ("start", "end", "input", "output", "meta") if c in r])
+    recs = list(slim.itertuples(index=False))
     rows = _layout_rows(recs, s_ms, e_ms, color, collapse=len(recs) > max_bars)
     truncated = 0
     if len(rows) > max_bars:
         truncated = len(rows) - max_bars
         rows = rows[:max_bars]
 
-    fig = _draw(rows, color, r)
+    fig = _draw(rows, color, df)
     run_rec = next((x for x in recs if x.kind == "run"), recs[0])
     peak = _peak_concurrency(s_ms, e_ms, r["kind"].isin(st.CALL_KINDS).to_numpy())
     title = f"Timeline · {run_rec.pipeline} · run {rid[:12]} · {st.fmt_ms(float(e_ms.max()))}"
@@ -209,17 +210,22 @@ def _band(members: list[int], recs: list[Any], s_ms: Any, e_ms: Any, depth: int,
                 error=errors > 0, members=list(members))
 
 
+_OTHER = "(other spans)"
+
+
 def _group(x: Any, color: str) -> str:
     v = getattr(x, color, None)
-    return str(v) if not st.is_missing(v) else f"({x.kind})"
+    return str(v) if not st.is_missing(v) else _OTHER
 
 
-def _draw(rows: list[_Row], color: str, r: pd.DataFrame) -> go.Figure:
+def _draw(rows: list[_Row], color: str, df: pd.DataFrame) -> go.Figure:
+    """Bars per colour group; colours come from every run in ``df`` so they match other charts."""
     import plotly.graph_objects as go
 
     n = len(rows)
     fixed = {"kind": st.KIND_COLORS, "status": st.STATUS_COLORS}.get(color, {})
-    cmap = st.color_map(r[color] if color in r.columns else [], fixed)
+    values = df[color].dropna().unique() if color in df.columns else []
+    cmap = st.color_map(values, {**fixed, _OTHER: "#C9CED6"})
     height = int(min(max(360, 22 * n + 160), 2400))
     span = max((row.end for row in rows), default=0.0)
     unit, div = ("s", 1000.0) if span > 60_000 else ("ms", 1.0)
@@ -232,7 +238,7 @@ def _draw(rows: list[_Row], color: str, r: pd.DataFrame) -> go.Figure:
             key = "error" if bar.error and color != "status" else bar.group
             key = f"{key} (collapsed)" if bar.count > 1 else key
             groups[(key, inner)].append((y, bar))
-    order = [*fixed, "error"]
+    order = [*fixed, _OTHER, "error"]
     rank = lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1])  # noqa: E731
     shown: set[str] = set()
     for key, inner in sorted(groups, key=rank):

@@ -39,8 +39,9 @@ def test_llm_router_from_yaml_runs_and_flags_defaults():
     assert pipe("refund please").output == "Billing: refund please"
     run = pipe("my screen")
     assert run.output == "Diagnose: my screen"
-    root = run.trace.df.iloc[-1]
-    assert root.kind == "run" and root.route == "technical" and root.raw_label == "hmm"
+    df = run.trace.df
+    root = df[df.kind == "run"].iloc[0]
+    assert root.route == "technical" and root.raw_label == "hmm"
     assert json.loads(root.meta)["defaulted"] is True
 
 
@@ -105,7 +106,7 @@ ERRORS = [
      "router 'triage': default route 'x' is not defined; known routes: billing, technical"),
     (BASE + "routes: {}\n", SpecError, 3, "routes", "has no routes"),
     (BASE + ROUTES + "defualt: billing\n", SpecError, 6, "defualt", "unknown key 'defualt'"),
-    ("pattern: router\n" + ROUTES, SpecError, 1, "classifier", "'classifier' is required"),
+    ("pattern: router\n" + ROUTES, SpecError, None, "classifier", "'classifier' is required"),
     ("pattern: router\nclassifier:\n  model: sim:x\n  embed: sim\n" + ROUTES, SpecError, 2,
      "classifier", "not model and embed"),
     ("pattern: router\nclassifier: {}\n" + ROUTES, SpecError, 2, "classifier",
@@ -116,12 +117,14 @@ ERRORS = [
      TemplateError, 4, "classifier.prompt", "inptu"),
     ("pattern: router\nclassifier:\n  model: sim:x\n  threshold: 0.3\n" + ROUTES, SpecError, 4,
      "classifier.threshold", "embedding classifiers"),
-    ("pattern: router\nclassifier:\n  embed: sim\n" + ROUTES, SpecError, 3,
+    ("pattern: router\nclassifier:\n  embed: sim\n" + ROUTES, SpecError, 2,
      "classifier.examples", "needs 'examples'"),
     ("pattern: router\nclassifier:\n  embed: sim\n  examples:\n    sales: [buy now]\n" + ROUTES,
      SpecError, 5, "classifier.examples.sales", "examples for 'sales', which is not a route"),
     ("pattern: router\nclassifier:\n  embed: anthropic:claude-haiku-4-5\n  examples:\n"
-     "    billing: [x]\n" + ROUTES, SpecError, 3, "classifier", "cannot embed"),
+     "    billing: [x]\n" + ROUTES, SpecError, 3, "classifier.embed", "cannot embed"),
+    ("pattern: router\nclassifier:\n  embed: nope\n  examples:\n"
+     "    billing: [x]\n" + ROUTES, UnknownModelError, 3, "classifier.embed", "provider:model"),
     ("pattern: router\nclassifier: {python: nope}\n" + ROUTES, SpecError, 2,
      "classifier.python", "'nope' is not defined"),
     (BASE + "routes:\n  billing:\n    model: sim:echo\n    prompt: '{{ steps.x }'\n",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchnb.trace._span import COLUMNS, Span
+from orchnb.trace import COLUMNS, Span, spans_to_frame
 
 T0 = 1_700_000_000.0
 PRICES = {  # USD per token (input, output); None = unpriced
@@ -26,25 +26,8 @@ PRICES = {  # USD per token (input, output); None = unpriced
 
 
 def frame(spans: list[Span]) -> pd.DataFrame:
-    """Spans → the trace DataFrame (the lead's ``spans_to_frame`` when it exists)."""
-    try:
-        from orchnb.trace import spans_to_frame  # type: ignore[attr-defined]
-    except ImportError:
-        return _frame(spans)
+    """Spans → the trace DataFrame, through the real converter."""
     return spans_to_frame(spans)
-
-
-def _frame(spans: list[Span]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records([s.to_row() for s in spans], columns=list(COLUMNS))
-    for c in ("start", "end"):
-        df[c] = pd.to_datetime(pd.to_numeric(df[c]), unit="s", utc=True)
-    for c in ("latency_ms", "cost_usd", "saved_usd", "confidence"):
-        df[c] = pd.to_numeric(df[c]).astype("float64")
-    for c in ("input_tokens", "output_tokens", "cached_tokens", "iteration", "item", "attempt"):
-        df[c] = df[c].astype("Int64")
-    for c in ("priced", "cached", "simulated"):
-        df[c] = df[c].astype("boolean")
-    return df
 
 
 class Builder:
@@ -224,8 +207,10 @@ def big_frame(runs: int, items: int) -> pd.DataFrame:
     slot_start[-2:] = 0.2 + (items // 16 + 1) * 1.0
     dur = np.full(per, 0.9)
     dur[:2] = slot_start[-1] + 1.0
-    starts = T0 + run_idx * 1000.0 + np.tile(slot_start, runs) + rng.uniform(0, 0.05, n)
-    durs = np.tile(dur, runs) * rng.uniform(0.8, 1.0, n)
+    starts = T0 + run_idx * 1000.0 + np.tile(slot_start, runs)
+    starts = starts + np.where(np.tile(np.arange(per), runs) < 2, 0.0, rng.uniform(0, 0.05, n))
+    jitter = np.where(np.tile(np.arange(per), runs) < 2, 1.0, rng.uniform(0.8, 1.0, n))
+    durs = np.tile(dur, runs) * jitter
     is_model = np.tile(kind, runs) == "model"
     par = np.tile(parent, runs)
     df = pd.DataFrame({c: pd.Series([None] * n, dtype=object) for c in COLUMNS})

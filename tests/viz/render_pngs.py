@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -55,11 +56,23 @@ def main() -> None:
         "graph_cost_router": (viz.graph(session[session.pipeline == "support"], color="cost"),
                               1000),
     }
-    for name, (fig, width) in charts.items():
-        t = time.perf_counter()
-        path = out / f"{name}.png"
-        fig.write_image(path, width=width, scale=1)
-        print(f"{path}  {len(fig.to_json()) / 1e3:8.1f} kB json  {time.perf_counter() - t:.1f}s")
+    try:  # one browser for every image (kaleido >= 1.0); else one per write_image
+        import kaleido
+
+        kaleido.start_sync_server(silence_warnings=True)
+        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+    except (ImportError, AttributeError):
+        kaleido = None
+    try:
+        for name, (fig, width) in charts.items():
+            t = time.perf_counter()
+            path = out / f"{name}.png"
+            fig.write_image(path, width=width, scale=1)
+            size = len(fig.to_json()) / 1e3
+            print(f"{path}  {size:8.1f} kB json  {time.perf_counter() - t:.1f}s")
+    finally:
+        if kaleido is not None:
+            kaleido.stop_sync_server(silence_warnings=True)
     (out / "summary_table.html").write_text(viz.summary_table(session).to_html())
     print(out / "summary_table.html")
 

@@ -49,3 +49,13 @@ def test_import_viz_does_not_import_plotly():
     code = "import sys, orchnb.viz; print('plotly' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_step_has_the_same_colour_in_every_chart(session_df):
+    lat = {b.name: b.marker.color for b in viz.latency(session_df).data if b.type == "box"}
+    bars = next(t for t in viz.cost(session_df).data if t.type == "bar")
+    cost = dict(zip(bars.y, bars.marker.color, strict=True))
+    tl = {t.name: t.marker.color for t in viz.timeline(session_df, "chain-1", color="step").data}
+    for step in ("outline", "draft", "classify", "map"):
+        assert lat[step] == cost[step]
+    assert tl["outline"] == cost["outline"]

@@ -1,0 +1,36 @@
+"""Router evals in the notebook: accuracy with a confidence interval, per-route precision /
+recall / F1, confusion matrix, misroutes, latency, cost per 1,000 queries and the saving against
+sending everything to the dearest route, for one router or several candidates side by side.
+
+>>> import orchnb
+>>> tickets = orchnb.evals.load_tickets()              # 333 labelled support messages (CC0)
+>>> report = orchnb.evaluate(triage, tickets)          # doctest: +SKIP
+>>> report.accuracy, report.accuracy_ci                # doctest: +SKIP
+>>> cmp = orchnb.compare_routers({"a": r1, "b": r2}, tickets)   # doctest: +SKIP
+
+pandas, numpy and Plotly are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+from ._candidates import Comparison, compare_routers, sweep_threshold
+from ._costs import CostEstimate, RouterCosts, rates_for
+from ._data import TICKET_LABELS, load_data, load_tickets
+from ._evaluate import evaluate
+from ._metrics import pareto_front
+from ._report import EvalReport
+
+__all__ = [
+    "TICKET_LABELS",
+    "Comparison",
+    "CostEstimate",
+    "EvalReport",
+    "RouterCosts",
+    "compare_routers",
+    "evaluate",
+    "load_data",
+    "load_tickets",
+    "pareto_front",
+    "rates_for",
+    "sweep_threshold",
+]

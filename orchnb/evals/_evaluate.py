@@ -1,0 +1,355 @@
+"""``evaluate``: a router over labelled rows, inside one traced engine run.
+
+All rows run in one run (``eval:ROUTER`` in the traces) through ``ctx.gather`` with bounded
+concurrency: every classification (or whole routed pipeline) is a span tagged with its row, so
+the eval is traced, budgeted, cached and cancellable like any run, and 10,000 rows on ``sim:``
+models take a second or two. Per-row results are read back from the spans.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..engine import Budget, Run, RunContext, as_text, defaults
+from ..exceptions import BudgetExceeded, RunCancelled, SpecError
+from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts, is_router
+from ._data import load_data
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._candidates import Comparison
+    from ._report import EvalReport
+
+log = logging.getLogger("orchnb.evals")
+
+
+def evaluate(
+    router: Any,
+    data: Any,
+    *,
+    text: str = "text",
+    label: str = "label",
+    full_pipeline: bool = False,
+    concurrency: int = 16,
+    progress: bool = True,
+    cache: bool | None = None,
+    budget: Budget | None = None,
+    max_usd: float | None = None,
+    baseline: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+) -> EvalReport | Comparison:
+    """Evaluate a router on labelled data; returns an :class:`EvalReport`.
+
+    By default only the classifier runs (cheap); ``full_pipeline=True`` runs each row's route
+    too. Rows run ``concurrency`` at a time in one traced run with a progress bar
+    (``progress=False`` hides it and the printed cost estimate). Before any call the cost is
+    estimated (``report.estimate``); ``max_usd`` refuses to start above it and also caps the
+    run's spend, as ``budget`` does. Repeated evals are answered by the response cache
+    (``cache=False`` bypasses it). ``baseline="openai:gpt-4o"`` adds the saving against sending
+    every query to that model. ``sample=N`` evaluates a seeded random sample of N rows.
+
+    Give several routers (a dict ``{name: router}`` or a list) to compare them: see
+    :func:`compare_routers`.
+
+    >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
+    >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
+    """
+    if isinstance(router, Mapping) or (isinstance(router, (list, tuple)) and not is_router(router)):
+        from ._candidates import compare_routers
+
+        return compare_routers(router, data, text=text, label=label, full_pipeline=full_pipeline,
+                               concurrency=concurrency, progress=progress, cache=cache,
+                               budget=budget, max_usd=max_usd, baseline=baseline, sample=sample,
+                               seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens)
+    df = prepare(data, text=text, label=label, sample=sample, seed=seed)
+    check_router(router)
+    costs = RouterCosts(router, df[text].astype(str).tolist(), output_tokens)
+    estimate = costs.estimate(routes_of(router, df[label]) if full_pipeline else None)
+    announce(router.name, estimate, progress)
+    refuse_over(router.name, estimate.usd, max_usd)
+    return run_eval(router, df, text=text, label=label, full_pipeline=full_pipeline,
+                    concurrency=concurrency, progress=progress, cache=cache, budget=budget,
+                    max_usd=max_usd, baseline=baseline, seed=seed, n_boot=n_boot, level=level,
+                    output_tokens=output_tokens, estimate=estimate)
+
+
+def prepare(data: Any, *, text: str, label: str, sample: int | None, seed: int) -> pd.DataFrame:
+    df = load_data(data, text=text, label=label)
+    if sample is not None and sample < len(df):
+        df = df.sample(n=sample, random_state=seed)
+    return df
+
+
+def check_router(router: Any, what: str = "evaluate") -> None:
+    if not is_router(router):
+        kind = type(router).__name__
+        raise SpecError(f"{what}: {kind} {getattr(router, 'name', router)!r} is not a router; "
+                        f"evaluate needs an orchnb.Router (a classifier and routes)")
+
+
+def routes_of(router: Any, labels: Sequence[str]) -> list[str]:
+    """The route each true label should take (labels that are no route: the default)."""
+    fallback = router.default or next(iter(router.routes))
+    return [x if x in router.routes else fallback for x in map(str, labels)]
+
+
+def announce(name: str, estimate: Any, show: bool) -> None:
+    log.info("eval of %s: %s", name, estimate)
+    if show:
+        print(f"{name}: {estimate}")
+
+
+def refuse_over(name: str, usd: float, max_usd: float | None) -> None:
+    if max_usd is not None and usd > max_usd:  # NaN (unknown price) compares False: not refused
+        raise BudgetExceeded(
+            f"evaluate '{name}': the estimated cost ${usd:,.4f} is over max_usd=${max_usd:,.4f}; "
+            f"nothing was run. Raise max_usd, evaluate a sample (sample=200) or use a cheaper "
+            f"classifier", limit="usd")
+
+
+def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipeline: bool,
+             concurrency: int, progress: bool, cache: bool | None, budget: Budget | None,
+             max_usd: float | None, baseline: str | None, seed: int, n_boot: int, level: float,
+             output_tokens: float, estimate: Any, candidate: str | None = None) -> EvalReport:
+    """Run the rows and build the report (the estimate was already made and checked)."""
+    from ._report import EvalReport
+
+    if concurrency < 1:
+        raise SpecError(f"evaluate: concurrency must be at least 1, got {concurrency}")
+    texts = df[text].astype(str).tolist()
+    labels = df[label].astype(str).tolist()
+    if max_usd is not None:
+        cap = max_usd if budget is None or budget.max_usd is None else min(budget.max_usd, max_usd)
+        budget = replace(budget or Budget(), max_usd=cap)
+    run = _make_run(router, texts, full_pipeline, concurrency, progress, cache, budget, candidate)
+    started = time.perf_counter()
+    try:
+        run.run_sync()
+    except (BudgetExceeded, RunCancelled) as e:
+        raise _stopped(e, router, run, texts, labels, full_pipeline) from None
+    finally:
+        bar = getattr(run, "_orchnb_bar", None)
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - started
+    rows = collect(run, len(texts), router.classifier.name, full_pipeline)
+    predictions = frame(df, texts, labels, rows, text, label)
+    observed = rows.pop("_observed") if full_pipeline else None
+    costs = RouterCosts(router, texts, output_tokens, observed)
+    return EvalReport(candidate or router.name, router, predictions, costs, run=run,
+                      estimate=estimate, full_pipeline=full_pipeline, baseline=baseline,
+                      seed=seed, n_boot=n_boot, level=level, wall_s=wall)
+
+
+def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progress: bool,
+              cache: bool | None, budget: Budget | None, candidate: str | None) -> Run:
+    bar = _progress_bar(len(texts), candidate or router.name) if progress else None
+    outputs: list[Any] = [None] * len(texts)
+
+    async def one(ctx: RunContext, i: int) -> None:
+        x = texts[i]
+        try:
+            if full:
+                outputs[i] = await router.invoke(ctx, x, {"run_input": x})
+            else:
+                await router.classify(ctx, x, {"run_input": x})
+        except (BudgetExceeded, RunCancelled):
+            raise
+        except Exception:
+            pass
+        if bar is not None:
+            bar.update(1)  # the progress callback: once per finished row
+
+    async def body(ctx: RunContext, _: Any) -> list[Any]:
+        root = ctx.current_span()
+        root.meta = json.dumps({"eval": {"router": router.name, "rows": len(texts),
+                                         "full_pipeline": full, "concurrency": concurrency}})
+        await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
+                         concurrency=concurrency)
+        return outputs
+
+    options = defaults().merged(**getattr(router, "_overrides", {})).merged(
+        cache=cache, budget=budget)
+    run = Run(f"eval:{candidate or router.name}", "eval", f"{len(texts)} rows", body, options)
+    run._orchnb_bar = bar  # type: ignore[attr-defined]
+    return run
+
+
+def _progress_bar(total: int, name: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"eval {name}", unit="row", leave=True)
+
+
+def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
+    """Per-row columns read from the run's spans.
+
+    Each span is attributed to its row through its ancestor that is a child of the run span
+    (the row's classify span, or its router span in a full-pipeline eval), so nested fan-outs
+    inside a route do not confuse rows.
+    """
+    import math
+
+    spans = run.trace.spans
+    root = next(s for s in reversed(spans) if s.kind == "run")
+    by_id = {s.span_id: s for s in spans}
+    top: dict[str, Any] = {}  # span_id -> its row's top span
+
+    def top_of(span: Any) -> Any:
+        chain = []
+        s = span
+        while s.parent_id != root.span_id:
+            hit = top.get(s.span_id)
+            if hit is not None:
+                break
+            chain.append(s)
+            s = by_id.get(s.parent_id)  # type: ignore[assignment]
+            if s is None:
+                return None
+        else:
+            hit = s
+        for c in chain:
+            top[c.span_id] = hit
+        return hit
+
+    tops: list[Any] = [None] * n
+    for s in spans:
+        if s.parent_id == root.span_id and s.item is not None and s.item < n:
+            tops[s.item] = s
+            top[s.span_id] = s
+    clf: list[Any] = list(tops) if not full else [None] * n
+    row_of = {id(t): i for i, t in enumerate(tops) if t is not None}
+    if full:
+        for s in spans:
+            if s.kind == "step" and s.step == classifier and s.route is not None:
+                parent = by_id.get(s.parent_id)  # type: ignore[arg-type]
+                i = row_of.get(id(parent)) if parent is not None else None
+                if i is not None and clf[i] is None:
+                    clf[i] = s
+    clf_ids = {s.span_id for s in clf if s is not None}
+    nan = math.nan
+    cost = [0.0] * n
+    saved = [0.0] * n
+    clf_usd = [0.0] * n
+    route_usd = [0.0] * n
+    calls = [0] * n
+    cached = [0] * n
+    out_tokens: dict[str, list[int]] = {}
+    for s in spans:
+        if s.kind != "model":
+            continue
+        t = top_of(s)
+        i = row_of.get(id(t)) if t is not None else None
+        if i is None:
+            continue
+        c = nan if s.cost_usd is None else s.cost_usd
+        listed = c + (s.saved_usd or 0.0) if s.cached else c
+        cost[i] += c
+        saved[i] += (s.saved_usd or 0.0) if s.cached else 0.0
+        calls[i] += 1
+        cached[i] += bool(s.cached)
+        if s.parent_id in clf_ids:
+            clf_usd[i] += listed
+        else:
+            route_usd[i] += listed
+            if s.output_tokens is not None and not (s.meta or "").startswith('{"embedding"'):
+                out_tokens.setdefault(s.step, []).append(s.output_tokens)
+    cols: dict[str, Any] = {k: [None] * n for k in (
+        "route", "raw_label", "confidence", "defaulted", "reason", "similarity", "error")}
+    latency = [nan] * n
+    for i, (t, c) in enumerate(zip(tops, clf)):
+        if t is not None:
+            latency[i] = t.latency_ms if t.latency_ms is not None else nan
+            if t.status != "ok":
+                cols["error"][i] = t.error or t.status
+        if c is None:
+            continue
+        meta = _meta(c.meta)
+        cols["route"][i] = c.route
+        cols["raw_label"][i] = c.raw_label
+        cols["confidence"][i] = c.confidence
+        cols["defaulted"][i] = bool(meta.get("defaulted", False))
+        cols["reason"][i] = meta.get("reason")
+        cols["similarity"][i] = meta.get("similarity")
+    outputs = run.output if isinstance(run.output, list) else [None] * n
+    cols.update(latency_ms=latency, cost_usd=cost, saved_usd=saved, classifier_usd=clf_usd,
+                route_usd=route_usd, calls=calls, cached_calls=cached,
+                output=[None if o is None else as_text(o) for o in outputs],
+                done=[t is not None for t in tops],
+                _observed={k: sum(v) / len(v) for k, v in out_tokens.items()})
+    return cols
+
+
+def _meta(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def frame(df: pd.DataFrame, texts: list[str], labels: list[str], cols: dict[str, Any],
+          text: str, label: str) -> pd.DataFrame:
+    """The predictions DataFrame (one row per input row, the input's index kept)."""
+    import numpy as np
+    import pandas as pd
+
+    route = pd.Series(cols["route"], index=df.index, dtype=object)
+    out = pd.DataFrame({
+        "text": texts,
+        "label": labels,
+        "route": route,
+        "raw_label": pd.Series(cols["raw_label"], index=df.index, dtype=object),
+        "confidence": pd.to_numeric(pd.Series(cols["confidence"], index=df.index,
+                                              dtype=object), errors="coerce"),
+        "defaulted": pd.Series(cols["defaulted"], index=df.index, dtype=object)
+        .fillna(False).astype(bool),
+        "correct": (route.to_numpy() == np.asarray(labels, dtype=object)),
+        "latency_ms": cols["latency_ms"],
+        "cost_usd": cols["cost_usd"],
+        "saved_usd": cols["saved_usd"],
+        "cached_calls": cols["cached_calls"],
+        "calls": cols["calls"],
+        "classifier_usd": cols["classifier_usd"],
+        "route_usd": cols["route_usd"],
+        "similarity": pd.to_numeric(pd.Series(cols["similarity"], index=df.index, dtype=object),
+                                    errors="coerce"),
+        "reason": pd.Series(cols["reason"], index=df.index, dtype=object),
+        "error": pd.Series(cols["error"], index=df.index, dtype=object),
+    }, index=df.index)
+    if any(o is not None for o in cols["output"]):
+        out["output"] = cols["output"]
+    extra = [c for c in df.columns if c not in (text, label) and c not in out.columns]
+    for c in extra:
+        out[c] = df[c]
+    return out
+
+
+def _stopped(e: BaseException, router: Any, run: Run, texts: list[str], labels: list[str],
+             full: bool) -> BaseException:
+    """The budget / cancel error, saying how far the eval got, with the finished rows."""
+    import pandas as pd
+
+    rows = collect(run, len(texts), router.classifier.name, full)
+    done = [i for i, d in enumerate(rows["done"]) if d and rows["route"][i] is not None]
+    partial = frame(pd.DataFrame(index=range(len(texts))), texts, labels, rows, "text",
+                    "label").iloc[done]
+    msg = (f"evaluate '{router.name}': stopped after {len(done):,} of {len(texts):,} rows: {e}. "
+           f"The finished rows are in err.predictions, the trace in err.run.trace.df")
+    err: BaseException = (BudgetExceeded(msg, limit=getattr(e, "limit", "usd"))
+                          if isinstance(e, BudgetExceeded) else RunCancelled(msg))
+    err.run = run  # type: ignore[attr-defined]
+    err.predictions = partial  # type: ignore[attr-defined]
+    return err

@@ -1,0 +1,465 @@
+"""``EvalReport``: what a router eval found, as numbers, DataFrames and charts."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import SpecError
+from . import _metrics as m
+from ._costs import money
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from ..engine import Run
+    from ._costs import CostEstimate, RouterCosts
+
+NO_ROUTE = "(no route)"
+"""The prediction of a row whose classification failed (an error, no default route)."""
+
+
+class EvalReport:
+    """The result of :func:`~orchnb.evaluate` on one router.
+
+    Numbers: ``accuracy`` (+ ``accuracy_ci``, a seeded percentile bootstrap), ``macro_f1``,
+    ``weighted_f1``, ``defaulted`` (rows whose classification fell back to the default route:
+    unknown label or abstention), ``errors``, ``latency_p50_ms`` / ``latency_p95_ms``,
+    ``cost_per_1k`` (classifier plus routes, at list price: cached calls counted at what they
+    would cost), ``saving_usd`` / ``saving_pct`` (against sending every query to the dearest
+    route, ``expensive_route``) and ``baseline_saving_*`` (against ``baseline``). What this eval
+    actually paid is ``cost_usd``; ``saved_usd`` is what the response cache saved.
+
+    Tables: ``predictions`` (one row per input), ``misroutes``, ``per_route``, ``averages``,
+    ``confusion`` / ``confusion_normalized``, ``summary``. Charts (Plotly figures):
+    ``plot_confusion()``, ``plot_routes()``, ``plot_flow()``, ``plot_threshold()``,
+    ``plot_quality_share()``; ``show()`` displays them all.
+
+    >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
+    >>> report.per_route                                                  # doctest: +SKIP
+    """
+
+    def __init__(self, name: str, router: Any, predictions: pd.DataFrame, costs: RouterCosts,
+                 *, run: Run | None = None, estimate: CostEstimate | None = None,
+                 full_pipeline: bool = False, baseline: str | None = None, seed: int = 0,
+                 n_boot: int = 1000, level: float = 0.95, wall_s: float = math.nan):
+        import numpy as np
+
+        self.name = name
+        self.router = router
+        self.predictions = predictions
+        """One row per input: text, label, route, raw_label, confidence, defaulted, correct,
+        latency_ms, cost_usd (paid), saved_usd, cached_calls, calls, classifier_usd and
+        route_usd (list price), similarity (embedding routers), reason, error, the data's
+        other columns, and output (full-pipeline evals)."""
+        self.run = run
+        """The eval's engine run (``report.run.trace.df`` is its trace)."""
+        self.estimate = estimate
+        """The cost estimate made before the eval started."""
+        self.full_pipeline = full_pipeline
+        self.baseline = baseline
+        self.wall_s = wall_s
+        self._costs = costs
+        y_true = predictions["label"].astype(str).tolist()
+        y_pred = predictions["route"].where(predictions["route"].notna(), NO_ROUTE)
+        y_pred = y_pred.astype(str).tolist()
+        self._y_pred = y_pred
+        self.labels = m.label_order(y_true, y_pred, list(router.routes))
+        """Labels in the tables: the routes (in the router's order), then other true labels."""
+        k = len(self.labels)
+        t, p = m.encode(y_true, self.labels), m.encode(y_pred, self.labels)
+        self._cm = m.confusion(t, p, k)
+        self._scores = m.scores(self._cm)
+        self.bootstrap = m.bootstrap(t, p, k, n_boot=n_boot, level=level, seed=seed)
+        self._route_rows = {r: costs.route_rows(r) for r in router.routes}
+        self._lat = predictions["latency_ms"].to_numpy(dtype=float)
+        self._pred_arr = np.asarray(y_pred, dtype=object)
+
+    # -- accuracy ---------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Rows evaluated."""
+        return len(self.predictions)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of rows routed to their label's route (sklearn's ``accuracy_score``)."""
+        return float(self.predictions["correct"].mean())
+
+    @property
+    def accuracy_ci(self) -> tuple[float, float]:
+        """Bootstrap percentile interval of accuracy (``level``, ``seed`` as given)."""
+        return self.bootstrap.accuracy
+
+    @property
+    def macro_f1_ci(self) -> tuple[float, float]:
+        return self.bootstrap.macro_f1
+
+    @property
+    def macro_f1(self) -> float:
+        return self._scores.macro()[2]
+
+    @property
+    def weighted_f1(self) -> float:
+        return self._scores.weighted()[2]
+
+    @property
+    def defaulted(self) -> int:
+        """Rows whose classification defaulted (unknown label, unparseable answer, abstention)."""
+        return int(self.predictions["defaulted"].sum())
+
+    @property
+    def defaulted_rate(self) -> float:
+        return self.defaulted / self.n if self.n else math.nan
+
+    @property
+    def errors(self) -> int:
+        """Rows that failed (no classification, or their route raised)."""
+        return int(self.predictions["error"].notna().sum())
+
+    @property
+    def accuracy_answered(self) -> float:
+        """Accuracy on the rows that neither defaulted nor failed."""
+        p = self.predictions
+        keep = ~p["defaulted"] & p["route"].notna()
+        return float(p.loc[keep, "correct"].mean()) if keep.any() else math.nan
+
+    # -- latency ----------------------------------------------------------------------------------
+    @property
+    def latency_p50_ms(self) -> float:
+        """Median latency of a row (its classify span, or its whole route in full mode)."""
+        return m.percentiles(self._lat, [50])[0]
+
+    @property
+    def latency_p95_ms(self) -> float:
+        return m.percentiles(self._lat, [95])[0]
+
+    # -- cost -------------------------------------------------------------------------------------
+    @property
+    def cost_usd(self) -> float:
+        """Dollars this eval paid (0 for calls the response cache answered)."""
+        return float(self.predictions["cost_usd"].sum(skipna=False))
+
+    @property
+    def saved_usd(self) -> float:
+        """Dollars the response cache saved in this eval."""
+        return float(self.predictions["saved_usd"].sum())
+
+    @property
+    def cached_calls(self) -> int:
+        return int(self.predictions["cached_calls"].sum())
+
+    @property
+    def calls(self) -> int:
+        return int(self.predictions["calls"].sum())
+
+    @property
+    def classifier_usd(self) -> float:
+        """The classifier's cost over all rows at list price (cached calls included)."""
+        return float(self.predictions["classifier_usd"].sum(skipna=False))
+
+    @property
+    def routes_estimated(self) -> bool:
+        """True when route costs are estimates (a classifier-only eval did not run them)."""
+        return not self.full_pipeline
+
+    def _mix_rows(self, routes: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        out = np.zeros(self.n)
+        for r, costs in self._route_rows.items():
+            mask = routes == r
+            out[mask] = costs[mask]
+        return out
+
+    @property
+    def routes_usd(self) -> float:
+        """What the routes cost (full pipeline: measured; otherwise estimated from tokens)."""
+        if self.full_pipeline:
+            return float(self.predictions["route_usd"].sum(skipna=False))
+        return float(self._mix_rows(self._pred_arr).sum())
+
+    @property
+    def router_usd(self) -> float:
+        """Classifier plus routes: what serving these queries through the router costs."""
+        return self.classifier_usd + self.routes_usd
+
+    @property
+    def cost_per_1k(self) -> float:
+        """Router cost (classifier plus routes) per 1,000 queries."""
+        return self.router_usd / self.n * 1000 if self.n else math.nan
+
+    @property
+    def classifier_cost_per_1k(self) -> float:
+        return self.classifier_usd / self.n * 1000 if self.n else math.nan
+
+    @property
+    def expensive_route(self) -> str:
+        """The route dearest per query: what "send everything to the best route" means."""
+        return self._costs.expensive_route()
+
+    @property
+    def all_expensive_usd(self) -> float:
+        """Every query sent straight to ``expensive_route`` (no classifier)."""
+        exp = self.expensive_route
+        est = self._route_rows[exp]
+        if not self.full_pipeline:
+            return float(est.sum())
+        import numpy as np
+
+        went = self._pred_arr == exp
+        measured = self.predictions["route_usd"].to_numpy(dtype=float)
+        return float(np.where(went, measured, est).sum())
+
+    @property
+    def saving_usd(self) -> float:
+        """``all_expensive_usd - router_usd`` (negative: the router costs more)."""
+        return self.all_expensive_usd - self.router_usd
+
+    @property
+    def saving_pct(self) -> float:
+        return _pct(self.saving_usd, self.all_expensive_usd)
+
+    @property
+    def baseline_usd(self) -> float:
+        """Every query sent to the ``baseline`` model with the dearest route's prompts."""
+        if not self.baseline:
+            return math.nan
+        return float(self._costs.baseline_rows(self.baseline).sum())
+
+    @property
+    def baseline_saving_usd(self) -> float:
+        return self.baseline_usd - self.router_usd
+
+    @property
+    def baseline_saving_pct(self) -> float:
+        return _pct(self.baseline_saving_usd, self.baseline_usd)
+
+    @property
+    def expensive_share(self) -> float:
+        """Share of queries routed to ``expensive_route``."""
+        return float((self._pred_arr == self.expensive_route).mean()) if self.n else math.nan
+
+    @property
+    def quality(self) -> float:
+        """Share of queries served well, RouteLLM-style: routed to their own route, or to the
+        dearest route (assumed able to answer anything)."""
+        p = self.predictions
+        return float((p["correct"] | (self._pred_arr == self.expensive_route)).mean())
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.run is not None and self.run.simulated)
+
+    # -- tables -----------------------------------------------------------------------------------
+    @property
+    def per_route(self) -> pd.DataFrame:
+        """Precision, recall, F1, support (true rows) and predicted (routed rows) per label."""
+        import pandas as pd
+
+        s = self._scores
+        return pd.DataFrame({"precision": s.precision, "recall": s.recall, "f1": s.f1,
+                             "support": s.support, "predicted": s.predicted},
+                            index=pd.Index(self.labels, name="route"))
+
+    @property
+    def averages(self) -> pd.DataFrame:
+        """Macro (unweighted) and weighted (by support) precision, recall and F1."""
+        import pandas as pd
+
+        s = self._scores
+        total = int(s.support.sum())
+        return pd.DataFrame([[*s.macro(), total], [*s.weighted(), total]],
+                            columns=["precision", "recall", "f1", "support"],
+                            index=pd.Index(["macro avg", "weighted avg"], name="average"))
+
+    @property
+    def confusion(self) -> pd.DataFrame:
+        """Counts: true label (rows) × route taken (columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._cm, index=pd.Index(self.labels, name="label"),
+                            columns=pd.Index(self.labels, name="route"))
+
+    @property
+    def confusion_normalized(self) -> pd.DataFrame:
+        """The confusion matrix with each true label's row summing to 1."""
+        import pandas as pd
+
+        return pd.DataFrame(m.normalized(self._cm), index=pd.Index(self.labels, name="label"),
+                            columns=pd.Index(self.labels, name="route"))
+
+    @property
+    def misroutes(self) -> pd.DataFrame:
+        """The rows sent to the wrong route, with what the classifier actually said."""
+        cols = ["text", "label", "route", "raw_label", "confidence", "defaulted", "reason",
+                "error"]
+        return self.predictions.loc[~self.predictions["correct"], cols]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The headline numbers as one row (indexed by the router's name)."""
+        import pandas as pd
+
+        lo, hi = self.accuracy_ci
+        row = {
+            "classifier": describe_classifier(self.router),
+            "rows": self.n, "accuracy": self.accuracy, "ci_low": lo, "ci_high": hi,
+            "macro_f1": self.macro_f1, "weighted_f1": self.weighted_f1,
+            "defaulted": self.defaulted, "errors": self.errors,
+            "p50_ms": self.latency_p50_ms, "p95_ms": self.latency_p95_ms,
+            "cost_per_1k": self.cost_per_1k, "classifier_cost_per_1k": self.classifier_cost_per_1k,
+            "expensive_route": self.expensive_route, "expensive_share": self.expensive_share,
+            "quality": self.quality, "saving_usd": self.saving_usd, "saving_pct": self.saving_pct,
+        }
+        if self.baseline:
+            row.update(baseline=self.baseline, baseline_saving_usd=self.baseline_saving_usd,
+                       baseline_saving_pct=self.baseline_saving_pct)
+        row.update(paid_usd=self.cost_usd, saved_usd=self.saved_usd,
+                   cached_calls=self.cached_calls, simulated=self.simulated)
+        return pd.DataFrame([row], index=pd.Index([self.name], name="router"))
+
+    # -- threshold sweep ------------------------------------------------------------------------
+    def threshold_sweep(self, thresholds: Any = None) -> pd.DataFrame:
+        """Accuracy, abstention rate and cost against an embedding router's threshold, from the
+        similarities this eval already computed (no new calls).
+
+        A row abstains (takes the default route) when its best similarity is below the
+        threshold. Columns: threshold, accuracy, answered_accuracy, abstention_rate, macro_f1,
+        expensive_share, quality, cost_per_1k. Default thresholds: 21 steps over the observed
+        similarities.
+
+        >>> report.threshold_sweep([0.2, 0.3, 0.4])   # doctest: +SKIP
+        """
+        import numpy as np
+        import pandas as pd
+
+        p = self.predictions
+        sim = p["similarity"].to_numpy(dtype=float)
+        has = ~np.isnan(sim)
+        if not has.any():
+            raise SpecError(f"threshold_sweep: router '{self.router.name}' has no similarities "
+                            f"to sweep ({describe_classifier(self.router)}); it needs an "
+                            f"embedding classifier (EmbeddingClassifier or classifier: "
+                            f"{{embed: ...}})")
+        if thresholds is None:
+            thresholds = np.linspace(np.nanmin(sim), np.nanmax(sim), 21)
+        nearest = p["raw_label"].astype(object).to_numpy()
+        fallback = self.router.default if self.router.default is not None else NO_ROUTE
+        labels = p["label"].astype(str).to_numpy(dtype=object)
+        exp = self.expensive_route
+        clf_usd = p["classifier_usd"].to_numpy(dtype=float)
+        rows = []
+        for t in np.asarray(thresholds, dtype=float):
+            abstain = has & (sim < t)
+            route = np.where(has, np.where(abstain, fallback, nearest), self._pred_arr)
+            correct = route == labels
+            answered = ~abstain & has
+            y_pred = route.astype(str).tolist()
+            labs = m.label_order(labels.tolist(), y_pred, list(self.router.routes))
+            cm = m.confusion(m.encode(labels.tolist(), labs), m.encode(y_pred, labs), len(labs))
+            usd = clf_usd.sum() + self._mix_rows(route).sum()
+            rows.append({
+                "threshold": float(t), "accuracy": float(correct.mean()),
+                "answered_accuracy": float(correct[answered].mean()) if answered.any()
+                else math.nan,
+                "abstention_rate": float(abstain.mean()),
+                "macro_f1": m.scores(cm).macro()[2],
+                "expensive_share": float((route == exp).mean()),
+                "quality": float((correct | (route == exp)).mean()),
+                "cost_per_1k": float(usd / self.n * 1000),
+            })
+        return pd.DataFrame(rows)
+
+    # -- charts -----------------------------------------------------------------------------------
+    def plot_confusion(self, normalize: bool = True) -> go.Figure:
+        """Heatmap of true label × route (colour: share of the label's rows, or counts)."""
+        from . import _charts
+
+        return _charts.confusion(self, normalize=normalize)
+
+    def plot_routes(self) -> go.Figure:
+        """Precision, recall and F1 per route, as grouped bars."""
+        from . import _charts
+
+        return _charts.per_route(self)
+
+    def plot_flow(self) -> go.Figure:
+        """Sankey from true label to route taken; misroutes in red."""
+        from ..viz import route_sankey
+
+        return route_sankey(self.predictions.assign(
+            route=self.predictions["route"].where(self.predictions["route"].notna(), NO_ROUTE)))
+
+    def plot_threshold(self, thresholds: Any = None) -> go.Figure:
+        """Accuracy and abstention rate against the embedding threshold."""
+        from . import _charts
+
+        return _charts.threshold(self.threshold_sweep(thresholds), self.name,
+                                 getattr(self.router.classifier, "threshold", None))
+
+    def plot_quality_share(self) -> go.Figure:
+        """RouteLLM-style: quality against the share of traffic sent to the dearest route
+        (with the threshold sweep as a curve for embedding routers)."""
+        from ._candidates import Comparison
+
+        return Comparison({self.name: self}).plot_quality_share()
+
+    def charts(self) -> list[go.Figure]:
+        """The report's charts: confusion heatmap, per-route bars, and for embedding routers
+        the threshold sweep."""
+        figs = [self.plot_confusion(), self.plot_routes()]
+        if self.predictions["similarity"].notna().any():
+            figs.append(self.plot_threshold())
+        return figs
+
+    def show(self) -> None:
+        """Display the headline HTML and every chart (in a notebook)."""
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
+        for fig in self.charts():
+            display(fig)
+
+    # -- display ----------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        lo, hi = self.accuracy_ci
+        return (f"<EvalReport {self.name!r}: {self.n} rows, accuracy {self.accuracy:.1%} "
+                f"[{lo:.1%}, {hi:.1%}], macro F1 {self.macro_f1:.3f}, {self.defaulted} defaulted, "
+                f"{money(self.cost_per_1k)} per 1k queries, saving {_fmt_pct(self.saving_pct)} vs "
+                f"all-{self.expensive_route}>")
+
+    def _repr_html_(self) -> str:
+        from ._html import report_html
+
+        return report_html(self)
+
+
+def describe_classifier(router: Any) -> str:
+    """A short description of a router's classifier for tables."""
+    clf = router.classifier
+    model = getattr(clf, "model", None)
+    if model is not None and hasattr(model, "id"):
+        from ._costs import rates_for
+
+        ref = rates_for(model).ref
+        return model.id + (f" (as {ref})" if ref and ref != model.id else "")
+    embedder = getattr(clf, "embedder", None)
+    if embedder is not None:
+        t = getattr(clf, "threshold", None)
+        return f"embed {embedder.provider}:{embedder.model}" + (
+            f", threshold {t:g}" if t is not None else "")
+    fn = getattr(clf, "fn", None)
+    return f"function {getattr(fn, '__name__', clf.name)}" if fn else str(clf.name)
+
+
+def _pct(part: float, whole: float) -> float:
+    if whole == 0 or math.isnan(whole) or math.isnan(part):
+        return math.nan
+    return 100.0 * part / whole
+
+
+def _fmt_pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.0f}%"

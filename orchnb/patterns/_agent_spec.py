@@ -1,0 +1,49 @@
+"""YAML for agents: ``pattern: agent`` with ``model``, ``system?``, ``prompt?``, ``tools: [names]``
+(looked up in the notebook), ``max_iterations``, ``tool_mode``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..tools import Tool, as_tool
+from ._agent import Agent
+from ._spec import PatternSpec, SpecContext, common_options, register_builder
+
+
+class AgentSpec(PatternSpec):
+    model: str
+    system: str | None = None
+    prompt: str = "{{ input }}"
+    tools: list[Any] = Field(default_factory=list)
+    max_iterations: int = 8
+    tool_mode: Literal["native", "text", "auto"] = "auto"
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+def build_agent(spec: AgentSpec, ctx: SpecContext, key: str, name: str) -> Agent:
+    prefix = f"{key}." if key else ""
+    model = ctx.model(spec.model, f"{prefix}model")
+    tools = [_tool(ctx, value, f"{prefix}tools[{i}]") for i, value in enumerate(spec.tools)]
+    return ctx._build(lambda: Agent(
+        name, model, tools, system=spec.system, prompt=spec.prompt,
+        max_iterations=spec.max_iterations, tool_mode=spec.tool_mode,
+        temperature=spec.temperature, max_tokens=spec.max_tokens, **common_options(spec)), key)
+
+
+def _tool(ctx: SpecContext, value: Any, key: str) -> Tool:
+    obj = ctx.callable(value, key)
+    if isinstance(obj, Tool):
+        return obj
+    if not callable(obj):
+        raise ctx.error(f"'{value}' is not a function (it is {type(obj).__name__} {obj!r:.40}); "
+                        f"a tool must be a typed Python function or an orchnb.tool", key)
+    try:
+        return as_tool(obj)
+    except Exception as e:  # e.g. type hints pydantic cannot turn into a schema
+        raise ctx.error(f"'{value}' cannot be a tool: {e}", key) from None
+
+
+register_builder("agent", AgentSpec, build_agent)

@@ -1,0 +1,67 @@
+"""Map-reduce's helpers: knob checks, reducer nodes, and grouping for hierarchical reduce."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..engine import as_text
+from ..exceptions import SpecError
+from ..models import estimate_tokens
+from ._base import FunctionStep, Node, Pipeline, Step, as_node
+from ._chunking import check_budget
+
+
+def check_knobs(mr: Any) -> None:
+    """Raise :class:`SpecError` (with the knob as key) for a bad map-reduce setting."""
+    check_budget(mr.chunk_tokens, mr.overlap_tokens)
+    if not isinstance(mr.concurrency, int) or mr.concurrency < 1:
+        raise SpecError(f"mapreduce '{mr.name}': concurrency must be 1 or more, got "
+                        f"{mr.concurrency!r}", key="concurrency")
+    if mr.on_error not in ("fail", "skip", "retry"):
+        raise SpecError(f"mapreduce '{mr.name}': on_error must be 'fail', 'skip' or "
+                        f"'retry', got {mr.on_error!r}", key="on_error")
+    if not isinstance(mr.retries, int) or mr.retries < 0:
+        raise SpecError(f"mapreduce '{mr.name}': retries must be 0 or more",
+                        key="retries")
+    if mr.reduce_tokens is not None and mr.reduce_tokens < 1:
+        raise SpecError(f"mapreduce '{mr.name}': reduce_tokens must be positive",
+                        key="reduce_tokens")
+    names = [c.name for c in mr.children()]
+    if "split" in names or len(set(names)) < len(names):
+        raise SpecError(f"mapreduce '{mr.name}': the map and reduce steps need distinct "
+                        f"names other than 'split' (got {', '.join(names)})", key="reduce")
+
+
+def reducer_node(obj: Any) -> Node:
+    if isinstance(obj, (Step, FunctionStep, Pipeline)):
+        return obj
+    if callable(obj):  # fn(outputs): the list is its one argument, whatever it is called
+        return FunctionStep(name_of(obj, "reduce"), lambda outputs: obj(outputs))
+    return as_node(obj, "reduce")
+
+
+def name_of(obj: Any, fallback: str) -> str:
+    name = getattr(obj, "name", None) or getattr(obj, "__name__", None)
+    return fallback if not isinstance(name, str) or name == "<lambda>" else name
+
+
+def joined(outputs: Sequence[Any]) -> str:
+    return "\n\n".join(as_text(o) for o in outputs)
+
+
+def group_outputs(outputs: list[Any], budget: int) -> list[list[Any]]:
+    """Consecutive groups under ``budget`` tokens, at least two outputs each (so it converges)."""
+    groups: list[list[Any]] = [[]]
+    size = 0
+    for o in outputs:
+        cost = estimate_tokens(as_text(o)) + 1
+        if len(groups[-1]) >= 2 and size + cost > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(o)
+        size += cost
+    if len(groups) > 1 and len(groups[-1]) == 1:
+        lone = groups.pop()  # a lone last output would not shrink: merge it
+        groups[-1] += lone
+    return groups
