@@ -30,3 +30,17 @@ def fake_env(monkeypatch):
         # Provider instances read the environment when they create their clients; start fresh.
         monkeypatch.setattr(_provider, "_INSTANCES", {})
         yield server
+
+
+@pytest.fixture(scope="session")
+def ipython():
+    """The process's one IPython shell (IPython allows one), with orchnb's magics loaded."""
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    shell.run_line_magic("load_ext", "orchnb")
+    return shell

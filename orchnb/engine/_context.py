@@ -225,7 +225,9 @@ class RunContext:
                                self.options.timeout)
         gate = self.gate
         if gate is not None:
-            await gate.wait(Boundary("model", step, model.id, request))
+            scope = _SCOPE.get()
+            await gate.wait(Boundary("model", step, model.id, request, scope.span.span_id,
+                                     scope.iteration, scope.item))
         try:
             self._check_budget(step, before=True)
             with self.span("model", step, provider=model.provider_name, model=model.name,
@@ -316,6 +318,40 @@ class RunContext:
         error.step = span.step  # type: ignore[attr-defined]
         return error
 
+    async def embed(self, embedder: Any, texts: list[str], *, step: str) -> list[list[float]]:
+        """One embedding call: a "model" span, budgeted and priced like a chat call, and a step
+        boundary when the embedder is remote. ``embedder`` has ``provider``, ``model``,
+        ``remote``, ``simulated`` and ``async embed(texts) -> (vectors, Usage)``."""
+        gate = self.gate if embedder.remote else None
+        if gate is not None:
+            request = ModelRequest([Message("user", "\n".join(texts)[-4000:])])
+            await gate.wait(Boundary("model", step, f"{embedder.provider}:{embedder.model}",
+                                     request))
+        try:
+            self._check_budget(step, before=True)
+            with self.span("model", step, provider=embedder.provider, model=embedder.model,
+                           simulated=embedder.simulated,
+                           input=_clip(json.dumps(texts[-20:], ensure_ascii=False))) as span:
+                vectors, usage = await embedder.embed(texts)
+                span.input_tokens, span.output_tokens, span.cached_tokens = (
+                    usage.input_tokens, 0, 0)
+                if embedder.remote:
+                    span.cost_usd, span.priced = cost_usd(embedder.provider, embedder.model, usage)
+                else:
+                    span.cost_usd, span.priced = 0.0, True  # local and sim embeddings are free
+                self.calls += embedder.remote
+                self.tokens += usage.input_tokens
+                if span.priced:
+                    self.usd += span.cost_usd
+                dims = len(vectors[0]) if vectors else 0
+                span.output = f"{len(vectors)} vectors of {dims} dims"
+                span.meta = json.dumps({"embedding": True, "texts": len(texts)})
+            self._check_budget(step, before=False)
+            return vectors
+        finally:
+            if gate is not None:
+                gate.call_done()
+
     # -- tool calls ----------------------------------------------------------------------------
     async def tool(self, tool: Tool, arguments: dict[str, Any], *, step: str,
                    call_id: str | None = None) -> ToolResult:
@@ -323,7 +359,9 @@ class RunContext:
         user become an observation for the model (``is_error``), never a crash."""
         gate = self.gate
         if gate is not None:
-            decision = await gate.wait(Boundary("tool", step, tool.name, dict(arguments)))
+            scope = _SCOPE.get()
+            decision = await gate.wait(Boundary("tool", step, tool.name, dict(arguments),
+                                                scope.span.span_id, scope.iteration, scope.item))
         try:
             with self.span("tool", step, tool=tool.name,
                            input=_clip(as_text(arguments))) as span:

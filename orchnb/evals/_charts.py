@@ -145,12 +145,17 @@ def quality_share(summary: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> 
                           "dearest route, quality %{y:.1%}<br>$%{customdata[1]:.4f} per 1k"
                           "<extra></extra>",
         ))  # fmt: skip
+    # Candidates on the same spot (same rules at other prices) share one label.
+    spot = s.groupby(["expensive_share", "quality"])["router"].transform(
+        lambda names: ", ".join(map(str, names)))
+    first = ~s.duplicated(["expensive_share", "quality"])
     fig.add_trace(go.Scatter(
         x=s["expensive_share"], y=s["quality"], mode="markers+text", name="candidates",
-        text=s["router"].astype(str), textposition="top center",
+        text=[str(t) if f else "" for t, f in zip(spot, first, strict=True)],
+        textposition="top center", customdata=s["router"].astype(str),
         marker={"size": 12, "color": [colors[str(r)] for r in s["router"]],
                 "line": {"width": 1, "color": "#333"}},
-        hovertemplate="<b>%{text}</b><br>%{x:.0%} to the dearest route<br>quality %{y:.1%}"
+        hovertemplate="<b>%{customdata}</b><br>%{x:.0%} to the dearest route<br>quality %{y:.1%}"
                       "<extra></extra>",
     ))  # fmt: skip
     fig.add_trace(go.Scatter(x=[1.0], y=[1.0], mode="markers+text", name="all → dearest",

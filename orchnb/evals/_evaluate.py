@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import Budget, Run, RunContext, as_text, defaults
 from ..exceptions import BudgetExceeded, RunCancelled, SpecError
+from ..trace import Span
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts, is_router
 from ._data import load_data
 
@@ -200,8 +201,10 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
     """
     import math
 
-    spans = run.trace.spans
-    root = next(s for s in reversed(spans) if s.kind == "run")
+    spans = list(run.trace.spans)
+    root = next((s for s in reversed(spans) if s.kind == "run"), None)
+    if root is None:  # interrupted before the run span ended: treat it as having no rows done
+        spans, root = [], Span(run.id, "", None, run.pipeline, "eval", "", "run")
     by_id = {s.span_id: s for s in spans}
     top: dict[str, Any] = {}  # span_id -> its row's top span
 

@@ -85,7 +85,7 @@ def index_paths(pipe: Pipeline, desc: dict[str, Any]) -> tuple[dict[str, Any], d
 def _children(obj: Any) -> list[Any]:
     try:
         return list(obj.children()) if hasattr(obj, "children") else []
-    except Exception:  # noqa: BLE001 - a pattern whose children() fails just has no editable kids
+    except Exception:
         return []
 
 
@@ -166,11 +166,7 @@ def _number(value: Any, kind: type, owner: str, field: str) -> Any:
         raise SpecError(f"{owner}{field} must be {what}, got {value!r}", key=field) from None
 
 
-# -- YAML -------------------------------------------------------------------------------------------
-class _Block(str):
-    """A string dumped as a ``|`` block (prompts)."""
-
-
+# -- YAML ---------------------------------------------------------------------------------
 def _block(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     style = "|" if "\n" in data else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
@@ -180,7 +176,6 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
-_Dumper.add_representer(_Block, _block)
 _Dumper.add_representer(str, _block)
 
 

@@ -25,6 +25,8 @@ PAD, TITLE = 14, 26
 LOOP = 46  # room on the right of a box for back edges
 TERM = 10  # the input / output dots inside a pattern box
 MARGIN = 12
+DUMMY_W = 14  # the width a layer-skipping edge takes in the layers it passes
+PAIR = 10  # two-way pairs (call / observe, hand off / result) are drawn side by side
 
 
 @dataclass
@@ -38,37 +40,76 @@ class _Box:
     children: list[_Box] = field(default_factory=list)
     layers: list[list[_Box]] = field(default_factory=list)
     back: bool = False
+    bottom: float = 0.0
+    """The bottom of this node's layer (edges out of a short node go straight down to it)."""
+    dummies: dict[int, list[_Box]] = field(default_factory=dict)
+    """Edge index → the pass-through points of an edge that skips layers (it goes round the
+    nodes in between instead of through them)."""
 
     @property
     def is_pattern(self) -> bool:
         return self.desc.get("kind") == "pattern" and "children" in self.desc
+
+    @property
+    def is_dummy(self) -> bool:
+        return self.desc.get("kind") == "dummy"
+
+
+def _edge_list(desc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    for e in desc.get("edges", []):
+        e = tuple(e) + ("",) * (3 - len(e))
+        out.append((str(e[0]), str(e[1]), str(e[2]) if e[2] else ""))
+    return out
 
 
 def _measure(desc: dict[str, Any], key: str) -> _Box:
     box = _Box(key, desc)
     if not box.is_pattern:
         return box
-    kids = {}
+    kids: dict[str, _Box] = {}
     for child in desc.get("children", []):
         cid = str(child.get("id"))
         if cid not in kids:
             kids[cid] = _measure(child, f"{key}/{cid}")
-    edges = [(str(a), str(b)) for a, b, *_ in desc.get("edges", [])]
-    rank, back = _ranks(list(kids), edges)
+    edges = _edge_list(desc)
+    rank, back = _ranks(list(kids), [(a, b) for a, b, _ in edges])
     box.back = bool(back)
     top = max((rank[c] for c in kids), default=0)
     layers: list[list[_Box]] = [[] for _ in range(top + 1)]
     for cid, child in kids.items():
         layers[rank[cid]].append(child)
+    where = {**rank, "__in__": -1, "__out__": top + 1}
+    for i, (a, b, _) in enumerate(edges):
+        if a == b or (a, b) in back or a not in where or b not in where:
+            continue
+        ra, rb = where[a], where[b]
+        if rb - ra < 2:
+            continue
+        layer_a = layers[ra] if 0 <= ra <= top else []
+        idx = next((j for j, c in enumerate(layer_a) if c.key.endswith("/" + a)), 0)
+        right = not layer_a or (idx + 0.5) / len(layer_a) >= 0.5
+        box.dummies[i] = []
+        for r in range(ra + 1, rb):
+            d = _Box(f"{key}/#{i}.{r}", {"kind": "dummy"}, w=DUMMY_W, h=0)
+            if right:
+                layers[r].append(d)
+            else:
+                layers[r].insert(0, d)
+            box.dummies[i].append(d)
     box.children = list(kids.values())
     box.layers = [layer for layer in layers if layer]
     inner_w = max((sum(c.w for c in layer) + GAP_X * (len(layer) - 1) for layer in box.layers),
                   default=LEAF_W)
-    inner_h = sum(max(c.h for c in layer) for layer in box.layers)
+    inner_h = sum(_layer_h(layer) for layer in box.layers)
     inner_h += GAP_Y * (len(box.layers) + 1) + 2 * TERM
     box.w = inner_w + 2 * PAD + (LOOP if box.back else 0)
     box.h = TITLE + inner_h + PAD
     return box
+
+
+def _layer_h(layer: list[_Box]) -> float:
+    return max((c.h for c in layer if not c.is_dummy), default=0.0)
 
 
 def _ranks(nodes: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, int], set[Any]]:
@@ -105,6 +146,8 @@ def _ranks(nodes: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, in
 
 def _place(box: _Box, x: float, y: float, out: list[dict[str, Any]], depth: int) -> None:
     box.x, box.y = x, y
+    if box.is_dummy:
+        return
     out.append(_node(box, depth))
     if not box.is_pattern:
         return
@@ -114,10 +157,13 @@ def _place(box: _Box, x: float, y: float, out: list[dict[str, Any]], depth: int)
     cy = y + TITLE + TERM + GAP_Y
     for layer in box.layers:
         width = sum(c.w for c in layer) + GAP_X * (len(layer) - 1)
-        lh = max(c.h for c in layer)
+        lh = _layer_h(layer)
         lx = cx - width / 2
-        for child in layer:
-            _place(child, lx, cy + (lh - child.h) / 2, out, depth + 1)
+        for child in layer:  # top-aligned: edges into a layer never cross its shorter nodes
+            if child.is_dummy:
+                child.h = lh
+            child.bottom = cy + lh
+            _place(child, lx, cy, out, depth + 1)
             lx += child.w + GAP_X
         cy += lh + GAP_Y
     out.append(_terminal(f"{box.key}/__out__", "output", cx, cy + TERM / 2, depth + 1))
@@ -146,12 +192,20 @@ def _terminal(key: str, label: str, cx: float, cy: float, depth: int) -> dict[st
             "w": TERM, "h": TERM}
 
 
+Point = tuple[float, float]
+Segment = tuple[Point, Point, Point, Point]
+
+
+def _down(p: Point, q: Point) -> Segment:
+    dy = max(12.0, (q[1] - p[1]) / 2)
+    return (p, (p[0], p[1] + dy), (q[0], q[1] - dy), q)
+
+
 def _edges(box: _Box, pos: dict[str, dict[str, Any]], out: list[dict[str, Any]],
-           leaves: list[dict[str, Any]]) -> None:
+           obstacles: list[tuple[float, float, float, float]]) -> None:
     if not box.is_pattern:
         return
-    edges = [(str(a), str(b), str(lbl) if lbl else "") for a, b, lbl, *_ in
-             (tuple(e) + ("",) * (3 - len(e)) for e in box.desc.get("edges", []))]
+    edges = _edge_list(box.desc)
     _, back = _ranks([c.desc["id"] for c in box.children], [(a, b) for a, b, _ in edges])
     pairs = {(a, b) for a, b, _ in edges}
     lane = box.x + box.w - LOOP + 14
@@ -161,72 +215,80 @@ def _edges(box: _Box, pos: dict[str, dict[str, Any]], out: list[dict[str, Any]],
         if ka not in pos or kb not in pos:
             continue
         na, nb = pos[ka], pos[kb]
+        ts: tuple[float, ...] = (0.5, 0.62, 0.38, 0.75, 0.25, 0.86)
         anchor = "start"
+        lxy: Point | None = None
         if a == b:  # a self-loop (an agent's next iteration): an arc on its right
             x, y, h = na["x"] + na["w"], na["y"], na["h"]
-            pts = [(x, y + h * 0.3), (x + 34, y - 8), (x + 34, y + h + 8), (x, y + h * 0.7)]
-            kind = "loop"
-            lx, ly = x + 30, y + h / 2 + 4
+            segs = [((x, y + h * 0.3), (x + 34, y - 8), (x + 34, y + h + 8), (x, y + h * 0.7))]
+            kind, lxy = "loop", (x + 30, y + h / 2 + 4)
         elif (a, b) in back and (b, a) in pairs:  # the way back of a two-way pair: go up
-            x1, y1 = na["x"] + na["w"] / 2 + PAIR, na["y"]
-            x2, y2 = nb["x"] + nb["w"] / 2 + PAIR, nb["y"] + nb["h"]
-            dy = max(12.0, (y1 - y2) / 2)
-            pts = [(x1, y1), (x1, y1 - dy), (x2, y2 + dy), (x2, y2)]
-            kind = "loop"
-            lx = ly = None
+            p = (na["x"] + na["w"] / 2 + PAIR, na["y"])
+            q = (nb["x"] + nb["w"] / 2 + PAIR, nb["y"] + nb["h"])
+            dy = max(12.0, (p[1] - q[1]) / 2)
+            segs = [(p, (p[0], p[1] - dy), (q[0], q[1] + dy), q)]
+            kind, ts = "loop", (0.25, 0.38, 0.15, 0.5)
         elif (a, b) in back:  # other ways back: round the right-hand lane of the box
-            x1, y1 = na["x"] + na["w"], na["y"] + na["h"] / 2
-            x2, y2 = nb["x"] + nb["w"], nb["y"] + nb["h"] / 2
+            p = (na["x"] + na["w"], na["y"] + na["h"] / 2)
+            q = (nb["x"] + nb["w"], nb["y"] + nb["h"] / 2)
             far = lane + (lanes % 3) * 8
             lanes += 1
-            pts = [(x1, y1), (far, y1), (far, y2), (x2, y2)]
+            segs = [(p, (far, p[1]), (far, q[1]), q)]
             kind = "loop"
-            lx, ly = None, None
         else:
-            off = -PAIR if (b, a) in back and a != b else 0.0
-            x1, y1 = na["x"] + na["w"] / 2 + off, na["y"] + na["h"]
-            x2, y2 = nb["x"] + nb["w"] / 2 + off, nb["y"]
-            dy = max(12.0, (y2 - y1) / 2)
-            pts = [(x1, y1), (x1, y1 + dy), (x2, y2 - dy), (x2, y2)]
+            off = -PAIR if (b, a) in back else 0.0
+            cur = (na["x"] + na["w"] / 2 + off, na["y"] + na["h"])
+            segs = []
+            src = next((c for c in box.children if c.key == ka), None)
+            if src is not None and src.bottom > cur[1] + 1:  # a short node in a tall layer
+                low = (cur[0], src.bottom)
+                segs.append((cur, cur, low, low))
+                cur = low
+            for dm in box.dummies.get(i, []):
+                top, bottom = (dm.x + dm.w / 2, dm.y), (dm.x + dm.w / 2, dm.y + dm.h)
+                segs += [_down(cur, top), (top, top, bottom, bottom)]
+                cur = bottom
+            segs.append(_down(cur, (nb["x"] + nb["w"] / 2 + off, nb["y"])))
             kind = "flow"
-            anchor = "end" if off else "start"
-            lx = ly = None
-        if lx is None and label:
-            lx, ly, anchor = _label_spot(pts, label, leaves, anchor, kind == "loop")
-        (p0, p1, p2, p3) = pts
-        path = (f"M{p0[0]:.1f},{p0[1]:.1f} C{p1[0]:.1f},{p1[1]:.1f} {p2[0]:.1f},{p2[1]:.1f} "
-                f"{p3[0]:.1f},{p3[1]:.1f}")
-        out.append({"id": f"{box.key}#{i}", "from": ka, "to": kb, "label": label,
-                    "path": path, "lx": round(lx or 0.0, 1), "ly": round(ly or 0.0, 1),
-                    "anchor": anchor, "kind": kind})
+            if off:
+                anchor, ts = "end", (0.72, 0.6, 0.85, 0.5)
+        if lxy is None and label:
+            lxy, anchor = _label_spot(segs, label, obstacles, anchor, ts)
+        d = f"M{segs[0][0][0]:.1f},{segs[0][0][1]:.1f}" + "".join(
+            f" C{s[1][0]:.1f},{s[1][1]:.1f} {s[2][0]:.1f},{s[2][1]:.1f} {s[3][0]:.1f},"
+            f"{s[3][1]:.1f}" for s in segs)
+        lx, ly = lxy or (0.0, 0.0)
+        out.append({"id": f"{box.key}#{i}", "from": ka, "to": kb, "label": label, "path": d,
+                    "lx": round(lx, 1), "ly": round(ly, 1), "anchor": anchor, "kind": kind})
     for child in box.children:
-        _edges(child, pos, out, leaves)
+        _edges(child, pos, out, obstacles)
 
 
-PAIR = 10  # two-way pairs (call / observe, hand off / result) are drawn side by side
-
-
-def _bezier(pts: list[tuple[float, float]], t: float) -> tuple[float, float]:
-    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = pts
+def _bezier(seg: Segment, t: float) -> Point:
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = seg
     u = 1 - t
     a, b, c, d = u ** 3, 3 * u * u * t, 3 * u * t * t, t ** 3
     return a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3
 
 
-def _label_spot(pts: list[tuple[float, float]], label: str, leaves: list[dict[str, Any]],
-                anchor: str, back: bool) -> tuple[float, float, str]:
-    """Where along the edge its label overlaps no step box (middle first)."""
+def _label_spot(segs: list[Segment], label: str,
+                obstacles: list[tuple[float, float, float, float]], anchor: str,
+                ts: tuple[float, ...]) -> tuple[Point, str]:
+    """Where along the edge its label overlaps no node or box title (preferred spots first)."""
     width = 6.4 * len(label) + 4
-    side = "start" if back else anchor
-    for t in (0.5, 0.62, 0.38, 0.75, 0.25, 0.86):
-        x, y = _bezier(pts, t)
-        lx = x + 5 if side == "start" else x - 5
-        left = lx if side == "start" else lx - width
-        if not any(left < n["x"] + n["w"] and left + width > n["x"] and
-                   y - 11 < n["y"] + n["h"] and y + 3 > n["y"] for n in leaves):
-            return lx, y + 4, side
-    x, y = _bezier(pts, 0.5)
-    return (x + 5 if side == "start" else x - 5), y + 4, side
+    order = [segs[0], *segs[1:]] if len(segs) < 3 else [segs[0], segs[-1], *segs[1:-1]]
+    for seg in order:
+        if seg[0] == seg[1]:  # a straight pass-through: no room for a label
+            continue
+        for t in ts:
+            x, y = _bezier(seg, t)
+            lx = x + 5 if anchor == "start" else x - 5
+            left = lx if anchor == "start" else lx - width
+            if not any(left < ox + ow and left + width > ox and y - 11 < oy + oh and y + 3 > oy
+                       for ox, oy, ow, oh in obstacles):
+                return (lx, y + 4), anchor
+    x, y = _bezier(segs[0], ts[0])
+    return ((x + 5 if anchor == "start" else x - 5), y + 4), anchor
 
 
 def layout(desc: dict[str, Any]) -> dict[str, Any]:
@@ -236,8 +298,9 @@ def layout(desc: dict[str, Any]) -> dict[str, Any]:
     _place(root, MARGIN, MARGIN, nodes, 0)
     pos = {n["key"]: n for n in nodes}
     edges: list[dict[str, Any]] = []
-    leaves = [n for n in nodes if not n["box"] and n["kind"] != "terminal"]
-    _edges(root, pos, edges, leaves)
+    obstacles = [(n["x"], n["y"], n["w"], TITLE if n["box"] else n["h"]) for n in nodes
+                 if n["kind"] != "terminal"]
+    _edges(root, pos, edges, obstacles)
     return {"root": root.key, "width": round(root.w + 2 * MARGIN + 30, 1),
             "height": round(root.h + 2 * MARGIN, 1), "nodes": nodes, "edges": edges}
 

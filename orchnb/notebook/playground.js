@@ -89,7 +89,9 @@ function render({ model, el }) {
   // -- toolbar ------------------------------------------------------------------------------
   const input = h("textarea", { class: "opg-input", rows: 1, placeholder: "input for the pipeline…" });
   input.value = model.get("input_text");
-  input.addEventListener("input", () => { model.set("input_text", input.value); model.save_changes(); });
+  const grow = () => { input.style.height = "auto"; input.style.height = `${Math.min(input.scrollHeight + 2, 96)}px`; };
+  input.addEventListener("input", () => { grow(); model.set("input_text", input.value); model.save_changes(); });
+  requestAnimationFrame(grow);
   input.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send({ action: "run" }); } });
   const btn = (label, action, title) => h("button", { class: `opg-btn opg-${action}`, title, "data-action": action, onclick: () => send({ action }) }, label);
   const stepBtn = btn("Step", "step", "let the next model or tool call happen, then pause");
@@ -175,7 +177,7 @@ function render({ model, el }) {
         s("rect", { x: n.x, y: n.y, width: n.w, height: n.h, rx: 7, class: "opg-node-rect" }),
         s("text", { x: n.x + 10, y: n.y + 19, class: "opg-node-label", text: short(n.label, 20) }),
         s("text", { x: n.x + 10, y: n.y + 36, class: "opg-node-sub", text: short((n.role ? n.role + " · " : "") + n.sub, 25) }),
-        s("text", { x: n.x + n.w - 8, y: n.y + 19, class: "opg-badge", "text-anchor": "end" }));
+        s("text", { x: n.x + n.w - 6, y: n.y - 4, class: "opg-badge opg-node-badge", "text-anchor": "end" }));
       grp.append(s("title", { text: `${n.label}\n${n.sub}` }));
       grp.addEventListener("click", (ev) => { ev.stopPropagation(); select(n.key); });
       svg.append(grp);
@@ -214,7 +216,7 @@ function render({ model, el }) {
       const badge = el.querySelector && el.querySelector(":scope > .opg-badge");
       if (badge) {
         const bits = [];
-        if (st && st.n > 1) bits.push(`×${st.n} items`);
+        if (st && st.n > 1) bits.push(`×${st.n}`);
         else if (st && st.i > 1) bits.push(`iteration ${st.i}`);
         else if (st && st.c > 1 && !el.classList.contains("opg-box")) bits.push(`${st.c} calls`);
         if (st && st.e) bits.push(`${st.e} failed`);
@@ -226,7 +228,11 @@ function render({ model, el }) {
       const taken = visited(e.from) && visited(e.to) && e.from !== e.to ? true : (e.from === e.to && nodes[e.from] && nodes[e.from].i > 1);
       p.classList.toggle("opg-taken", !!taken);
       p.setAttribute("marker-end", taken ? "url(#opg-arrow-on)" : "url(#opg-arrow)");
-      if (label) label.classList.toggle("opg-taken", !!taken);
+      if (label) {
+        label.classList.toggle("opg-taken", !!taken);
+        const n = nodes[e.to] && nodes[e.to].n;  // a map's fan-out: the live item count
+        if (/^(\d+ )?items$/.test(e.label)) label.textContent = n ? `${n} items` : e.label;
+      }
     }
     const status = live.status || "idle";
     root.setAttribute("data-status", status);
@@ -402,7 +408,7 @@ function render({ model, el }) {
     stepBtn.textContent = busy ? "Pause" : "Step";
     stopBtn.disabled = !going;
     approve.checked = model.get("approve_tools");
-    if (document.activeElement !== input && input.value !== model.get("input_text")) input.value = model.get("input_text");
+    if (document.activeElement !== input && input.value !== model.get("input_text")) { input.value = model.get("input_text"); grow(); }
   }
 
   const handlers = {

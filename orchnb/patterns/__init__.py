@@ -1,50 +1,51 @@
-"""The six patterns. Each reads like its diagram; the engine does everything else."""
+"""The six patterns. Each reads like its diagram; the engine does everything else.
 
-from ._agent import Agent
+Only the base and Chain load with ``import orchnb``; the other patterns (and YAML, which needs
+pydantic) load on first use so the import stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from ._base import FunctionStep, Node, Pipeline, Step, as_node
 from ._chain import Chain
-from ._chunking import split_text
-from ._classify import Classification, EmbeddingClassifier, FunctionClassifier, LLMClassifier
-from ._embed import (
-    Embedder,
-    HashEmbedder,
-    ProviderEmbedder,
-    SentenceTransformerEmbedder,
-    resolve_embedder,
-)
-from ._labels import parse_label
-from ._mapreduce import MapReduce
-from ._plan_execute import PlanExecute
-from ._router import Router
-from ._spec import from_dict, from_yaml, register_builder
-from ._team import Team
 from ._template import Prompt
 
-__all__ = [
-    "Agent",
-    "Chain",
-    "Classification",
-    "Embedder",
-    "EmbeddingClassifier",
-    "FunctionClassifier",
-    "FunctionStep",
-    "HashEmbedder",
-    "LLMClassifier",
-    "MapReduce",
-    "Node",
-    "Pipeline",
-    "PlanExecute",
-    "Prompt",
-    "ProviderEmbedder",
-    "Router",
-    "SentenceTransformerEmbedder",
-    "Step",
-    "Team",
-    "as_node",
-    "from_dict",
-    "from_yaml",
-    "parse_label",
-    "register_builder",
-    "resolve_embedder",
-    "split_text",
-]
+_LAZY = {
+    "Agent": "_agent",
+    "Classification": "_classify",
+    "EmbeddingClassifier": "_classify",
+    "FunctionClassifier": "_classify",
+    "LLMClassifier": "_classify",
+    "Embedder": "_embed",
+    "HashEmbedder": "_embed",
+    "ProviderEmbedder": "_embed",
+    "SentenceTransformerEmbedder": "_embed",
+    "resolve_embedder": "_embed",
+    "parse_label": "_labels",
+    "MapReduce": "_mapreduce",
+    "split_text": "_chunking",
+    "PlanExecute": "_plan_execute",
+    "Router": "_router",
+    "Team": "_team",
+    "from_dict": "_spec",
+    "from_yaml": "_spec",
+    "register_builder": "_spec",
+}
+
+__all__ = sorted(["Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node",
+                  *_LAZY])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'orchnb.patterns' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

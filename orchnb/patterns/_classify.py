@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..engine import Boundary, RunContext
+from ..engine import RunContext
 from ..exceptions import SpecError
-from ..models import Message, Model, ModelRequest, cost_usd
+from ..models import Model
 from ._base import Step, Vars
 from ._embed import Embedder, cosine_scores, resolve_embedder
 from ._labels import normalize, parse_confidence, parse_label
@@ -218,25 +217,5 @@ def as_classifier(obj: Any, aliases: Mapping[str, str] | None = None) -> Classif
 
 async def embed_traced(ctx: RunContext, embedder: Embedder, texts: list[str],
                        step: str) -> list[list[float]]:
-    """One embedding call as a "model" span (a step boundary when it is a remote call)."""
-    gate = ctx.gate if embedder.remote else None
-    if gate is not None:
-        # Shown like a model call's request, so step-through views need no special case.
-        request = ModelRequest([Message("user", "\n".join(texts)[-4000:])])
-        await gate.wait(Boundary("model", step, f"{embedder.provider}:{embedder.model}", request))
-    try:
-        with ctx.span("model", step, provider=embedder.provider, model=embedder.model,
-                      simulated=embedder.simulated,
-                      input=json.dumps(texts[-20:], ensure_ascii=False)[:2000]) as span:
-            vectors, usage = await embedder.embed(texts)
-            span.input_tokens, span.output_tokens, span.cached_tokens = usage.input_tokens, 0, 0
-            if embedder.remote:
-                span.cost_usd, span.priced = cost_usd(embedder.provider, embedder.model, usage)
-            else:
-                span.cost_usd, span.priced = 0.0, True  # local and sim embeddings cost nothing
-            span.output = f"{len(vectors)} vectors of {len(vectors[0]) if vectors else 0} dims"
-            span.meta = json.dumps({"embedding": True, "texts": len(texts)})
-            return vectors
-    finally:
-        if gate is not None:
-            gate.call_done()
+    """One embedding call through the engine (span, budget, price, step boundary)."""
+    return await ctx.embed(embedder, texts, step=step)

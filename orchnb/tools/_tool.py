@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
-from typing import Any, get_type_hints
-
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from ..exceptions import ToolError
 from ..models import ToolSpec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class Tool:
@@ -42,6 +43,8 @@ class Tool:
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Arguments coerced to the function's types; raises ToolError saying what is wrong."""
+        from pydantic import ValidationError  # pydantic loads with the first tool, not at import
+
         try:
             model = self._args_model.model_validate(arguments)
         except ValidationError as e:
@@ -68,6 +71,8 @@ class Tool:
 
 
 def _args_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
+    from pydantic import ConfigDict, create_model
+
     try:
         hints = get_type_hints(fn)
     except Exception:  # unresolved forward refs: fall back to the raw annotations

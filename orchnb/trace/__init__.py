@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._export import to_csv, to_otel, to_parquet
 from ._frame import rows_to_frame, spans_to_frame
 from ._span import COLUMNS, Span
 from ._store import SpanStore, get_store, home
@@ -21,6 +22,9 @@ __all__ = [
     "home",
     "rows_to_frame",
     "spans_to_frame",
+    "to_csv",
+    "to_otel",
+    "to_parquet",
     "traces",
 ]
 

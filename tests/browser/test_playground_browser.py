@@ -43,7 +43,8 @@ def state(pg):
     return json.dumps({
         "status": run.status if run else "idle",
         "pending": [[b.kind, b.step, b.name] for b in pending],
-        "messages": [m.content for m in first.request.messages] if first and first.kind == "model" else [],
+        "messages": ([m.content for m in first.request.messages]
+                     if first and first.kind == "model" else []),
         "arguments": first.request if first and first.kind == "tool" else None,
         "calls": [[s.kind, s.step, s.tool, s.status, s.input, s.output, s.error] for s in spans
                   if s.kind in ("model", "tool")],
@@ -89,7 +90,8 @@ CELLS = [
     'pg = orchnb.Playground(triage, input="my screen stays black")\npg',
     AGENT,
     'apg = orchnb.Playground(helper, input="what is 2 + 3?", approve_tools=True)\napg',
-    'slow = Chain("slow", [Step(f"s{i}", "sim:slow", "go {{ input }}") for i in range(8)])\n'
+    'slow = Chain("slow", [Step(f"s{i}", "sim:slow", f"step {i}: {{{{ input }}}}") '
+    'for i in range(8)])\n'
     'spg = orchnb.Playground(slow, input="x")\nspg',
     'orchnb.viz.timeline(triage("refund my invoice").trace.df)',
 ]
@@ -101,7 +103,8 @@ KERNEL_EXEC = """async (code) => {
   let out = "";
   future.onIOPub = (msg) => {
     if (msg.header.msg_type === "stream") out += msg.content.text;
-    if (msg.header.msg_type === "error") out += "ERROR " + msg.content.ename + ": " + msg.content.evalue;
+    if (msg.header.msg_type === "error")
+      out += "ERROR " + msg.content.ename + ": " + msg.content.evalue;
   };
   await future.done;
   return out;
@@ -179,7 +182,7 @@ def test_router_steps_one_call_at_a_time_as_the_kernel_sees_it(notebook, artifac
         st = nb.state("pg")
         if st["status"] != "paused":
             break
-        kind, step, _name = st["pending"][0]
+        _kind, step, _name = st["pending"][0]
         nxt = w.locator(".opg-node.opg-next")
         assert nxt.count() == 1
         key = nxt.get_attribute("data-key")
@@ -191,7 +194,7 @@ def test_router_steps_one_call_at_a_time_as_the_kernel_sees_it(notebook, artifac
         waiting = detail.locator(".opg-waiting pre").first.inner_text()
         assert waiting == st["messages"][-1]
         # finished calls are coloured by their status
-        for c_kind, c_step, *_ in st["calls"]:
+        for _c_kind, c_step, *_ in st["calls"]:
             node = w.locator(f".opg-node[data-label='{c_step}']")
             assert node.get_attribute("data-status") == "ok"
         if len(expected_nodes) == 2:
@@ -257,7 +260,7 @@ def test_agent_tool_calls_wait_for_approval_edit_and_reject(notebook, artifacts)
         card = w.locator(".opg-approval-card")
         if card.count():
             st = nb.state("apg")
-            kind, step, name = st["pending"][0]
+            kind, _step, name = st["pending"][0]
             assert kind == "tool" and card.get_attribute("data-tool") == name
             assert w.locator(".opg-node.opg-next").get_attribute("data-key") == f"helper/{name}"
             assert json.loads(card.locator("textarea.opg-args").input_value()) == st["arguments"]

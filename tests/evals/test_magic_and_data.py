@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from IPython.testing.globalipapp import start_ipython
 
 from orchnb.evals import TICKET_LABELS, EvalReport, load_tickets
 
 
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "orchnb")
-    return shell
+@pytest.fixture
+def ip(ipython):
+    return ipython
 
 
 def test_eval_magic_runs_the_classifier_by_default(ip, small, triage):

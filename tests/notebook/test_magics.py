@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from IPython.testing.globalipapp import start_ipython
 
 from orchnb import Pipeline, SpecError, UnknownModelError
 
@@ -18,11 +17,9 @@ steps:
 """
 
 
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "orchnb")
-    yield shell
+@pytest.fixture
+def ip(ipython):
+    return ipython
 
 
 def test_cell_magic_binds_a_pipeline(ip):
