@@ -67,6 +67,8 @@ class RunOptions:
     """Write spans to the SQLite store as they end."""
     max_iterations: int | None = None
     """Overrides agents' own ``max_iterations`` when set."""
+    progress: bool = True
+    """Show progress bars for long fan-outs (map-reduce over 20+ items)."""
 
     def merged(self, **changes: Any) -> RunOptions:
         """A copy with the non-None ``changes`` applied."""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _MAX_TEXT = 20_000
+_PROGRESS_MIN_ITEMS = 20
 _perf = time.perf_counter
 _now = time.time
 
@@ -402,18 +403,25 @@ class RunContext:
         *,
         concurrency: int | None = None,
         return_exceptions: bool = False,
+        progress: str | None = None,
     ) -> list[T | BaseException]:
         """Run ``thunks`` concurrently (at most ``concurrency`` at once), each tagged with its
-        ``item`` index in the trace. Cancelling the run cancels them all."""
+        ``item`` index in the trace. Cancelling the run cancels them all. With ``progress`` (a
+        label) and enough items, a progress bar (tqdm.auto) follows the items as they finish."""
         scope = _SCOPE.get()
         sem = asyncio.Semaphore(concurrency) if concurrency else None
+        bar = _progress_bar(progress, len(thunks), self.options.progress)
 
         async def one(i: int, thunk: Callable[[], Awaitable[T]]) -> T:
             _SCOPE.set(_Scope(scope.span, scope.pattern, i, scope.iteration))
-            if sem is None:
-                return await thunk()
-            async with sem:
-                return await thunk()
+            try:
+                if sem is None:
+                    return await thunk()
+                async with sem:
+                    return await thunk()
+            finally:
+                if bar is not None:
+                    bar.update(1)
 
         tasks = [asyncio.ensure_future(one(i, t)) for i, t in enumerate(thunks)]
         try:
@@ -423,6 +431,17 @@ class RunContext:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _progress_bar(label: str | None, total: int, enabled: bool) -> Any:
+    if not label or not enabled or total < _PROGRESS_MIN_ITEMS:
+        return None
+    from tqdm.auto import tqdm  # only when there is long work to show
+
+    return tqdm(total=total, desc=label, unit="item", mininterval=0.2, leave=False)
 
 
 def total_cost(spans: Sequence[Span]) -> tuple[float, int]:

@@ -35,8 +35,13 @@ _LAZY = {
     "register_builder": "_spec",
 }
 
-__all__ = sorted(["Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node",
-                  *_LAZY])
+__all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
+    "Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node",
+    "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
+    "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
+    "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Router",
+    "Team", "from_dict", "from_yaml", "register_builder",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -95,7 +95,8 @@ class MapReduce(Pipeline):
                         raise
 
         results = await ctx.gather([lambda i=i, x=x: one(i, x) for i, x in enumerate(items)],
-                                   concurrency=self.concurrency, return_exceptions=True)
+                                   concurrency=self.concurrency, return_exceptions=True,
+                                   progress=f"{self.name}: map")
         errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
         for e in errors.values():
             if not isinstance(e, Exception) or isinstance(e, _FATAL):
