@@ -236,11 +236,11 @@ class Run:
             self._gate = Gate(loop, stepping=stepping, breakpoints=set(breakpoints),
                               approve_tools=approve_tools)
             self._gate.settled.clear()
-            self._loop = loop  # controls may be scheduled before _execute has begun
-            loop.create_task(self._execute())
+            self._task = loop.create_task(self._execute())
             await self._gate.settled.wait()
             return self._settled()
 
+        self._loop = loop  # so that pause() and cancel() can reach the run from now on
         return asyncio.run_coroutine_threadsafe(begin(), loop)
 
     def _settled(self) -> Run:
@@ -285,9 +285,17 @@ class Run:
 
     def pause(self) -> None:
         """From any thread: a running run pauses again at its next call boundary."""
-        gate, loop = self._gate, self._loop
-        if gate is not None and loop is not None and not self._done.is_set():
-            loop.call_soon_threadsafe(setattr, gate, "stepping", True)
+        loop = self._loop
+        if loop is None or self._done.is_set():
+            return
+
+        def stop_at_next(tries: int = 3) -> None:
+            if self._gate is not None:
+                self._gate.stepping = True
+            elif tries and not self._done.is_set():  # start_nowait's gate comes a tick later
+                loop.call_soon(stop_at_next, tries - 1)
+
+        loop.call_soon_threadsafe(stop_at_next)
 
     async def astep(self, n: int = 1) -> Run:
         """``step`` for async code."""
@@ -299,9 +307,20 @@ class Run:
 
     def cancel(self) -> None:
         """Cancel the run from any thread; the partial trace is kept."""
-        task, loop = self._task, self._loop
-        if task is not None and loop is not None and not task.done():
-            loop.call_soon_threadsafe(task.cancel)
+        loop = self._loop
+        if loop is None or self._done.is_set():
+            return
+
+        def stop(tries: int = 5) -> None:
+            # A task cancelled before its first step never runs its body (no partial trace, no
+            # end of run): a run started a moment ago by start_nowait gets a tick or two first.
+            if self._task is not None and self.status != "pending":
+                if not self._task.done():
+                    self._task.cancel()
+            elif tries and not self._done.is_set():
+                loop.call_soon(stop, tries - 1)
+
+        loop.call_soon_threadsafe(stop)
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run has finished (for runs started in the background)."""

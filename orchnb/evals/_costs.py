@@ -39,12 +39,16 @@ class Rates:
         return not (math.isnan(self.input) or math.isnan(self.output))
 
 
+_PROBE = 10_000
+"""Tokens priced to learn a per-token rate: well under the long-context tiers (128k, 200k)."""
+
+
 @lru_cache(maxsize=256)
 def _rates(provider: str, name: str) -> tuple[float, float]:
-    per_in, ok_in = cost_usd(provider, name, Usage(1_000_000, 0))
-    per_out, ok_out = cost_usd(provider, name, Usage(0, 1_000_000))
+    per_in, ok_in = cost_usd(provider, name, Usage(_PROBE, 0))
+    per_out, ok_out = cost_usd(provider, name, Usage(0, _PROBE))
     nan = math.nan
-    return (per_in / 1e6 if ok_in else nan, per_out / 1e6 if ok_out else nan)
+    return (per_in / _PROBE if ok_in else nan, per_out / _PROBE if ok_out else nan)
 
 
 def rates_for(model: Model | str) -> Rates:

@@ -94,18 +94,18 @@ def report_html(r: EvalReport) -> str:
 def _per_route(r: EvalReport) -> str:
     rows = []
     for route, x in r.per_route.iterrows():
-        bar = (f"<div style='background:#4E79A7;height:8px;width:{x.f1 * 80:.0f}px;"
-               f"display:inline-block'></div>")
+        bar = (f"<div style='background:#4E79A7;height:8px;width:{x.f1 * 80:.0f}px'></div>")
         rows.append(f"<tr><td>{_e(str(route))}</td><td style='{_TD}'>{x.precision:.2f}</td>"
-                    f"<td style='{_TD}'>{x.recall:.2f}</td><td style='{_TD}'>{x.f1:.2f} {bar}"
-                    f"</td><td style='{_TD}'>{int(x.support)}</td></tr>")
+                    f"<td style='{_TD}'>{x.recall:.2f}</td><td style='{_TD}'>{x.f1:.2f}</td>"
+                    f"<td style='width:84px'>{bar}</td>"
+                    f"<td style='{_TD}'>{int(x.support)}</td></tr>")
     for name, x in r.averages.iterrows():
         rows.append(f"<tr style='color:#586069'><td>{_e(str(name))}</td>"
                     f"<td style='{_TD}'>{x.precision:.2f}</td><td style='{_TD}'>{x.recall:.2f}"
-                    f"</td><td style='{_TD}'>{x.f1:.2f}</td><td style='{_TD}'>"
+                    f"</td><td style='{_TD}'>{x.f1:.2f}</td><td></td><td style='{_TD}'>"
                     f"{int(x.support)}</td></tr>")
     return ("<table><thead><tr><th>route</th><th>precision</th><th>recall</th><th>F1</th>"
-            "<th>support</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            "<th></th><th>support</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _confusion(r: EvalReport) -> str:

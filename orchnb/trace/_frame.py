@@ -1,4 +1,9 @@
-"""Spans → one tidy pandas DataFrame (pandas imported lazily, here only)."""
+"""Spans → one tidy pandas DataFrame (pandas imported lazily, here only).
+
+Columns are converted one chunk of rows at a time with numpy and (where pandas stores text in
+Arrow) pyarrow, never through pandas' per-value type inference: a million spans take seconds,
+not half a minute, and the rows of one chunk can be freed before the next is read.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +18,121 @@ if TYPE_CHECKING:
 _INT_COLS = ("input_tokens", "output_tokens", "cached_tokens", "iteration", "item", "attempt")
 _FLOAT_COLS = ("latency_ms", "cost_usd", "saved_usd", "confidence")
 _BOOL_COLS = ("priced", "cached", "simulated")
+_TIME_COLS = ("start", "end")
+_NUMERIC = frozenset(_INT_COLS + _FLOAT_COLS + _BOOL_COLS + _TIME_COLS)
 
 
 def rows_to_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     """Build the trace DataFrame from rows in ``COLUMNS`` order.
 
-    ``start``/``end`` become UTC datetimes, token counts nullable integers, and
-    ``cost_usd`` stays NaN where the price is unknown.
+    ``start``/``end`` become UTC datetimes, token counts nullable integers, flags nullable
+    booleans, and ``cost_usd`` stays NaN where the price is unknown.
     """
+    return chunks_to_frame([rows])
+
+
+def chunks_to_frame(chunks: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame:
+    """:func:`rows_to_frame` over rows that arrive in chunks (e.g. ``SpanStore.iter_rows``)."""
     import numpy as np
     import pandas as pd
 
-    if rows:
-        cols = list(zip(*rows))
-        data = {name: cols[i] for i, name in enumerate(COLUMNS)}
-    else:
-        data = {name: [] for name in COLUMNS}
+    arrow = _arrow_text()
+    pieces: list[list[Any]] = [[] for _ in COLUMNS]
+    for rows in chunks:
+        if not len(rows):
+            continue
+        for i, col in enumerate(zip(*rows)):
+            name = COLUMNS[i]
+            pieces[i].append(_numbers(name, col) if name in _NUMERIC else _text(col, arrow))
+    if not pieces[0]:
+        data: dict[str, Any] = {name: [] for name in COLUMNS}
+        df = pd.DataFrame(data, columns=list(COLUMNS))
+        for c in _TIME_COLS:
+            df[c] = pd.to_datetime(pd.to_numeric(df[c]), unit="s", utc=True)
+        for c in _INT_COLS:
+            df[c] = pd.array(pd.to_numeric(df[c]), dtype="Int64")
+        for c in _FLOAT_COLS:
+            df[c] = pd.to_numeric(df[c]).astype("float64")
+        for c in _BOOL_COLS:
+            df[c] = pd.array([], dtype="boolean")
+        return df
+    data = {}
+    for name, parts in zip(COLUMNS, pieces):
+        if name in _NUMERIC:
+            values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            if name in _TIME_COLS:
+                data[name] = pd.to_datetime(values, unit="s", utc=True)
+            elif name in _INT_COLS:
+                data[name] = pd.array(values, dtype="Int64")
+            elif name in _FLOAT_COLS:
+                data[name] = values.astype("float64", copy=False)
+            else:
+                missing = np.isnan(values)
+                data[name] = pd.arrays.BooleanArray(values != 0, missing)
+        else:
+            data[name] = _text_column(parts, arrow)
     df = pd.DataFrame(data, columns=list(COLUMNS))
-    for c in ("start", "end"):
-        df[c] = pd.to_datetime(pd.to_numeric(df[c], errors="coerce"), unit="s", utc=True)
-    for c in _INT_COLS:
-        df[c] = pd.array(pd.to_numeric(df[c], errors="coerce"), dtype="Int64")
-    for c in _FLOAT_COLS:
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-    for c in _BOOL_COLS:
-        df[c] = pd.array([None if v is None else bool(v) for v in df[c]], dtype="boolean")
     df["cost_usd"] = df["cost_usd"].where(df["priced"].fillna(True).astype(bool), np.nan)
     return df
+
+
+def _numbers(name: str, col: tuple[Any, ...]) -> Any:
+    """One chunk of a numeric column as an int64/float64 array, None as NaN."""
+    import numpy as np
+
+    values = np.array(col)
+    if values.dtype.kind in "iuf" and name not in _BOOL_COLS:
+        return values
+    try:
+        return np.array(col, dtype=np.float64)  # None → NaN; True/False → 1/0
+    except (TypeError, ValueError):
+        pass
+    if name in _BOOL_COLS:
+        return np.array([np.nan if _missing(v) else float(bool(v)) for v in col])
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(col, dtype=object), errors="coerce").to_numpy(np.float64)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _arrow_text() -> Any:
+    """The dtype pandas gives text when it stores text in Arrow (pandas 3), else None."""
+    import pandas as pd
+
+    dtype = pd.Series(["", None]).dtype
+    return dtype if getattr(dtype, "storage", None) == "pyarrow" else None
+
+
+def _text(col: tuple[Any, ...], arrow: Any) -> Any:
+    """One chunk of a text column: an Arrow array when all values are text (or None)."""
+    if arrow is None:
+        return col
+    import pyarrow as pa
+
+    try:
+        return pa.array(col, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return col  # not all text: pandas infers this column's type, as for any other value
+
+
+def _text_column(parts: list[Any], arrow: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if arrow is not None and all(not isinstance(p, tuple) for p in parts):
+        import pyarrow as pa
+
+        values = parts[0] if len(parts) == 1 else pa.chunked_array(parts)
+        if values.null_count == len(values):  # pandas keeps an all-None column as objects
+            return np.full(len(values), None, dtype=object)
+        return pd.array(values, dtype=arrow)
+    merged: list[Any] = []
+    for p in parts:
+        merged.extend(p if isinstance(p, tuple) else p.to_pylist())
+    return pd.Series(merged).array if merged else merged
 
 
 def spans_to_frame(spans: Iterable[Span]) -> pd.DataFrame:

@@ -154,6 +154,9 @@ def test_stop_cancels_and_keeps_the_partial_trace():
     assert pg.live["status"] == "cancelled" and pg.history[-1]["status"] == "cancelled"
     pg.reset()
     assert pg.live == {} and pg.current_run is None
+    pg.run()
+    pg.stop()  # at once, before the run has made its first call
+    assert pg.wait(10).status == "cancelled"
 
 
 def test_a_kernel_interrupt_stops_a_background_run(monkeypatch):
