@@ -225,7 +225,10 @@ function render({ model, el }) {
       el.classList.toggle("opg-fanout", !!(st && st.n > 1));
     }
     for (const { e, p, label } of edgeEls) {
-      const taken = visited(e.from) && visited(e.to) && e.from !== e.to ? true : (e.from === e.to && nodes[e.from] && nodes[e.from].i > 1);
+      // taken: the source has run (a call merely waiting there does not count) and the target
+      // was reached; a self-loop once its node has iterated
+      const ran = (key) => !!(nodes[key] && nodes[key].s) || (/\/__in__$/.test(key) && visited(key));
+      const taken = e.from === e.to ? !!(nodes[e.from] && nodes[e.from].i > 1) : ran(e.from) && visited(e.to);
       p.classList.toggle("opg-taken", !!taken);
       p.setAttribute("marker-end", taken ? "url(#opg-arrow-on)" : "url(#opg-arrow)");
       if (label) {
@@ -317,6 +320,7 @@ function render({ model, el }) {
 
   // -- edit form (rebuilt only when the selection or its fields change) ----------------------
   let editSig = "";
+  const editOpen = {};
   function paintEdit() {
     const key = model.get("selected");
     const fields = (model.get("params") || {})[key] || [];
@@ -341,7 +345,8 @@ function render({ model, el }) {
       }
       if (Object.keys(changed).length) send({ action: "edit", key, fields: changed });
     } }, "Apply edit");
-    const wrap = h("details", { class: "opg-edit-wrap" }, h("summary", { text: "Edit prompt, model and parameters" }), rows, apply);
+    const wrap = h("details", { class: "opg-edit-wrap", open: editOpen[key] }, h("summary", { text: "Edit prompt, model and parameters" }), rows, apply);
+    wrap.addEventListener("toggle", () => { editOpen[key] = wrap.open; });
     editBox.append(wrap);
   }
 

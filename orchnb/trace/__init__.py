@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._export import to_csv, to_otel, to_parquet
-from ._frame import rows_to_frame, spans_to_frame
+from ._frame import chunks_to_frame, rows_to_frame, spans_to_frame
 from ._span import COLUMNS, Span
 from ._store import SpanStore, get_store, home
 from ._trace import Trace
@@ -43,5 +43,4 @@ def traces(run_id: str | None = None, pipeline: str | None = None) -> pd.DataFra
     if pipeline:
         where.append("pipeline = ?")
         params.append(pipeline)
-    rows = get_store().read_rows(" AND ".join(where), tuple(params))
-    return rows_to_frame(rows)
+    return chunks_to_frame(get_store().iter_rows(" AND ".join(where), tuple(params)))

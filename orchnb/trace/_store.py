@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,21 @@ class SpanStore:
         self.flush()
         sql = f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
         return self._conn.execute(sql, params).fetchall()
+
+    def iter_rows(self, where: str = "", params: tuple[Any, ...] = (),
+                  size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+        """``read_rows`` in chunks of ``size`` rows, read on a connection of their own (WAL lets
+        the writer go on meanwhile), so a million rows never sit in memory at once."""
+        self.flush()
+        sql = f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                               timeout=30)
+        try:
+            cursor = conn.execute(sql, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
+        finally:
+            conn.close()
 
 
 _STORES: dict[Path, SpanStore] = {}

@@ -91,12 +91,26 @@ def lab(tmp_path_factory):
                 raise RuntimeError(f"JupyterLab did not start; see {base / 'lab.log'}") from None
             time.sleep(0.2)
     yield {"url": url, "token": TOKEN, "root": root}
+    _shutdown_kernels(url)
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+def _shutdown_kernels(url: str) -> None:
+    """Stop the kernels first: the server's own shutdown waits for them a few seconds."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/kernels?token={TOKEN}", timeout=5) as r:
+            kernels = json.load(r)
+        for k in kernels:
+            req = urllib.request.Request(f"{url}/api/kernels/{k['id']}?token={TOKEN}",
+                                         method="DELETE")
+            urllib.request.urlopen(req, timeout=10).read()
+    except OSError:
+        pass
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +121,7 @@ def browser_context(lab, tmp_path_factory):
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, args=CHROME_ARGS,
-            viewport={"width": 1400, "height": 1000})
+            viewport={"width": 1400, "height": 1700})
         context.set_default_timeout(20_000)
         yield context
         context.close()

@@ -93,6 +93,7 @@ CELLS = [
     'slow = Chain("slow", [Step(f"s{i}", "sim:slow", f"step {i}: {{{{ input }}}}") '
     'for i in range(8)])\n'
     'spg = orchnb.Playground(slow, input="x")\nspg',
+    'tv = orchnb.TraceView()\ntv',
     'orchnb.viz.timeline(triage("refund my invoice").trace.df)',
 ]
 
@@ -304,7 +305,11 @@ def test_kernel_interrupt_stops_a_background_run(notebook):
     w.locator("button.opg-run").click()
     nb.page.wait_for_function("""() => document.querySelector(
         ".orchnb-pg[data-pipeline='slow']").dataset.status === "running" """)
-    time.sleep(0.5)
+    # the kernel answers while the run goes on in the background
+    t0 = time.perf_counter()
+    assert nb.kernel("print(spg.current_run.status)").strip() == "running"
+    assert time.perf_counter() - t0 < 0.4
+    time.sleep(0.3)
     nb.page.evaluate("() => window.jupyterapp.commands.execute('kernelmenu:interrupt')")
     nb.page.wait_for_function("""() => { const el = document.querySelector(
         ".orchnb-pg[data-pipeline='slow']"); return el.dataset.status === "cancelled"
@@ -319,3 +324,11 @@ def test_kernel_interrupt_stops_a_background_run(notebook):
 def test_plotly_charts_render(notebook):
     svg = notebook.page.locator(".jp-OutputArea-output.js-plotly-plot .main-svg").first
     assert svg.is_visible()
+
+
+def test_trace_view_lists_the_spans_of_runs(notebook):
+    rows = notebook.page.locator(".orchnb-tv tbody tr")
+    rows.first.wait_for()
+    total = int(notebook.kernel("print(tv.total)"))
+    assert total >= 6 and rows.count() == min(total, 200)
+    assert {"run", "step", "model", "tool"} <= set(rows.locator("td.otv-kind").all_inner_texts())

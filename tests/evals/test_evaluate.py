@@ -183,3 +183,9 @@ def test_report_html_and_charts(small, triage):
     assert report.plot_flow().data[0].type == "sankey"
     assert report.plot_quality_share().data
     assert "EvalReport 'triage'" in repr(report)
+
+
+def test_a_routers_own_budget_applies_to_its_eval(small, make_router):
+    router = make_router("capped", budget=Budget(max_calls=5))
+    with pytest.raises(BudgetExceeded, match="stopped after"):
+        evaluate(router, small, progress=False, concurrency=1)

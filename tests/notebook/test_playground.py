@@ -9,7 +9,7 @@ import time
 import pytest
 
 import orchnb
-from orchnb import Agent, Chain, MapReduce, PlanExecute, Router, SimModel, Step, Team
+from orchnb import Agent, Chain, MapReduce, PlanExecute, SimModel, Step, Team
 from orchnb.exceptions import OrchnbError, TemplateError
 from orchnb.notebook import Playground, TraceView
 from orchnb.notebook._graph_layout import layout
