@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from ..models import ModelRequest, ModelResponse, ToolCall, Usage
 from ..trace import home
@@ -100,6 +101,24 @@ class ResponseCache:
                 return None
             raw = self._remember(key, row[0])
         return _load(raw)
+
+    def get_json(self, key: str) -> Any | None:
+        """A cached JSON value (embeddings use this), or None."""
+        raw = self._memory.get(key)
+        if raw is None:
+            with self._lock:
+                row = self._db().execute(
+                    "SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            raw = self._remember(key, row[0])
+        return json.loads(raw)
+
+    def put_json(self, key: str, value: Any) -> None:
+        raw = self._remember(key, json.dumps(value))
+        with self._lock:
+            self._db().execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                               (key, raw))
 
     def put(self, key: str, response: ModelResponse, cost: float | None) -> None:
         raw = self._remember(key, _dump(response, cost))

@@ -6,6 +6,7 @@ One place for spans, retries, timeouts, caching, budgets, cancellation and step 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import time
@@ -333,17 +334,31 @@ class RunContext:
             with self.span("model", step, provider=embedder.provider, model=embedder.model,
                            simulated=embedder.simulated,
                            input=_clip(json.dumps(texts[-20:], ensure_ascii=False))) as span:
-                vectors, usage = await embedder.embed(texts)
-                span.input_tokens, span.output_tokens, span.cached_tokens = (
-                    usage.input_tokens, 0, 0)
-                if embedder.remote:
-                    span.cost_usd, span.priced = cost_usd(embedder.provider, embedder.model, usage)
+                key = hit = None
+                if self._cache is not None and embedder.remote:  # local ones are free anyway
+                    raw = json.dumps([embedder.provider, embedder.model, texts])
+                    key = "embed:" + hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+                    hit = self._cache.get_json(key)
+                if hit is not None:
+                    vectors, tokens, saved = hit
+                    span.input_tokens, span.output_tokens, span.cached_tokens = tokens, 0, 0
+                    span.cached, span.cost_usd, span.saved_usd, span.priced = True, 0.0, saved, True
                 else:
-                    span.cost_usd, span.priced = 0.0, True  # local and sim embeddings are free
-                self.calls += embedder.remote
-                self.tokens += usage.input_tokens
-                if span.priced:
-                    self.usd += span.cost_usd
+                    vectors, usage = await embedder.embed(texts)
+                    span.input_tokens, span.output_tokens, span.cached_tokens = (
+                        usage.input_tokens, 0, 0)
+                    if embedder.remote:
+                        span.cost_usd, span.priced = cost_usd(embedder.provider, embedder.model,
+                                                              usage)
+                    else:
+                        span.cost_usd, span.priced = 0.0, True  # local and sim are free
+                    self.calls += embedder.remote
+                    self.tokens += usage.input_tokens
+                    if span.priced:
+                        self.usd += span.cost_usd
+                    if key is not None:
+                        self._cache.put_json(key, [vectors, usage.input_tokens,  # type: ignore[union-attr]
+                                                   span.cost_usd if span.priced else None])
                 dims = len(vectors[0]) if vectors else 0
                 span.output = f"{len(vectors)} vectors of {dims} dims"
                 span.meta = json.dumps({"embedding": True, "texts": len(texts)})

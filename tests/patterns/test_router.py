@@ -300,3 +300,14 @@ def test_sentence_transformers_embedder_routes_offline(monkeypatch):
     router = make_router(classifier=clf)
     assert router.predict("my payment went through two times").route == "billing"
     assert router.predict("the application keeps freezing").route == "technical"
+
+
+def test_remote_embeddings_are_cached_on_rerun(fake_env):
+    router = make_router(classifier=EmbeddingClassifier(EXAMPLES, "openai:text-embedding-3-small"))
+    first = router("I want a refund")
+    again = make_router(classifier=EmbeddingClassifier(
+        EXAMPLES, "openai:text-embedding-3-small"))("I want a refund")
+    assert len([r for r in fake_env.requests if r.path == "/v1/embeddings"]) == 1
+    cached = again.trace.df.query("kind == 'model'").iloc[0]
+    assert cached.cached and cached.cost_usd == 0 and cached.saved_usd > 0
+    assert again.output == first.output
