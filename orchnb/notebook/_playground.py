@@ -95,10 +95,11 @@ class Playground(anywidget.AnyWidget):
         self._runs: dict[str, Run] = {}
         self._count = 0
         self._interrupt_installed = False
-        self._throttle = Throttle(self._push, 1.0 / max(1.0, kwargs.pop("refresh_hz", 10.0)))
+        hz = float(kwargs.pop("refresh_hz", 10.0))
+        self._throttle = Throttle(self._push, 1.0 / max(1.0, hz))
         super().__init__(name=pipe.name, pattern=pipe.pattern, approve_tools=approve_tools,
                          input_text=input if isinstance(input, str) else json.dumps(input),
-                         **kwargs)
+                         refresh_hz=hz, **kwargs)
         self._describe()
         self.yaml = pipe.source or ""
         self.on_msg(self._on_msg)

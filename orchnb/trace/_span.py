@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any, Literal
 
 SpanKind = Literal["run", "pattern", "step", "model", "tool"]
@@ -75,8 +76,11 @@ class Span:
 
     def to_row(self) -> tuple[Any, ...]:
         """The span as a tuple in ``COLUMNS`` order."""
-        return tuple(getattr(self, n) for n in COLUMNS)
+        return _row(self)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Span))
 """The trace DataFrame's columns, in order."""
+
+# The span writer turns every span into a row: one attrgetter is ~3x faster than getattr per name.
+_row = attrgetter(*COLUMNS)

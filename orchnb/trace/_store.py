@@ -91,9 +91,13 @@ class SpanStore:
 
     def _drain(self) -> None:
         with self._lock:
-            rows = []
+            spans = []
             while self._queue:
-                rows.append(self._queue.popleft().to_row())
+                spans.append(self._queue.popleft())
+            # A run's span is handed over twice (as it starts and as it ends): when both are in
+            # one batch, one row with its latest state is all there is to write.
+            last = {id(s): i for i, s in enumerate(spans)}
+            rows = [s.to_row() for i, s in enumerate(spans) if last[id(s)] == i]
             if rows:
                 self._conn.execute("BEGIN")
                 self._conn.executemany(_INSERT, rows)

@@ -326,9 +326,10 @@ def test_plotly_charts_render(notebook):
     assert svg.is_visible()
 
 
-def test_trace_view_lists_the_spans_of_runs(notebook):
+def test_trace_view_lists_the_spans_of_runs(notebook, artifacts):
     rows = notebook.page.locator(".orchnb-tv tbody tr")
     rows.first.wait_for()
     total = int(notebook.kernel("print(tv.total)"))
     assert total >= 6 and rows.count() == min(total, 200)
     assert {"run", "step", "model", "tool"} <= set(rows.locator("td.otv-kind").all_inner_texts())
+    notebook.page.locator(".orchnb-tv").screenshot(path=str(artifacts / "05-trace-view.png"))
