@@ -115,11 +115,17 @@ class Gate:
         self._check()
 
     def open(self) -> None:
-        """Stop pausing (except at breakpoints and tool approvals) and release everything."""
+        """Stop stepping and release what waits, except tool calls awaiting approval: those
+        still need ``approve``/``reject`` (resuming must never approve a call by accident)."""
         self.stepping = False
         self.settled.clear()
+        held = deque(b for b in self.pending if self.approve_tools and b.kind == "tool")
+        held_ids = {id(b) for b in held}
         while self.pending:
             b = self.pending.popleft()
+            if id(b) in held_ids:
+                continue
             if b._future and not b._future.done():
                 b._future.set_result(PROCEED)
+        self.pending = held
         self._check()

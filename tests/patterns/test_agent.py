@@ -246,6 +246,15 @@ def test_approval_approve_edit_and_reject():
     assert tool.status == "error" and tool.error == "rejected by user"
 
 
+def test_resume_never_approves_a_pending_tool_call():
+    model = sim("ag_approve3", [("add", {"a": 2, "b": 3})], "Result: {observation}")
+    run = Agent("calc", model, [add]).start("x", approve_tools=True, cache=False)
+    run.resume()
+    assert run.status == "paused" and run.pending[0].kind == "tool"
+    assert spans(run, "tool") == []
+    assert run.approve().output == "Result: 5"
+
+
 def test_approval_with_stepping_pauses_at_model_calls_too():
     agent = Agent("calc", sim("ag_approve2", [("add", {"a": 2, "b": 3})]), [add])
     run = agent.start("x", approve_tools=True, cache=False)
