@@ -72,7 +72,26 @@ class RunOptions:
 
     def merged(self, **changes: Any) -> RunOptions:
         """A copy with the non-None ``changes`` applied."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        # Every run merges its pipeline's options into the defaults; ``replace`` is a few µs,
+        # and options are immutable, so equal merges share one result.
+        try:
+            key = (id(self), *changes.items())
+            hit = _MERGED.get(key)
+        except TypeError:  # an unhashable value
+            return replace(self, **changes)
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        merged = replace(self, **changes)
+        if len(_MERGED) >= 256:
+            _MERGED.clear()
+        _MERGED[key] = (self, merged)
+        return merged
+
+
+_MERGED: dict[tuple[Any, ...], tuple[RunOptions, RunOptions]] = {}
 
 
 def _env_flag(name: str, default: bool) -> bool:

@@ -113,8 +113,10 @@ def _shutdown_kernels(url: str) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(lab, tmp_path_factory):
+    # Module scope: Playwright's sync API leaves an event loop marked running in this thread
+    # while it lives, which would make every later test look as if it ran inside Jupyter.
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")

@@ -207,7 +207,9 @@ def test_router_steps_one_call_at_a_time_as_the_kernel_sees_it(notebook, artifac
     assert w.locator(".opg-node[data-key='triage/billing']").get_attribute("data-status") == ""
     # the detail pane of a finished step: its prompt, output, tokens
     w.locator(".opg-node[data-key='triage/tech/diagnose']").click()
-    call = w.locator(".opg-detail .opg-call[data-kind='model']").first
+    # the pane re-renders after the click: wait for it to show the clicked step
+    call = w.locator(".opg-detail[data-key='triage/tech/diagnose'] "
+                     ".opg-call[data-kind='model']").first
     call.wait_for()
     assert call.locator(".opg-output").inner_text() == st["calls"][1][5]
     assert "tokens" in call.locator(".opg-facts").inner_text()
