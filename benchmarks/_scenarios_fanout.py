@@ -40,7 +40,7 @@ def _slow_sync(item: str) -> str:  # never called: abatch uses the async functio
     return item
 
 
-# -- contenders --------------------------------------------------------------------------------------
+# -- contenders -----------------------------------------------------------------------------------
 async def _floor(items: list[str]) -> list[str]:
     sem = asyncio.Semaphore(CONCURRENCY)
 
@@ -199,7 +199,7 @@ def fanout(quick: bool) -> list[Scenario]:
     return out
 
 
-# -- the real SDK against the loopback server ---------------------------------------------------------
+# -- the real SDK against the loopback server -----------------------------------------------------
 def _start_server() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchnb.testing.fake_server", "--port", "0", "--latency",
@@ -216,10 +216,11 @@ def openai_fanout(quick: bool) -> list[Scenario]:
     proc, base_url = _start_server()
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = "sk-fake"
-    n, reps = (1000, 2) if quick else (1000, 5)
+    n, reps = (300, 2) if quick else (1000, 5)
     loop = asyncio.new_event_loop()
     try:
         import openai
+
         import orchnb
 
         client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-fake", max_retries=0)

@@ -39,7 +39,7 @@ async def aclassify(text: str) -> str:
     return classify(text)
 
 
-# -- plain Python (the floor) -------------------------------------------------------------------
+# -- plain Python (the floor) ---------------------------------------------------------------------
 def _python_chain(n: int) -> float:
     steps = [fake] * STEPS
     t = clock()
@@ -108,7 +108,7 @@ def _lcel_router() -> Any:
     return RunnableLambda(label, afunc=alabel) | RunnableLambda(pick)
 
 
-# -- LangGraph --------------------------------------------------------------------------------------
+# -- LangGraph ------------------------------------------------------------------------------------
 class _ChainState(TypedDict):
     x: str
 
@@ -177,7 +177,7 @@ def _graph_router() -> Any:
     return graphs
 
 
-# -- orchnb ----------------------------------------------------------------------------------------------
+# -- orchnb ---------------------------------------------------------------------------------------
 def _sim_models() -> None:
     from orchnb import SimModel
 

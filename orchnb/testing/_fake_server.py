@@ -10,6 +10,7 @@ any number of ``asyncio.run`` calls can share one instance.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import random
 import threading
@@ -109,24 +110,34 @@ class FakeProvider:
         """Start serving in a daemon thread (idempotent); returns self."""
         if self._thread is not None:
             return self
+        # The socket is opened on the server's own thread: the caller may already be running an
+        # event loop (a Jupyter cell), where run_until_complete is not allowed.
         loop = asyncio.new_event_loop()
         server = HttpServer(self._handle, "127.0.0.1", self.port)
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        thread = threading.Thread(target=self._serve, args=(loop, server, started),
+                                  name="orchnb-fake-server", daemon=True)
+        thread.start()
         try:
-            loop.run_until_complete(server.start())
+            started.result(30)
         except BaseException:
-            loop.close()
+            thread.join(5)
             raise
-        self._loop, self._server, self.port = loop, server, server.port
-        self._thread = threading.Thread(
-            target=self._serve, name=f"orchnb-fake-server:{self.port}", daemon=True
-        )
-        self._thread.start()
+        self._loop, self._server, self.port, self._thread = loop, server, server.port, thread
         return self
 
-    def _serve(self) -> None:
-        assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop, server: HttpServer,
+               started: concurrent.futures.Future[None]) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.start())
+        except BaseException as e:
+            loop.close()
+            started.set_exception(e)
+            return
+        started.set_result(None)
+        loop.run_forever()
 
     def stop(self) -> None:
         """Stop serving, cutting open connections (idempotent)."""

@@ -27,13 +27,19 @@ def route_counts(df: pd.DataFrame) -> pd.DataFrame:
 
     st.require(df, ("pipeline", "step", "kind", "route"), "route_counts")
     r = df[df["route"].notna()]
-    if (r["kind"] == "pattern").any():
-        r = r[r["kind"] == "pattern"]
+    # One decision per router invocation: the router's own span (the run span for a top-level
+    # router, a pattern span for a nested one) also carries the route of its classify step.
+    own = r["kind"].isin(["run", "pattern"])
+    if "pattern" in r.columns:
+        own &= r["pattern"] == "router"
+    if own.any():
+        r = r[own]
     raw = r["raw_label"] if "raw_label" in r.columns else pd.Series(pd.NA, index=r.index)
     conf = r["confidence"] if "confidence" in r.columns else pd.Series(pd.NA, index=r.index)
     norm = raw.astype("string").str.strip().str.lower()
     r = r.assign(
-        router=r["pipeline"].astype(str) + " · " + r["step"].astype(str),
+        router=r["pipeline"].astype(str).where(
+            r["kind"] == "run", r["pipeline"].astype(str) + " · " + r["step"].astype(str)),
         _conf=st.numeric(conf),
         _relabel=(norm.notna() & (norm != r["route"].astype("string").str.lower()))
         .fillna(False).astype(int),
