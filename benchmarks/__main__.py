@@ -112,6 +112,8 @@ def _brief(r: dict[str, Any]) -> str:
         parts.append(f"client CPU {_num(x['cpu_ms'])} ms")
     if "flush_ms" in x:
         parts.append(f"writer tail {_num(x['flush_ms'])} ms")
+    if "index_us_per_span" in x:
+        parts.append(f"+{_num(x['index_us_per_span'])} µs/span indexed later")
     if "peak_mib" in x:
         parts.append(f"peak +{_num(x['peak_mib'])} MiB, {x['bytes_per_span']:,} B/span")
     if "rows_per_s" in x:

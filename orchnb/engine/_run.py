@@ -89,6 +89,7 @@ class Run:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._done = threading.Event()
+        self._cancel_requested = False
 
     # -- the run itself --------------------------------------------------------------------
     async def _execute(self) -> None:
@@ -100,6 +101,8 @@ class Run:
         token = ctx.enter_root(root)
         self.status = "running"
         try:
+            if self._cancel_requested:  # cancelled before it began: end at once, traced
+                raise asyncio.CancelledError
             self.output = await self._body(ctx, self.input)
             root.output = _clip(as_text(self.output))
             root.status = self.status = "ok"
@@ -311,14 +314,13 @@ class Run:
         if loop is None or self._done.is_set():
             return
 
-        def stop(tries: int = 5) -> None:
-            # A task cancelled before its first step never runs its body (no partial trace, no
-            # end of run): a run started a moment ago by start_nowait gets a tick or two first.
-            if self._task is not None and self.status != "pending":
-                if not self._task.done():
-                    self._task.cancel()
-            elif tries and not self._done.is_set():
-                loop.call_soon(stop, tries - 1)
+        # A task cancelled before its first step would never run its body (no trace, no end
+        # of run), so a run that has not begun yet sees the flag when it does.
+        self._cancel_requested = True
+
+        def stop() -> None:
+            if self._task is not None and self.status != "pending" and not self._task.done():
+                self._task.cancel()
 
         loop.call_soon_threadsafe(stop)
 
