@@ -108,6 +108,8 @@ def _spread(r: dict[str, Any]) -> str:
 def _brief(r: dict[str, Any]) -> str:
     x = r.get("extra") or {}
     parts = []
+    if "vs_langgraph" in x:
+        parts.append(f"{_num(x['vs_langgraph'])}× LangGraph")
     if "cpu_ms" in x:
         parts.append(f"client CPU {_num(x['cpu_ms'])} ms")
     if "flush_ms" in x:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -142,9 +143,20 @@ class ResponseCache:
 _CACHES: dict[Path, ResponseCache] = {}
 
 
+_BY_HOME: dict[tuple[str | None, str], ResponseCache] = {}
+
+
 def get_cache(path: Path | None = None) -> ResponseCache:
     """The process-wide response cache (default ``home()/cache.sqlite``)."""
-    path = Path(path or home() / "cache.sqlite").resolve()
+    if path is None:
+        # Asked for on every run; resolving the path costs ~20 µs of syscalls, so remember
+        # the answer for this ORCHNB_HOME and working directory.
+        key = (os.environ.get("ORCHNB_HOME"), os.getcwd())
+        cache = _BY_HOME.get(key)
+        if cache is None:
+            cache = _BY_HOME[key] = get_cache(home() / "cache.sqlite")
+        return cache
+    path = Path(path).resolve()
     cache = _CACHES.get(path)
     if cache is None:
         cache = _CACHES[path] = ResponseCache(path)

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from itertools import compress
@@ -112,6 +113,7 @@ class SpanStore:
         self._closed = False
         # Spans a crashed kernel left in the log are compacted soon, not only at the next read.
         self._logged = self._conn.execute("SELECT count(*) FROM span_log").fetchone()[0]
+        """Spans (at least) in the log since the last compaction."""
         self._last_write = 0.0
         self._thread = threading.Thread(target=self._loop, name="orchnb-span-writer", daemon=True)
         self._thread.start()
@@ -145,7 +147,13 @@ class SpanStore:
                     "SELECT id, rows FROM span_log ORDER BY id").fetchall()
                 latest: dict[str, tuple[Any, ...]] = {}
                 for _, blob in batches:
-                    for row in marshal.loads(blob):
+                    try:
+                        logged = marshal.loads(blob)
+                    except (EOFError, ValueError, TypeError):  # e.g. from another Python version
+                        warnings.warn(f"{self.path}: dropped a batch of logged spans this Python "
+                                      "cannot read", RuntimeWarning, stacklevel=2)
+                        continue
+                    for row in logged:
                         latest[row[1]] = row  # by span_id: a span's last logged state wins
                 # The sqlite3 module binds a None about ten times slower than a number (it looks
                 # for an adapter), and most of a span's columns are None: bind the present ones.
@@ -216,9 +224,20 @@ _STORES: dict[Path, SpanStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
+_BY_HOME: dict[tuple[str | None, str], SpanStore] = {}
+
+
 def get_store(path: Path | None = None) -> SpanStore:
     """The process-wide store for ``path`` (default: ``home()/traces.sqlite``)."""
-    path = Path(path or home() / "traces.sqlite").resolve()
+    if path is None:
+        # Every run asks for the default store; resolving the path costs ~20 µs of syscalls,
+        # so remember the answer for this ORCHNB_HOME and working directory.
+        key = (os.environ.get("ORCHNB_HOME"), os.getcwd())
+        store = _BY_HOME.get(key)
+        if store is None:
+            store = _BY_HOME[key] = get_store(home() / "traces.sqlite")
+        return store
+    path = Path(path).resolve()
     with _STORES_LOCK:
         store = _STORES.get(path)
         if store is None:
