@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ._export import to_csv, to_otel, to_parquet
-from ._frame import chunks_to_frame, rows_to_frame, spans_to_frame
+from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
 from ._span import COLUMNS, Span
 from ._store import SpanStore, get_store, home
 from ._trace import Trace
+
+_log = logging.getLogger("orchnb")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,4 +46,12 @@ def traces(run_id: str | None = None, pipeline: str | None = None) -> pd.DataFra
     if pipeline:
         where.append("pipeline = ?")
         params.append(pipeline)
-    return chunks_to_frame(get_store().iter_rows(" AND ".join(where), tuple(params)))
+    store, condition = get_store(), " AND ".join(where)
+    try:
+        table = store.read_arrow(condition, tuple(params))
+    except Exception as e:  # a driver problem must not cost the user their traces
+        _log.warning("orchnb: fast trace read failed (%s); reading with sqlite3", e)
+        table = None
+    if table is not None:
+        return arrow_to_frame(table)
+    return chunks_to_frame(store.iter_rows(condition, tuple(params)))

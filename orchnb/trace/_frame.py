@@ -33,8 +33,6 @@ def rows_to_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
 
 def chunks_to_frame(chunks: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame:
     """:func:`rows_to_frame` over rows that arrive in chunks (e.g. ``SpanStore.iter_rows``)."""
-    import numpy as np
-    import pandas as pd
 
     arrow = _arrow_text()
     pieces: list[list[Any]] = [[] for _ in COLUMNS]
@@ -45,6 +43,33 @@ def chunks_to_frame(chunks: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame
             name = COLUMNS[i]
             pieces[i].append(_numbers(name, col, arrow) if name in _NUMERIC
                              else _text(col, arrow))
+    return _assemble(pieces, arrow)
+
+
+def arrow_to_frame(table: Any) -> pd.DataFrame:
+    """The trace DataFrame from an Arrow table with the store's columns (the fast read path:
+    an Arrow-native SQLite driver fills the table in C, no Python object per value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = _arrow_text()
+    pieces: list[list[Any]] = [[] for _ in COLUMNS]
+    if table.num_rows:
+        for i, name in enumerate(COLUMNS):
+            col = table.column(name)
+            if name in _NUMERIC:
+                pieces[i].append(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
+            elif arrow is not None:
+                pieces[i].extend(pc.cast(col, pa.large_string()).chunks)
+            else:
+                pieces[i].append(tuple(col.to_pylist()))
+    return _assemble(pieces, arrow)
+
+
+def _assemble(pieces: list[list[Any]], arrow: Any) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     if not pieces[0]:
         data: dict[str, Any] = {name: [] for name in COLUMNS}
         df = pd.DataFrame(data, columns=list(COLUMNS))
@@ -63,6 +88,9 @@ def chunks_to_frame(chunks: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame
             values = parts[0] if len(parts) == 1 else np.concatenate(parts)
             if name in _TIME_COLS:
                 data[name] = pd.to_datetime(values, unit="s", utc=True)
+            elif name in _INT_COLS and values.dtype.kind == "f":
+                data[name] = pd.arrays.IntegerArray(
+                    np.nan_to_num(values).astype("int64"), np.isnan(values))
             elif name in _INT_COLS:
                 data[name] = pd.array(values, dtype="Int64")
             elif name in _FLOAT_COLS:

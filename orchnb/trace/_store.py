@@ -19,7 +19,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from itertools import compress
+from itertools import compress, pairwise
 from operator import is_not
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,7 @@ class SpanStore:
         the writer go on meanwhile), so a million rows never sit in memory at once."""
         self.flush()
         self.compact()
-        sql = f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
+        sql = _select(where)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                timeout=30)
         try:
@@ -218,6 +218,59 @@ class SpanStore:
                 yield rows
         finally:
             conn.close()
+
+
+    def read_arrow(self, where: str = "", params: tuple[Any, ...] = ()) -> Any | None:
+        """The spans as an Arrow table through ADBC's SQLite driver (C, several times faster than
+        the sqlite3 module for large stores), or None when that driver is not installed."""
+        try:
+            import adbc_driver_sqlite.dbapi as adbc
+        except ImportError:
+            return None
+        import pyarrow as pa
+
+        self.flush()
+        self.compact()
+        parts = self._start_ranges(where, params)
+
+        def fetch(part: tuple[str, tuple[Any, ...]]) -> Any:
+            with adbc.connect(str(self.path)) as conn, conn.cursor() as cursor:
+                cursor.execute(_select(part[0]), part[1] or None)
+                return cursor.fetch_arrow_table()
+
+        if len(parts) == 1:
+            return fetch(parts[0])
+        # The driver works in C without the GIL: large stores are read in start-ordered slices
+        # on all cores, and the slices concatenate in order.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(parts)) as pool:
+            return pa.concat_tables(list(pool.map(fetch, parts)))
+
+    def _start_ranges(self, where: str, params: tuple[Any, ...],
+                      slice_rows: int = 250_000) -> list[tuple[str, tuple[Any, ...]]]:
+        """``(where, params)`` for slices of the rows by ``start`` (one when the read is small)."""
+        base = f"({where}) AND " if where else ""
+        n = self._conn.execute(f"SELECT count(*) FROM spans {('WHERE ' + where) if where else ''}",
+                               params).fetchone()[0]
+        k = min(os.cpu_count() or 1, n // slice_rows)
+        if k < 2:
+            return [(where, params)]
+        cuts = [self._conn.execute(f"SELECT start FROM spans {('WHERE ' + where) if where else ''} "
+                                   "ORDER BY start LIMIT 1 OFFSET ?", (*params, n * i // k)
+                                   ).fetchone()[0] for i in range(1, k)]
+        bounds = [None, *cuts, None]
+        out = []
+        for lo, hi in pairwise(bounds):
+            cond = " AND ".join(c for c in (
+                "start >= ?" if lo is not None else "", "start < ?" if hi is not None else "") if c)
+            values = tuple(v for v in (lo, hi) if v is not None)
+            out.append((base + f"({cond})", (*params, *values)))
+        return out
+
+
+def _select(where: str) -> str:
+    return f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
 
 
 _STORES: dict[Path, SpanStore] = {}

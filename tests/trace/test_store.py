@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import pytest
+
 import orchnb
 from orchnb.trace import COLUMNS, Span, SpanStore
 from orchnb.trace._store import MIGRATIONS, connect
@@ -46,3 +48,28 @@ def test_traces_reads_unpriced_cost_as_nan(tmp_path):
     assert len(df) == 1 and df.cost_usd.isna().all() and not df.priced.iloc[0]
     assert str(df.start.dtype).startswith("datetime64")
     assert str(df.input_tokens.dtype) == "Int64"
+
+
+def test_fast_arrow_read_matches_the_sqlite3_read(monkeypatch):
+    import pandas as pd
+
+    pytest.importorskip("adbc_driver_sqlite")
+    from orchnb.trace import _store, chunks_to_frame, get_store
+
+    pipe = orchnb.Chain("p", [orchnb.Step("a", "sim:echo", "{{ input }}"), str.upper])
+    for text in ("one", "two", "three"):
+        pipe(text)
+    fast = orchnb.traces()
+    slow = chunks_to_frame(get_store().iter_rows())
+    pd.testing.assert_frame_equal(fast, slow)
+    # large reads come in start-ordered slices read in parallel: same frame
+    monkeypatch.setattr(_store.os, "cpu_count", lambda: 2)
+    store = get_store()
+    assert len(store._start_ranges("", (), slice_rows=2)) == 2
+    monkeypatch.setattr(_store.SpanStore, "_start_ranges",
+                        lambda self, w, p: _start_ranges(self, w, p, slice_rows=2))
+    pd.testing.assert_frame_equal(orchnb.traces(), slow)
+    pd.testing.assert_frame_equal(orchnb.traces(pipeline="p"), slow)
+
+
+_start_ranges = __import__("orchnb.trace._store", fromlist=["SpanStore"]).SpanStore._start_ranges
