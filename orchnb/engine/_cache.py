@@ -151,7 +151,8 @@ def get_cache(path: Path | None = None) -> ResponseCache:
     if path is None:
         # Asked for on every run; resolving the path costs ~20 µs of syscalls, so remember
         # the answer for this ORCHNB_HOME and working directory.
-        key = (os.environ.get("ORCHNB_HOME"), os.getcwd())
+        env = os.environ.get("ORCHNB_HOME")
+        key = (env, None if env else os.getcwd())  # the working directory matters only unset
         cache = _BY_HOME.get(key)
         if cache is None:
             cache = _BY_HOME[key] = get_cache(home() / "cache.sqlite")

@@ -140,8 +140,12 @@ def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelRespon
             )
     else:
         text = str(reply)
-    prompt_chars = sum(len(m.content) for m in request.messages)
-    out_chars = len(text) + sum(len(str(c.arguments)) + len(c.name) for c in tool_calls)
+    prompt_chars = 0
+    for m in request.messages:
+        prompt_chars += len(m.content)
+    out_chars = len(text)
+    for c in tool_calls:
+        out_chars += len(str(c.arguments)) + len(c.name)
     usage = Usage((prompt_chars + 3) // 4 + 3 * len(request.messages), (out_chars + 3) // 4,
                   estimated=True)
     return ModelResponse(

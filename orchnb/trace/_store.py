@@ -285,7 +285,8 @@ def get_store(path: Path | None = None) -> SpanStore:
     if path is None:
         # Every run asks for the default store; resolving the path costs ~20 µs of syscalls,
         # so remember the answer for this ORCHNB_HOME and working directory.
-        key = (os.environ.get("ORCHNB_HOME"), os.getcwd())
+        env = os.environ.get("ORCHNB_HOME")
+        key = (env, None if env else os.getcwd())  # the working directory matters only unset
         store = _BY_HOME.get(key)
         if store is None:
             store = _BY_HOME[key] = get_store(home() / "traces.sqlite")
