@@ -424,23 +424,31 @@ class RunContext:
         ``item`` index in the trace. Cancelling the run cancels them all. With ``progress`` (a
         label) and enough items, a progress bar (tqdm.auto) follows the items as they finish."""
         scope = _SCOPE.get()
-        sem = asyncio.Semaphore(concurrency) if concurrency else None
         bar = _progress_bar(progress, len(thunks), self.options.progress)
+        n = len(thunks)
+        # With a bound, `concurrency` workers pull the next item: no task (and no waiter on a
+        # semaphore) per item, which keeps large fan-outs at the floor's speed and memory.
+        workers = min(concurrency or n, n)
+        results: list[Any] = [None] * n
+        items = iter(range(n))
 
-        async def one(i: int, thunk: Callable[[], Awaitable[T]]) -> T:
-            _SCOPE.set(_Scope(scope.span, scope.pattern, i, scope.iteration))
-            try:
-                if sem is None:
-                    return await thunk()
-                async with sem:
-                    return await thunk()
-            finally:
-                if bar is not None:
-                    bar.update(1)
+        async def work() -> None:
+            for i in items:  # one shared iterator: the workers take turns, in item order
+                _SCOPE.set(_Scope(scope.span, scope.pattern, i, scope.iteration))
+                try:
+                    results[i] = await thunks[i]()
+                except Exception as e:
+                    if not return_exceptions:
+                        raise
+                    results[i] = e
+                finally:
+                    if bar is not None:
+                        bar.update(1)
 
-        tasks = [asyncio.ensure_future(one(i, t)) for i, t in enumerate(thunks)]
+        tasks = [asyncio.ensure_future(work()) for _ in range(workers)]
         try:
-            return await asyncio.gather(*tasks, return_exceptions=return_exceptions)
+            await asyncio.gather(*tasks)
+            return results
         except BaseException:
             for task in tasks:
                 task.cancel()
