@@ -25,7 +25,8 @@ def test_executed_charts_notebook_shows_its_figures(lab, browser_context, tmp_pa
     assert figures >= 12
 
     page = browser_context.new_page()
-    page.goto(f"{lab['url']}/lab/tree/{executed.name}?token={lab['token']}")
+    # its own workspace: the default one is restored by the playground tests' page
+    page.goto(f"{lab['url']}/lab/workspaces/charts/tree/{executed.name}?token={lab['token']}")
     page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {figures}",
         timeout=60_000)
