@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from ..models import ModelRequest, ModelResponse, ToolCall, Usage
-from ..trace import home
+from ..trace import home, home_key
 
 
 def cache_key(provider: str, model: str, request: ModelRequest) -> str:
@@ -143,16 +142,13 @@ class ResponseCache:
 _CACHES: dict[Path, ResponseCache] = {}
 
 
-_BY_HOME: dict[tuple[str | None, str], ResponseCache] = {}
+_BY_HOME: dict[tuple[str | None, str | None], ResponseCache] = {}
 
 
 def get_cache(path: Path | None = None) -> ResponseCache:
     """The process-wide response cache (default ``home()/cache.sqlite``)."""
     if path is None:
-        # Asked for on every run; resolving the path costs ~20 µs of syscalls, so remember
-        # the answer for this ORCHNB_HOME and working directory.
-        env = os.environ.get("ORCHNB_HOME")
-        key = (env, None if env else os.getcwd())  # the working directory matters only unset
+        key = home_key()
         cache = _BY_HOME.get(key)
         if cache is None:
             cache = _BY_HOME[key] = get_cache(home() / "cache.sqlite")

@@ -53,6 +53,13 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+def home_key() -> tuple[str | None, str | None]:
+    """What the default home depends on, cheaply: ``$ORCHNB_HOME``, else the working directory.
+    Per-home objects are looked up by this on every run (resolving paths costs ~20 µs)."""
+    env = os.environ.get("ORCHNB_HOME")
+    return env, None if env else os.getcwd()
+
+
 def home() -> Path:
     """Where orchnb keeps its files: ``$ORCHNB_HOME`` or ``.orchnb/`` in the working directory."""
     return Path(os.environ.get("ORCHNB_HOME") or Path.cwd() / ".orchnb")
@@ -277,16 +284,13 @@ _STORES: dict[Path, SpanStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
-_BY_HOME: dict[tuple[str | None, str], SpanStore] = {}
+_BY_HOME: dict[tuple[str | None, str | None], SpanStore] = {}
 
 
 def get_store(path: Path | None = None) -> SpanStore:
     """The process-wide store for ``path`` (default: ``home()/traces.sqlite``)."""
     if path is None:
-        # Every run asks for the default store; resolving the path costs ~20 µs of syscalls,
-        # so remember the answer for this ORCHNB_HOME and working directory.
-        env = os.environ.get("ORCHNB_HOME")
-        key = (env, None if env else os.getcwd())  # the working directory matters only unset
+        key = home_key()
         store = _BY_HOME.get(key)
         if store is None:
             store = _BY_HOME[key] = get_store(home() / "traces.sqlite")
