@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from orchnb.exceptions import CallTimeoutError, MissingAPIKeyError, ProviderError
+from orchnb.exceptions import ProviderError
 from orchnb.models import Message, ModelRequest, ToolCall, ToolSpec
 from orchnb.models._anthropic import DEFAULT_MAX_TOKENS, AnthropicProvider
 from orchnb.testing import FakeReply
@@ -139,38 +139,12 @@ def test_overloaded_error_names_its_type(fake):
     assert info.value.retry_after == 0.5
 
 
-def test_slow_answer_is_a_call_timeout(fake):
-    fake.fail_next(1, "timeout", hang=3)
-    with pytest.raises(CallTimeoutError, match=r"within 0\.2s"):
-        asyncio.run(provider(fake).request("c", ask(timeout=0.2)))
 
 
-def test_missing_key_is_reported_at_the_first_request_naming_the_variable(fake):
-    p = AnthropicProvider(base_url=fake.anthropic_base_url)
-    with pytest.raises(MissingAPIKeyError) as info:
-        asyncio.run(p.request("c", ask()))
-    assert info.value.variable == "ANTHROPIC_API_KEY" and "ANTHROPIC_API_KEY" in str(info.value)
-    assert fake.requests == []
 
 
-def test_sdk_environment_variables_are_honoured(fake, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.anthropic_base_url)
-    p = AnthropicProvider()
-    assert fake.anthropic_base_url in repr(p)
-    assert asyncio.run(p.request("c", ask("env"))).text == "fake reply to: env"
 
 
-def test_api_key_never_appears_in_errors_or_repr(fake):
-    secret = "sk-ant-very-secret-0123456789"
-    p = provider(fake, api_key=secret)
-    fake.fail_next(1, "401")
-    with pytest.raises(ProviderError) as info:
-        asyncio.run(p.request("c", ask()))
-    err = info.value
-    assert err.status == 401 and not err.retryable and "ANTHROPIC_API_KEY" in str(err)
-    for text in (str(err), repr(err), repr(p), str(err.__cause__)):
-        assert secret not in text
 
 
 def test_works_across_event_loops(fake):

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from orchnb.exceptions import CallTimeoutError, MissingAPIKeyError, ProviderError
+from orchnb.exceptions import ProviderError
 from orchnb.models import Message, ModelRequest, ToolCall, ToolSpec
 from orchnb.models._openai import OpenAIProvider
 from orchnb.testing import EMBEDDING_DIM, FakeReply
@@ -122,38 +122,12 @@ def test_retry_after_is_read_from_the_headers(fake):
     assert info.value.retry_after == 2.5 and "retry after 2.5s" in str(info.value)
 
 
-def test_slow_answer_is_a_call_timeout(fake):
-    fake.fail_next(1, "timeout", hang=3)
-    with pytest.raises(CallTimeoutError, match=r"within 0\.2s"):
-        asyncio.run(provider(fake).request("m", ask(timeout=0.2)))
 
 
-def test_missing_key_is_reported_at_the_first_request_naming_the_variable(fake):
-    p = OpenAIProvider(base_url=fake.openai_base_url)  # constructing needs no key
-    with pytest.raises(MissingAPIKeyError) as info:
-        asyncio.run(p.request("m", ask()))
-    assert info.value.variable == "OPENAI_API_KEY" and "OPENAI_API_KEY" in str(info.value)
-    assert fake.requests == []
 
 
-def test_sdk_environment_variables_are_honoured(fake, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base_url)
-    p = OpenAIProvider()
-    assert fake.openai_base_url in repr(p)
-    assert asyncio.run(p.request("m", ask("env"))).text == "fake reply to: env"
 
 
-def test_api_key_never_appears_in_errors_or_repr(fake):
-    secret = "sk-very-secret-0123456789"
-    p = provider(fake, api_key=secret)
-    fake.fail_next(1, "401")
-    with pytest.raises(ProviderError) as info:
-        asyncio.run(p.request("m", ask()))
-    err = info.value
-    assert err.status == 401 and not err.retryable and "OPENAI_API_KEY" in str(err)
-    for text in (str(err), repr(err), repr(p), str(err.__cause__)):
-        assert secret not in text
 
 
 def test_one_client_per_event_loop(fake):
