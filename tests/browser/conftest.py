@@ -48,10 +48,27 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     """A JupyterLab server: ``{"url", "token", "root" (the notebook dir)}``."""
+    yield from _serve(tmp_path_factory, "lab", ["--LabApp.expose_app_in_browser=True",
+                                                "--LabApp.check_for_updates_class="
+                                                "jupyterlab.NeverCheckForUpdate"])
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory):
+    """A Jupyter Notebook 7 server, same shape as ``lab``."""
+    try:
+        import notebook  # noqa: F401
+    except ImportError:
+        pytest.skip("Notebook 7 is not installed: pip install 'notebook>=7'")
+    yield from _serve(tmp_path_factory, "notebook",
+                      ["--JupyterNotebookApp.expose_app_in_browser=True"])
+
+
+def _serve(tmp_path_factory, app: str, extra: list[str]):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    base = tmp_path_factory.mktemp("lab")
+    base = tmp_path_factory.mktemp(app)
     root = base / "notebooks"
     root.mkdir()
     dirs = {name: base / name for name in ("config", "runtime", "settings", "workspaces")}
@@ -72,12 +89,11 @@ def lab(tmp_path_factory):
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         env.pop(key, None)
     port = _free_port()
-    log = (base / "lab.log").open("w")
+    log = (base / f"{app}.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+        [sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
          "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={TOKEN}",
-         f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         f"--ServerApp.root_dir={root}", *extra],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -88,7 +104,7 @@ def lab(tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"JupyterLab did not start; see {base / 'lab.log'}") from None
+                raise RuntimeError(f"jupyter {app} did not start; see {log.name}") from None
             time.sleep(0.2)
     yield {"url": url, "token": TOKEN, "root": root}
     _shutdown_kernels(url)
@@ -114,7 +130,10 @@ def _shutdown_kernels(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser_context(lab, tmp_path_factory):
+def browser_context(tmp_path_factory):
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
     # Module scope: Playwright's sync API leaves an event loop marked running in this thread
     # while it lives, which would make every later test look as if it ran inside Jupyter.
     from playwright.sync_api import sync_playwright
