@@ -1,4 +1,6 @@
+"""Writes notebooks/quickstart.ipynb (kept as a script so the notebook stays reviewable)."""
 import nbformat as nbf
+
 nb = nbf.v4.new_notebook()
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
