@@ -93,6 +93,7 @@ class Run:
         self._task: asyncio.Task[None] | None = None
         self._done = threading.Event()
         self._cancel_requested = False
+        self._pause_requested = False
 
     # -- the run itself --------------------------------------------------------------------
     async def _execute(self) -> None:
@@ -172,16 +173,8 @@ class Run:
     def start(self, *, stepping: bool = True, breakpoints: Sequence[str] = (),
               approve_tools: bool = False) -> Run:
         """Start on the engine loop and return once paused at the first boundary (or done)."""
-        loop = engine_loop()
-
-        async def begin() -> None:
-            self._gate = Gate(loop, stepping=stepping, breakpoints=set(breakpoints),
-                              approve_tools=approve_tools)
-            self._gate.settled.clear()
-            loop.create_task(self._execute())
-            await self._gate.settled.wait()
-
-        self._wait(asyncio.run_coroutine_threadsafe(begin(), loop))
+        self._wait(self.start_nowait(stepping=stepping, breakpoints=breakpoints,
+                                     approve_tools=approve_tools))
         return self._paused_or_result()
 
     def _wait(self, fut: Any) -> None:
@@ -201,14 +194,7 @@ class Run:
     def _control(self, action: Callable[[], None]) -> Run:
         if self._done.is_set() or self._gate is None or self._loop is None:
             return self._result()
-        gate = self._gate
-
-        async def go() -> None:
-            self.status = "running"
-            action()
-            await gate.settled.wait()
-
-        self._wait(asyncio.run_coroutine_threadsafe(go(), self._loop))
+        self._wait(self._control_nowait(action))
         return self._paused_or_result()
 
     def step(self, n: int = 1) -> Run:
@@ -239,8 +225,8 @@ class Run:
         loop = engine_loop()
 
         async def begin() -> Run:
-            self._gate = Gate(loop, stepping=stepping, breakpoints=set(breakpoints),
-                              approve_tools=approve_tools)
+            self._gate = Gate(loop, stepping=stepping or self._pause_requested,
+                              breakpoints=set(breakpoints), approve_tools=approve_tools)
             self._gate.settled.clear()
             self._task = loop.create_task(self._execute())
             await self._gate.settled.wait()
@@ -294,12 +280,11 @@ class Run:
         loop = self._loop
         if loop is None or self._done.is_set():
             return
+        self._pause_requested = True  # a gate not made yet (start_nowait) is made stepping
 
-        def stop_at_next(tries: int = 3) -> None:
+        def stop_at_next() -> None:
             if self._gate is not None:
                 self._gate.stepping = True
-            elif tries and not self._done.is_set():  # start_nowait's gate comes a tick later
-                loop.call_soon(stop_at_next, tries - 1)
 
         loop.call_soon_threadsafe(stop_at_next)
 
