@@ -106,7 +106,7 @@ def _serve(tmp_path_factory, app: str, extra: list[str]):
                 proc.kill()
                 raise RuntimeError(f"jupyter {app} did not start; see {log.name}") from None
             time.sleep(0.2)
-    yield {"url": url, "token": TOKEN, "root": root}
+    yield {"url": url, "token": TOKEN, "root": root, "kind": app}
     _shutdown_kernels(url)
     proc.terminate()
     try:
@@ -152,3 +152,4 @@ def browser_context(tmp_path_factory):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+

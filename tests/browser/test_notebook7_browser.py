@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _jupyter import open_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -19,23 +20,8 @@ CELLS = [
 ]
 
 
-def test_playground_steps_and_runs_in_notebook7(notebook7, browser_context, tmp_path):
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, notebook7["root"] / "pg7.ipynb")
-    page = browser_context.new_page()
-    page.goto(f"{notebook7['url']}/notebooks/pg7.ipynb?token={notebook7['token']}")
-    page.wait_for_function(
-        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-          return w && w.sessionContext && w.sessionContext.session
-            && w.sessionContext.session.kernel
-            && w.sessionContext.session.kernel.connectionStatus === "connected"; }""",
-        timeout=60_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+def test_playground_steps_and_runs_in_notebook7(notebook7, browser_context):
+    page = open_notebook(notebook7, browser_context, "pg7.ipynb", CELLS)
     widget = page.locator(".orchnb-pg[data-pipeline='nb7chain']")
     widget.wait_for(timeout=60_000)
     widget.locator("button.opg-step").click()

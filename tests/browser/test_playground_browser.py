@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import time
 
-import nbformat
 import pytest
+from _jupyter import open_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -149,20 +149,7 @@ class Notebook:
 
 @pytest.fixture(scope="module")
 def notebook(lab, browser_context):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, lab["root"] / "playground_test.ipynb")
-    page = browser_context.new_page()
-    page.goto(f"{lab['url']}/lab/tree/playground_test.ipynb?token={lab['token']}")
-    page.wait_for_function(
-        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-          return w && w.sessionContext && w.sessionContext.session
-            && w.sessionContext.session.kernel
-            && w.sessionContext.session.kernel.connectionStatus === "connected"; }""",
-        timeout=60_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page = open_notebook(lab, browser_context, "playground_test.ipynb", CELLS)
     page.wait_for_selector(".orchnb-pg[data-pipeline='slow']", timeout=60_000)
     page.wait_for_selector(".jp-OutputArea-output.js-plotly-plot .main-svg", timeout=60_000)
     yield Notebook(page)
