@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from _helpers import add, spans
+from _helpers import scripted as planner
 
 from orchnb import (
     Agent,
@@ -20,23 +22,6 @@ from orchnb import (
 )
 from orchnb.models import SimModel, resolve_model
 from orchnb.testing import FakeProvider, FakeReply
-
-
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-def planner(name: str, *replies, seen=None) -> str:
-    it = iter(replies)
-    SimModel(name, fn=lambda r: (seen.append(r) if seen is not None else None) or next(it)
-             ).register()
-    return f"sim:{name}"
-
-
-def spans(run, kind=None, step=None):
-    return [s for s in run.trace.spans
-            if (kind is None or s.kind == kind) and (step is None or s.step == step)]
 
 
 def test_plan_then_execute_each_step_in_order():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from _helpers import add, spans
+from _helpers import scripted as boss
 
 from orchnb import (
     Agent,
@@ -19,23 +21,6 @@ from orchnb import (
 )
 from orchnb.models import SimModel, resolve_model
 from orchnb.testing import FakeProvider, FakeReply
-
-
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-def boss(name: str, *replies, seen=None) -> str:
-    it = iter(replies)
-    SimModel(name, fn=lambda r: (seen.append(r) if seen is not None else None) or next(it)
-             ).register()
-    return f"sim:{name}"
-
-
-def spans(run, kind=None, step=None):
-    return [s for s in run.trace.spans
-            if (kind is None or s.kind == kind) and (step is None or s.step == step)]
 
 
 def members():
