@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import ModelRequest, ModelResponse, ToolCall, Usage
-from ..trace import home, home_key
+from ..trace import PerFile
 
 
 def cache_key(provider: str, model: str, request: ModelRequest) -> str:
@@ -139,22 +139,9 @@ class ResponseCache:
             self._db().execute("DELETE FROM responses")
 
 
-_CACHES: dict[Path, ResponseCache] = {}
-
-
-_BY_HOME: dict[tuple[str | None, str | None], ResponseCache] = {}
+_CACHES: PerFile[ResponseCache] = PerFile(ResponseCache, "cache.sqlite")
 
 
 def get_cache(path: Path | None = None) -> ResponseCache:
     """The process-wide response cache (default ``home()/cache.sqlite``)."""
-    if path is None:
-        key = home_key()
-        cache = _BY_HOME.get(key)
-        if cache is None:
-            cache = _BY_HOME[key] = get_cache(home() / "cache.sqlite")
-        return cache
-    path = Path(path).resolve()
-    cache = _CACHES.get(path)
-    if cache is None:
-        cache = _CACHES[path] = ResponseCache(path)
-    return cache
+    return _CACHES.get(path)

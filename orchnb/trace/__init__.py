@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ._export import to_csv, to_otel, to_parquet
 from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
 from ._span import COLUMNS, Span
-from ._store import SpanStore, get_store, home, home_key
+from ._store import PerFile, SpanStore, get_store, home, home_key
 from ._trace import Trace
 
 _log = logging.getLogger("orchnb")
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "PerFile",
     "Span",
     "SpanStore",
     "Trace",

@@ -18,13 +18,15 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import compress, pairwise
 from operator import is_not
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._span import COLUMNS, Span
+
+T = TypeVar("T")
 
 _TYPES = {
     "start": "REAL", "end": "REAL", "latency_ms": "REAL", "cost_usd": "REAL", "saved_usd": "REAL",
@@ -280,24 +282,39 @@ def _select(where: str) -> str:
     return f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
 
 
-_STORES: dict[Path, SpanStore] = {}
-_STORES_LOCK = threading.Lock()
+class PerFile(Generic[T]):
+    """One shared object per database file, found cheaply for the default home on every run
+    (resolving paths costs ~20 µs, so the default is remembered per :func:`home_key`).
+
+    >>> stores = PerFile(SpanStore, "traces.sqlite")   # doctest: +SKIP
+    >>> stores.get() is stores.get()                   # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, make: Callable[[Path], T], filename: str):
+        self._make, self._filename = make, filename
+        self._by_path: dict[Path, T] = {}
+        self._by_home: dict[tuple[str | None, str | None], T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path | None = None) -> T:
+        if path is None:
+            key = home_key()
+            obj = self._by_home.get(key)
+            if obj is None:
+                obj = self._by_home[key] = self.get(home() / self._filename)
+            return obj
+        path = Path(path).resolve()
+        with self._lock:
+            obj = self._by_path.get(path)
+            if obj is None:
+                obj = self._by_path[path] = self._make(path)
+            return obj
 
 
-_BY_HOME: dict[tuple[str | None, str | None], SpanStore] = {}
+_STORES: PerFile[SpanStore] = PerFile(SpanStore, "traces.sqlite")
 
 
 def get_store(path: Path | None = None) -> SpanStore:
     """The process-wide store for ``path`` (default: ``home()/traces.sqlite``)."""
-    if path is None:
-        key = home_key()
-        store = _BY_HOME.get(key)
-        if store is None:
-            store = _BY_HOME[key] = get_store(home() / "traces.sqlite")
-        return store
-    path = Path(path).resolve()
-    with _STORES_LOCK:
-        store = _STORES.get(path)
-        if store is None:
-            store = _STORES[path] = SpanStore(path)
-        return store
+    return _STORES.get(path)
