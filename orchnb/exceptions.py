@@ -75,7 +75,7 @@ class SpecError(OrchnbError, ValueError):
 
     def _render_traceback_(self) -> list[str]:
         # IPython shows this instead of a traceback: a spec mistake is the user's, not ours.
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+        return _UserFacing._render_traceback_(self)  # type: ignore[arg-type]
 
 
 class YAMLError(SpecError):
@@ -90,16 +90,37 @@ class UnknownModelError(SpecError):
     """A model string is malformed (``provider:model``) or names an unknown provider."""
 
 
-class MissingAPIKeyError(OrchnbError):
-    """A provider needs an API key that is not set. ``variable`` names the env var to set."""
+class _UserFacing:
+    """Errors the user caused show as one clear block in IPython, not a traceback."""
 
-    def __init__(self, provider: str, variable: str):
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class MissingAPIKeyError(_UserFacing, OrchnbError):
+    """A provider needs an API key that is not set. ``variable`` names the env var to set;
+    ``missing`` maps every variable to set to its provider (a run checks all before paying).
+    """
+
+    def __init__(self, provider: str, variable: str, *, missing: dict[str, str] | None = None):
         self.provider = provider
         self.variable = variable
-        super().__init__(
-            f"{provider}: no API key. Set the environment variable {variable} "
-            f"(or pass api_key= to the provider), or use a 'sim:' model to run offline."
-        )
+        self.missing = missing or {variable: provider}
+        if len(self.missing) == 1:
+            text = (f"{provider}: no API key. Set the environment variable {variable} "
+                    f"(or pass api_key= to the provider), or use a 'sim:' model to run offline.")
+        else:
+            names = " and ".join(", ".join(self.missing).rsplit(", ", 1))
+            providers = ", ".join(dict.fromkeys(self.missing.values()))
+            text = (f"no API keys for {providers}: set the environment variables {names}, or "
+                    f"use 'sim:' models to run offline. Nothing was called.")
+        super().__init__(text)
+
+    @classmethod
+    def of(cls, missing: dict[str, str]) -> MissingAPIKeyError:
+        """One error for several missing keys (``{variable: provider}``)."""
+        variable, provider = next(iter(missing.items()))
+        return cls(provider, variable, missing=missing)
 
 
 class RunError(OrchnbError):
@@ -138,7 +159,7 @@ class CallTimeoutError(RunError):
     """A model or tool call exceeded its timeout (retried like a transient provider error)."""
 
 
-class BudgetExceeded(RunError):
+class BudgetExceeded(_UserFacing, RunError):
     """A budget cap (calls, tokens or USD) was reached. ``limit`` names which one."""
 
     def __init__(self, message: str, *, limit: str):
@@ -146,7 +167,7 @@ class BudgetExceeded(RunError):
         super().__init__(message)
 
 
-class MaxIterationsExceeded(RunError):
+class MaxIterationsExceeded(_UserFacing, RunError):
     """An agent loop, re-planner or team reached its cap on iterations or turns."""
 
 
@@ -154,5 +175,5 @@ class ToolError(RunError):
     """A tool is unknown or failed in a way that cannot be handed back to the model."""
 
 
-class RunCancelled(RunError):
+class RunCancelled(_UserFacing, RunError):
     """The run was cancelled (kernel interrupt or Stop). The partial trace is kept."""

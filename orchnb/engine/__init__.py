@@ -1,21 +1,36 @@
-"""The engine: one run context under every pattern (calls, tools, fan-out, stepping, budgets)."""
+"""The engine: one run context under every pattern (calls, tools, fan-out, stepping, budgets).
 
+Every model, embedding and tool call takes one guarded path (step boundary → budget reservation →
+span → cache → attempts → price → settle) and publishes span events; the recorder, the store,
+progress bars, widgets, evals and exports are listeners (see :func:`add_hook`).
+"""
+
+from ._budget import Charge, Ledger
 from ._cache import ResponseCache, cache_key, get_cache
 from ._config import Budget, RetryPolicy, RunOptions, configure, defaults
-from ._context import RunContext, ToolResult, as_text, total_cost
+from ._context import RunContext, status_of, total_cost
+from ._display import MATHJAX_OFF, money, plural
+from ._events import EVENTS, Listener, add_hook, remove_hook
 from ._gate import Boundary, Decision
 from ._loop import engine_loop
-from ._run import Run, add_hook, remove_hook
+from ._ops import ToolResult, as_text
+from ._run import Run, StreamChunk, set_live_display
 
 __all__ = [
+    "EVENTS",
+    "MATHJAX_OFF",
     "Boundary",
     "Budget",
+    "Charge",
     "Decision",
+    "Ledger",
+    "Listener",
     "ResponseCache",
     "RetryPolicy",
     "Run",
     "RunContext",
     "RunOptions",
+    "StreamChunk",
     "ToolResult",
     "add_hook",
     "as_text",
@@ -24,6 +39,10 @@ __all__ = [
     "defaults",
     "engine_loop",
     "get_cache",
+    "money",
+    "plural",
     "remove_hook",
+    "set_live_display",
+    "status_of",
     "total_cost",
 ]

@@ -36,8 +36,9 @@ def cache_key(provider: str, model: str, request: ModelRequest) -> str:
     return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
-def _dump(response: ModelResponse, cost: float | None) -> str:
-    return json.dumps({
+def dump_response(response: ModelResponse, cost: float | None) -> dict[str, Any]:
+    """A response and the cost it had (None: unknown price) as the cache keeps them."""
+    return {
         "text": response.text,
         "tool_calls": [[c.id, c.name, c.arguments] for c in response.tool_calls],
         "usage": [response.usage.input_tokens, response.usage.output_tokens,
@@ -46,11 +47,11 @@ def _dump(response: ModelResponse, cost: float | None) -> str:
         "finish_reason": response.finish_reason,
         "simulated": response.simulated,
         "cost": cost,
-    })
+    }
 
 
-def _load(raw: str) -> tuple[ModelResponse, float | None]:
-    d = json.loads(raw)
+def load_response(d: Any) -> tuple[ModelResponse, float | None]:
+    """The response and its original cost back from :func:`dump_response`'s form."""
     usage = Usage(*d["usage"])
     response = ModelResponse(
         text=d["text"],
@@ -89,21 +90,8 @@ class ResponseCache:
             self._conn = conn
         return self._conn
 
-    def get(self, key: str) -> tuple[ModelResponse, float | None] | None:
-        """The cached response and its original cost, or None."""
-        raw = self._memory.get(key)
-        if raw is None:
-            with self._lock:
-                row = self._db().execute(
-                    "SELECT value FROM responses WHERE key = ?", (key,)
-                ).fetchone()
-            if row is None:
-                return None
-            raw = self._remember(key, row[0])
-        return _load(raw)
-
     def get_json(self, key: str) -> Any | None:
-        """A cached JSON value (embeddings use this), or None."""
+        """A cached JSON value, or None."""
         raw = self._memory.get(key)
         if raw is None:
             with self._lock:
@@ -115,13 +103,8 @@ class ResponseCache:
         return json.loads(raw)
 
     def put_json(self, key: str, value: Any) -> None:
+        """Keep ``value`` (JSON-able) under ``key``, in memory and on disk."""
         raw = self._remember(key, json.dumps(value))
-        with self._lock:
-            self._db().execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
-                               (key, raw))
-
-    def put(self, key: str, response: ModelResponse, cost: float | None) -> None:
-        raw = self._remember(key, _dump(response, cost))
         with self._lock:
             self._db().execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
                                (key, raw))

@@ -69,6 +69,8 @@ class RunOptions:
     """Overrides agents' own ``max_iterations`` when set."""
     progress: bool = True
     """Show progress bars for long fan-outs (map-reduce over 20+ items)."""
+    stream: bool = False
+    """Stream every model call's text as it arrives (``pipe.stream(x)`` turns this on)."""
 
     def merged(self, **changes: Any) -> RunOptions:
         """A copy with the non-None ``changes`` applied."""

@@ -1,18 +1,16 @@
 """The run context: every model call, tool call and fan-out of every pattern goes through here.
 
-One place for spans, retries, timeouts, caching, budgets, cancellation and step boundaries.
+One guarded path per call (step boundary → budget reservation → span → cache → attempts → price
+→ settle), and one event stream that everything following a run subscribes to.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from itertools import count
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,23 +20,25 @@ from ..exceptions import (
     MaxIterationsExceeded,
     ProviderError,
     RunCancelled,
-    ToolError,
 )
-from ..models import Message, Model, ModelRequest, ModelResponse, ToolSpec, cost_usd, resolve_model
+from ..models import Message, Model, ModelRequest, ModelResponse, StreamDelta, ToolSpec
+from ..models import resolve_model as _resolve
 from ..tools import Tool
-from ..trace import Span, get_store
-from ._cache import cache_key, get_cache
+from ..trace import Span, clip
+from ._budget import Charge, Ledger
+from ._cache import get_cache
+from ._events import EventBus
 from ._gate import Boundary, Gate
+from ._ops import EmbedOp, ModelOp, Op, ToolOp, ToolResult, as_text
 
 if TYPE_CHECKING:
     from ._config import RunOptions
     from ._run import Run
 
 T = TypeVar("T")
-_MAX_TEXT = 20_000
-_PROGRESS_MIN_ITEMS = 20
 _perf = time.perf_counter
 _now = time.time
+_NAN = math.nan
 
 
 class _Scope:
@@ -56,30 +56,8 @@ class _Scope:
 _SCOPE: ContextVar[_Scope] = ContextVar("orchnb_scope")
 
 
-@dataclass(slots=True)
-class ToolResult:
-    """The outcome of a tool call, ready to hand back to the model as an observation."""
-
-    call_id: str | None
-    name: str
-    value: Any
-    text: str
-    """What the model sees: the value as text, or the error / rejection message."""
-    is_error: bool = False
-    rejected: bool = False
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + f"… [{len(text)} chars]"
-
-
-def _messages_text(messages: Sequence[Message]) -> str:
-    if len(messages) == 1 and not messages[0].tool_calls:
-        return _clip(messages[0].content)
-    return _clip(json.dumps([m.to_dict() for m in messages], ensure_ascii=False, default=str))
-
-
-def _status_of(exc: BaseException) -> str:
+def status_of(exc: BaseException) -> str:
+    """The span/run status an exception ends it with."""
     if isinstance(exc, BudgetExceeded):
         return "budget_exceeded"
     if isinstance(exc, MaxIterationsExceeded):
@@ -87,16 +65,6 @@ def _status_of(exc: BaseException) -> str:
     if isinstance(exc, (asyncio.CancelledError, RunCancelled, KeyboardInterrupt)):
         return "cancelled"
     return "error"
-
-
-def as_text(value: Any) -> str:
-    """How a step's input or output is shown in the trace and in prompts."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 class _SpanScope:
@@ -127,7 +95,7 @@ class _SpanScope:
         span.latency_ms = (_perf() - self._t0) * 1000.0
         span.end = span.start + span.latency_ms / 1000.0
         if exc is not None:
-            span.status = _status_of(exc)  # type: ignore[assignment]
+            span.status = status_of(exc)  # type: ignore[assignment]
             span.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         elif span.status == "running":
             span.status = "ok"
@@ -135,31 +103,69 @@ class _SpanScope:
 
 
 class RunContext:
-    """The engine's face to patterns: ``call``, ``tool``, ``gather`` and ``span``.
+    """The engine's face to patterns: ``call``, ``embed``, ``tool``, ``gather`` and ``span``.
 
     Patterns describe control flow only; everything else (spans, retries, timeouts, caching,
-    budgets, stepping, cancellation) happens here.
+    budgets, stepping, cancellation, events) happens here.
     """
 
-    def __init__(self, run: Run, options: RunOptions, gate: Gate | None, hooks: Sequence[Any]):
+    def __init__(self, run: Run, options: RunOptions, gate: Gate | None, bus: EventBus):
         self.run = run
         self.options = options
         self.gate = gate
-        self.hooks = list(hooks)
-        self.calls = 0
-        self.tokens = 0
-        self.usd = 0.0
+        self.bus = bus
+        self.ledger = Ledger(options.budget)
+        self.largest_output = 0
+        """The most output tokens one call of this run gave (sizes budget reservations)."""
         self._seq = count(1)
-        self._store = get_store() if options.persist else None
         self._cache = get_cache() if options.cache else None
-        self._spans = run.trace.spans
+
+    # -- the run ---------------------------------------------------------------------------
+    async def execute(self, body: Callable[[RunContext, Any], Awaitable[Any]]) -> Any:
+        """Run ``body`` under the run span; the root span's whole life is here.
+
+        Returns the output; an exception is recorded on the run (``run.error``), not raised.
+        """
+        run = self.run
+        root = self.new_span("run", run.pipeline, pattern=run.pattern, input=as_text(run.input))
+        for f in self.bus.run_start:
+            f(run=run)
+        self._start(root)
+        token = _SCOPE.set(_Scope(root, root.pattern, None, None))
+        t0 = _perf()
+        try:
+            if run.cancel_requested:  # cancelled before it began: end at once, traced
+                raise asyncio.CancelledError
+            output = await body(self, run.input)
+            root.output = as_text(output)
+            root.status = "ok"
+            run.finish("ok", output, None)
+        except (Exception, asyncio.CancelledError, KeyboardInterrupt) as e:
+            status = status_of(e)
+            if status == "cancelled" and not isinstance(e, RunCancelled):
+                done = sum(1 for s in run.trace.spans
+                           if s.kind in ("model", "tool") and s.status == "ok")
+                e = RunCancelled(f"run of '{run.pipeline}' cancelled after {done} completed "
+                                 f"calls; the partial trace is in run.trace.df")
+            root.status = status  # type: ignore[assignment]
+            root.error = f"{type(e).__name__}: {e}"
+            run.finish(status, None, e)
+        finally:
+            _SCOPE.reset(token)
+            root.latency_ms = (_perf() - t0) * 1000.0
+            root.end = root.start + root.latency_ms / 1000.0
+            self._end(root)
+            for f in self.bus.run_end:
+                f(run=run)
+        return run.output
 
     # -- spans ---------------------------------------------------------------------------
     def new_span(self, kind: str, step: str, pattern: str | None = None, **fields: Any) -> Span:
         scope = _SCOPE.get(None)
+        run = self.run
         return Span(
-            self.run.id, f"{self.run.id}.{next(self._seq)}", None, self.run.pipeline,
-            pattern or (scope.pattern if scope else self.run.pattern), step, kind,  # type: ignore[arg-type]
+            run.id, f"{run.id}.{next(self._seq)}", None, run.pipeline,
+            pattern or (scope.pattern if scope else run.pattern), step, kind,  # type: ignore[arg-type]
             start=_now(), **fields,
         )
 
@@ -173,43 +179,138 @@ class RunContext:
         (the run span at top level), so a pattern can set its columns (``route``, ``meta``)."""
         return _SCOPE.get().span
 
-    def enter_root(self, span: Span) -> Any:
-        """Make ``span`` (the run span) the current scope; returns the reset token."""
-        self._start(span)
-        return _SCOPE.set(_Scope(span, span.pattern, None, None))
-
     def _start(self, span: Span) -> None:
-        if span.kind == "run" and self._store is not None:
-            self._store.write(span)  # the run shows up (as running) even if the kernel dies
-        for hook in self.hooks:
-            hook.on_span_start(span=span)
+        run = self.run
+        for f in self.bus.span_start:
+            f(span=span, run=run)
 
     def _end(self, span: Span) -> None:
-        self._spans.append(span)
-        if self._store is not None:
-            self._store.write(span)
-        for hook in self.hooks:
-            hook.on_span_end(span=span)
+        # The one place span text is bounded: what listeners get is what the store keeps.
+        if span.input is not None:
+            span.input = clip(span.input)
+        if span.output is not None:
+            span.output = clip(span.output)
+        run = self.run
+        for f in self.bus.span_end:
+            f(span=span, run=run)
 
-    # -- budget ----------------------------------------------------------------------------
-    def _check_budget(self, step: str, before: bool) -> None:
-        # Before a call: is there room for one more? After: did that call go over?
-        b = self.options.budget
-        if before and b.max_calls is not None and self.calls >= b.max_calls:
-            raise BudgetExceeded(
-                f"step '{step}': the call budget of {b.max_calls} model calls is used up; raise "
-                f"Budget(max_calls=...) or simplify the pipeline", limit="calls")
-        if b.max_tokens is not None and (self.tokens >= b.max_tokens if before
-                                         else self.tokens > b.max_tokens):
-            raise BudgetExceeded(
-                f"step '{step}': token budget of {b.max_tokens} exceeded ({self.tokens} used); "
-                f"raise Budget(max_tokens=...)", limit="tokens")
-        if b.max_usd is not None and (self.usd >= b.max_usd if before else self.usd > b.max_usd):
-            raise BudgetExceeded(
-                f"step '{step}': cost budget of ${b.max_usd:.4f} exceeded (${self.usd:.6f} "
-                f"spent); raise Budget(max_usd=...)", limit="usd")
+    def delta_sink(self, span: Span) -> Callable[[StreamDelta], None]:
+        """The ``on_delta`` a streaming call hands its provider: publishes each chunk."""
+        run, listeners, t0 = self.run, self.bus.stream_delta, _perf()
+        attempt = span.attempt
 
-    # -- model calls -------------------------------------------------------------------------
+        def sink(delta: StreamDelta) -> None:
+            if span.ttft_ms is None and delta.text:
+                span.ttft_ms = (_perf() - t0) * 1000.0
+            for f in listeners:
+                f(span=span, text=delta.text, run=run, attempt=attempt)
+
+        return sink
+
+    def _publish_whole(self, span: Span, text: str) -> None:
+        """A call that should stream but could not (cache hit, provider without streaming):
+        its text as one chunk, so stream consumers see every step."""
+        if text:
+            for f in self.bus.stream_delta:
+                f(span=span, text=text, run=self.run, attempt=span.attempt)
+
+    def progress(self, label: str, done: int, total: int) -> None:
+        """Publish how far a long piece of work is (progress bars listen)."""
+        run = self.run
+        for f in self.bus.progress:
+            f(run=run, label=label, done=done, total=total)
+
+    # -- the guarded path ---------------------------------------------------------------------
+    async def _guarded(self, op: Op) -> Any:
+        gate = self.gate if op.boundary is not None else None
+        if gate is not None:
+            op.decision = await gate.wait(op.boundary)  # type: ignore[arg-type, attr-defined]
+        try:
+            ledger = self.ledger
+            held = await ledger.reserve(op.step, op.need(self)) if ledger.capped else None
+            actual: Charge | None = None
+            try:
+                with self.span(op.kind, op.step, **op.fields()) as span:
+                    result, actual = await self._cached_or_called(op, span)
+            finally:
+                if held is not None:
+                    ledger.settle(held, actual)
+            if held is not None:
+                ledger.check_after(op.step)
+            return result
+        finally:
+            if gate is not None:
+                gate.call_done()
+
+    async def _cached_or_called(self, op: Op, span: Span) -> tuple[Any, Charge]:
+        cache = self._cache
+        key = op.cache_key() if cache is not None else None
+        if key is not None:
+            hit = cache.get_json(key)  # type: ignore[union-attr]
+            if hit is not None:
+                result, usd = op.load(hit)
+                # A cached answer costs nothing now and keeps the original's priced state:
+                # an unknown price stays unknown (NaN, flagged), never $0.
+                priced = usd is not None
+                span.cached, span.attempt, span.priced = True, 0, priced
+                span.cost_usd = 0.0 if priced else _NAN
+                span.saved_usd = usd if priced else _NAN
+                op.fill(span, result)
+                if op.streams:
+                    self._publish_whole(span, span.output or "")
+                return result, Charge()
+        result = await self._attempts(op, span)
+        charge, priced = op.charge(result, False)
+        span.cost_usd, span.priced, span.cached = (charge.usd if priced else _NAN), priced, False
+        if not priced:
+            charge.usd = _NAN
+        op.fill(span, result)
+        if op.kind == "model" and span.output_tokens is not None:
+            self.largest_output = max(self.largest_output, span.output_tokens)
+        if op.streams and span.ttft_ms is None:
+            self._publish_whole(span, span.output or "")
+        if key is not None:
+            cache.put_json(key, op.dump(result, charge.usd if priced else None))  # type: ignore[union-attr]
+        return result, charge
+
+    async def _attempts(self, op: Op, span: Span) -> Any:
+        policy = self.options.retry
+        max_attempts = op.max_attempts or policy.max_attempts
+        timeout = op.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            span.attempt = attempt
+            try:
+                # Providers that enforce the timeout at their I/O (the SDKs, sim) spare the hot
+                # path a timer; for any other provider the engine enforces it.
+                if timeout is None or op.enforces_timeout:
+                    return await op.attempt(self, span)
+                async with asyncio.timeout(timeout):
+                    return await op.attempt(self, span)
+            except TimeoutError:
+                error: ProviderError | CallTimeoutError = CallTimeoutError(
+                    f"did not answer within {timeout:g}s")
+                retry_after = None
+            except CallTimeoutError as e:
+                error, retry_after = e, None
+            except ProviderError as e:
+                if not e.retryable:
+                    raise _located(e, span, attempt) from None
+                error, retry_after = e, e.retry_after
+            if attempt >= max_attempts:
+                raise _located(error, span, attempt) from None
+            span.ttft_ms = None  # a retried stream starts over
+            await asyncio.sleep(policy.delay(attempt, retry_after))
+
+    # -- what patterns call ------------------------------------------------------------------
+    def _boundary(self, kind: str, step: str, name: str, detail: Any) -> Boundary | None:
+        if self.gate is None:
+            return None
+        scope = _SCOPE.get()
+        return Boundary(kind, step, name, detail, scope.span.span_id,  # type: ignore[arg-type]
+                        scope.iteration, scope.item)
+
     async def call(
         self,
         model: Model | str,
@@ -219,197 +320,39 @@ class RunContext:
         tools: Sequence[ToolSpec] = (),
         temperature: float | None = None,
         max_tokens: int | None = None,
+        stream: bool = False,
     ) -> ModelResponse:
-        """One model call: a step boundary, cached, retried, timed out, budgeted and traced."""
+        """One model call: a step boundary, budgeted, cached, retried, timed out, priced and
+        traced. With ``stream`` (or when the run streams) its text is published as it arrives.
+        """
         if isinstance(model, str):
-            model = resolve_model(model)
+            model = _resolve(model)
         request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
                                self.options.timeout)
-        gate = self.gate
-        if gate is not None:
-            scope = _SCOPE.get()
-            await gate.wait(Boundary("model", step, model.id, request, scope.span.span_id,
-                                     scope.iteration, scope.item))
-        try:
-            self._check_budget(step, before=True)
-            with self.span("model", step, provider=model.provider_name, model=model.name,
-                           simulated=model.simulated, input=_messages_text(messages)) as span:
-                response = await self._model_call(model, request, span)
-            self._check_budget(step, before=False)
-            return response
-        finally:
-            if gate is not None:
-                gate.call_done()
-
-    async def _model_call(self, model: Model, request: ModelRequest, span: Span) -> ModelResponse:
-        key = None
-        if self._cache is not None:
-            key = cache_key(model.provider_name, model.name, request)
-            hit = self._cache.get(key)
-            if hit is not None:
-                response, saved = hit
-                span.cached, span.cost_usd, span.saved_usd, span.priced = True, 0.0, saved, True
-                span.attempt = 0
-                self._fill(span, response)
-                return response
-        response = await self._attempts(model, request, span)
-        priced_as = getattr(model.provider, "priced_as", None)
-        ref = priced_as(model.name) if priced_as else None
-        if ref:
-            provider, _, name = ref.partition(":")
-            cost, priced = cost_usd(provider, name, response.usage)
-        elif model.simulated:
-            cost, priced = 0.0, True
-        else:
-            cost, priced = cost_usd(model.provider_name, response.model or model.name,
-                                    response.usage)
-        span.cost_usd, span.priced, span.cached = cost, priced, False
-        self.calls += 1
-        if priced:
-            self.usd += cost
-        self._fill(span, response)
-        if key is not None:
-            self._cache.put(key, response, cost if priced else None)  # type: ignore[union-attr]
-        return response
-
-    def _fill(self, span: Span, response: ModelResponse) -> None:
-        u = response.usage
-        span.input_tokens, span.output_tokens, span.cached_tokens = (
-            u.input_tokens, u.output_tokens, u.cached_tokens)
-        if not span.cached:
-            self.tokens += u.input_tokens + u.output_tokens
-        out = response.text
-        if response.tool_calls:
-            calls = [{"name": c.name, "arguments": c.arguments} for c in response.tool_calls]
-            span.meta = json.dumps({"tool_calls": calls}, default=str)
-            out = out or json.dumps(calls, default=str)
-        span.output = _clip(out)
-
-    async def _attempts(self, model: Model, request: ModelRequest, span: Span) -> ModelResponse:
-        policy = self.options.retry
-        timeout = request.timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            span.attempt = attempt
-            try:
-                # Providers that enforce request.timeout at their I/O (the SDKs, sim) spare the
-                # hot path a timer; for any other provider the engine enforces it.
-                if timeout is None or getattr(model.provider, "enforces_timeout", False):
-                    return await model.provider.request(model.name, request)
-                async with asyncio.timeout(timeout):
-                    return await model.provider.request(model.name, request)
-            except TimeoutError:
-                error: ProviderError | CallTimeoutError = CallTimeoutError(
-                    f"{model.id} did not answer within {timeout:g}s")
-                retry_after = None
-            except CallTimeoutError as e:
-                error, retry_after = e, None
-            except ProviderError as e:
-                if not e.retryable:
-                    raise self._located(e, span, attempt) from None
-                error, retry_after = e, e.retry_after
-            if attempt >= policy.max_attempts:
-                raise self._located(error, span, attempt) from None
-            await asyncio.sleep(policy.delay(attempt, retry_after))
-
-    @staticmethod
-    def _located(error: Exception, span: Span, attempts: int) -> Exception:
-        tries = f"; gave up after {attempts} attempts" if attempts > 1 else ""
-        error.args = (f"step '{span.step}' ({span.provider}:{span.model}): {error}{tries}",)
-        error.step = span.step  # type: ignore[attr-defined]
-        return error
+        op = ModelOp(model, request, step, stream or self.options.stream,
+                     self._boundary("model", step, model.id, request))
+        return await self._guarded(op)
 
     async def embed(self, embedder: Any, texts: list[str], *, step: str) -> list[list[float]]:
-        """One embedding call: a "model" span, budgeted and priced like a chat call, and a step
-        boundary when the embedder is remote. ``embedder`` has ``provider``, ``model``,
-        ``remote``, ``simulated`` and ``async embed(texts) -> (vectors, Usage)``."""
-        gate = self.gate if embedder.remote else None
-        if gate is not None:
+        """One embedding call: a "model" span, budgeted, cached and priced like a chat call,
+        and a step boundary when the embedder is remote. ``embedder`` has ``provider``,
+        ``model``, ``remote``, ``simulated`` and ``async embed(texts) -> (vectors, Usage)``."""
+        boundary = None
+        if embedder.remote and self.gate is not None:
             request = ModelRequest([Message("user", "\n".join(texts)[-4000:])])
-            await gate.wait(Boundary("model", step, f"{embedder.provider}:{embedder.model}",
-                                     request))
-        try:
-            self._check_budget(step, before=True)
-            with self.span("model", step, provider=embedder.provider, model=embedder.model,
-                           simulated=embedder.simulated,
-                           input=_clip(json.dumps(texts[-20:], ensure_ascii=False))) as span:
-                key = hit = None
-                if self._cache is not None and embedder.remote:  # local ones are free anyway
-                    raw = json.dumps([embedder.provider, embedder.model, texts])
-                    key = "embed:" + hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
-                    hit = self._cache.get_json(key)
-                if hit is not None:
-                    vectors, tokens, saved = hit
-                    span.input_tokens, span.output_tokens, span.cached_tokens = tokens, 0, 0
-                    span.cached, span.cost_usd, span.saved_usd, span.priced = True, 0.0, saved, True
-                else:
-                    vectors, usage = await embedder.embed(texts)
-                    span.input_tokens, span.output_tokens, span.cached_tokens = (
-                        usage.input_tokens, 0, 0)
-                    if embedder.remote:
-                        span.cost_usd, span.priced = cost_usd(embedder.provider, embedder.model,
-                                                              usage)
-                    else:
-                        span.cost_usd, span.priced = 0.0, True  # local and sim are free
-                    self.calls += embedder.remote
-                    self.tokens += usage.input_tokens
-                    if span.priced:
-                        self.usd += span.cost_usd
-                    if key is not None:
-                        self._cache.put_json(key, [vectors, usage.input_tokens,  # type: ignore[union-attr]
-                                                   span.cost_usd if span.priced else None])
-                dims = len(vectors[0]) if vectors else 0
-                span.output = f"{len(vectors)} vectors of {dims} dims"
-                span.meta = json.dumps({"embedding": True, "texts": len(texts)})
-            self._check_budget(step, before=False)
-            return vectors
-        finally:
-            if gate is not None:
-                gate.call_done()
+            boundary = self._boundary("model", step, f"{embedder.provider}:{embedder.model}",
+                                      request)
+        vectors, _ = await self._guarded(EmbedOp(embedder, texts, step, boundary))
+        return vectors
 
-    # -- tool calls ----------------------------------------------------------------------------
     async def tool(self, tool: Tool, arguments: dict[str, Any], *, step: str,
                    call_id: str | None = None) -> ToolResult:
         """Run a tool as a step boundary. Bad arguments, a raising tool or a rejection by the
         user become an observation for the model (``is_error``), never a crash."""
-        gate = self.gate
-        if gate is not None:
-            scope = _SCOPE.get()
-            decision = await gate.wait(Boundary("tool", step, tool.name, dict(arguments),
-                                                scope.span.span_id, scope.iteration, scope.item))
-        try:
-            with self.span("tool", step, tool=tool.name,
-                           input=_clip(as_text(arguments))) as span:
-                if gate is not None and decision.action == "reject":
-                    text = f"The user rejected this call to {tool.name}" + (
-                        f": {decision.reason}" if decision.reason else ".")
-                    span.status, span.output = "error", text
-                    span.error = "rejected by user"
-                    return ToolResult(call_id, tool.name, None, text, True, True)
-                if gate is not None and decision.arguments is not None:
-                    arguments = decision.arguments
-                    span.input = _clip(as_text(arguments))
-                try:
-                    if self.options.tool_timeout is None:
-                        value = await tool.invoke(arguments)
-                    else:
-                        async with asyncio.timeout(self.options.tool_timeout):
-                            value = await tool.invoke(arguments)
-                except (ToolError, Exception) as e:
-                    if isinstance(e, TimeoutError):
-                        e = ToolError(f"tool '{tool.name}' timed out after "
-                                      f"{self.options.tool_timeout:g}s")
-                    text = f"Error: {e}" if isinstance(e, ToolError) else (
-                        f"Error: {tool.name} raised {type(e).__name__}: {e}")
-                    span.status, span.error, span.output = "error", text[7:], text
-                    return ToolResult(call_id, tool.name, None, text, True)
-                text = as_text(value)
-                span.output = _clip(text)
-                return ToolResult(call_id, tool.name, value, text)
-        finally:
-            if gate is not None:
-                gate.call_done()
+        op = ToolOp(tool, arguments, step, call_id,
+                    self._boundary("tool", step, tool.name, dict(arguments)),
+                    self.options.tool_timeout)
+        return await self._guarded(op)
 
     # -- fan-out ---------------------------------------------------------------------------------
     async def gather(
@@ -422,15 +365,18 @@ class RunContext:
     ) -> list[T | BaseException]:
         """Run ``thunks`` concurrently (at most ``concurrency`` at once), each tagged with its
         ``item`` index in the trace. Cancelling the run cancels them all. With ``progress`` (a
-        label) and enough items, a progress bar (tqdm.auto) follows the items as they finish."""
+        label), progress events follow the items as they finish (progress bars listen)."""
         scope = _SCOPE.get()
-        bar = _progress_bar(progress, len(thunks), self.options.progress)
         n = len(thunks)
+        report = progress is not None and bool(self.bus.progress)
+        if report:
+            self.progress(progress, 0, n)  # type: ignore[arg-type]
         # With a bound, `concurrency` workers pull the next item: no task (and no waiter on a
         # semaphore) per item, which keeps large fan-outs at the floor's speed and memory.
         workers = min(concurrency or n, n)
         results: list[Any] = [None] * n
         items = iter(range(n))
+        finished = [0]
 
         async def work() -> None:
             for i in items:  # one shared iterator: the workers take turns, in item order
@@ -442,8 +388,9 @@ class RunContext:
                         raise
                     results[i] = e
                 finally:
-                    if bar is not None:
-                        bar.update(1)
+                    if report:
+                        finished[0] += 1
+                        self.progress(progress, finished[0], n)  # type: ignore[arg-type]
 
         tasks = [asyncio.ensure_future(work()) for _ in range(workers)]
         try:
@@ -454,17 +401,13 @@ class RunContext:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        finally:
-            if bar is not None:
-                bar.close()
 
 
-def _progress_bar(label: str | None, total: int, enabled: bool) -> Any:
-    if not label or not enabled or total < _PROGRESS_MIN_ITEMS:
-        return None
-    from tqdm.auto import tqdm  # only when there is long work to show
-
-    return tqdm(total=total, desc=label, unit="item", mininterval=0.2, leave=False)
+def _located(error: Exception, span: Span, attempts: int) -> Exception:
+    tries = f"; gave up after {attempts} attempts" if attempts > 1 else ""
+    error.args = (f"step '{span.step}' ({span.provider}:{span.model}): {error}{tries}",)
+    error.step = span.step  # type: ignore[attr-defined]
+    return error
 
 
 def total_cost(spans: Sequence[Span]) -> tuple[float, int]:

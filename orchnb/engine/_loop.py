@@ -53,15 +53,19 @@ def thread_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def wait_future(fut: concurrent.futures.Future[T], on_interrupt: Callable[[], None]) -> T:
+def wait_future(fut: concurrent.futures.Future[T], on_interrupt: Callable[[], None],
+                tick: Callable[[], None] | None = None) -> T:
     """Wait for a future from another thread; a KeyboardInterrupt calls ``on_interrupt``
-    (which cancels the work) and then waits for the work to wind down."""
+    (which cancels the work) and then waits for the work to wind down. ``tick`` is called on
+    the waiting thread about ten times a second (live displays draw there)."""
+    interval = 0.1 if tick is not None else 0.25
     try:
         while True:
             try:
-                return fut.result(timeout=0.25)
+                return fut.result(timeout=interval)
             except concurrent.futures.TimeoutError:
-                continue
+                if tick is not None:
+                    tick()
     except KeyboardInterrupt:
         on_interrupt()
         try:

@@ -1,29 +1,35 @@
-"""A run of a pipeline: its status, output and trace, and the controls to step through it."""
+"""A run of a pipeline: its status, output and trace, and the controls to step through it.
+
+A ``Run`` is a handle: the engine (``RunContext``) executes it and publishes its events; the
+run's own trace is just one listener of those events (the recorder), the store another.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import html
-import math
+import queue
 import random
 import threading
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import RunCancelled
-from ..trace import Trace
+from ..trace import Trace, get_store
 from ._config import RunOptions
-from ._context import _SCOPE, RunContext, _clip, _status_of, as_text, total_cost
+from ._context import RunContext, total_cost
+from ._display import money, plural, run_html
+from ._events import EventBus, Subscription, global_subscriptions
 from ._gate import Boundary, Decision, Gate
 from ._loop import engine_loop, in_running_loop, thread_loop, wait_future
+from ._ops import as_text
 
 Body = Callable[[RunContext, Any], Awaitable[Any]]
-_HOOKS: list[Any] = []
 # Run ids from a private generator (seeded from the OS once): os.urandom costs ~6 µs a run, and
 # the shared `random` module would repeat ids after a user's random.seed(0).
 _IDS = random.Random()
+_LIVE: list[Callable[[Run], Any]] = []
 
 
 class RunTrace(Trace):
@@ -39,30 +45,97 @@ class RunTrace(Trace):
         return TracePlots(self.df)
 
 
-def add_hook(hook: Any) -> None:
-    """Subscribe to every run's events. A hook has keyword-only methods ``on_span_start(*, span)``,
-    ``on_span_end(*, span)`` and ``on_run_end(*, run)`` (any may be missing)."""
-    _HOOKS.append(_Hook(hook))
+class _Recorder:
+    """The run's own trace: a listener like any other."""
+
+    __slots__ = ()
+
+    def on_span_end(self, *, span: Any, run: Run) -> None:
+        run.trace.spans.append(span)
 
 
-def remove_hook(hook: Any) -> None:
-    """Unsubscribe a hook added with :func:`add_hook`."""
-    _HOOKS[:] = [h for h in _HOOKS if h.inner is not hook]
+class _StoreWriter:
+    """Persists spans as they end (and run spans as they start: a run that dies shows up)."""
+
+    __slots__ = ("write",)
+
+    def __init__(self, store: Any):
+        self.write = store.write
+
+    def on_span_start(self, *, span: Any, run: Run) -> None:
+        if span.kind == "run":
+            self.write(span)
+
+    def on_span_end(self, *, span: Any, run: Run) -> None:
+        self.write(span)
 
 
-class _Hook:
-    __slots__ = ("inner", "on_run_end", "on_span_end", "on_span_start")
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        noop = _noop
-        self.on_span_start = getattr(inner, "on_span_start", noop)
-        self.on_span_end = getattr(inner, "on_span_end", noop)
-        self.on_run_end = getattr(inner, "on_run_end", noop)
+_RECORDER = Subscription(_Recorder(), trusted=True)
+_WRITERS: dict[int, tuple[Any, Subscription]] = {}
+_BUSES: dict[tuple[int, ...], EventBus] = {}
 
 
-def _noop(**_: Any) -> None:
-    return None
+def _store_subscription() -> Subscription:
+    store = get_store()
+    hit = _WRITERS.get(id(store))
+    if hit is None or hit[0] is not store:
+        hit = _WRITERS[id(store)] = (store, Subscription(_StoreWriter(store), trusted=True))
+    return hit[1]
+
+
+def _bus(options: RunOptions, extra: Sequence[Any]) -> EventBus:
+    subs = [_RECORDER]
+    if options.persist:
+        subs.append(_store_subscription())
+    subs += global_subscriptions()
+    if extra:
+        return EventBus([*subs, *(Subscription(h) for h in extra)])
+    key = tuple(map(id, subs))
+    bus = _BUSES.get(key)
+    if bus is None or bus.subscriptions != subs:
+        if len(_BUSES) > 64:
+            _BUSES.clear()
+        bus = _BUSES[key] = EventBus(subs)
+    return bus
+
+
+def set_live_display(factory: Callable[[Run], Any] | None) -> None:
+    """Register how a streaming run shows its tokens while a synchronous caller waits (the
+    notebook layer does, on ``%load_ext orchnb``). ``factory(run)`` returns a listener with
+    ``tick()`` (called on the waiting thread about ten times a second) and ``close()``."""
+    _LIVE[:] = [factory] if factory is not None else []
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """A piece of a model call's text as it arrives (``pipe.stream(x)`` yields these).
+
+    ``attempt`` tells a retried call's restart apart: a new attempt starts its text over.
+    """
+
+    step: str
+    """The step making the call."""
+    text: str
+    """The new text."""
+    span_id: str
+    run_id: str
+    item: int | None = None
+    """Map item (fan-outs stream several calls at once)."""
+    attempt: int | None = None
+
+
+class _ChunkQueue:
+    """Collects a run's stream deltas for an iterator (thread-safe or loop-local)."""
+
+    def __init__(self, put: Callable[[Any], None]):
+        self.put = put
+
+    def on_stream_delta(self, *, span: Any, text: str, run: Run, attempt: int | None = None
+                        ) -> None:
+        self.put(StreamChunk(span.step, text, span.span_id, run.id, span.item, attempt))
+
+    def on_run_end(self, *, run: Run) -> None:
+        self.put(None)
 
 
 class Run:
@@ -87,49 +160,33 @@ class Run:
         self.error: BaseException | None = None
         self.trace = RunTrace()
         self._body = body
-        self._hooks = [*_HOOKS, *(_Hook(h) for h in hooks)]
+        self._hooks = list(hooks)
         self._gate: Gate | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._done = threading.Event()
-        self._cancel_requested = False
+        self.cancel_requested = False
+        """Set by :meth:`cancel`; a run that has not begun yet ends at once when it begins."""
         self._pause_requested = False
 
     # -- the run itself --------------------------------------------------------------------
     async def _execute(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        ctx = RunContext(self, self.options, self._gate, self._hooks)
-        root = ctx.new_span("run", self.pipeline, pattern=self.pattern,
-                            input=_clip(as_text(self.input)))
-        token = ctx.enter_root(root)
         self.status = "running"
         try:
-            if self._cancel_requested:  # cancelled before it began: end at once, traced
-                raise asyncio.CancelledError
-            self.output = await self._body(ctx, self.input)
-            root.output = _clip(as_text(self.output))
-            root.status = self.status = "ok"
-        except (Exception, asyncio.CancelledError, KeyboardInterrupt) as e:
-            self.status = root.status = _status_of(e)  # type: ignore[assignment]
-            if self.status == "cancelled" and not isinstance(e, RunCancelled):
-                done = sum(1 for s in self.trace.spans if s.kind in ("model", "tool"))
-                e = RunCancelled(f"run of '{self.pipeline}' cancelled after {done} calls; the "
-                                 f"partial trace is in run.trace.df")
-            root.error = f"{type(e).__name__}: {e}"
-            self.error = e
-            if isinstance(e, Exception):
-                e.run = self  # type: ignore[attr-defined]
+            await RunContext(self, self.options, self._gate, _bus(self.options, self._hooks)
+                             ).execute(self._body)
         finally:
-            _SCOPE.reset(token)
-            root.end = time.time()
-            root.latency_ms = (root.end - root.start) * 1000.0
-            ctx._end(root)
             if self._gate is not None:
                 self._gate.finish()
-            for hook in self._hooks:
-                hook.on_run_end(run=self)
             self._done.set()
+
+    def finish(self, status: str, output: Any, error: BaseException | None) -> None:
+        """Called by the engine as the run ends (before its last events are published)."""
+        self.status, self.output, self.error = status, output, error
+        if isinstance(error, Exception):
+            error.run = self  # type: ignore[attr-defined]
 
     def run_sync(self) -> Run:
         """Run to the end from synchronous code (works inside Jupyter's running loop)."""
@@ -144,13 +201,61 @@ class Run:
                     loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
                 self._mark_interrupted()
         else:
+            # Inside Jupyter's loop the run goes on the engine's loop; a streaming run shows
+            # its tokens meanwhile through the notebook's live display, ticked from here.
+            live = _LIVE[0](self) if self.options.stream and _LIVE else None
+            if live is not None:
+                self._hooks.append(live)
             fut = asyncio.run_coroutine_threadsafe(self._execute(), engine_loop())
             try:
-                wait_future(fut, self.cancel)
+                wait_future(fut, self.cancel, tick=live.tick if live is not None else None)
             except KeyboardInterrupt:
                 self._done.wait(30)
                 self._mark_interrupted()
+            finally:
+                if live is not None:
+                    live.close()
         return self._result()
+
+    def iter_stream(self) -> Iterator[StreamChunk]:
+        """Start this run and yield its text chunks as they arrive (a sync iterator, fine in a
+        notebook cell); at the end, the run's error (if any) is raised. Leaving the loop early
+        cancels the run."""
+        chunks: queue.SimpleQueue[StreamChunk | None] = queue.SimpleQueue()
+        self._hooks.append(_ChunkQueue(chunks.put))
+        self.start_nowait(stepping=False)
+        finished = False
+        try:
+            while True:
+                try:
+                    chunk = chunks.get(timeout=0.25)
+                except queue.Empty:
+                    continue
+                if chunk is None:
+                    break
+                yield chunk
+            finished = True
+        finally:
+            if not finished:
+                self.cancel()
+            self._done.wait(30)
+        self._result()
+
+    async def aiter_stream(self) -> AsyncIterator[StreamChunk]:
+        """``iter_stream`` on the caller's event loop (``async for chunk in ...``)."""
+        chunks: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
+        self._hooks.append(_ChunkQueue(chunks.put_nowait))
+        task = asyncio.ensure_future(self._execute())
+        try:
+            while (chunk := await chunks.get()) is not None:
+                yield chunk
+            await task
+        finally:
+            if not task.done():
+                self.cancel_requested = True
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._result()
 
     async def arun(self) -> Run:
         """Run to the end on the caller's event loop."""
@@ -304,7 +409,7 @@ class Run:
 
         # A task cancelled before its first step would never run its body (no trace, no end
         # of run), so a run that has not begun yet sees the flag when it does.
-        self._cancel_requested = True
+        self.cancel_requested = True
 
         def stop() -> None:
             if self._task is not None and self.status != "pending" and not self._task.done():
@@ -354,51 +459,8 @@ class Run:
         out = "" if self.output is None else as_text(self.output)
         out = out if len(out) < 60 else out[:57] + "..."
         nxt = f", next={self.pending[0].step!r}" if self.pending else ""
-        return (f"<Run {self.pipeline!r} {self.status}{nxt}: {self.calls} calls, "
-                f"{_money(self.cost_usd, self.unpriced_calls)}{sim}, output={out!r}>")
+        return (f"<Run {self.pipeline!r} {self.status}{nxt}: {plural(self.calls, 'call')}, "
+                f"{money(self.cost_usd, self.unpriced_calls)}{sim}, output={out!r}>")
 
     def _repr_html_(self) -> str:
-        return _run_html(self)
-
-
-def _money(usd: float, unpriced: int) -> str:
-    text = f"${usd:.6f}" if usd < 0.01 else f"${usd:.4f}"
-    return text + (f" (+{unpriced} unpriced)" if unpriced else "")
-
-
-def _run_html(run: Run) -> str:
-    e = html.escape
-    colour = {"ok": "#2e7d32", "paused": "#1565c0", "running": "#1565c0"}.get(run.status, "#c62828")
-    rows = []
-    for s in sorted(run.trace.spans, key=lambda s: s.start):
-        if s.kind not in ("model", "tool", "step"):
-            continue
-        cost = "" if s.kind != "model" else (
-            "unpriced" if s.cost_usd is None or math.isnan(s.cost_usd) else f"${s.cost_usd:.6f}")
-        tokens = "" if s.input_tokens is None else f"{s.input_tokens} → {s.output_tokens}"
-        what = s.tool if s.kind == "tool" else (f"{s.provider}:{s.model}" if s.model else "")
-        flags = " ".join(f for f, on in (("sim", s.simulated), ("cached", s.cached)) if on)
-        out = as_text(s.output or s.error or "")
-        rows.append(
-            f"<tr><td>{e(s.step)}</td><td>{e(s.kind)}</td><td>{e(what)} <i>{flags}</i></td>"
-            f"<td>{e(s.status)}</td><td style='text-align:right'>{tokens}</td>"
-            f"<td style='text-align:right'>{cost}</td>"
-            f"<td style='text-align:right'>{(s.latency_ms or 0):.1f}</td>"
-            f"<td style='max-width:40em'>{e(out[:300])}</td></tr>")
-    sim = (" <span style='background:#fff3cd;padding:0 4px'>simulated models</span>"
-           if run.simulated else "")
-    err = f"<div style='color:#c62828'>{e(str(run.error))}</div>" if run.error else ""
-    pending = run.pending
-    if pending:
-        b = pending[0]
-        err += (f"<div>next: <b>{e(b.kind)} call</b> of step <b>{e(b.step)}</b> ({e(b.name)})"
-                f"{f' and {len(pending) - 1} more waiting' if len(pending) > 1 else ''} · "
-                f"<code>run.step()</code> / <code>run.resume()</code></div>")
-    return (
-        f"<div><b>{e(run.pipeline)}</b> <span style='color:{colour}'>{e(run.status)}</span>"
-        f" · {run.calls} calls · {run.tokens} tokens · {_money(run.cost_usd, run.unpriced_calls)}"
-        f"{sim}{err}<div style='margin:4px 0;padding:6px;background:#f6f8fa;white-space:pre-wrap'>"
-        f"{e(as_text(run.output) if run.output is not None else '')}</div>"
-        "<table><thead><tr><th>step</th><th>kind</th><th>model / tool</th><th>status</th>"
-        "<th>tokens in → out</th><th>cost</th><th>ms</th><th>output</th></tr></thead><tbody>"
-        + "".join(rows) + "</tbody></table></div>")
+        return run_html(self)

@@ -265,7 +265,7 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
             clf_usd[i] += listed
         else:
             route_usd[i] += listed
-            if s.output_tokens is not None and not (s.meta or "").startswith('{"embedding"'):
+            if s.output_tokens is not None and not (s.meta or {}).get("embedding"):
                 out_tokens.setdefault(s.step, []).append(s.output_tokens)
     cols: dict[str, Any] = {k: [None] * n for k in (
         "route", "raw_label", "confidence", "defaulted", "reason", "similarity", "error")}
@@ -277,7 +277,7 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
                 cols["error"][i] = t.error or t.status
         if c is None:
             continue
-        meta = _meta(c.meta)
+        meta = c.meta or {}
         cols["route"][i] = c.route
         cols["raw_label"][i] = c.raw_label
         cols["confidence"][i] = c.confidence
@@ -291,16 +291,6 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
                 done=[t is not None for t in tops],
                 _observed={k: sum(v) / len(v) for k, v in out_tokens.items()})
     return cols
-
-
-def _meta(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def frame(df: pd.DataFrame, texts: list[str], labels: list[str], cols: dict[str, Any],

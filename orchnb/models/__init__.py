@@ -1,6 +1,7 @@
 """Models: providers (openai, anthropic, sim), the ``provider:model`` registry, pricing, usage."""
 
-from ._pricing import cost_usd
+from ._preflight import preflight
+from ._pricing import call_cost, cost_usd
 from ._provider import (
     Model,
     Provider,
@@ -11,9 +12,19 @@ from ._provider import (
     resolve_model,
 )
 from ._sim import SimModel, SimProvider, estimate_tokens, get_sim_model, sim_model
-from ._types import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+from ._types import (
+    Capabilities,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    StreamDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 __all__ = [
+    "Capabilities",
     "Message",
     "Model",
     "ModelRequest",
@@ -21,15 +32,18 @@ __all__ = [
     "Provider",
     "SimModel",
     "SimProvider",
+    "StreamDelta",
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "call_cost",
     "cost_usd",
     "estimate_tokens",
     "get_provider",
     "get_sim_model",
     "known_providers",
     "openai_compatible",
+    "preflight",
     "register_provider",
     "resolve_model",
     "sim_model",

@@ -131,11 +131,15 @@ class AnthropicProvider:
         url = self.base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
         return f"AnthropicProvider(base_url={url!r})"
 
-    def _make_client(self) -> Any:
+    def check(self, model: str) -> None:
+        """Before a run: raise :class:`MissingAPIKeyError` when no key is configured."""
         if not (
             self._api_key or os.environ.get(_KEY_VAR) or os.environ.get("ANTHROPIC_AUTH_TOKEN")
         ):
             raise MissingAPIKeyError("anthropic", _KEY_VAR)
+
+    def _make_client(self) -> Any:
+        self.check("")
         from anthropic import AsyncAnthropic
 
         # None lets the SDK read ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL itself.

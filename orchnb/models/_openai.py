@@ -122,9 +122,13 @@ class OpenAIProvider:
         url = self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         return f"OpenAIProvider(base_url={url!r})"
 
-    def _make_client(self) -> Any:
+    def check(self, model: str) -> None:
+        """Before a run: raise :class:`MissingAPIKeyError` when no key is configured."""
         if not (self._api_key or os.environ.get(_KEY_VAR)):
             raise MissingAPIKeyError("openai", _KEY_VAR)
+
+    def _make_client(self) -> Any:
+        self.check("")
         from openai import AsyncOpenAI
 
         # None lets the SDK read OPENAI_API_KEY / OPENAI_BASE_URL itself.

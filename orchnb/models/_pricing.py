@@ -70,3 +70,14 @@ def cost_usd(provider: str, model: str, usage: Usage) -> tuple[float, bool]:
         cache = inp
     total = (usage.input_tokens - cached) * inp + cached * cache + usage.output_tokens * out
     return total / 1_000_000, True
+
+
+def call_cost(model: Any, usage: Usage, reported_model: str | None = None) -> tuple[float, bool]:
+    """TEMP stand-in."""
+    ref = model.provider.priced_as(model.name) if hasattr(model.provider, "priced_as") else None
+    if ref:
+        provider, _, name = ref.partition(":")
+        return cost_usd(provider, name, usage)
+    if model.simulated:
+        return 0.0, True
+    return cost_usd(model.provider_name, reported_model or model.name, usage)

@@ -53,6 +53,12 @@ class Model:
     def simulated(self) -> bool:
         return bool(getattr(self.provider, "simulated", False))
 
+    @property
+    def capabilities(self) -> Any:
+        from ._types import Capabilities
+
+        return Capabilities(enforces_timeout=getattr(self.provider, "enforces_timeout", False))
+
     def __repr__(self) -> str:
         tag = " (simulated)" if self.simulated else ""
         return f"Model({self.id!r}){tag}"

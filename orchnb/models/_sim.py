@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
-from ..exceptions import CallTimeoutError
+from ..exceptions import CallTimeoutError, UnknownModelError
 from ._types import ModelRequest, ModelResponse, ToolCall, Usage
 
 Reply = str | ModelResponse | Mapping[str, Any]
 """A sim reply: text, a full ModelResponse, or ``{"tool": name, "args": {...}}`` for a tool call."""
 
 _REGISTRY: dict[str, SimModel] = {}
+_BUILTIN = frozenset({"echo", "gist"})
+"""Sim models that need no registering: echo answers the last message, gist its first sentence."""
 _call_ids = count(1)
 
 
@@ -172,9 +174,18 @@ class SimProvider:
     simulated = True
     enforces_timeout = True
 
+    def check(self, model: str) -> None:
+        """Raise :class:`UnknownModelError` for a sim name nobody registered (a typo)."""
+        if model not in _BUILTIN and model not in _REGISTRY:
+            known = ", ".join(sorted({*_BUILTIN, *_REGISTRY}))
+            raise UnknownModelError(
+                f"sim:{model} is not a registered sim model; registered: {known}. Define it "
+                f"with orchnb.sim_model({model!r}, rules=..., default=...) or fix the name")
+
     async def request(self, model: str, request: ModelRequest) -> ModelResponse:
         sim = _REGISTRY.get(model)
         if sim is None:
+            self.check(model)
             text = _last_user(request)
             reply: Reply = text if model == "echo" else _gist(model, text)
             return _to_response(reply, request, model)

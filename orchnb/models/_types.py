@@ -112,3 +112,20 @@ class ModelResponse:
     finish_reason: str | None = None
     simulated: bool = False
     """True for sim: models; shown wherever the response shows up."""
+
+
+# TEMP stand-ins until the models branch lands (replaced by its definitions on merge)
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    tools: bool = False
+    streaming: bool = False
+    structured_output: bool = False
+    embeddings: bool = False
+    enforces_timeout: bool = False
+
+
+@dataclass(slots=True)
+class StreamDelta:
+    text: str
+    kind: str = "text"
+    tool: str | None = None

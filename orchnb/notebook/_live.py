@@ -98,10 +98,7 @@ def call_record(s: Span) -> dict[str, Any]:
     if s.kind == "model":
         tool_calls = []
         if s.meta:
-            try:
-                tool_calls = json.loads(s.meta).get("tool_calls", [])
-            except (ValueError, AttributeError):
-                tool_calls = []
+            tool_calls = s.meta.get("tool_calls", [])
         cost = _num(s.cost_usd)
         rec.update(model=f"{s.provider}:{s.model}", messages=messages_of(s.input),
                    tool_calls=tool_calls, input_tokens=s.input_tokens,

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar, Protocol
 
-from ..engine import Budget, RetryPolicy, Run, RunContext, as_text, defaults
+from ..engine import Budget, RetryPolicy, Run, RunContext, RunOptions, as_text, defaults
 from ..exceptions import SpecError
-from ..models import Message, Model, resolve_model
+from ..models import Message, Model, preflight, resolve_model
 from ._template import Prompt
 
 Vars = dict[str, Any]
+Body = Callable[[RunContext, Any], Awaitable[Any]]
 
 
 class Node(Protocol):
@@ -37,7 +38,8 @@ class Step:
 
     def __init__(self, name: str, model: str | Model, prompt: str | Prompt, *,
                  system: str | Prompt | None = None, temperature: float | None = None,
-                 max_tokens: int | None = None, parse: Callable[[str], Any] | None = None):
+                 max_tokens: int | None = None, parse: Callable[[str], Any] | None = None,
+                 stream: bool = False):
         self.name = name
         self.model = resolve_model(model)
         owner = f"step '{name}': "
@@ -47,6 +49,8 @@ class Step:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.parse = parse
+        self.stream = stream
+        """Publish this step's text as it arrives (``pipe.stream`` / a live cell output)."""
 
     def messages(self, input: Any, vars: Vars) -> list[Message]:
         text = as_text(input) if not isinstance(input, str) else input
@@ -61,7 +65,8 @@ class Step:
                       provider=self.model.provider_name) as span:
             span.input = as_text(input)
             response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
-                                      temperature=self.temperature, max_tokens=self.max_tokens)
+                                      temperature=self.temperature, max_tokens=self.max_tokens,
+                                      stream=self.stream)
             out = self.parse(response.text) if self.parse else response.text
             span.output = as_text(out)
             return out
@@ -71,7 +76,7 @@ class Step:
         return {"id": self.name, "kind": "llm", "model": self.model.id,
                 "prompt": self.prompt.source,
                 "system": self.system.source if self.system is not None else None,
-                "temperature": self.temperature}
+                "temperature": self.temperature, "stream": self.stream}
 
     def __repr__(self) -> str:
         return f"Step({self.name!r}, {self.model.id!r})"
@@ -139,10 +144,10 @@ class Pipeline:
 
     def __init__(self, name: str, *, budget: Budget | None = None, cache: bool | None = None,
                  timeout: float | None = None, retry: RetryPolicy | None = None,
-                 persist: bool | None = None):
+                 persist: bool | None = None, stream: bool | None = None):
         self.name = name
         self._overrides = {"budget": budget, "cache": cache, "timeout": timeout,
-                           "retry": retry, "persist": persist}
+                           "retry": retry, "persist": persist, "stream": stream}
         self.runs: list[Run] = []
         self.source: str | None = None
         """The ``%%orch`` YAML this pipeline was built from, if any."""
@@ -181,16 +186,50 @@ class Pipeline:
                 "edges": self.edges()}
 
     # -- running ----------------------------------------------------------------------------
-    def _new_run(self, input: Any, options: dict[str, Any], hooks: Sequence[Any] = ()) -> Run:
-        opts = defaults().merged(**self._overrides).merged(**options)
+    @property
+    def options(self) -> RunOptions:
+        """The run options this pipeline's runs get (session defaults + its own settings)."""
+        return defaults().merged(**self._overrides)
 
-        async def body(ctx: RunContext, x: Any) -> Any:
-            return await self._run(ctx, x, {"run_input": x})
+    def new_run(self, input: Any, *, body: Body | None = None, name: str | None = None,
+                pattern: str | None = None, hooks: Sequence[Any] = (), **options: Any) -> Run:
+        """A :class:`~orchnb.Run` of this pipeline, not started yet: the one way runs are made
+        (pipelines, router classification, evals and the playground use it).
 
-        run = Run(self.name, self.pattern, input, body, opts, hooks)
+        ``body(ctx, input)`` replaces the pattern's own control flow; ``options`` (``budget``,
+        ``cache``, ``timeout``, ``stream``...) override the pipeline's for this run.
+
+        >>> run = chain.new_run("hi")    # doctest: +SKIP
+        >>> run.run_sync().output         # doctest: +SKIP
+        """
+        opts = self.options.merged(**options)
+        if body is None:
+            async def body(ctx: RunContext, x: Any) -> Any:
+                return await self._run(ctx, x, {"run_input": x})
+
+        run = Run(name or self.name, pattern or self.pattern, input, body, opts, hooks)
         self.runs.append(run)
         del self.runs[:-50]
         return run
+
+    def models(self) -> list[Model]:
+        """Every model this pipeline may call, nested patterns included (no duplicates).
+
+        >>> [m.id for m in Chain("c", [Step("a", "sim:echo", "x")]).models()]  # doctest: +SKIP
+        ['sim:echo']
+        """
+        found: dict[tuple[int, str], Model] = {}
+        _collect_models(self, found, set())
+        return list(found.values())
+
+    def check_models(self) -> None:
+        """Fail before paying: every model of the pipeline must be callable (known name, key
+        set). Runs call this as they start; it makes no call."""
+        preflight(self.models())
+
+    def _new_run(self, input: Any, options: dict[str, Any], hooks: Sequence[Any] = ()) -> Run:
+        self.check_models()
+        return self.new_run(input, hooks=hooks, **options)
 
     def __call__(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
                  timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:
@@ -252,3 +291,19 @@ class Pipeline:
 
 def model_of(node: Any) -> Model | None:
     return getattr(node, "model", None) if isinstance(getattr(node, "model", None), Model) else None
+
+
+def _collect_models(node: Any, found: dict[tuple[int, str], Model], seen: set[int]) -> None:
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    for attr in ("model", "classifier", "planner", "replanner", "executor", "supervisor",
+                 "reduce", "map", "embedder"):
+        value = node.__dict__.get(attr) if hasattr(node, "__dict__") else None
+        if isinstance(value, Model):
+            found.setdefault((id(value.provider), value.name), value)
+        elif value is not None and not isinstance(value, (str, int, float)):
+            _collect_models(value, found, seen)
+    if isinstance(node, Pipeline):
+        for child in node.children():
+            _collect_models(child, found, seen)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -60,7 +59,7 @@ class MapReduce(Pipeline):
         items = self._split(ctx, input)
         outputs, failed = await self._map_all(ctx, items, vars)
         meta = {"items": len(items), "mapped": len(outputs), "failed": failed}
-        ctx.current_span().meta = json.dumps(meta, default=str)
+        ctx.current_span().meta = meta
         if self.reduce is None:
             return outputs
         level = 0
@@ -77,8 +76,8 @@ class MapReduce(Pipeline):
             items = self.items(input)
             self.last_item_count = len(items)
             span.output = f"{len(items)} items"
-            span.meta = json.dumps({"items": len(items), "chunk_tokens": self.chunk_tokens,
-                                    "overlap_tokens": self.overlap_tokens})
+            span.meta = {"items": len(items), "chunk_tokens": self.chunk_tokens,
+                         "overlap_tokens": self.overlap_tokens}
             return items
 
     async def _map_all(self, ctx: RunContext, items: list[Any], vars: Vars
@@ -115,7 +114,7 @@ class MapReduce(Pipeline):
         groups = group_outputs(outputs, self.reduce_tokens or 0)
         with ctx.span("step", "reduce groups", iteration=level) as span:
             span.input = f"{len(outputs)} outputs in {len(groups)} groups"
-            span.meta = json.dumps({"level": level, "groups": [len(g) for g in groups]})
+            span.meta = {"level": level, "groups": [len(g) for g in groups]}
             reduced = await ctx.gather([lambda g=g: self._reduce(ctx, g, vars) for g in groups],
                                        concurrency=self.concurrency)
             span.output = f"{len(reduced)} partial reductions"

@@ -11,7 +11,6 @@ with ``iteration`` = version and ``meta`` = ``{"version", "steps", "revised"}``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..engine import RunContext, as_text
@@ -84,7 +83,7 @@ class PlanExecute(Pipeline):
                     f"max_steps={self.max_steps}; raise max_steps or ask for shorter plans")
             step = todo.pop(0)
             with ctx.span("step", "execute", iteration=len(history) + 1) as span:
-                span.meta = json.dumps({"plan_version": version, "plan_step": step})
+                span.meta = {"plan_version": version, "plan_step": step}
                 result = await self.executor.invoke(ctx, step, {**scope, "plan": plan})
                 span.input, span.output = step, as_text(result)
             history.append({"step": step, "result": result})
@@ -118,8 +117,8 @@ class PlanExecute(Pipeline):
                     raise _unusable(self.name, node.name, e2) from None
             final = isinstance(parsed, Final)
             span.output = (f"FINAL ANSWER: {parsed.answer}" if final else str(Numbered(parsed)))
-            span.meta = json.dumps({"version": version, "revised": version > 1, "final": final,
-                                    "steps": None if final else parsed}, ensure_ascii=False)
+            span.meta = {"version": version, "revised": version > 1, "final": final,
+                         "steps": None if final else parsed}
             return parsed
 
     def children(self) -> list[Node]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..engine import Run, RunContext, as_text, defaults
+from ..engine import Run, RunContext, as_text
 from ..exceptions import RunError, SpecError
 from ..trace import Span
 from ._base import Node, Pipeline, Vars, as_node
@@ -97,7 +96,7 @@ class Router(Pipeline):
             _mark(ctx.current_span(), choice)
             return choice
 
-        return Run(self.name, self.pattern, input, body, defaults().merged(**self._overrides))
+        return self.new_run(input, body=body)
 
     # -- shape ----------------------------------------------------------------------------------
     @property
@@ -155,4 +154,4 @@ class Router(Pipeline):
 def _mark(span: Span, choice: Classification, meta: Mapping[str, Any] | None = None) -> None:
     span.route, span.raw_label, span.confidence = choice.route, choice.raw_label, choice.confidence
     flags = {"defaulted": choice.defaulted, **({"reason": choice.reason} if choice.reason else {})}
-    span.meta = json.dumps({**flags, **(meta or {})}, default=str)
+    span.meta = {**flags, **(meta or {})}

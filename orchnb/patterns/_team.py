@@ -12,7 +12,6 @@ the turn to ``to`` after ``after`` acted).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -84,8 +83,8 @@ class Team(Pipeline):
                 decision = parse_decision(reply, list(self.members))
                 who = "FINISH" if decision.done else decision.agent
                 span.route = who
-                span.meta = json.dumps({"from": self.supervisor.name, "to": who, "after": previous,
-                                        "instruction": decision.instruction or None})
+                span.meta = {"from": self.supervisor.name, "to": who, "after": previous,
+                             "instruction": decision.instruction or None}
                 if decision.done:
                     answer = decision.answer if decision.answer is not None else last
                     span.output = as_text(answer)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._export import to_csv, to_otel, to_parquet
 from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
-from ._span import COLUMNS, Span
+from ._span import COLUMNS, MAX_TEXT, Span, clip
 from ._store import PerFile, SpanStore, get_store, home, home_key
 from ._trace import Trace
 
@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "MAX_TEXT",
     "PerFile",
     "Span",
     "SpanStore",
     "Trace",
+    "clip",
     "get_store",
     "home",
     "home_key",

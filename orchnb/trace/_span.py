@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, Literal
 
-SpanKind = Literal["run", "pattern", "step", "model", "tool"]
+SpanKind = Literal["run", "pattern", "step", "model", "tool", "memory"]
 SpanStatus = Literal["running", "ok", "error", "cancelled", "budget_exceeded", "max_iterations"]
 
 
@@ -71,12 +72,20 @@ class Span:
     """Rendered prompt / arguments / step input (truncated for very large values)."""
     output: str | None = None
     """Response text / tool result / step output (truncated for very large values)."""
-    meta: str | None = None
-    """JSON of anything else (plan versions, tool calls, agent names, parameters)."""
+    meta: dict[str, Any] | None = None
+    """Anything else (plan versions, tool calls, agent names, parameters) as a JSON-able dict;
+    serialised to JSON text only by the store, the DataFrame and the exports."""
+    ttft_ms: float | None = None
+    """Streamed model calls: milliseconds from the request to the first token."""
 
     def to_row(self) -> tuple[Any, ...]:
-        """The span as a tuple in ``COLUMNS`` order."""
-        return _row(self)
+        """The span as a tuple in ``COLUMNS`` order (``meta`` as JSON text)."""
+        row = _row(self)
+        meta = row[_META]
+        if meta is None or isinstance(meta, str):
+            return row
+        return (*row[:_META], json.dumps(meta, default=str, ensure_ascii=False),
+                *row[_META + 1:])
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Span))
@@ -84,3 +93,16 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Span))
 
 # The span writer turns every span into a row: one attrgetter is ~3x faster than getattr per name.
 _row = attrgetter(*COLUMNS)
+_META = COLUMNS.index("meta")
+
+MAX_TEXT = 20_000
+"""Characters of a span's ``input`` / ``output`` kept (the rest is cut, saying how much)."""
+
+
+def clip(text: str) -> str:
+    """``text`` bounded to :data:`MAX_TEXT` characters (the one place span text is cut).
+
+    >>> clip("short")
+    'short'
+    """
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… [{len(text)} chars]"

@@ -32,8 +32,10 @@ _TYPES = {
     "start": "REAL", "end": "REAL", "latency_ms": "REAL", "cost_usd": "REAL", "saved_usd": "REAL",
     "confidence": "REAL", "input_tokens": "INTEGER", "output_tokens": "INTEGER",
     "cached_tokens": "INTEGER", "iteration": "INTEGER", "item": "INTEGER", "attempt": "INTEGER",
-    "priced": "INTEGER", "cached": "INTEGER", "simulated": "INTEGER",
+    "priced": "INTEGER", "cached": "INTEGER", "simulated": "INTEGER", "ttft_ms": "REAL",
 }
+# Columns added by later migrations are not in the first one (its SQL must never change).
+_LATER = {"ttft_ms"}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -41,7 +43,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         "CREATE TABLE IF NOT EXISTS spans ("
         + ", ".join(
             f'"{c}" {_TYPES.get(c, "TEXT")}' + (" PRIMARY KEY" if c == "span_id" else "")
-            for c in COLUMNS
+            for c in COLUMNS if c not in _LATER
         )
         + ");"
         "CREATE INDEX IF NOT EXISTS spans_run ON spans(run_id);"
@@ -52,6 +54,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         # Batches of finished spans (marshal'ed lists of rows) not yet moved into ``spans``.
         "CREATE TABLE IF NOT EXISTS span_log (id INTEGER PRIMARY KEY, rows BLOB NOT NULL);",
     ),
+    ("003_ttft", 'ALTER TABLE spans ADD COLUMN "ttft_ms" REAL;'),
 ]
 
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from orchnb import CallTimeoutError, Chain, SimModel, Step
+from orchnb.exceptions import UnknownModelError
 from orchnb.models import Message, ModelRequest, SimProvider, resolve_model
 
 
@@ -29,11 +30,16 @@ def test_rules_script_and_default():
     assert ask("s", "x").text == "one"
 
 
-def test_unregistered_names_echo_the_gist_and_are_deterministic():
-    a, b = ask("whatever", "First sentence here. Second one."), ask("whatever", "First sentence "
-                                                                    "here. Second one.")
-    assert a.text == b.text == "[sim:whatever] First sentence here."
+def test_gist_answers_the_first_sentence_and_is_deterministic():
+    a, b = ask("gist", "First sentence here. Second one."), ask("gist", "First sentence "
+                                                                "here. Second one.")
+    assert a.text == b.text == "[sim:gist] First sentence here."
     assert a.simulated and a.usage.estimated and a.usage.input_tokens > 0
+
+
+def test_unregistered_sim_name_is_an_unknown_model_listing_the_registered_ones():
+    with pytest.raises(UnknownModelError, match=r"sim:ecoh is not a registered.*echo, .*gist"):
+        ask("ecoh", "hello")
 
 
 def test_latency_and_timeout():

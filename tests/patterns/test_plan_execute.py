@@ -98,7 +98,7 @@ def test_replanner_revises_the_plan_and_versions_are_traced():
     assert [s.input for s in spans(run, "step", "execute")] == ["a", "b2", "c3"]
     plans = spans(run, "step", "plan")
     assert [p.iteration for p in plans] == [1, 2, 3, 4]
-    metas = [json.loads(p.meta) for p in plans]
+    metas = [p.meta for p in plans]
     assert [m["steps"] for m in metas] == [["a", "b", "c"], ["b2", "c2"], ["c3"], None]
     assert [m["revised"] for m in metas] == [False, True, True, True] and metas[-1]["final"]
     assert plans[2].output == "1. c3"

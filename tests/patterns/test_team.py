@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from _helpers import add, spans
 from _helpers import scripted as boss
@@ -41,7 +39,7 @@ def test_supervisor_hands_turns_until_finish():
     handoffs = spans(run, "step", "handoff")
     assert [(h.iteration, h.route) for h in handoffs] == [(1, "math"), (2, "writer"),
                                                          (3, "FINISH")]
-    assert [json.loads(h.meta) for h in handoffs] == [
+    assert [h.meta for h in handoffs] == [
         {"from": "supervisor", "to": "math", "after": None, "instruction": "add 2 and 3"},
         {"from": "supervisor", "to": "writer", "after": "math", "instruction": None},
         {"from": "supervisor", "to": "FINISH", "after": "writer", "instruction": None},

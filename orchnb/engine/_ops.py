@@ -1,0 +1,303 @@
+"""What the guarded call path calls: a model call, an embedding call or a tool call.
+
+Each operation says what its step boundary is, what it may cost (the budget reservation), how it
+is cached, how one attempt is made and what it cost. The path itself (boundary → reservation →
+span → cache → attempts → price → settle) is written once, in ``RunContext._guarded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..exceptions import ToolError
+from ..models import (
+    Message,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    StreamDelta,
+    Usage,
+    call_cost,
+    resolve_model,
+)
+from ..tools import Tool
+from ._budget import Charge
+from ._cache import cache_key, dump_response, load_response
+from ._gate import Boundary
+
+if TYPE_CHECKING:
+    from ..trace import Span
+    from ._context import RunContext
+
+_MSG_OVERHEAD = 4
+"""Tokens a chat message costs beyond its text (role, separators), as providers count them."""
+_OUTPUT_GUESS = 512
+"""Output tokens reserved for a call without ``max_tokens`` before any output was seen."""
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token (the sim models' and the loopback server's own rule)."""
+    return (len(text) + 3) // 4
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """The outcome of a tool call, ready to hand back to the model as an observation."""
+
+    call_id: str | None
+    name: str
+    value: Any
+    text: str
+    """What the model sees: the value as text, or the error / rejection message."""
+    is_error: bool = False
+    rejected: bool = False
+
+
+class Op:
+    """One guarded operation (subclasses fill in the parts)."""
+
+    kind: ClassVar[str] = "model"
+    step: str
+    boundary: Boundary | None = None
+    max_attempts: int | None = None
+    """None: the run's retry policy; 1 for calls that are never retried (tools)."""
+    enforces_timeout = False
+    timeout: float | None = None
+    streams = False
+    decision: Any = None
+    """The user's decision at the step boundary (tool approval), once it was passed."""
+
+    def fields(self) -> dict[str, Any]:
+        """Span columns known before the call."""
+        return {}
+
+    def need(self, ctx: RunContext) -> Charge:
+        """The budget reservation: what this call may cost at most (or a fair estimate)."""
+        return Charge()
+
+    def cache_key(self) -> str | None:
+        return None
+
+    def load(self, cached: Any) -> tuple[Any, float | None]:
+        """A cached value and the cost the original call had (None: unknown price)."""
+        raise NotImplementedError
+
+    def dump(self, result: Any, usd: float | None) -> Any:
+        raise NotImplementedError
+
+    async def attempt(self, ctx: RunContext, span: Span) -> Any:
+        raise NotImplementedError
+
+    def charge(self, result: Any, cached: bool) -> tuple[Charge, bool]:
+        """What the call cost and whether its price is known."""
+        return Charge(), True
+
+    def fill(self, span: Span, result: Any) -> None:
+        """Span columns known after the call."""
+
+
+class ModelOp(Op):
+    """A chat call."""
+
+    kind = "model"
+
+    def __init__(self, model: Model, request: ModelRequest, step: str, stream: bool,
+                 boundary: Boundary | None):
+        self.model = model
+        self.request = request
+        self.step = step
+        self.boundary = boundary
+        caps = model.capabilities
+        self.enforces_timeout = caps.enforces_timeout
+        self.timeout = request.timeout
+        self.streams = stream
+        self._native_stream = stream and caps.streaming
+        self._key: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        m = self.model
+        return {"provider": m.provider_name, "model": m.name, "simulated": m.simulated,
+                "input": messages_text(self.request.messages)}
+
+    def need(self, ctx: RunContext) -> Charge:
+        r = self.request
+        inp = sum(estimate_tokens(m.content) + _MSG_OVERHEAD for m in r.messages) + 3
+        inp += sum(estimate_tokens(json.dumps(t.parameters)) + 8 for t in r.tools)
+        inp = int(inp * 1.2) + 1  # tokenizers differ; reserve a margin
+        out = r.max_tokens if r.max_tokens is not None else max(_OUTPUT_GUESS,
+                                                                ctx.largest_output)
+        usd, priced = call_cost(self.model, Usage(inp, out))
+        return Charge(1, inp + out, usd if priced else 0.0, exact=r.max_tokens is not None)
+
+    def cache_key(self) -> str:
+        self._key = cache_key(self.model.provider_name, self.model.name, self.request)
+        return self._key
+
+    def load(self, cached: Any) -> tuple[Any, float | None]:
+        return load_response(cached)
+
+    def dump(self, result: Any, usd: float | None) -> Any:
+        return dump_response(result, usd)
+
+    async def attempt(self, ctx: RunContext, span: Span) -> ModelResponse:
+        if self._native_stream:
+            on_delta: Callable[[StreamDelta], None] = ctx.delta_sink(span)
+            return await self.model.provider.request(self.model.name, self.request,
+                                                     on_delta=on_delta)
+        return await self.model.provider.request(self.model.name, self.request)
+
+    def charge(self, result: ModelResponse, cached: bool) -> tuple[Charge, bool]:
+        u = result.usage
+        usd, priced = call_cost(self.model, u, result.model or None)
+        return Charge(1, u.input_tokens + u.output_tokens, usd), priced
+
+    def fill(self, span: Span, result: ModelResponse) -> None:
+        u = result.usage
+        span.input_tokens, span.output_tokens, span.cached_tokens = (
+            u.input_tokens, u.output_tokens, u.cached_tokens)
+        out = result.text
+        if result.tool_calls:
+            calls = [{"name": c.name, "arguments": c.arguments} for c in result.tool_calls]
+            span.meta = {"tool_calls": calls}
+            out = out or json.dumps(calls, default=str)
+        span.output = out
+
+
+class EmbedOp(Op):
+    """An embedding call. ``embedder`` has ``provider``, ``model``, ``remote``, ``simulated``,
+    and ``async embed(texts) -> (vectors, Usage)``."""
+
+    kind = "model"
+
+    def __init__(self, embedder: Any, texts: list[str], step: str, boundary: Boundary | None):
+        self.embedder = embedder
+        self.texts = texts
+        self.step = step
+        self.boundary = boundary
+        self.enforces_timeout = True  # embedders run under the SDK's or no timeout
+        self._model: Model | None = None
+
+    def fields(self) -> dict[str, Any]:
+        e = self.embedder
+        return {"provider": e.provider, "model": e.model, "simulated": e.simulated,
+                "input": json.dumps(self.texts[-20:], ensure_ascii=False)}
+
+    def need(self, ctx: RunContext) -> Charge:
+        if not self.embedder.remote:
+            return Charge()
+        tokens = int(sum(estimate_tokens(t) for t in self.texts) * 1.2) + 1
+        usd, priced = self._cost(tokens)
+        return Charge(1, tokens, usd if priced else 0.0, exact=False)
+
+    def _cost(self, tokens: int) -> tuple[float, bool]:
+        e = self.embedder
+        if not e.remote:
+            return 0.0, True  # local and sim embedders are free
+        if self._model is None:
+            self._model = resolve_model(f"{e.provider}:{e.model}")
+        return call_cost(self._model, Usage(tokens, 0))
+
+    def cache_key(self) -> str | None:
+        if not self.embedder.remote:  # local ones are free anyway
+            return None
+        raw = json.dumps([self.embedder.provider, self.embedder.model, self.texts])
+        return "embed:" + hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+    def load(self, cached: Any) -> tuple[Any, float | None]:
+        vectors, tokens, usd = cached
+        return (vectors, tokens), usd
+
+    def dump(self, result: Any, usd: float | None) -> Any:
+        vectors, tokens = result
+        return [vectors, tokens, usd]
+
+    async def attempt(self, ctx: RunContext, span: Span) -> tuple[list[list[float]], int]:
+        vectors, usage = await self.embedder.embed(self.texts)
+        return vectors, usage.input_tokens
+
+    def charge(self, result: Any, cached: bool) -> tuple[Charge, bool]:
+        tokens = result[1]
+        usd, priced = self._cost(tokens)
+        return Charge(int(self.embedder.remote), tokens, usd), priced
+
+    def fill(self, span: Span, result: Any) -> None:
+        vectors, tokens = result
+        span.input_tokens, span.output_tokens, span.cached_tokens = tokens, 0, 0
+        dims = len(vectors[0]) if vectors else 0
+        span.output = f"{len(vectors)} vectors of {dims} dims"
+        span.meta = {"embedding": True, "texts": len(self.texts)}
+
+
+class ToolOp(Op):
+    """A tool call: never cached, never retried; failures become observations."""
+
+    kind = "tool"
+    max_attempts = 1
+    enforces_timeout = True  # the tool's own timeout is applied in ``attempt``
+
+    def __init__(self, tool: Tool, arguments: dict[str, Any], step: str, call_id: str | None,
+                 boundary: Boundary | None, timeout: float | None):
+        self.tool = tool
+        self.arguments = arguments
+        self.step = step
+        self.call_id = call_id
+        self.boundary = boundary
+        self.tool_timeout = timeout
+
+    def fields(self) -> dict[str, Any]:
+        return {"tool": self.tool.name, "input": as_text(self.arguments)}
+
+    async def attempt(self, ctx: RunContext, span: Span) -> ToolResult:
+        tool, d = self.tool, self.decision
+        if d is not None and d.action == "reject":
+            text = f"The user rejected this call to {tool.name}" + (
+                f": {d.reason}" if d.reason else ".")
+            span.status, span.error = "error", "rejected by user"
+            return ToolResult(self.call_id, tool.name, None, text, True, True)
+        arguments = self.arguments
+        if d is not None and d.arguments is not None:
+            arguments = d.arguments
+            span.input = as_text(arguments)
+        try:
+            if self.tool_timeout is None:
+                value = await tool.invoke(arguments)
+            else:
+                async with asyncio.timeout(self.tool_timeout):
+                    value = await tool.invoke(arguments)
+        except Exception as e:
+            if isinstance(e, TimeoutError):
+                e = ToolError(f"tool '{tool.name}' timed out after {self.tool_timeout:g}s")
+            text = f"Error: {e}" if isinstance(e, ToolError) else (
+                f"Error: {tool.name} raised {type(e).__name__}: {e}")
+            span.status, span.error = "error", text[7:]
+            return ToolResult(self.call_id, tool.name, None, text, True)
+        return ToolResult(self.call_id, tool.name, value, as_text(value))
+
+    def fill(self, span: Span, result: ToolResult) -> None:
+        span.output = result.text
+
+
+def as_text(value: Any) -> str:
+    """How a step's input or output is shown in the trace and in prompts.
+
+    >>> as_text({"a": 1})
+    '{"a": 1}'
+    """
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def messages_text(messages: list[Message]) -> str:
+    """The messages of a call as the trace shows them."""
+    if len(messages) == 1 and not messages[0].tool_calls:
+        return messages[0].content
+    return json.dumps([m.to_dict() for m in messages], ensure_ascii=False, default=str)
