@@ -10,7 +10,7 @@ whole call (``timeout``). Nothing here imports an SDK at module level.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -158,5 +158,30 @@ def _mid_stream(error: Exception, sdk: ModuleType, where: str, count: int,
             f"the answer is incomplete",
             provider=provider, model=model, status=None, retryable=True,
         )
+    in_band = isinstance(error, sdk.APIError) and not (
+        isinstance(error, sdk.APIStatusError) and error.status_code >= 400)
+    if in_band:
+        # An error event inside a 200 stream (Anthropic's ``event: error``, OpenAI's
+        # ``data: {"error": ...}``): the SDKs raise it with the stream's status, 200.
+        kind, message = _error_event(error.body)
+        return ProviderError(
+            f"{where}: the server reported an error mid-stream after {count} chunks: "
+            f"{kind or 'error'}: {message or type(error).__name__}",
+            provider=provider, model=model, status=None, retryable=kind not in _FINAL_ERRORS,
+        )
     return map_sdk_error(error, sdk, provider=provider, model=model, timeout=idle,
                          key_variable=key_variable)
+
+
+_FINAL_ERRORS = frozenset({"invalid_request_error", "authentication_error", "permission_error",
+                           "not_found_error"})
+"""Error types a retry cannot fix; any other error event (overloaded, server error) can be."""
+
+
+def _error_event(body: object) -> tuple[str, str]:
+    """(type, message) of an error event's body, in either vendor's shape."""
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping):
+            return str(inner.get("type") or ""), str(inner.get("message") or "")[:200]
+    return "", ""

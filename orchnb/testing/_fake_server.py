@@ -36,15 +36,19 @@ from ._wire import (
     openai_stream,
     parse_anthropic,
     parse_openai,
+    stream_error_frame,
 )
 
-FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate")
+FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
+               "stream_error")
 """Named faults; any other HTTP error status as a string ("400", "401", "529"...) works too.
 
 ``cut`` drops the connection after ``cut_after`` chunks of a streamed answer, ``truncate``
-ends the stream cleanly there; both stop before the stream's final event (OpenAI's
-``finish_reason`` chunk, Anthropic's ``message_stop``). On a plain request ``cut`` drops the
-connection halfway through the body and ``truncate`` sends half the body as if complete."""
+ends the stream cleanly there, ``stream_error`` sends the vendor's in-stream error event there
+(overloaded) and ends; all stop before the stream's final event (OpenAI's ``finish_reason``
+chunk, Anthropic's ``message_stop``). On a plain request ``cut`` drops the connection halfway
+through the body, ``truncate`` sends half the body as if complete and ``stream_error`` is a
+529."""
 
 Latency = float | tuple[float, float] | Callable[[FakeRequest], float]
 Responder = Callable[[FakeRequest], "str | FakeReply"]
@@ -242,11 +246,12 @@ class FakeProvider:
         rate_drop: float = 0.0,
         rate_cut: float = 0.0,
         rate_truncate: float = 0.0,
+        rate_stream_error: float = 0.0,
     ) -> FakeProvider:
         """Inject faults at random (seeded) with these probabilities per request."""
         rates = {"429": rate_429, "500": rate_500, "503": rate_503, "timeout": rate_timeout,
                  "malformed": rate_malformed, "drop": rate_drop, "cut": rate_cut,
-                 "truncate": rate_truncate}
+                 "truncate": rate_truncate, "stream_error": rate_stream_error}
         if sum(rates.values()) > 1.0:
             raise ValueError("fault rates add up to more than 1")
         with self._lock:
@@ -340,7 +345,7 @@ class FakeProvider:
                 delay = self._delay(req)
                 if delay > 0:
                     await asyncio.sleep(delay)
-            if fault is not None and fault.kind in ("cut", "truncate"):
+            if fault is not None and fault.kind in ("cut", "truncate", "stream_error"):
                 return self._cut(api, route[1], req, n, fault)
             if fault is not None and fault.kind != "timeout":
                 return self._fault_response(api, fault)
@@ -377,13 +382,19 @@ class FakeProvider:
             req.chunk_times.append(time.perf_counter())
             yield frame
 
-    def _cut(self, api: Api, path: str, req: FakeRequest, n: int, fault: _Fault) -> HttpResponse:
-        """A ``cut`` or ``truncate`` fault: the answer stops short of its end."""
-        complete = fault.kind == "truncate"
+    def _cut(self, api: Api, path: str, req: FakeRequest, n: int,
+             fault: _Fault) -> HttpResponse | None:
+        """A ``cut``, ``truncate`` or ``stream_error`` fault: the answer stops short of its end."""
+        complete = fault.kind != "cut"
         if path != "/v1/models" and path != "/v1/embeddings" and req.body.get("stream"):
             frames = self._frames(api, req, self._reply_for(req), n)
             after = self.cut_after if fault.cut_after is None else fault.cut_after
-            return self._streamed(req, frames.frames[:min(after, frames.final)], complete)
+            sent = frames.frames[:min(after, frames.final)]
+            if fault.kind == "stream_error":
+                sent.append(stream_error_frame(api))
+            return self._streamed(req, sent, complete)
+        if fault.kind == "stream_error":
+            return self._fault_response(api, _Fault("529"))
         full = self._answer(api, path, req, n).body
         half = full[:len(full) // 2]
         if complete:

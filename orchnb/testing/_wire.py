@@ -379,6 +379,14 @@ def anthropic_stream(req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames
     return StreamFrames(frames, final)
 
 
+def stream_error_frame(api: Api, status: int = 529) -> bytes:
+    """The error event a vendor sends inside a 200 stream (Anthropic: ``event: error``)."""
+    body = error_body(api, status)
+    if api == "anthropic":
+        return _sse(body, "error")
+    return _sse(body)
+
+
 def embedding_vector(text: str, seed: int = 0) -> list[float]:
     """A deterministic unit vector of :data:`EMBEDDING_DIM` floats derived from a hash of ``text``.
 

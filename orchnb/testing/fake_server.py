@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-delay", type=float, default=0.0,
                         help="seconds between the chunks of a streamed answer")
     parser.add_argument("--cut-after", type=int, default=2,
-                        help="chunks a cut or truncate fault lets through")
-    for kind in ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate"):
-        parser.add_argument(f"--rate-{kind}", type=float, default=0.0, metavar="P",
-                            help=f"probability of a {kind} fault per request")
+                        help="chunks a cut, truncate or stream_error fault lets through")
+    for kind in ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
+                 "stream_error"):
+        parser.add_argument(f"--rate-{kind.replace('_', '-')}", type=float, default=0.0,
+                            metavar="P", help=f"probability of a {kind} fault per request")
     args = parser.parse_args(argv)
 
     latency: float | tuple[float, float] = args.latency
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                         retry_after=args.retry_after, chunk_delay=args.chunk_delay,
                         cut_after=args.cut_after)
     rates = {f"rate_{k}": getattr(args, f"rate_{k}") for k in
-             ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate")}
+             ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
+              "stream_error")}
     fake.fault_rates(**rates)
 
     done = threading.Event()

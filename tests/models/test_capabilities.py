@@ -77,10 +77,10 @@ def test_a_provider_without_capabilities_gets_the_safe_defaults():
 
 def test_a_malformed_capabilities_declaration_fails_at_resolution():
     class Bad(Plain):
-        capabilities = {"tools": True}
+        capabilities = ("tools",)
 
     register_provider("capsbad", lambda **kw: Bad())
-    with pytest.raises(TypeError, match="must be an orchnb.models.Capabilities"):
+    with pytest.raises(TypeError, match=r"must be an orchnb\.models\.Capabilities"):
         resolve_model("capsbad:m")
 
 

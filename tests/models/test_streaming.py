@@ -126,7 +126,7 @@ def test_a_stream_missing_only_its_final_event_is_still_an_error(vendor, fake, k
     # Everything but the final event: OpenAI's finish_reason chunk, Anthropic's message_stop
     # (its message_delta with the stop reason and usage has arrived).
     fake.fail_next(1, kind, cut_after=10_000)
-    with pytest.raises(ProviderError, match="after [1-9][0-9]* chunks") as info:
+    with pytest.raises(ProviderError, match=r"after [1-9][0-9]* chunks") as info:
         stream(vendor, fake)
     assert info.value.retryable
 
@@ -195,3 +195,12 @@ def test_sim_stream_times_out_before_consuming_its_script():
         asyncio.run(SimProvider().request("stream_late", ask(timeout=0.05), lambda d: None))
     assert asyncio.run(SimProvider().request("stream_late", ask())).text == "first"
     m.reset()
+
+
+def test_an_error_event_mid_stream_is_a_retryable_provider_error(vendor, fake):
+    fake.script(["one two three four"])
+    fake.fail_next(1, "stream_error", cut_after=3)
+    message = r"error mid-stream after 3 chunks: \w+_error: Overloaded"
+    with pytest.raises(ProviderError, match=message) as info:
+        stream(vendor, fake)
+    assert info.value.retryable and info.value.status is None

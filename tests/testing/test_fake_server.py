@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
+import itertools
 import json
 import math
 import subprocess
@@ -383,7 +385,7 @@ def test_openai_stream_without_include_usage_has_no_usage_chunk(fake):
 
 def test_anthropic_stream_event_sequence_with_text_and_tool_use(fake):
     fake.script([FakeReply(text="adding", tool_calls=[("add", {"a": 1, "b": 2})])])
-    status, _, body = raw(fake, "POST", "/v1/messages", STREAM, AUTH)
+    _, _, body = raw(fake, "POST", "/v1/messages", STREAM, AUTH)
     events = sse(body)
     names = [e for e, _ in events]
     assert all(json.loads(data)["type"] == e for e, data in events)
@@ -423,7 +425,7 @@ def test_chunk_delay_spaces_the_chunks(fake):
     raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
     times = fake.requests[-1].chunk_times
     assert len(times) > 3
-    assert all(later - earlier >= 0.04 for earlier, later in zip(times, times[1:]))
+    assert all(later - earlier >= 0.04 for earlier, later in itertools.pairwise(times))
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
@@ -480,8 +482,19 @@ def test_stream_fault_rates_are_drawn_too():
     with FakeProvider(seed=3) as fake:
         fake.fault_rates(rate_cut=0.5, rate_truncate=0.5)
         for _ in range(10):
-            try:
+            with contextlib.suppress(http.client.IncompleteRead):
                 raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
-            except http.client.IncompleteRead:
-                pass
         assert {r.fault for r in fake.requests} == {"cut", "truncate"}
+
+
+def test_stream_error_fault_sends_the_vendors_error_event(fake):
+    fake.fail_next(2, "stream_error", cut_after=1)
+    _, _, body = raw(fake, "POST", "/v1/messages", STREAM, AUTH)
+    events = sse(body)
+    assert [e for e, _ in events] == ["message_start", "error"]
+    assert json.loads(events[-1][1])["error"]["type"] == "overloaded_error"
+    _, _, body = raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
+    assert "error" in json.loads(sse(body)[-1][1])
+    fake.fail_next(1, "stream_error")
+    assert raw(fake, "POST", "/v1/messages", CHAT, AUTH)[0] == 529
+
