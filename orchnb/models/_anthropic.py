@@ -10,7 +10,7 @@ from typing import Any
 
 from ..exceptions import MissingAPIKeyError
 from ._sdk_support import LoopClients, map_sdk_error, parse_arguments
-from ._streaming import ToolCallBuffer, consume, incomplete
+from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
 from ._types import (
     Capabilities,
     Message,
@@ -253,7 +253,7 @@ class AnthropicProvider:
         import anthropic
 
         state = _StreamState(model, on_delta)
-        idle = request.idle_timeout if request.idle_timeout is not None else request.timeout
+        idle = idle_limit(request)
 
         def opened() -> Any:
             return client.messages.create(model=model, stream=True, **to_anthropic(request),

@@ -207,15 +207,15 @@ class SimProvider:
             reply = sim.answer(request)
         response = _to_response(reply, request, model)
         deltas = _pieces(response) if on_delta is not None else []
-        if not deltas:
+        if on_delta is None or not deltas:
             if delay > 0:
                 await asyncio.sleep(delay)
             return response
-        step = delay / len(deltas)
+        step = delay / len(deltas)  # the latency, spread over the stream
         for delta in deltas:
             if step > 0:
                 await asyncio.sleep(step)
-            on_delta(delta)  # type: ignore[misc]
+            on_delta(delta)
         return response
 
     def priced_as(self, model: str) -> str | None:

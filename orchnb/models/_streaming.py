@@ -71,6 +71,11 @@ class ToolCallBuffer:
         return out
 
 
+def idle_limit(request: ModelRequest) -> float | None:
+    """The longest wait for a stream's next chunk: ``idle_timeout``, else ``timeout``."""
+    return request.idle_timeout if request.idle_timeout is not None else request.timeout
+
+
 def incomplete(where: str, chunks: int, *, provider: str, model: str) -> ProviderError:
     """The error for a stream that ended cleanly but before its final event."""
     return ProviderError(
@@ -98,7 +103,7 @@ async def consume(
     """
     where = f"{provider}:{model}"
     count = 0
-    idle = request.idle_timeout if request.idle_timeout is not None else request.timeout
+    idle = idle_limit(request)
     deadline = asyncio.timeout(request.timeout)
     try:
         async with deadline:
