@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..exceptions import UnknownModelError
+from ..exceptions import SpecError, UnknownModelError
 from ._sim import SimProvider
 from ._types import Capabilities, ModelRequest, ModelResponse, OnDelta
 
@@ -125,9 +125,10 @@ def _capabilities(provider: Any) -> Capabilities:
     except AttributeError:
         return _UNDECLARED
     if not isinstance(declared, Capabilities):
-        raise TypeError(
+        raise SpecError(
             f"provider {provider.name!r}: 'capabilities' must be an orchnb.models.Capabilities, "
-            f"got {type(declared).__name__}"
+            f"got {type(declared).__name__}; declare e.g. Capabilities(tools=True) or leave it "
+            f"out to get Capabilities() (nothing beyond request)"
         )
     return declared
 

@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from orchnb.exceptions import SpecError
 from orchnb.models import (
     COMPATIBLE_CAPABILITIES,
     Capabilities,
@@ -80,7 +81,7 @@ def test_a_malformed_capabilities_declaration_fails_at_resolution():
         capabilities = ("tools",)
 
     register_provider("capsbad", lambda **kw: Bad())
-    with pytest.raises(TypeError, match=r"must be an orchnb\.models\.Capabilities"):
+    with pytest.raises(SpecError, match=r"must be an orchnb\.models\.Capabilities"):
         resolve_model("capsbad:m")
 
 
