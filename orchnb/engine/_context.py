@@ -200,6 +200,8 @@ class RunContext:
         attempt = span.attempt
 
         def sink(delta: StreamDelta) -> None:
+            if delta.kind != "text":  # tool-call argument fragments: the response has them whole
+                return
             if span.ttft_ms is None and delta.text:
                 span.ttft_ms = (_perf() - t0) * 1000.0
             for f in listeners:

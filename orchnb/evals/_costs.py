@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..models import Model, Usage, cost_usd
+from ..models import Model, Usage, cost_usd, price_ref
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,17 +58,11 @@ def rates_for(model: Model | str) -> Rates:
     >>> round(r.input * 1e6, 3), round(r.output * 1e6, 3)
     (0.15, 0.6)
     """
-    if isinstance(model, str):  # a bare id: priced without resolving (no SDK, no key needed)
-        provider, _, name = model.partition(":")
-        return Rates(model, *_rates(provider, name))
-    priced_as = getattr(model.provider, "priced_as", None)
-    ref = priced_as(model.name) if priced_as else None
-    if ref:
-        provider, _, name = ref.partition(":")
-        return Rates(ref, *_rates(provider, name))
-    if model.simulated:
+    ref = price_ref(model)  # the engine's own rule (orchnb.models.call_cost) picks the price
+    if ref is None:
         return Rates(None, 0.0, 0.0)
-    return Rates(model.id, *_rates(model.provider_name, model.name))
+    provider, _, name = ref.partition(":")
+    return Rates(ref, *_rates(provider, name))
 
 
 def chars_to_tokens(chars: np.ndarray | int, messages: int) -> Any:

@@ -1,8 +1,9 @@
 """Models: providers (openai, anthropic, sim), the ``provider:model`` registry, pricing, usage."""
 
 from ._preflight import preflight
-from ._pricing import call_cost, cost_usd
+from ._pricing import call_cost, cost_usd, price_ref
 from ._provider import (
+    COMPATIBLE_CAPABILITIES,
     Model,
     Provider,
     get_provider,
@@ -17,6 +18,7 @@ from ._types import (
     Message,
     ModelRequest,
     ModelResponse,
+    OnDelta,
     StreamDelta,
     ToolCall,
     ToolSpec,
@@ -24,11 +26,13 @@ from ._types import (
 )
 
 __all__ = [
+    "COMPATIBLE_CAPABILITIES",
     "Capabilities",
     "Message",
     "Model",
     "ModelRequest",
     "ModelResponse",
+    "OnDelta",
     "Provider",
     "SimModel",
     "SimProvider",
@@ -44,6 +48,7 @@ __all__ = [
     "known_providers",
     "openai_compatible",
     "preflight",
+    "price_ref",
     "register_provider",
     "resolve_model",
     "sim_model",

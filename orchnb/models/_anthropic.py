@@ -10,7 +10,18 @@ from typing import Any
 
 from ..exceptions import MissingAPIKeyError
 from ._sdk_support import LoopClients, map_sdk_error, parse_arguments
-from ._types import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
+from ._types import (
+    Capabilities,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    OnDelta,
+    StreamDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 _KEY_VAR = "ANTHROPIC_API_KEY"
 DEFAULT_MAX_TOKENS = 1024
@@ -73,6 +84,81 @@ def to_anthropic(request: ModelRequest) -> dict[str, Any]:
     return params
 
 
+def _usage(u: Any) -> Usage:
+    """Ours from Anthropic's counts, where cache reads and writes are apart from input_tokens."""
+    if u is None:
+        return Usage()
+    read = u.cache_read_input_tokens or 0
+    written = u.cache_creation_input_tokens or 0
+    return Usage(
+        input_tokens=(u.input_tokens or 0) + read + written,
+        output_tokens=u.output_tokens or 0,
+        cached_tokens=read,
+    )
+
+
+class _StreamState:
+    """A streamed message put back together, event by event."""
+
+    def __init__(self, model: str, on_delta: OnDelta):
+        self.model, self.reported = model, ""
+        self.on_delta = on_delta
+        self.texts: list[str] = []
+        self.tools = ToolCallBuffer()
+        self.usage: Any = None
+        """The SDK usage object of message_start, updated by message_delta's totals."""
+        self.stop_reason: str | None = None
+        self.stopped = False
+
+    def add(self, event: Any) -> None:
+        kind = event.type
+        if kind == "message_start":
+            self.reported = event.message.model or ""
+            self.usage = event.message.usage
+        elif kind == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                self.tools.start(event.index, id=block.id, name=block.name, given=block.input)
+            elif block.type == "text" and block.text:
+                self._text(block.text)
+        elif kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                self._text(delta.text)
+            elif delta.type == "input_json_delta" and delta.partial_json:
+                self.tools.add(event.index, delta.partial_json)
+                self.on_delta(StreamDelta(delta.partial_json, "tool_call",
+                                          self.tools.name(event.index)))
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            u = event.usage
+            if self.usage is not None and u is not None:
+                # message_delta counts are running totals: they replace, and the optional
+                # ones keep message_start's value when omitted.
+                self.usage.output_tokens = u.output_tokens
+                if u.input_tokens is not None:
+                    self.usage.input_tokens = u.input_tokens
+                if u.cache_read_input_tokens is not None:
+                    self.usage.cache_read_input_tokens = u.cache_read_input_tokens
+                if u.cache_creation_input_tokens is not None:
+                    self.usage.cache_creation_input_tokens = u.cache_creation_input_tokens
+        elif kind == "message_stop":
+            self.stopped = True
+
+    def _text(self, text: str) -> None:
+        self.texts.append(text)
+        self.on_delta(StreamDelta(text))
+
+    def response(self) -> ModelResponse:
+        return ModelResponse(
+            text="".join(self.texts),
+            tool_calls=self.tools.calls(),
+            usage=_usage(self.usage),
+            model=self.reported or self.model,
+            finish_reason=self.stop_reason,
+        )
+
+
 def from_anthropic(message: Any, model: str) -> ModelResponse:
     """A :class:`ModelResponse` from an SDK ``Message``.
 
@@ -87,20 +173,10 @@ def from_anthropic(message: Any, model: str) -> ModelResponse:
         elif block.type == "tool_use":
             calls.append(ToolCall(id=block.id, name=block.name,
                                   arguments=parse_arguments(block.input)))
-    u = message.usage
-    usage = Usage()
-    if u is not None:
-        read = u.cache_read_input_tokens or 0
-        written = u.cache_creation_input_tokens or 0
-        usage = Usage(
-            input_tokens=(u.input_tokens or 0) + read + written,
-            output_tokens=u.output_tokens or 0,
-            cached_tokens=read,
-        )
     return ModelResponse(
         text="".join(texts),
         tool_calls=calls,
-        usage=usage,
+        usage=_usage(message.usage),
         model=message.model or model,
         finish_reason=message.stop_reason,
     )
@@ -114,13 +190,15 @@ class AnthropicProvider:
     :class:`MissingAPIKeyError` at the first request. The SDK's own retries are off.
 
     >>> p = AnthropicProvider(base_url="http://127.0.0.1:8000")
-    >>> p.name, p.simulated
-    ('anthropic', False)
+    >>> p.name, p.simulated, p.capabilities.tools
+    ('anthropic', False, True)
     """
 
     name = "anthropic"
     simulated = False
-    enforces_timeout = True  # the SDK applies request.timeout; the engine adds no timer
+    # The SDK applies request.timeout, and streams are bounded here: the engine adds no timer.
+    capabilities = Capabilities(tools=True, streaming=True, structured_output=False,
+                                embeddings=False, enforces_timeout=True)
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None):
         self._api_key = api_key
@@ -154,20 +232,42 @@ class AnthropicProvider:
             raise error  # not an SDK error: a bug to see as is, not a provider failure
         return mapped
 
-    async def request(self, model: str, request: ModelRequest) -> ModelResponse:
-        """Send one messages request; errors come back as orchnb errors.
+    async def request(
+        self, model: str, request: ModelRequest, on_delta: OnDelta | None = None
+    ) -> ModelResponse:
+        """Send one messages request (streamed when ``on_delta`` is given); errors come back
+        as orchnb errors.
 
         >>> await AnthropicProvider().request("claude-haiku-4-5",
         ...                                   ModelRequest([Message("user", "hi")]))
         ... # doctest: +SKIP
         """
         client = await self._clients.get()
+        if on_delta is not None:
+            return await self._stream(client, model, request, on_delta)
         options = {} if request.timeout is None else {"timeout": request.timeout}
         try:
             message = await client.messages.create(model=model, **to_anthropic(request), **options)
         except Exception as e:
             raise self._error(e, model, request.timeout) from e
         return from_anthropic(message, model)
+
+    async def _stream(self, client: Any, model: str, request: ModelRequest,
+                      on_delta: OnDelta) -> ModelResponse:
+        import anthropic
+
+        state = _StreamState(model, on_delta)
+        idle = idle_limit(request)
+
+        def opened() -> Any:
+            return client.messages.create(model=model, stream=True, **to_anthropic(request),
+                                          **({} if idle is None else {"timeout": idle}))
+
+        chunks = await consume(opened, state.add, sdk=anthropic, provider="anthropic",
+                               model=model, request=request, key_variable=_KEY_VAR)
+        if not state.stopped:
+            raise incomplete(f"anthropic:{model}", chunks, provider="anthropic", model=model)
+        return state.response()
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop (a later call makes a new one)."""

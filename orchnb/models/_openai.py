@@ -12,7 +12,18 @@ from typing import Any
 
 from ..exceptions import MissingAPIKeyError, ProviderError
 from ._sdk_support import LoopClients, map_sdk_error, parse_arguments
-from ._types import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
+from ._types import (
+    Capabilities,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    OnDelta,
+    StreamDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 _KEY_VAR = "OPENAI_API_KEY"
 
@@ -60,6 +71,59 @@ def to_openai(request: ModelRequest) -> dict[str, Any]:
     return params
 
 
+def _usage(u: Any) -> Usage:
+    if u is None:
+        return Usage()
+    details = u.prompt_tokens_details
+    return Usage(
+        input_tokens=u.prompt_tokens or 0,
+        output_tokens=u.completion_tokens or 0,
+        cached_tokens=(details.cached_tokens or 0) if details is not None else 0,
+    )
+
+
+class _StreamState:
+    """A streamed chat completion put back together, chunk by chunk."""
+
+    def __init__(self, model: str, on_delta: OnDelta):
+        self.model, self.reported = model, ""
+        self.on_delta = on_delta
+        self.texts: list[str] = []
+        self.tools = ToolCallBuffer()
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+
+    def add(self, chunk: Any) -> None:
+        self.reported = chunk.model or self.reported
+        if chunk.usage is not None:  # the include_usage chunk, after the finish_reason one
+            self.usage = _usage(chunk.usage)
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            if delta.content:
+                self.texts.append(delta.content)
+                self.on_delta(StreamDelta(delta.content))
+            for tc in delta.tool_calls or []:
+                fn = tc.function
+                self.tools.start(tc.index, id=tc.id, name=fn.name if fn else None)
+                if fn is not None and fn.arguments:
+                    self.tools.add(tc.index, fn.arguments)
+                    self.on_delta(StreamDelta(fn.arguments, "tool_call",
+                                              self.tools.name(tc.index)))
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+
+    def response(self) -> ModelResponse:
+        return ModelResponse(
+            text="".join(self.texts),
+            tool_calls=self.tools.calls(),
+            usage=self.usage,
+            model=self.reported or self.model,
+            finish_reason=self.finish_reason,
+        )
+
+
 def from_openai(completion: Any, model: str) -> ModelResponse:
     """A :class:`ModelResponse` from an SDK ``ChatCompletion``."""
     if not completion.choices:
@@ -72,19 +136,10 @@ def from_openai(completion: Any, model: str) -> ModelResponse:
         for c in (message.tool_calls or [])
         if getattr(c, "function", None) is not None  # skip non-function (custom) tool calls
     ]
-    usage = Usage()
-    u = completion.usage
-    if u is not None:
-        details = u.prompt_tokens_details
-        usage = Usage(
-            input_tokens=u.prompt_tokens or 0,
-            output_tokens=u.completion_tokens or 0,
-            cached_tokens=(details.cached_tokens or 0) if details is not None else 0,
-        )
     return ModelResponse(
         text=message.content or "",
         tool_calls=calls,
-        usage=usage,
+        usage=_usage(completion.usage),
         model=completion.model or model,
         finish_reason=choice.finish_reason,
     )
@@ -96,23 +151,29 @@ class OpenAIProvider:
     ``api_key`` and ``base_url`` default to the SDK's ``OPENAI_API_KEY`` and
     ``OPENAI_BASE_URL``. A missing key raises :class:`MissingAPIKeyError` at the first request,
     not here, so pipelines can be defined offline. The SDK's own retries are off: the engine
-    retries.
+    retries. ``capabilities`` overrides what the provider declares (an OpenAI-compatible server
+    may lack tool calling, see :func:`openai_compatible`).
 
     >>> p = OpenAIProvider(base_url="http://127.0.0.1:8000/v1")
-    >>> p.name, p.simulated
-    ('openai', False)
+    >>> p.name, p.simulated, p.capabilities.streaming
+    ('openai', False, True)
     """
 
     name = "openai"
     simulated = False
-    enforces_timeout = True  # the SDK applies request.timeout; the engine adds no timer
+    # The SDK applies request.timeout, and streams are bounded here: the engine adds no timer.
+    capabilities = Capabilities(tools=True, streaming=True, structured_output=False,
+                                embeddings=True, enforces_timeout=True)
 
     def __init__(
         self,
         api_key: str | None = None,
         base_url: str | None = None,
         organization: str | None = None,
+        capabilities: Capabilities | None = None,
     ):
+        if capabilities is not None:
+            self.capabilities = capabilities
         self._api_key = api_key
         self.base_url = base_url
         self.organization = organization
@@ -153,13 +214,18 @@ class OpenAIProvider:
     def _options(self, request: ModelRequest) -> dict[str, Any]:
         return {} if request.timeout is None else {"timeout": request.timeout}
 
-    async def request(self, model: str, request: ModelRequest) -> ModelResponse:
-        """Send one chat completion; errors come back as orchnb errors.
+    async def request(
+        self, model: str, request: ModelRequest, on_delta: OnDelta | None = None
+    ) -> ModelResponse:
+        """Send one chat completion (streamed when ``on_delta`` is given); errors come back
+        as orchnb errors.
 
         >>> await OpenAIProvider().request("gpt-4o-mini", ModelRequest([Message("user", "hi")]))
         ... # doctest: +SKIP
         """
         client = await self._clients.get()
+        if on_delta is not None:
+            return await self._stream(client, model, request, on_delta)
         try:
             completion = await client.chat.completions.create(
                 model=model, **to_openai(request), **self._options(request)
@@ -167,6 +233,24 @@ class OpenAIProvider:
         except Exception as e:
             raise self._error(e, model, request.timeout) from e
         return from_openai(completion, model)
+
+    async def _stream(self, client: Any, model: str, request: ModelRequest,
+                      on_delta: OnDelta) -> ModelResponse:
+        import openai
+
+        state = _StreamState(model, on_delta)
+        idle = idle_limit(request)
+
+        def opened() -> Any:
+            return client.chat.completions.create(
+                model=model, stream=True, stream_options={"include_usage": True},
+                **to_openai(request), **({} if idle is None else {"timeout": idle}))
+
+        chunks = await consume(opened, state.add, sdk=openai, provider="openai", model=model,
+                               request=request, key_variable=_KEY_VAR)
+        if state.finish_reason is None:
+            raise incomplete(f"openai:{model}", chunks, provider="openai", model=model)
+        return state.response()
 
     async def embed(
         self, model: str, texts: list[str], *, timeout: float | None = None

@@ -23,11 +23,8 @@ def preflight(models: Iterable[Model]) -> None:
         if key in seen:
             continue
         seen.add(key)
-        check = getattr(model.provider, "check", None)
-        if check is None:
-            continue
         try:
-            check(model.name)
+            model.check()
         except MissingAPIKeyError as e:
             for variable, provider in e.missing.items():
                 missing.setdefault(variable, provider)

@@ -1,4 +1,8 @@
-"""Cost of a call from the maintained ``genai-prices`` table; unknown prices are NaN, never 0."""
+"""Cost of a call from the maintained ``genai-prices`` table; unknown prices are NaN, never 0.
+
+:func:`call_cost` is the one rule for which price applies to a call (the engine charges with
+it, evals estimate with :func:`price_ref`); :func:`cost_usd` is the table lookup under it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from ..exceptions import UnknownModelError
+from ._provider import Model, resolve_model
 from ._types import Usage
 
 _PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic"}
@@ -72,12 +78,51 @@ def cost_usd(provider: str, model: str, usage: Usage) -> tuple[float, bool]:
     return total / 1_000_000, True
 
 
-def call_cost(model: Any, usage: Usage, reported_model: str | None = None) -> tuple[float, bool]:
-    """TEMP stand-in."""
-    ref = model.provider.priced_as(model.name) if hasattr(model.provider, "priced_as") else None
-    if ref:
+def price_ref(model: Model | str) -> str | None:
+    """The ``provider:model`` whose price a call to ``model`` is charged at; None: free.
+
+    A sim model borrows its ``priced_as`` model's price, or is free; any other model is
+    priced as itself (the model a response reports may refine that, see :func:`call_cost`).
+    A string is resolved first; one naming no known provider is returned as is (its price
+    is then unknown).
+
+    >>> price_ref("openai:gpt-4o-mini"), price_ref("sim:echo")
+    ('openai:gpt-4o-mini', None)
+    """
+    if isinstance(model, str):
+        try:
+            model = resolve_model(model)
+        except UnknownModelError:
+            return model
+    if model.priced_as is not None:
+        return model.priced_as
+    return None if model.simulated else model.id
+
+
+def call_cost(model: Model, usage: Usage, reported_model: str | None = None) -> tuple[float, bool]:
+    """``(cost, priced)`` of one call to ``model`` (chat or embeddings) that used ``usage``.
+
+    The rule: a sim model with ``priced_as`` costs what that model would; any other sim model
+    is free ``(0.0, True)``; a real model is priced from the table for its provider and the
+    model the response reports (``reported_model``, e.g. a dated snapshot), falling back to
+    the requested name when the table does not know the reported one. Unknown prices are
+    ``(nan, False)``, never 0.
+
+    >>> m = resolve_model("openai:gpt-4o-mini")
+    >>> cost, priced = call_cost(m, Usage(1000, 100), reported_model="gpt-4o-mini-2024-07-18")
+    >>> round(cost, 6), priced
+    (0.00021, True)
+    >>> call_cost(resolve_model("sim:echo"), Usage(1000, 100))
+    (0.0, True)
+    """
+    ref = model.priced_as
+    if ref is not None:
         provider, _, name = ref.partition(":")
         return cost_usd(provider, name, usage)
     if model.simulated:
         return 0.0, True
-    return cost_usd(model.provider_name, reported_model or model.name, usage)
+    if reported_model and reported_model != model.name:
+        cost, priced = cost_usd(model.provider_name, reported_model, usage)
+        if priced:
+            return cost, priced
+    return cost_usd(model.provider_name, model.name, usage)

@@ -6,29 +6,41 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..exceptions import UnknownModelError
-from ._types import ModelRequest, ModelResponse
+from ..exceptions import SpecError, UnknownModelError
+from ._sim import SimProvider
+from ._types import Capabilities, ModelRequest, ModelResponse, OnDelta
 
 
 @runtime_checkable
 class Provider(Protocol):
     """A model vendor. One method to implement: turn our request into theirs and back.
 
-    Providers do no retries, tracing or caching: those are the engine's.
+    Providers do no retries, tracing or caching: those are the engine's. ``capabilities``
+    says what else the provider does; one registered without it gets ``Capabilities()``
+    (see :func:`register_provider`), and is then never passed ``on_delta``.
 
     >>> class Echo:
     ...     name = "echo"
     ...     simulated = True
-    ...     async def request(self, model, request):
+    ...     capabilities = Capabilities(enforces_timeout=False)
+    ...     async def request(self, model, request, on_delta=None):
     ...         return ModelResponse(text=request.messages[-1].content, simulated=True)
     >>> register_provider("echo", lambda **kw: Echo())
     """
 
     name: str
     simulated: bool
+    capabilities: Capabilities
 
-    async def request(self, model: str, request: ModelRequest) -> ModelResponse:
-        """Send one request for ``model`` and return the normalised response."""
+    async def request(
+        self, model: str, request: ModelRequest, on_delta: OnDelta | None = None
+    ) -> ModelResponse:
+        """Send one request for ``model`` and return the normalised, complete response.
+
+        With ``on_delta`` (only passed when ``capabilities.streaming``), stream: call
+        ``on_delta(StreamDelta(...))`` for each chunk as it arrives, then still return the
+        whole response. A stream that breaks off raises a retryable :class:`ProviderError`.
+        """
         ...
 
 
@@ -51,13 +63,36 @@ class Model:
 
     @property
     def simulated(self) -> bool:
-        return bool(getattr(self.provider, "simulated", False))
+        return bool(self.provider.simulated)
 
     @property
-    def capabilities(self) -> Any:
-        from ._types import Capabilities
+    def capabilities(self) -> Capabilities:
+        """What the provider declares it can do (``Capabilities()`` if it declares nothing).
 
-        return Capabilities(enforces_timeout=getattr(self.provider, "enforces_timeout", False))
+        >>> resolve_model("sim:echo").capabilities.streaming
+        True
+        """
+        return _capabilities(self.provider)
+
+    def check(self) -> None:
+        """Raise now what the first call would (a missing key, an unknown sim name), making no
+        call. A provider without a ``check(model)`` method has nothing to check."""
+        check = getattr(self.provider, "check", None)  # optional on the protocol: one place
+        if check is not None:
+            check(self.name)
+
+    @property
+    def priced_as(self) -> str | None:
+        """The ``provider:model`` a sim model's cost is reported as, if it borrows one.
+
+        >>> from orchnb.models import sim_model
+        >>> _ = sim_model("borrowing", priced_as="openai:gpt-4o-mini")
+        >>> resolve_model("sim:borrowing").priced_as
+        'openai:gpt-4o-mini'
+        """
+        if isinstance(self.provider, SimProvider):
+            return self.provider.priced_as(self.name)
+        return None
 
     def __repr__(self) -> str:
         tag = " (simulated)" if self.simulated else ""
@@ -90,9 +125,32 @@ class _Builtins:
         return SimProvider(**options)
 
 
+def _capabilities(provider: Any) -> Capabilities:
+    """The one place that decides what a provider can do: what it declares, else nothing."""
+    try:
+        declared = provider.capabilities
+    except AttributeError:
+        return _UNDECLARED
+    if not isinstance(declared, Capabilities):
+        raise SpecError(
+            f"provider {provider.name!r}: 'capabilities' must be an orchnb.models.Capabilities, "
+            f"got {type(declared).__name__}; declare e.g. Capabilities(tools=True) or leave it "
+            f"out to get Capabilities() (nothing beyond request)"
+        )
+    return declared
+
+
+_UNDECLARED = Capabilities()
+
+
 def register_provider(name: str, factory: Any) -> None:
     """Register a provider factory under ``name`` so ``name:model`` strings resolve to it.
 
+    ``factory(**options)`` returns an object with ``name``, ``simulated`` and
+    ``async request(model, request)``; declaring ``capabilities`` (a :class:`Capabilities`)
+    is optional. Without it the provider gets ``Capabilities()``, everything False: the
+    engine enforces its timeouts, never streams to it (``request`` keeps its two-argument
+    form), agents use text-mode tools and it cannot embed.
     Third-party packages can do the same through the ``orchnb.providers`` entry-point group.
 
     >>> register_provider("mine", lambda **options: MyProvider(**options))  # doctest: +SKIP
@@ -133,6 +191,7 @@ def get_provider(name: str, **options: Any) -> Provider:
             raise UnknownModelError(
                 f"unknown provider '{name}'; known providers: {', '.join(known_providers())}"
             )
+        _capabilities(inst)  # a malformed declaration fails here, not mid-run
         _INSTANCES[key] = inst
     return inst
 
@@ -162,9 +221,21 @@ def resolve_model(spec: str | Model, **options: Any) -> Model:
     return Model(provider=provider, provider_name=provider_name, name=name)
 
 
+COMPATIBLE_CAPABILITIES = Capabilities(
+    tools=False, streaming=True, structured_output=False, embeddings=True, enforces_timeout=True
+)
+"""What an :func:`openai_compatible` server is assumed to do: tool calling depends on the
+served model, so agents default to text-mode tools there unless told otherwise."""
+
+
 def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
-                      api_key_env: str | None = None) -> None:
+                      api_key_env: str | None = None,
+                      capabilities: Capabilities = COMPATIBLE_CAPABILITIES) -> None:
     """Register an OpenAI-compatible server (Ollama, vLLM, llama.cpp...) as provider ``name``.
+
+    ``capabilities`` defaults to :data:`COMPATIBLE_CAPABILITIES` (no native tools); pass
+    ``dataclasses.replace(COMPATIBLE_CAPABILITIES, tools=True)`` for a server whose models
+    call tools.
 
     >>> openai_compatible("ollama", "http://localhost:11434/v1", api_key="ollama")
     >>> resolve_model("ollama:llama3.2").id
@@ -176,6 +247,7 @@ def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
         from ._openai import OpenAIProvider
 
         key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
-        return OpenAIProvider(**{"base_url": base_url, "api_key": key, **options})
+        return OpenAIProvider(**{"base_url": base_url, "api_key": key,
+                                 "capabilities": capabilities, **options})
 
     register_provider(name, make)

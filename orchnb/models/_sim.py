@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
-from ..exceptions import CallTimeoutError, UnknownModelError
-from ._types import ModelRequest, ModelResponse, ToolCall, Usage
+from ..exceptions import CallTimeoutError, SpecError, UnknownModelError
+from ._types import Capabilities, ModelRequest, ModelResponse, OnDelta, StreamDelta, ToolCall, Usage
 
 Reply = str | ModelResponse | Mapping[str, Any]
 """A sim reply: text, a full ModelResponse, or ``{"tool": name, "args": {...}}`` for a tool call."""
@@ -65,6 +66,11 @@ class SimModel:
     )
 
     def __post_init__(self) -> None:
+        if self.priced_as is not None and not re.match(r"^[a-z][a-z0-9_\-]*:\S+$",
+                                                       str(self.priced_as)):
+            raise SpecError(f"sim model '{self.name}': priced_as must be a 'provider:model' "
+                            f"string such as 'openai:gpt-4o-mini', got {self.priced_as!r}",
+                            key="priced_as")
         items = self.rules.items() if isinstance(self.rules, Mapping) else (self.rules or [])
         self._compiled = [(re.compile(pat, re.IGNORECASE), reply) for pat, reply in items]
 
@@ -160,8 +166,19 @@ def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelRespon
     )
 
 
+def _pieces(response: ModelResponse) -> list[StreamDelta]:
+    """The deltas a sim answer streams as: its text word by word, then each tool call whole."""
+    deltas = [StreamDelta(w) for w in re.findall(r"^\s+|\S+\s*", response.text)]
+    deltas += [StreamDelta(json.dumps(c.arguments), "tool_call", c.name)
+               for c in response.tool_calls]
+    return deltas
+
+
 class SimProvider:
     """The ``sim`` provider: resolves ``sim:NAME`` to a registered :class:`SimModel`.
+
+    With ``on_delta`` it streams its text in word-sized deltas, its configured latency
+    spread over them, so offline pipelines stream like real ones.
 
     >>> import asyncio
     >>> from orchnb.models import Message, ModelRequest
@@ -172,7 +189,8 @@ class SimProvider:
 
     name = "sim"
     simulated = True
-    enforces_timeout = True
+    capabilities = Capabilities(tools=True, streaming=True, structured_output=False,
+                                embeddings=False, enforces_timeout=True)
 
     def check(self, model: str) -> None:
         """Raise :class:`UnknownModelError` for a sim name nobody registered (a typo)."""
@@ -182,20 +200,34 @@ class SimProvider:
                 f"sim:{model} is not a registered sim model; registered: {known}. Define it "
                 f"with orchnb.sim_model({model!r}, rules=..., default=...) or fix the name")
 
-    async def request(self, model: str, request: ModelRequest) -> ModelResponse:
+    async def request(
+        self, model: str, request: ModelRequest, on_delta: OnDelta | None = None
+    ) -> ModelResponse:
         sim = _REGISTRY.get(model)
+        delay = 0.0
         if sim is None:
             self.check(model)
             text = _last_user(request)
             reply: Reply = text if model == "echo" else _gist(model, text)
-            return _to_response(reply, request, model)
-        delay = sim.delay(request)
-        if delay > 0:
+        else:
+            delay = sim.delay(request)
             if request.timeout is not None and delay > request.timeout:
+                # Known before answering, so a timed-out call leaves a script where it was.
                 await asyncio.sleep(request.timeout)
                 raise CallTimeoutError(f"sim:{model} did not answer within {request.timeout:g}s")
-            await asyncio.sleep(delay)
-        return _to_response(sim.answer(request), request, model)
+            reply = sim.answer(request)
+        response = _to_response(reply, request, model)
+        deltas = _pieces(response) if on_delta is not None else []
+        if on_delta is None or not deltas:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return response
+        step = delay / len(deltas)  # the latency, spread over the stream
+        for delta in deltas:
+            if step > 0:
+                await asyncio.sleep(step)
+            on_delta(delta)
+        return response
 
     def priced_as(self, model: str) -> str | None:
         """The real model whose price a sim model borrows, if any."""

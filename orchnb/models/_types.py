@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do, declared on the provider (``provider.capabilities``).
+
+    The engine and the patterns read these instead of probing the provider. A provider
+    registered without a ``capabilities`` attribute gets ``Capabilities()``: everything False,
+    the safe reading (the engine enforces timeouts itself, never streams to it, agents use
+    text-mode tools, it cannot embed).
+
+    >>> Capabilities(tools=True, streaming=True).embeddings
+    False
+    """
+
+    tools: bool = False
+    """Native tool calling (``ModelRequest.tools`` are sent to the model as tools)."""
+    streaming: bool = False
+    """``request(..., on_delta=fn)`` streams: ``fn`` gets each chunk of text as it arrives."""
+    structured_output: bool = False
+    """The vendor constrains the answer to a JSON schema (none of the built-ins does yet)."""
+    embeddings: bool = False
+    """``async embed(model, texts, *, timeout=None) -> (vectors, Usage)`` exists."""
+    enforces_timeout: bool = False
+    """``request`` honours ``ModelRequest.timeout`` itself, so the engine adds no timer."""
 
 
 @dataclass(slots=True)
@@ -97,7 +123,9 @@ class ModelRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     timeout: float | None = None
-    """Per-attempt timeout in seconds (the engine enforces it too)."""
+    """Per-attempt timeout in seconds: the whole call, a streamed one included."""
+    idle_timeout: float | None = None
+    """Streamed calls only: the longest wait for the next chunk (None: ``timeout``)."""
 
 
 @dataclass(slots=True)
@@ -114,18 +142,24 @@ class ModelResponse:
     """True for sim: models; shown wherever the response shows up."""
 
 
-# TEMP stand-ins until the models branch lands (replaced by its definitions on merge)
 @dataclass(frozen=True, slots=True)
-class Capabilities:
-    tools: bool = False
-    streaming: bool = False
-    structured_output: bool = False
-    embeddings: bool = False
-    enforces_timeout: bool = False
-
-
-@dataclass(slots=True)
 class StreamDelta:
+    """One piece of a streamed answer, passed to ``on_delta`` as it arrives.
+
+    ``kind="text"`` pieces concatenate to the response's text; ``kind="tool_call"`` pieces
+    are fragments of the JSON arguments of tool call ``tool`` (useful to show progress, not
+    to parse: the final :class:`ModelResponse` carries the assembled calls).
+
+    >>> StreamDelta("Hel").kind
+    'text'
+    """
+
     text: str
-    kind: str = "text"
+    """The new text (or, for ``kind="tool_call"``, the new fragment of JSON arguments)."""
+    kind: Literal["text", "tool_call"] = "text"
     tool: str | None = None
+    """For ``kind="tool_call"``: the name of the tool being called."""
+
+
+OnDelta = Callable[[StreamDelta], None]
+"""The callback a streaming ``Provider.request`` calls once per chunk, in order."""

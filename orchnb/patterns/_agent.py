@@ -30,7 +30,6 @@ from ._react_text import (
 from ._template import Prompt
 
 ToolMode = Literal["native", "text", "auto"]
-_NATIVE_PROVIDERS = frozenset({"openai", "anthropic", "sim"})
 
 
 class Agent(Pipeline):
@@ -83,8 +82,7 @@ class Agent(Pipeline):
         """Whether tools go to the model natively (else as ReAct text in the system prompt)."""
         if self.tool_mode != "auto":
             return self.tool_mode == "native"
-        has = getattr(self.model.provider, "supports_tools", None)
-        return bool(has) if has is not None else self.model.provider_name in _NATIVE_PROVIDERS
+        return self.model.capabilities.tools
 
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         messages = self._opening(input, vars)

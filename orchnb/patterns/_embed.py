@@ -103,7 +103,7 @@ class ProviderEmbedder:
 
     def __init__(self, model: str | Model):
         self._model = resolve_model(model)
-        if not callable(getattr(self._model.provider, "embed", None)):
+        if not self._model.capabilities.embeddings:
             raise SpecError(f"model '{self._model.id}': the {self._model.provider_name} provider "
                             f"cannot embed; use e.g. openai:text-embedding-3-small, "
                             f"sentence-transformers:all-MiniLM-L6-v2 or sim")

@@ -2,9 +2,10 @@
 
 Tests and benchmarks point the real SDKs at it (``base_url``) instead of mocking them. It answers
 from a script, a responder function or a deterministic default, and injects faults (429 with
-``Retry-After``, 500, 503, hangs, malformed bodies, dropped connections) on demand or at seeded
-random rates. The server runs on its own event loop in a daemon thread, so synchronous tests and
-any number of ``asyncio.run`` calls can share one instance.
+``Retry-After``, 500, 503, hangs, malformed bodies, dropped connections, streams cut or ended
+early) on demand or at seeded random rates. ``stream=true`` requests are answered in each
+vendor's server-sent events, chunk by chunk. The server runs on its own event loop in a daemon
+thread, so synchronous tests and any number of ``asyncio.run`` calls can share one instance.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import concurrent.futures
 import json
 import random
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +26,29 @@ from ._wire import (
     Api,
     FakeReply,
     FakeRequest,
+    StreamFrames,
     anthropic_message,
+    anthropic_stream,
     error_body,
     openai_completion,
     openai_embeddings,
     openai_models,
+    openai_stream,
     parse_anthropic,
     parse_openai,
+    stream_error_frame,
 )
 
-FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "drop")
-"""Named faults; any other HTTP error status as a string ("400", "401", "529"...) works too."""
+FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
+               "stream_error")
+"""Named faults; any other HTTP error status as a string ("400", "401", "529"...) works too.
+
+``cut`` drops the connection after ``cut_after`` chunks of a streamed answer, ``truncate``
+ends the stream cleanly there, ``stream_error`` sends the vendor's in-stream error event there
+(overloaded) and ends; all stop before the stream's final event (OpenAI's ``finish_reason``
+chunk, Anthropic's ``message_stop``). On a plain request ``cut`` drops the connection halfway
+through the body, ``truncate`` sends half the body as if complete and ``stream_error`` is a
+529."""
 
 Latency = float | tuple[float, float] | Callable[[FakeRequest], float]
 Responder = Callable[[FakeRequest], "str | FakeReply"]
@@ -49,6 +63,7 @@ class _Fault:
     kind: str
     retry_after: float | None = None
     hang: float | None = None
+    cut_after: int | None = None
 
 
 def _check_kind(kind: str) -> str:
@@ -75,7 +90,9 @@ class FakeProvider:
 
     ``latency`` is seconds per answer: a number, a ``(low, high)`` range drawn with ``seed``, or a
     function of the :class:`FakeRequest`. ``hang`` is how long a ``"timeout"`` fault stalls before
-    answering; ``retry_after`` the default ``Retry-After`` of a 429 or 503.
+    answering; ``retry_after`` the default ``Retry-After`` of a 429 or 503. A streamed answer
+    (``stream=true``) starts after ``latency`` and waits ``chunk_delay`` seconds between chunks;
+    ``cut_after`` is how many chunks a ``"cut"`` or ``"truncate"`` fault lets through.
     """
 
     def __init__(
@@ -86,11 +103,15 @@ class FakeProvider:
         port: int = 0,
         hang: float = 30.0,
         retry_after: float = 1.0,
+        chunk_delay: float = 0.0,
+        cut_after: int = 2,
     ):
         self.latency = latency
         self.seed = seed
         self.hang = hang
         self.retry_after = retry_after
+        self.chunk_delay = chunk_delay
+        self.cut_after = cut_after
         self.responder: Responder | None = None
         """Answers when the script is empty: ``fn(request) -> str | FakeReply``."""
         self.port = port
@@ -200,12 +221,16 @@ class FakeProvider:
         *,
         retry_after: float | None = None,
         hang: float | None = None,
+        cut_after: int | None = None,
     ) -> FakeProvider:
         """Answer the next ``n`` requests with fault ``kind`` (see :data:`FAULT_KINDS`).
 
         >>> fake = FakeProvider().fail_next(2, "429", retry_after=0.01)
+        >>> fake = FakeProvider().fail_next(1, "cut", cut_after=3)   # drop after 3 chunks
         """
-        fault = _Fault(_check_kind(kind), retry_after, hang)
+        if cut_after is not None and cut_after < 0:
+            raise ValueError(f"cut_after must be ≥ 0 chunks, got {cut_after}")
+        fault = _Fault(_check_kind(kind), retry_after, hang, cut_after)
         with self._lock:
             self._pending.extend(fault for _ in range(n))
         return self
@@ -219,10 +244,14 @@ class FakeProvider:
         rate_timeout: float = 0.0,
         rate_malformed: float = 0.0,
         rate_drop: float = 0.0,
+        rate_cut: float = 0.0,
+        rate_truncate: float = 0.0,
+        rate_stream_error: float = 0.0,
     ) -> FakeProvider:
         """Inject faults at random (seeded) with these probabilities per request."""
         rates = {"429": rate_429, "500": rate_500, "503": rate_503, "timeout": rate_timeout,
-                 "malformed": rate_malformed, "drop": rate_drop}
+                 "malformed": rate_malformed, "drop": rate_drop, "cut": rate_cut,
+                 "truncate": rate_truncate, "stream_error": rate_stream_error}
         if sum(rates.values()) > 1.0:
             raise ValueError("fault rates add up to more than 1")
         with self._lock:
@@ -290,9 +319,6 @@ class FakeProvider:
             return _json(400, error_body(api, 400, "request body must be a JSON object"))
         if not _authorised(api, http.headers):
             return _json(401, error_body(api, 401))
-        if body.get("stream"):
-            return _json(400, error_body(api, 400, "the fake server does not stream; "
-                                                   "send stream=false"))
 
         messages, tools = parse_anthropic(body) if api == "anthropic" else parse_openai(body)
         req = FakeRequest(
@@ -319,6 +345,8 @@ class FakeProvider:
                 delay = self._delay(req)
                 if delay > 0:
                     await asyncio.sleep(delay)
+            if fault is not None and fault.kind in ("cut", "truncate", "stream_error"):
+                return self._cut(api, route[1], req, n, fault)
             if fault is not None and fault.kind != "timeout":
                 return self._fault_response(api, fault)
             return self._answer(api, route[1], req, n)
@@ -331,9 +359,47 @@ class FakeProvider:
         if path == "/v1/embeddings":
             return _json(200, openai_embeddings(req.body, self.seed))
         reply = self._reply_for(req)
+        if req.body.get("stream"):
+            frames = self._frames(api, req, reply, n)
+            return self._streamed(req, frames.frames)
         if api == "anthropic":
             return _json(200, anthropic_message(req, reply, n))
         return _json(200, openai_completion(req, reply, n))
+
+    @staticmethod
+    def _frames(api: Api, req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
+        return (anthropic_stream if api == "anthropic" else openai_stream)(req, reply, n)
+
+    def _streamed(self, req: FakeRequest, frames: list[bytes],
+                  complete: bool = True) -> HttpResponse:
+        return HttpResponse(200, stream=self._paced(req, frames), complete=complete,
+                            content_type="text/event-stream")
+
+    async def _paced(self, req: FakeRequest, frames: list[bytes]) -> AsyncIterator[bytes]:
+        for i, frame in enumerate(frames):
+            if i and self.chunk_delay > 0:
+                await asyncio.sleep(self.chunk_delay)
+            req.chunk_times.append(time.perf_counter())
+            yield frame
+
+    def _cut(self, api: Api, path: str, req: FakeRequest, n: int,
+             fault: _Fault) -> HttpResponse | None:
+        """A ``cut``, ``truncate`` or ``stream_error`` fault: the answer stops short of its end."""
+        complete = fault.kind != "cut"
+        if path != "/v1/models" and path != "/v1/embeddings" and req.body.get("stream"):
+            frames = self._frames(api, req, self._reply_for(req), n)
+            after = self.cut_after if fault.cut_after is None else fault.cut_after
+            sent = frames.frames[:min(after, frames.final)]
+            if fault.kind == "stream_error":
+                sent.append(stream_error_frame(api))
+            return self._streamed(req, sent, complete)
+        if fault.kind == "stream_error":
+            return self._fault_response(api, _Fault("529"))
+        full = self._answer(api, path, req, n).body
+        half = full[:len(full) // 2]
+        if complete:
+            return HttpResponse(200, half)
+        return self._streamed(req, [half], complete=False)
 
     def _fault_response(self, api: Api, fault: _Fault) -> HttpResponse | None:
         if fault.kind == "drop":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -34,6 +34,12 @@ class HttpResponse:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    stream: AsyncIterator[bytes] | None = None
+    """When set, the body instead of ``body``: each item is sent as one chunk (chunked
+    transfer encoding) as soon as it is produced."""
+    complete: bool = True
+    """With ``stream``: False cuts the connection after the last item instead of ending the
+    body, as a dropped connection would."""
 
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse | None]]
@@ -47,14 +53,33 @@ def _reason(status: int) -> str:
 
 
 def _encode(resp: HttpResponse, keep_alive: bool) -> bytes:
+    length = ("Transfer-Encoding: chunked" if resp.stream is not None
+              else f"Content-Length: {len(resp.body)}")
     lines = [
         f"HTTP/1.1 {resp.status} {_reason(resp.status)}",
         f"Content-Type: {resp.content_type}",
-        f"Content-Length: {len(resp.body)}",
+        length,
         f"Connection: {'keep-alive' if keep_alive else 'close'}",
     ]
     lines += [f"{k}: {v}" for k, v in resp.headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + resp.body
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if resp.stream is not None else head + resp.body
+
+
+async def _write_stream(writer: asyncio.StreamWriter, resp: HttpResponse) -> bool:
+    """Send a streamed body chunk by chunk; False when the connection was cut on purpose."""
+    assert resp.stream is not None
+    async with contextlib.aclosing(resp.stream) as pieces:  # type: ignore[type-var]
+        async for piece in pieces:
+            if piece:  # an empty chunk would end the body
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+    if not resp.complete:
+        writer.transport.abort()
+        return False
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    return True
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -153,6 +178,8 @@ class HttpServer:
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 writer.write(_encode(response, keep_alive))
                 await writer.drain()
+                if response.stream is not None and not await _write_stream(writer, response):
+                    break
                 if not keep_alive:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ class FakeRequest:
     """Request headers, lower-cased names; credentials are redacted."""
     fault: str | None = None
     """The fault injected into the answer (``"429"``, ``"drop"``...), None for a normal one."""
+    chunk_times: list[float] = field(default_factory=list)
+    """For a streamed answer: ``time.perf_counter()`` just before each chunk was sent."""
 
     @property
     def last_user(self) -> str:
@@ -266,6 +269,122 @@ def anthropic_message(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, A
             "cache_creation_input_tokens": 0,
         },
     }
+
+
+@dataclass(slots=True)
+class StreamFrames:
+    """A streamed answer as SSE frames, and where its ending starts.
+
+    ``frames[final:]`` are the frames a complete stream needs at its end (OpenAI: the chunk
+    with ``finish_reason``, the usage chunk, ``[DONE]``; Anthropic: ``message_stop``); a
+    stream cut or truncated before ``final`` lacks its final event.
+    """
+
+    frames: list[bytes]
+    final: int
+
+
+def _pieces(text: str) -> list[str]:
+    """Word-sized pieces that concatenate back to ``text``."""
+    return re.findall(r"^\s+|\S+\s*", text)
+
+
+def _fragments(arguments: str, size: int = 8) -> list[str]:
+    return [arguments[i:i + size] for i in range(0, len(arguments), size)] or [""]
+
+
+def _arguments(a: dict[str, Any] | str) -> str:
+    return a if isinstance(a, str) else json.dumps(a)
+
+
+def _sse(payload: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return f"{head}data: {data}\n\n".encode()
+
+
+def openai_stream(req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
+    """``chat.completion.chunk`` SSE frames answering ``req`` with ``reply``.
+
+    Text comes word by word, each tool call as a first chunk (id, name) and then its
+    arguments in fragments; then the ``finish_reason`` chunk, the usage chunk when the body
+    asked for ``stream_options.include_usage``, and ``data: [DONE]``.
+    """
+    include_usage = bool((req.body.get("stream_options") or {}).get("include_usage"))
+    base: dict[str, Any] = {"id": f"chatcmpl-fake-{n}", "object": "chat.completion.chunk",
+                            "created": 1_700_000_000, "model": reply.model or req.model}
+    if include_usage:
+        base["usage"] = None  # as the API does: null on every chunk but the last
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                          "logprobs": None}]})
+
+    frames = [chunk({"role": "assistant", "content": ""})]
+    frames += [chunk({"content": piece}) for piece in _pieces(reply.text)]
+    for i, (name, a) in enumerate(reply.tool_calls):
+        frames.append(chunk({"tool_calls": [{"index": i, "id": f"call_fake_{n}_{i}",
+                                             "type": "function",
+                                             "function": {"name": name, "arguments": ""}}]}))
+        frames += [chunk({"tool_calls": [{"index": i, "function": {"arguments": frag}}]})
+                   for frag in _fragments(_arguments(a))]
+    final = len(frames)
+    frames.append(chunk({}, reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")))
+    if include_usage:
+        inp, out, cached = _usage(req, reply)
+        frames.append(_sse({**base, "choices": [], "usage": {
+            "prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out,
+            "prompt_tokens_details": {"cached_tokens": cached}}}))
+    frames.append(_sse("[DONE]"))
+    return StreamFrames(frames, final)
+
+
+def anthropic_stream(req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
+    """Messages SSE events answering ``req`` with ``reply``: ``message_start`` (input usage),
+    a text block of ``text_delta``s, a ``tool_use`` block of ``input_json_delta``s per tool call,
+    ``message_delta`` (stop reason, output usage), ``message_stop``."""
+    inp, out, cached = _usage(req, reply)
+    frames = [_sse({"type": "message_start", "message": {
+        "id": f"msg_fake_{n}", "type": "message", "role": "assistant",
+        "model": reply.model or req.model, "content": [], "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": inp - cached, "output_tokens": 1,
+                  "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}}},
+        "message_start")]
+    index = 0
+    if reply.text:
+        frames.append(_sse({"type": "content_block_start", "index": index,
+                            "content_block": {"type": "text", "text": ""}}, "content_block_start"))
+        frames += [_sse({"type": "content_block_delta", "index": index,
+                         "delta": {"type": "text_delta", "text": piece}}, "content_block_delta")
+                   for piece in _pieces(reply.text)]
+        frames.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        index += 1
+    for i, (name, a) in enumerate(reply.tool_calls):
+        frames.append(_sse({"type": "content_block_start", "index": index, "content_block": {
+            "type": "tool_use", "id": f"toolu_fake_{n}_{i}", "name": name, "input": {}}},
+            "content_block_start"))
+        frames += [_sse({"type": "content_block_delta", "index": index,
+                         "delta": {"type": "input_json_delta", "partial_json": frag}},
+                        "content_block_delta")
+                   for frag in _fragments(_arguments(a))]
+        frames.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        index += 1
+    stop = reply.finish_reason or ("tool_use" if reply.tool_calls else "end_turn")
+    frames.append(_sse({"type": "message_delta",
+                        "delta": {"stop_reason": stop, "stop_sequence": None},
+                        "usage": {"output_tokens": out}}, "message_delta"))
+    final = len(frames)
+    frames.append(_sse({"type": "message_stop"}, "message_stop"))
+    return StreamFrames(frames, final)
+
+
+def stream_error_frame(api: Api, status: int = 529) -> bytes:
+    """The error event a vendor sends inside a 200 stream (Anthropic: ``event: error``)."""
+    body = error_body(api, status)
+    if api == "anthropic":
+        return _sse(body, "error")
+    return _sse(body)
 
 
 def embedding_vector(text: str, seed: int = 0) -> list[float]:

@@ -29,18 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hang", type=float, default=30.0, help="seconds a timeout fault stalls")
     parser.add_argument("--retry-after", type=float, default=1.0)
-    for kind in ("429", "500", "503", "timeout", "malformed", "drop"):
-        parser.add_argument(f"--rate-{kind}", type=float, default=0.0, metavar="P",
-                            help=f"probability of a {kind} fault per request")
+    parser.add_argument("--chunk-delay", type=float, default=0.0,
+                        help="seconds between the chunks of a streamed answer")
+    parser.add_argument("--cut-after", type=int, default=2,
+                        help="chunks a cut, truncate or stream_error fault lets through")
+    for kind in ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
+                 "stream_error"):
+        parser.add_argument(f"--rate-{kind.replace('_', '-')}", type=float, default=0.0,
+                            metavar="P", help=f"probability of a {kind} fault per request")
     args = parser.parse_args(argv)
 
     latency: float | tuple[float, float] = args.latency
     if args.latency_max is not None:
         latency = (args.latency, args.latency_max)
     fake = FakeProvider(latency=latency, seed=args.seed, port=args.port, hang=args.hang,
-                        retry_after=args.retry_after)
+                        retry_after=args.retry_after, chunk_delay=args.chunk_delay,
+                        cut_after=args.cut_after)
     rates = {f"rate_{k}": getattr(args, f"rate_{k}") for k in
-             ("429", "500", "503", "timeout", "malformed", "drop")}
+             ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
+              "stream_error")}
     fake.fault_rates(**rates)
 
     done = threading.Event()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
+import itertools
 import json
 import math
 import subprocess
@@ -329,12 +331,170 @@ def test_command_line_server_prints_its_port_first():
             assert proc.wait(5) == 0
 
 
-def test_streaming_requests_are_refused_clearly(fake):
-    status, _, body = raw(fake, "POST", "/v1/chat/completions", {**CHAT, "stream": True}, AUTH)
-    assert status == 400 and "does not stream" in json.loads(body)["error"]["message"]
-
-
 def test_a_raising_responder_becomes_a_500_naming_the_error(fake):
     fake.responder = lambda req: 1 / 0
     status, _, body = raw(fake, "POST", "/v1/messages", CHAT, AUTH)
     assert status == 500 and "ZeroDivisionError" in json.loads(body)["error"]["message"]
+
+
+# -- streaming ------------------------------------------------------------------------------------
+def sse(body: bytes) -> list[tuple[str | None, str]]:
+    """(event, data) pairs of a server-sent events body."""
+    out = []
+    for block in body.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        event = None
+        data = []
+        for line in block.split("\n"):
+            name, _, value = line.partition(": ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+        out.append((event, "\n".join(data)))
+    return out
+
+
+STREAM = {**CHAT, "stream": True}
+
+
+def test_openai_stream_is_chunks_then_usage_then_done(fake):
+    fake.script([FakeReply(text="hello big world", input_tokens=30, output_tokens=3)])
+    status, headers, body = raw(fake, "POST", "/v1/chat/completions",
+                                {**STREAM, "stream_options": {"include_usage": True}}, AUTH)
+    assert status == 200 and headers["content-type"] == "text/event-stream"
+    assert headers["transfer-encoding"] == "chunked"
+    events = sse(body)
+    assert events[-1] == (None, "[DONE]")
+    chunks = [json.loads(data) for _, data in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "hello big world"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == 30
+    assert all(c["usage"] is None for c in chunks[:-1])
+
+
+def test_openai_stream_without_include_usage_has_no_usage_chunk(fake):
+    _, _, body = raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
+    chunks = [json.loads(data) for _, data in sse(body)[:-1]]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all("usage" not in c for c in chunks)
+
+
+def test_anthropic_stream_event_sequence_with_text_and_tool_use(fake):
+    fake.script([FakeReply(text="adding", tool_calls=[("add", {"a": 1, "b": 2})])])
+    _, _, body = raw(fake, "POST", "/v1/messages", STREAM, AUTH)
+    events = sse(body)
+    names = [e for e, _ in events]
+    assert all(json.loads(data)["type"] == e for e, data in events)
+    assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
+    assert names.count("content_block_start") == names.count("content_block_stop") == 2
+    deltas = [json.loads(d)["delta"] for e, d in events if e == "content_block_delta"]
+    assert "".join(d["text"] for d in deltas if d["type"] == "text_delta") == "adding"
+    partial = "".join(d["partial_json"] for d in deltas if d["type"] == "input_json_delta")
+    assert json.loads(partial) == {"a": 1, "b": 2}
+    stop = json.loads(events[-2][1])
+    assert stop["delta"]["stop_reason"] == "tool_use" and stop["usage"]["output_tokens"] > 0
+
+
+def test_the_sdks_own_stream_helpers_accept_the_streams(fake):
+    """The SDKs' accumulators (not ours) rebuild the same answer as the plain call gives."""
+    reply = FakeReply(text="let me add", tool_calls=[("add", {"a": 1, "b": 2})],
+                      input_tokens=50, output_tokens=8, cached_tokens=20)
+    fake.script([reply, reply])
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {}}}]
+    with oa(fake).chat.completions.stream(model="m", messages=HI, tools=tools,
+                                          stream_options={"include_usage": True}) as s:
+        done = s.get_final_completion()
+    message = done.choices[0].message
+    assert message.content == "let me add" and done.choices[0].finish_reason == "tool_calls"
+    assert json.loads(message.tool_calls[0].function.arguments) == {"a": 1, "b": 2}
+    assert (done.usage.prompt_tokens, done.usage.completion_tokens) == (50, 8)
+    with an(fake).messages.stream(model="c", max_tokens=10, messages=HI) as s:
+        final = s.get_final_message()
+    assert [b.type for b in final.content] == ["text", "tool_use"]
+    assert final.content[1].input == {"a": 1, "b": 2} and final.stop_reason == "tool_use"
+    assert (final.usage.input_tokens, final.usage.cache_read_input_tokens,
+            final.usage.output_tokens) == (30, 20, 8)
+
+
+def test_chunk_delay_spaces_the_chunks(fake):
+    fake.chunk_delay = 0.05
+    raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
+    times = fake.requests[-1].chunk_times
+    assert len(times) > 3
+    assert all(later - earlier >= 0.04 for earlier, later in itertools.pairwise(times))
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_cut_fault_drops_the_stream_after_n_chunks(fake, path):
+    fake.fail_next(1, "cut", cut_after=2)
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    try:
+        conn.request("POST", path, body=json.dumps(STREAM), headers=AUTH)
+        resp = conn.getresponse()
+        assert resp.status == 200
+        with pytest.raises(http.client.IncompleteRead) as info:
+            resp.read()
+    finally:
+        conn.close()
+    assert len(sse(info.value.partial)) == 2
+    assert fake.requests[-1].fault == "cut"
+
+
+def test_truncate_fault_ends_the_stream_cleanly_without_its_final_event(fake):
+    fake.fail_next(2, "truncate", cut_after=10_000)
+    _, _, body = raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
+    chunks = [json.loads(data) for _, data in sse(body)]
+    assert chunks and all(c["choices"][0]["finish_reason"] is None for c in chunks)
+    _, _, body = raw(fake, "POST", "/v1/messages", STREAM, AUTH)
+    names = [e for e, _ in sse(body)]
+    assert names[-1] == "message_delta" and "message_stop" not in names
+
+
+def test_cut_and_truncate_on_plain_requests_stop_halfway(fake):
+    fake.fail_next(1, "cut").fail_next(1, "truncate")
+    with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+        raw(fake, "POST", "/v1/chat/completions", CHAT, AUTH)
+    status, _, body = raw(fake, "POST", "/v1/chat/completions", CHAT, AUTH)
+    assert status == 200
+    with pytest.raises(ValueError):
+        json.loads(body)
+
+
+def test_sdk_streams_surface_the_cut_as_their_connection_errors(fake):
+    fake.fail_next(1, "cut", cut_after=2)
+    chunks = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in oa(fake).chat.completions.create(model="m", messages=HI, stream=True):
+            chunks.append(chunk)
+    assert len(chunks) == 2
+
+
+def test_stream_faults_need_a_sensible_count(fake):
+    with pytest.raises(ValueError, match="cut_after"):
+        fake.fail_next(1, "cut", cut_after=-1)
+
+
+def test_stream_fault_rates_are_drawn_too():
+    with FakeProvider(seed=3) as fake:
+        fake.fault_rates(rate_cut=0.5, rate_truncate=0.5)
+        for _ in range(10):
+            with contextlib.suppress(http.client.IncompleteRead):
+                raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
+        assert {r.fault for r in fake.requests} == {"cut", "truncate"}
+
+
+def test_stream_error_fault_sends_the_vendors_error_event(fake):
+    fake.fail_next(2, "stream_error", cut_after=1)
+    _, _, body = raw(fake, "POST", "/v1/messages", STREAM, AUTH)
+    events = sse(body)
+    assert [e for e, _ in events] == ["message_start", "error"]
+    assert json.loads(events[-1][1])["error"]["type"] == "overloaded_error"
+    _, _, body = raw(fake, "POST", "/v1/chat/completions", STREAM, AUTH)
+    assert "error" in json.loads(sse(body)[-1][1])
+    fake.fail_next(1, "stream_error")
+    assert raw(fake, "POST", "/v1/messages", CHAT, AUTH)[0] == 529
+
