@@ -24,6 +24,7 @@ from ._events import EventBus, Subscription, global_subscriptions
 from ._gate import Boundary, Decision, Gate
 from ._loop import engine_loop, in_running_loop, thread_loop, wait_future
 from ._ops import as_text
+from ._progress import ProgressBars
 
 Body = Callable[[RunContext, Any], Awaitable[Any]]
 # Run ids from a private generator (seeded from the OS once): os.urandom costs ~6 µs a run, and
@@ -71,6 +72,7 @@ class _StoreWriter:
 
 
 _RECORDER = Subscription(_Recorder(), trusted=True)
+_BARS = Subscription(ProgressBars(), trusted=True)
 _WRITERS: dict[int, tuple[Any, Subscription]] = {}
 _BUSES: dict[tuple[int, ...], EventBus] = {}
 
@@ -87,6 +89,8 @@ def _bus(options: RunOptions, extra: Sequence[Any]) -> EventBus:
     subs = [_RECORDER]
     if options.persist:
         subs.append(_store_subscription())
+    if options.progress:
+        subs.append(_BARS)
     subs += global_subscriptions()
     if extra:
         return EventBus([*subs, *(Subscription(h) for h in extra)])

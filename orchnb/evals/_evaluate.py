@@ -8,14 +8,13 @@ models take a second or two. Per-row results are read back from the spans.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..engine import Budget, Run, RunContext, as_text, defaults
+from ..engine import Budget, Run, RunContext, as_text
 from ..exceptions import BudgetExceeded, RunCancelled, SpecError
 from ..trace import Span
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts, is_router
@@ -138,10 +137,6 @@ def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipel
         run.run_sync()
     except (BudgetExceeded, RunCancelled) as e:
         raise _stopped(e, router, run, texts, labels, full_pipeline) from None
-    finally:
-        bar = getattr(run, "_orchnb_bar", None)
-        if bar is not None:
-            bar.close()
     wall = time.perf_counter() - started
     rows = collect(run, len(texts), router.classifier.name, full_pipeline)
     predictions = frame(df, texts, labels, rows, text, label)
@@ -154,8 +149,8 @@ def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipel
 
 def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progress: bool,
               cache: bool | None, budget: Budget | None, candidate: str | None) -> Run:
-    bar = _progress_bar(len(texts), candidate or router.name) if progress else None
     outputs: list[Any] = [None] * len(texts)
+    name = candidate or router.name
 
     async def one(ctx: RunContext, i: int) -> None:
         x = texts[i]
@@ -167,29 +162,18 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
         except (BudgetExceeded, RunCancelled):
             raise
         except Exception:
-            pass
-        if bar is not None:
-            bar.update(1)  # the progress callback: once per finished row
+            pass  # the row's error is in its spans; the report lists it
 
     async def body(ctx: RunContext, _: Any) -> list[Any]:
         root = ctx.current_span()
-        root.meta = json.dumps({"eval": {"router": router.name, "rows": len(texts),
-                                         "full_pipeline": full, "concurrency": concurrency}})
+        root.meta = {"eval": {"router": router.name, "rows": len(texts),
+                              "full_pipeline": full, "concurrency": concurrency}}
         await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
-                         concurrency=concurrency)
+                         concurrency=concurrency, progress=f"eval {name}")
         return outputs
 
-    options = defaults().merged(**getattr(router, "_overrides", {})).merged(
-        cache=cache, budget=budget)
-    run = Run(f"eval:{candidate or router.name}", "eval", f"{len(texts)} rows", body, options)
-    run._orchnb_bar = bar  # type: ignore[attr-defined]
-    return run
-
-
-def _progress_bar(total: int, name: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"eval {name}", unit="row", leave=True)
+    return router.new_run(f"{len(texts)} rows", body=body, name=f"eval:{name}", pattern="eval",
+                          cache=cache, budget=budget, progress=progress)
 
 
 def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:

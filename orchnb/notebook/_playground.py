@@ -404,12 +404,10 @@ class Playground(anywidget.AnyWidget):
     def static_html(self) -> str:
         """A static picture of the playground: the graph (coloured by the last run) and that
         run's summary, for places where widgets do not render (nbconvert HTML, GitHub)."""
-        from ..engine._run import _run_html
-
         live = self.live or {}
         states = {k: v.get("s", "") for k, v in (live.get("nodes") or {}).items()}
         run = self._run or (self.runs[-1] if self.runs else None)
-        summary = _run_html(run) if run is not None else "<i>no run yet</i>"
+        summary = run._repr_html_() if run is not None else "<i>no run yet</i>"
         return (f"<div class='orchnb-playground-static'><b>Playground: {_esc(self.name)}</b> "
                 f"({_esc(self.pattern)})<div>{to_svg(self.graph, states)}</div>{summary}</div>")
 

@@ -38,12 +38,12 @@ def test_plan_then_execute_each_step_in_order():
                    ("summarize", "write a brief", ["search", "summarize"], ["search"])]
     [plan] = spans(run, "step", "plan")
     assert plan.iteration == 1 and plan.output == "1. search\n2. summarize"
-    assert json.loads(plan.meta) == {"version": 1, "revised": False, "final": False,
+    assert plan.meta == {"version": 1, "revised": False, "final": False,
                                      "steps": ["search", "summarize"]}
     execute = spans(run, "step", "execute")
     assert [(s.iteration, s.input, s.output) for s in execute] == [
         (1, "search", "did search"), (2, "summarize", "did summarize")]
-    assert json.loads(execute[1].meta) == {"plan_version": 1, "plan_step": "summarize"}
+    assert execute[1].meta == {"plan_version": 1, "plan_step": "summarize"}
 
 
 def test_executor_prompt_sees_task_plan_history_and_input():
