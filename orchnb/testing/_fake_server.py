@@ -49,6 +49,7 @@ class _Fault:
     kind: str
     retry_after: float | None = None
     hang: float | None = None
+    body: str | Mapping[str, Any] | None = None
 
 
 def _check_kind(kind: str) -> str:
@@ -200,12 +201,17 @@ class FakeProvider:
         *,
         retry_after: float | None = None,
         hang: float | None = None,
+        body: str | Mapping[str, Any] | None = None,
     ) -> FakeProvider:
         """Answer the next ``n`` requests with fault ``kind`` (see :data:`FAULT_KINDS`).
 
+        ``body`` replaces an HTTP error's vendor JSON: a mapping is sent as JSON, a string as
+        ``text/plain`` (what proxies and gateways answer).
+
         >>> fake = FakeProvider().fail_next(2, "429", retry_after=0.01)
+        >>> fake = FakeProvider().fail_next(1, "502", body="Bad gateway")
         """
-        fault = _Fault(_check_kind(kind), retry_after, hang)
+        fault = _Fault(_check_kind(kind), retry_after, hang, body)
         with self._lock:
             self._pending.extend(fault for _ in range(n))
         return self
@@ -347,7 +353,10 @@ class FakeProvider:
             headers["retry-after"] = f"{after:g}"
             if api == "openai":
                 headers["retry-after-ms"] = f"{after * 1000:g}"
-        return _json(status, error_body(api, status), headers)
+        if isinstance(fault.body, str):
+            return HttpResponse(status, fault.body.encode(), headers, "text/plain")
+        return _json(status, error_body(api, status) if fault.body is None else fault.body,
+                     headers)
 
 
 _ROUTES = {
