@@ -12,6 +12,7 @@ from ._provider import (
     register_provider,
     resolve_model,
 )
+from ._redact import needs_scrub, refresh_secrets, remember_secret, scrub_secrets
 from ._sim import SimModel, SimProvider, estimate_tokens, get_sim_model, sim_model
 from ._types import (
     Capabilities,
@@ -46,10 +47,14 @@ __all__ = [
     "get_provider",
     "get_sim_model",
     "known_providers",
+    "needs_scrub",
     "openai_compatible",
     "preflight",
     "price_ref",
+    "refresh_secrets",
     "register_provider",
+    "remember_secret",
     "resolve_model",
+    "scrub_secrets",
     "sim_model",
 ]

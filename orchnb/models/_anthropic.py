@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from ..exceptions import MissingAPIKeyError
+from ._redact import remember_secret
 from ._sdk_support import LoopClients, map_sdk_error, parse_arguments
 from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
 from ._types import (
@@ -202,6 +203,7 @@ class AnthropicProvider:
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None):
         self._api_key = api_key
+        remember_secret(api_key)  # scrubbed from errors and traces
         self.base_url = base_url
         self._clients: LoopClients[Any] = LoopClients(self._make_client)
 

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from ..exceptions import MissingAPIKeyError, ProviderError
+from ._redact import remember_secret
 from ._sdk_support import LoopClients, map_sdk_error, parse_arguments
 from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
 from ._types import (
@@ -177,6 +178,7 @@ class OpenAIProvider:
         self._api_key = api_key
         self.base_url = base_url
         self.organization = organization
+        remember_secret(api_key)  # scrubbed from errors and traces
         self._clients: LoopClients[Any] = LoopClients(self._make_client)
 
     def __repr__(self) -> str:

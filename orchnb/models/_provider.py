@@ -243,6 +243,10 @@ def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
     """
     import os
 
+    from ._redact import remember_secret
+
+    remember_secret(api_key)  # scrubbed from errors and traces even before the first call
+
     def make(**options: Any) -> Provider:
         from ._openai import OpenAIProvider
 

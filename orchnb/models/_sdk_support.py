@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from ..exceptions import CallTimeoutError, ProviderError
+from ._redact import refresh_secrets, remember_client_secrets, scrub_exception, scrub_secrets
 
 C = TypeVar("C")
 
@@ -57,6 +58,7 @@ class LoopClients(Generic[C]):
         with self._lock:
             self._prune()
             client = self._factory()
+        remember_client_secrets(client)  # whatever the wire echoes of this key is scrubbed
         closer = _close_at_shutdown(client)
         # Starting the generator registers it with the loop, whose shutdown_asyncgens() (run by
         # asyncio.run) then closes it, closing the client while the loop can still run it. The
@@ -169,8 +171,13 @@ def map_sdk_error(
     Timeouts become :class:`CallTimeoutError`; HTTP errors, connection errors and malformed
     bodies become :class:`ProviderError` with ``status``, ``retryable`` and ``retry_after``.
     Messages are built from the status and the error body only, never from request headers,
-    so they cannot carry the API key. Anything unrecognised is returned unchanged.
+    and the body is scrubbed of every known key and key-shaped string first (servers echo
+    them), as is ``error`` itself, which stays chained. Anything unrecognised is returned
+    unchanged.
     """
+    if isinstance(error, sdk.APIError):
+        refresh_secrets()
+        scrub_exception(error)
     where = f"{provider}:{model}"
     if isinstance(error, sdk.APITimeoutError):
         within = f" within {timeout:g}s" if timeout is not None else ""
@@ -200,7 +207,8 @@ def map_sdk_error(
             provider=provider, model=model, status=None, retryable=True,
         )
     if isinstance(error, sdk.APIError):
-        return ProviderError(f"{where}: {error}", provider=provider, model=model)
+        return ProviderError(f"{where}: {scrub_secrets(str(error))}", provider=provider,
+                             model=model)
     return error
 
 
@@ -218,6 +226,6 @@ def parse_arguments(raw: Any) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: hostile nesting
         return {"_raw": str(raw)}
     return value if isinstance(value, dict) else {"_raw": str(raw)}

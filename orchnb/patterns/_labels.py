@@ -9,6 +9,7 @@ names two different labels is ambiguous and skipped; nothing found gives ``None`
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -17,10 +18,15 @@ _FIELD = re.compile(
     r"\b(?:label|route|category|class|classification|intent|answer|destination|department)"
     r"\s*[:=]\s*(.+)", re.IGNORECASE)
 _CONFIDENCE = re.compile(
-    r"\b(?:confidence|certainty|probability)\b\W{0,3}(?:is\s+|of\s+)?(\d+(?:\.\d+)?)\s*(%?)",
-    re.IGNORECASE)
+    r"\b(?:confidence|certainty|probability)\b\W{0,3}(?:is\s+|of\s+)?(\d{1,3}(?:\.\d{1,6})?)"
+    r"(?![\d.])\s*(%?)", re.IGNORECASE)
+_PERCENT = re.compile(  # the number must start at a digit run's start: linear on "1" * 10**6
+    r"(?<![\d.])(\d{1,3}(?:\.\d{1,6})?)\s*(%)\s*(?:confident|confidence|sure)", re.IGNORECASE)
 _JSON_KEYS = ("label", "route", "category", "class", "intent", "answer", "classification")
 _MIN_PREFIX = 3  # "bil" → billing; shorter fragments match too much
+_MAX_FIELDS = 8
+_EDGE = 32_768
+"""Longer answers are read at their start and end only (where a label is stated)."""
 
 
 def normalize(text: str) -> str:
@@ -47,6 +53,7 @@ def parse_label(text: str, labels: Sequence[str],
     >>> parse_label("no idea", ["billing", "technical"]) is None
     True
     """
+    text = _edges(text)
     table = {normalize(label): label for label in labels}
     for word, label in (aliases or {}).items():
         if label in labels:
@@ -67,12 +74,12 @@ def parse_confidence(text: str) -> float | None:
     >>> parse_confidence("billing (confidence: 85%)")
     0.85
     """
+    text = _edges(text)
     data = _json(text)
     value: float | None = None
     if isinstance(data, dict) and isinstance(data.get("confidence"), (int, float)):
         value = float(data["confidence"])
-    elif (m := _CONFIDENCE.search(text)) or (m := re.search(
-            r"(\d+(?:\.\d+)?)\s*(%)\s*(?:confident|confidence|sure)", text, re.IGNORECASE)):
+    elif (m := _CONFIDENCE.search(text)) or (m := _PERCENT.search(text)):
         value = float(m.group(1)) / (100 if m.group(2) or float(m.group(1)) > 1 else 1)
     return value if value is not None and 0.0 <= value <= 1.0 else None
 
@@ -85,11 +92,19 @@ def _windows(text: str) -> list[str]:
         out += [str(data[k]) for k in _JSON_KEYS if isinstance(data.get(k), str)]
     elif isinstance(data, str):
         out.append(data)
-    out += [m.group(1) for m in _FIELD.finditer(text)]
-    lines = [ln for ln in text.splitlines() if normalize(ln)]
+    out += [m.group(1) for m in itertools.islice(_FIELD.finditer(text), _MAX_FIELDS)]
+    first_line = next((ln for ln in text.splitlines() if normalize(ln)), "")
     first_sentence = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
-    out += [text, lines[0] if lines else "", first_sentence]
+    out += [text, first_line, first_sentence]
     return out
+
+
+def _edges(text: str) -> str:
+    """``text``, or its first and last ``_EDGE`` characters when it is longer (a label is
+    stated at the start or at the end of an answer; this bounds the work on huge replies)."""
+    if len(text) <= 2 * _EDGE:
+        return text
+    return f"{text[:_EDGE]}\n{text[-_EDGE:]}"
 
 
 def _match(words_text: str, table: dict[str, str]) -> str | None:
@@ -118,10 +133,15 @@ def _match(words_text: str, table: dict[str, str]) -> str | None:
 
 
 def _json(text: str) -> object:
-    body = re.sub(r"^```\w*\s*|\s*```$", "", text.strip())
+    body = text.strip()
+    if body.startswith("```"):  # a fence; sliced, not a regex (linear on any text)
+        body = body[3:].lstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+    if body.endswith("```"):
+        body = body[:-3]
+    body = body.strip()
     if not body.startswith(("{", '"')):
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: '{"label":' * 50000
         return None

@@ -14,6 +14,7 @@ Final(answer='42')
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -21,10 +22,28 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.S)
-_ITEM = re.compile(r"^\s*(?:(?:step\s*)?\d+\s*[.):\-]|[-*•])\s+(.+?)\s*$", re.I | re.M)
-_FINAL = re.compile(r"^[\s>*_#`\"']*(?:final[ _]answer|final|answer|done|finish(?:ed)?)"
-                    r"[\s*_`\"']*(?::|-|$)\s*(.*)", re.I | re.S)
+# Parsers of model output must stay linear on hostile text: no pattern may let two adjacent
+# quantifiers match the same characters (``\s*`` before ``\n?``, ``\s*`` spanning lines before
+# an anchor), which backtracks quadratically on a megabyte of spaces or newlines.
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*+\s*+(.*?)```", re.S)
+_ITEM = re.compile(r"^[ \t]*+(?:(?:step[ \t]*+)?\d++[ \t]*+[.):\-]|[-*•])[ \t]++(.*\S)",
+                   re.I | re.M)
+# Strings (single or double quoted, possibly unterminated) and one kind of bracket.
+_STRINGS = r""""[^"\\]*+(?:\\.[^"\\]*+)*+"?|'[^'\\]*+(?:\\.[^'\\]*+)*+'?"""
+_TOKENS = {"{": re.compile(_STRINGS + r"|[{}]", re.S), "[": re.compile(_STRINGS + r"|[][]", re.S)}
+_MAX_DEPTH = 64
+"""Deeper JSON than this is not a plan, decision or tool call: loose_json gives up."""
+_MAX_TOKENS = 100_000
+_MAX_STARTS = 4
+_MAX_FENCES = 8
+_MAX_LITERAL = 20_000
+"""Longest text given to ``ast.literal_eval`` (Python-ish JSON from small models is short)."""
+_MAX_STEPS = 200
+"""Most steps a plan may have (each one is a paid call)."""
+_MAX_LIST_TEXT = 65_536
+"""How much of a reply is read for a numbered / bulleted list."""
+_FINAL = re.compile(r"^[\s>*_#`\"']*+(?:final[ _]answer|final|answer|done|finish(?:ed)?)"
+                    r"[\s*_`\"']*+(?::|-|$)\s*(.*)", re.I | re.S)
 _STEP_KEYS = ("step", "description", "task", "title", "action", "text")
 _FINAL_KEYS = ("final", "final_answer", "answer", "response", "result")
 
@@ -80,13 +99,17 @@ def _step_text(value: Any) -> str:
 def loose_json(text: str) -> Any:
     """The first JSON (or Python literal) value in ``text``: fenced, bare, or inside prose.
 
-    Returns None when there is none.
+    Returns None when there is none. Hostile text cannot make it slow or crash it: the scan is
+    linear and bounded (at most ``_MAX_DEPTH`` levels of nesting and ``_MAX_TOKENS`` brackets
+    and strings looked at), so a megabyte of anything is answered in milliseconds.
 
     >>> loose_json('I think {"a": 1} is right')
     {'a': 1}
+    >>> loose_json("[" * 100_000) is None
+    True
     """
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for cand in candidates:
+    fenced = [m.group(1) for m in itertools.islice(_FENCE.finditer(text), _MAX_FENCES)]
+    for cand in [*fenced, text]:
         cand = cand.strip()
         for attempt in (cand, _balanced(cand, "{", "}"), _balanced(cand, "[", "]")):
             if attempt:
@@ -99,37 +122,50 @@ def loose_json(text: str) -> Any:
 def _load(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than ~1000
         pass
+    if len(text) > _MAX_LITERAL:  # Python's parser is slow on large inputs; JSON was tried
+        return None
     try:  # single quotes, trailing commas, True/None: Python-ish JSON from small models
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return None
     return value if isinstance(value, (dict, list)) else None
 
 
 def _balanced(text: str, open_: str, close: str) -> str | None:
+    """The first balanced ``open_ … close`` span of ``text`` (quotes respected), or None.
+
+    One pass over the brackets and strings from the first ``open_`` (a regex skips everything
+    else); when that one never closes, the earliest pair that did is the answer. A few restarts
+    recover from a stray quote; nesting deeper than ``_MAX_DEPTH`` or more than ``_MAX_TOKENS``
+    tokens means it is not a reply worth reading, and gives None.
+    """
+    tokens = _TOKENS[open_]
+    budget = _MAX_TOKENS
     start = text.find(open_)
-    while start != -1:
-        depth, quote, escaped = 0, "", False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if quote:  # inside a string: only its closing quote matters
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == quote:
-                    quote = ""
-                continue
-            if ch in "\"'":
-                quote = ch
-            elif ch == open_:
-                depth += 1
-            elif ch == close:
-                depth -= 1
-                if depth == 0:
-                    return text[start:i + 1]
+    for _ in range(_MAX_STARTS):
+        if start == -1:
+            return None
+        stack: list[int] = []
+        best: tuple[int, int] | None = None
+        for m in tokens.finditer(text, start):
+            budget -= 1
+            if budget < 0:
+                return None
+            ch = text[m.start()]
+            if ch == open_:
+                if len(stack) >= _MAX_DEPTH:
+                    return None
+                stack.append(m.start())
+            elif ch == close and stack:
+                first = stack.pop()
+                if not stack:
+                    return text[first:m.end()]
+                if best is None or first < best[0]:
+                    best = (first, m.end())
+        if best is not None:
+            return text[best[0]:best[1]]
         start = text.find(open_, start + 1)
     return None
 
@@ -141,7 +177,11 @@ def parse_plan(reply: Any) -> list[str]:
     if isinstance(value, dict):
         value = next((value[k] for k in ("steps", "plan") if k in value), None)
     if value is None and isinstance(reply, str):
-        value = [m.group(1).strip("*_ ") for m in _ITEM.finditer(reply)] or None
+        items = itertools.islice(_ITEM.finditer(reply, 0, _MAX_LIST_TEXT), _MAX_STEPS + 1)
+        value = [m.group(1).strip("*_ ") for m in items] or None
+    if isinstance(value, list) and len(value) > _MAX_STEPS:
+        raise PlanError(f"the plan has more than {_MAX_STEPS} steps; ask the planner for a "
+                        "shorter plan")
     try:
         return Plan(steps=value).steps
     except ValidationError:
@@ -174,10 +214,12 @@ def parse_replan(reply: Any) -> Final | list[str]:
 
 
 # -- supervisor decisions (Team) -------------------------------------------------------------
-_DONE = re.compile(r"^[\s>*_#`\"']*(?:finish(?:ed)?|done|final[ _]answer|complete)[\s*_`\"']*"
-                   r"(?:[:\-]\s*(.*))?$", re.I | re.S)
-_NEXT = re.compile(r"^[\s>*_#`-]*(?:next(?:[ _](?:agent|speaker))?|agent|speaker|to|delegate to)"
-                   r"[\s*_`]*[:\-]\s*(.+)$", re.I | re.M)
+_DONE = re.compile(r"^[\s>*_#`\"']*+(?:finish(?:ed)?|done|final[ _]answer|complete)"
+                   r"[\s*_`\"']*+(?:[:\-]\s*(.*))?$", re.I | re.S)
+_NEXT = re.compile(r"^[ \t>*_#`-]*+(?:next(?:[ _](?:agent|speaker))?|agent|speaker|to|delegate to)"
+                   r"[ \t*_`]*+[:\-][ \t]*(.+)$", re.I | re.M)
+_HEAD = 32_768
+"""A supervisor names the next member near the start: only this much is searched for names."""
 _NEXT_KEYS = ("next", "agent", "to", "speaker", "member", "name")
 _INSTRUCTION_KEYS = ("instruction", "instructions", "task", "message", "input")
 
@@ -228,9 +270,10 @@ def parse_decision(reply: Any, members: list[str]) -> Decision:
             return Decision(by_name[_norm(target)], how)
         if answer is not None or (target is not None and _DONE.match(target)):
             return Decision(done=True, answer=answer)
-    body = text.strip()
-    if m := _DONE.match(body):
+    full = text.strip()
+    if m := _DONE.match(full):
         return Decision(done=True, answer=(m.group(1) or "").strip() or None)
+    body = full[:_HEAD]
     if m := _NEXT.search(body):
         body = m.group(1).strip()
     for key, name in sorted(by_name.items(), key=lambda kv: -len(kv[0])):  # "name: instruction"
@@ -243,7 +286,7 @@ def parse_decision(reply: Any, members: list[str]) -> Decision:
                   if (m := re.search(rf"\b{re.escape(key)}\b", lowered)))
     if hits:  # a name somewhere in prose: the first one mentioned
         return Decision(hits[0][1])
-    if m := re.search(r"\b(?:FINISH|FINAL ANSWER)\b\s*[:\-]?\s*(.*)", body, re.S):
-        return Decision(done=True, answer=m.group(1).strip() or None)
+    if m := re.search(r"\b(?:FINISH|FINAL ANSWER)\b\s*[:\-]?\s*", body):
+        return Decision(done=True, answer=full[m.end():].strip() or None)
     return Decision(problem=f"the supervisor's reply {text[:120]!r} named no team member; "
                             f"reply with one of {', '.join(members)} or 'FINISH: <answer>'")

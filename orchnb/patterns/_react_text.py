@@ -22,13 +22,17 @@ from typing import Any
 from ..models import ModelRequest, ToolSpec
 from ._plans import loose_json
 
-_L = r"^[ \t>*_#`-]*{}[ \t*_`]*[:：][ \t*_]*"  # a label at a line start, markdown tolerated
+# A label at a line start, markdown tolerated. Possessive (*+): the markup classes share no
+# character with the label words, and without backtracking the search stays linear.
+_L = r"^[ \t>*_#`-]*+{}[ \t*_`]*+[:：][ \t*_]*+"
 _THOUGHT = re.compile(_L.format("thought"), re.I | re.M)
 _ACTION = re.compile(_L.format("action") + r"(.*)$", re.I | re.M)
 _INPUT = re.compile(_L.format(r"action[ _]input"), re.I | re.M)
 _FINAL = re.compile(_L.format(r"final[ _]answer"), re.I | re.M)
 _OBSERVATION = re.compile(_L.format("observation"), re.I | re.M)
-_PAIR = re.compile(r"(\w+)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^,\n]+)")
+# \b and the possessive \w++: a word is tried once, not from each of its letters (which is
+# quadratic on a megabyte of letters).
+_PAIR = re.compile(r"\b(\w++)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^,\n]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +63,17 @@ class Invalid:
 def parse_react(text: str) -> Action | Answer | Invalid:
     """Read one ReAct turn. Plain prose with no labels at all counts as the final answer."""
     text = until_observation(text)  # the model may imagine the tool's result; ignore it
-    action = _ACTION.search(text)
-    final = _FINAL.search(text)
-    thought = _thought(text)
+    # Each label's regex runs only when its word is in the text: a plain substring test skips
+    # the per-line-start work of the regexes on long prose.
+    low = text.lower()
+    action = _ACTION.search(text) if "action" in low else None
+    final = _FINAL.search(text) if "answer" in low else None
+    thought = _thought(text) if "thought" in low else ""
     if final is not None and (action is None or final.start() < action.start()):
         return Answer(_unfence(text[final.end():]), thought)
     if action is None:
-        if _THOUGHT.search(text) or _INPUT.search(text):
+        if ("thought" in low and _THOUGHT.search(text)) or ("input" in low
+                                                            and _INPUT.search(text)):
             return Invalid("your reply had no 'Action:' line and no 'Final Answer:' line")
         return Answer(text.strip())
     line = action.group(1).strip().strip("*`'\" ").rstrip(".:")
@@ -81,8 +89,10 @@ def parse_react(text: str) -> Action | Answer | Invalid:
 
 def until_observation(text: str) -> str:
     """``text`` without an ``Observation:`` the model imagined after its action."""
-    action = _ACTION.search(text)
-    obs = _OBSERVATION.search(text, action.end()) if action is not None else None
+    low = text.lower()
+    action = _ACTION.search(text) if "action" in low else None
+    obs = (_OBSERVATION.search(text, action.end())
+           if action is not None and "observation" in low else None)
     return text[:obs.start()].rstrip() if obs is not None else text
 
 
@@ -119,7 +129,7 @@ def _scalar(text: str) -> Any:
     text = text.strip()
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text.strip("\"'")
 
 

@@ -6,6 +6,7 @@ of the cell body: ``line 7, key 'routes.refund.prompt': undefined template varia
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,6 +215,115 @@ def _line_map(node: yaml.Node, prefix: str = "",
     return out
 
 
+MAX_YAML_NODES = 100_000
+"""Most nodes a YAML document may expand to through its aliases (``*name``); a few hundred
+bytes of nested aliases (an "alias bomb") would otherwise expand to billions."""
+MAX_YAML_DEPTH = 100
+"""Deepest nesting of YAML collections accepted."""
+
+
+def load_yaml(text: str, *, line_offset: int = 0) -> tuple[yaml.Node | None, Any]:
+    """Parse ``text`` safely: the node tree (for line numbers) and the data.
+
+    Refused with a :class:`YAMLError` naming the line: invalid YAML, duplicate keys in a
+    mapping (naming both lines), an alias that contains itself, aliases expanding to more
+    than :data:`MAX_YAML_NODES` nodes, nesting deeper than :data:`MAX_YAML_DEPTH`.
+
+    >>> load_yaml("a: 1\\nb: [x, y]")[1]
+    {'a': 1, 'b': ['x', 'y']}
+    >>> load_yaml("a: 1\\na: 2")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    orchnb.exceptions.YAMLError: line 2: duplicate key 'a' (first on line 1); ...
+    """
+    _check_flow_depth(text, line_offset)
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        _check_nodes(root, line_offset)
+        return root, loader.construct_document(root)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = (mark.line + 1 + line_offset) if mark else None
+        raise YAMLError(f"invalid YAML: {e.problem or e}", line=line) from None
+    except RecursionError:  # deep block nesting that the flow pre-check cannot see
+        raise YAMLError(f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep") from None
+    finally:
+        loader.dispose()
+
+
+def _check_flow_depth(text: str, line_offset: int) -> None:
+    # PyYAML's scanner is quadratic in the depth of flow collections ([[[[...), and its
+    # composer recursive: measure the depth first, on the raw brackets (an over-estimate when
+    # quoted text holds brackets, which needs a hundred unclosed ones to matter).
+    if text.count("[") + text.count("{") <= MAX_YAML_DEPTH:
+        return
+    depth = 0
+    for m in re.finditer(r"[\[{]|[\]}]", text):
+        depth = depth + 1 if m.group() in "[{" else max(0, depth - 1)
+        if depth > MAX_YAML_DEPTH:
+            line = text.count("\n", 0, m.start()) + 1 + line_offset
+            raise YAMLError(f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep",
+                            line=line)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_nodes(root: yaml.Node, line_offset: int) -> None:
+    """Refuse duplicate keys, recursive aliases and alias bombs, in time linear in the
+    document's size (expanded sizes are counted once per node, not per alias use)."""
+    def line(node: yaml.Node) -> int:
+        return node.start_mark.line + 1 + line_offset
+
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
+            if sizes[key] > MAX_YAML_NODES:
+                raise YAMLError(f"aliases expand this value to more than {MAX_YAML_NODES:,} "
+                                "nodes (an alias bomb?); write the values out instead",
+                                line=line(node))
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise YAMLError("an alias refers to a value that contains it (a recursive alias); "
+                            "orchnb cannot use recursive YAML", line=line(node))
+        if depth > MAX_YAML_DEPTH:
+            raise YAMLError(f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep",
+                            line=line(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for k, _ in node.value:
+                if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if k.value in seen:
+                    raise YAMLError(f"duplicate key '{k.value}' (first on line {seen[k.value]}); "
+                                    "each key may appear once", line=line(k))
+                seen[k.value] = line(k)
+        on_path.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                raise YAMLError("an alias refers to a value that contains it (a recursive "
+                                "alias); orchnb cannot use recursive YAML", line=line(node))
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
+
+
 def from_yaml(text: str, name: str | None = None, namespace: Mapping[str, Any] | None = None,
               *, line_offset: int = 0) -> Pipeline:
     """Build a pipeline from a YAML document (the body of a ``%%orch`` cell).
@@ -228,13 +338,7 @@ def from_yaml(text: str, name: str | None = None, namespace: Mapping[str, Any] |
     >>> pipe("hi").output
     'HI'
     """
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = (mark.line + 1 + line_offset) if mark else None
-        raise YAMLError(f"invalid YAML: {e.problem or e}", line=line) from None
+    root, data = load_yaml(text, line_offset=line_offset)
     if not isinstance(data, Mapping):
         raise YAMLError("the cell body must be a YAML mapping with a 'pattern:' key "
                         "(e.g. 'pattern: chain')", line=1 + line_offset)

@@ -1,40 +1,103 @@
-"""Prompt templates: Jinja2, sandboxed, strict about undefined variables, checked up front."""
+"""Prompt templates: Jinja2, sandboxed, strict about undefined variables, checked up front.
+
+Templates may not read private or internal attributes (``{{ input.__class__ }}``,
+``{{ x._secret }}``, ``{{ gen.gi_frame }}``): what can be seen in the template fails when the
+prompt is defined, the rest (the sandbox's rules by the value's type) when it renders, on the
+fast path as on Jinja2's. A rendered prompt is capped at :attr:`Prompt.max_chars` characters
+(1,000,000 by default; ``Prompt.max_chars = ...`` to change it for all prompts).
+"""
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import (
+    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES,
+    UNSAFE_FUNCTION_ATTRIBUTES,
+    UNSAFE_GENERATOR_ATTRIBUTES,
+    UNSAFE_METHOD_ATTRIBUTES,
+    SandboxedEnvironment,
+    SecurityError,
+)
 
 from ..exceptions import TemplateError
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                            keep_trailing_newline=True)
+MAX_PROMPT_CHARS = 1_000_000
+
+# Names that are internal on some type (frames, code, tracebacks, generators, functions):
+# refused at definition whatever the value will be. Python 2 spellings are kept: harmless.
+_INTERNAL = frozenset({
+    *UNSAFE_FUNCTION_ATTRIBUTES, *UNSAFE_METHOD_ATTRIBUTES, *UNSAFE_GENERATOR_ATTRIBUTES,
+    *UNSAFE_COROUTINE_ATTRIBUTES, *UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
+    "ag_code", "ag_await", "f_globals", "f_locals", "f_builtins", "f_code", "f_back",
+    "tb_frame", "tb_next", "co_code", "func_globals", "func_code", "func_closure", "im_func",
+    "im_self", "mro",
+})
+
+
+class _Env(SandboxedEnvironment):
+    """The sandbox, plus size checks on ``*`` and ``**`` (``{{ 'x' * 10**9 }}`` would build a
+    gigabyte before any length check could see it)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        if op == "*":
+            for seq, n in ((left, right), (right, left)):
+                if (isinstance(seq, (str, list, tuple)) and isinstance(n, int)
+                        and len(seq) * n > Prompt.max_chars):
+                    raise SecurityError(f"'{op}' would build {len(seq) * n:,} items, more than "
+                                        f"a prompt may hold ({Prompt.max_chars:,})")
+            return operator.mul(left, right)
+        if (op == "**" and isinstance(left, int) and isinstance(right, int)
+                and abs(left) > 1 and right > 256):
+            raise SecurityError(f"{left} ** {right} is too large a number for a prompt")
+        return super().call_binop(context, op, left, right)
+
+
+_ENV = _Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 KNOWN_VARIABLES = frozenset({"input", "steps", "outputs", "item", "run_input", "vars", "plan",
                              "workspace", "task", "routes", "labels", "tools", "history",
                              "agents"})
 
 
 class Prompt:
-    """A compiled prompt template. Syntax errors and unknown variables fail at definition.
+    """A compiled prompt template. Syntax errors, unknown variables and reads of private or
+    internal attributes fail at definition; a rendered prompt longer than ``max_chars``
+    (default :attr:`Prompt.max_chars`, 1,000,000) is a :class:`TemplateError`.
 
     >>> Prompt("Summarize: {{ input }}").render(input="a text")
     'Summarize: a text'
     >>> Prompt("{{ steps.summary }}").step_refs
     {'summary'}
+    >>> Prompt("{{ input.__class__ }}", owner="step 's': ")
+    Traceback (most recent call last):
+    ...
+    orchnb.exceptions.TemplateError: line 1, key 'prompt': step 's': the template reads \
+'__class__'; prompts may not read private or internal attributes (names starting with '_', \
+gi_frame, f_globals, ...)
     """
 
-    __slots__ = ("_parts", "_template", "source", "step_refs", "variables")
+    __slots__ = ("_max_chars", "_owner", "_parts", "_template", "_where", "source", "step_refs",
+                 "variables")
+
+    max_chars: int = MAX_PROMPT_CHARS
+    """The longest rendered prompt accepted, in characters, for every prompt without its own
+    ``max_chars`` (set ``Prompt.max_chars = 5_000_000`` to raise it for all)."""
 
     def __init__(self, source: str, *, where: str = "prompt",
                  allowed: frozenset[str] = KNOWN_VARIABLES, line: int | None = None,
-                 owner: str = ""):
+                 owner: str = "", max_chars: int | None = None):
         if not isinstance(source, str):
             raise TemplateError(f"{owner}a prompt must be text, got {type(source).__name__}",
                                 key=where, line=line)
         self.source = source
+        self._owner, self._where, self._max_chars = owner, where, max_chars
         self._parts: list[tuple[str, str | None]] | None = None
         if "{" not in source:
             self._template = None
@@ -53,6 +116,12 @@ class Prompt:
                 f"{owner}undefined template variable(s) {', '.join(unknown)}; available: "
                 f"{', '.join(sorted(allowed))} (e.g. {{{{ input }}}} or {{{{ steps.NAME }}}})",
                 key=where, line=_line_of(source, unknown[0]))
+        unsafe = _unsafe_access(ast)
+        if unsafe is not None:
+            raise TemplateError(
+                f"{owner}the template reads '{unsafe[0]}'; prompts may not read private or "
+                f"internal attributes (names starting with '_', gi_frame, f_globals, ...)",
+                key=where, line=unsafe[1])
         self.step_refs = _step_refs(ast)
         self._template = _ENV.from_string(source)
         self._parts = _simple_parts(ast)
@@ -60,18 +129,38 @@ class Prompt:
     def render(self, **variables: Any) -> str:
         if self._template is None:
             return self.source
+        limit = self._max_chars or Prompt.max_chars
         if self._parts is not None:
             try:
-                return _render_parts(self._parts, variables)
+                text = _render_parts(self._parts, variables)
             except (KeyError, TypeError, AttributeError):
                 pass  # let Jinja2 produce its precise message
+            else:
+                if len(text) > limit:
+                    raise self._too_long(limit, len(text))
+                return text
+        owner = self._owner
         try:
-            return self._template.render(variables)
+            # Streamed, so that a loop that writes without end stops at the cap.
+            pieces, size = [], 0
+            for piece in self._template.generate(variables):
+                size += len(piece)
+                if size > limit:
+                    raise self._too_long(limit, size, at_least=True)
+                pieces.append(piece)
+            return "".join(pieces)
         except jinja2.UndefinedError as e:
-            raise TemplateError(f"while rendering: {e.message}; variables present: "
-                                f"{', '.join(sorted(variables))}") from None
+            raise TemplateError(f"{owner}while rendering: {e.message}; variables present: "
+                                f"{', '.join(sorted(variables))}", key=self._where) from None
         except jinja2.TemplateError as e:
-            raise TemplateError(f"while rendering: {e}") from None
+            raise TemplateError(f"{owner}while rendering: {e}", key=self._where) from None
+
+    def _too_long(self, limit: int, size: int, at_least: bool = False) -> TemplateError:
+        got = f"{'at least ' if at_least else ''}{size:,}"
+        return TemplateError(
+            f"{self._owner}the rendered prompt has {got} characters, more than the "
+            f"{limit:,} allowed; shorten what goes into it (e.g. map-reduce a long input) or "
+            f"raise orchnb.patterns.Prompt.max_chars", key=self._where)
 
     def __repr__(self) -> str:
         return f"Prompt({self.source!r})"
@@ -104,11 +193,51 @@ def _render_parts(parts: list[tuple[str, str | None]], variables: dict[str, Any]
             continue
         value = variables[name]
         if attr:
-            value = value[attr] if isinstance(value, dict) else getattr(value, attr)
+            if isinstance(value, dict):
+                value = value[attr]
+            else:
+                obj, value = value, getattr(value, attr)
+                if not _safe_attribute(obj, attr):
+                    raise AttributeError(attr)  # Jinja2 then raises the sandbox's SecurityError
         if value is None:  # Jinja2 renders None as "None"; keep identical output
             value = "None"
         out.append(value if isinstance(value, str) else str(value))
     return "".join(out)
+
+
+_SAFE: dict[tuple[type, str], bool] = {}
+
+
+def _safe_attribute(obj: Any, attr: str) -> bool:
+    """The sandbox's verdict on ``obj.attr``, cached: it depends only on the type and name."""
+    key = (obj.__class__, attr)
+    safe = _SAFE.get(key)
+    if safe is None:
+        safe = _ENV.is_safe_attribute(obj, attr, None)
+        if len(_SAFE) < 4096:
+            _SAFE[key] = safe
+    return safe
+
+
+def _unsafe_name(name: str, item: bool = False) -> bool:
+    # ``steps["_prep"]`` names a dict key (a step may be called "_prep"); only dunders and
+    # internal names are refused there. ``x._y`` and ``x | attr("_y")`` read attributes.
+    return (name.startswith("__") if item else name.startswith("_")) or name in _INTERNAL
+
+
+def _unsafe_access(ast: nodes.Template) -> tuple[str, int] | None:
+    """The first private / internal attribute the template reads, with its line."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr) and _unsafe_name(node.attr):
+            return node.attr, node.lineno
+        if (isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const)
+                and isinstance(node.arg.value, str) and _unsafe_name(node.arg.value, True)):
+            return node.arg.value, node.lineno
+        if (isinstance(node, nodes.Filter) and node.name == "attr" and node.args
+                and isinstance(node.args[0], nodes.Const) and isinstance(node.args[0].value, str)
+                and _unsafe_name(node.args[0].value)):
+            return node.args[0].value, node.lineno
+    return None
 
 
 def _line_of(source: str, word: str) -> int | None:

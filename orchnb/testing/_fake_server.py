@@ -64,6 +64,7 @@ class _Fault:
     retry_after: float | None = None
     hang: float | None = None
     cut_after: int | None = None
+    body: str | Mapping[str, Any] | None = None
 
 
 def _check_kind(kind: str) -> str:
@@ -222,15 +223,20 @@ class FakeProvider:
         retry_after: float | None = None,
         hang: float | None = None,
         cut_after: int | None = None,
+        body: str | Mapping[str, Any] | None = None,
     ) -> FakeProvider:
         """Answer the next ``n`` requests with fault ``kind`` (see :data:`FAULT_KINDS`).
 
+        ``body`` replaces an HTTP error's vendor JSON: a mapping is sent as JSON, a string as
+        ``text/plain`` (what proxies and gateways answer).
+
         >>> fake = FakeProvider().fail_next(2, "429", retry_after=0.01)
         >>> fake = FakeProvider().fail_next(1, "cut", cut_after=3)   # drop after 3 chunks
+        >>> fake = FakeProvider().fail_next(1, "502", body="Bad gateway")
         """
         if cut_after is not None and cut_after < 0:
             raise ValueError(f"cut_after must be ≥ 0 chunks, got {cut_after}")
-        fault = _Fault(_check_kind(kind), retry_after, hang, cut_after)
+        fault = _Fault(_check_kind(kind), retry_after, hang, cut_after, body)
         with self._lock:
             self._pending.extend(fault for _ in range(n))
         return self
@@ -413,7 +419,10 @@ class FakeProvider:
             headers["retry-after"] = f"{after:g}"
             if api == "openai":
                 headers["retry-after-ms"] = f"{after * 1000:g}"
-        return _json(status, error_body(api, status), headers)
+        if isinstance(fault.body, str):
+            return HttpResponse(status, fault.body.encode(), headers, "text/plain")
+        return _json(status, error_body(api, status) if fault.body is None else fault.body,
+                     headers)
 
 
 _ROUTES = {

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..models import scrub_secrets
+
 if TYPE_CHECKING:
     import pandas as pd
     from opentelemetry.trace import TracerProvider
@@ -30,7 +32,7 @@ def to_parquet(df: pd.DataFrame, path: str | Path) -> Path:
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("to_parquet needs pyarrow: pip install pyarrow") from e
     path = Path(path)
-    df.to_parquet(path, index=False)
+    _scrubbed(df).to_parquet(path, index=False)
     return path
 
 
@@ -41,8 +43,24 @@ def to_csv(df: pd.DataFrame, path: str | Path) -> Path:
     PosixPath('run.csv')
     """
     path = Path(path)
-    df.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    _scrubbed(df).to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
     return path
+
+
+_TEXT_COLUMNS = ("error", "input", "output", "raw_label", "meta")
+
+
+def _scrubbed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with API keys scrubbed out of its text columns (a copy only when one had any):
+    exports are written where keys must never go, whatever built the frame."""
+    out = df
+    for col in _TEXT_COLUMNS:
+        if col in df.columns and df[col].dtype.kind in "OSUT":  # T: pandas' str dtype
+            clean = df[col].map(scrub_secrets, na_action="ignore")
+            if not clean.equals(df[col]):
+                out = out.copy() if out is df else out
+                out[col] = clean
+    return out
 
 
 def _ns(v: Any) -> int | None:
@@ -163,7 +181,7 @@ def to_otel(
         ) from e
     provider = tracer_provider or trace.get_tracer_provider()
     tracer = provider.get_tracer("orchnb")
-    rows = df.to_dict("records")
+    rows = _scrubbed(df).to_dict("records")
     by_id = {(str(r.get("run_id")), str(r.get("span_id"))): i for i, r in enumerate(rows)}
 
     def parent_of(i: int) -> int | None:

@@ -2,16 +2,21 @@
 
 Writes go through a background thread that batches them (the engine's hot path only appends to
 a deque); ``flush()`` waits until everything handed over is on disk. Each batch is first
-appended to a log table as one row (about 1 µs a span, so persisting barely slows a run); the
-writer moves logged spans into the indexed ``spans`` table once the run goes quiet (or the log
-grows long), and every read does so first. Schema changes are named, idempotent migrations,
-applied once per database.
+appended to a log table as one row of JSON (a few µs a span, so persisting barely slows a run);
+the writer moves logged spans into the indexed ``spans`` table once the run goes quiet (or the
+log grows long), and every read does so first. Schema changes are named, idempotent migrations,
+applied once per database; ``PRAGMA user_version`` records how many, and a store written by a
+newer orchnb (more migrations than this one knows) is refused rather than misread.
+
+What the store reads back is only ever parsed as JSON (never unmarshalled or unpickled), so a
+tampered file cannot run code or crash the reader, and every text written is scrubbed of API
+keys (``orchnb.models.scrub_secrets``) as a last line of defence.
 """
 
 from __future__ import annotations
 
 import atexit
-import marshal
+import json
 import os
 import sqlite3
 import threading
@@ -24,6 +29,8 @@ from operator import is_not
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from ..exceptions import OrchnbError
+from ..models import needs_scrub, refresh_secrets, scrub_secrets
 from ._span import COLUMNS, Span
 
 T = TypeVar("T")
@@ -51,11 +58,23 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     (
         "002_span_log",
-        # Batches of finished spans (marshal'ed lists of rows) not yet moved into ``spans``.
+        # Batches in marshal format (up to orchnb's schema 2): never read any more, see 003.
         "CREATE TABLE IF NOT EXISTS span_log (id INTEGER PRIMARY KEY, rows BLOB NOT NULL);",
     ),
-    ("003_ttft", 'ALTER TABLE spans ADD COLUMN "ttft_ms" REAL;'),
+    (
+        "003_span_batches_json",
+        # Batches of finished spans (JSON lists of rows) not yet moved into ``spans``. Reading
+        # marshal data from a file is unsafe, so batches an older orchnb left in ``span_log``
+        # (only after a crash: closing compacts them) stay there, unread; see connect().
+        "CREATE TABLE IF NOT EXISTS span_batches (id INTEGER PRIMARY KEY, rows TEXT NOT NULL);",
+    ),
+    ("004_ttft", 'ALTER TABLE spans ADD COLUMN "ttft_ms" REAL;'),
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The store schema this orchnb writes (``PRAGMA user_version``); newer stores are refused."""
+
+_TEXT_COLUMNS = _E, _I, _O, _R, _M = tuple(
+    COLUMNS.index(c) for c in ("error", "input", "output", "raw_label", "meta"))
 
 
 def home_key() -> tuple[str | None, str | None]:
@@ -71,18 +90,58 @@ def home() -> Path:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode with orchnb's migrations applied."""
+    """A connection in WAL mode with orchnb's migrations applied.
+
+    Raises :class:`~orchnb.OrchnbError` when the file was written by a newer orchnb.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
-    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    for name, sql in MIGRATIONS:
-        if name not in done:
-            conn.executescript(f"BEGIN; {sql} INSERT OR IGNORE INTO _migrations "
-                               f"VALUES ('{name}', julianday('now')); COMMIT;")
+    try:
+        _check_version(conn, path)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        unknown = sorted(done - {name for name, _ in MIGRATIONS})
+        if unknown:
+            raise _newer(path, f"it has migration(s) {', '.join(unknown)}")
+        for name, sql in MIGRATIONS:
+            if name not in done:
+                conn.executescript(f"BEGIN; {sql} INSERT OR IGNORE INTO _migrations "
+                                   f"VALUES ('{name}', julianday('now')); COMMIT;")
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _warn_legacy_batches(conn, path)
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise OrchnbError(f"{path} is not an orchnb trace store ({e}); move it away or set "
+                          "ORCHNB_HOME to another folder") from None
+    if version > SCHEMA_VERSION:
+        raise _newer(path, f"schema version {version}")
+
+
+def _newer(path: Path, what: str) -> OrchnbError:
+    return OrchnbError(
+        f"{path} was written by a newer orchnb ({what}; this orchnb knows schema version "
+        f"{SCHEMA_VERSION}). Upgrade orchnb (pip install -U orchnb), or set ORCHNB_HOME to "
+        "another folder to keep this one's traces apart.")
+
+
+def _warn_legacy_batches(conn: sqlite3.Connection, path: Path) -> None:
+    left = conn.execute("SELECT count(*) FROM span_log").fetchone()[0]
+    if left:
+        warnings.warn(f"{path}: {left} batch(es) of spans logged by an older orchnb before a "
+                      "crash are in table span_log, in marshal format, which orchnb no longer "
+                      "reads (unsafe); they are not in orchnb.traces()", RuntimeWarning,
+                      stacklevel=3)
 
 
 _INSERT = (
@@ -124,7 +183,10 @@ class SpanStore:
         self._lock = threading.Lock()
         self._closed = False
         # Spans a crashed kernel left in the log are compacted soon, not only at the next read.
-        self._logged = self._conn.execute("SELECT count(*) FROM span_log").fetchone()[0]
+        self._logged = self._conn.execute("SELECT count(*) FROM span_batches").fetchone()[0]
+        self._mine: dict[int, list[tuple[Any, ...]]] = {}
+        """Batches this store logged, by id: compaction takes their rows from here, so only
+        batches of another process (or a crashed kernel) are read back and parsed."""
         """Spans (at least) in the log since the last compaction."""
         self._last_write = 0.0
         self._thread = threading.Thread(target=self._loop, name="orchnb-span-writer", daemon=True)
@@ -145,8 +207,11 @@ class SpanStore:
             last = {id(s): i for i, s in enumerate(spans)}
             rows = [s.to_row() for i, s in enumerate(spans) if last[id(s)] == i]
             if rows:
-                self._conn.execute("INSERT INTO span_log (rows) VALUES (?)",
-                                   (marshal.dumps(rows),))
+                refresh_secrets()
+                rows = [_scrub_row(row) for row in rows]
+                cursor = self._conn.execute("INSERT INTO span_batches (rows) VALUES (?)",
+                                            (_ENCODE(rows),))
+                self._mine[cursor.lastrowid] = rows
                 self._logged += len(rows)
                 self._last_write = time.monotonic()
 
@@ -156,17 +221,24 @@ class SpanStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 batches = self._conn.execute(
-                    "SELECT id, rows FROM span_log ORDER BY id").fetchall()
+                    "SELECT id FROM span_batches ORDER BY id").fetchall()
+                mine, self._mine = self._mine, {}
                 latest: dict[str, tuple[Any, ...]] = {}
-                for _, blob in batches:
-                    try:
-                        logged = marshal.loads(blob)
-                    except (EOFError, ValueError, TypeError):  # e.g. from another Python version
-                        warnings.warn(f"{self.path}: dropped a batch of logged spans this Python "
-                                      "cannot read", RuntimeWarning, stacklevel=2)
+                dropped = 0
+                for (batch,) in batches:
+                    logged = mine.get(batch)
+                    if logged is None:
+                        logged = _decode(self._conn.execute(
+                            "SELECT rows FROM span_batches WHERE id = ?", (batch,)).fetchone()[0])
+                    if logged is None:
+                        dropped += 1
                         continue
                     for row in logged:
                         latest[row[1]] = row  # by span_id: a span's last logged state wins
+                if dropped:
+                    warnings.warn(f"{self.path}: dropped {dropped} batch(es) of logged spans "
+                                  "that are not valid span rows (a damaged or tampered file)",
+                                  RuntimeWarning, stacklevel=2)
                 # The sqlite3 module binds a None about ten times slower than a number (it looks
                 # for an adapter), and most of a span's columns are None: bind the present ones.
                 groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
@@ -176,7 +248,8 @@ class SpanStore:
                 for shape, rows in groups.items():
                     self._conn.executemany(_insert_for(shape), rows)
                 if batches:
-                    self._conn.execute("DELETE FROM span_log WHERE id <= ?", (batches[-1][0],))
+                    self._conn.execute("DELETE FROM span_batches WHERE id <= ?",
+                                       (batches[-1][0],))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -279,6 +352,45 @@ class SpanStore:
             values = tuple(v for v in (lo, hi) if v is not None)
             out.append((base + f"({cond})", (*params, *values)))
         return out
+
+
+# NaN (an unknown price) and infinities travel as JSON's non-standard NaN/Infinity, which
+# json.loads reads back; keys are never sorted and strings stay unescaped (faster, smaller).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _decode(text: Any) -> list[tuple[Any, ...]] | None:
+    """A logged batch as rows, or None when it is not a JSON list of span rows."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return None
+    try:
+        batch = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(batch, list):
+        return None
+    width = len(COLUMNS)
+    rows = []
+    for row in batch:
+        if (row.__class__ is not list or len(row) != width or row[1].__class__ is not str
+                or not _SCALARS.issuperset(map(type, row))):
+            return None
+        rows.append(tuple(row))
+    return rows
+
+
+def _scrub_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with API keys scrubbed out of its text columns (error, input, output, raw label,
+    meta): one cheap substring test over all of them, the regexes only when it finds a marker."""
+    if not needs_scrub(f"{row[_E]}\x00{row[_I]}\x00{row[_O]}\x00{row[_R]}\x00{row[_M]}"):
+        return row
+    out = list(row)
+    for i in _TEXT_COLUMNS:
+        out[i] = scrub_secrets(out[i])
+    return tuple(out)
 
 
 def _select(where: str) -> str:

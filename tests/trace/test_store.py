@@ -73,3 +73,109 @@ def test_fast_arrow_read_matches_the_sqlite3_read(monkeypatch):
 
 
 _start_ranges = __import__("orchnb.trace._store", fromlist=["SpanStore"]).SpanStore._start_ranges
+
+
+def test_logged_batches_are_json_never_marshal(tmp_path, monkeypatch):
+    import json
+    import marshal
+
+    def refuse(*_):
+        raise AssertionError("the store must not unmarshal what it reads")
+
+    monkeypatch.setattr(marshal, "loads", refuse)
+    store = SpanStore(tmp_path / "t.sqlite")
+    store._closed = True  # stop the writer thread: the batch stays in the log to look at
+    store.write(span(1))
+    store._drain()
+    (text,) = store._conn.execute("SELECT rows FROM span_batches").fetchone()
+    assert json.loads(text)[0][1] == "r1.1"
+    store._mine.clear()  # as if another process wrote it: compaction parses the JSON
+    store.compact()
+    assert [r[1] for r in store.read_rows()] == ["r1.1"]
+
+
+@pytest.mark.parametrize("payload", [
+    b"\xff\xfe not json", "[[1, 2]]", '{"a": 1}', "[" * 100_000, '[["r", 5]]', "[[null]]",
+])
+def test_a_tampered_batch_is_dropped_with_a_warning_not_a_crash(tmp_path, payload):
+    path = tmp_path / "t.sqlite"
+    conn = connect(path)
+    conn.execute("INSERT INTO span_batches (rows) VALUES (?)", (payload,))
+    conn.close()
+    store = SpanStore(path)
+    with pytest.warns(RuntimeWarning, match="dropped 1 batch"):
+        store.compact()
+    store.write(span(2))
+    assert [r[1] for r in store.read_rows()] == ["r1.2"]
+
+
+def test_a_batch_with_a_nested_value_is_dropped(tmp_path):
+    import json
+
+    row = list(span(1).to_row())
+    row[COLUMNS.index("output")] = ["not", "a", "scalar"]
+    conn = connect(tmp_path / "t.sqlite")
+    conn.execute("INSERT INTO span_batches (rows) VALUES (?)", (json.dumps([row]),))
+    conn.close()
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        assert SpanStore(tmp_path / "t.sqlite").read_rows() == []
+
+
+def test_a_store_from_a_newer_orchnb_is_refused(tmp_path):
+    from orchnb.trace._store import SCHEMA_VERSION
+
+    path = tmp_path / "t.sqlite"
+    conn = connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(orchnb.OrchnbError, match="written by a newer orchnb"):
+        connect(path)
+
+
+def test_a_store_with_unknown_migrations_is_refused(tmp_path):
+    path = tmp_path / "t.sqlite"
+    conn = connect(path)
+    conn.execute("INSERT INTO _migrations VALUES ('999_future', 0)")
+    conn.close()
+    with pytest.raises(orchnb.OrchnbError, match="999_future"):
+        connect(path)
+
+
+def test_a_store_of_the_previous_schema_is_migrated_and_keeps_its_spans(tmp_path):
+    import marshal
+
+    from orchnb.trace._store import SCHEMA_VERSION
+
+    path = tmp_path / "t.sqlite"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL)")
+    for name, sql in MIGRATIONS[:2]:  # what orchnb wrote before batches were JSON
+        old.executescript(sql)
+        old.execute("INSERT INTO _migrations VALUES (?, 0)", (name,))
+    old.execute("INSERT INTO spans (run_id, span_id, start) VALUES ('old', 'old.1', ?)",
+                (time.time(),))
+    old.execute("INSERT INTO span_log (rows) VALUES (?)", (marshal.dumps([span(9).to_row()]),))
+    old.close()
+    with pytest.warns(RuntimeWarning, match="no longer reads"):
+        store = SpanStore(path)
+    assert [r[1] for r in store.read_rows()] == ["old.1"]  # the marshal batch is never read
+    assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_stored_text_is_scrubbed_of_keys(tmp_path):
+    from orchnb.models import remember_secret
+
+    remember_secret("stored-secret-0123456789")
+    s = span(1)
+    s.status, s.error = "error", "ProviderError: HTTP 401 Bearer abcdefgh12345678"
+    s.output = "echo stored-secret-0123456789"
+    s.input = "sk-abcdefghijklmnopqrstuvwx"
+    store = SpanStore(tmp_path / "t.sqlite")
+    store.write(s)
+    (row,) = store.read_rows()
+    stored = dict(zip(COLUMNS, row, strict=True))
+    assert stored["error"] == "ProviderError: HTTP 401 Bearer [REDACTED]"
+    assert stored["output"] == "echo [REDACTED]" and stored["input"] == "[REDACTED]"
+    store.close()
+    for f in tmp_path.glob("t.sqlite*"):
+        assert b"stored-secret" not in f.read_bytes() and b"abcdefgh1234" not in f.read_bytes()
