@@ -38,7 +38,6 @@ def test_notebook_runs_offline(path, tmp_path, monkeypatch):
     from run_notebook import run
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebooks' fresh homes land here
     executed = run(path, tmp_path / "out", timeout=300)
     nb = nbformat.read(executed, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -72,7 +71,6 @@ def test_quickstart_tells_the_same_story_twice(tmp_path, monkeypatch):
     folder.mkdir()
     notebook = shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", folder)
     monkeypatch.delenv("ORCHNB_HOME")  # as for a user: the default .orchnb/ beside the notebook
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
     stories = []
     for attempt in ("first", "second"):
         outputs = text_outputs(run(Path(notebook), tmp_path / attempt, timeout=300))
