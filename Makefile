@@ -34,4 +34,4 @@ bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest-tmp notebooks/_executed
+	rm -rf $(VENV) .pytest-tmp notebooks/_executed notebooks/.orchnb

@@ -8,9 +8,19 @@ md("""# Trace analytics: every chart on real runs
 All runs here are real orchnb runs: `sim:` models (offline, simulated, labelled as such) and the
 **real `openai` and `anthropic` SDKs** talking to orchnb's loopback server
 (`orchnb.testing.FakeProvider`, which speaks both wire formats), so tokens and prices are the
-providers' own. Every chart is a Plotly figure you can restyle."""),
-code("""import os, orchnb, pandas as pd
+providers' own. Every chart is a Plotly figure you can restyle.
+
+The export cells at the end use two optional extras: Parquet needs `pyarrow`
+(`pip install 'orchnb[fast]'`) and OpenTelemetry needs `opentelemetry-sdk`
+(`pip install 'orchnb[otel]'`). Without them those cells say so and skip; everything else runs on
+the base install."""),
+code("""import os, tempfile
+import orchnb, pandas as pd
 from orchnb.testing import FakeProvider, FakeReply
+
+# A fresh home for traces and the response cache, so the charts show the same runs and costs every
+# time (without this line runs add up in .orchnb/ next to the notebook, across runs).
+os.environ["ORCHNB_HOME"] = tempfile.mkdtemp(prefix="orchnb-charts-")
 
 fake = FakeProvider(latency=(0.02, 0.12), seed=1).start()   # loopback: no network, no keys
 os.environ.update(fake.env())
@@ -98,22 +108,32 @@ cmp = orchnb.viz.compare_runs(df, [a.id, b.id])
 print("first divergence:", cmp.attrs.get("first_divergence"), "-", cmp.attrs.get("divergence_reason"))
 cmp"""),
 md("## Export: Parquet / CSV, and OpenTelemetry spans (GenAI semantic conventions)"),
-code("""import tempfile, pathlib
+code("""import importlib.util, pathlib
 out = pathlib.Path(tempfile.mkdtemp())
-orchnb.trace.to_parquet(df, out / "traces.parquet"); orchnb.trace.to_csv(df, out / "traces.csv")
-print(pd.read_parquet(out / "traces.parquet").shape)
-
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-exporter = InMemorySpanExporter(); provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-orchnb.trace.to_otel(df[df.run_id == run.id], tracer_provider=provider)
-chat = next(s for s in exporter.get_finished_spans() if s.name.startswith("chat"))
-{k: v for k, v in chat.attributes.items() if k.startswith("gen_ai")}"""),
+orchnb.trace.to_csv(df, out / "traces.csv")
+print(pd.read_csv(out / "traces.csv").shape, "read back from CSV")
+if importlib.util.find_spec("pyarrow"):
+    orchnb.trace.to_parquet(df, out / "traces.parquet")
+    print(pd.read_parquet(out / "traces.parquet").shape, "read back from Parquet")
+else:
+    print("Parquet skipped: pyarrow is not installed (pip install 'orchnb[fast]')")"""),
+code("""try:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+except ImportError:
+    print("OpenTelemetry skipped: opentelemetry-sdk is not installed (pip install 'orchnb[otel]')")
+else:
+    exporter = InMemorySpanExporter(); provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    orchnb.trace.to_otel(df[df.run_id == run.id], tracer_provider=provider)
+    chat = next(s for s in exporter.get_finished_spans() if s.name.startswith("chat"))
+    display({k: v for k, v in chat.attributes.items() if k.startswith("gen_ai")})"""),
 code("fake.stop()"),
 ]
 nb = nbf.v4.new_notebook()
 nb["cells"] = cells
+for i, cell in enumerate(nb.cells):  # stable ids: regenerating an unchanged notebook changes nothing
+    cell["id"] = f"charts-{i:02d}"
 nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "notebooks/charts.ipynb")

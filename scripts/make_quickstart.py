@@ -13,8 +13,12 @@ set it uses `sim:` models — simulated, deterministic stand-ins that are labell
 everywhere they show up (traces, reprs, charts). Set a key and change the model strings to run the
 same cells against a real provider."""),
 code("""%load_ext orchnb
-import os
+import os, tempfile
 import orchnb
+
+# A fresh home for traces and the response cache, so this notebook shows the same calls, costs and
+# budget stop on every run (without this line they are kept in .orchnb/ next to the notebook).
+os.environ["ORCHNB_HOME"] = tempfile.mkdtemp(prefix="orchnb-quickstart-")
 
 HAVE_KEYS = bool(os.environ.get("OPENAI_API_KEY") and os.environ.get("ANTHROPIC_API_KEY"))
 print("Using real providers" if HAVE_KEYS else
@@ -81,7 +85,8 @@ again.trace.df.query("kind == 'model'")[["step", "cached", "cost_usd", "saved_us
 md("## Charts"),
 code("""run.trace.plot.timeline()"""),
 md("""## Traces persist
-Spans are written to SQLite under `ORCHNB_HOME` as they finish. A fresh Python process — as after a
+Spans are written to SQLite under `ORCHNB_HOME` as they finish (here the fresh folder set in the
+first cell; by default `.orchnb/` in the working directory). A fresh Python process — as after a
 kernel restart — reads every earlier run back:"""),
 code("""import subprocess, sys
 print(subprocess.run([sys.executable, "-c",
@@ -91,5 +96,7 @@ print(subprocess.run([sys.executable, "-c",
 code("""orchnb.traces().groupby(["pipeline", "kind"]).size()"""),
 ]
 nb["cells"] = cells
+for i, cell in enumerate(nb.cells):  # stable ids: regenerating an unchanged notebook changes nothing
+    cell["id"] = f"quickstart-{i:02d}"
 nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "notebooks/quickstart.ipynb")

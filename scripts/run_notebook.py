@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,8 +22,12 @@ def run(path: Path, out_dir: Path, timeout: int = 600) -> Path:
     os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook")
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
-    NotebookClient(nb, kernel_name="python3", timeout=timeout, store_widget_state=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    # The notebooks keep their traces and response cache in a fresh temporary folder (first
+    # cell); the kernel's TMPDIR puts those folders here, removed once the notebook has run.
+    with tempfile.TemporaryDirectory(prefix="orchnb-notebook-") as tmp:
+        NotebookClient(nb, kernel_name="python3", timeout=timeout, store_widget_state=True,
+                       resources={"metadata": {"path": str(path.parent)}}
+                       ).execute(env={**os.environ, "TMPDIR": tmp})
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / path.name
     nbformat.write(nb, executed)
