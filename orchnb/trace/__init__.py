@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._export import to_csv, to_otel, to_parquet
 from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
+from ._otel_live import OTelListener, export_live
 from ._span import COLUMNS, Span
 from ._store import PerFile, SpanStore, get_store, home, home_key
 from ._trace import Trace
@@ -18,10 +19,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "OTelListener",
     "PerFile",
     "Span",
     "SpanStore",
     "Trace",
+    "export_live",
     "get_store",
     "home",
     "home_key",
