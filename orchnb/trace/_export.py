@@ -190,7 +190,7 @@ def _attributes(x: Mapping[str, Any], include_content: bool) -> tuple[str, dict[
         span_name = f"execute_tool {tool}"
         content = {"gen_ai.tool.call.arguments": inp, "gen_ai.tool.call.result": out}
     elif kind in ("run", "pattern"):
-        if kind == "pattern" and x.get("pattern") in _AGENTS:
+        if x.get("pattern") in _AGENTS:  # an agent pattern, nested or run on its own
             a.update({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": step})
             span_name = f"invoke_agent {step}"
         else:

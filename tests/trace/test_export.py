@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pandas as pd
@@ -101,8 +102,12 @@ def test_to_otel_uses_genai_semantic_conventions(exporter):
     m1 = spans["m1"].attributes
     assert spans["m1"].name == "chat gpt-4o-mini"
     assert m1["gen_ai.operation.name"] == "chat"
-    assert m1["gen_ai.request.model"] == m1["gen_ai.response.model"] == "gpt-4o-mini"
-    assert m1["gen_ai.provider.name"] == m1["gen_ai.system"] == "openai"
+    assert m1["gen_ai.request.model"] == "gpt-4o-mini"
+    assert m1["gen_ai.provider.name"] == "openai"
+    # deprecated (gen_ai.system), or not known to orchnb (response model, conversation id)
+    for gone in ("gen_ai.system", "gen_ai.response.model", "gen_ai.conversation.id",
+                 "gen_ai.prompt", "gen_ai.completion"):
+        assert not any(gone in s.attributes for s in spans.values()), gone
     assert (m1["gen_ai.usage.input_tokens"], m1["gen_ai.usage.output_tokens"]) == (120, 3)
     assert m1["gen_ai.usage.cache_read.input_tokens"] == 64
     assert m1["orchnb.cost_usd"] == pytest.approx(0.0001) and m1["orchnb.attempt"] == 2
@@ -125,9 +130,21 @@ def test_to_otel_leaves_content_out_unless_asked(exporter):
     to_otel(_trace(), provider)
     assert not any("secret prompt" in str(v) for s in exp.get_finished_spans()
                    for v in s.attributes.values())
+    assert not any(k.startswith("gen_ai.input") or k.startswith("gen_ai.output")
+                   or k.startswith("gen_ai.tool.call") for s in exp.get_finished_spans()
+                   for k in s.attributes)
     exp.clear()
     to_otel(_trace(), provider, include_content=True)
-    assert _by_id(exp)["m1"].attributes["orchnb.input"] == "secret prompt"
+    spans = _by_id(exp)
+    m1 = spans["m1"].attributes
+    assert json.loads(m1["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "secret prompt"}]}]
+    assert json.loads(m1["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "billing"}],
+         "finish_reason": "stop"}]
+    run = spans["run"].attributes
+    assert json.loads(run["gen_ai.output.messages"])[0]["parts"][0]["content"] == "done"
+    assert "orchnb.input" not in m1  # content travels once, under the conventions' names
 
 
 def test_to_otel_roots_are_new_traces_per_run(exporter):
