@@ -161,3 +161,23 @@ def test_to_otel_without_sdk_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     with pytest.raises(ImportError, match=r"pip install 'orchnb\[otel\]'"):
         to_otel(_trace())
+
+
+def test_mapping_of_embeddings_and_clipped_conversations():
+    from orchnb.trace._export import _attributes
+
+    emb = {"run_id": "r", "span_id": "e", "kind": "model", "step": "memory", "status": "ok",
+           "provider": "sim", "model": "hash-embed", "input_tokens": 7, "output_tokens": 0,
+           "meta": json.dumps({"embedding": True, "texts": 2}), "input": '["a", "b"]'}
+    name, a = _attributes(emb, include_content=True)
+    assert name == "embeddings hash-embed" and a["gen_ai.operation.name"] == "embeddings"
+    assert "gen_ai.input.messages" not in a and a["orchnb.input"] == '["a", "b"]'
+    clipped = '[{"role": "user", "content": "long… [99999 chars]'
+    chat = {**emb, "meta": None, "input": clipped, "output": "ok"}
+    name, a = _attributes(chat, include_content=True)
+    assert name == "chat hash-embed"
+    assert json.loads(a["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": clipped}]}]
+    failed = {**chat, "status": "error", "error": "RateLimitError: 429 slow down"}
+    _, a = _attributes(failed, include_content=True)
+    assert a["error.type"] == "RateLimitError" and "gen_ai.output.messages" not in a
