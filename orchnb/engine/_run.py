@@ -128,6 +128,45 @@ class StreamChunk:
     attempt: int | None = None
 
 
+class ChunkStream:
+    """The chunks of a streaming run, as they arrive (iterate it once); ``.run`` is the run.
+    Breaking out of the loop leaves the run going; ``close()`` (or a ``with`` block) stops it.
+
+    >>> stream = pipe.stream("x")                 # doctest: +SKIP
+    >>> text = "".join(c.text for c in stream)    # doctest: +SKIP
+    >>> stream.run.status                          # doctest: +SKIP
+    'ok'
+    """
+
+    def __init__(self, run: Run, chunks: Iterator[StreamChunk]):
+        self.run = run
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[StreamChunk]:
+        return self._chunks
+
+    def __next__(self) -> StreamChunk:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Stop early: cancels the run if it is still going (its partial trace is kept)."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        if not self.run.done:
+            self.run.cancel()
+            self.run.wait(30)
+
+    def __enter__(self) -> ChunkStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ChunkStream of run {self.run.id} ({self.run.status})>"
+
+
 class _ChunkQueue:
     """Collects a run's stream deltas for an iterator (thread-safe or loop-local)."""
 
@@ -221,13 +260,16 @@ class Run:
                     live.close()
         return self._result()
 
-    def iter_stream(self) -> Iterator[StreamChunk]:
-        """Start this run and yield its text chunks as they arrive (a sync iterator, fine in a
+    def iter_stream(self) -> ChunkStream:
+        """Start this run and iterate its text chunks as they arrive (a sync iterator, fine in a
         notebook cell); at the end, the run's error (if any) is raised. Leaving the loop early
         cancels the run."""
         chunks: queue.SimpleQueue[StreamChunk | None] = queue.SimpleQueue()
         self._hooks.append(_ChunkQueue(chunks.put))
         self.start_nowait(stepping=False)
+        return ChunkStream(self, self._drain(chunks))
+
+    def _drain(self, chunks: queue.SimpleQueue[StreamChunk | None]) -> Iterator[StreamChunk]:
         finished = False
         try:
             while True:

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar, Protocol
 
-from ..engine import Budget, RetryPolicy, Run, RunContext, RunOptions, as_text, defaults
+from ..engine import (
+    Budget,
+    ChunkStream,
+    RetryPolicy,
+    Run,
+    RunContext,
+    RunOptions,
+    StreamChunk,
+    as_text,
+    defaults,
+)
 from ..exceptions import SpecError
 from ..models import Message, Model, preflight, resolve_model
 from ._template import Prompt
@@ -236,6 +246,25 @@ class Pipeline:
         """Run to the end and return the :class:`~orchnb.Run` (errors raise, with ``.run``)."""
         return self._new_run(input, {"budget": budget, "cache": cache, "timeout": timeout},
                              hooks).run_sync()
+
+    def stream(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
+               timeout: float | None = None) -> ChunkStream:
+        """Run and yield the text of every model call as it arrives (a sync iterator; fine in a
+        notebook cell). Each chunk has ``.step`` and ``.text``; ``.run`` is the run.
+
+        >>> for chunk in pipe.stream("a long document"):   # doctest: +SKIP
+        ...     print(chunk.text, end="")
+        """
+        run = self._new_run(input, {"budget": budget, "cache": cache, "timeout": timeout,
+                                    "stream": True})
+        return run.iter_stream()
+
+    def astream(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
+                timeout: float | None = None) -> AsyncIterator[StreamChunk]:
+        """``stream`` for async code: ``async for chunk in pipe.astream(x): ...``."""
+        run = self._new_run(input, {"budget": budget, "cache": cache, "timeout": timeout,
+                                    "stream": True})
+        return run.aiter_stream()
 
     async def arun(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
                    timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:

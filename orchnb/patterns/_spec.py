@@ -26,7 +26,7 @@ class SpecModel(BaseModel):
 
 
 class StepSpec(SpecModel):
-    """``{name?, model, prompt, system?, temperature?, max_tokens?}``"""
+    """``{name?, model, prompt, system?, temperature?, max_tokens?, stream?}``"""
 
     name: str | None = None
     model: str
@@ -34,11 +34,12 @@ class StepSpec(SpecModel):
     system: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    stream: bool = False
 
 
 Builder = Callable[[Any, "SpecContext", str, str], Pipeline]
 _BUILDERS: dict[str, tuple[type[SpecModel], Builder]] = {}
-_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout"}
+_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream"}
 
 
 def register_builder(pattern: str, schema: type[SpecModel], build: Builder) -> None:
@@ -88,7 +89,8 @@ class SpecContext:
         spec = self.validate(StepSpec, value, key)
         return self._build(lambda: Step(
             spec.name or name, self.model(spec.model, f"{key}.model"), spec.prompt,
-            system=spec.system, temperature=spec.temperature, max_tokens=spec.max_tokens), key)
+            system=spec.system, temperature=spec.temperature, max_tokens=spec.max_tokens,
+            stream=spec.stream), key)
 
     def node(self, value: Any, key: str, name: str) -> Node:
         """A step (``{model, prompt}``), a nested pattern (``{pattern: ...}``) or the name of a
@@ -356,7 +358,7 @@ def from_dict(spec: Mapping[str, Any], name: str = "pipeline",
 
 
 def common_options(spec: Any) -> dict[str, Any]:
-    """The options every pattern accepts in YAML (budget, cache, timeout)."""
+    """The options every pattern accepts in YAML (budget, cache, timeout, stream)."""
     from ..engine import Budget
 
     opts: dict[str, Any] = {}
@@ -366,6 +368,8 @@ def common_options(spec: Any) -> dict[str, Any]:
         opts["cache"] = spec.cache
     if getattr(spec, "timeout", None) is not None:
         opts["timeout"] = spec.timeout
+    if getattr(spec, "stream", None) is not None:
+        opts["stream"] = spec.stream
     return opts
 
 
@@ -386,6 +390,8 @@ class PatternSpec(SpecModel):
     budget: BudgetSpec | None = None
     cache: bool | None = None
     timeout: float | None = None
+    stream: bool | None = None
+    """Stream every model call's text as it arrives (a live cell output, ``pipe.stream``)."""
 
 
 _BUILTIN_SPEC_MODULES = ("_chain_spec", "_router_spec", "_mapreduce_spec", "_agent_spec",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._export import to_csv, to_otel, to_parquet
 from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
+from ._otel_live import OTelListener
 from ._span import COLUMNS, MAX_TEXT, Span, clip
 from ._store import PerFile, SpanStore, get_store, home, home_key
 from ._trace import Trace
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "MAX_TEXT",
+    "OTelListener",
     "PerFile",
     "Span",
     "SpanStore",

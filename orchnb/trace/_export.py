@@ -3,11 +3,19 @@
 ``to_otel`` replays finished spans through an OpenTelemetry ``TracerProvider`` (the global one
 by default), keeping parent/child links, start/end times and error status, with ``gen_ai.*``
 attributes on model, tool and agent spans. Prompts and outputs are left out unless asked for.
+
+``_attributes`` is the one mapping from orchnb's span fields to the GenAI semantic conventions
+(checked against the conventions' registry after they moved to
+open-telemetry/semantic-conventions-genai; ``gen_ai.system`` and the prompt/completion
+attributes are gone, content travels as ``gen_ai.input.messages`` / ``gen_ai.output.messages``
+JSON). The live exporter (``_otel_live.py``) uses the same mapping.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,13 +72,15 @@ def _scrubbed(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ns(v: Any) -> int | None:
-    """A start/end value (Timestamp, datetime or epoch seconds) as epoch nanoseconds."""
+    """A start/end value (epoch seconds, Timestamp or datetime) as epoch nanoseconds."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):  # live spans: plain epoch seconds, no pandas needed
+        return None if math.isnan(v) else int(v * 1e9)
     import pandas as pd
 
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+    if v is pd.NaT:
         return None
-    if isinstance(v, (int, float)):
-        return int(v * 1e9)
     try:
         ts = pd.Timestamp(v)
     except (TypeError, ValueError):
@@ -98,8 +108,66 @@ def _val(v: Any) -> Any:
     return str(v)
 
 
-def _attributes(x: dict[str, Any], include_content: bool) -> tuple[str, dict[str, Any]]:
-    """Span name and attributes for one row, following the GenAI semantic conventions."""
+def _json(text: Any) -> Any:
+    """``text`` parsed as JSON, or None when it is not JSON (or was clipped)."""
+    if not isinstance(text, str) or text[:1] not in ("[", "{"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _text_message(role: str, text: str, finish: str | None = None) -> dict[str, Any]:
+    m: dict[str, Any] = {"role": role, "parts": [{"type": "text", "content": text}]}
+    if finish:
+        m["finish_reason"] = finish
+    return m
+
+
+def _input_messages(text: str) -> list[dict[str, Any]]:
+    """A model span's input (one prompt, or the JSON of the messages sent) as the GenAI
+    input-messages schema: ``[{role, parts: [{type: text|tool_call|tool_call_response}]}]``."""
+    sent = _json(text)
+    if not (isinstance(sent, list) and sent and all(isinstance(m, dict) and "role" in m
+                                                    for m in sent)):  # fmt: skip
+        return [_text_message("user", text)]
+    out = []
+    for m in sent:
+        parts: list[dict[str, Any]] = []
+        if m["role"] == "tool":
+            parts.append({"type": "tool_call_response", "id": m.get("tool_call_id"),
+                          "response": m.get("content", "")})  # fmt: skip
+        elif m.get("content"):
+            parts.append({"type": "text", "content": m["content"]})
+        for c in m.get("tool_calls") or ():
+            parts.append({"type": "tool_call", "id": c.get("id"), "name": c.get("name"),
+                          "arguments": c.get("arguments")})  # fmt: skip
+        out.append({"role": m["role"], "parts": parts})
+    return out
+
+
+def _output_messages(text: str | None, meta: Any) -> list[dict[str, Any]]:
+    """A model span's reply (text and/or the tool calls kept in ``meta``) as the GenAI
+    output-messages schema, with the finish reason the reply implies."""
+    info = _json(meta)
+    calls = info.get("tool_calls") if isinstance(info, dict) else None
+    parts: list[dict[str, Any]] = []
+    if text and not (calls and _json(text) == calls):  # a tool-calls-only reply echoes them
+        parts.append({"type": "text", "content": text})
+    for c in calls or ():
+        parts.append({"type": "tool_call", "name": c.get("name"),
+                      "arguments": c.get("arguments")})  # fmt: skip
+    finish = "tool_call" if calls else "stop"
+    return [{"role": "assistant", "parts": parts, "finish_reason": finish}]
+
+
+def _attributes(x: Mapping[str, Any], include_content: bool) -> tuple[str, dict[str, Any]]:
+    """Span name and attributes for one span (a DataFrame row or a live span's fields).
+
+    The one mapping from orchnb's columns to the OpenTelemetry GenAI semantic conventions,
+    shared by :func:`to_otel` and :class:`orchnb.trace.OTelListener`.
+    """
     kind, step = x.get("kind"), _val(x.get("step")) or ""
     a: dict[str, Any] = {
         "orchnb.run_id": x.get("run_id"), "orchnb.span_id": x.get("span_id"),
@@ -110,45 +178,78 @@ def _attributes(x: dict[str, Any], include_content: bool) -> tuple[str, dict[str
     for col in ("route", "raw_label", "confidence", "iteration", "item", "attempt", "cost_usd",
                 "priced", "cached", "saved_usd", "simulated"):  # fmt: skip
         a[f"orchnb.{col}"] = x.get(col)
-    a["gen_ai.conversation.id"] = x.get("run_id")
-    provider = _val(x.get("provider"))
+    content: dict[str, Any] = {}
+    inp, out = _val(x.get("input")), _val(x.get("output"))
     if kind == "model":
         model = _val(x.get("model")) or ""
         name = model.split(":", 1)[1] if ":" in model else model
-        provider = provider or (model.split(":", 1)[0] if ":" in model else None)
+        provider = _val(x.get("provider")) or (model.split(":", 1)[0] if ":" in model else None)
+        meta = _json(_val(x.get("meta")))
+        op = "embeddings" if isinstance(meta, dict) and meta.get("embedding") else "chat"
         a.update({
-            "gen_ai.operation.name": "chat", "gen_ai.request.model": name,
-            "gen_ai.response.model": name, "gen_ai.provider.name": provider,
-            "gen_ai.system": provider, "gen_ai.usage.input_tokens": x.get("input_tokens"),
+            "gen_ai.operation.name": op, "gen_ai.provider.name": provider,
+            "gen_ai.request.model": name, "gen_ai.usage.input_tokens": x.get("input_tokens"),
             "gen_ai.usage.output_tokens": x.get("output_tokens"),
             "gen_ai.usage.cache_read.input_tokens": x.get("cached_tokens"),
         })  # fmt: skip
-        span_name = f"chat {name}"
+        span_name = f"{op} {name}".strip()
+        if op == "chat":
+            if inp is not None:
+                content["gen_ai.input.messages"] = json.dumps(_input_messages(inp))
+            if out is not None and x.get("status") == "ok":
+                content["gen_ai.output.messages"] = json.dumps(
+                    _output_messages(out, _val(x.get("meta"))))
+        else:
+            content = {"orchnb.input": inp, "orchnb.output": out}
     elif kind == "tool":
         tool = _val(x.get("tool")) or step
         a.update({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool,
                   "gen_ai.tool.type": "function"})  # fmt: skip
         span_name = f"execute_tool {tool}"
-    elif kind == "pattern" and x.get("pattern") in _AGENTS:
-        a.update({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": step})
-        span_name = f"invoke_agent {step}"
+        content = {"gen_ai.tool.call.arguments": inp, "gen_ai.tool.call.result": out}
     elif kind in ("run", "pattern"):
-        wf = _val(x.get("pipeline")) if kind == "run" else step
-        a.update({"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": wf})
-        span_name = f"invoke_workflow {wf}"
+        if x.get("pattern") in _AGENTS:  # an agent pattern, nested or run on its own
+            a.update({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": step})
+            span_name = f"invoke_agent {step}"
+        else:
+            wf = _val(x.get("pipeline")) if kind == "run" else step
+            a.update({"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": wf})
+            span_name = f"invoke_workflow {wf}"
+        if inp is not None:
+            content["gen_ai.input.messages"] = json.dumps([_text_message("user", inp)])
+        if out is not None:
+            content["gen_ai.output.messages"] = json.dumps(
+                [_text_message("assistant", out, "stop")])
     else:
         span_name = f"step {step}"
+        content = {"orchnb.input": inp, "orchnb.output": out}
     if x.get("status") in _ERRORS:
         err = _val(x.get("error")) or str(x.get("status"))
         a["error.type"] = err.split(":", 1)[0].strip() or str(x.get("status"))
-    if include_content:
-        a["orchnb.input"] = x.get("input")
-        a["orchnb.output"] = x.get("output")
-        if kind == "tool":
-            a["gen_ai.tool.call.arguments"] = x.get("input")
-            a["gen_ai.tool.call.result"] = x.get("output")
+    if include_content:  # prompts and outputs may hold personal data: opt-in only
+        a.update(content)
     clean = {k: v for k, v in ((k, _val(v)) for k, v in a.items()) if v is not None}
     return span_name, clean
+
+
+def _kind_and_status(x: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The OpenTelemetry span kind (CLIENT for model calls) and status of one span."""
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    kind = SpanKind.CLIENT if x.get("kind") == "model" else SpanKind.INTERNAL
+    status = x.get("status")
+    if status in _ERRORS:
+        return kind, Status(StatusCode.ERROR, _val(x.get("error")) or str(status))
+    return kind, Status(StatusCode.OK if status == "ok" else StatusCode.UNSET)
+
+
+def _times(x: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """Start and end in epoch nanoseconds (end from the latency when it is missing)."""
+    start, end = _ns(x.get("start")), _ns(x.get("end"))
+    if end is None and start is not None:
+        lat = _val(x.get("latency_ms"))
+        end = start + int(lat * 1e6) if isinstance(lat, (int, float)) else start
+    return start, end
 
 
 def to_otel(
@@ -164,8 +265,10 @@ def to_otel(
     are ``chat`` spans (``gen_ai.request.model``, ``gen_ai.provider.name``,
     ``gen_ai.usage.*``), tool calls ``execute_tool`` (``gen_ai.tool.name``), agent patterns
     ``invoke_agent``, runs and other patterns ``invoke_workflow``. orchnb fields travel as
-    ``orchnb.*`` attributes. Prompts and outputs are exported only with
-    ``include_content=True``. Needs ``pip install 'orchnb[otel]'``.
+    ``orchnb.*`` attributes. Prompts and outputs (``gen_ai.input.messages`` /
+    ``gen_ai.output.messages``, ``gen_ai.tool.call.arguments`` / ``.result``) are exported only
+    with ``include_content=True``. Needs ``pip install 'orchnb[otel]'``. To send spans while
+    runs happen, see :class:`orchnb.trace.OTelListener`.
 
     >>> from opentelemetry.sdk.trace import TracerProvider          # doctest: +SKIP
     >>> to_otel(orchnb.traces(), TracerProvider())                  # doctest: +SKIP
@@ -174,7 +277,6 @@ def to_otel(
     try:
         from opentelemetry import trace
         from opentelemetry.context import Context
-        from opentelemetry.trace import SpanKind, Status, StatusCode
     except ImportError as e:
         raise ImportError(
             "to_otel needs the OpenTelemetry SDK: pip install 'orchnb[otel]'"
@@ -206,21 +308,11 @@ def to_otel(
         p = parent_of(i)
         # a root starts a fresh trace (an empty Context), not a child of the caller's span
         ctx = trace.set_span_in_context(live[p]) if p in live else Context()
-        start = _ns(x.get("start"))
-        kind = SpanKind.CLIENT if x.get("kind") == "model" else SpanKind.INTERNAL
+        kind, _ = _kind_and_status(x)
         live[i] = tracer.start_span(name, context=ctx, kind=kind, attributes=attrs,
-                                    start_time=start)  # fmt: skip
+                                    start_time=_times(x)[0])  # fmt: skip
     for i in reversed(order):  # children end before their parents, as they did in the run
         x, span = rows[i], live[i]
-        status = x.get("status")
-        if status in _ERRORS:
-            span.set_status(Status(StatusCode.ERROR, _val(x.get("error")) or str(status)))
-        elif status == "ok":
-            span.set_status(Status(StatusCode.OK))
-        end = _ns(x.get("end"))
-        start = _ns(x.get("start"))
-        if end is None and start is not None:
-            lat = _val(x.get("latency_ms"))
-            end = start + int(lat * 1e6) if isinstance(lat, (int, float)) else start
-        span.end(end_time=end)
+        span.set_status(_kind_and_status(x)[1])
+        span.end(end_time=_times(x)[1])
     return len(order)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pandas as pd
@@ -101,8 +102,12 @@ def test_to_otel_uses_genai_semantic_conventions(exporter):
     m1 = spans["m1"].attributes
     assert spans["m1"].name == "chat gpt-4o-mini"
     assert m1["gen_ai.operation.name"] == "chat"
-    assert m1["gen_ai.request.model"] == m1["gen_ai.response.model"] == "gpt-4o-mini"
-    assert m1["gen_ai.provider.name"] == m1["gen_ai.system"] == "openai"
+    assert m1["gen_ai.request.model"] == "gpt-4o-mini"
+    assert m1["gen_ai.provider.name"] == "openai"
+    # deprecated (gen_ai.system), or not known to orchnb (response model, conversation id)
+    for gone in ("gen_ai.system", "gen_ai.response.model", "gen_ai.conversation.id",
+                 "gen_ai.prompt", "gen_ai.completion"):
+        assert not any(gone in s.attributes for s in spans.values()), gone
     assert (m1["gen_ai.usage.input_tokens"], m1["gen_ai.usage.output_tokens"]) == (120, 3)
     assert m1["gen_ai.usage.cache_read.input_tokens"] == 64
     assert m1["orchnb.cost_usd"] == pytest.approx(0.0001) and m1["orchnb.attempt"] == 2
@@ -125,9 +130,21 @@ def test_to_otel_leaves_content_out_unless_asked(exporter):
     to_otel(_trace(), provider)
     assert not any("secret prompt" in str(v) for s in exp.get_finished_spans()
                    for v in s.attributes.values())
+    assert not any(k.startswith("gen_ai.input") or k.startswith("gen_ai.output")
+                   or k.startswith("gen_ai.tool.call") for s in exp.get_finished_spans()
+                   for k in s.attributes)
     exp.clear()
     to_otel(_trace(), provider, include_content=True)
-    assert _by_id(exp)["m1"].attributes["orchnb.input"] == "secret prompt"
+    spans = _by_id(exp)
+    m1 = spans["m1"].attributes
+    assert json.loads(m1["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "secret prompt"}]}]
+    assert json.loads(m1["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "billing"}],
+         "finish_reason": "stop"}]
+    run = spans["run"].attributes
+    assert json.loads(run["gen_ai.output.messages"])[0]["parts"][0]["content"] == "done"
+    assert "orchnb.input" not in m1  # content travels once, under the conventions' names
 
 
 def test_to_otel_roots_are_new_traces_per_run(exporter):
@@ -144,3 +161,23 @@ def test_to_otel_without_sdk_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     with pytest.raises(ImportError, match=r"pip install 'orchnb\[otel\]'"):
         to_otel(_trace())
+
+
+def test_mapping_of_embeddings_and_clipped_conversations():
+    from orchnb.trace._export import _attributes
+
+    emb = {"run_id": "r", "span_id": "e", "kind": "model", "step": "memory", "status": "ok",
+           "provider": "sim", "model": "hash-embed", "input_tokens": 7, "output_tokens": 0,
+           "meta": json.dumps({"embedding": True, "texts": 2}), "input": '["a", "b"]'}
+    name, a = _attributes(emb, include_content=True)
+    assert name == "embeddings hash-embed" and a["gen_ai.operation.name"] == "embeddings"
+    assert "gen_ai.input.messages" not in a and a["orchnb.input"] == '["a", "b"]'
+    clipped = '[{"role": "user", "content": "long… [99999 chars]'
+    chat = {**emb, "meta": None, "input": clipped, "output": "ok"}
+    name, a = _attributes(chat, include_content=True)
+    assert name == "chat hash-embed"
+    assert json.loads(a["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": clipped}]}]
+    failed = {**chat, "status": "error", "error": "RateLimitError: 429 slow down"}
+    _, a = _attributes(failed, include_content=True)
+    assert a["error.type"] == "RateLimitError" and "gen_ai.output.messages" not in a
