@@ -241,7 +241,9 @@ class CostEstimate:
     def _repr_html_(self) -> str:
         import html
 
-        return f"<div><b>cost estimate</b>: {html.escape(str(self))}</div>"
+        from ._html import NO_MATH
+
+        return f"<div class='{NO_MATH}'><b>cost estimate</b>: {html.escape(str(self))}</div>"
 
 
 def _money(usd: float) -> str:

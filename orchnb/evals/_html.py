@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from ._report import EvalReport
 
 _e = html.escape
+NO_MATH = "tex2jax_ignore mathjax_ignore"
+"""Classes on the root of every HTML output: JupyterLab's MathJax would otherwise typeset the
+text between two amounts ("$0.0030 (… $0.0030)") as math."""
 _BOX = ("display:inline-block;min-width:9em;margin:0 8px 8px 0;padding:6px 10px;"
         "border:1px solid #e1e4e8;border-radius:6px;vertical-align:top")
 _TD = "padding:2px 8px;text-align:right"
@@ -73,7 +76,7 @@ def report_html(r: EvalReport) -> str:
     boxes.append(_box("this eval paid", money(r.cost_usd),
                       f"{r.cached_calls:,} cached calls saved {money(r.saved_usd)}"))
     parts = [
-        f"<div><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
+        f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
         f"{_e(r.name)}</b> · {r.n:,} rows · {mode}{sim}</div>",
         "".join(boxes),
         "<div style='display:flex;flex-wrap:wrap;gap:24px;margin-top:4px'>",
@@ -165,7 +168,8 @@ def comparison_html(c: Comparison) -> str:
             f"<td style='{_TD}'>{_saving(x.saving_usd, x.saving_pct)}</td>{base}"
             f"<td style='text-align:center'>{star}</td></tr>")
     n = int(s["rows"].iloc[0]) if len(s) else 0
-    return (f"<div><div style='font-size:115%;margin-bottom:6px'><b>Router comparison</b> · "
+    return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'>"
+            f"<b>Router comparison</b> · "
             f"{len(s)} candidates · {n:,} rows{sim}</div><table><thead>{head}</thead><tbody>"
             + "".join(rows) + "</tbody></table><div style='color:#586069;font-size:85%'>★ on the "
             "cost–accuracy Pareto front. Charts: <code>cmp.plot_cost_accuracy()</code>, "

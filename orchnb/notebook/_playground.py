@@ -26,7 +26,7 @@ from ..patterns import Pipeline
 from . import _edits
 from ._graph_layout import layout, to_svg
 from ._live import RunTracker, Throttle, history_entry
-from ._traceview import TraceView
+from ._traceview import NO_MATH, TraceView
 
 __all__ = ["Playground", "TraceView"]
 _HERE = pathlib.Path(__file__).parent
@@ -410,7 +410,8 @@ class Playground(anywidget.AnyWidget):
         states = {k: v.get("s", "") for k, v in (live.get("nodes") or {}).items()}
         run = self._run or (self.runs[-1] if self.runs else None)
         summary = _run_html(run) if run is not None else "<i>no run yet</i>"
-        return (f"<div class='orchnb-playground-static'><b>Playground: {_esc(self.name)}</b> "
+        return (f"<div class='orchnb-playground-static {NO_MATH}'><b>Playground: "
+                f"{_esc(self.name)}</b> "
                 f"({_esc(self.pattern)})<div>{to_svg(self.graph, states)}</div>{summary}</div>")
 
 

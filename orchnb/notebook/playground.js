@@ -82,7 +82,8 @@ function callCard(c) {
 }
 
 function render({ model, el }) {
-  const root = h("div", { class: "orchnb-pg", "data-pipeline": model.get("name") });
+  // tex2jax_ignore / mathjax_ignore: never let a page's MathJax typeset "$0.01 … $0.02"
+  const root = h("div", { class: "orchnb-pg tex2jax_ignore mathjax_ignore", "data-pipeline": model.get("name") });
   el.append(root);
   const send = (msg) => model.send(msg);
 

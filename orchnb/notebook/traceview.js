@@ -19,7 +19,7 @@ function cell(row, key) {
 
 function render({ model, el }) {
   const root = document.createElement("div");
-  root.className = "orchnb-tv";
+  root.className = "orchnb-tv tex2jax_ignore mathjax_ignore";  // no MathJax over "$0.01 … $0.02"
   const head = document.createElement("div");
   head.className = "otv-head";
   const scroller = document.createElement("div");

@@ -138,8 +138,11 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     if "status" in t.columns:
         sty = sty.map(lambda v: f"color: {st.STATUS_COLORS.get(str(v), '#2A3F5F')}",
                       subset=["status"])
-    bars = [c for c in ("cost_usd", "latency_ms", "run_p95_ms") if c in t.columns]
+    bars = [c for c in ("cost_usd", "latency_ms", "run_p95_ms")  # an all-zero column: no bars
+            if c in t.columns and st.numeric(t[c]).max() > 0]
     sty = sty.bar(subset=bars, color="#C6DDF0", vmin=0, height=60, width=55)
+    # JupyterLab's MathJax would typeset the text between two amounts ("$0.01 … $0.02") as math
+    sty = sty.set_table_attributes('class="tex2jax_ignore mathjax_ignore"')
     return sty.set_table_styles([
         {"selector": "", "props": f"font-family: {st.FONT}; font-size: 13px;"},
         {"selector": "caption", "props": "caption-side: top; font-weight: 600; text-align: left;"
