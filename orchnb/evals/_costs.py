@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..models import Model, Usage, cost_usd
+from ..viz._style import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -233,8 +234,9 @@ class CostEstimate:
                      "free" if p.priced_as is None and p.usd == 0 else money(p.usd))
             bits.append(f"{p.what} {p.model}{as_}: {price}")
         usd = "unknown (a price is missing)" if math.isnan(self.usd) else money(self.usd)
-        text = (f"Estimate for {self.rows:,} rows: {self.calls:,} calls, "
-                f"{self.input_tokens:,} input + {self.output_tokens:,} output tokens, {usd}"
+        text = (f"Estimate for {plural(self.rows, 'row')}: {plural(self.calls, 'call')}, "
+                f"{plural(self.input_tokens, 'input token')} + "
+                f"{plural(self.output_tokens, 'output token')}, {usd}"
                 + (f" ({'; '.join(bits)})" if bits else ""))
         return text + (f"; {self.note}" if self.note else "")
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import Budget, Run, RunContext, as_text, defaults
 from ..exceptions import BudgetExceeded, RunCancelled, SpecError
 from ..trace import Span
+from ..viz._style import plural
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts, is_router
 from ._data import load_data
 
@@ -181,7 +182,7 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
 
     options = defaults().merged(**getattr(router, "_overrides", {})).merged(
         cache=cache, budget=budget)
-    run = Run(f"eval:{candidate or router.name}", "eval", f"{len(texts)} rows", body, options)
+    run = Run(f"eval:{candidate or router.name}", "eval", plural(len(texts), "row"), body, options)
     run._orchnb_bar = bar  # type: ignore[attr-defined]
     return run
 

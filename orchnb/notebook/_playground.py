@@ -23,6 +23,7 @@ import traitlets as t
 from ..engine import Run
 from ..exceptions import OrchnbError
 from ..patterns import Pipeline
+from ..viz._style import plural
 from . import _edits
 from ._graph_layout import layout, to_svg
 from ._live import RunTracker, Throttle, history_entry
@@ -301,7 +302,7 @@ class Playground(anywidget.AnyWidget):
             n = sum(len(v) for v in self.edits.values())
             self._work, self.edits = self._pipe, {}
             self._describe()
-            self.message = {"level": "info", "text": f"wrote {n} edit(s) back to "
+            self.message = {"level": "info", "text": f"wrote {plural(n, 'edit')} back to "
                             f"'{self._pipe.name}'; paste the YAML into its %%orch cell to keep "
                             f"them after a restart"}
 
@@ -390,7 +391,7 @@ class Playground(anywidget.AnyWidget):
     def __repr__(self) -> str:
         status = self._run.status if self._run is not None else "idle"
         return (f"<Playground {self.name!r} ({self.pattern}, {len(self.params)} editable "
-                f"nodes): {status}, {len(self._runs)} runs>")
+                f"nodes): {status}, {plural(len(self._runs), 'run')}>")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)

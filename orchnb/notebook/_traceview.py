@@ -11,6 +11,7 @@ import traitlets as t
 
 from ..engine import Run, add_hook, remove_hook
 from ..trace import Span
+from ..viz._style import plural
 from ._live import Throttle, _cap, _num
 
 _HERE = pathlib.Path(__file__).parent
@@ -88,7 +89,7 @@ class TraceView(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         which = f"run {self.run_id}" if self.run_id else "all runs"
-        return f"<TraceView {which}: {self.total} spans>"
+        return f"<TraceView {which}: {plural(self.total, 'span')}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)

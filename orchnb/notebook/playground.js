@@ -2,6 +2,7 @@
 // State comes only from the widget's traits; buttons send {action: ...} messages to Python.
 
 const SVG = "http://www.w3.org/2000/svg";
+const plural = (n, w) => `${n} ${w}${n === 1 ? "" : "s"}`;  // "1 call" / "3 calls"
 
 function h(tag, attrs = {}, ...kids) {
   const el = document.createElement(tag);
@@ -68,7 +69,7 @@ function callCard(c) {
   if (c.iteration) facts.push(`iteration ${c.iteration}`);
   const body = [];
   if (c.kind === "model") {
-    body.push(h("details", { class: "opg-prompt" }, h("summary", { text: `prompt (${(c.messages || []).length} messages)` }), messagesView(c.messages)));
+    body.push(h("details", { class: "opg-prompt" }, h("summary", { text: `prompt (${plural((c.messages || []).length, "message")})` }), messagesView(c.messages)));
     if (c.tool_calls && c.tool_calls.length)
       body.push(h("div", { class: "opg-label", text: "tool calls" }), h("pre", { class: "opg-pre opg-toolcalls", text: c.tool_calls.map((t) => `${t.name}(${JSON.stringify(t.arguments)})`).join("\n") }));
   } else {
@@ -235,7 +236,7 @@ function render({ model, el }) {
       if (label) {
         label.classList.toggle("opg-taken", !!taken);
         const n = nodes[e.to] && nodes[e.to].n;  // a map's fan-out: the live item count
-        if (/^(\d+ )?items$/.test(e.label)) label.textContent = n ? `${n} items` : e.label;
+        if (/^(\d+ )?items$/.test(e.label)) label.textContent = n ? plural(n, "item") : e.label;
       }
     }
     const status = live.status || "idle";
@@ -248,7 +249,6 @@ function render({ model, el }) {
     // result line
     resultBox.textContent = "";
     if (live.run_id) {
-      const plural = (n, w) => `${n} ${w}${n === 1 ? "" : "s"}`;
       resultBox.append(...[
         h("span", { class: "opg-result-facts", text: [plural(live.calls, "call"), plural(live.tokens, "token"), money(live.cost_usd, live.unpriced), ms(live.latency_ms), live.route ? `route: ${live.route}` : null].filter(Boolean).join(" · ") }),
         live.output !== null && live.output !== undefined ? h("pre", { class: "opg-pre opg-final", "data-output": "1", text: live.output }) : null,
@@ -313,7 +313,7 @@ function render({ model, el }) {
     }
     if (d.route) detailBody.append(h("div", { class: "opg-facts", text: `route: ${d.route}` }));
     const calls = d.calls || [];
-    if (d.total_calls > calls.length) detailBody.append(h("div", { class: "opg-facts", text: `showing the last ${calls.length} of ${d.total_calls} calls` }));
+    if (d.total_calls > calls.length) detailBody.append(h("div", { class: "opg-facts", text: `showing the last ${calls.length} of ${plural(d.total_calls, "call")}` }));
     for (const c of calls) detailBody.append(callCard(c));
     if (node.box && d.output !== null && d.output !== undefined) detailBody.append(h("div", { class: "opg-label", text: "output" }), h("pre", { class: "opg-pre opg-output", text: d.output }));
     if (!calls.length && !(d.waiting || []).length && !node.box) detailBody.append(h("div", { class: "opg-hint", text: "no calls yet in this run" }));
@@ -367,7 +367,7 @@ function render({ model, el }) {
         paintHistory();
       });
       body.append(h("tr", { "data-run": r.run_id, "data-status": r.status },
-        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}`, title: r.edits ? `${r.edits} edit(s) applied` : "" }),
+        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}`, title: r.edits ? `${plural(r.edits, "edit")} applied` : "" }),
         h("td", {}, h("span", { class: `opg-status opg-s-${r.status}`, text: r.status })),
         h("td", { text: r.route || "" }), h("td", { text: money(r.cost_usd, r.unpriced) }), h("td", { text: ms(r.latency_ms) }),
         h("td", { text: r.calls }), h("td", { class: "opg-cell", text: short(r.input, 60) }), h("td", { class: "opg-cell", text: short(r.output, 120) })));
@@ -393,7 +393,7 @@ function render({ model, el }) {
   function paintYaml() {
     const edits = model.get("edits") || {};
     const n = Object.values(edits).reduce((a, f) => a + Object.keys(f).length, 0);
-    editsInfo.textContent = n ? `${n} edit(s) in the playground's copy of the pipeline — Write back to apply them to the pipeline itself; paste the YAML into the %%orch cell to keep them.` : "No edits. The YAML the pipeline was built from (if any):";
+    editsInfo.textContent = n ? `${plural(n, "edit")} in the playground's copy of the pipeline — Write back to apply them to the pipeline itself; paste the YAML into the %%orch cell to keep them.` : "No edits. The YAML the pipeline was built from (if any):";
     yamlPre.textContent = model.get("yaml") || "(built in Python: no YAML)";
     yamlWrap.classList.toggle("opg-has-edits", n > 0);
     if (n > 0) yamlWrap.open = true;

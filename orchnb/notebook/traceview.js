@@ -43,7 +43,7 @@ function render({ model, el }) {
     const rows = model.get("rows") || [];
     const total = model.get("total");
     const run = model.get("run_id");
-    head.textContent = `${run ? "run " + run : "all runs"} · ${total} spans` + (total > rows.length ? ` (last ${rows.length} shown)` : "");
+    head.textContent = `${run ? "run " + run : "all runs"} · ${total} span${total === 1 ? "" : "s"}` + (total > rows.length ? ` (last ${rows.length} shown)` : "");
     const atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
     tbody.textContent = "";
     for (const r of rows) {
