@@ -91,9 +91,18 @@ function render({ model, el }) {
   // -- toolbar ------------------------------------------------------------------------------
   const input = h("textarea", { class: "opg-input", rows: 1, placeholder: "input for the pipeline…" });
   input.value = model.get("input_text");
-  const grow = () => { input.style.height = "auto"; input.style.height = `${Math.min(input.scrollHeight + 2, 96)}px`; };
+  // Fit the text (up to ~4 lines). Also when the box's width changes (the toolbar reflows when a
+  // run pauses, the notebook is resized) or it first becomes visible, not only on typing.
+  const grow = () => {
+    if (!input.isConnected || !input.offsetWidth) return;  // hidden: scrollHeight is 0
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight + 2, 96)}px`;
+  };
   input.addEventListener("input", () => { grow(); model.set("input_text", input.value); model.save_changes(); });
   requestAnimationFrame(grow);
+  let lastWidth = 0;
+  const resized = new ResizeObserver(() => { if (input.offsetWidth !== lastWidth) { lastWidth = input.offsetWidth; grow(); } });
+  resized.observe(input);
   input.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send({ action: "run" }); } });
   const btn = (label, action, title) => h("button", { class: `opg-btn opg-${action}`, title, "data-action": action, onclick: () => send({ action }) }, label);
   const stepBtn = btn("Step", "step", "let the next model or tool call happen, then pause");
@@ -146,6 +155,7 @@ function render({ model, el }) {
     edgeEls = [];
     if (!g || !g.nodes) return;
     const svg = s("svg", { class: "opg-svg", width: g.width, height: g.height, viewBox: `0 0 ${g.width} ${g.height}` });
+    graphBox.style.flexBasis = `${Math.ceil(g.width) + 2}px`;  // the detail pane wraps below if both do not fit
     svg.append(s("defs", {}, s("marker", { id: "opg-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "opg-arrowhead" })),
       s("marker", { id: "opg-arrow-on", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "opg-arrowhead-on" }))));
     for (const n of g.nodes.filter((n) => n.box)) {
@@ -434,7 +444,7 @@ function render({ model, el }) {
   };
   for (const [ev, fn] of Object.entries(handlers)) model.on(ev, fn);
   drawGraph(); paintDetail(); paintEdit(); paintHistory(); paintComparison(); paintYaml(); paintMessage(); paintControls();
-  return () => { for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn); };
+  return () => { resized.disconnect(); for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn); };
 }
 
 export default { render };

@@ -44,6 +44,7 @@ CELLS = [
     'display(HTML("<div class=\'math-control\'>control: $a^2 + b^2$</div>"))',
     'report.estimate',
     'orchnb.viz.summary_table(orchnb.traces())',
+    'orchnb.viz.cost(orchnb.traces(), by="model")',
 ]
 
 
@@ -67,4 +68,11 @@ def test_eval_report_money_is_not_typeset_as_math(lab, browser_context):
     assert "priced as openai:gpt-4o-mini: $0.00" in body
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report.screenshot(path=str(ARTIFACTS / "eval-report-in-jupyterlab.png"))
+    # the cost axis reads in dollars, not Plotly's SI prefixes ("$100µ")
+    chart = page.locator(".jp-OutputArea-output.js-plotly-plot")
+    chart.locator(".main-svg").first.wait_for(timeout=30_000)
+    ticks = chart.locator(".xtick text").all_inner_texts()
+    assert ticks and all(t.startswith("$") for t in ticks), ticks
+    assert not any(c in t for t in ticks for c in "µmkunp"), ticks
+    chart.screenshot(path=str(ARTIFACTS / "cost-by-model-in-jupyterlab.png"))
     page.close()
