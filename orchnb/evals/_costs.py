@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..models import Model, Usage, cost_usd
-from ..viz._style import plural
+from ..viz._style import fmt_usd, plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -249,7 +249,11 @@ class CostEstimate:
 
 
 def _money(usd: float) -> str:
-    return f"${usd:,.2f}" if usd >= 0.1 or usd == 0 else f"${usd:,.4f}"
+    if abs(usd) >= 0.1 or usd == 0:
+        return f"${usd:,.2f}"
+    if abs(usd) >= 0.0001:
+        return f"${usd:,.4f}"
+    return fmt_usd(usd)  # $0.000021, not a $0.0000 that reads as free
 
 
 def money(usd: float) -> str:
