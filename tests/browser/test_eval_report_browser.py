@@ -49,7 +49,8 @@ CELLS = [
 
 
 def test_eval_report_money_is_not_typeset_as_math(lab, browser_context):
-    page = open_notebook(lab, browser_context, "eval_report_test.ipynb", CELLS)
+    page = open_notebook(lab, browser_context, "eval_report_test.ipynb", CELLS,
+                         workspace="evals")
     # MathJax typesets the control (so it did run over this notebook's outputs) ...
     page.wait_for_selector(".math-control mjx-container, .math-control .MathJax",
                            timeout=60_000)
@@ -71,7 +72,7 @@ def test_eval_report_money_is_not_typeset_as_math(lab, browser_context):
     # the cost axis reads in dollars, not Plotly's SI prefixes ("$100µ")
     chart = page.locator(".jp-OutputArea-output.js-plotly-plot")
     chart.locator(".main-svg").first.wait_for(timeout=30_000)
-    ticks = chart.locator(".xtick text").all_inner_texts()
+    ticks = chart.locator(".xtick text").evaluate_all("els => els.map((e) => e.textContent)")
     assert ticks and all(t.startswith("$") for t in ticks), ticks
     assert not any(c in t for t in ticks for c in "µmkunp"), ticks
     chart.screenshot(path=str(ARTIFACTS / "cost-by-model-in-jupyterlab.png"))

@@ -51,7 +51,8 @@ OVERFLOW = """(name) => {
 
 
 def test_wide_graph_and_two_line_input_are_not_clipped_while_paused(lab, browser_context):
-    page = open_notebook(lab, browser_context, "playground_layout_test.ipynb", [WIDE])
+    page = open_notebook(lab, browser_context, "playground_layout_test.ipynb", [WIDE],
+                         workspace="layout")
     page.set_viewport_size({"width": 1000, "height": 1400})
     widget = page.locator(".orchnb-pg[data-pipeline='wide']")
     widget.wait_for(timeout=60_000)
