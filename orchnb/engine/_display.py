@@ -6,6 +6,7 @@ import html
 import math
 from typing import TYPE_CHECKING
 
+from ..trace import plural
 from ._ops import as_text
 
 if TYPE_CHECKING:
@@ -13,15 +14,6 @@ if TYPE_CHECKING:
 
 MATHJAX_OFF = "tex2jax_ignore mathjax_ignore"
 """Class on the root of every HTML output that shows amounts: Jupyter must not typeset $…$."""
-
-
-def plural(n: int, word: str) -> str:
-    """``1 call``, ``2 calls``.
-
-    >>> plural(1, "call"), plural(3, "call")
-    ('1 call', '3 calls')
-    """
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def money(usd: float, unpriced: int) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
+from ..trace import plural
 from . import _metrics as m
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts
 from ._evaluate import announce, check_router, prepare, refuse_over, routes_of, run_eval
@@ -59,7 +60,7 @@ def compare_routers(
         estimates[name] = costs.estimate(routes_of(router, df[label]) if full_pipeline else None)
         announce(name, estimates[name], progress)
     total = sum(e.usd for e in estimates.values())
-    refuse_over(f"{len(named)} candidates", total, max_usd)
+    refuse_over(plural(len(named), "candidate"), total, max_usd)
     reports: dict[str, EvalReport] = {}
     spent = 0.0
     for name, router in named.items():
@@ -183,7 +184,7 @@ class Comparison:
 
     def __repr__(self) -> str:
         best = self.best
-        return (f"<Comparison of {len(self)} routers: best {best!r} "
+        return (f"<Comparison of {plural(len(self), 'router')}: best {best!r} "
                 f"({self.reports[best].accuracy:.1%}); Pareto front: {', '.join(self.pareto)}>")
 
     def _repr_html_(self) -> str:

@@ -117,7 +117,7 @@ def cost_accuracy(summary: pd.DataFrame) -> go.Figure:
                            xref="paper", yref="paper", x=0, y=-0.18, showarrow=False,
                            font={"size": 11, "color": "#888"})  # fmt: skip
     fig.update_yaxes(tickformat=".0%")
-    fig.update_xaxes(tickprefix="$", rangemode="tozero")
+    fig.update_xaxes(rangemode="tozero", **st.money_axis(s["cost_per_1k"]))
     return fig
 
 

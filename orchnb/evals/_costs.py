@@ -16,6 +16,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..models import Model, Usage, cost_usd, price_ref
+from ..trace import plural
+from ..viz import fmt_usd
 
 if TYPE_CHECKING:
     import numpy as np
@@ -227,19 +229,26 @@ class CostEstimate:
                      "free" if p.priced_as is None and p.usd == 0 else money(p.usd))
             bits.append(f"{p.what} {p.model}{as_}: {price}")
         usd = "unknown (a price is missing)" if math.isnan(self.usd) else money(self.usd)
-        text = (f"Estimate for {self.rows:,} rows: {self.calls:,} calls, "
-                f"{self.input_tokens:,} input + {self.output_tokens:,} output tokens, {usd}"
+        text = (f"Estimate for {plural(self.rows, 'row')}: {plural(self.calls, 'call')}, "
+                f"{plural(self.input_tokens, 'input token')} + "
+                f"{plural(self.output_tokens, 'output token')}, {usd}"
                 + (f" ({'; '.join(bits)})" if bits else ""))
         return text + (f"; {self.note}" if self.note else "")
 
     def _repr_html_(self) -> str:
         import html
 
-        return f"<div><b>cost estimate</b>: {html.escape(str(self))}</div>"
+        from ._html import NO_MATH
+
+        return f"<div class='{NO_MATH}'><b>cost estimate</b>: {html.escape(str(self))}</div>"
 
 
 def _money(usd: float) -> str:
-    return f"${usd:,.2f}" if usd >= 0.1 or usd == 0 else f"${usd:,.4f}"
+    if abs(usd) >= 0.1 or usd == 0:
+        return f"${usd:,.2f}"
+    if abs(usd) >= 0.0001:
+        return f"${usd:,.4f}"
+    return fmt_usd(usd)  # $0.000021, not a $0.0000 that reads as free
 
 
 def money(usd: float) -> str:

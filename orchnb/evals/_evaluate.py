@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import Budget, Run, RunContext, as_text
 from ..exceptions import BudgetExceeded, RunCancelled, SpecError
-from ..trace import Span
+from ..trace import Span, plural
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts, is_router
 from ._data import load_data
 
@@ -172,7 +172,7 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
                          concurrency=concurrency, progress=f"eval {name}")
         return outputs
 
-    return router.new_run(f"{len(texts)} rows", body=body, name=f"eval:{name}", pattern="eval",
+    return router.new_run(plural(len(texts), "row"), body=body, name=f"eval:{name}", pattern="eval",
                           cache=cache, budget=budget, progress=progress)
 
 

@@ -12,6 +12,7 @@ import html
 import math
 from typing import TYPE_CHECKING
 
+from ..trace import plural
 from ._costs import money
 
 if TYPE_CHECKING:
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from ._report import EvalReport
 
 _e = html.escape
+NO_MATH = "tex2jax_ignore mathjax_ignore"
+"""Classes on the root of every HTML output: JupyterLab's MathJax would otherwise typeset the
+text between two amounts ("$0.0030 (… $0.0030)") as math."""
 _BOX = ("display:inline-block;min-width:9em;margin:0 8px 8px 0;padding:6px 10px;"
         "border:1px solid #e1e4e8;border-radius:6px;vertical-align:top")
 _TD = "padding:2px 8px;text-align:right"
@@ -60,7 +64,7 @@ def report_html(r: EvalReport) -> str:
              f"{r.bootstrap.level:.0%} CI {_pct(lo)}–{_pct(hi)}"),
         _box("macro F1", f"{r.macro_f1:.3f}", f"weighted {r.weighted_f1:.3f}"),
         _box("defaulted", f"{r.defaulted:,}", f"{_pct(r.defaulted_rate)} of rows"
-             + (f" · {r.errors} errors" if r.errors else "")),
+             + (f" · {plural(r.errors, 'error')}" if r.errors else "")),
         _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms"),
         _box("cost per 1k queries", money(r.cost_per_1k),
              f"classifier {money(r.classifier_cost_per_1k)}{_e(est)}"),
@@ -71,10 +75,10 @@ def report_html(r: EvalReport) -> str:
         boxes.append(_box(f"saving vs {r.baseline}",
                           _saving(r.baseline_saving_usd, r.baseline_saving_pct)))
     boxes.append(_box("this eval paid", money(r.cost_usd),
-                      f"{r.cached_calls:,} cached calls saved {money(r.saved_usd)}"))
+                      f"{plural(r.cached_calls, 'cached call')} saved {money(r.saved_usd)}"))
     parts = [
-        f"<div><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
-        f"{_e(r.name)}</b> · {r.n:,} rows · {mode}{sim}</div>",
+        f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
+        f"{_e(r.name)}</b> · {plural(r.n, 'row')} · {mode}{sim}</div>",
         "".join(boxes),
         "<div style='display:flex;flex-wrap:wrap;gap:24px;margin-top:4px'>",
         f"<div>{_per_route(r)}</div><div>{_confusion(r)}</div></div>",
@@ -139,7 +143,7 @@ def _misroutes(r: EvalReport, limit: int = 8) -> str:
         rows.append(f"<tr><td style='text-align:left'>{_e(text)}</td><td>{_e(str(x.label))}</td>"
                     f"<td>{_e(str(x.route))}{flag}</td><td><code>{_e(raw[:60])}</code></td></tr>")
     more = f" (first {limit}; all in <code>report.misroutes</code>)" if len(mis) > limit else ""
-    return (f"<details style='margin-top:6px'><summary>{len(mis):,} misrouted rows{more}"
+    return (f"<details style='margin-top:6px'><summary>{plural(len(mis), 'misrouted row')}{more}"
             "</summary><table><thead><tr><th>text</th><th>label</th><th>route</th>"
             "<th>classifier said</th></tr></thead><tbody>" + "".join(rows)
             + "</tbody></table></details>")
@@ -165,8 +169,9 @@ def comparison_html(c: Comparison) -> str:
             f"<td style='{_TD}'>{_saving(x.saving_usd, x.saving_pct)}</td>{base}"
             f"<td style='text-align:center'>{star}</td></tr>")
     n = int(s["rows"].iloc[0]) if len(s) else 0
-    return (f"<div><div style='font-size:115%;margin-bottom:6px'><b>Router comparison</b> · "
-            f"{len(s)} candidates · {n:,} rows{sim}</div><table><thead>{head}</thead><tbody>"
+    return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'>"
+            f"<b>Router comparison</b> · {plural(len(s), 'candidate')} · {plural(n, 'row')}"
+            f"{sim}</div><table><thead>{head}</thead><tbody>"
             + "".join(rows) + "</tbody></table><div style='color:#586069;font-size:85%'>★ on the "
             "cost–accuracy Pareto front. Charts: <code>cmp.plot_cost_accuracy()</code>, "
             "<code>cmp.plot_quality_share()</code>; one router: <code>cmp['NAME']</code>.</div>"

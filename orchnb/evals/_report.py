@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
+from ..trace import plural
 from . import _metrics as m
 from ._costs import money
 
@@ -426,7 +427,7 @@ class EvalReport:
     # -- display ----------------------------------------------------------------------------------
     def __repr__(self) -> str:
         lo, hi = self.accuracy_ci
-        return (f"<EvalReport {self.name!r}: {self.n} rows, accuracy {self.accuracy:.1%} "
+        return (f"<EvalReport {self.name!r}: {plural(self.n, 'row')}, accuracy {self.accuracy:.1%} "
                 f"[{lo:.1%}, {hi:.1%}], macro F1 {self.macro_f1:.3f}, {self.defaulted} defaulted, "
                 f"{money(self.cost_per_1k)} per 1k queries, saving {_fmt_pct(self.saving_pct)} vs "
                 f"all-{self.expensive_route}>")

@@ -23,10 +23,11 @@ import traitlets as t
 from ..engine import Run
 from ..exceptions import OrchnbError
 from ..patterns import Pipeline
+from ..trace import plural
 from . import _edits
 from ._graph_layout import layout, to_svg
 from ._live import RunTracker, Throttle, history_entry
-from ._traceview import TraceView
+from ._traceview import NO_MATH, TraceView
 
 __all__ = ["Playground", "TraceView"]
 _HERE = pathlib.Path(__file__).parent
@@ -301,7 +302,7 @@ class Playground(anywidget.AnyWidget):
             n = sum(len(v) for v in self.edits.values())
             self._work, self.edits = self._pipe, {}
             self._describe()
-            self.message = {"level": "info", "text": f"wrote {n} edit(s) back to "
+            self.message = {"level": "info", "text": f"wrote {plural(n, 'edit')} back to "
                             f"'{self._pipe.name}'; paste the YAML into its %%orch cell to keep "
                             f"them after a restart"}
 
@@ -390,7 +391,7 @@ class Playground(anywidget.AnyWidget):
     def __repr__(self) -> str:
         status = self._run.status if self._run is not None else "idle"
         return (f"<Playground {self.name!r} ({self.pattern}, {len(self.params)} editable "
-                f"nodes): {status}, {len(self._runs)} runs>")
+                f"nodes): {status}, {plural(len(self._runs), 'run')}>")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -408,7 +409,8 @@ class Playground(anywidget.AnyWidget):
         states = {k: v.get("s", "") for k, v in (live.get("nodes") or {}).items()}
         run = self._run or (self.runs[-1] if self.runs else None)
         summary = run._repr_html_() if run is not None else "<i>no run yet</i>"
-        return (f"<div class='orchnb-playground-static'><b>Playground: {_esc(self.name)}</b> "
+        return (f"<div class='orchnb-playground-static {NO_MATH}'><b>Playground: "
+                f"{_esc(self.name)}</b> "
                 f"({_esc(self.pattern)})<div>{to_svg(self.graph, states)}</div>{summary}</div>")
 
 

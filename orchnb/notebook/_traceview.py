@@ -10,10 +10,13 @@ import anywidget
 import traitlets as t
 
 from ..engine import Run, add_hook, remove_hook
-from ..trace import Span
+from ..trace import Span, plural
 from ._live import Throttle, _cap, _num
 
 _HERE = pathlib.Path(__file__).parent
+NO_MATH = "tex2jax_ignore mathjax_ignore"
+"""Classes on the root of the static HTML: JupyterLab's MathJax would typeset the text between
+two amounts ("$0.01 … $0.02") as math."""
 
 
 class TraceView(anywidget.AnyWidget):
@@ -85,7 +88,7 @@ class TraceView(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         which = f"run {self.run_id}" if self.run_id else "all runs"
-        return f"<TraceView {which}: {self.total} spans>"
+        return f"<TraceView {which}: {plural(self.total, 'span')}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -101,7 +104,8 @@ class TraceView(anywidget.AnyWidget):
         head = "".join(f"<th>{c}</th>" for c in cells)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c) or ''))[:120]}</td>"
                                         for c in cells) + "</tr>" for r in self.rows[-50:])
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return (f"<table class='orchnb-tv-static {NO_MATH}'><thead><tr>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table>")
 
 
 def row_of(s: Span) -> dict[str, Any]:

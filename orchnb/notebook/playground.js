@@ -2,6 +2,7 @@
 // State comes only from the widget's traits; buttons send {action: ...} messages to Python.
 
 const SVG = "http://www.w3.org/2000/svg";
+const plural = (n, w) => `${n} ${w}${n === 1 ? "" : "s"}`;  // "1 call" / "3 calls"
 
 function h(tag, attrs = {}, ...kids) {
   const el = document.createElement(tag);
@@ -68,7 +69,7 @@ function callCard(c) {
   if (c.iteration) facts.push(`iteration ${c.iteration}`);
   const body = [];
   if (c.kind === "model") {
-    body.push(h("details", { class: "opg-prompt" }, h("summary", { text: `prompt (${(c.messages || []).length} messages)` }), messagesView(c.messages)));
+    body.push(h("details", { class: "opg-prompt" }, h("summary", { text: `prompt (${plural((c.messages || []).length, "message")})` }), messagesView(c.messages)));
     if (c.tool_calls && c.tool_calls.length)
       body.push(h("div", { class: "opg-label", text: "tool calls" }), h("pre", { class: "opg-pre opg-toolcalls", text: c.tool_calls.map((t) => `${t.name}(${JSON.stringify(t.arguments)})`).join("\n") }));
   } else {
@@ -82,16 +83,26 @@ function callCard(c) {
 }
 
 function render({ model, el }) {
-  const root = h("div", { class: "orchnb-pg", "data-pipeline": model.get("name") });
+  // tex2jax_ignore / mathjax_ignore: never let a page's MathJax typeset "$0.01 … $0.02"
+  const root = h("div", { class: "orchnb-pg tex2jax_ignore mathjax_ignore", "data-pipeline": model.get("name") });
   el.append(root);
   const send = (msg) => model.send(msg);
 
   // -- toolbar ------------------------------------------------------------------------------
   const input = h("textarea", { class: "opg-input", rows: 1, placeholder: "input for the pipeline…" });
   input.value = model.get("input_text");
-  const grow = () => { input.style.height = "auto"; input.style.height = `${Math.min(input.scrollHeight + 2, 96)}px`; };
+  // Fit the text (up to ~4 lines). Also when the box's width changes (the toolbar reflows when a
+  // run pauses, the notebook is resized) or it first becomes visible, not only on typing.
+  const grow = () => {
+    if (!input.isConnected || !input.offsetWidth) return;  // hidden: scrollHeight is 0
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight + 2, 96)}px`;
+  };
   input.addEventListener("input", () => { grow(); model.set("input_text", input.value); model.save_changes(); });
   requestAnimationFrame(grow);
+  let lastWidth = 0;
+  const resized = new ResizeObserver(() => { if (input.offsetWidth !== lastWidth) { lastWidth = input.offsetWidth; grow(); } });
+  resized.observe(input);
   input.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send({ action: "run" }); } });
   const btn = (label, action, title) => h("button", { class: `opg-btn opg-${action}`, title, "data-action": action, onclick: () => send({ action }) }, label);
   const stepBtn = btn("Step", "step", "let the next model or tool call happen, then pause");
@@ -144,6 +155,7 @@ function render({ model, el }) {
     edgeEls = [];
     if (!g || !g.nodes) return;
     const svg = s("svg", { class: "opg-svg", width: g.width, height: g.height, viewBox: `0 0 ${g.width} ${g.height}` });
+    graphBox.style.flexBasis = `${Math.ceil(g.width) + 2}px`;  // the detail pane wraps below if both do not fit
     svg.append(s("defs", {}, s("marker", { id: "opg-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "opg-arrowhead" })),
       s("marker", { id: "opg-arrow-on", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "opg-arrowhead-on" }))));
     for (const n of g.nodes.filter((n) => n.box)) {
@@ -234,7 +246,7 @@ function render({ model, el }) {
       if (label) {
         label.classList.toggle("opg-taken", !!taken);
         const n = nodes[e.to] && nodes[e.to].n;  // a map's fan-out: the live item count
-        if (/^(\d+ )?items$/.test(e.label)) label.textContent = n ? `${n} items` : e.label;
+        if (/^(\d+ )?items$/.test(e.label)) label.textContent = n ? plural(n, "item") : e.label;
       }
     }
     const status = live.status || "idle";
@@ -247,7 +259,6 @@ function render({ model, el }) {
     // result line
     resultBox.textContent = "";
     if (live.run_id) {
-      const plural = (n, w) => `${n} ${w}${n === 1 ? "" : "s"}`;
       resultBox.append(...[
         h("span", { class: "opg-result-facts", text: [plural(live.calls, "call"), plural(live.tokens, "token"), money(live.cost_usd, live.unpriced), ms(live.latency_ms), live.route ? `route: ${live.route}` : null].filter(Boolean).join(" · ") }),
         live.output !== null && live.output !== undefined ? h("pre", { class: "opg-pre opg-final", "data-output": "1", text: live.output }) : null,
@@ -312,7 +323,7 @@ function render({ model, el }) {
     }
     if (d.route) detailBody.append(h("div", { class: "opg-facts", text: `route: ${d.route}` }));
     const calls = d.calls || [];
-    if (d.total_calls > calls.length) detailBody.append(h("div", { class: "opg-facts", text: `showing the last ${calls.length} of ${d.total_calls} calls` }));
+    if (d.total_calls > calls.length) detailBody.append(h("div", { class: "opg-facts", text: `showing the last ${calls.length} of ${plural(d.total_calls, "call")}` }));
     for (const c of calls) detailBody.append(callCard(c));
     if (node.box && d.output !== null && d.output !== undefined) detailBody.append(h("div", { class: "opg-label", text: "output" }), h("pre", { class: "opg-pre opg-output", text: d.output }));
     if (!calls.length && !(d.waiting || []).length && !node.box) detailBody.append(h("div", { class: "opg-hint", text: "no calls yet in this run" }));
@@ -366,7 +377,7 @@ function render({ model, el }) {
         paintHistory();
       });
       body.append(h("tr", { "data-run": r.run_id, "data-status": r.status },
-        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}`, title: r.edits ? `${r.edits} edit(s) applied` : "" }),
+        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}`, title: r.edits ? `${plural(r.edits, "edit")} applied` : "" }),
         h("td", {}, h("span", { class: `opg-status opg-s-${r.status}`, text: r.status })),
         h("td", { text: r.route || "" }), h("td", { text: money(r.cost_usd, r.unpriced) }), h("td", { text: ms(r.latency_ms) }),
         h("td", { text: r.calls }), h("td", { class: "opg-cell", text: short(r.input, 60) }), h("td", { class: "opg-cell", text: short(r.output, 120) })));
@@ -392,7 +403,7 @@ function render({ model, el }) {
   function paintYaml() {
     const edits = model.get("edits") || {};
     const n = Object.values(edits).reduce((a, f) => a + Object.keys(f).length, 0);
-    editsInfo.textContent = n ? `${n} edit(s) in the playground's copy of the pipeline — Write back to apply them to the pipeline itself; paste the YAML into the %%orch cell to keep them.` : "No edits. The YAML the pipeline was built from (if any):";
+    editsInfo.textContent = n ? `${plural(n, "edit")} in the playground's copy of the pipeline — Write back to apply them to the pipeline itself; paste the YAML into the %%orch cell to keep them.` : "No edits. The YAML the pipeline was built from (if any):";
     yamlPre.textContent = model.get("yaml") || "(built in Python: no YAML)";
     yamlWrap.classList.toggle("opg-has-edits", n > 0);
     if (n > 0) yamlWrap.open = true;
@@ -433,7 +444,7 @@ function render({ model, el }) {
   };
   for (const [ev, fn] of Object.entries(handlers)) model.on(ev, fn);
   drawGraph(); paintDetail(); paintEdit(); paintHistory(); paintComparison(); paintYaml(); paintMessage(); paintControls();
-  return () => { for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn); };
+  return () => { resized.disconnect(); for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn); };
 }
 
 export default { render };

@@ -19,7 +19,7 @@ function cell(row, key) {
 
 function render({ model, el }) {
   const root = document.createElement("div");
-  root.className = "orchnb-tv";
+  root.className = "orchnb-tv tex2jax_ignore mathjax_ignore";  // no MathJax over "$0.01 … $0.02"
   const head = document.createElement("div");
   head.className = "otv-head";
   const scroller = document.createElement("div");
@@ -43,7 +43,7 @@ function render({ model, el }) {
     const rows = model.get("rows") || [];
     const total = model.get("total");
     const run = model.get("run_id");
-    head.textContent = `${run ? "run " + run : "all runs"} · ${total} spans` + (total > rows.length ? ` (last ${rows.length} shown)` : "");
+    head.textContent = `${run ? "run " + run : "all runs"} · ${total} span${total === 1 ? "" : "s"}` + (total > rows.length ? ` (last ${rows.length} shown)` : "");
     const atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
     tbody.textContent = "";
     for (const r of rows) {

@@ -320,8 +320,8 @@ class SpanStore:
 
         def fetch(part: tuple[str, tuple[Any, ...]]) -> Any:
             with adbc.connect(str(self.path)) as conn, conn.cursor() as cursor:
-                cursor.execute(_select(part[0]), part[1] or None)
-                return cursor.fetch_arrow_table()
+                cursor.execute(_typed_select(part[0]), part[1] or None)
+                return _drop_typed_row(cursor.fetch_arrow_table())
 
         if len(parts) == 1:
             return fetch(parts[0])
@@ -395,6 +395,32 @@ def _scrub_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _select(where: str) -> str:
     return f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
+
+
+# ADBC's SQLite driver types each column by the values in its first rows (1,024), not by the
+# declared type: a column NULL there becomes INT64 and a REAL further down fails the whole read
+# (router ``confidence`` after a run of chains). The fast read therefore starts with one row of
+# typed placeholders (start = -inf sorts it first; real starts are finite) and drops it.
+_PLACEHOLDER = {"REAL": "0.0", "INTEGER": "0", "TEXT": "''"}
+_TYPED_ROW = "SELECT " + ", ".join(
+    ("-9e999" if c == "start" else _PLACEHOLDER[_TYPES.get(c, "TEXT")]) + f' AS "{c}"'
+    for c in COLUMNS)
+
+
+def _typed_select(where: str) -> str:
+    return (f"{_TYPED_ROW} UNION ALL SELECT * FROM spans "
+            f"{('WHERE ' + where) if where else ''} ORDER BY start")
+
+
+def _drop_typed_row(table: Any) -> Any:
+    """``table`` without the placeholder row of :func:`_typed_select` (its first row, unless a
+    foreign writer left NULL starts, which sort before it)."""
+    import pyarrow.compute as pc
+
+    start = table.column("start")
+    if start[0].as_py() == float("-inf"):
+        return table.slice(1)
+    return table.filter(pc.fill_null(pc.not_equal(start, float("-inf")), True))
 
 
 class PerFile(Generic[T]):

@@ -19,6 +19,7 @@ from orchnb.viz._cost import cost, cost_table, cumulative_cost, tokens
 from orchnb.viz._graph import graph, graph_data
 from orchnb.viz._latency import latency, latency_stats
 from orchnb.viz._routing import route_counts, route_heatmap, route_sankey, routes
+from orchnb.viz._style import fmt_usd
 from orchnb.viz._summary import compare_runs, summary, summary_table
 from orchnb.viz._timeline import timeline
 
@@ -28,6 +29,7 @@ __all__ = [
     "cost",
     "cost_table",
     "cumulative_cost",
+    "fmt_usd",
     "graph",
     "graph_data",
     "latency",

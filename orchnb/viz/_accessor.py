@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from orchnb.viz import _style as st
+
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
@@ -28,7 +30,7 @@ class TracePlots:
     def __repr__(self) -> str:
         n = len(self._df)
         runs = self._df["run_id"].nunique() if "run_id" in self._df.columns else 0
-        return f"<TracePlots: {n:,} spans, {runs:,} runs>"
+        return f"<TracePlots: {st.plural(n, 'span')}, {st.plural(runs, 'run')}>"
 
     @property
     def df(self) -> pd.DataFrame:

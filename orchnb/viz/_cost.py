@@ -134,7 +134,7 @@ def cost(
     order = labels[::-1]
     fig.update_yaxes(categoryorder="array", categoryarray=order, title_text=None,
                      ticklabelstandoff=14 if len(up) else 0)
-    fig.update_xaxes(tickprefix="$", rangemode="tozero")
+    fig.update_xaxes(rangemode="tozero", **st.money_axis(t["cost_usd"]))  # stacks sum to these
     fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0})
     return fig
 
@@ -232,7 +232,7 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
             xanchor="left", yanchor="bottom", showarrow=False,
             font={"size": 12, "color": "#7A5B00"}, bgcolor="#FFF4CE",
         )
-    fig.update_yaxes(tickprefix="$", rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", **st.money_axis(r["cum"]))
     fig.update_xaxes(rangemode="tozero")
     fig.update_layout(legend_title_text="pipeline", hovermode="closest")
     return fig

@@ -272,7 +272,7 @@ def graph(
         coloraxis={"colorscale": [[0, "#D9D9D9"], [1e-9, "#FFF3B0"], [0.5, "#F28E2B"],
                                   [1, "#9E2A2B"]], "cmin": -cmax * 1e-9, "cmax": cmax,
                    "colorbar": {"title": {"text": f"mean {color} ({unit})"},
-                                "tickprefix": "$" if color == "cost" else "",
+                                **(st.money_axis([cmax]) if color == "cost" else {}),
                                 "ticksuffix": " ms" if color == "latency" else ""}},
         legend={"title": {"text": "node kind"}, "orientation": "h", "y": -0.02, "x": 0,
                 "yanchor": "top"}, hovermode="closest",
@@ -292,7 +292,7 @@ def _node_hover(n: Any) -> str:
                                               if n.repeats > 1 else "")]
     lines.append(f"latency mean {st.fmt_ms(n.mean_ms)} · p95 {st.fmt_ms(n.p95_ms)}")
     cost = st.fmt_usd(n.mean_cost_usd)
-    lines.append(f"mean cost {cost}" + (f" (+{n.unpriced_calls} unpriced calls)"
+    lines.append(f"mean cost {cost}" + (f" (+{st.plural(n.unpriced_calls, 'unpriced call')})"
                                         if n.unpriced_calls else ""))
     lines.append(f"tokens {n.tokens:,}")
     return "<br>".join(lines)

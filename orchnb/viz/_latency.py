@@ -124,7 +124,7 @@ def latency(
                               "yanchor": "bottom"}, boxgap=0.35)
     if aggregate:
         fig.add_annotation(
-            text=f"{len(sel):,} spans: boxes from precomputed quartiles", xref="paper",
+            text=f"{st.plural(len(sel), 'span')}: boxes from precomputed quartiles", xref="paper",
             yref="paper", x=0, y=1.02, xanchor="left", yanchor="bottom", showarrow=False,
             font={"size": 11, "color": "#666"},
         )

@@ -75,7 +75,7 @@ def routes(df: pd.DataFrame) -> go.Figure:
     router_colors = st.color_map(routers)
     text = [f"{c:,} ({s:.0%})" for c, s in zip(t["count"], t["share"], strict=True)]
     hover = [
-        f"<b>{r.router}</b><br>route {r.route}: {r.count:,} decisions ({r.share:.0%})"
+        f"<b>{r.router}</b><br>route {r.route}: {st.plural(r.count, 'decision')} ({r.share:.0%})"
         + ("" if st.is_missing(r.mean_confidence) else
            f"<br>mean confidence {r.mean_confidence:.2f}")
         + (f"<br>{r.relabelled} relabelled (raw label ≠ route)" if r.relabelled else "")
@@ -146,7 +146,7 @@ def route_sankey(evals: pd.DataFrame, *, label: str = "label", route: str = "rou
         node={"label": nodes, "pad": 18, "thickness": 18,
               "color": [cmap[x] for x in labels] + [cmap[x] for x in routes_],
               "line": {"width": 0},
-              "hovertemplate": "%{label}: %{value} queries<extra></extra>"},
+              "hovertemplate": "%{label}<br>queries: %{value}<extra></extra>"},
         link={"source": [idx_l[x] for x in ct[label]],
               "target": [idx_r[x] for x in ct[route]],
               "value": ct["count"].tolist(),
@@ -194,7 +194,7 @@ def route_heatmap(
         customdata=counts, textfont={"size": 13},
         colorbar={"title": {"text": "share of label" if normalize else "queries"},
                   "tickformat": ".0%" if normalize else ",d"},
-        hovertemplate="label %{y} → route %{x}<br>%{customdata:,} queries"
+        hovertemplate="label %{y} → route %{x}<br>queries: %{customdata:,}"
         + (" (%{z:.0%} of label)" if normalize else "") + "<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", type="category")

@@ -35,6 +35,8 @@ KIND_COLORS = {
 STATUS_COLORS = {
     "ok": "#59A14F",
     "running": "#BAB0AC",
+    "paused": "#1565C0",
+    "unfinished": "#1565C0",
     "error": "#D62728",
     "cancelled": "#8C8C8C",
     "budget_exceeded": "#E377C2",
@@ -200,6 +202,20 @@ def fmt_usd(x: float | None) -> str:
     return f"${text}"
 
 
+def money_axis(values: Iterable[Any]) -> dict[str, Any]:
+    """Axis (or colour bar) settings for USD: ``$0.0001``, ``$0.25``, ``$1,200``, never Plotly's
+    SI prefixes (``$100µ``). Enough decimals for ticks about a twentieth of the largest value
+    apart; ``~`` drops the trailing zeros.
+
+    >>> money_axis([0.00035])["tickformat"]
+    ',.6~f'
+    """
+    top = max((abs(float(v)) for v in values if not is_missing(v)), default=0.0)
+    decimals = 2 if not math.isfinite(top) or top <= 0 else min(
+        12, max(2, 1 - math.floor(math.log10(top / 20))))
+    return {"tickprefix": "$", "tickformat": f",.{decimals}~f", "exponentformat": "none"}
+
+
 def fmt_ms(x: float | None) -> str:
     """``340 ms`` / ``1.25 s`` / ``2.1 min``."""
     if x is None or is_missing(x):
@@ -215,11 +231,6 @@ def fmt_ms(x: float | None) -> str:
 def fmt_int(x: Any) -> str:
     """``12,345`` or ``–`` for missing."""
     return "–" if is_missing(x) else f"{int(x):,}"
-
-
-def plural(n: int, word: str) -> str:
-    """``1 call`` / ``3 calls``."""
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def short(text: Any, n: int = 40) -> str:

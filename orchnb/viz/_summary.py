@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
 
+UNFINISHED = "unfinished"
+"""A run whose span says ``running``: the store writes a run's span when it starts and again
+when it ends, so a run paused at a step (``pipe.start``, a playground), one still going and one
+whose kernel stopped all read the same; none of them has finished, so that is what it says."""
+
 _NEEDS = ("run_id", "span_id", "parent_id", "pipeline", "kind", "status", "start", "latency_ms",
           "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "attempt")
 
@@ -38,7 +43,7 @@ def _per_run(df: pd.DataFrame) -> pd.DataFrame:
     bad = bad[~bad["span_id"].isin(set(bad["parent_id"].dropna()))]
     out = pd.DataFrame(index=pd.Index(runs, name="run_id"))
     out["pipeline"] = g["pipeline"].first()
-    out["start"] = start
+    out["start"] = pd.to_datetime(start, utc=True).dt.floor("s")  # a table, not a log: seconds
     out["status"] = root["status"] if len(root) else "unknown"
     out["calls"] = cg.size()
     out["model_calls"] = cg["_model"].sum()
@@ -57,14 +62,16 @@ def _per_run(df: pd.DataFrame) -> pd.DataFrame:
     out[ints] = out[ints].fillna(0).astype("int64")
     no_calls = out["calls"] == 0
     out.loc[no_calls, "cost_usd"] = out.loc[no_calls, "cost_usd"].fillna(0.0)
-    out["status"] = out["status"].fillna("unknown")
+    out["status"] = out["status"].fillna("unknown").replace({"running": UNFINISHED})
     return out.replace({np.inf: np.nan})
 
 
 def summary(df: pd.DataFrame, *, by: str = "run") -> pd.DataFrame:
     """One row per run (``by="run"``), per pipeline or per session, with totals and percentiles.
 
-    Per run: pipeline, start, status, calls (model + tool), tokens, cost_usd (priced calls only;
+    Per run: pipeline, start (UTC, to the second), status (``unfinished`` for a run that has
+    not ended when read: paused at a step, still going, or its kernel stopped; the store cannot
+    tell these apart), calls (model + tool), tokens, cost_usd (priced calls only;
     NaN when every call is unpriced), unpriced_calls, latency_ms (wall time), call p50/p95 (ms),
     errors (failed spans that are root causes) and retries (sum of ``attempt - 1``).
     Per pipeline / session: runs, failed_runs and run p50/p95 latency as well. A session is a
@@ -126,6 +133,9 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     caption = f"orchnb summary by {by} · {st.plural(len(t), by)} · {st.fmt_usd(total)}"
     if n_up:
         caption += f" + {st.plural(n_up, 'unpriced call')}"
+    if "status" in t.columns and (t["status"] == UNFINISHED).any():
+        caption += (" · unfinished: not ended when read (paused at a step, still going, or its "
+                    "kernel stopped)")
     sty = t.style.format({**ints, **ms, **money, **dates}, na_rep="–").set_caption(caption)
     warn = "background-color: #FFF4CE; color: #7A5B00"
 
@@ -138,8 +148,11 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     if "status" in t.columns:
         sty = sty.map(lambda v: f"color: {st.STATUS_COLORS.get(str(v), '#2A3F5F')}",
                       subset=["status"])
-    bars = [c for c in ("cost_usd", "latency_ms", "run_p95_ms") if c in t.columns]
+    bars = [c for c in ("cost_usd", "latency_ms", "run_p95_ms")  # an all-zero column: no bars
+            if c in t.columns and st.numeric(t[c]).max() > 0]
     sty = sty.bar(subset=bars, color="#C6DDF0", vmin=0, height=60, width=55)
+    # JupyterLab's MathJax would typeset the text between two amounts ("$0.01 … $0.02") as math
+    sty = sty.set_table_attributes('class="tex2jax_ignore mathjax_ignore"')
     return sty.set_table_styles([
         {"selector": "", "props": f"font-family: {st.FONT}; font-size: 13px;"},
         {"selector": "caption", "props": "caption-side: top; font-weight: 600; text-align: left;"

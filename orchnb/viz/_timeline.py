@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -95,10 +96,19 @@ def timeline(
     if peak > 1:
         title += f" · up to {peak} calls in parallel"
     fig.update_layout(title_text=title)
+    notes = []
     if truncated or len(recs) > max_bars:
         note = f"{len(recs):,} spans: sibling fan-out collapsed into bands"
         if truncated:
             note += f"; {truncated:,} more rows not shown"
+        notes.append(note)
+    if "simulated" in r.columns and (r["simulated"].astype("boolean") == True).any():  # noqa: E712
+        # sim: models answer offline with configured latencies: say so, as everywhere else
+        fig.add_annotation(text="simulated calls (sim: models): latencies are configured, "
+                           "not measured", xref="paper", yref="paper", x=0, y=1.0,
+                           yanchor="bottom", xanchor="left", showarrow=False,
+                           font={"size": 11, "color": "#7A5B00"}, bgcolor="#FFF3CD")
+    for note in notes:
         fig.add_annotation(text=note, xref="paper", yref="paper", x=1, y=1.0, yanchor="bottom",
                            xanchor="right", showarrow=False, font={"size": 11, "color": "#666"})
     return fig
@@ -230,14 +240,14 @@ def _draw(rows: list[_Row], color: str, df: pd.DataFrame) -> go.Figure:
     span = max((row.end for row in rows), default=0.0)
     unit, div = ("s", 1000.0) if span > 60_000 else ("ms", 1.0)
     fig = st.new_figure("", x=f"time since run start ({unit})", height=height)
-    groups: dict[tuple[str, bool], list[tuple[int, _Row]]] = defaultdict(list)
-    for y, row in enumerate(rows):
+    groups: dict[tuple[str, bool], list[tuple[int, _Row, tuple[float, float]]]] = defaultdict(list)
+    for y, (row, box) in enumerate(zip(rows, _boxes(rows, span / 250), strict=True)):
         for bar, inner in ((row, False), (row.inner, True)):
             if bar is None:
                 continue
             key = "error" if bar.error and color != "status" else bar.group
             key = f"{key} (collapsed)" if bar.count > 1 else key
-            groups[(key, inner)].append((y, bar))
+            groups[(key, inner)].append((y, bar, box[inner]))
     order = [*fixed, _OTHER, "error"]
     rank = lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1])  # noqa: E731
     shown: set[str] = set()
@@ -248,13 +258,13 @@ def _draw(rows: list[_Row], color: str, df: pd.DataFrame) -> go.Figure:
         band = key.endswith("(collapsed)")
         fig.add_trace(go.Bar(
             name=key, legendgroup=key, showlegend=key not in shown, orientation="h",
-            y=[y for y, _ in bars], base=[b.start / div for _, b in bars],
-            x=[max(b.end - b.start, 0.5) / div for _, b in bars],
+            y=[y for y, _, _ in bars], base=[a / div for _, _, (a, _) in bars],
+            x=[(z - a) / div for _, _, (a, z) in bars],
             marker={"color": c, "opacity": 0.55 if band else 0.95,
                     "line": {"width": 1 if band else 0, "color": c}},
-            text=[f"×{b.count:,}" for _, b in bars] if band else None,
+            text=[f"×{b.count:,}" for _, b, _ in bars] if band else None,
             textposition="inside", insidetextanchor="start",
-            hovertext=[b.hover for _, b in bars], hoverinfo="text",
+            hovertext=[b.hover for _, b, _ in bars], hoverinfo="text",
             width=0.34 if inner else 0.72,
         ))
         shown.add(key)
@@ -274,6 +284,28 @@ def _draw(rows: list[_Row], color: str, df: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="overlay", bargap=0.2, legend_title_text=color,
                       hovermode="closest", margin={"l": left})
     return fig
+
+
+def _boxes(rows: list[_Row], min_ms: float) -> list[tuple[tuple[float, float], ...]]:
+    """Where each row's bar (and its inner call's bar) is drawn: at least ``min_ms`` wide so a
+    0 ms span stays visible, but never past its parent's drawn end (rows are depth-first, so the
+    parent is the nearest earlier row one level up; an inner call's parent is its own row)."""
+
+    def fit(a: float, z: float, lo: float, hi: float) -> tuple[float, float]:
+        z = min(max(z, a + min_ms), hi)
+        return (max(lo, min(a, z - min_ms)), z)
+
+    out = []
+    stack: list[tuple[int, float, float]] = []  # (depth, drawn start, drawn end) of ancestors
+    for row in rows:
+        while stack and stack[-1][0] >= row.depth:
+            stack.pop()
+        lo, hi = (stack[-1][1], stack[-1][2]) if stack else (-math.inf, math.inf)
+        box = fit(row.start, row.end, lo, hi)
+        stack.append((row.depth, *box))
+        inner = fit(row.inner.start, row.inner.end, *box) if row.inner is not None else box
+        out.append((box, inner))
+    return out
 
 
 def _peak_concurrency(s_ms: Any, e_ms: Any, mask: Any) -> int:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 
-def open_notebook(server: dict, context, name: str, cells: list[str]):
+def open_notebook(server: dict, context, name: str, cells: list[str],
+                  workspace: str | None = None):
     """Write a notebook of ``cells`` into the server's root, open it in a new page, wait for its
-    kernel and run every cell; returns the page."""
+    kernel and run every cell; returns the page.
+
+    ``workspace`` (JupyterLab) opens it in a workspace of its own: the default one restores
+    every notebook an earlier test opened, and one of those may become the current widget."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -15,6 +19,8 @@ def open_notebook(server: dict, context, name: str, cells: list[str]):
     nbformat.write(nb, server["root"] / name)
     page = context.new_page()
     app = "lab/tree" if "lab" in server.get("kind", "lab") else "notebooks"
+    if workspace and app == "lab/tree":
+        app = f"lab/workspaces/{workspace}/tree"
     page.goto(f"{server['url']}/{app}/{name}?token={server['token']}")
     page.wait_for_function(
         """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;

@@ -179,3 +179,40 @@ def test_stored_text_is_scrubbed_of_keys(tmp_path):
     store.close()
     for f in tmp_path.glob("t.sqlite*"):
         assert b"stored-secret" not in f.read_bytes() and b"abcdefgh1234" not in f.read_bytes()
+
+
+def test_fast_read_takes_declared_types_when_the_first_rows_are_null(caplog):
+    """A store whose first 2,000 spans leave every nullable column NULL (chains before a router
+    run) and whose later spans fill them: the ADBC read types columns by what it sees first, so
+    without the declared types it fails on the later REALs and falls back to sqlite3."""
+    import pandas as pd
+
+    pytest.importorskip("adbc_driver_sqlite")
+    from orchnb.trace import chunks_to_frame, get_store
+
+    store = get_store()
+    t0 = time.time()
+    for i in range(2_000):
+        store.write(Span("bare", f"bare.{i}", None, "p", "chain", "s", "run", status="ok",
+                         start=t0 + i * 1e-3))
+    store.write(Span("full", "full.1", "bare.0", "p", "router", "s", "model", status="error",
+                     error="E: e", start=t0 + 3, end=t0 + 4, latency_ms=0.25, provider="openai",
+                     model="gpt-4o-mini", input_tokens=3, output_tokens=4, cached_tokens=0,
+                     cost_usd=1e-6, priced=True, route="a", raw_label="A", confidence=0.75,
+                     iteration=1, item=2, attempt=1, cached=False, saved_usd=0.5,
+                     simulated=True, tool="t", input="in", output="out", meta="{}"))
+    table = store.read_arrow()  # the driver's own error would surface here
+    assert table.num_rows == 2_001
+    assert str(table.schema.field("confidence").type) == "double"
+    assert str(table.schema.field("input_tokens").type) == "int64"
+    with caplog.at_level("WARNING", logger="orchnb"):
+        fast = orchnb.traces()
+    assert not [r for r in caplog.records if "fast trace read failed" in r.getMessage()]
+    slow = chunks_to_frame(store.iter_rows())
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast.confidence.iloc[-1] == 0.75 and fast.saved_usd.iloc[-1] == 0.5
+    assert fast.confidence.iloc[:2_000].isna().all()
+    # filtered reads (the placeholder row must not leak into them) and empty ones
+    pd.testing.assert_frame_equal(orchnb.traces(run_id="full").reset_index(drop=True),
+                                  slow.iloc[-1:].reset_index(drop=True))
+    assert orchnb.traces(run_id="nobody").empty

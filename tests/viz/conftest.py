@@ -245,7 +245,8 @@ def big_frame(runs: int, items: int) -> pd.DataFrame:
 @pytest.fixture
 def build() -> SimpleNamespace:
     """The builders, for tests that need their own runs."""
-    return SimpleNamespace(frame=frame, chain_run=chain_run, router_runs=router_runs,
+    return SimpleNamespace(frame=frame, Builder=Builder, chain_run=chain_run,
+                           router_runs=router_runs,
                            mapreduce_run=mapreduce_run, agent_run=agent_run)
 
 

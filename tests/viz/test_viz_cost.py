@@ -79,3 +79,24 @@ def test_cumulative_cost_thins_and_uses_webgl_for_many_runs(big_session):
 def test_cost_charts_on_100k_spans_stay_small(big_session):
     for fig in (cost(big_session), tokens(big_session, by="model")):
         assert len(fig.to_json()) < 50_000
+
+
+@pytest.mark.parametrize("top", [3.5e-6, 0.00035, 0.042, 1.5, 2_400.0])
+def test_money_axes_use_plain_dollar_ticks_not_si_prefixes(top):
+    """Plotly's default tick labels read "$100µ"; money axes get enough fixed decimals for ticks
+    a twentieth of the largest value apart (trailing zeros trimmed by ``~``)."""
+    from orchnb.viz._style import money_axis
+
+    axis = money_axis([0.0, top, float("nan")])
+    assert axis["tickprefix"] == "$" and axis["exponentformat"] == "none"
+    decimals = int(axis["tickformat"].removeprefix(",.").removesuffix("~f"))
+    step = top / 20
+    assert decimals >= 2 and float(f"{step:.{decimals}f}") > 0  # the smallest tick is not $0
+    assert money_axis([])["tickformat"] == ",.2~f"
+
+
+def test_cost_charts_format_their_money_axes(session_df):
+    for fig, axis in ((cost(session_df), "xaxis"), (cumulative_cost(session_df), "yaxis")):
+        ax = fig.layout[axis]
+        assert ax.tickprefix == "$" and ax.tickformat.endswith("~f")
+        assert ax.exponentformat == "none"

@@ -99,3 +99,33 @@ def test_compare_runs_rejects_unknown_ids(session_df):
         compare_runs(session_df, ["chain-1", "zzz"])
     with pytest.raises(ValueError, match="at least two"):
         compare_runs(session_df, ["chain-1"])
+
+
+def test_summary_starts_are_whole_seconds(build):
+    df = build.frame(build.chain_run(t=0.123456789))
+    s = summary(df)
+    assert str(s["start"].iloc[0]) == "2023-11-14 22:13:20+00:00"  # no nanoseconds on show
+    assert str(summary(df, by="pipeline")["first_start"].iloc[0]) == "2023-11-14 22:13:20+00:00"
+
+
+def test_a_run_still_marked_running_reads_unfinished(build):
+    """A paused run (pipe.start, a playground) has only its start-time span in the store, with
+    status running; it must not read as running when nothing is running."""
+    b = build.Builder("paused-1", "triage")
+    b.root.status = "running"
+    b.root.end, b.root.latency_ms = None, None
+    s = b.span(b.root, "step", "router", "classify", 0.0, 0.01)
+    b.model(s, "router", 0.0, 0.01, "openai:gpt-4o-mini", 10, 2)
+    df = build.frame(b.spans + build.chain_run())
+    t = summary(df)
+    assert t.loc["paused-1", "status"] == "unfinished"
+    assert t.loc["chain-1", "status"] == "ok"
+    html = summary_table(df).to_html()
+    assert ">unfinished<" in html and "running" not in html
+    assert "unfinished: not ended when read (paused at a step" in html
+    assert "unfinished" not in summary_table(build.frame(build.chain_run())).to_html()
+
+
+def test_summary_table_says_one_run_not_one_runs(build):
+    html = summary_table(build.frame(build.chain_run())).to_html()
+    assert "· 1 run ·" in html

@@ -89,3 +89,35 @@ def test_timeline_100k_span_run_collapses_fanout_and_stays_small(big_run):
     assert band.text == ("×50,000",)
     assert len(fig.to_json()) < 200_000
     assert fig.layout.xaxis.title.text == "time since run start (s)"  # long run: seconds
+
+
+def test_timeline_minimum_bar_width_stays_inside_the_parent(build):
+    """0 ms spans get a visible minimum width, but a child at the very end of its run is
+    clamped to the run's end instead of drawing past it."""
+    b = build.Builder("tiny", "tiny")
+    p = b.span(b.root, "pattern", "chain", "tiny", 0.0, 0.002)
+    s = b.span(p, "step", "chain", "last", 0.002, 0.002)  # ends exactly with the run
+    b.span(s, "tool", "chain", "last", 0.002, 0.002, tool="t")
+    b.span(p, "step", "chain", "first", 0.0, 0.0)
+    df = build.frame(b.close(0.002))
+    fig = timeline(df)
+    run = next(t for t in _bars(fig) if t.name == "run")
+    run_end = run.base[0] + run.x[0]
+    assert run_end == pytest.approx(2.0, abs=1e-3)  # the run's own bar is not stretched
+    for bar in _bars(fig):
+        for base, width in zip(bar.base, bar.x, strict=True):
+            assert width > 0
+            assert base + width <= run_end + 1e-9, (bar.name, base, width)
+
+
+def test_timeline_says_when_its_calls_were_simulated(build):
+    b = build.Builder("sim-run", "sim")
+    s = b.span(b.root, "step", "chain", "a", 0.0, 0.01)
+    b.model(s, "chain", 0.0, 0.01, "sim:echo", 3, 3)
+    df = build.frame(b.close(0.01))
+    notes = [a.text for a in timeline(df).layout.annotations if "simulated" in a.text]
+    assert notes and "sim:" in notes[0]
+
+
+def test_timeline_of_real_calls_does_not_claim_simulation(chain_df):
+    assert not [a for a in timeline(chain_df).layout.annotations if "simulated" in a.text]

@@ -1,0 +1,24 @@
+"""The report's words: singular and plural counts, and tiny amounts that do not read as $0."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orchnb.evals import evaluate
+from orchnb.evals._costs import money
+
+
+def test_tiny_amounts_keep_their_significant_digits():
+    assert money(2.1e-5) == "$0.000021"
+    assert money(0.0042) == "$0.0042" and money(1.5) == "$1.50" and money(0) == "$0.00"
+
+
+def test_one_row_eval_says_one_row_one_call_one_misrouted_row(make_router):
+    one = pd.DataFrame({"text": ["I was charged twice"], "label": ["shipping"]})
+    report = evaluate(make_router("solo"), one, progress=False)
+    text = str(report.estimate)
+    assert "for 1 row: 1 call," in text and "1 calls" not in text
+    html = report._repr_html_()
+    assert "· 1 row ·" in html and "1 misrouted row<" in html
+    assert " 1 rows" not in html and "1 calls" not in html
+    assert "1 row," in repr(report)

