@@ -206,7 +206,10 @@ def scrub() -> None:
              for i in range(1000)]
     row = spans[0]
     print(f"store scrub per span: {_per_call_us(lambda: _scrub_row(row), 50_000):.2f} µs")
-    for name, fn in (("marshal.dumps", marshal.dumps), ("json.dumps", json.dumps)):
+    from orchnb.trace._store import _encode
+
+    for name, fn in (("marshal.dumps", marshal.dumps), ("json.dumps", json.dumps),
+                     ("store _encode (orjson when installed)", _encode)):
         us = _per_call_us(lambda f=fn: f(spans), 20) / 1000
         print(f"{name} per span (the store's batch encoding, before/after): {us:.2f} µs")
 
