@@ -21,7 +21,17 @@ from ..exceptions import (
     ProviderError,
     RunCancelled,
 )
-from ..models import Message, Model, ModelRequest, ModelResponse, StreamDelta, ToolSpec
+from ..models import (
+    Message,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    StreamDelta,
+    ToolSpec,
+    needs_scrub,
+    scrub_exception,
+    scrub_secrets,
+)
 from ..models import resolve_model as _resolve
 from ..tools import Tool
 from ..trace import Span, clip
@@ -147,6 +157,7 @@ class RunContext:
                            if s.kind in ("model", "tool") and s.status == "ok")
                 e = RunCancelled(f"run of '{run.pipeline}' cancelled after {done} completed "
                                  f"calls; the partial trace is in run.trace.df")
+            scrub_exception(e)  # run.error, its str and repr never carry a key
             root.status = status  # type: ignore[assignment]
             root.error = f"{type(e).__name__}: {e}"
             run.finish(status, None, e)
@@ -185,11 +196,15 @@ class RunContext:
             f(span=span, run=run)
 
     def _end(self, span: Span) -> None:
-        # The one place span text is bounded: what listeners get is what the store keeps.
+        # The one place span text is bounded and scrubbed of keys (a model or a tool may echo
+        # one): what listeners get is what the store keeps.
         if span.input is not None:
             span.input = clip(span.input)
-        if span.output is not None:
-            span.output = clip(span.output)
+        out = span.output
+        if out is not None:
+            span.output = clip(scrub_secrets(out) if needs_scrub(out) else out)
+        if span.error is not None and needs_scrub(span.error):
+            span.error = scrub_secrets(span.error)
         run = self.run
         for f in self.bus.span_end:
             f(span=span, run=run)

@@ -12,7 +12,13 @@ from ._provider import (
     register_provider,
     resolve_model,
 )
-from ._redact import needs_scrub, refresh_secrets, remember_secret, scrub_secrets
+from ._redact import (
+    needs_scrub,
+    refresh_secrets,
+    remember_secret,
+    scrub_exception,
+    scrub_secrets,
+)
 from ._sim import SimModel, SimProvider, estimate_tokens, get_sim_model, sim_model
 from ._types import (
     Capabilities,
@@ -55,6 +61,7 @@ __all__ = [
     "register_provider",
     "remember_secret",
     "resolve_model",
+    "scrub_exception",
     "scrub_secrets",
     "sim_model",
 ]

@@ -10,6 +10,7 @@ from itertools import pairwise
 from typing import Any, ClassVar, Protocol
 
 from ..engine import (
+    MATHJAX_OFF,
     Budget,
     ChunkStream,
     RetryPolicy,
@@ -311,7 +312,7 @@ class Pipeline:
                 out += rows(c, depth + 1)
             return out
 
-        return (f"<div><b>{html.escape(self.name)}</b>: {self.pattern} · use "
+        return (f"<div class='{MATHJAX_OFF}'><b>{html.escape(self.name)}</b>: {self.pattern} · use "
                 f"<code>{html.escape(self.name)}(input)</code> or "
                 f"<code>{html.escape(self.name)}.start(input)</code><table>"
                 "<tr><th>node</th><th>kind</th><th>model / pattern</th></tr>"

@@ -10,6 +10,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..trace import plural
+
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
@@ -187,7 +189,11 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 
 def fmt_usd(x: float | None) -> str:
-    """``$0.0123``; two decimals from $1, four significant digits below."""
+    """``$0.0123``; two decimals from $1, four significant digits below.
+
+    >>> fmt_usd(12.5), fmt_usd(0.000021), fmt_usd(float("nan"))
+    ('$12.50', '$0.000021', 'unpriced')
+    """
     if x is None or is_missing(x):
         return "unpriced"
     x = float(x)
@@ -325,3 +331,5 @@ def span_hover(row: Any, label: str | None = None, offset_ms: float | None = Non
     if not is_missing(err):
         lines.append(f"error: {short(err, 80)}")
     return "<br>".join(lines)
+
+__all__ = ["fmt_usd", "plural"]  # plural: the trace layer's, used by every chart here

@@ -100,8 +100,6 @@ def test_playground_and_trace_view_static_html_opt_out_of_mathjax():
     assert_opts_out(data["text/html"])
 
 
-@pytest.mark.xfail(strict=False, reason="engine/_run.py and patterns/_base.py are not this "
-                   "module's: their owners add the classes")
 @pytest.mark.parametrize("which", ["run", "pipeline"])
 def test_run_and_pipeline_html_opt_out_of_mathjax(which):
     pipe = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
