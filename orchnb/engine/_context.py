@@ -39,7 +39,7 @@ from ._budget import Charge, Ledger
 from ._cache import get_cache
 from ._events import EventBus
 from ._gate import Boundary, Gate
-from ._ops import EmbedOp, ModelOp, Op, ToolOp, ToolResult, as_text
+from ._ops import EmbedOp, LocalOp, ModelOp, Op, ToolOp, ToolResult, as_text
 
 if TYPE_CHECKING:
     from ._config import RunOptions
@@ -369,6 +369,18 @@ class RunContext:
         op = ToolOp(tool, arguments, step, call_id,
                     self._boundary("tool", step, tool.name, dict(arguments)),
                     self.options.tool_timeout)
+        return await self._guarded(op)
+
+    async def memory(self, action: str, fn: Callable[[], Awaitable[T]], *, step: str,
+                     input: str | None = None, **fields: Any) -> T:
+        """A memory read or write (``action`` names it, e.g. ``"search"``), traced as a span of
+        kind ``memory`` on the guarded path (a step boundary when stepping). ``fn`` does the
+        work; its result is the span's output unless ``fn`` sets one.
+
+        >>> await ctx.memory("search", lambda: mem.asearch(q), step="recall")  # doctest: +SKIP
+        """
+        op = LocalOp("memory", step, fn, {"tool": action, "input": input, **fields},
+                     self._boundary("tool", step, f"memory.{action}", {"input": input}))
         return await self._guarded(op)
 
     # -- fan-out ---------------------------------------------------------------------------------

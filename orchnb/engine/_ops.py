@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -301,3 +301,29 @@ def messages_text(messages: list[Message]) -> str:
     if len(messages) == 1 and not messages[0].tool_calls:
         return messages[0].content
     return json.dumps([m.to_dict() for m in messages], ensure_ascii=False, default=str)
+
+
+class LocalOp(Op):
+    """Work on this machine that belongs in the trace (memory reads and writes): a span and
+    a step boundary like any call, never cached, budgeted or retried."""
+
+    max_attempts = 1
+    enforces_timeout = True
+
+    def __init__(self, kind: str, step: str, fn: Callable[[], Awaitable[Any]],
+                 fields: dict[str, Any], boundary: Boundary | None):
+        self.kind = kind  # type: ignore[misc]
+        self.step = step
+        self._fn = fn
+        self._fields = fields
+        self.boundary = boundary
+
+    def fields(self) -> dict[str, Any]:
+        return self._fields
+
+    async def attempt(self, ctx: RunContext, span: Span) -> Any:
+        return await self._fn()
+
+    def fill(self, span: Span, result: Any) -> None:
+        if span.output is None and result is not None:
+            span.output = as_text(result)
