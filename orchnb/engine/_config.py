@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field, replace
+import random
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from ..exceptions import SpecError
+
+
+def check_number(value: Any, where: str, *, minimum: float = 0, above: bool = False,
+                 integer: bool = False, optional: bool = True, hint: str = "") -> None:
+    """Raise :class:`SpecError` unless ``value`` is a number in range (None allowed when
+    ``optional``): ``minimum`` inclusive, or exclusive with ``above``.
+
+    >>> check_number(3, "Budget(max_calls)", integer=True)
+    >>> check_number(-1, "Budget(max_calls)", integer=True)
+    Traceback (most recent call last):
+    orchnb.exceptions.SpecError: Budget(max_calls) must be a whole number >= 0 or None, not -1
+    """
+    if value is None and optional:
+        return
+    kind = "a whole number" if integer else "a number"
+    rng = f"> {minimum:g}" if above else f">= {minimum:g}"
+    ok = (isinstance(value, int) if integer else isinstance(value, (int, float)))
+    ok = ok and not isinstance(value, bool)
+    if ok and not integer and math.isnan(value):
+        ok = False
+    if ok:
+        ok = value > minimum if above else value >= minimum
+    if not ok:
+        none = " or None" if optional else ""
+        raise SpecError(f"{where} must be {kind} {rng}{none}, not {value!r}"
+                        + (f"; {hint}" if hint else ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,29 +53,59 @@ class Budget:
     max_usd: float | None = None
     """Dollars over the run (unpriced calls count as 0 here, and are flagged in the trace)."""
 
+    def __post_init__(self) -> None:
+        check_number(self.max_calls, "Budget(max_calls=...)", integer=True)
+        check_number(self.max_tokens, "Budget(max_tokens=...)", integer=True)
+        check_number(self.max_usd, "Budget(max_usd=...)", hint="a dollar amount such as 0.05")
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Retries of transient failures (429, 5xx, timeouts, dropped connections).
 
-    Backoff doubles from ``backoff`` up to ``max_backoff`` seconds; a server's Retry-After wins
-    when it is longer (capped at ``max_retry_after``).
+    Every wait is jittered ("full jitter"): uniformly between 0 and a cap that doubles from
+    ``backoff`` up to ``max_backoff`` seconds, so a crowd of failed calls does not come back in
+    one wave. A server's Retry-After is never undercut: the wait is Retry-After plus the jitter;
+    a Retry-After longer than ``max_retry_after`` ends the retries (and moves on to the step's
+    ``fallback`` models, if any). ``jitter=False`` waits the cap itself (for reproducible tests).
 
     >>> RetryPolicy(max_attempts=5).max_attempts
     5
+    >>> 2.0 <= RetryPolicy(backoff=0.5).delay(1, retry_after=2.0) <= 2.5
+    True
     """
 
     max_attempts: int = 3
+    """Attempts per call, the first included (1: never retry)."""
     backoff: float = 0.5
     max_backoff: float = 20.0
     max_retry_after: float = 60.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        check_number(self.max_attempts, "RetryPolicy(max_attempts=...)", minimum=1,
+                     integer=True, optional=False, hint="1 means no retries")
+        check_number(self.backoff, "RetryPolicy(backoff=...)", optional=False)
+        check_number(self.max_backoff, "RetryPolicy(max_backoff=...)", optional=False)
+        check_number(self.max_retry_after, "RetryPolicy(max_retry_after=...)", optional=False)
+        if self.max_backoff < self.backoff:
+            raise SpecError(f"RetryPolicy(max_backoff={self.max_backoff!r}) must be at least "
+                            f"backoff={self.backoff!r}")
+        if not isinstance(self.jitter, bool):
+            raise SpecError(f"RetryPolicy(jitter=...) must be True or False, not {self.jitter!r}")
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_retry_after))
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): Retry-After (if
+        any) plus a random share of the backoff cap. Call :meth:`gives_up` first."""
+        cap = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        wait = random.uniform(0.0, cap) if self.jitter else cap
+        if retry_after is not None and retry_after > 0:
+            wait += retry_after
         return wait
+
+    def gives_up(self, retry_after: float | None) -> bool:
+        """Whether a server's Retry-After is too long to wait for (over ``max_retry_after``)."""
+        return retry_after is not None and retry_after > self.max_retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +131,22 @@ class RunOptions:
     """Show progress bars for long fan-outs (map-reduce over 20+ items)."""
     stream: bool = False
     """Stream every model call's text as it arrives (``pipe.stream(x)`` turns this on)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.budget, Budget):
+            raise SpecError(f"budget must be an orchnb.Budget(max_calls=..., max_tokens=..., "
+                            f"max_usd=...), not {self.budget!r}")
+        if not isinstance(self.retry, RetryPolicy):
+            raise SpecError(f"retry must be an orchnb.RetryPolicy(max_attempts=..., "
+                            f"backoff=...), not {self.retry!r}")
+        check_number(self.timeout, "timeout", above=True,
+                     hint="seconds per attempt of a model call (None: no limit)")
+        check_number(self.tool_timeout, "tool_timeout", above=True,
+                     hint="seconds per tool call (None: no limit)")
+        check_number(self.max_iterations, "max_iterations", minimum=1, integer=True)
+        for name in ("cache", "persist", "progress", "stream"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"{name} must be True or False, not {getattr(self, name)!r}")
 
     def merged(self, **changes: Any) -> RunOptions:
         """A copy with the non-None ``changes`` applied."""
@@ -120,5 +196,10 @@ def configure(**changes: Any) -> RunOptions:
     False
     >>> _ = orchnb.configure(cache=True)
     """
+    known = {f.name for f in fields(RunOptions)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise SpecError(f"configure(): unknown option(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(sorted(known))}")
     _DEFAULTS[0] = replace(_DEFAULTS[0], **changes)
     return _DEFAULTS[0]

@@ -39,6 +39,7 @@ from ._budget import Charge, Ledger
 from ._cache import get_cache
 from ._events import EventBus
 from ._gate import Boundary, Gate
+from ._limiter import LEASE, OVERLOAD, Lease, Slots, park
 from ._ops import EmbedOp, LocalOp, ModelOp, Op, ToolOp, ToolResult, as_text
 
 if TYPE_CHECKING:
@@ -286,7 +287,7 @@ class RunContext:
             self.largest_output = max(self.largest_output, span.output_tokens)
         if op.streams and span.ttft_ms is None:
             self._publish_whole(span, span.output or "")
-        if key is not None:
+        if key is not None and not op.fell_back:  # a fallback's answer is not the model's
             cache.put_json(key, op.dump(result, charge.usd if priced else None))  # type: ignore[union-attr]
         return result, charge
 
@@ -294,31 +295,69 @@ class RunContext:
         policy = self.options.retry
         max_attempts = op.max_attempts or policy.max_attempts
         timeout = op.timeout
-        attempt = 0
+        failures: list[dict[str, Any]] | None = None
+        attempt = tries = 0  # attempts of the current model; of the call, fallbacks included
         while True:
             attempt += 1
-            span.attempt = attempt
+            tries += 1
+            span.attempt = tries
+            limiter = op.limiter
+            epoch = await limiter.acquire() if limiter is not None else 0
+            t0 = _perf()
             try:
-                # Providers that enforce the timeout at their I/O (the SDKs, sim) spare the hot
-                # path a timer; for any other provider the engine enforces it.
-                if timeout is None or op.enforces_timeout:
-                    return await op.attempt(self, span)
-                async with asyncio.timeout(timeout):
-                    return await op.attempt(self, span)
+                try:
+                    # Providers that enforce the timeout at their I/O (the SDKs, sim) spare the
+                    # hot path a timer; for any other provider the engine enforces it.
+                    if timeout is None or op.enforces_timeout:
+                        result = await op.attempt(self, span)
+                    else:
+                        async with asyncio.timeout(timeout):
+                            result = await op.attempt(self, span)
+                finally:
+                    if limiter is not None:
+                        limiter.release()
+                if limiter is not None:
+                    limiter.succeeded()
+                if failures is not None:
+                    _note_attempts(span, failures, op)
+                return result
             except TimeoutError:
                 error: ProviderError | CallTimeoutError = CallTimeoutError(
                     f"did not answer within {timeout:g}s")
-                retry_after = None
+                retry_after, retryable, status = None, True, None
             except CallTimeoutError as e:
-                error, retry_after = e, None
+                error, retry_after, retryable, status = e, None, True, None
             except ProviderError as e:
-                if not e.retryable:
-                    raise _located(e, span, attempt) from None
-                error, retry_after = e, e.retry_after
-            if attempt >= max_attempts:
-                raise _located(error, span, attempt) from None
+                error, retry_after, retryable, status = e, e.retry_after, e.retryable, e.status
+                if limiter is not None and status in OVERLOAD:
+                    limiter.overloaded(epoch)
+            give_up = (not retryable or attempt >= max_attempts
+                       or policy.gives_up(retry_after))
+            wait = None if give_up else policy.delay(attempt, retry_after)
+            if failures is None:
+                failures = []
+            # Every failed attempt is kept (status, error, the wait that followed), so the trace
+            # shows what a call went through, not only how many tries it took.
+            failures.append({
+                "attempt": tries, "model": op.model_id, "status": status,
+                "error": f"{type(error).__name__}: {error}"[:300],
+                "latency_ms": round((_perf() - t0) * 1000.0, 3),
+                "retry_after": retry_after,
+                "wait_s": None if wait is None else round(wait, 4),
+            })
             span.ttft_ms = None  # a retried stream starts over
-            await asyncio.sleep(policy.delay(attempt, retry_after))
+            if give_up:
+                if op.next_fallback():  # the step's fallback models, in order
+                    attempt = 0
+                    span.provider, span.model = op.provider_name, op.model_name
+                    continue
+                _note_attempts(span, failures, op)
+                raise _located(error, span, tries, op.tried) from None
+            # The wait holds no slot: neither the provider's concurrency nor the fan-out's.
+            lease = park()
+            await asyncio.sleep(wait)  # type: ignore[arg-type]
+            if lease is not None:
+                await lease.take()
 
     # -- what patterns call ------------------------------------------------------------------
     def _boundary(self, kind: str, step: str, name: str, detail: Any) -> Boundary | None:
@@ -338,16 +377,20 @@ class RunContext:
         temperature: float | None = None,
         max_tokens: int | None = None,
         stream: bool = False,
+        fallback: Sequence[Model | str] = (),
     ) -> ModelResponse:
         """One model call: a step boundary, budgeted, cached, retried, timed out, priced and
         traced. With ``stream`` (or when the run streams) its text is published as it arrives.
+        ``fallback`` models are tried in order once the retries of the one before are spent
+        (the span's ``provider``/``model`` say which answered; ``meta`` keeps every attempt).
         """
         if isinstance(model, str):
             model = _resolve(model)
         request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
                                self.options.timeout)
+        backups = tuple(_resolve(m) if isinstance(m, str) else m for m in fallback)
         op = ModelOp(model, request, step, stream or self.options.stream,
-                     self._boundary("model", step, model.id, request))
+                     self._boundary("model", step, model.id, request), backups)
         return await self._guarded(op)
 
     async def embed(self, embedder: Any, texts: list[str], *, step: str) -> list[list[float]]:
@@ -401,29 +444,51 @@ class RunContext:
         if report:
             self.progress(progress, 0, n)  # type: ignore[arg-type]
         # With a bound, `concurrency` workers pull the next item: no task (and no waiter on a
-        # semaphore) per item, which keeps large fan-outs at the floor's speed and memory.
+        # semaphore) per item, which keeps large fan-outs at the floor's speed and memory. An
+        # item waiting to retry gives its slot back and a new worker takes the next item.
         workers = min(concurrency or n, n)
         results: list[Any] = [None] * n
-        items = iter(range(n))
+        nxt = [0]
         finished = [0]
+        failed: list[BaseException] = []
+        tasks: list[asyncio.Future[None]] = []
+        slots = Slots(workers, lambda: tasks.append(asyncio.ensure_future(work()))
+                      if nxt[0] < n else None) if workers < n else None
 
         async def work() -> None:
-            for i in items:  # one shared iterator: the workers take turns, in item order
+            lease = None
+            if slots is not None:
+                lease = Lease(slots)
+                LEASE.set(lease)
+            while nxt[0] < n and not failed:  # one shared position: the workers take turns
+                i = nxt[0]
+                nxt[0] = i + 1
                 _SCOPE.set(_Scope(scope.span, scope.pattern, i, scope.iteration))
                 try:
+                    if lease is not None:
+                        await lease.take()
                     results[i] = await thunks[i]()
                 except Exception as e:
                     if not return_exceptions:
+                        failed.append(e)
                         raise
                     results[i] = e
                 finally:
+                    if lease is not None:
+                        lease.give_back()
                     if report:
                         finished[0] += 1
                         self.progress(progress, finished[0], n)  # type: ignore[arg-type]
 
-        tasks = [asyncio.ensure_future(work()) for _ in range(workers)]
+        tasks.extend(asyncio.ensure_future(work()) for _ in range(workers))
         try:
-            await asyncio.gather(*tasks)
+            while not failed:  # workers spawned meanwhile are awaited too
+                pending = [t for t in tasks if not t.done()]
+                if not pending:
+                    break
+                await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            if failed:
+                raise failed[0]
             return results
         except BaseException:
             for task in tasks:
@@ -432,8 +497,19 @@ class RunContext:
             raise
 
 
-def _located(error: Exception, span: Span, attempts: int) -> Exception:
+def _note_attempts(span: Span, failures: list[dict[str, Any]], op: Op) -> None:
+    meta = dict(span.meta or {})
+    meta["attempts"] = failures
+    if op.tried and op.tried[0] != op.model_id:
+        meta["fallback_from"] = op.tried[0]
+    span.meta = meta
+
+
+def _located(error: Exception, span: Span, attempts: int,
+             tried: Sequence[str] = ()) -> Exception:
     tries = f"; gave up after {attempts} attempts" if attempts > 1 else ""
+    if len(tried) > 1:
+        tries += f" (models tried in order: {', '.join(tried)})"
     error.args = (f"step '{span.step}' ({span.provider}:{span.model}): {error}{tries}",)
     error.step = span.step  # type: ignore[attr-defined]
     return error

@@ -29,6 +29,7 @@ from ..tools import Tool
 from ._budget import Charge
 from ._cache import cache_key, dump_response, load_response
 from ._gate import Boundary
+from ._limiter import AIMDLimiter, limiter_for
 
 if TYPE_CHECKING:
     from ..trace import Span
@@ -71,6 +72,16 @@ class Op:
     streams = False
     decision: Any = None
     """The user's decision at the step boundary (tool approval), once it was passed."""
+    limiter: AIMDLimiter | None = None
+    """The provider's adaptive concurrency limit (model calls to remote providers)."""
+    model_id: str | None = None
+    tried: tuple[str, ...] = ()
+    """Models tried so far, in order (fallbacks)."""
+    fell_back = False
+
+    def next_fallback(self) -> bool:
+        """Switch to the next fallback model; False when there is none."""
+        return False
 
     def fields(self) -> dict[str, Any]:
         """Span columns known before the call."""
@@ -107,17 +118,35 @@ class ModelOp(Op):
     kind = "model"
 
     def __init__(self, model: Model, request: ModelRequest, step: str, stream: bool,
-                 boundary: Boundary | None):
-        self.model = model
+                 boundary: Boundary | None, fallback: tuple[Model, ...] = ()):
         self.request = request
         self.step = step
         self.boundary = boundary
-        caps = model.capabilities
-        self.enforces_timeout = caps.enforces_timeout
         self.timeout = request.timeout
         self.streams = stream
-        self._native_stream = stream and caps.streaming
+        self._fallback = list(fallback)
         self._key: str | None = None
+        self._use(model)
+        self.tried = (model.id,)
+
+    def _use(self, model: Model) -> None:
+        self.model = model
+        self.model_id = model.id
+        self.provider_name, self.model_name = model.provider_name, model.name
+        caps = model.capabilities
+        self.enforces_timeout = caps.enforces_timeout
+        self._native_stream = self.streams and caps.streaming
+        # Simulated models never push back; remote ones get an adaptive limit of their own.
+        self.limiter = None if model.simulated else limiter_for(model.provider, model.name)
+
+    def next_fallback(self) -> bool:
+        if not self._fallback:
+            return False
+        model = self._fallback.pop(0)
+        self._use(model)
+        self.tried = (*self.tried, model.id)
+        self.fell_back = True
+        return True
 
     def fields(self) -> dict[str, Any]:
         m = self.model
@@ -163,7 +192,7 @@ class ModelOp(Op):
         out = result.text
         if result.tool_calls:
             calls = [{"name": c.name, "arguments": c.arguments} for c in result.tool_calls]
-            span.meta = {"tool_calls": calls}
+            span.meta = {**(span.meta or {}), "tool_calls": calls}
             out = out or json.dumps(calls, default=str)
         span.output = out
 
@@ -179,6 +208,7 @@ class EmbedOp(Op):
         self.texts = texts
         self.step = step
         self.boundary = boundary
+        self.model_id = f"{embedder.provider}:{embedder.model}"
         self.enforces_timeout = True  # embedders run under the SDK's or no timeout
         self._model: Model | None = None
 
@@ -230,7 +260,7 @@ class EmbedOp(Op):
         span.input_tokens, span.output_tokens, span.cached_tokens = tokens, 0, 0
         dims = len(vectors[0]) if vectors else 0
         span.output = f"{len(vectors)} vectors of {dims} dims"
-        span.meta = {"embedding": True, "texts": len(self.texts)}
+        span.meta = {**(span.meta or {}), "embedding": True, "texts": len(self.texts)}
 
 
 class ToolOp(Op):
