@@ -7,7 +7,7 @@ progress bars, widgets, evals and exports are listeners (see :func:`add_hook`).
 
 from ._budget import Charge, Ledger
 from ._cache import ResponseCache, cache_key, get_cache
-from ._config import Budget, RetryPolicy, RunOptions, configure, defaults
+from ._config import Budget, RetryPolicy, RunOptions, check_number, configure, defaults
 from ._context import RunContext, status_of, total_cost
 from ._display import MATHJAX_OFF, money, plural
 from ._events import EVENTS, Listener, add_hook, remove_hook
@@ -37,6 +37,7 @@ __all__ = [
     "add_hook",
     "as_text",
     "cache_key",
+    "check_number",
     "configure",
     "defaults",
     "engine_loop",

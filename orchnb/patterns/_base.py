@@ -21,6 +21,7 @@ from ..engine import (
     as_text,
     defaults,
 )
+from ..engine import check_number
 from ..exceptions import SpecError
 from ..models import Message, Model, preflight, resolve_model
 from ._template import Prompt
@@ -50,10 +51,22 @@ class Step:
     def __init__(self, name: str, model: str | Model, prompt: str | Prompt, *,
                  system: str | Prompt | None = None, temperature: float | None = None,
                  max_tokens: int | None = None, parse: Callable[[str], Any] | None = None,
-                 stream: bool = False):
+                 stream: bool = False, fallback: Sequence[str | Model] = ()):
+        check_name(name, "Step")
+        owner = f"step '{name}': "
         self.name = name
         self.model = resolve_model(model)
-        owner = f"step '{name}': "
+        if isinstance(fallback, (str, Model)):
+            fallback = [fallback]
+        self.fallback = tuple(resolve_model(m) for m in fallback)
+        """Models tried in order once this step's retries on ``model`` are spent."""
+        check_number(temperature, f"{owner}temperature", hint="usually 0 to 2")
+        check_number(max_tokens, f"{owner}max_tokens", minimum=1, integer=True)
+        if parse is not None and not callable(parse):
+            raise SpecError(f"{owner}parse must be a function of the response text, "
+                            f"not {parse!r}")
+        if not isinstance(stream, bool):
+            raise SpecError(f"{owner}stream must be True or False, not {stream!r}")
         self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt, owner=owner)
         self.system = system if system is None or isinstance(system, Prompt) else Prompt(
             system, where="system", owner=owner)
@@ -77,7 +90,7 @@ class Step:
             span.input = as_text(input)
             response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
                                       temperature=self.temperature, max_tokens=self.max_tokens,
-                                      stream=self.stream)
+                                      stream=self.stream, fallback=self.fallback)
             out = self.parse(response.text) if self.parse else response.text
             span.output = as_text(out)
             return out
@@ -87,7 +100,8 @@ class Step:
         return {"id": self.name, "kind": "llm", "model": self.model.id,
                 "prompt": self.prompt.source,
                 "system": self.system.source if self.system is not None else None,
-                "temperature": self.temperature, "stream": self.stream}
+                "temperature": self.temperature, "stream": self.stream,
+                **({"fallback": [m.id for m in self.fallback]} if self.fallback else {})}
 
     def __repr__(self) -> str:
         return f"Step({self.name!r}, {self.model.id!r})"
@@ -103,6 +117,9 @@ class FunctionStep:
     kind = "python"
 
     def __init__(self, name: str, fn: Callable[..., Any]):
+        check_name(name, "FunctionStep")
+        if not callable(fn):
+            raise SpecError(f"step '{name}': {fn!r} is not a function")
         self.name = name
         self.fn = fn
         try:
@@ -156,9 +173,14 @@ class Pipeline:
     def __init__(self, name: str, *, budget: Budget | None = None, cache: bool | None = None,
                  timeout: float | None = None, retry: RetryPolicy | None = None,
                  persist: bool | None = None, stream: bool | None = None):
+        check_name(name, type(self).__name__)
         self.name = name
         self._overrides = {"budget": budget, "cache": cache, "timeout": timeout,
                            "retry": retry, "persist": persist, "stream": stream}
+        try:  # bad options fail here, where they are written, not at the first run
+            self.options  # noqa: B018
+        except SpecError as e:
+            raise SpecError(f"{type(self).__name__.lower()} '{name}': {e}") from None
         self.runs: list[Run] = []
         self.source: str | None = None
         """The ``%%orch`` YAML this pipeline was built from, if any."""
@@ -319,6 +341,12 @@ class Pipeline:
                 + "".join(rows(self.describe(), 0)) + "</table></div>")
 
 
+def check_name(name: Any, what: str) -> None:
+    """A step or pattern name: a non-empty string (it names spans, routes and YAML keys)."""
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"{what}(name=...) must be a non-empty string, not {name!r}")
+
+
 def model_of(node: Any) -> Model | None:
     return getattr(node, "model", None) if isinstance(getattr(node, "model", None), Model) else None
 
@@ -327,6 +355,9 @@ def _collect_models(node: Any, found: dict[tuple[int, str], Model], seen: set[in
     if id(node) in seen:
         return
     seen.add(id(node))
+    for backup in getattr(node, "fallback", None) or ():
+        if isinstance(backup, Model):  # a step's fallback models are checked as well
+            found.setdefault((id(backup.provider), backup.name), backup)
     for attr in ("model", "classifier", "planner", "replanner", "executor", "supervisor",
                  "reduce", "map", "embedder"):
         value = node.__dict__.get(attr) if hasattr(node, "__dict__") else None

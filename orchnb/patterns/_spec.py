@@ -19,6 +19,9 @@ from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 
 
+_MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
+
+
 class SpecModel(BaseModel):
     """Base of every pattern's YAML schema: unknown keys are errors."""
 
@@ -26,7 +29,7 @@ class SpecModel(BaseModel):
 
 
 class StepSpec(SpecModel):
-    """``{name?, model, prompt, system?, temperature?, max_tokens?, stream?}``"""
+    """``{name?, model, prompt, system?, temperature?, max_tokens?, stream?, fallback?}``"""
 
     name: str | None = None
     model: str
@@ -35,6 +38,8 @@ class StepSpec(SpecModel):
     temperature: float | None = None
     max_tokens: int | None = None
     stream: bool = False
+    fallback: list[str] | str | None = None
+    """Models tried in order once the retries on ``model`` are spent."""
 
 
 Builder = Callable[[Any, "SpecContext", str, str], Pipeline]
@@ -87,15 +92,22 @@ class SpecContext:
 
     def step(self, value: Any, key: str, name: str) -> Step:
         spec = self.validate(StepSpec, value, key)
+        backups = [spec.fallback] if isinstance(spec.fallback, str) else spec.fallback or []
+        fallback = [self.model(m, f"{key}.fallback[{i}]") for i, m in enumerate(backups)]
         return self._build(lambda: Step(
             spec.name or name, self.model(spec.model, f"{key}.model"), spec.prompt,
             system=spec.system, temperature=spec.temperature, max_tokens=spec.max_tokens,
-            stream=spec.stream), key)
+            stream=spec.stream, fallback=fallback), key)
 
     def node(self, value: Any, key: str, name: str) -> Node:
         """A step (``{model, prompt}``), a nested pattern (``{pattern: ...}``) or the name of a
         Python function / pipeline in the notebook."""
         if isinstance(value, str):
+            if value not in self.namespace and _MODEL_LIKE.match(value):
+                raise self.error(
+                    f"'{value}' is a model, but this key takes a step: write "
+                    f"{{model: {value}, prompt: '...'}}, a nested pattern, or the name of a "
+                    "Python function or pipeline defined in the notebook", key)
             obj = self.callable(value, key)
             if isinstance(obj, (Pipeline, Step, FunctionStep)):
                 return obj

@@ -336,6 +336,7 @@ class FakeProvider:
             path=http.path,
             headers={k: ("<redacted>" if k in _SECRET_HEADERS else v)
                      for k, v in http.headers.items()},
+            received=time.perf_counter(),
         )
         with self._lock:
             fault = self._draw_fault()
@@ -354,6 +355,9 @@ class FakeProvider:
             if fault is not None and fault.kind in ("cut", "truncate", "stream_error"):
                 return self._cut(api, route[1], req, n, fault)
             if fault is not None and fault.kind != "timeout":
+                if fault.kind in ("429", "503", "529"):
+                    req.retry_after = (self.retry_after if fault.retry_after is None
+                                       else fault.retry_after)
                 return self._fault_response(api, fault)
             return self._answer(api, route[1], req, n)
         except Exception as e:  # a broken responder or latency function must show, not hang

@@ -74,6 +74,10 @@ class FakeRequest:
     """The fault injected into the answer (``"429"``, ``"drop"``...), None for a normal one."""
     chunk_times: list[float] = field(default_factory=list)
     """For a streamed answer: ``time.perf_counter()`` just before each chunk was sent."""
+    received: float = 0.0
+    """``time.perf_counter()`` when the request arrived (soaks check retry spacing with it)."""
+    retry_after: float | None = None
+    """The Retry-After the server answered with (429/503 faults), None otherwise."""
 
     @property
     def last_user(self) -> str:
