@@ -30,6 +30,7 @@ __all__ = [
     "get_store",
     "home",
     "home_key",
+    "mark_crashed",
     "plural",
     "rows_to_frame",
     "spans_to_frame",
@@ -60,6 +61,31 @@ def traces(run_id: str | None = None, pipeline: str | None = None) -> pd.DataFra
     except Exception as e:  # a driver problem must not cost the user their traces
         _log.warning("orchnb: fast trace read failed (%s); reading with sqlite3", e)
         table = None
-    if table is not None:
-        return arrow_to_frame(table)
-    return chunks_to_frame(store.iter_rows(condition, tuple(params)))
+    df = arrow_to_frame(table) if table is not None else chunks_to_frame(
+        store.iter_rows(condition, tuple(params)))
+    return mark_crashed(df, store)
+
+
+def mark_crashed(df: pd.DataFrame, store: SpanStore | None = None) -> pd.DataFrame:
+    """``df`` with the spans of runs whose process died shown as ``crashed`` (not ``running``);
+    the run span's ``error`` says what happened.
+
+    >>> mark_crashed(orchnb.traces())   # doctest: +SKIP
+    """
+    if df.empty or "status" not in df or not (df["status"] == "running").any():
+        return df
+    crashed = (store or get_store()).crashed_runs()
+    if not crashed:
+        return df
+    hit = df["run_id"].isin(list(crashed)) & (df["status"] == "running")
+    if not hit.any():
+        return df
+    df = df.copy()
+    status = df["status"].astype(object)
+    status[hit] = "crashed"
+    df["status"] = status
+    runs = hit & (df["kind"] == "run")
+    error = df["error"].astype(object)
+    error[runs] = ["crashed: " + crashed[r] for r in df.loc[runs, "run_id"]]
+    df["error"] = error
+    return df

@@ -8,7 +8,9 @@ from operator import attrgetter
 from typing import Any, Literal
 
 SpanKind = Literal["run", "pattern", "step", "model", "tool", "memory"]
-SpanStatus = Literal["running", "ok", "error", "cancelled", "budget_exceeded", "max_iterations"]
+SpanStatus = Literal["running", "ok", "error", "cancelled", "budget_exceeded", "max_iterations",
+                     "crashed"]
+"""``crashed``: only as read back from the store, for a run whose process died mid-run."""
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -69,12 +70,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         "CREATE TABLE IF NOT EXISTS span_batches (id INTEGER PRIMARY KEY, rows TEXT NOT NULL);",
     ),
     ("004_ttft", 'ALTER TABLE spans ADD COLUMN "ttft_ms" REAL;'),
+    (
+        "005_heartbeats",
+        # Which process wrote each run, and when that process was last seen alive: a run whose
+        # writer is gone reads back as "crashed", not as "running" for ever.
+        "CREATE TABLE IF NOT EXISTS writers (token TEXT PRIMARY KEY, pid INTEGER, host TEXT, "
+        "heartbeat REAL);"
+        "CREATE TABLE IF NOT EXISTS run_writers (run_id TEXT PRIMARY KEY, token TEXT);",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 """The store schema this orchnb writes (``PRAGMA user_version``); newer stores are refused."""
 
 _TEXT_COLUMNS = _E, _I, _O, _R, _M = tuple(
     COLUMNS.index(c) for c in ("error", "input", "output", "raw_label", "meta"))
+_RUN_ID, _KIND, _STATUS = (COLUMNS.index(c) for c in ("run_id", "kind", "status"))
+
+HEARTBEAT = 1.0
+"""Seconds between a writer's heartbeats."""
+STALE = 30.0
+"""Seconds without a heartbeat after which a writer on another host (or a hung one) is gone."""
 
 
 def home_key() -> tuple[str | None, str | None]:
@@ -189,6 +204,10 @@ class SpanStore:
         batches of another process (or a crashed kernel) are read back and parsed."""
         """Spans (at least) in the log since the last compaction."""
         self._last_write = 0.0
+        self._token = f"{os.getpid()}-{os.urandom(6).hex()}"
+        self._beat_at = 0.0
+        self._owned: set[str] = set()
+        self._heartbeat()
         self._thread = threading.Thread(target=self._loop, name="orchnb-span-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -212,8 +231,46 @@ class SpanStore:
                 cursor = self._conn.execute("INSERT INTO span_batches (rows) VALUES (?)",
                                             (_encode(rows),))
                 self._mine[cursor.lastrowid] = rows
+                self._own(rows)
                 self._logged += len(rows)
                 self._last_write = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        self._beat_at = time.monotonic()
+        self._conn.execute("INSERT OR REPLACE INTO writers VALUES (?, ?, ?, ?)",
+                           (self._token, os.getpid(), _HOST, time.time()))
+
+    def _own(self, rows: list[tuple[Any, ...]]) -> None:
+        """Record this process as the writer of the runs that start in ``rows``."""
+        new = [(row[_RUN_ID], self._token) for row in rows
+               if row[_KIND] == "run" and row[_STATUS] == "running"
+               and row[_RUN_ID] not in self._owned]
+        if new:
+            self._owned.update(r for r, _ in new)
+            self._conn.executemany("INSERT OR IGNORE INTO run_writers VALUES (?, ?)", new)
+
+    def crashed_runs(self, run_ids: list[str] | None = None) -> dict[str, str]:
+        """Runs stored as ``running`` whose writing process is gone, with why: ``{run_id:
+        reason}``. A writer is gone when its process no longer exists on this host, or when it
+        sent no heartbeat for :data:`STALE` seconds."""
+        self.flush()
+        self.compact()
+        sql = ("SELECT s.run_id, w.token, w.pid, w.host, w.heartbeat FROM spans s "
+               "JOIN run_writers r ON r.run_id = s.run_id JOIN writers w ON w.token = r.token "
+               "WHERE s.kind = 'run' AND s.status = 'running'")
+        with self._lock:
+            rows = self._conn.execute(sql).fetchall()
+        wanted = set(run_ids) if run_ids is not None else None
+        now, out = time.time(), {}
+        for run_id, token, pid, host, beat in rows:
+            if token == self._token or (wanted is not None and run_id not in wanted):
+                continue
+            age = now - (beat or 0.0)
+            if host == _HOST and pid is not None and not _alive(pid):
+                out[run_id] = f"its process (pid {pid}) died; last heartbeat {age:.0f}s ago"
+            elif age > STALE:
+                out[run_id] = f"no heartbeat from its process (pid {pid} on {host}) for {age:.0f}s"
+        return out
 
     def compact(self) -> None:
         """Move the logged spans into the ``spans`` table (reads call this first)."""
@@ -267,6 +324,9 @@ class SpanStore:
             if self._logged and (self._logged >= self.max_log
                                  or time.monotonic() - self._last_write >= self.quiet):
                 self.compact()
+            if time.monotonic() - self._beat_at >= HEARTBEAT:
+                with self._lock:
+                    self._heartbeat()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Block until every span handed over so far is committed (to the log, at least)."""
@@ -352,6 +412,20 @@ class SpanStore:
             values = tuple(v for v in (lo, hi) if v is not None)
             out.append((base + f"({cond})", (*params, *values)))
         return out
+
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else (or we cannot tell: assume alive)
+    return True
 
 
 # The stdlib encoder writes NaN (an unknown price) as JSON's non-standard NaN, which json.loads

@@ -43,8 +43,10 @@ STATUS_COLORS = {
     "cancelled": "#8C8C8C",
     "budget_exceeded": "#E377C2",
     "max_iterations": "#FF7F0E",
+    "crashed": "#7B1FA2",
 }
-ERROR_STATUSES = frozenset({"error", "cancelled", "budget_exceeded", "max_iterations"})
+ERROR_STATUSES = frozenset({"error", "cancelled", "budget_exceeded", "max_iterations",
+                            "crashed"})
 UNPRICED_COLOR = "#8C8C8C"
 TOKEN_COLORS = {"input": "#4E79A7", "cached": "#A0CBE8", "output": "#F28E2B"}
 CALL_KINDS = ("model", "tool")

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 UNFINISHED = "unfinished"
 """A run whose span says ``running``: the store writes a run's span when it starts and again
-when it ends, so a run paused at a step (``pipe.start``, a playground), one still going and one
-whose kernel stopped all read the same; none of them has finished, so that is what it says."""
+when it ends, so a run paused at a step (``pipe.start``, a playground) and one still going read
+the same; none of them has finished, so that is what it says. A run whose process died reads
+``crashed`` (``orchnb.traces()`` checks the writer's heartbeat)."""
 
 _NEEDS = ("run_id", "span_id", "parent_id", "pipeline", "kind", "status", "start", "latency_ms",
           "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "attempt")
