@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import SpecError
 from ..trace import plural
 from . import _metrics as m
+from ._checks import check_eval_knobs, check_labels
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts
 from ._evaluate import announce, check_router, prepare, refuse_over, routes_of, run_eval
 
@@ -50,12 +51,19 @@ def compare_routers(
     >>> cmp = orchnb.compare_routers({"mini": r1, "4o": r2}, tickets)   # doctest: +SKIP
     >>> cmp.summary; cmp.plot_cost_accuracy()                           # doctest: +SKIP
     """
+    check_eval_knobs("compare_routers", text=text, label=label, concurrency=concurrency,
+                     sample=sample, seed=seed, n_boot=n_boot, level=level,
+                     output_tokens=output_tokens, max_usd=max_usd, budget=budget,
+                     baseline=baseline, cache=cache, progress=progress,
+                     full_pipeline=full_pipeline)
     named = _named(candidates)
+    for name, router in named.items():
+        check_router(router, f"compare_routers: candidate '{name}'")
     df = prepare(data, text=text, label=label, sample=sample, seed=seed)
     texts = df[text].astype(str).tolist()
     estimates = {}
     for name, router in named.items():
-        check_router(router, f"compare_routers: candidate '{name}'")
+        check_labels(f"compare_routers: candidate '{name}'", router, df, label)
         costs = RouterCosts(router, texts, output_tokens)
         estimates[name] = costs.estimate(routes_of(router, df[label]) if full_pipeline else None)
         announce(name, estimates[name], progress)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
+from ._checks import check_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,6 +56,7 @@ def load_data(data: Any, *, text: str = "text", label: str = "label") -> pd.Data
     else:
         raise SpecError(f"evaluate: cannot read labelled data from {type(data).__name__}; "
                         f"give a DataFrame, a CSV path or a list of (text, label) pairs")
+    check_columns("evaluate", df)
     missing = [c for c in (text, label) if c not in df.columns]
     if missing:
         which = "label" if missing[-1] == label else "text"

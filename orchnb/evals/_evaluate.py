@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import Budget, Run, RunContext, as_text
 from ..exceptions import BudgetExceeded, RunCancelled, SpecError
 from ..trace import Span, plural
+from ._checks import check_eval_knobs, check_labels
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts, is_router
 from ._data import load_data
 
@@ -64,6 +65,11 @@ def evaluate(
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
     """
+    check_eval_knobs("evaluate", text=text, label=label, concurrency=concurrency,
+                     sample=sample, seed=seed, n_boot=n_boot, level=level,
+                     output_tokens=output_tokens, max_usd=max_usd, budget=budget,
+                     baseline=baseline, cache=cache, progress=progress,
+                     full_pipeline=full_pipeline)
     if isinstance(router, Mapping) or (isinstance(router, (list, tuple)) and not is_router(router)):
         from ._candidates import compare_routers
 
@@ -71,8 +77,9 @@ def evaluate(
                                concurrency=concurrency, progress=progress, cache=cache,
                                budget=budget, max_usd=max_usd, baseline=baseline, sample=sample,
                                seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens)
-    df = prepare(data, text=text, label=label, sample=sample, seed=seed)
     check_router(router)
+    df = prepare(data, text=text, label=label, sample=sample, seed=seed)
+    check_labels("evaluate", router, df, label)
     costs = RouterCosts(router, df[text].astype(str).tolist(), output_tokens)
     estimate = costs.estimate(routes_of(router, df[label]) if full_pipeline else None)
     announce(router.name, estimate, progress)

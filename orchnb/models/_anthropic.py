@@ -10,7 +10,7 @@ from typing import Any
 
 from ..exceptions import MissingAPIKeyError
 from ._redact import remember_secret
-from ._sdk_support import LoopClients, map_sdk_error, parse_arguments
+from ._sdk_support import LoopClients, malformed_answer, map_sdk_error, parse_arguments
 from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
 from ._types import (
     Capabilities,
@@ -252,7 +252,12 @@ class AnthropicProvider:
             message = await client.messages.create(model=model, **to_anthropic(request), **options)
         except Exception as e:
             raise self._error(e, model, request.timeout) from e
-        return from_anthropic(message, model)
+        try:
+            return from_anthropic(message, model)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
+            # A 200 whose body the SDK accepted but that is no anthropic answer (an
+            # "compatible" server's own shape): a malformed answer, retried like one.
+            raise malformed_answer("anthropic", model, e) from None
 
     async def _stream(self, client: Any, model: str, request: ModelRequest,
                       on_delta: OnDelta) -> ModelResponse:

@@ -212,6 +212,19 @@ def map_sdk_error(
     return error
 
 
+def malformed_answer(provider: str, model: str, error: Exception) -> ProviderError:
+    """The error for a 2xx answer whose body does not have the API's shape.
+
+    >>> malformed_answer("openai", "m", AttributeError("no attribute 'message'")).retryable
+    True
+    """
+    return ProviderError(
+        f"{provider}:{model}: the server answered 200 with a body that is not a valid answer "
+        f"({type(error).__name__}: {scrub_secrets(str(error))[:200]}); is base_url an "
+        f"OpenAI/Anthropic-compatible endpoint?",
+        provider=provider, model=model, status=None, retryable=True)
+
+
 def parse_arguments(raw: Any) -> dict[str, Any]:
     """Tool-call arguments as a dict: JSON text is parsed, anything unparsable kept as ``_raw``.
 

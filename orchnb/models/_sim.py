@@ -66,13 +66,36 @@ class SimModel:
     )
 
     def __post_init__(self) -> None:
+        where = f"sim model {self.name!r}"
+        if not isinstance(self.name, str) or not re.fullmatch(r"[\w.\-]+", self.name):
+            raise SpecError(f"{where}: the name must be letters, digits, '_', '.' or '-' "
+                            "(it is used as 'sim:NAME')", key="name")
+        lat = self.latency
+        lows = lat if isinstance(lat, tuple) else (lat,)
+        if (not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0
+                    for x in lows) or len(lows) not in (1, 2)
+                or (len(lows) == 2 and lows[0] > lows[1])):
+            raise SpecError(f"{where}: latency must be seconds >= 0, or (low, high) with "
+                            f"0 <= low <= high, not {lat!r}", key="latency")
+        if self.fn is not None and not callable(self.fn):
+            raise SpecError(f"{where}: fn must be a function of the request, not {self.fn!r}",
+                            key="fn")
+        if self.replies is not None and isinstance(self.replies, (str, bytes)):
+            raise SpecError(f"{where}: replies must be a list of replies, not one string",
+                            key="replies")
         if self.priced_as is not None and not re.match(r"^[a-z][a-z0-9_\-]*:\S+$",
                                                        str(self.priced_as)):
             raise SpecError(f"sim model '{self.name}': priced_as must be a 'provider:model' "
                             f"string such as 'openai:gpt-4o-mini', got {self.priced_as!r}",
                             key="priced_as")
         items = self.rules.items() if isinstance(self.rules, Mapping) else (self.rules or [])
-        self._compiled = [(re.compile(pat, re.IGNORECASE), reply) for pat, reply in items]
+        self._compiled = []
+        for pat, reply in items:
+            try:
+                self._compiled.append((re.compile(pat, re.IGNORECASE), reply))
+            except (re.error, TypeError) as e:
+                raise SpecError(f"{where}: rule {pat!r} is not a valid regular expression "
+                                f"({e})", key="rules") from None
 
     def register(self) -> SimModel:
         """Make this model available as ``sim:NAME`` (replacing an earlier one)."""

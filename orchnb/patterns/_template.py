@@ -109,6 +109,13 @@ gi_frame, f_globals, ...)
         except jinja2.TemplateSyntaxError as e:
             raise TemplateError(f"{owner}template syntax error: {e.message} (template line "
                                 f"{e.lineno})", key=where, line=e.lineno) from None
+        for node in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            tag = {"Include": "include", "Import": "import", "FromImport": "from ... import",
+                   "Extends": "extends"}[type(node).__name__]
+            raise TemplateError(
+                f"{owner}prompts cannot use {{% {tag} %}}: there are no other templates to "
+                f"load; put the text in the prompt, or pass it in as a variable "
+                f"({{{{ steps.NAME }}}}, {{{{ input }}}})", key=where, line=node.lineno)
         self.variables = meta.find_undeclared_variables(ast)
         unknown = sorted(self.variables - allowed)
         if unknown:
@@ -154,6 +161,10 @@ gi_frame, f_globals, ...)
                                 f"{', '.join(sorted(variables))}", key=self._where) from None
         except jinja2.TemplateError as e:
             raise TemplateError(f"{owner}while rendering: {e}", key=self._where) from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as e:
+            # a filter or operator given the wrong kind of value ({{ input | round }} on text)
+            raise TemplateError(f"{owner}while rendering: {type(e).__name__}: {e}",
+                                key=self._where) from None
 
     def _too_long(self, limit: int, size: int, at_least: bool = False) -> TemplateError:
         got = f"{'at least ' if at_least else ''}{size:,}"

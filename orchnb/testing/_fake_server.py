@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import SpecError
 from ._http import HttpRequest, HttpResponse, HttpServer
 from ._wire import (
     Api,
@@ -67,11 +68,16 @@ class _Fault:
     body: str | Mapping[str, Any] | None = None
 
 
+def _check_seconds(what: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        raise SpecError(f"FakeProvider({what}=...) must be a number >= 0, not {value!r}")
+
+
 def _check_kind(kind: str) -> str:
     kind = str(kind)
     if kind in FAULT_KINDS or (kind.isdigit() and 400 <= int(kind) <= 599):
         return kind
-    raise ValueError(
+    raise SpecError(
         f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)} or an HTTP error status"
     )
 
@@ -107,6 +113,15 @@ class FakeProvider:
         chunk_delay: float = 0.0,
         cut_after: int = 2,
     ):
+        for what, value in (("hang", hang), ("retry_after", retry_after),
+                            ("chunk_delay", chunk_delay), ("cut_after", cut_after)):
+            _check_seconds(what, value)
+        if not callable(latency):
+            for x in latency if isinstance(latency, tuple) else (latency,):
+                _check_seconds("latency", x)
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise SpecError(f"FakeProvider(port=...) must be 0 (any free port) to 65535, "
+                            f"not {port!r}")
         self.latency = latency
         self.seed = seed
         self.hang = hang
@@ -234,8 +249,13 @@ class FakeProvider:
         >>> fake = FakeProvider().fail_next(1, "cut", cut_after=3)   # drop after 3 chunks
         >>> fake = FakeProvider().fail_next(1, "502", body="Bad gateway")
         """
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise SpecError(f"fail_next(n=...) must be a whole number >= 1, not {n!r}")
         if cut_after is not None and cut_after < 0:
-            raise ValueError(f"cut_after must be ≥ 0 chunks, got {cut_after}")
+            raise SpecError(f"cut_after must be ≥ 0 chunks, got {cut_after}")
+        for what, value in (("retry_after", retry_after), ("hang", hang)):
+            if value is not None:
+                _check_seconds(what, value)
         fault = _Fault(_check_kind(kind), retry_after, hang, cut_after, body)
         with self._lock:
             self._pending.extend(fault for _ in range(n))
@@ -258,8 +278,13 @@ class FakeProvider:
         rates = {"429": rate_429, "500": rate_500, "503": rate_503, "timeout": rate_timeout,
                  "malformed": rate_malformed, "drop": rate_drop, "cut": rate_cut,
                  "truncate": rate_truncate, "stream_error": rate_stream_error}
+        for kind, rate in rates.items():
+            if (not isinstance(rate, (int, float)) or isinstance(rate, bool)
+                    or not 0.0 <= rate <= 1.0):
+                raise SpecError(f"fault_rates(rate_{kind}=...) must be a probability from 0 "
+                                f"to 1, not {rate!r}")
         if sum(rates.values()) > 1.0:
-            raise ValueError("fault rates add up to more than 1")
+            raise SpecError("fault rates add up to more than 1")
         with self._lock:
             self._rates = {k: v for k, v in rates.items() if v > 0}
         return self

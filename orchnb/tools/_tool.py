@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, get_type_hints
 
-from ..exceptions import ToolError
+from ..exceptions import SpecError, ToolError
 from ..models import ToolSpec
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Tool:
@@ -29,8 +33,17 @@ class Tool:
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
                  description: str | None = None):
+        if not callable(fn):
+            raise SpecError(f"Tool: {fn!r} is not a function; pass a typed Python function")
         self.fn = fn
-        self.name = name or fn.__name__
+        self.name = name or getattr(fn, "__name__", "")
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise SpecError(
+                f"tool name {self.name!r} is not allowed: model APIs take 1 to 64 letters, "
+                f"digits, '_' or '-'; name it: orchnb.Tool(fn, name='lookup') or "
+                f"@orchnb.tool(name='lookup')")
+        if description is not None and not isinstance(description, str):
+            raise SpecError(f"tool '{self.name}': description must be text, not {description!r}")
         doc = inspect.getdoc(fn) or ""
         self.description = description or doc.split("\n\n")[0].strip() or self.name
         self.is_async = asyncio.iscoroutinefunction(fn)
