@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from ..engine import RunContext, as_text
+from ..engine import RunContext, as_text, check_number
 from ..exceptions import MaxIterationsExceeded, SpecError
 from ..models import Message, Model, ToolCall, resolve_model
 from ..tools import Tool, as_tool
@@ -62,6 +62,9 @@ class Agent(Pipeline):
         self.model = resolve_model(model)
         self.tools: dict[str, Tool] = {}
         for i, obj in enumerate(tools):
+            if not isinstance(obj, Tool) and not callable(obj):
+                raise SpecError(f"{owner}tools[{i}] = {obj!r} is not a tool: pass a typed Python "
+                                f"function or an orchnb.Tool", key=f"tools[{i}]")
             t = as_tool(obj)
             if t.name in self.tools:
                 raise SpecError(f"{owner}two tools are named '{t.name}'", key=f"tools[{i}]")
@@ -74,6 +77,8 @@ class Agent(Pipeline):
         if tool_mode not in ("native", "text", "auto"):
             raise SpecError(f"{owner}tool_mode must be native, text or auto, got {tool_mode!r}",
                             key="tool_mode")
+        check_number(temperature, f"{owner}temperature", hint="usually 0 to 2")
+        check_number(max_tokens, f"{owner}max_tokens", minimum=1, integer=True)
         self.max_iterations, self.tool_mode = max_iterations, tool_mode
         self.temperature, self.max_tokens = temperature, max_tokens
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._plan_execute import PLANNER_PROMPT, REPLANNER_PROMPT, PlanExecute
-from ._spec import PatternSpec, SpecContext, common_options, register_builder
+from ._spec import MODEL_LIKE, PatternSpec, SpecContext, common_options, register_builder
 
 
 class PlanExecuteSpec(PatternSpec):
@@ -20,7 +20,10 @@ class PlanExecuteSpec(PatternSpec):
 
 
 def with_prompt(value: Any, prompt: str) -> Any:
-    """An LLM step mapping given without ``prompt`` gets the pattern's default prompt."""
+    """An LLM step mapping given without ``prompt`` gets the pattern's default prompt; so does
+    a bare model string (``planner: openai:gpt-4o``), as in the Python API."""
+    if isinstance(value, str) and MODEL_LIKE.match(value):
+        return {"model": value, "prompt": prompt}
     if isinstance(value, Mapping) and "model" in value and "pattern" not in value:
         return {"prompt": prompt, **value}
     return value

@@ -15,7 +15,14 @@ from typing import Any
 
 from ._classify import EmbeddingClassifier, FunctionClassifier, LLMClassifier
 from ._router import Router
-from ._spec import PatternSpec, SpecContext, SpecModel, common_options, register_builder
+from ._spec import (
+    MODEL_LIKE,
+    PatternSpec,
+    SpecContext,
+    SpecModel,
+    common_options,
+    register_builder,
+)
 
 
 class ClassifierSpec(SpecModel):
@@ -48,6 +55,9 @@ def build_router(spec: RouterSpec, ctx: SpecContext, key: str, name: str) -> Rou
 
 
 def _classifier(value: Any, ctx: SpecContext, key: str) -> Any:
+    if isinstance(value, str) and MODEL_LIKE.match(value):  # as in the Python API
+        model = ctx.model(value, key)
+        return ctx._build(lambda: LLMClassifier(model, None, name="classify"), key)
     if isinstance(value, str):
         return FunctionClassifier(ctx.callable(value, key), value)
     c = ctx.validate(ClassifierSpec, value, key)

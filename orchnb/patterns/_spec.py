@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..exceptions import SpecError, TemplateError, UnknownModelError, YAMLError
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 
 
-_MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
+MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
+"""A ``provider:model`` string (a notebook name never has a colon)."""
 
 
 class SpecModel(BaseModel):
@@ -35,8 +36,8 @@ class StepSpec(SpecModel):
     model: str
     prompt: str
     system: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
+    temperature: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
     stream: bool = False
     fallback: list[str] | str | None = None
     """Models tried in order once the retries on ``model`` are spent."""
@@ -103,7 +104,7 @@ class SpecContext:
         """A step (``{model, prompt}``), a nested pattern (``{pattern: ...}``) or the name of a
         Python function / pipeline in the notebook."""
         if isinstance(value, str):
-            if value not in self.namespace and _MODEL_LIKE.match(value):
+            if MODEL_LIKE.match(value):  # never a Python name (no ':' in identifiers)
                 raise self.error(
                     f"'{value}' is a model, but this key takes a step: write "
                     f"{{model: {value}, prompt: '...'}}, a nested pattern, or the name of a "
@@ -388,9 +389,9 @@ def common_options(spec: Any) -> dict[str, Any]:
 class BudgetSpec(SpecModel):
     """``budget: {max_calls, max_tokens, max_usd}``"""
 
-    max_calls: int | None = None
-    max_tokens: int | None = None
-    max_usd: float | None = None
+    max_calls: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    max_usd: float | None = Field(default=None, ge=0)
 
 
 class PatternSpec(SpecModel):
@@ -401,7 +402,8 @@ class PatternSpec(SpecModel):
     description: str | None = None
     budget: BudgetSpec | None = None
     cache: bool | None = None
-    timeout: float | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    """Seconds per attempt of a model call."""
     stream: bool | None = None
     """Stream every model call's text as it arrives (a live cell output, ``pipe.stream``)."""
 

@@ -49,7 +49,7 @@ ends the stream cleanly there, ``stream_error`` sends the vendor's in-stream err
 (overloaded) and ends; all stop before the stream's final event (OpenAI's ``finish_reason``
 chunk, Anthropic's ``message_stop``). On a plain request ``cut`` drops the connection halfway
 through the body, ``truncate`` sends half the body as if complete and ``stream_error`` is a
-529."""
+529. ``"200"`` with ``body=`` answers 200 with that body (a "compatible" server's wrong shape)."""
 
 Latency = float | tuple[float, float] | Callable[[FakeRequest], float]
 Responder = Callable[[FakeRequest], "str | FakeReply"]
@@ -75,7 +75,7 @@ def _check_seconds(what: str, value: Any) -> None:
 
 def _check_kind(kind: str) -> str:
     kind = str(kind)
-    if kind in FAULT_KINDS or (kind.isdigit() and 400 <= int(kind) <= 599):
+    if kind in FAULT_KINDS or (kind.isdigit() and (400 <= int(kind) <= 599 or kind == "200")):
         return kind
     raise SpecError(
         f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)} or an HTTP error status"

@@ -1,0 +1,328 @@
+"""Every knob is checked where it is written: a bad value raises orchnb's own exception (a
+SpecError for definitions), naming the knob and its allowed range, before any call is paid for.
+
+One case per knob and mistake; each says which exception and which words the message must hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import orchnb
+from orchnb import (
+    Agent,
+    Budget,
+    Chain,
+    MapReduce,
+    PlanExecute,
+    RetryPolicy,
+    Router,
+    SpecError,
+    Step,
+    Team,
+    TemplateError,
+    UnknownModelError,
+)
+from orchnb.engine import RunOptions
+from orchnb.models import SimModel
+from orchnb.testing import FakeProvider
+from orchnb.tools import Tool
+
+
+def _step(**kw: Any) -> Step:
+    return Step(kw.pop("name", "s"), kw.pop("model", "sim:echo"),
+                kw.pop("prompt", "{{ input }}"), **kw)
+
+
+def _chain(**kw: Any) -> Chain:
+    return Chain("c", [_step()], **kw)
+
+
+def _router() -> Router:
+    return Router("r", Step("cls", "sim:echo", "Label: {{ input }}"),
+                  {"billing": _step(name="b"), "tech": _step(name="t")})
+
+
+def _data(**cols: Any) -> pd.DataFrame:
+    return pd.DataFrame(cols or {"text": ["refund", "crash"], "label": ["billing", "tech"]})
+
+
+def _eval(**kw: Any) -> Any:
+    return orchnb.evaluate(_router(), kw.pop("data", None) if "data" in kw else _data(),
+                           progress=False, **kw)
+
+
+def _dup_columns() -> pd.DataFrame:
+    df = pd.DataFrame([["a", "billing", "x"]], columns=["text", "label", "text"])
+    return df
+
+
+def _yaml(body: str) -> Any:
+    return orchnb.from_yaml(body)
+
+
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+# id: (make, exception, fragments the message must contain)
+CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
+    # -- Budget ---------------------------------------------------------------------------------
+    "budget-max_calls-negative": (lambda: Budget(max_calls=-1), SpecError,
+                                  ("max_calls", ">= 0", "-1")),
+    "budget-max_calls-float": (lambda: Budget(max_calls=1.5), SpecError,
+                               ("max_calls", "whole number")),
+    "budget-max_tokens-negative": (lambda: Budget(max_tokens=-5), SpecError,
+                                   ("max_tokens", ">= 0")),
+    "budget-max_usd-negative": (lambda: Budget(max_usd=-1), SpecError, ("max_usd", ">= 0")),
+    "budget-max_usd-text": (lambda: Budget(max_usd="lots"), SpecError, ("max_usd", "'lots'")),
+    "budget-max_usd-nan": (lambda: Budget(max_usd=float("nan")), SpecError, ("max_usd",)),
+    "budget-max_calls-bool": (lambda: Budget(max_calls=True), SpecError, ("max_calls",)),
+    # -- RetryPolicy ----------------------------------------------------------------------------
+    "retry-max_attempts-zero": (lambda: RetryPolicy(max_attempts=0), SpecError,
+                                ("max_attempts", ">= 1", "no retries")),
+    "retry-max_attempts-text": (lambda: RetryPolicy(max_attempts="3"), SpecError,
+                                ("max_attempts", "whole number")),
+    "retry-backoff-negative": (lambda: RetryPolicy(backoff=-1), SpecError, ("backoff", ">= 0")),
+    "retry-max_backoff-below-backoff": (lambda: RetryPolicy(backoff=2, max_backoff=1),
+                                        SpecError, ("max_backoff", "at least", "backoff")),
+    "retry-max_retry_after-negative": (lambda: RetryPolicy(max_retry_after=-1), SpecError,
+                                       ("max_retry_after", ">= 0")),
+    "retry-jitter-text": (lambda: RetryPolicy(jitter="yes"), SpecError, ("jitter",)),
+    # -- RunOptions / configure -----------------------------------------------------------------
+    "options-timeout-negative": (lambda: RunOptions(timeout=-1), SpecError,
+                                 ("timeout", "> 0", "-1")),
+    "configure-timeout-negative": (lambda: orchnb.configure(timeout=-1), SpecError,
+                                   ("timeout", "> 0")),
+    "configure-timeout-zero": (lambda: orchnb.configure(timeout=0), SpecError,
+                               ("timeout", "> 0", "not 0")),
+    "configure-tool_timeout-zero": (lambda: orchnb.configure(tool_timeout=0), SpecError,
+                                    ("tool_timeout", "> 0")),
+    "configure-unknown": (lambda: orchnb.configure(retries=3), SpecError,
+                          ("unknown option", "retries", "retry")),
+    "configure-cache-text": (lambda: orchnb.configure(cache="yes"), SpecError,
+                             ("cache", "True or False")),
+    "configure-budget-number": (lambda: orchnb.configure(budget=5), SpecError,
+                                ("budget", "orchnb.Budget")),
+    "configure-retry-number": (lambda: orchnb.configure(retry=3), SpecError,
+                               ("retry", "RetryPolicy")),
+    "configure-max_iterations-zero": (lambda: orchnb.configure(max_iterations=0), SpecError,
+                                      ("max_iterations", ">= 1")),
+    # -- pipelines' options ---------------------------------------------------------------------
+    "chain-timeout-negative": (lambda: _chain(timeout=-1), SpecError,
+                               ("chain 'c'", "timeout", "> 0")),
+    "chain-budget-dict": (lambda: _chain(budget={"max_calls": 1}), SpecError,
+                          ("chain 'c'", "orchnb.Budget")),
+    "chain-retry-number": (lambda: _chain(retry=2), SpecError, ("RetryPolicy",)),
+    "run-timeout-negative": (lambda: _chain()("x", timeout=-1), SpecError, ("timeout", "> 0")),
+    "run-budget-text": (lambda: _chain()("x", budget="cheap"), SpecError, ("orchnb.Budget",)),
+    "run-timeout-zero-stream": (lambda: list(_chain().stream("x", timeout=0)), SpecError,
+                                ("timeout",)),
+    "chain-name-empty": (lambda: Chain("", [_step()]), SpecError, ("name", "non-empty")),
+    "chain-no-steps": (lambda: Chain("c", []), SpecError, ("no steps",)),
+    "chain-duplicate-steps": (lambda: Chain("c", [_step(), _step()]), SpecError,
+                              ("two steps are named 's'",)),
+    # -- Step -----------------------------------------------------------------------------------
+    "step-name-empty": (lambda: _step(name=""), SpecError, ("Step(name=...)", "non-empty")),
+    "step-name-none": (lambda: _step(name=None), SpecError, ("Step(name=...)",)),
+    "step-temperature-negative": (lambda: _step(temperature=-1), SpecError,
+                                  ("step 's'", "temperature", ">= 0")),
+    "step-temperature-text": (lambda: _step(temperature="hot"), SpecError,
+                              ("temperature", "'hot'")),
+    "step-max_tokens-zero": (lambda: _step(max_tokens=0), SpecError, ("max_tokens", ">= 1")),
+    "step-max_tokens-float": (lambda: _step(max_tokens=1.5), SpecError,
+                              ("max_tokens", "whole number")),
+    "step-parse-text": (lambda: _step(parse="json"), SpecError, ("parse", "function")),
+    "step-stream-text": (lambda: _step(stream="yes"), SpecError, ("stream", "True or False")),
+    "step-model-unknown": (lambda: _step(model="nosuch:model"), UnknownModelError,
+                           ("nosuch",)),
+    "step-fallback-unknown": (lambda: _step(fallback=["nosuch:model"]), UnknownModelError,
+                              ("nosuch",)),
+    "step-include": (lambda: _step(prompt="{% include 'other.txt' %}"), TemplateError,
+                     ("include", "prompt")),
+    "step-import": (lambda: _step(prompt="{% import 'm' as m %}{{ input }}"), TemplateError,
+                    ("import",)),
+    "step-undefined-variable": (lambda: _step(prompt="{{ nosuch }}"), TemplateError,
+                                ("nosuch", "available")),
+    # -- Router ---------------------------------------------------------------------------------
+    "router-no-routes": (lambda: Router("r", _step(name="cls"), {}), SpecError, ("no routes",)),
+    "router-default-unknown": (lambda: Router("r", _step(name="cls"), {"a": _step(name="a")},
+                                              default="b"), SpecError,
+                               ("default route 'b'", "known routes: a")),
+    # -- MapReduce ------------------------------------------------------------------------------
+    "mapreduce-concurrency-zero": (lambda: MapReduce("m", _step(), concurrency=0), SpecError,
+                                   ("concurrency", "1 or more")),
+    "mapreduce-concurrency-bool": (lambda: MapReduce("m", _step(), concurrency=True),
+                                   SpecError, ("concurrency",)),
+    "mapreduce-on_error": (lambda: MapReduce("m", _step(), on_error="ignore"), SpecError,
+                           ("on_error", "'skip'")),
+    "mapreduce-retries-negative": (lambda: MapReduce("m", _step(), retries=-1), SpecError,
+                                   ("retries", "0 or more")),
+    "mapreduce-chunk_tokens-zero": (lambda: MapReduce("m", _step(), chunk_tokens=0), SpecError,
+                                    ("chunk_tokens",)),
+    "mapreduce-reduce_tokens-zero": (lambda: MapReduce("m", _step(), reduce_tokens=0),
+                                     SpecError, ("reduce_tokens",)),
+    "mapreduce-chunker-text": (lambda: MapReduce("m", _step(), chunker="lines"), SpecError,
+                               ("chunker", "function")),
+    # -- Agent ----------------------------------------------------------------------------------
+    "agent-max_iterations-zero": (lambda: Agent("a", "sim:echo", [add], max_iterations=0),
+                                  SpecError, ("max_iterations", "1")),
+    "agent-tool_mode": (lambda: Agent("a", "sim:echo", [add], tool_mode="json"), SpecError,
+                        ("tool_mode", "native, text or auto")),
+    "agent-lambda-tool": (lambda: Agent("a", "sim:echo", [lambda x: x]), SpecError,
+                          ("'<lambda>'", "name=")),
+    "agent-duplicate-tools": (lambda: Agent("a", "sim:echo", [add, add]), SpecError,
+                              ("two tools",)),
+    "agent-temperature-negative": (lambda: Agent("a", "sim:echo", [add], temperature=-0.5),
+                                   SpecError, ("temperature", ">= 0")),
+    "agent-max_tokens-zero": (lambda: Agent("a", "sim:echo", [add], max_tokens=0), SpecError,
+                              ("max_tokens", ">= 1")),
+    "agent-tool-not-callable": (lambda: Agent("a", "sim:echo", ["add"]), SpecError,
+                                ("'add'", "tool")),
+    # -- PlanExecute / Team ---------------------------------------------------------------------
+    "plan-max_replans-negative": (lambda: PlanExecute("p", _step(name="pl"), _step(name="ex"),
+                                                      max_replans=-1), SpecError,
+                                  ("max_replans", "≥ 0")),
+    "plan-max_steps-zero": (lambda: PlanExecute("p", _step(name="pl"), _step(name="ex"),
+                                                max_steps=0), SpecError, ("max_steps", "≥ 1")),
+    "team-max_turns-zero": (lambda: Team("t", "sim:echo", {"a": _step(name="a")},
+                                         max_turns=0), SpecError, ("max_turns", "≥ 1")),
+    "team-no-agents": (lambda: Team("t", "sim:echo", {}), SpecError, ("no members",)),
+    # -- tools ----------------------------------------------------------------------------------
+    "tool-not-callable": (lambda: Tool("add"), SpecError, ("not a function",)),
+    "tool-name-spaces": (lambda: Tool(add, name="add numbers"), SpecError,
+                         ("'add numbers'", "64 letters")),
+    "tool-decorator-lambda": (lambda: orchnb.tool(lambda a: a), SpecError, ("'<lambda>'",)),
+    # -- SimModel -------------------------------------------------------------------------------
+    "sim-latency-negative": (lambda: SimModel("x", latency=-1), SpecError, ("latency", ">= 0")),
+    "sim-latency-range": (lambda: SimModel("x", latency=(2, 1)), SpecError,
+                          ("latency", "low <= high")),
+    "sim-rule-regex": (lambda: SimModel("x", rules={"(": "a"}), SpecError,
+                       ("rule '('", "regular expression")),
+    "sim-name-colon": (lambda: SimModel("a:b"), SpecError, ("name", "sim:NAME")),
+    "sim-fn-text": (lambda: SimModel("x", fn="upper"), SpecError, ("fn", "function")),
+    "sim-priced_as": (lambda: SimModel("x", priced_as="gpt-4o"), SpecError, ("priced_as",)),
+    # -- evaluate / compare_routers -------------------------------------------------------------
+    "eval-concurrency-zero": (lambda: _eval(concurrency=0), SpecError,
+                              ("evaluate", "concurrency", ">= 1")),
+    "eval-sample-zero": (lambda: _eval(sample=0), SpecError, ("sample", ">= 1")),
+    "eval-n_boot-zero": (lambda: _eval(n_boot=0), SpecError, ("n_boot", ">= 1")),
+    "eval-level-above-one": (lambda: _eval(level=1.5), SpecError, ("level", "between 0 and 1")),
+    "eval-level-zero": (lambda: _eval(level=0), SpecError, ("level", "> 0")),
+    "eval-baseline-unknown": (lambda: _eval(baseline="nosuch:model"), UnknownModelError,
+                              ("baseline", "nosuch")),
+    "eval-max_usd-negative": (lambda: _eval(max_usd=-1), SpecError, ("max_usd", ">= 0")),
+    "eval-output_tokens-zero": (lambda: _eval(output_tokens=0), SpecError,
+                                ("output_tokens", "> 0")),
+    "eval-budget-dict": (lambda: _eval(budget={"max_usd": 1}), SpecError, ("orchnb.Budget",)),
+    "eval-text-equals-label": (lambda: _eval(text="label"), SpecError, ("both name",)),
+    "eval-labels-not-routes": (lambda: _eval(data=_data(text=["a", "b"], label=["x", "y"])),
+                               SpecError, ("none of the labels", "routes: billing, tech")),
+    "eval-numeric-labels": (lambda: _eval(data=_data(text=["a", "b"], label=[0, 1])),
+                            SpecError, ("labels are numbers", ".map(")),
+    "eval-duplicate-columns": (lambda: _eval(data=_dup_columns()), SpecError,
+                               ("duplicate column", "text")),
+    "compare-concurrency-zero": (lambda: orchnb.compare_routers([_router()], _data(),
+                                                                concurrency=0, progress=False),
+                                 SpecError, ("compare_routers", "concurrency")),
+    "compare-labels-not-routes": (lambda: orchnb.compare_routers(
+        {"a": _router()}, _data(text=["a"], label=["zzz"]), progress=False), SpecError,
+        ("candidate 'a'", "none of the labels")),
+    # -- FakeProvider ---------------------------------------------------------------------------
+    "fake-latency-negative": (lambda: FakeProvider(latency=-1), SpecError,
+                              ("latency", ">= 0")),
+    "fake-port": (lambda: FakeProvider(port=70000), SpecError, ("port", "65535")),
+    "fake-retry_after-negative": (lambda: FakeProvider(retry_after=-1), SpecError,
+                                  ("retry_after",)),
+    "fake-rate-above-one": (lambda: FakeProvider().fault_rates(rate_429=1.5), SpecError,
+                            ("rate_429", "0 to 1")),
+    "fake-fail_next-zero": (lambda: FakeProvider().fail_next(0, "429"), SpecError,
+                            ("fail_next", ">= 1")),
+    "fake-fault-kind": (lambda: FakeProvider().fail_next(1, "explode"), SpecError,
+                        ("unknown fault kind",)),
+    # -- YAML -----------------------------------------------------------------------------------
+    "yaml-timeout-negative": (lambda: _yaml("pattern: chain\ntimeout: -1\nsteps:\n"
+                                            "  - {name: a, model: sim:echo, prompt: hi}\n"),
+                              SpecError, ("line 2", "timeout", "greater than 0")),
+    "yaml-budget-negative": (lambda: _yaml("pattern: chain\nbudget: {max_usd: -1}\nsteps:\n"
+                                           "  - {name: a, model: sim:echo, prompt: hi}\n"),
+                             SpecError, ("budget.max_usd", "greater than or equal to 0")),
+    "yaml-max_tokens-zero": (lambda: _yaml("pattern: chain\nsteps:\n  - {name: a, model: "
+                                           "sim:echo, prompt: hi, max_tokens: 0}\n"),
+                             SpecError, ("max_tokens", "greater than or equal to 1")),
+    "yaml-fallback-unknown": (lambda: _yaml("pattern: chain\nsteps:\n  - {name: a, model: "
+                                            "sim:echo, prompt: hi, fallback: [nosuch:x]}\n"),
+                              UnknownModelError, ("fallback[0]", "nosuch")),
+    "yaml-map-model-string": (lambda: _yaml(
+        "pattern: mapreduce\nmap: sim:echo\n"),
+        SpecError, ("line 2", "key 'map'", "'sim:echo' is a model", "prompt")),
+    "yaml-classifier-unknown-model": (lambda: _yaml(
+        "pattern: router\nclassifier: nosuch:x\nroutes:\n  a: {model: sim:echo, prompt: hi}\n"),
+        UnknownModelError, ("classifier", "nosuch")),
+    "yaml-mapreduce-concurrency-zero": (lambda: _yaml(
+        "pattern: mapreduce\nconcurrency: 0\nmap: {model: sim:echo, prompt: hi}\n"),
+        SpecError, ("concurrency", "greater than or equal to 1")),
+    "yaml-include": (lambda: _yaml("pattern: chain\nsteps:\n  - name: a\n    model: sim:echo\n"
+                                   "    prompt: \"{% include 'x' %}\"\n"),
+                     TemplateError, ("line 5", "include")),
+}
+
+
+@pytest.fixture(autouse=True)
+def _restore_defaults():
+    before = orchnb.engine.defaults()
+    yield
+    orchnb.engine._config._DEFAULTS[0] = before
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_knob_is_refused_where_it_is_written(case):
+    make, exc, fragments = CASES[case]
+    with pytest.raises(exc) as info:
+        make()
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{case}: {fragment!r} not in {message!r}"
+
+
+def test_the_catalogue_is_large():
+    assert len(CASES) >= 60
+
+
+def test_a_bad_run_option_makes_no_call(fake_env):
+    chain = Chain("c", [Step("s", "openai:gpt-4o-mini", "{{ input }}")])
+    for bad in ({"timeout": -1}, {"timeout": 0}, {"budget": Budget}):
+        with pytest.raises(SpecError):
+            chain("x", **bad)
+    assert fake_env.requests == []
+
+
+def test_a_200_with_a_broken_body_is_a_provider_error_not_an_attribute_error(fake_env):
+    from orchnb import ProviderError
+
+    fake_env.fail_next(3, "200", body={"id": "x", "object": "chat.completion", "created": 1,
+                                       "choices": "not a list", "model": "m"})
+    chain = Chain("c", [Step("s", "openai:gpt-4o-mini", "{{ input }}")],
+                  retry=RetryPolicy(max_attempts=3, backoff=0.01), cache=False)
+    with pytest.raises(ProviderError, match="not a valid answer"):
+        chain("x")
+    assert len(fake_env.requests) == 3  # retried like any malformed answer
+
+
+@pytest.mark.parametrize("key", ["classifier", "planner", "supervisor"])
+def test_yaml_takes_a_model_string_where_the_python_api_does(key):
+    bodies = {
+        "classifier": "pattern: router\nclassifier: sim:echo\nroutes:\n"
+                      "  a: {model: sim:echo, prompt: hi}\n",
+        "planner": "pattern: plan_execute\nplanner: sim:echo\n"
+                   "executor: {model: sim:echo, prompt: hi}\n",
+        "supervisor": "pattern: team\nsupervisor: sim:echo\n"
+                      "agents:\n  a: {model: sim:echo, prompt: hi}\n",
+    }
+    pipe = orchnb.from_yaml(bodies[key])
+    assert "sim:echo" in [m.id for m in pipe.models()]
