@@ -282,7 +282,7 @@ def test_constructor_errors_name_the_key():
     assert info.value.key == "tool_mode"
     with pytest.raises(SpecError, match="max_iterations"):
         Agent("a", "sim:x", [add], max_iterations=0)
-    with pytest.raises(orchnb.ToolError):
+    with pytest.raises(SpecError, match="tools"):  # a definition mistake: before any call
         Agent("a", "sim:x", ["not a function"])
 
 
