@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import tempfile
@@ -67,7 +68,7 @@ def early_retries(requests: list[Any]) -> tuple[int, int]:
     early = waited = 0
     for calls in by_call.values():
         calls.sort(key=lambda r: r.received)
-        for a, b in zip(calls, calls[1:], strict=False):
+        for a, b in itertools.pairwise(calls):
             if a.retry_after is not None:
                 waited += 1
                 if b.received - a.received < a.retry_after:
@@ -76,8 +77,9 @@ def early_retries(requests: list[Any]) -> tuple[int, int]:
 
 
 def mixed_faults(items: int, faults: float = 0.2, *, concurrency: int = 50,
-                 timeout: float = 1.0, retry_after: float = 0.2, seed: int = 0) -> dict[str, Any]:
-    """Phase 1: ``items`` items × 4 calls at ``faults`` mixed faults."""
+                 timeout: float = 2.0, retry_after: float = 0.2, seed: int = 0,
+                 calls: int = 4) -> dict[str, Any]:
+    """Phase 1: ``items`` items × ``calls`` calls (up to 4) at ``faults`` mixed faults."""
     import orchnb
     from orchnb import Chain, MapReduce, RetryPolicy, Step
     from orchnb.testing import FakeProvider
@@ -90,7 +92,7 @@ def mixed_faults(items: int, faults: float = 0.2, *, concurrency: int = 50,
             Step("b", "anthropic:claude-haiku-4-5", "B {{ input }}", stream=True),
             Step("c", "openai:gpt-4o-mini", "C {{ input }}", stream=True),
             Step("d", "anthropic:claude-haiku-4-5", "D {{ input }}"),
-        ])
+        ][:calls])
         pipe = MapReduce("soak", map=chain, concurrency=concurrency, on_error="skip", retries=0,
                          cache=False, timeout=timeout,
                          retry=RetryPolicy(max_attempts=12, backoff=0.05, max_backoff=1.0))
@@ -110,7 +112,7 @@ def mixed_faults(items: int, faults: float = 0.2, *, concurrency: int = 50,
     for r in requests:
         faulted[r.fault or "none"] += 1
     return {
-        "items": items, "faults": faults, "run_status": run.status,
+        "items": items, "calls_per_item": calls, "faults": faults, "run_status": run.status,
         "items_lost": items - len([o for o in outputs if o is not None]),
         "spans_in_run": len(spans), "spans_in_store": len(stored),
         "spans_lost": len(spans) - len(set(stored.span_id)),
@@ -118,7 +120,8 @@ def mixed_faults(items: int, faults: float = 0.2, *, concurrency: int = 50,
         "failed_attempts_in_meta_plus_ok": recorded,
         "retries_after_retry_after": waited, "early_retries": early,
         "faults_served": dict(sorted(faulted.items())),
-        "call_p50_ms": round(_percentile(lat, 0.5), 1), "call_p95_ms": round(_percentile(lat, 0.95), 1),
+        "call_p50_ms": round(_percentile(lat, 0.5), 1),
+        "call_p95_ms": round(_percentile(lat, 0.95), 1),
         "wall_s": round(wall, 1),
     }
 
@@ -178,6 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--faults", type=float, default=0.2)
+    parser.add_argument("--calls", type=int, default=4, help="calls per item (1 to 4)")
     parser.add_argument("--storm", type=float, default=9.0)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -186,7 +190,7 @@ def main() -> None:
         import orchnb
 
         orchnb.configure(progress=False)
-        result = {"mixed": mixed_faults(args.items, args.faults),
+        result = {"mixed": mixed_faults(args.items, args.faults, calls=args.calls),
                   "storm": storm(args.storm)}
     text = json.dumps(result, indent=2)
     print(text)

@@ -19,9 +19,9 @@ from ..engine import (
     RunOptions,
     StreamChunk,
     as_text,
+    check_number,
     defaults,
 )
-from ..engine import check_number
 from ..exceptions import SpecError
 from ..models import Message, Model, preflight, resolve_model
 from ._template import Prompt

@@ -18,7 +18,6 @@ from ..exceptions import SpecError, TemplateError, UnknownModelError, YAMLError
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 
-
 MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
 """A ``provider:model`` string (a notebook name never has a colon)."""
 

@@ -5,6 +5,7 @@ fallback models once a step's retries are spent. Real SDKs over the loopback Fak
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -39,7 +40,7 @@ def test_retries_arrive_no_earlier_than_retry_after_and_every_attempt_is_traced(
     assert run.status == "ok"
     times = [r.received for r in fake_env.requests]
     assert len(times) == 3
-    assert all(b - a >= 0.2 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times))
     span = next(s for s in run.trace.spans if s.kind == "model")
     assert span.attempt == 3 and span.status == "ok"
     tries = span.meta["attempts"]
