@@ -242,9 +242,16 @@ def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
     'ollama:llama3.2'
     """
     import os
+    import re
 
     from ._redact import remember_secret
 
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][\w.-]*", name):
+        raise SpecError(f"openai_compatible(name=...) must be a provider name such as 'ollama' "
+                        f"(letters, digits, '_', '.', '-'; no ':'), not {name!r}")
+    if not isinstance(base_url, str) or not re.match(r"https?://\S+$", base_url):
+        raise SpecError(f"openai_compatible('{name}', base_url=...) must be an http(s) URL such "
+                        f"as 'http://localhost:11434/v1', not {base_url!r}")
     remember_secret(api_key)  # scrubbed from errors and traces even before the first call
 
     def make(**options: Any) -> Provider:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..engine import RunContext
 from ..exceptions import SpecError
 from ..models import Model
-from ._base import Step, Vars
+from ._base import Step, Vars, check_name
 from ._embed import Embedder, cosine_scores, resolve_embedder
 from ._labels import normalize, parse_confidence, parse_label
 from ._template import Prompt
@@ -123,6 +123,12 @@ class EmbeddingClassifier:
         if not examples or not all(isinstance(v, (list, tuple)) and v for v in examples.values()):
             raise SpecError("give each route a non-empty list of example utterances, e.g. "
                             "{'billing': ['I want a refund', ...]}", key="examples")
+        check_name(name, "EmbeddingClassifier")
+        if threshold is not None and (not isinstance(threshold, (int, float))
+                                      or isinstance(threshold, bool)
+                                      or not -1.0 <= threshold <= 1.0):
+            raise SpecError(f"EmbeddingClassifier(threshold=...) is a cosine similarity from -1 "
+                            f"to 1 (or None), not {threshold!r}", key="threshold")
         self.name = name
         self.examples = {str(k): [str(x) for x in v] for k, v in examples.items()}
         try:
@@ -180,6 +186,9 @@ class FunctionClassifier:
     kind = "python"
 
     def __init__(self, fn: Callable[[str], Any], name: str | None = None):
+        if not callable(fn):
+            raise SpecError(f"FunctionClassifier: {fn!r} is not a function of the text",
+                            key="classifier")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "classify")
 
