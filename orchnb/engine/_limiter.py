@@ -2,8 +2,9 @@
 
 A provider that answers 429 or 503 is told to slow down: the number of calls in flight to that
 provider and model is halved (multiplicative decrease, at most once per wave of calls that were
-in flight together), and grows again by a fraction of a call per clean answer (additive
-increase). Waiting retries hold no slot: the engine sleeps between attempts outside both this
+in flight together), and grows again by one call per clean answer, so that it is back within
+a few round trips once the provider answers cleanly. Scattered 429s among clean answers leave
+it near the calls in flight; a storm of them takes it down to one call at a time. Waiting retries hold no slot: the engine sleeps between attempts outside both this
 limit and the fan-out's own ``concurrency`` (:class:`Lease`).
 """
 
@@ -30,8 +31,8 @@ class AIMDLimiter:
 
     __slots__ = ("_waiters", "active", "epoch", "increase", "limit", "maximum", "minimum")
 
-    def __init__(self, initial: float = 64, minimum: float = 1, maximum: float = 512,
-                 increase: float = 0.25):
+    def __init__(self, initial: float = 100, minimum: float = 1, maximum: float = 512,
+                 increase: float = 1.0):
         self.limit = float(initial)
         self.minimum = float(minimum)
         self.maximum = float(maximum)
