@@ -357,7 +357,7 @@ class RunContext:
             lease = park()
             await asyncio.sleep(wait)  # type: ignore[arg-type]
             if lease is not None:
-                await lease.take()
+                await lease.take(first=True)
 
     # -- what patterns call ------------------------------------------------------------------
     def _boundary(self, kind: str, step: str, name: str, detail: Any) -> Boundary | None:

@@ -111,12 +111,17 @@ class Slots:
         self.spawn = spawn
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self) -> None:
+    async def acquire(self, first: bool = False) -> None:
+        """Wait for a slot; ``first``: ahead of items not begun yet (a call back from its
+        wait to retry, whose span is open and whose latency counts)."""
         if self.free > 0 and not self._waiters:
             self.free -= 1
             return
         fut = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        if first:
+            self._waiters.appendleft(fut)
+        else:
+            self._waiters.append(fut)
         try:
             await fut
         except asyncio.CancelledError:
@@ -142,8 +147,8 @@ class Lease:
         self.slots = slots
         self.held = False
 
-    async def take(self) -> None:
-        await self.slots.acquire()
+    async def take(self, first: bool = False) -> None:
+        await self.slots.acquire(first)
         self.held = True
 
     def give_back(self) -> None:
@@ -157,10 +162,14 @@ LEASE: ContextVar[Lease | None] = ContextVar("orchnb_lease", default=None)
 
 
 def park() -> Lease | None:
-    """Before sleeping between attempts: free this item's fan-out slot for another item."""
+    """Before sleeping between attempts: free this item's fan-out slot for another item.
+    After the sleep, ``await lease.take(first=True)`` gets it back ahead of new items."""
     lease = LEASE.get()
     if lease is not None and lease.held:
-        lease.give_back()
-        lease.slots.spawn()
+        slots = lease.slots
+        waiting = bool(slots._waiters)
+        lease.give_back()  # to a waiting item if there is one
+        if not waiting:  # else a new worker takes the next item
+            slots.spawn()
         return lease
     return None
