@@ -4,8 +4,11 @@ A provider that answers 429 or 503 is told to slow down: the number of calls in 
 provider and model is halved (multiplicative decrease, at most once per wave of calls that were
 in flight together), and grows again by one call per clean answer, so that it is back within
 a few round trips once the provider answers cleanly. Scattered 429s among clean answers leave
-it near the calls in flight; a storm of them takes it down to one call at a time. Waiting retries hold no slot: the engine sleeps between attempts outside both this
-limit and the fan-out's own ``concurrency`` (:class:`Lease`).
+it near the calls in flight; a storm of them takes it down to one call at a time.
+
+Waiting retries hold no slot: the engine sleeps between attempts outside both this limit and the
+fan-out's own ``concurrency`` (:class:`Lease`), and a call back from its wait gets the next
+slot ahead of items not begun yet.
 """
 
 from __future__ import annotations

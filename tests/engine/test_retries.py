@@ -177,3 +177,27 @@ def test_run_cancelled_counts_only_completed_calls(fake_env):
     assert isinstance(run.error, RunCancelled)
     assert f"after {done} completed calls" in str(run.error)
     assert done < 200
+
+
+def test_a_call_back_from_its_retry_wait_gets_the_next_slot_before_new_items():
+    from orchnb.engine._limiter import Slots
+
+    async def main() -> list[str]:
+        order: list[str] = []
+        slots = Slots(1, spawn=lambda: None)
+        await slots.acquire()
+
+        async def want(name: str, first: bool) -> None:
+            await slots.acquire(first)
+            order.append(name)
+            slots.release()
+
+        tasks = [asyncio.ensure_future(want(f"new{i}", False)) for i in range(3)]
+        await asyncio.sleep(0)
+        tasks.append(asyncio.ensure_future(want("retry", True)))
+        await asyncio.sleep(0)
+        slots.release()
+        await asyncio.gather(*tasks)
+        return order
+
+    assert asyncio.run(main()) == ["retry", "new0", "new1", "new2"]
