@@ -37,7 +37,7 @@ from .exceptions import (
 )
 from .models import SimModel, openai_compatible, register_provider, sim_model
 from .patterns import Chain, FunctionStep, Pipeline, Prompt, Step
-from .tools import Tool, tool
+from .tools import Tool, mcp_tools, tool
 from .trace import Trace, traces
 
 __version__ = "0.1.0"
@@ -103,6 +103,7 @@ __all__ = [
     "evaluate",
     "export_live",
     "from_yaml",
+    "mcp_tools",
     "openai_compatible",
     "register_provider",
     "remove_hook",

@@ -61,7 +61,9 @@ class Agent(Pipeline):
         owner = f"agent '{name}': "
         self.model = resolve_model(model)
         self.tools: dict[str, Tool] = {}
-        for i, obj in enumerate(tools):
+        # A list inside the list (``[lookup, orchnb.mcp_tools(...)]``) is its tools, in order.
+        flat = [t for obj in tools for t in (obj if isinstance(obj, (list, tuple)) else [obj])]
+        for i, obj in enumerate(flat):
             t = as_tool(obj)
             if t.name in self.tools:
                 raise SpecError(f"{owner}two tools are named '{t.name}'", key=f"tools[{i}]")
