@@ -35,6 +35,7 @@ from .exceptions import (
     UnknownModelError,
     YAMLError,
 )
+from .memory import Memory
 from .models import SimModel, openai_compatible, register_provider, sim_model
 from .patterns import Chain, FunctionStep, Pipeline, Prompt, Step
 from .tools import Tool, mcp_tools, tool
@@ -73,6 +74,7 @@ __all__ = [
     "LLMClassifier",
     "MapReduce",
     "MaxIterationsExceeded",
+    "Memory",
     "MissingAPIKeyError",
     "OrchnbError",
     "Pipeline",

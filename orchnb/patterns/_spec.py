@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..exceptions import SpecError, TemplateError, UnknownModelError, YAMLError
+from ..memory import Memory
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 
@@ -26,7 +27,7 @@ class SpecModel(BaseModel):
 
 
 class StepSpec(SpecModel):
-    """``{name?, model, prompt, system?, temperature?, max_tokens?, stream?}``"""
+    """``{name?, model, prompt, system?, temperature?, max_tokens?, stream?, memory?}``"""
 
     name: str | None = None
     model: str
@@ -35,6 +36,7 @@ class StepSpec(SpecModel):
     temperature: float | None = None
     max_tokens: int | None = None
     stream: bool = False
+    memory: str | None = None
 
 
 Builder = Callable[[Any, "SpecContext", str, str], Pipeline]
@@ -90,7 +92,14 @@ class SpecContext:
         return self._build(lambda: Step(
             spec.name or name, self.model(spec.model, f"{key}.model"), spec.prompt,
             system=spec.system, temperature=spec.temperature, max_tokens=spec.max_tokens,
-            stream=spec.stream), key)
+            stream=spec.stream, memory=self.memory(spec.memory)), key)
+
+    def memory(self, name: str | None) -> Any:
+        """``memory: NAME``: a Memory of that name in the notebook, else the store NAME."""
+        if name is None:
+            return None
+        obj = self.namespace.get(name)
+        return obj if isinstance(obj, Memory) else Memory(name)
 
     def node(self, value: Any, key: str, name: str) -> Node:
         """A step (``{model, prompt}``), a nested pattern (``{pattern: ...}``) or the name of a
