@@ -263,7 +263,7 @@ def _sync(coro: Awaitable[Any]) -> Any:
     def run() -> None:
         try:
             box.append((True, asyncio.run(coro)))  # type: ignore[arg-type]
-        except BaseException as e:  # noqa: BLE001 - re-raised on the caller's thread
+        except BaseException as e:  # re-raised on the caller's thread
             box.append((False, e))
 
     t = threading.Thread(target=run, name="orchnb-memory")
