@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from ..engine import RunContext, as_text
 from ..exceptions import MaxIterationsExceeded, SpecError
+from ..memory import as_memory, recall
 from ..models import Message, Model, ToolCall, resolve_model
 from ..tools import Tool, as_tool
-from ._base import Pipeline, Vars
+from ._base import Pipeline, Vars, _check_memory_use
 from ._react_text import (
     Action,
     Answer,
@@ -27,7 +28,7 @@ from ._react_text import (
     sim_agent_policy,
     until_observation,
 )
-from ._template import Prompt
+from ._template import KNOWN_VARIABLES, Prompt
 
 ToolMode = Literal["native", "text", "auto"]
 
@@ -56,7 +57,7 @@ class Agent(Pipeline):
     def __init__(self, name: str, model: str | Model, tools: Sequence[Any] = (), *,
                  system: str | None = None, prompt: str = "{{ input }}", max_iterations: int = 8,
                  tool_mode: ToolMode = "auto", temperature: float | None = None,
-                 max_tokens: int | None = None, **options: Any):
+                 max_tokens: int | None = None, memory: Any = None, **options: Any):
         super().__init__(name, **options)
         owner = f"agent '{name}': "
         self.model = resolve_model(model)
@@ -68,8 +69,13 @@ class Agent(Pipeline):
             if t.name in self.tools:
                 raise SpecError(f"{owner}two tools are named '{t.name}'", key=f"tools[{i}]")
             self.tools[t.name] = t
-        self.prompt = Prompt(prompt, owner=owner)
-        self.system = None if system is None else Prompt(system, where="system", owner=owner)
+        allowed = KNOWN_VARIABLES | {"memory"}
+        self.prompt = Prompt(prompt, owner=owner, allowed=allowed)
+        self.system = None if system is None else Prompt(system, where="system", owner=owner,
+                                                         allowed=allowed)
+        self.memory = None if memory is None else as_memory(memory)
+        """Recalled for the agent's input into ``{{ memory }}`` (prompt or system)."""
+        _check_memory_use(owner, self.memory, self.prompt, self.system)
         if not isinstance(max_iterations, int) or max_iterations < 1:
             raise SpecError(f"{owner}max_iterations must be a whole number ≥ 1, got "
                             f"{max_iterations!r}", key="max_iterations")
@@ -87,6 +93,9 @@ class Agent(Pipeline):
         return self.model.capabilities.tools
 
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        if self.memory is not None:
+            vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
+                                                   step=self.name)}
         messages = self._opening(input, vars)
         cap = ctx.options.max_iterations or self.max_iterations
         for i in range(1, cap + 1):

@@ -23,6 +23,7 @@ class AgentSpec(PatternSpec):
     tool_mode: Literal["native", "text", "auto"] = "auto"
     temperature: float | None = None
     max_tokens: int | None = None
+    memory: str | None = None
 
 
 def build_agent(spec: AgentSpec, ctx: SpecContext, key: str, name: str) -> Agent:
@@ -33,7 +34,8 @@ def build_agent(spec: AgentSpec, ctx: SpecContext, key: str, name: str) -> Agent
     return ctx._build(lambda: Agent(
         name, model, tools, system=spec.system, prompt=spec.prompt,
         max_iterations=spec.max_iterations, tool_mode=spec.tool_mode,
-        temperature=spec.temperature, max_tokens=spec.max_tokens, **common_options(spec)), key)
+        temperature=spec.temperature, max_tokens=spec.max_tokens,
+        memory=ctx.memory(spec.memory), **common_options(spec)), key)
 
 
 _MCP_KEYS = frozenset({"command", "args", "env", "url", "include", "timeout", "connect_timeout"})

@@ -188,3 +188,18 @@ def test_chat_extracts_facts_into_a_memory():
     assert len(adds) == 2 and all(s.step == "remember" for s in adds)
     with pytest.raises(SpecError, match="extractor"):
         pipe.chat("x", thread="f", remember=facts)
+
+
+def test_an_agent_recalls_into_its_prompt(notes):
+    seen: list[str] = []
+    agent = orchnb.Agent("helper", recorder("agentmem", seen, lambda p: "Final Answer: done"),
+                         [], prompt="Known:\n{{ memory }}\nTask: {{ input }}", memory=notes,
+                         tool_mode="text")
+    run = agent("email Ada about her order")
+    assert run.output == "done" and "- Ada prefers email" in seen[0]
+    assert [s.step for s in run.trace.spans if s.kind == "memory"] == ["helper"]
+    pipe = orchnb.from_yaml('pattern: agent\nmodel: "sim:echo"\nmemory: notes\n'
+                            'system: "{{ memory }}"\n', name="a", namespace={"notes": notes})
+    assert pipe.memory is notes
+    with pytest.raises(TemplateError, match="no memory"):
+        orchnb.Agent("a", "sim:echo", [], system="{{ memory }}")
