@@ -52,6 +52,12 @@ class MCPTool(Tool):
         self.spec = ToolSpec(name, self.description, params)
         self._validator: Any = None
 
+    @property
+    def yaml_spec(self) -> dict[str, Any]:
+        """The YAML ``tools:`` entry that serves this tool: ``{mcp: {command, args, env}}``
+        or ``{mcp: {url}}`` (what ``to_yaml`` writes)."""
+        return {"mcp": self.server.spec()}
+
     def fn(self, **arguments: Any) -> Any:
         """Call the tool synchronously (outside a run, e.g. to try it in a cell)."""
         return self.server.call_sync(self.name, self.validate(arguments))
@@ -177,6 +183,14 @@ class _Server:
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._errlog: Any = None
+
+    def spec(self) -> dict[str, Any]:
+        if self.url is not None:
+            return {"url": self.url}
+        out: dict[str, Any] = {"command": self.command, "args": list(self.args)}
+        if self.env:
+            out["env"] = dict(self.env)
+        return out
 
     # -- from any thread --------------------------------------------------------------------------
     def list_sync(self) -> list[Any]:

@@ -203,3 +203,21 @@ def test_an_agent_recalls_into_its_prompt(notes):
     assert pipe.memory is notes
     with pytest.raises(TemplateError, match="no memory"):
         orchnb.Agent("a", "sim:echo", [], system="{{ memory }}")
+
+
+def test_similarity_recall_in_a_step_traces_the_embedding(notes):
+    sim = Memory("notes", embedder="sim")
+    run = Chain("c", [Step("a", "sim:echo", "{{ memory }}", memory=sim)])("emailing Ada")
+    assert run.output.startswith("- Ada prefers email")
+    kinds = [(s.kind, s.step) for s in run.trace.spans if s.kind in ("memory", "model")]
+    assert ("memory", "a") in kinds and kinds.count(("model", "a")) == 2  # embed + the call
+
+
+def test_sync_memory_calls_work_inside_a_running_loop(notes):
+    import asyncio
+
+    async def cell():  # a notebook cell runs inside the kernel's loop
+        notes.add("Dana is on leave in June")
+        return notes.search("who is on leave", k=1)[0].text
+
+    assert asyncio.run(cell()) == "Dana is on leave in June"

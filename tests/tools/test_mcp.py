@@ -226,3 +226,18 @@ print([agent("x").output for _ in range(2)])
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_without_the_mcp_sdk_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mcp", None)
+    with pytest.raises(orchnb.OrchnbError, match=r"pip install 'orchnb\[mcp\]'"):
+        mcp_tools("python", ["server.py"])
+
+
+def test_an_mcp_tool_knows_its_yaml_entry():
+    (add,) = demo(include=["add"])
+    assert add.yaml_spec == {"mcp": {"command": PY, "args": [SERVER]}}
+    with pytest.raises(SpecError, match="not both"):
+        mcp_tools(PY, url="http://127.0.0.1:1/mcp")
+    with pytest.raises(SpecError, match="list of strings"):
+        mcp_tools(PY, "server.py")  # type: ignore[arg-type]
