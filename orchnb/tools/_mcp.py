@@ -240,6 +240,7 @@ class _Server:
     async def _call(self, name: str, arguments: dict[str, Any]) -> str:
         session = await self._connected()
         call = asyncio.ensure_future(session.call_tool(name, arguments))
+        call.add_done_callback(lambda f: f.cancelled() or f.exception())  # read below or dropped
         dead = asyncio.ensure_future(self._wait_dead())
         try:
             done, _ = await asyncio.wait({call, dead}, timeout=self.timeout,

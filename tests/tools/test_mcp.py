@@ -99,6 +99,7 @@ def test_a_missing_command_is_a_clear_error_naming_it():
         mcp_tools("no-such-mcp-server", ["--x"])
 
 
+@pytest.mark.slow  # starts two servers
 def test_a_server_that_crashes_mid_call_becomes_an_observation_and_restarts():
     tools = demo("--crash")
     agent = sim_agent("mcp_crash", [("lookup", {"order_id": "A100"})], tools)
@@ -110,6 +111,7 @@ def test_a_server_that_crashes_mid_call_becomes_an_observation_and_restarts():
     assert "failed while serving 'lookup'" in run.output
 
 
+@pytest.mark.slow  # starts two servers
 def test_a_hanging_tool_times_out_and_the_kernel_stays_free():
     agent = sim_agent("mcp_hang", [("lookup", {"order_id": "A100"}), ("add", {"a": 1, "b": 1})],
                       demo("--hang", timeout=1))
@@ -141,6 +143,7 @@ def test_a_server_that_exits_at_once_quotes_its_stderr():
         mcp_tools(PY, ["-c", "import sys; print('boom', file=sys.stderr); sys.exit(2)"])
 
 
+@pytest.mark.slow  # starts two servers
 def test_a_schema_we_cannot_map_is_a_clear_error():
     with pytest.raises(SpecError, match=r"tool 'odd'.*external document"):
         demo("--bad-schema")
