@@ -21,16 +21,20 @@ class AgentSpec(PatternSpec):
     tool_mode: Literal["native", "text", "auto"] = "auto"
     temperature: float | None = None
     max_tokens: int | None = None
+    output: str | dict[str, Any] | None = None
+    """A pydantic model named in the notebook, or an inline JSON schema: the final answer's."""
 
 
 def build_agent(spec: AgentSpec, ctx: SpecContext, key: str, name: str) -> Agent:
     prefix = f"{key}." if key else ""
     model = ctx.model(spec.model, f"{prefix}model")
     tools = [_tool(ctx, value, f"{prefix}tools[{i}]") for i, value in enumerate(spec.tools)]
+    output = ctx.output(spec.output, f"{prefix}output")
     return ctx._build(lambda: Agent(
         name, model, tools, system=spec.system, prompt=spec.prompt,
         max_iterations=spec.max_iterations, tool_mode=spec.tool_mode,
-        temperature=spec.temperature, max_tokens=spec.max_tokens, **common_options(spec)), key)
+        temperature=spec.temperature, max_tokens=spec.max_tokens, output=output,
+        **common_options(spec)), key)
 
 
 def _tool(ctx: SpecContext, value: Any, key: str) -> Tool:
