@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from _helpers import add, scripted, spans
 from pydantic import BaseModel
 
 import orchnb
@@ -12,8 +13,6 @@ from orchnb import Agent, Chain, MapReduce, PlanExecute, Step
 from orchnb.exceptions import ProviderError, SpecError, StructuredOutputError
 from orchnb.patterns import from_yaml
 from orchnb.testing import FakeReply
-
-from _helpers import add, scripted, spans
 
 
 class Invoice(BaseModel):
