@@ -46,6 +46,8 @@ def calculate(expression: str) -> int | float:
     14.0
     >>> calculate("sqrt(16) + round(pi, 2)")
     7.14
+    >>> calculate("0.1 + 0.2")
+    0.3
     >>> calculate("__import__('os')")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -64,7 +66,9 @@ def calculate(expression: str) -> int | float:
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ToolError(f"calculator: the expression has more than {MAX_NODES} parts")
     try:
-        return _eval(tree.body)
+        value = _eval(tree.body)
+        # 12 significant digits: 0.1 + 0.2 reads 0.3, as a person (and a model) expects.
+        return float(f"{value:.12g}") if isinstance(value, float) else value
     except ToolError:
         raise
     except ZeroDivisionError:
