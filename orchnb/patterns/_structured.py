@@ -243,8 +243,7 @@ async def _call(ctx: RunContext, model: Model, messages: list[Message], output: 
     except ProviderError as e:
         if not use_native or e.status not in (400, 422):
             raise
-        e.args = (f"{e} — the provider rejected the request carrying output schema "
-                  f"'{output.name}' of step '{step}'. Check that the provider accepts the "
-                  "schema (OpenAI: supported keywords only; Anthropic: an object schema), "
-                  "or give the step a simpler pydantic model",)
+        e.args = (f"{str(e).rstrip('.')}. The request of step '{step}' carried output schema "
+                  f"'{output.name}', which the provider may have rejected: check it uses only "
+                  "keywords the provider supports, or give the step a simpler pydantic model",)
         raise

@@ -108,13 +108,17 @@ def test_wrong_json_through_the_anthropic_tool_twice(fake_env):
     assert "vendor" in info.value.problems
 
 
-def test_schema_the_provider_rejects_names_step_and_schema(fake_env):
-    fake_env.fail_next(1, "400", body={"error": {"message": "Invalid schema for response_format",
-                                                 "type": "invalid_request_error"}})
+@pytest.mark.parametrize("model", MODELS)
+def test_schema_the_provider_rejects_names_step_and_schema(fake_env, model):
+    vendor = {"message": "Invalid schema for response_format", "type": "invalid_request_error"}
+    body = ({"error": vendor} if model.startswith("openai")
+            else {"type": "error", "error": vendor})
+    fake_env.fail_next(1, "400", body=body)
     with pytest.raises(ProviderError) as info:
-        extract_chain("openai:gpt-4o-mini")("x")
+        extract_chain(model)("x")
     text = str(info.value)
     assert "extract" in text and "'Invoice'" in text and "Invalid schema" in text
+    assert info.value.status == 400
     assert len(fake_env.requests) == 1  # not retried
 
 
