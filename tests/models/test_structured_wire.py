@@ -107,3 +107,12 @@ def test_cache_key_includes_the_schema_and_is_unchanged_without_one():
                                                                                     "a cat")]))
     keys = {cache_key("p", "m", r) for r in (plain, ask(), ask(TAGS, "Tags"), ask(name="B"))}
     assert len(keys) == 4
+
+
+def test_sim_answers_json_and_declares_no_native_structured_output():
+    from orchnb.models import SimModel, SimProvider
+
+    SimModel("json_sim", default={"json": {"name": "Tom", "legs": 4}}).register()
+    resp = asyncio.run(SimProvider().request("json_sim", ask()))
+    assert json.loads(resp.text) == {"name": "Tom", "legs": 4} and resp.simulated
+    assert SimProvider.capabilities.structured_output is False
