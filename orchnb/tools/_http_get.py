@@ -129,7 +129,7 @@ class HttpGet:
         if self.text_only and not textual:
             return f"{head}\n({kind} content, {len(body):,} bytes, not shown)"
         text = body.decode(response.encoding or "utf-8", errors="replace")
-        if kind in ("text/html", "application/xhtml+xml"):
+        if "html" in kind:  # text/html, application/xhtml+xml: the page's text, not its markup
             text = _html_text(text)
         note = f"\n[cut at {self.max_bytes:,} bytes]" if cut else ""
         return f"{head}\n\n{text}{note}"
