@@ -23,6 +23,7 @@ from ..engine import (
 )
 from ..exceptions import SpecError
 from ..models import Message, Model, preflight, resolve_model
+from ._structured import OutputSchema, call_structured
 from ._template import Prompt
 
 Vars = dict[str, Any]
@@ -50,10 +51,15 @@ class Step:
     def __init__(self, name: str, model: str | Model, prompt: str | Prompt, *,
                  system: str | Prompt | None = None, temperature: float | None = None,
                  max_tokens: int | None = None, parse: Callable[[str], Any] | None = None,
-                 stream: bool = False):
+                 stream: bool = False, output: Any = None):
         self.name = name
         self.model = resolve_model(model)
         owner = f"step '{name}': "
+        self.output = None if output is None else OutputSchema(output, owner=owner)
+        """The answer's schema (``output=PydanticModel`` or a JSON schema dict): the step's
+        output is then the validated object (see :mod:`._structured`)."""
+        if self.output is not None and parse is not None:
+            raise SpecError(f"{owner}give output= or parse=, not both", key="output")
         self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt, owner=owner)
         self.system = system if system is None or isinstance(system, Prompt) else Prompt(
             system, where="system", owner=owner)
@@ -75,6 +81,13 @@ class Step:
         with ctx.span("step", self.name, model=self.model.name,
                       provider=self.model.provider_name) as span:
             span.input = as_text(input)
+            if self.output is not None:
+                span.meta = {**(span.meta or {}), "output_schema": self.output.name}
+                out, _ = await call_structured(
+                    ctx, self.model, self.messages(input, vars), self.output, step=self.name,
+                    temperature=self.temperature, max_tokens=self.max_tokens, stream=self.stream)
+                span.output = as_text(out)
+                return out
             response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
                                       temperature=self.temperature, max_tokens=self.max_tokens,
                                       stream=self.stream)
@@ -87,7 +100,8 @@ class Step:
         return {"id": self.name, "kind": "llm", "model": self.model.id,
                 "prompt": self.prompt.source,
                 "system": self.system.source if self.system is not None else None,
-                "temperature": self.temperature, "stream": self.stream}
+                "temperature": self.temperature, "stream": self.stream,
+                "output": self.output.name if self.output is not None else None}
 
     def __repr__(self) -> str:
         return f"Step({self.name!r}, {self.model.id!r})"
