@@ -126,8 +126,8 @@ class FunctionStep:
 
     def describe(self) -> dict[str, Any]:
         """This node for graphs and the playground."""
-        return {"id": self.name, "kind": "python",
-                "function": getattr(self.fn, "__name__", repr(self.fn))}
+        fn = getattr(self, "origin", self.fn)  # a wrapped reducer names the user's function
+        return {"id": self.name, "kind": "python", "function": getattr(fn, "__name__", repr(fn))}
 
     def __repr__(self) -> str:
         return f"FunctionStep({self.name!r})"
