@@ -6,11 +6,10 @@ import math
 import threading
 
 import pytest
+from _helpers import add, spans
 
 from orchnb import Agent, Chain, MapReduce, PlanExecute, Router, Step, Team
 from orchnb.models import Message, SimModel, Usage, _tokens, call_cost, resolve_model
-
-from _helpers import add, spans
 
 
 @pytest.fixture(autouse=True)
