@@ -77,9 +77,10 @@ def _step(step: Step, default_prompt: str | None = None) -> Spec:
         out["prompt"] = step.prompt.source
     if step.system is not None:
         out["system"] = step.system.source
-    for key in ("temperature", "max_tokens"):
-        if getattr(step, key) is not None:
-            out[key] = getattr(step, key)
+    if step.temperature is not None:
+        out["temperature"] = float(step.temperature)  # as YAML reads it back
+    if step.max_tokens is not None:
+        out["max_tokens"] = step.max_tokens
     if step.stream:
         out["stream"] = True
     schema = getattr(step, "output", None)  # structured output: the model class, by name
@@ -100,11 +101,12 @@ def _options(pipe: Pipeline) -> Spec:
     out: Spec = {}
     budget = o.get("budget")
     if budget is not None:
-        caps = {k: getattr(budget, k) for k in ("max_calls", "max_tokens", "max_usd")}
+        caps = {"max_calls": budget.max_calls, "max_tokens": budget.max_tokens,
+                "max_usd": None if budget.max_usd is None else float(budget.max_usd)}
         out["budget"] = {k: v for k, v in caps.items() if v is not None}
     for key in ("cache", "timeout", "stream"):
         if o.get(key) is not None:
-            out[key] = o[key]
+            out[key] = float(o[key]) if key == "timeout" else o[key]
     return out
 
 
@@ -161,7 +163,7 @@ def _classifier(router: Any) -> Any:
         out = {**named, "embed": emb.id, "examples": {k: list(v) for k, v in
                                                       clf.examples.items()}}
         if clf.threshold is not None:
-            out["threshold"] = clf.threshold
+            out["threshold"] = float(clf.threshold)
         return out
     raise SpecError(f"router '{router.name}': a {type(clf).__name__} classifier cannot be "
                     f"written as YAML")
@@ -191,7 +193,8 @@ def _agent(agent: Any) -> Spec:
         tools.append(_fn_name(getattr(t, "fn", None), f"agent '{agent.name}': tool '{t.name}'"))
     out.update(_defaults(
         {"prompt": agent.prompt.source, "tools": tools, "max_iterations": agent.max_iterations,
-         "tool_mode": agent.tool_mode, "temperature": agent.temperature,
+         "tool_mode": agent.tool_mode,
+         "temperature": None if agent.temperature is None else float(agent.temperature),
          "max_tokens": agent.max_tokens},
         prompt="{{ input }}", tools=[], max_iterations=8, tool_mode="auto", temperature=None,
         max_tokens=None))
