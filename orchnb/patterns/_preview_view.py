@@ -125,7 +125,7 @@ class Preview:
         return sum(c.cost_usd for c in self._sure() if c.cost_usd is not None)
 
     def _sure(self) -> list[PreviewCall]:
-        return [c for c in self.calls if c.certain and c.kind != "python"]
+        return [c for c in self.calls if c.certain and c.input_tokens is not None]
 
     @property
     def df(self) -> pd.DataFrame:
@@ -265,9 +265,15 @@ class Preview:
         from IPython.display import display
 
         display({"text/html": self._repr_html_(), "text/plain": repr(self)}, raw=True)
-        chart = self.context_chart()
-        if chart is not None:
-            display(chart)
+        if self.agents and _in_kernel():  # a terminal IPython would open a browser for it
+            display(self.context_chart())
+
+
+def _in_kernel() -> bool:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def _highlight(text: str) -> str:

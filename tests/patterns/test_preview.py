@@ -250,3 +250,28 @@ steps:
     assert p.calls[0].messages[0].content == "Summarize: a long report"
     assert len(fake_env.requests) == 0
     assert ipython.user_ns["dry"].runs == []
+
+
+def test_notebook_display_shows_the_table_and_the_agent_chart(ipython, agent_model,
+                                                              monkeypatch):
+    import plotly.io as pio
+    from IPython.core.displaypub import CapturingDisplayPublisher
+
+    from orchnb.patterns import _preview_view
+
+    p = Agent("calc", agent_model, [add]).preview("2 + 3?")
+
+    def shown() -> list[dict]:
+        publisher, ipython.display_pub = ipython.display_pub, CapturingDisplayPublisher()
+        try:
+            p._ipython_display_()
+            return [o["data"] for o in ipython.display_pub.outputs]
+        finally:
+            ipython.display_pub = publisher
+
+    terminal = shown()  # a terminal shell: the table only
+    assert len(terminal) == 1 and "orchnb-preview" in terminal[0]["text/html"]
+    monkeypatch.setattr(_preview_view, "_in_kernel", lambda: True)
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    kernel = shown()
+    assert "application/vnd.plotly.v1+json" in kernel[1]
