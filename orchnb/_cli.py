@@ -203,11 +203,9 @@ def run_options(pipe: Any, args: argparse.Namespace) -> dict[str, Any]:
 # -- running ------------------------------------------------------------------------------------
 def run_one(pipe: Any, value: Any, options: dict[str, Any]) -> dict[str, Any]:
     """Run once; the JSON record (``error`` added when the run failed, never raised)."""
-    from .exceptions import OrchnbError
-
     try:
         run = pipe(value, **options)
-    except (OrchnbError, Exception) as e:
+    except Exception as e:  # OrchnbError or an exception from the user's own code
         run = getattr(e, "run", None)
         record = record_of(run) if run is not None else {
             "output": None, "run_id": None, "status": "error", "cost_usd": None}

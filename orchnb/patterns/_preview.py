@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import as_text
-from ..models import Message, Model, ToolSpec, Usage, call_cost, count_tokens, resolve_model
+from ..models import (
+    Message,
+    Model,
+    ToolSpec,
+    Usage,
+    call_cost,
+    count_tokens,
+    price_ref,
+    resolve_model,
+)
 from ._base import FunctionStep, Pipeline, Step, Vars
 from ._preview_view import AgentContext, Preview
 
@@ -56,6 +65,8 @@ class PreviewCall:
     token_method: str = ""
     cost_usd: float | None = None
     """Input cost of all ``calls`` (NaN: the price is unknown; output tokens are not known)."""
+    priced_as: str | None = None
+    """The model whose price applies (``price_ref``): None for a free sim model."""
     max_output_tokens: int | None = None
     note: str = ""
 
@@ -127,7 +138,7 @@ class _Walker:
             calls=calls * at.times,
             input_tokens=count.tokens, token_method=count.method,
             cost_usd=cost * calls * at.times if priced else float("nan"),
-            max_output_tokens=max_tokens, note=note)
+            max_output_tokens=max_tokens, note=note, priced_as=price_ref(model))
         self.calls.append(call)
         return call
 

@@ -138,12 +138,14 @@ class Preview:
                 "path": c.path, "step": c.step, "kind": c.kind, "model": c.model,
                 "status": c.status, "when": c.when, "certain": c.certain, "calls": c.calls,
                 "input_tokens": c.input_tokens, "token_method": c.token_method,
-                "cost_usd": c.cost_usd, "max_output_tokens": c.max_output_tokens,
+                "cost_usd": c.cost_usd, "priced_as": c.priced_as,
+                "max_output_tokens": c.max_output_tokens,
                 "depends_on": ", ".join(c.depends_on),
                 "messages": [m.to_dict() for m in c.messages], "note": c.note})
         df = pd.DataFrame(rows, columns=[
             "path", "step", "kind", "model", "status", "when", "certain", "calls",
-            "input_tokens", "token_method", "cost_usd", "max_output_tokens", "depends_on",
+            "input_tokens", "token_method", "cost_usd", "priced_as", "max_output_tokens",
+            "depends_on",
             "messages", "note"])
         return df.astype({"input_tokens": "Int64", "max_output_tokens": "Int64"})
 

@@ -64,6 +64,7 @@ def test_preview_over_the_real_sdk_sends_no_request_and_prices_the_input(fake_en
     first = p.calls[0]
     cost, priced = call_cost(resolve_model("openai:gpt-4o-mini"), Usage(first.input_tokens, 0))
     assert priced and first.cost_usd == pytest.approx(cost) and cost > 0
+    assert first.priced_as == "openai:gpt-4o-mini"
     assert p.cost_usd == pytest.approx(sum(c.cost_usd for c in p.calls))
     pipe("an invoice")  # the same pipeline does reach the server when run
     assert len(fake_env.requests) == 2
