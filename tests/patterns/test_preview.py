@@ -14,8 +14,18 @@ from orchnb.models import Message, SimModel, Usage, _tokens, call_cost, resolve_
 
 @pytest.fixture(autouse=True)
 def fresh_encodings(monkeypatch):
-    """Each test decides for itself what tiktoken can load."""
+    """Each test decides for itself what tiktoken can load; by default nothing (as offline),
+    so that no test tries to download an encoding."""
     monkeypatch.setattr(_tokens, "_encodings", {})
+    try:
+        import tiktoken
+    except ImportError:
+        return
+
+    def offline(name):
+        raise ConnectionError("tests download nothing")
+
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
 
 
 @pytest.fixture
