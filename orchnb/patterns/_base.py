@@ -140,8 +140,8 @@ class FunctionStep:
 
     def describe(self) -> dict[str, Any]:
         """This node for graphs and the playground."""
-        return {"id": self.name, "kind": "python",
-                "function": getattr(self.fn, "__name__", repr(self.fn))}
+        fn = getattr(self, "origin", self.fn)  # a wrapped reducer names the user's function
+        return {"id": self.name, "kind": "python", "function": getattr(fn, "__name__", repr(fn))}
 
     def __repr__(self) -> str:
         return f"FunctionStep({self.name!r})"
@@ -303,6 +303,30 @@ class Pipeline:
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         run.start_nowait(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
         return run
+
+    def preview(self, input: Any, *, observation_tokens: int = 50) -> Any:
+        """The messages every model call of ``self(input)`` would send, with token counts and
+        input cost, making no call (a :class:`~orchnb.patterns.Preview`: ``.df``, HTML, text,
+        ``.context_chart()`` for agents). Calls that take earlier outputs show them as
+        ``⟪output of NAME⟫`` and are marked ``depends``.
+
+        >>> pipe.preview("a text").df[["step", "status", "input_tokens"]]   # doctest: +SKIP
+        """
+        from ._preview import preview
+
+        return preview(self, input, observation_tokens=observation_tokens)
+
+    def to_yaml(self, path: str | None = None) -> str:
+        """This pipeline as the YAML ``from_yaml`` reads back (Python functions are named by
+        their ``__name__``, to be found in the namespace given to ``from_yaml``); also written
+        to ``path`` if given. Raises :class:`~orchnb.SpecError` for what YAML cannot say
+        (a lambda, a step's ``parse=`` function, a retry policy).
+
+        >>> print(Chain("c", [Step("a", "sim:echo", "{{ input }}")]).to_yaml())  # doctest: +SKIP
+        """
+        from ._to_yaml import to_yaml
+
+        return to_yaml(self, path)
 
     @property
     def last_run(self) -> Run | None:
