@@ -24,6 +24,7 @@ from ..engine import (
 from ..exceptions import SpecError, TemplateError
 from ..memory import ChatThread, Policy, as_memory, recall
 from ..models import Message, Model, preflight, resolve_model
+from ._structured import OutputSchema, call_structured
 from ._template import KNOWN_VARIABLES, Prompt
 
 Vars = dict[str, Any]
@@ -54,10 +55,15 @@ class Step:
     def __init__(self, name: str, model: str | Model, prompt: str | Prompt, *,
                  system: str | Prompt | None = None, temperature: float | None = None,
                  max_tokens: int | None = None, parse: Callable[[str], Any] | None = None,
-                 stream: bool = False, memory: Any = None):
+                 stream: bool = False, output: Any = None, memory: Any = None):
         self.name = name
         self.model = resolve_model(model)
         owner = f"step '{name}': "
+        self.output = None if output is None else OutputSchema(output, owner=owner)
+        """The answer's schema (``output=PydanticModel`` or a JSON schema dict): the step's
+        output is then the validated object (see :mod:`._structured`)."""
+        if self.output is not None and parse is not None:
+            raise SpecError(f"{owner}give output= or parse=, not both", key="output")
         allowed = KNOWN_VARIABLES | {"memory"}  # checked against memory= just below
         self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(
             prompt, owner=owner, allowed=allowed)
@@ -87,6 +93,13 @@ class Step:
             if self.memory is not None:
                 vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
                                                        step=self.name)}
+            if self.output is not None:
+                span.meta = {**(span.meta or {}), "output_schema": self.output.name}
+                out, _ = await call_structured(
+                    ctx, self.model, self.messages(input, vars), self.output, step=self.name,
+                    temperature=self.temperature, max_tokens=self.max_tokens, stream=self.stream)
+                span.output = as_text(out)
+                return out
             response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
                                       temperature=self.temperature, max_tokens=self.max_tokens,
                                       stream=self.stream)
@@ -100,6 +113,7 @@ class Step:
                 "prompt": self.prompt.source,
                 "system": self.system.source if self.system is not None else None,
                 "temperature": self.temperature, "stream": self.stream,
+                "output": self.output.name if self.output is not None else None,
                 "memory": self.memory.name if self.memory is not None else None}
 
     def __repr__(self) -> str:
@@ -139,8 +153,8 @@ class FunctionStep:
 
     def describe(self) -> dict[str, Any]:
         """This node for graphs and the playground."""
-        return {"id": self.name, "kind": "python",
-                "function": getattr(self.fn, "__name__", repr(self.fn))}
+        fn = getattr(self, "origin", self.fn)  # a wrapped reducer names the user's function
+        return {"id": self.name, "kind": "python", "function": getattr(fn, "__name__", repr(fn))}
 
     def __repr__(self) -> str:
         return f"FunctionStep({self.name!r})"
@@ -340,6 +354,30 @@ class Pipeline:
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         run.start_nowait(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
         return run
+
+    def preview(self, input: Any, *, observation_tokens: int = 50) -> Any:
+        """The messages every model call of ``self(input)`` would send, with token counts and
+        input cost, making no call (a :class:`~orchnb.patterns.Preview`: ``.df``, HTML, text,
+        ``.context_chart()`` for agents). Calls that take earlier outputs show them as
+        ``⟪output of NAME⟫`` and are marked ``depends``.
+
+        >>> pipe.preview("a text").df[["step", "status", "input_tokens"]]   # doctest: +SKIP
+        """
+        from ._preview import preview
+
+        return preview(self, input, observation_tokens=observation_tokens)
+
+    def to_yaml(self, path: str | None = None) -> str:
+        """This pipeline as the YAML ``from_yaml`` reads back (Python functions are named by
+        their ``__name__``, to be found in the namespace given to ``from_yaml``); also written
+        to ``path`` if given. Raises :class:`~orchnb.SpecError` for what YAML cannot say
+        (a lambda, a step's ``parse=`` function, a retry policy).
+
+        >>> print(Chain("c", [Step("a", "sim:echo", "{{ input }}")]).to_yaml())  # doctest: +SKIP
+        """
+        from ._to_yaml import to_yaml
+
+        return to_yaml(self, path)
 
     @property
     def last_run(self) -> Run | None:

@@ -244,3 +244,11 @@ def test_an_mcp_tool_knows_its_yaml_entry():
         mcp_tools(PY, url="http://127.0.0.1:1/mcp")
     with pytest.raises(SpecError, match="list of strings"):
         mcp_tools(PY, "server.py")  # type: ignore[arg-type]
+
+
+def test_to_yaml_writes_an_agents_mcp_server_and_reads_it_back():
+    agent = sim_agent("mcp_yaml2", [("add", {"a": 1, "b": 1})], [demo(include=["add"])])
+    text = agent.to_yaml()
+    assert "mcp:" in text and "include:" in text
+    again = orchnb.from_yaml(text, name="again")
+    assert list(again.tools) == ["add"] and again("x").output == "Answer: 2"
