@@ -39,6 +39,12 @@ class Pending(str):
     def __new__(cls, what: str) -> Pending:
         return super().__new__(cls, f"{OPEN}{what}{CLOSE}")
 
+    def __getattr__(self, name: str) -> Pending:
+        # ``{{ steps.extract.amount }}`` on a structured output not known yet: still pending.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Pending(f"{self[len(OPEN):len(self) - len(CLOSE)]}.{name}")
+
 
 @dataclass
 class PreviewCall:
