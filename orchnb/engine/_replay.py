@@ -182,6 +182,7 @@ class ReplaySource:
         self._counts: dict[tuple[str | None, Base], int] = {}
         self._used: set[str] = set()
         self._paused = False
+        self._edited: set[str] = set()
 
     # -- listener ---------------------------------------------------------------------------
     def on_span_start(self, *, span: Span, run: Run) -> None:
@@ -200,6 +201,9 @@ class ReplaySource:
             kids = self.recording.children.get(parent.span_id, {}).get(base, ())
             found = kids[n] if n < len(kids) else None
         self._match[span.span_id] = found
+        if self.step is not None and (span.parent_id in self._edited
+                                      or _at(span, self.step, None, None)):
+            self._edited.add(span.span_id)  # the edits reach these calls, earlier ones too
         if (self.mode == "fork" and not self._paused and self.step is not None
                 and _at(span, self.step, self.item, self.iteration)):
             # The fork step begins: from here on, the run stops at each call (run.step()).
@@ -245,7 +249,8 @@ class ReplaySource:
             raise ReplayError(f"replay of run {self.parent_id} stopped at step '{span.step}': "
                               "this call is not in the recording (the pipeline now makes a "
                               "call it did not make)")
-        why = _mismatch(op, span, rec)
+        edited = self.mode == "fork" and span.span_id in self._edited
+        why = None if edited else _mismatch(op, span, rec)
         if why is not None:
             if self.mode == "replay":
                 self._differ(span, why, rec.input, span.input)
