@@ -167,7 +167,8 @@ class ModelOp(Op):
         meta: dict[str, Any] = {"request": self._key or self.cache_key()}
         if result.tool_calls:
             calls = [{"name": c.name, "arguments": c.arguments} for c in result.tool_calls]
-            meta["tool_calls"] = [{**d, "id": c.id} for d, c in zip(calls, result.tool_calls)]
+            meta["tool_calls"] = calls
+            meta["tool_call_ids"] = [c.id for c in result.tool_calls]
             if not out:
                 meta["text"] = ""
             out = out or json.dumps(calls, default=str)

@@ -314,7 +314,8 @@ def _rebuild(op: Op, rec: Span) -> Any:
         error = rec.status == "error"
         return ToolResult(op.call_id, op.tool.name, None if error else _value(text), text,
                           error, rec.error == "rejected by user")
-    calls = [ToolCall(str(c.get("id") or f"call_{i}"), str(c.get("name")),
+    ids = meta.get("tool_call_ids") or []
+    calls = [ToolCall(str(ids[i]) if i < len(ids) else f"call_{i}", str(c.get("name")),
                       c.get("arguments") or {})
              for i, c in enumerate(meta.get("tool_calls") or ()) if isinstance(c, dict)]
     text = meta["text"] if isinstance(meta.get("text"), str) else (rec.output or "")
