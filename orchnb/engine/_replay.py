@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..exceptions import ReplayError
 from ..models import ModelResponse, ToolCall, Usage
 from ._budget import Charge
+from ._display import MATHJAX_OFF
 from ._ops import ModelOp, ToolOp, ToolResult
 
 if TYPE_CHECKING:
@@ -144,13 +145,14 @@ class ReplayReport:
         import html
 
         if self.ok:
-            return (f"<div>Replay of run <code>{self.parent_id}</code>: "
+            return (f"<div class='{MATHJAX_OFF}'>Replay of run <code>{self.parent_id}</code>: "
                     "<b>no difference</b></div>")
         rows = "".join(
             f"<tr><td>{html.escape(d.step)}</td><td>{d.kind}</td><td>{html.escape(d.why)}</td>"
             f"<td>{html.escape(_short(d.recorded))}</td><td>{html.escape(_short(d.now))}</td></tr>"
             for d in self.differences[:20])
-        return (f"<div>Replay of run <code>{self.parent_id}</code>: first difference at "
+        return (f"<div class='{MATHJAX_OFF}'>Replay of run <code>{self.parent_id}</code>: "
+                f"first difference at "
                 f"<b>{html.escape(self.first.step)}</b><table><tr><th>step</th><th>kind</th>"  # type: ignore[union-attr]
                 f"<th>why</th><th>recorded</th><th>now</th></tr>{rows}</table></div>")
 
