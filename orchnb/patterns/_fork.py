@@ -10,6 +10,7 @@ does not have) is a :class:`~orchnb.ForkError` raised here, before any call.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -203,10 +204,8 @@ def replay_run(parent: Run) -> ReplayReport:
     run = pipe.new_run(parent.input, name=parent.pipeline, hooks=[source], replay=source,
                        persist=False, progress=False)
     run.forked_from = parent.id
-    try:
+    with contextlib.suppress(OrchnbError):  # the differences say what went wrong
         run.run_sync()
-    except OrchnbError:
-        pass  # the differences say what went wrong, the run keeps its error
     return source.report(run)
 
 

@@ -196,7 +196,7 @@ def test_replay_after_a_code_change_reports_the_step_whose_output_differs(fake_e
 # -- bad input, before any call -------------------------------------------------------------
 def test_fork_errors_come_before_any_call(fake_env):
     parent = brief()("doc")
-    with pytest.raises(ForkError, match="never reached step 'nope'.*extract, summarize"):
+    with pytest.raises(ForkError, match=r"never reached step 'nope'.*extract, summarize"):
         parent.fork("nope")
     with pytest.raises(ForkError, match="'colour' cannot be edited there; editable: prompt"):
         parent.fork("summarize", colour="red")
@@ -223,7 +223,7 @@ def test_a_fork_whose_earlier_steps_changed_stops_before_paying(fake_env):
 
 def test_load_run_without_a_stored_pipeline_asks_for_one(fake_env):
     parent = brief()("doc")
-    with pytest.raises(ForkError, match="pass it, orchnb.load_run"):
+    with pytest.raises(ForkError, match=r"pass it, orchnb\.load_run"):
         orchnb.load_run(parent.id)
     with pytest.raises(ForkError, match="no run 'ffff'"):
         orchnb.load_run("ffff")
