@@ -51,7 +51,7 @@ _LAZY = {
     "PlanExecute": ("orchnb.patterns", "PlanExecute"),
     "Team": ("orchnb.patterns", "Team"),
     "from_yaml": ("orchnb.patterns", "from_yaml"),
-    "load_run": ("orchnb.patterns._fork", "load_run"),
+    "load_run": ("orchnb.patterns", "load_run"),
     "LLMClassifier": ("orchnb.patterns", "LLMClassifier"),
     "EmbeddingClassifier": ("orchnb.patterns", "EmbeddingClassifier"),
     "FunctionClassifier": ("orchnb.patterns", "FunctionClassifier"),

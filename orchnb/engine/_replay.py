@@ -167,12 +167,13 @@ class ReplaySource:
     """Answers a run's calls from a recording; a run listener and the engine's replay hook.
 
     ``until``: in ``fork`` mode, recorded calls opened before this span order are replayed and
-    the run pauses at the first span of ``step`` (``item`` / ``iteration`` narrow it down).
+    (with ``pause``) the run pauses at the first span of ``step`` (``item`` / ``iteration``
+    narrow it down).
     """
 
     def __init__(self, recording: Recording, mode: Literal["fork", "replay"], *,
                  parent_id: str, until: int | None = None, step: str | None = None,
-                 item: int | None = None, iteration: int | None = None):
+                 item: int | None = None, iteration: int | None = None, pause: bool = True):
         self.recording = recording
         self.mode = mode
         self.parent_id = parent_id
@@ -183,7 +184,7 @@ class ReplaySource:
         self._match: dict[str, Span | None] = {}
         self._counts: dict[tuple[str | None, Base], int] = {}
         self._used: set[str] = set()
-        self._paused = False
+        self._paused = not pause
         self._edited: set[str] = set()
 
     # -- listener ---------------------------------------------------------------------------

@@ -166,7 +166,20 @@ def _recorded(run: Run) -> list[Span]:
 def fork_run(parent: Run, step: str, edits: Mapping[str, Any], *, item: int | None = None,
              iteration: int | None = None) -> Run:
     """``parent.fork(step, **edits)``: see :meth:`orchnb.Run.fork`."""
-    pipe: Pipeline = parent.owner
+    return prepare_fork(parent, step, edits, item=item, iteration=iteration
+                        ).start(stepping=False)
+
+
+def prepare_fork(parent: Run, step: str, edits: Mapping[str, Any], *, item: int | None = None,
+                 iteration: int | None = None, hooks: Sequence[Any] = (),
+                 pause: bool = True) -> Run:
+    """The fork of ``parent`` at ``step``, checked but not started (widgets start it with
+    ``start_nowait``); with ``pause`` it stops at the fork step's first call.
+
+    >>> fork = prepare_fork(run, "summarize", {"temperature": 0})   # doctest: +SKIP
+    >>> fork.start(stepping=False)                                  # doctest: +SKIP
+    """
+    pipe: Pipeline = parent._owner("fork")
     spans = _recorded(parent)
     check_shape(pipe, spans, parent.id)
     recording = Recording(spans)
@@ -186,19 +199,20 @@ def fork_run(parent: Run, step: str, edits: Mapping[str, Any], *, item: int | No
                             "(fork at the agent's name to edit its prompt or model)", key=step)
         apply_edits(node, edits)
     forked.check_models()
-    source = ReplaySource(recording, "fork", parent_id=parent.id, until=seq(point), step=step,
-                          item=item, iteration=iteration)
+    source = ReplaySource(recording, "fork", parent_id=parent.id, until=seq(point),
+                          step=step, item=item, iteration=iteration, pause=pause)
     o = parent.options
-    run = forked.new_run(parent.input, name=parent.pipeline, hooks=[source], replay=source,
-                         cache=o.cache, persist=o.persist, budget=o.budget, timeout=o.timeout)
+    run = forked.new_run(parent.input, name=parent.pipeline, hooks=[source, *hooks],
+                         replay=source, cache=o.cache, persist=o.persist, budget=o.budget,
+                         timeout=o.timeout)
     run.forked_from = parent.id
     run.source = parent.source
-    return run.start(stepping=False)
+    return run
 
 
 def replay_run(parent: Run) -> ReplayReport:
     """``parent.replay()``: see :meth:`orchnb.Run.replay`."""
-    pipe: Pipeline = parent.owner
+    pipe: Pipeline = parent._owner("replay")
     source = ReplaySource(Recording(_recorded(parent)), "replay", parent_id=parent.id)
     pipe.check_models()
     run = pipe.new_run(parent.input, name=parent.pipeline, hooks=[source], replay=source,
