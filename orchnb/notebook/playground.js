@@ -397,7 +397,7 @@ function render({ model, el }) {
         paintHistory();
       });
       body.append(h("tr", { "data-run": r.run_id, "data-status": r.status },
-        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}${r.forked_from ? " ⑂" : ""}`, title: [r.edits ? `${plural(r.edits, "edit")} applied` : "", r.forked_from ? `fork of run ${r.forked_from}` : ""].filter(Boolean).join("; ") }),
+        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}${r.forked_from ? " fork" : ""}`, title: [r.edits ? `${plural(r.edits, "edit")} applied` : "", r.forked_from ? `fork of run ${r.forked_from}` : ""].filter(Boolean).join("; ") }),
         h("td", {}, h("span", { class: `opg-status opg-s-${r.status}`, text: r.status })),
         h("td", { text: r.route || "" }), h("td", { text: money(r.cost_usd, r.unpriced) }), h("td", { text: ms(r.latency_ms) }),
         h("td", { text: r.calls }), h("td", { class: "opg-cell", text: short(r.input, 60) }), h("td", { class: "opg-cell", text: short(r.output, 120) })));
@@ -411,6 +411,7 @@ function render({ model, el }) {
     const c = model.get("comparison") || {};
     compareBox.textContent = "";
     if (!c.rows) return;
+    if (!picked.has(c.a) || !picked.has(c.b)) { picked.clear(); picked.add(c.a); picked.add(c.b); paintHistory(); }
     const cols = ["output", "route", "cost_usd", "latency_ms", "status"];
     const fmt = (f, v) => (v === null || v === undefined ? "" : f === "cost_usd" ? money(v, 0) : f === "latency_ms" ? ms(v) : short(String(v), 80));
     const head = h("tr", {}, h("th", { text: "step" }), cols.flatMap((f) => [h("th", { text: `${f} A` }), h("th", { text: `${f} B` })]));
