@@ -163,8 +163,9 @@ class ModelOp(Op):
             u.input_tokens, u.output_tokens, u.cached_tokens)
         out = result.text
         # What a fork or a replay needs to answer this call again from the trace alone: the
-        # request's address, the tool calls' ids, the text when the output column cannot hold it.
-        meta: dict[str, Any] = {"request": self._key or self.cache_key()}
+        # tool calls' ids, the text when the output column cannot hold it, and the request's
+        # address when the cache computed it (else replays compare the prompt and the model).
+        meta: dict[str, Any] = {"request": self._key} if self._key is not None else {}
         if result.tool_calls:
             calls = [{"name": c.name, "arguments": c.arguments} for c in result.tool_calls]
             meta["tool_calls"] = calls
@@ -174,7 +175,8 @@ class ModelOp(Op):
             out = out or json.dumps(calls, default=str)
         if len(result.text) > MAX_TEXT:
             meta["text"] = result.text
-        span.meta = meta
+        if meta:
+            span.meta = meta
         span.output = out
 
 

@@ -267,7 +267,8 @@ class ReplaySource:
         self.replayed += 1
         result = _rebuild(op, rec)
         priced = rec.priced is not False
-        saved = rec.cost_usd if rec.cost_usd is not None else math.nan
+        saved = rec.saved_usd if rec.cached else rec.cost_usd  # a cache hit then: its saving
+        saved = saved if saved is not None else math.nan
         span.replayed, span.attempt, span.priced, span.cached = True, 0, priced, False
         span.cost_usd = 0.0 if priced else math.nan
         span.saved_usd = saved if priced else math.nan

@@ -16,6 +16,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..engine import Run, RunContext
@@ -203,8 +204,8 @@ def prepare_fork(parent: Run, step: str, edits: Mapping[str, Any], *, item: int 
                           step=step, item=item, iteration=iteration, pause=pause)
     o = parent.options
     run = forked.new_run(parent.input, name=parent.pipeline, hooks=[source, *hooks],
-                         replay=source, cache=o.cache, persist=o.persist, budget=o.budget,
-                         timeout=o.timeout)
+                         cache=o.cache, persist=o.persist, budget=o.budget, timeout=o.timeout)
+    run.options = replace(run.options, replay=source)
     run.forked_from = parent.id
     run.source = parent.source
     return run
@@ -215,8 +216,9 @@ def replay_run(parent: Run) -> ReplayReport:
     pipe: Pipeline = parent._owner("replay")
     source = ReplaySource(Recording(_recorded(parent)), "replay", parent_id=parent.id)
     pipe.check_models()
-    run = pipe.new_run(parent.input, name=parent.pipeline, hooks=[source], replay=source,
-                       persist=False, progress=False)
+    run = pipe.new_run(parent.input, name=parent.pipeline, hooks=[source], persist=False,
+                       progress=False)
+    run.options = replace(run.options, replay=source)
     run.forked_from = parent.id
     with contextlib.suppress(OrchnbError):  # the differences say what went wrong
         run.run_sync()

@@ -228,8 +228,8 @@ class SpanStore:
                 records = []
                 while self._runs:
                     run_id, spec, input = self._runs.popleft()
-                    records.append((run_id, scrub_secrets(spec) if spec and needs_scrub(spec)
-                                    else spec, input))
+                    records.append((run_id, *(scrub_secrets(t) if t and needs_scrub(t) else t
+                                              for t in (spec, input))))
                 self._conn.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", records)
             spans = []
             while self._queue:

@@ -269,3 +269,14 @@ def test_a_run_loaded_in_a_new_process_forks_without_paying_again(fake_env, orch
     df = orchnb.traces(run_id=fork_id)
     assert df[df.kind == "run"].forked_from.iloc[0] == parent.id
     assert df[df.kind == "model"].replayed.fillna(False).tolist() == [True, True, False]
+
+
+def test_replay_of_a_cached_run_tells_a_parameter_change_from_a_prompt_change(fake_env):
+    pipe = Chain("c", [Step("extract", OPENAI, "Extract: {{ input }}"),
+                       Step("title", OPENAI, "Title: {{ steps.extract }}")], cache=True)
+    parent = pipe("doc")
+    pipe.steps[1].temperature = 0.9
+    report = parent.replay()
+    assert report.first.step == "title"
+    assert "parameters (tools, temperature, max_tokens) differ" in report.first.why
+    assert len(fake_env.requests) == 2
