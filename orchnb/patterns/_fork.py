@@ -230,7 +230,8 @@ def load_run(run_id: str, *, pipeline: Pipeline | None = None,
              namespace: Mapping[str, Any] | None = None) -> Run:
     """A run read back from the trace store (this kernel's or an earlier one's), ready to
     ``fork`` or ``replay``. Its pipeline is rebuilt from the ``%%orch`` YAML stored with it
-    (callables named there are looked up in ``namespace``, default the notebook's), or is
+    (callables named there are looked up in ``namespace``, default the caller's globals: in a
+    notebook, the notebook's names), or is
     the one passed as ``pipeline=``.
 
     >>> run = orchnb.load_run("3f2a9c1b7d0e")                  # doctest: +SKIP
@@ -251,8 +252,8 @@ def load_run(run_id: str, *, pipeline: Pipeline | None = None,
                             f"orchnb.load_run({run_id!r}, pipeline=PIPELINE)")
         from ._spec import from_yaml
 
-        if namespace is None:  # the notebook's names (IPython runs cells in __main__)
-            namespace = vars(sys.modules["__main__"]) if "__main__" in sys.modules else {}
+        if namespace is None:  # the caller's names: in a notebook, the cell's (user_ns)
+            namespace = sys._getframe(1).f_globals
         pipeline = from_yaml(spec, name=root.pipeline, namespace=namespace)
     try:
         value: Any = json.loads(stored_input) if stored_input else root.input
