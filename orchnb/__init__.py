@@ -32,14 +32,16 @@ from .exceptions import (
     RunCancelled,
     RunError,
     SpecError,
+    StructuredOutputError,
     TemplateError,
     ToolError,
     UnknownModelError,
     YAMLError,
 )
+from .memory import Memory
 from .models import SimModel, openai_compatible, register_provider, sim_model
 from .patterns import Chain, FunctionStep, Pipeline, Prompt, Step
-from .tools import Tool, tool
+from .tools import Tool, mcp_tools, tool
 from .trace import Trace, traces
 
 __version__ = "0.1.0"
@@ -77,6 +79,7 @@ __all__ = [
     "LLMClassifier",
     "MapReduce",
     "MaxIterationsExceeded",
+    "Memory",
     "MissingAPIKeyError",
     "OrchnbError",
     "Pipeline",
@@ -94,6 +97,7 @@ __all__ = [
     "SpecError",
     "Step",
     "StreamChunk",
+    "StructuredOutputError",
     "Team",
     "TemplateError",
     "Tool",
@@ -109,6 +113,7 @@ __all__ = [
     "export_live",
     "from_yaml",
     "load_run",
+    "mcp_tools",
     "openai_compatible",
     "register_provider",
     "remove_hook",

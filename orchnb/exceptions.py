@@ -17,6 +17,7 @@
         ├── MaxIterationsExceeded an agent, re-planner or team hit its iteration cap
         ├── ToolError             a tool was called wrongly or failed where it cannot be observed
         ├── ReplayError           a replayed or forked run no longer matches its recording
+        ├── StructuredOutputError a model's answer did not fit the step's output schema, twice
         └── RunCancelled          the run was cancelled (kernel interrupt, Stop button)
 
 Every message says what was wrong, where (step, YAML key, line) and what to do.
@@ -37,6 +38,7 @@ __all__ = [
     "RunCancelled",
     "RunError",
     "SpecError",
+    "StructuredOutputError",
     "TemplateError",
     "ToolError",
     "UnknownModelError",
@@ -184,6 +186,25 @@ class MaxIterationsExceeded(_UserFacing, RunError):
 
 class ToolError(RunError):
     """A tool is unknown or failed in a way that cannot be handed back to the model."""
+
+
+class StructuredOutputError(RunError):
+    """A model's answer did not validate against the step's output schema, even after one
+    repair call that showed it its answer and the error. ``raw`` is the last answer's text,
+    ``schema`` the schema's name, ``problems`` the validation error; nothing is lost.
+
+    >>> e = StructuredOutputError("step 'x': not JSON", raw="oops", schema="Invoice")
+    >>> e.raw, e.schema
+    ('oops', 'Invoice')
+    """
+
+    def __init__(self, message: str, *, raw: str = "", schema: str = "",
+                 problems: str = "", step: str | None = None):
+        self.raw = raw
+        self.schema = schema
+        self.problems = problems
+        self.step = step
+        super().__init__(message)
 
 
 class RunCancelled(_UserFacing, RunError):

@@ -341,14 +341,18 @@ class RunContext:
         temperature: float | None = None,
         max_tokens: int | None = None,
         stream: bool = False,
+        output_schema: dict[str, Any] | None = None,
+        output_name: str = "output",
     ) -> ModelResponse:
         """One model call: a step boundary, budgeted, cached, retried, timed out, priced and
         traced. With ``stream`` (or when the run streams) its text is published as it arrives.
+        ``output_schema`` asks a provider with structured output for JSON of that schema.
         """
         if isinstance(model, str):
             model = _resolve(model)
         request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
-                               self.options.timeout)
+                               self.options.timeout, output_schema=output_schema,
+                               output_name=output_name)
         op = ModelOp(model, request, step, stream or self.options.stream,
                      self._boundary("model", step, model.id, request))
         return await self._guarded(op)

@@ -303,9 +303,15 @@ def as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=_plain)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def _plain(value: Any) -> Any:
+    # pydantic models (structured outputs) as their JSON form; anything else as its str().
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) and not isinstance(value, type) else str(value)
 
 
 def messages_text(messages: list[Message]) -> str:

@@ -172,6 +172,7 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
                          concurrency=concurrency, progress=f"eval {name}")
         return outputs
 
+    router.check_models()  # every model of the router (and its routes) callable: before paying
     return router.new_run(plural(len(texts), "row"), body=body, name=f"eval:{name}", pattern="eval",
                           cache=cache, budget=budget, progress=progress)
 

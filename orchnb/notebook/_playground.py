@@ -206,7 +206,8 @@ class Playground(anywidget.AnyWidget):
         keys = [n["key"] for n in self.graph["nodes"]]
         tracker = RunTracker(None, keys, self.graph["root"], self._throttle.poke,
                              self._aliases)
-        run = self._work._new_run(value, {}, hooks=[tracker, _HistoryHook(self)])
+        self._work.check_models()  # fail before paying, as a cell run would
+        run = self._work.new_run(value, hooks=[tracker, _HistoryHook(self)])
         tracker.run = run
         self._run, self._tracker = run, tracker
         self.live = tracker.snapshot()
