@@ -387,7 +387,7 @@ class RunContext:
         >>> await ctx.memory("search", lambda: mem.asearch(q), step="recall")  # doctest: +SKIP
         """
         op = LocalOp("memory", step, fn, {"tool": action, "input": input, **fields},
-                     self._boundary("tool", step, f"memory.{action}", {"input": input}))
+                     self._boundary("memory", step, f"memory.{action}", {"input": input}))
         return await self._guarded(op)
 
     # -- fan-out ---------------------------------------------------------------------------------
