@@ -6,7 +6,9 @@
     ├── SpecError                 a pipeline definition is wrong (before any call is paid for)
     │   ├── YAMLError             the %%orch body is not valid YAML
     │   ├── TemplateError         a prompt template has a syntax error or an unknown variable
-    │   └── UnknownModelError     a model string names no provider, or a malformed one
+    │   ├── UnknownModelError     a model string names no provider, or a malformed one
+    │   └── ForkError             run.fork / load_run: a step never reached, a changed pipeline,
+    │                             an edit that does not apply
     ├── MissingAPIKeyError        a provider needs a key that is not set
     └── RunError                  something failed while a pipeline ran
         ├── ProviderError         the model API answered with an error (after retries)
@@ -14,6 +16,7 @@
         ├── BudgetExceeded        a calls / tokens / USD cap was reached
         ├── MaxIterationsExceeded an agent, re-planner or team hit its iteration cap
         ├── ToolError             a tool was called wrongly or failed where it cannot be observed
+        ├── ReplayError           a replayed or forked run no longer matches its recording
         ├── StructuredOutputError a model's answer did not fit the step's output schema, twice
         └── RunCancelled          the run was cancelled (kernel interrupt, Stop button)
 
@@ -25,11 +28,13 @@ from __future__ import annotations
 __all__ = [
     "BudgetExceeded",
     "CallTimeoutError",
+    "ForkError",
     "MaxIterationsExceeded",
     "MissingAPIKeyError",
     "OrchnbError",
     "OrchnbWarning",
     "ProviderError",
+    "ReplayError",
     "RunCancelled",
     "RunError",
     "SpecError",
@@ -97,6 +102,12 @@ class _UserFacing:
 
     def _render_traceback_(self) -> list[str]:
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class ForkError(SpecError):
+    """``run.fork`` / ``orchnb.load_run`` cannot start: a step the run never reached, a stored
+    run whose pipeline changed shape, an edit key the step does not have. Raised before any
+    call."""
 
 
 class MissingAPIKeyError(_UserFacing, OrchnbError):
@@ -198,3 +209,8 @@ class StructuredOutputError(RunError):
 
 class RunCancelled(_UserFacing, RunError):
     """The run was cancelled (kernel interrupt or Stop). The partial trace is kept."""
+
+
+class ReplayError(RunError):
+    """A replayed or forked run asked for a call its recording does not have (the pipeline or
+    its code changed before the point where it may call for real)."""

@@ -260,6 +260,9 @@ class RunContext:
                 gate.call_done()
 
     async def _cached_or_called(self, op: Op, span: Span) -> tuple[Any, Charge]:
+        replay = self.options.replay  # a fork or replay: the recorded run answers first
+        if replay is not None and (hit := replay.answer(self, op, span)) is not None:
+            return hit
         cache = self._cache
         key = op.cache_key() if cache is not None else None
         if key is not None:

@@ -33,6 +33,8 @@ _LAZY = {
     "Team": "_team",
     "from_dict": "_spec",
     "from_yaml": "_spec",
+    "load_run": "_fork",
+    "prepare_fork": "_fork",
     "register_builder": "_spec",
 }
 
@@ -41,7 +43,7 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
-    "Router", "Team", "from_dict", "from_yaml", "register_builder",
+    "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run", "prepare_fork",
 ]
 
 

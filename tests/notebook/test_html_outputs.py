@@ -23,6 +23,7 @@ PRODUCERS = {
     "notebook/_playground.py": "Playground text/html",
     "notebook/_traceview.py": "TraceView text/html",
     "engine/_run.py": "Run._repr_html_",
+    "engine/_replay.py": "ReplayReport._repr_html_",
     "patterns/_base.py": "Pipeline._repr_html_",
     "patterns/_preview_view.py": "Preview._repr_html_",
 }
@@ -107,6 +108,14 @@ def test_run_pipeline_and_preview_html_opt_out_of_mathjax(which):
     made = {"run": lambda: pipe("x"), "pipeline": lambda: pipe,
             "preview": lambda: pipe.preview("x")}
     assert_opts_out(made[which]()._repr_html_())
+
+
+def test_replay_report_html_opts_out_of_mathjax():
+    pipe = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
+    run = pipe("x")
+    assert_opts_out(run.replay()._repr_html_())
+    pipe.steps[0].prompt = orchnb.Prompt("$1 {{ input }}")
+    assert_opts_out(run.replay()._repr_html_())
 
 
 def test_every_html_producer_is_covered_by_these_tests():
