@@ -1,4 +1,6 @@
-"""Router evals in the notebook: accuracy with a confidence interval, per-route precision /
+"""Evals in the notebook. Any pipeline: ``evaluate(pipe, data, expected=..., scorers=[...])``
+scores its outputs (built-ins, functions, LLM judges); ``compare([...], data)`` puts patterns
+side by side with paired tests and says which to pick. Routers: accuracy with a confidence interval, per-route precision /
 recall / F1, confusion matrix, misroutes, latency, cost per 1,000 queries and the saving against
 sending everything to the dearest route, for one router or several candidates side by side.
 
@@ -14,20 +16,33 @@ pandas, numpy and Plotly are imported inside the functions that use them.
 from __future__ import annotations
 
 from ._candidates import Comparison, compare_routers, sweep_threshold
+from ._compare import Experiment, compare
 from ._costs import CostEstimate, RouterCosts, rates_for
 from ._data import TICKET_LABELS, load_data, load_tickets
 from ._evaluate import evaluate
+from ._experiments import experiments, load_experiment
+from ._judge import Judge, judge
 from ._metrics import pareto_front
 from ._report import EvalReport
+from ._scorers import Scorer
+from ._scores_report import ScoreReport
 
 __all__ = [
     "TICKET_LABELS",
     "Comparison",
     "CostEstimate",
     "EvalReport",
+    "Experiment",
+    "Judge",
     "RouterCosts",
+    "Scorer",
+    "ScoreReport",
+    "compare",
     "compare_routers",
     "evaluate",
+    "experiments",
+    "judge",
+    "load_experiment",
     "load_data",
     "load_tickets",
     "pareto_front",

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ._candidates import Comparison
+    from ._compare import Experiment
+    from ._scores_report import ScoreReport
     from ._report import EvalReport
 
 log = logging.getLogger("orchnb.evals")
@@ -34,11 +36,14 @@ def evaluate(
     data: Any,
     *,
     text: str = "text",
-    label: str = "label",
+    label: str | None = None,
+    expected: str | None = None,
+    scorers: Any = None,
+    name: str | None = None,
     full_pipeline: bool = False,
     concurrency: int = 16,
     progress: bool = True,
-    cache: bool | None = None,
+    cache: bool | None = True,
     budget: Budget | None = None,
     max_usd: float | None = None,
     baseline: str | None = None,
@@ -47,8 +52,22 @@ def evaluate(
     n_boot: int = 1000,
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
-) -> EvalReport | Comparison:
-    """Evaluate a router on labelled data; returns an :class:`EvalReport`.
+) -> EvalReport | Comparison | ScoreReport | Experiment:
+    """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
+
+    **Any pipeline** (``expected=`` or ``scorers=`` given, or not a router): every row's
+    ``text`` runs through the whole pipeline in one traced run, ``concurrency`` rows at a time,
+    and each output is scored: built-ins by name (``"exact"``, ``"iexact"``, ``"contains"``,
+    ``"regex:PATTERN"``, ``"json:FIELD"``, ``"numeric[:TOL]"``), Python functions
+    ``(output, expected[, row]) -> float | bool`` and :func:`orchnb.judge` (LLM as judge).
+    Returns a :class:`~orchnb.evals.ScoreReport` (``.scores``, ``.summary``, ``.failures``).
+    With ``expected`` and no scorers, ``"exact"`` is used.
+
+    >>> report = orchnb.evaluate(chain, data, text="question", expected="answer",
+    ...                          scorers=["exact", orchnb.judge("openai:gpt-4o-mini",
+    ...                                                         "Correct and concise")])  # doctest: +SKIP
+
+    **Routers** (``label=``, the default column ``"label"``): returns an :class:`EvalReport`.
 
     By default only the classifier runs (cheap); ``full_pipeline=True`` runs each row's route
     too. Rows run ``concurrency`` at a time in one traced run with a progress bar
@@ -64,7 +83,22 @@ def evaluate(
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
     """
-    if isinstance(router, Mapping) or (isinstance(router, (list, tuple)) and not is_router(router)):
+    many = isinstance(router, Mapping) or isinstance(router, (list, tuple))
+    members = list(router.values()) if isinstance(router, Mapping) else (
+        list(router) if many else [router])
+    if expected is not None or scorers is not None or not all(map(is_router, members)):
+        options = dict(text=text, expected=expected or label, scorers=scorers,
+                       concurrency=concurrency, progress=progress, cache=cache, budget=budget,
+                       max_usd=max_usd, sample=sample, seed=seed, n_boot=n_boot, level=level)
+        if many:
+            from ._compare import compare
+
+            return compare(router, data, **options)  # type: ignore[return-value]
+        from ._pipeline_eval import evaluate_pipeline
+
+        return evaluate_pipeline(router, data, name=name, **options)  # type: ignore[return-value]
+    label = label or "label"
+    if many:
         from ._candidates import compare_routers
 
         return compare_routers(router, data, text=text, label=label, full_pipeline=full_pipeline,
