@@ -1,8 +1,9 @@
 """Evals in the notebook. Any pipeline: ``evaluate(pipe, data, expected=..., scorers=[...])``
 scores its outputs (built-ins, functions, LLM judges); ``compare([...], data)`` puts patterns
-side by side with paired tests and says which to pick. Routers: accuracy with a confidence interval, per-route precision /
-recall / F1, confusion matrix, misroutes, latency, cost per 1,000 queries and the saving against
-sending everything to the dearest route, for one router or several candidates side by side.
+side by side with paired tests and says which to pick. Routers: accuracy with a confidence
+interval, per-route precision / recall / F1, confusion matrix, misroutes, latency, cost per 1,000
+queries and the saving against sending everything to the dearest route, for one router or
+several candidates side by side.
 
 >>> import orchnb
 >>> tickets = orchnb.evals.load_tickets()              # 333 labelled support messages (CC0)
@@ -35,15 +36,15 @@ __all__ = [
     "Experiment",
     "Judge",
     "RouterCosts",
-    "Scorer",
     "ScoreReport",
+    "Scorer",
     "compare",
     "compare_routers",
     "evaluate",
     "experiments",
     "judge",
-    "load_experiment",
     "load_data",
+    "load_experiment",
     "load_tickets",
     "pareto_front",
     "rates_for",

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
     from ._candidates import Comparison
     from ._compare import Experiment
-    from ._scores_report import ScoreReport
     from ._report import EvalReport
+    from ._scores_report import ScoreReport
 
 log = logging.getLogger("orchnb.evals")
 
@@ -63,9 +63,9 @@ def evaluate(
     Returns a :class:`~orchnb.evals.ScoreReport` (``.scores``, ``.summary``, ``.failures``).
     With ``expected`` and no scorers, ``"exact"`` is used.
 
+    >>> grader = orchnb.judge("openai:gpt-4o-mini", "Correct and concise")
     >>> report = orchnb.evaluate(chain, data, text="question", expected="answer",
-    ...                          scorers=["exact", orchnb.judge("openai:gpt-4o-mini",
-    ...                                                         "Correct and concise")])  # doctest: +SKIP
+    ...                          scorers=["exact", grader])                  # doctest: +SKIP
 
     **Routers** (``label=``, the default column ``"label"``): returns an :class:`EvalReport`.
 
@@ -83,7 +83,7 @@ def evaluate(
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
     """
-    many = isinstance(router, Mapping) or isinstance(router, (list, tuple))
+    many = isinstance(router, (Mapping, list, tuple))
     members = list(router.values()) if isinstance(router, Mapping) else (
         list(router) if many else [router])
     if expected is not None or scorers is not None or not all(map(is_router, members)):

@@ -246,7 +246,8 @@ def judge(model: Any, rubric: str, *, name: str = "judge", scale: int = 5,
     """An LLM judge for :func:`~orchnb.evaluate` / :func:`~orchnb.compare`.
 
     >>> j = judge("sim:echo", "Polite and correct")
-    >>> report = orchnb.evaluate(chain, data, expected="answer", scorers=["exact", j])  # doctest: +SKIP
-    >>> report.scores[["judge", "judge_reason"]]                                          # doctest: +SKIP
+    >>> report = orchnb.evaluate(chain, data, expected="answer",
+    ...                          scorers=["exact", j])           # doctest: +SKIP
+    >>> report.scores[["judge", "judge_reason"]]                  # doctest: +SKIP
     """
     return Judge(model, rubric, name=name, scale=scale, concurrency=concurrency)

@@ -57,8 +57,8 @@ class ScoreReport:
     paid, ``judge_usd`` what its judges paid (apart). Charts: ``plot_scores()``,
     ``plot_latency()``; ``show()`` displays everything.
 
-    >>> report = orchnb.evaluate(chain, data, expected="answer", scorers=["exact"])  # doctest: +SKIP
-    >>> report.summary                                                              # doctest: +SKIP
+    >>> report = orchnb.evaluate(chain, data, expected="answer")   # doctest: +SKIP
+    >>> report.summary                                             # doctest: +SKIP
     """
 
     pass_mark = 0.5
