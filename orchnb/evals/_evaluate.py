@@ -87,6 +87,11 @@ def evaluate(
     members = list(router.values()) if isinstance(router, Mapping) else (
         list(router) if many else [router])
     if expected is not None or scorers is not None or not all(map(is_router, members)):
+        if expected is None and label is None and scorers is None:
+            odd = next(x for x in members if not is_router(x))
+            raise SpecError(f"evaluate: {type(odd).__name__} {getattr(odd, 'name', odd)!r} is "
+                            f"not a router, so its outputs are scored: give expected='COLUMN' "
+                            f"(scored 'exact') or scorers=[...]")
         options = dict(text=text, expected=expected or label, scorers=scorers,
                        concurrency=concurrency, progress=progress, cache=cache, budget=budget,
                        max_usd=max_usd, sample=sample, seed=seed, n_boot=n_boot, level=level)
@@ -175,10 +180,11 @@ def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipel
     rows = collect(run, len(texts), router.classifier.name, full_pipeline)
     predictions = frame(df, texts, labels, rows, text, label)
     observed = rows.pop("_observed") if full_pipeline else None
+    setup_usd = rows.pop("_setup_usd")
     costs = RouterCosts(router, texts, output_tokens, observed)
     return EvalReport(candidate or router.name, router, predictions, costs, run=run,
                       estimate=estimate, full_pipeline=full_pipeline, baseline=baseline,
-                      seed=seed, n_boot=n_boot, level=level, wall_s=wall)
+                      seed=seed, n_boot=n_boot, level=level, wall_s=wall, setup_usd=setup_usd)
 
 
 def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progress: bool,
@@ -202,8 +208,18 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
         root = ctx.current_span()
         root.meta = {"eval": {"router": router.name, "rows": len(texts),
                               "full_pipeline": full, "concurrency": concurrency}}
-        await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
-                         concurrency=concurrency, progress=f"eval {name}")
+        clf = router.classifier
+        prefetch = getattr(clf, "prefetch", None)
+        try:
+            if prefetch is not None:
+                # Embedding classifiers: the examples once, then every query in batched calls
+                # (spans under the run, reported apart), not one embedding call per row.
+                await prefetch(ctx, texts)
+            await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
+                             concurrency=concurrency, progress=f"eval {name}")
+        finally:
+            if prefetch is not None:
+                clf.forget()
         return outputs
 
     return router.new_run(plural(len(texts), "row"), body=body, name=f"eval:{name}", pattern="eval",
@@ -266,8 +282,18 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
     calls = [0] * n
     cached = [0] * n
     out_tokens: dict[str, list[int]] = {}
+    setup = {"examples": 0.0, "queries": 0.0, "queries_listed": 0.0}
     for s in spans:
         if s.kind != "model":
+            continue
+        if s.parent_id == root.span_id and s.item is None:  # an embedding classifier's batches
+            c = nan if s.cost_usd is None else s.cost_usd
+            listed = c + (s.saved_usd or 0.0) if s.cached else c
+            if s.step.endswith(":examples"):
+                setup["examples"] += listed
+            else:
+                setup["queries"] += c
+                setup["queries_listed"] += listed
             continue
         t = top_of(s)
         i = row_of.get(id(t)) if t is not None else None
@@ -286,7 +312,8 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
             if s.output_tokens is not None and not (s.meta or {}).get("embedding"):
                 out_tokens.setdefault(s.step, []).append(s.output_tokens)
     cols: dict[str, Any] = {k: [None] * n for k in (
-        "route", "raw_label", "confidence", "defaulted", "reason", "similarity", "error")}
+        "route", "raw_label", "confidence", "defaulted", "reason", "similarity", "score",
+        "error")}
     latency = [nan] * n
     for i, (t, c) in enumerate(zip(tops, clf)):
         if t is not None:
@@ -302,11 +329,17 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
         cols["defaulted"][i] = bool(meta.get("defaulted", False))
         cols["reason"][i] = meta.get("reason")
         cols["similarity"][i] = meta.get("similarity")
+        cols["score"][i] = meta.get("score", meta.get("similarity"))
+    if n and (setup["queries"] or setup["queries_listed"]):
+        # Batched query embeddings: each row's share (they are per-query costs).
+        for i in range(n):
+            cost[i] += setup["queries"] / n
+            clf_usd[i] += setup["queries_listed"] / n
     outputs = run.output if isinstance(run.output, list) else [None] * n
     cols.update(latency_ms=latency, cost_usd=cost, saved_usd=saved, classifier_usd=clf_usd,
                 route_usd=route_usd, calls=calls, cached_calls=cached,
                 output=[None if o is None else as_text(o) for o in outputs],
-                done=[t is not None for t in tops],
+                done=[t is not None for t in tops], _setup_usd=setup["examples"],
                 _observed={k: sum(v) / len(v) for k, v in out_tokens.items()})
     return cols
 
@@ -337,6 +370,8 @@ def frame(df: pd.DataFrame, texts: list[str], labels: list[str], cols: dict[str,
         "route_usd": cols["route_usd"],
         "similarity": pd.to_numeric(pd.Series(cols["similarity"], index=df.index, dtype=object),
                                     errors="coerce"),
+        "score": pd.to_numeric(pd.Series(cols["score"], index=df.index, dtype=object),
+                               errors="coerce"),
         "reason": pd.Series(cols["reason"], index=df.index, dtype=object),
         "error": pd.Series(cols["error"], index=df.index, dtype=object),
     }, index=df.index)

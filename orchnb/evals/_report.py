@@ -45,7 +45,8 @@ class EvalReport:
     def __init__(self, name: str, router: Any, predictions: pd.DataFrame, costs: RouterCosts,
                  *, run: Run | None = None, estimate: CostEstimate | None = None,
                  full_pipeline: bool = False, baseline: str | None = None, seed: int = 0,
-                 n_boot: int = 1000, level: float = 0.95, wall_s: float = math.nan):
+                 n_boot: int = 1000, level: float = 0.95, wall_s: float = math.nan,
+                 setup_usd: float = 0.0, include_no_route: bool = False):
         import numpy as np
 
         self.name = name
@@ -62,6 +63,12 @@ class EvalReport:
         self.full_pipeline = full_pipeline
         self.baseline = baseline
         self.wall_s = wall_s
+        self.setup_usd = setup_usd
+        """One-off cost of embedding the classifier's examples (not in ``cost_per_1k``)."""
+        self.include_no_route = include_no_route
+        """Whether macro averages count "(no route)" (failed rows) as a class; by default
+        they do not (sklearn's ``labels=`` without it), as ``macro_note`` says."""
+        self.n_boot, self.level, self.seed = n_boot, level, seed
         self._costs = costs
         y_true = predictions["label"].astype(str).tolist()
         y_pred = predictions["route"].where(predictions["route"].notna(), NO_ROUTE)
@@ -73,7 +80,10 @@ class EvalReport:
         t, p = m.encode(y_true, self.labels), m.encode(y_pred, self.labels)
         self._cm = m.confusion(t, p, k)
         self._scores = m.scores(self._cm)
-        self.bootstrap = m.bootstrap(t, p, k, n_boot=n_boot, level=level, seed=seed)
+        skip = (self.labels.index(NO_ROUTE) if NO_ROUTE in self.labels and not include_no_route
+                else None)
+        self._skip = skip
+        self.bootstrap = m.bootstrap(t, p, k, n_boot=n_boot, level=level, seed=seed, skip=skip)
         self._route_rows = {r: costs.route_rows(r) for r in router.routes}
         self._lat = predictions["latency_ms"].to_numpy(dtype=float)
         self._pred_arr = np.asarray(y_pred, dtype=object)
@@ -100,7 +110,18 @@ class EvalReport:
 
     @property
     def macro_f1(self) -> float:
-        return self._scores.macro()[2]
+        """Unweighted mean F1 over the labels ("(no route)" left out unless
+        ``include_no_route``; see ``macro_note``)."""
+        return self._scores.macro(self._skip)[2]
+
+    @property
+    def macro_note(self) -> str:
+        """What the macro averages cover."""
+        if NO_ROUTE not in self.labels:
+            return "macro averages over all labels"
+        if self._skip is None:
+            return f"macro averages count {NO_ROUTE!r} (failed rows) as a class"
+        return f"macro averages leave out {NO_ROUTE!r} (failed rows still count as wrong)"
 
     @property
     def weighted_f1(self) -> float:
@@ -197,14 +218,23 @@ class EvalReport:
         return self.classifier_usd / self.n * 1000 if self.n else math.nan
 
     @property
-    def expensive_route(self) -> str:
-        """The route dearest per query: what "send everything to the best route" means."""
-        return self._costs.expensive_route()
+    def expensive_route(self) -> str | None:
+        """The route dearest per query: what "send everything to the best route" means. None
+        when no route has a price (all free or unknown): there is no dearest route then."""
+        import numpy as np
+
+        if not hasattr(self, "_expensive"):
+            priced = any(np.nansum(rows) > 0 for rows in self._route_rows.values())
+            self._expensive = self._costs.expensive_route() if priced else None
+        return self._expensive
 
     @property
     def all_expensive_usd(self) -> float:
-        """Every query sent straight to ``expensive_route`` (no classifier)."""
+        """Every query sent straight to ``expensive_route`` (no classifier); NaN when no
+        route is priced."""
         exp = self.expensive_route
+        if exp is None:
+            return math.nan
         est = self._route_rows[exp]
         if not self.full_pipeline:
             return float(est.sum())
@@ -240,14 +270,18 @@ class EvalReport:
 
     @property
     def expensive_share(self) -> float:
-        """Share of queries routed to ``expensive_route``."""
-        return float((self._pred_arr == self.expensive_route).mean()) if self.n else math.nan
+        """Share of queries routed to ``expensive_route`` (NaN when it is undefined)."""
+        if not self.n or self.expensive_route is None:
+            return math.nan
+        return float((self._pred_arr == self.expensive_route).mean())
 
     @property
     def quality(self) -> float:
         """Share of queries served well, RouteLLM-style: routed to their own route, or to the
-        dearest route (assumed able to answer anything)."""
+        dearest route (assumed able to answer anything); accuracy when no route is priced."""
         p = self.predictions
+        if self.expensive_route is None:
+            return self.accuracy
         return float((p["correct"] | (self._pred_arr == self.expensive_route)).mean())
 
     @property
@@ -272,7 +306,7 @@ class EvalReport:
 
         s = self._scores
         total = int(s.support.sum())
-        return pd.DataFrame([[*s.macro(), total], [*s.weighted(), total]],
+        return pd.DataFrame([[*s.macro(self._skip), total], [*s.weighted(), total]],
                             columns=["precision", "recall", "f1", "support"],
                             index=pd.Index(["macro avg", "weighted avg"], name="average"))
 

@@ -72,7 +72,7 @@ def test_threshold_sweep_reuses_the_similarities(small, make_embedding_router):
     assert at.loc[-1.0, "abstention_rate"] == 0 and at.loc[2.0, "abstention_rate"] == 1
     assert at.loc[2.0, "accuracy"] == pytest.approx((small.label == "other").mean())
     assert np.all(np.diff(sweep.abstention_rate) >= 0)
-    assert report.run.calls == len(small)  # the sweep made no calls
+    assert report.run.calls == 2  # examples + the queries in one batch; the sweep made none
     assert len(report.threshold_sweep()) == 21
     assert report.plot_threshold().data
 
