@@ -16,6 +16,7 @@ pandas, numpy and Plotly are imported inside the functions that use them.
 
 from __future__ import annotations
 
+from ._calibrate import Calibration, calibrate
 from ._candidates import Comparison, compare_routers, sweep_threshold
 from ._compare import Experiment, compare
 from ._costs import CostEstimate, RouterCosts, rates_for
@@ -30,6 +31,7 @@ from ._scores_report import ScoreReport
 
 __all__ = [
     "TICKET_LABELS",
+    "Calibration",
     "Comparison",
     "CostEstimate",
     "EvalReport",
@@ -38,6 +40,7 @@ __all__ = [
     "RouterCosts",
     "ScoreReport",
     "Scorer",
+    "calibrate",
     "compare",
     "compare_routers",
     "evaluate",

@@ -202,3 +202,30 @@ def pareto_front(cost: Sequence[float], quality: Sequence[float]) -> list[bool]:
             for j, (c2, q2) in enumerate(pts))
         out.append(not beaten)
     return out
+
+
+def auroc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the ``positive`` rows (ties count half), as
+    ``sklearn.metrics.roc_auc_score``; NaN when one class is absent.
+
+    >>> import numpy as np
+    >>> auroc(np.array([True, False, True, False]), np.array([0.9, 0.1, 0.4, 0.4]))
+    0.875
+    """
+    import numpy as np
+
+    pos = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    s = np.asarray(score, dtype=float)
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    # average ranks over ties (the Mann–Whitney U statistic)
+    starts = np.r_[0, np.flatnonzero(sorted_s[1:] != sorted_s[:-1]) + 1]
+    ends = np.r_[starts[1:], len(s)]
+    for a, b in zip(starts, ends):
+        ranks[order[a:b]] = (a + b + 1) / 2
+    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))

@@ -148,6 +148,89 @@ class EvalReport:
         keep = ~p["defaulted"] & p["route"].notna()
         return float(p.loc[keep, "correct"].mean()) if keep.any() else math.nan
 
+    # -- out of scope -----------------------------------------------------------------------------
+    @property
+    def oos_label(self) -> str | None:
+        """The router's default route, read as "out of scope" when some rows carry it as their
+        true label (CLINC150's ``oos``); None otherwise."""
+        d = self.router.default
+        return d if d is not None and bool((self.predictions["label"] == d).any()) else None
+
+    def _oos(self) -> tuple[Any, Any]:
+        import numpy as np
+
+        p = self.predictions
+        oos = self.oos_label
+        true = (p["label"] == oos).to_numpy()
+        pred = (self._pred_arr == oos) if oos is not None else np.zeros(self.n, dtype=bool)
+        return true, pred
+
+    @property
+    def in_scope_accuracy(self) -> float:
+        """Accuracy on the rows whose true label is not the out-of-scope one (NaN when the
+        router has no out-of-scope route among the labels)."""
+        if self.oos_label is None:
+            return math.nan
+        true, _ = self._oos()
+        return float(self.predictions["correct"].to_numpy()[~true].mean())
+
+    @property
+    def oos_precision(self) -> float:
+        """Of the rows sent to the out-of-scope route, the share that were out of scope."""
+        if self.oos_label is None:
+            return math.nan
+        true, pred = self._oos()
+        return float((true & pred).sum() / pred.sum()) if pred.sum() else 0.0
+
+    @property
+    def oos_recall(self) -> float:
+        """Of the out-of-scope rows, the share sent to the out-of-scope route."""
+        if self.oos_label is None:
+            return math.nan
+        true, pred = self._oos()
+        return float((true & pred).sum() / true.sum())
+
+    @property
+    def oos_f1(self) -> float:
+        if self.oos_label is None:
+            return math.nan
+        true, pred = self._oos()
+        den = true.sum() + pred.sum()
+        return float(2 * (true & pred).sum() / den) if den else 0.0
+
+    @property
+    def abstention_auroc(self) -> float:
+        """How well the classifier's score separates out-of-scope rows (low score) from the
+        rest: sklearn's ``roc_auc_score(is_oos, -score)``. NaN without scores or OOS rows."""
+        import numpy as np
+
+        if self.oos_label is None:
+            return math.nan
+        s = self.predictions["score"].to_numpy(dtype=float)
+        true, _ = self._oos()
+        keep = ~np.isnan(s)
+        return m.auroc(true[keep], -s[keep])
+
+    def risk_coverage(self) -> pd.DataFrame:
+        """Answer only the rows scored at or above a threshold: ``coverage`` (share of rows
+        answered) against ``risk`` (share of the answered rows routed wrongly; an answered
+        out-of-scope row is wrong), one row per distinct score, highest first."""
+        import numpy as np
+        import pandas as pd
+
+        p = self.predictions
+        s = p["score"].to_numpy(dtype=float)
+        keep = ~np.isnan(s)
+        answer = p["raw_label"].astype(str).to_numpy()[keep]
+        right = (answer == p["label"].astype(str).to_numpy()[keep]).astype(float)
+        order = np.argsort(-s[keep], kind="stable")
+        ss, rr = s[keep][order], right[order]
+        answered = np.arange(1, len(ss) + 1)
+        last = np.r_[ss[1:] != ss[:-1], True]  # ties answer together
+        risk = 1 - np.cumsum(rr) / answered
+        return pd.DataFrame({"threshold": ss[last], "coverage": answered[last] / max(self.n, 1),
+                             "risk": risk[last]})
+
     # -- latency ----------------------------------------------------------------------------------
     @property
     def latency_p50_ms(self) -> float:
@@ -288,6 +371,17 @@ class EvalReport:
     def simulated(self) -> bool:
         return bool(self.run is not None and self.run.simulated)
 
+    @property
+    def examples_in_data(self) -> int:
+        """Evaluated rows whose text is one of the classifier's own examples (an embedding
+        router evaluated on its training rows looks better than it is)."""
+        examples = getattr(self.router.classifier, "examples", None)
+        if not examples:
+            return 0
+        known = {t.strip().casefold() for v in examples.values() for t in v}
+        return int(self.predictions["text"].astype(str).str.strip().str.casefold()
+                   .isin(known).sum())
+
     # -- tables -----------------------------------------------------------------------------------
     @property
     def per_route(self) -> pd.DataFrame:
@@ -352,6 +446,11 @@ class EvalReport:
         if self.baseline:
             row.update(baseline=self.baseline, baseline_saving_usd=self.baseline_saving_usd,
                        baseline_saving_pct=self.baseline_saving_pct)
+        if self.oos_label is not None:
+            row.update(in_scope_accuracy=self.in_scope_accuracy, oos_precision=self.oos_precision,
+                       oos_recall=self.oos_recall, oos_f1=self.oos_f1,
+                       abstention_auroc=self.abstention_auroc)
+        row.update(setup_usd=self.setup_usd, examples_in_data=self.examples_in_data)
         row.update(paid_usd=self.cost_usd, saved_usd=self.saved_usd,
                    cached_calls=self.cached_calls, simulated=self.simulated)
         return pd.DataFrame([row], index=pd.Index([self.name], name="router"))
@@ -361,7 +460,8 @@ class EvalReport:
         """Accuracy, abstention rate and cost against an embedding router's threshold, from the
         similarities this eval already computed (no new calls).
 
-        A row abstains (takes the default route) when its best similarity is below the
+        A row abstains (takes the default route) when its score (unrounded: the classifier's
+        similarity, or probability for a linear head) is below the
         threshold. Columns: threshold, accuracy, answered_accuracy, abstention_rate, macro_f1,
         expensive_share, quality, cost_per_1k. Default thresholds: 21 steps over the observed
         similarities.
@@ -372,7 +472,7 @@ class EvalReport:
         import pandas as pd
 
         p = self.predictions
-        sim = p["similarity"].to_numpy(dtype=float)
+        sim = p["score"].to_numpy(dtype=float)
         has = ~np.isnan(sim)
         if not has.any():
             raise SpecError(f"threshold_sweep: router '{self.router.name}' has no similarities "
@@ -395,18 +495,31 @@ class EvalReport:
             y_pred = route.astype(str).tolist()
             labs = m.label_order(labels.tolist(), y_pred, list(self.router.routes))
             cm = m.confusion(m.encode(labels.tolist(), labs), m.encode(y_pred, labs), len(labs))
+            skip = (labs.index(NO_ROUTE) if NO_ROUTE in labs and not self.include_no_route
+                    else None)
             usd = clf_usd.sum() + self._mix_rows(route).sum()
             rows.append({
                 "threshold": float(t), "accuracy": float(correct.mean()),
                 "answered_accuracy": float(correct[answered].mean()) if answered.any()
                 else math.nan,
                 "abstention_rate": float(abstain.mean()),
-                "macro_f1": m.scores(cm).macro()[2],
+                "macro_f1": m.scores(cm).macro(skip)[2],
                 "expensive_share": float((route == exp).mean()),
                 "quality": float((correct | (route == exp)).mean()),
                 "cost_per_1k": float(usd / self.n * 1000),
+                **self._oos_at(route, labels),
             })
         return pd.DataFrame(rows)
+
+    def _oos_at(self, route: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        oos = self.oos_label
+        if oos is None:
+            return {}
+        true, pred = labels == oos, route == oos
+        hit = (true & pred).sum()
+        return {"in_scope_accuracy": float((route == labels)[~true].mean()),
+                "oos_recall": float(hit / true.sum()),
+                "oos_precision": float(hit / pred.sum()) if pred.sum() else 0.0}
 
     # -- charts -----------------------------------------------------------------------------------
     def plot_confusion(self, normalize: bool = True) -> go.Figure:
