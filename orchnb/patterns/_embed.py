@@ -222,7 +222,10 @@ class SentenceTransformerEmbedder:
 
     def without_cache(self) -> SentenceTransformerEmbedder:
         """The same model, embedding afresh (a run with ``cache=False`` uses this)."""
-        other = SentenceTransformerEmbedder(self.model, self.device, cache=False)
+        import copy
+
+        other = copy.copy(self)
+        other.cache = False
         return other
 
     @property
