@@ -63,7 +63,7 @@ def test_function_scorers_take_two_or_three_arguments_and_bools():
     assert two("abc", "a", {}) == 1.0 and two.name == "score"
     assert three("a", "a", {"w": 0.5}) == 0.5
     assert math.isnan(as_scorer(lambda o, e: None)("a", "b", {}))
-    with pytest.raises(SpecError, match="unknown scorer 'nope'.*built-ins: exact"):
+    with pytest.raises(SpecError, match=r"unknown scorer 'nope'.*built-ins: exact"):
         as_scorer("nope")
     with pytest.raises(SpecError, match="not a valid regular expression"):
         as_scorer("regex:(")
