@@ -183,6 +183,7 @@ class EmbeddingClassifier:
         self._vectors: list[list[float]] | None = None
         self._fitted: Any = None
         self._prefetched: dict[str, list[float]] = {}
+        self._scored: dict[str, tuple[Any, float, float]] = {}
         self._lock: tuple[Any, asyncio.Lock] | None = None
 
     # -- the model ------------------------------------------------------------------------------
@@ -195,7 +196,8 @@ class EmbeddingClassifier:
         norms[norms == 0] = 1.0
         x = x / norms
         owner_idx = np.array([self._labels.index(o) for o in self._owners])
-        fitted: dict[str, Any] = {"x": x, "owner": owner_idx}
+        starts = np.r_[0, np.flatnonzero(np.diff(owner_idx)) + 1]
+        fitted: dict[str, Any] = {"x": x, "owner": owner_idx, "starts": starts}
         if self.method == "centroid":
             c = np.stack([x[owner_idx == j].mean(axis=0) for j in range(len(self._labels))])
             cn = np.linalg.norm(c, axis=1, keepdims=True)
@@ -222,10 +224,8 @@ class EmbeddingClassifier:
         q = q / qn
         sims = q @ f["x"].T
         n, r = len(q), len(self._labels)
-        per_example = np.full((n, r), -np.inf)
-        for j in range(r):
-            mask = f["owner"] == j
-            per_example[:, j] = sims[:, mask].max(axis=1)
+        # Examples are stored route by route: each route's best example in one reduceat.
+        per_example = np.maximum.reduceat(sims, f["starts"], axis=1)
         if self.method == "nearest":
             scores = per_example
         elif self.method == "centroid":
@@ -260,6 +260,9 @@ class EmbeddingClassifier:
     # -- predicting -----------------------------------------------------------------------------
     async def predict(self, ctx: RunContext, text: str, labels: Sequence[str],
                       vars: Vars) -> Prediction:
+        done = self._scored.get(text)
+        if done is not None and self._fitted is not None:
+            return self._prediction(*done, labels)
         query = await self._query_vector(ctx, text)
         scores, score, similarity = self.route_scores([query])
         return self._prediction(scores[0], float(score[0]), float(similarity[0]), labels)
@@ -290,10 +293,17 @@ class EmbeddingClassifier:
         if todo:
             vectors = await embed_traced(ctx, self.embedder, todo, f"{self.name}:queries")
             self._prefetched.update(zip(todo, vectors, strict=True))
+            # Score them all at once too (one matrix product, not one per row).
+            for i in range(0, len(todo), 4096):
+                part = todo[i:i + 4096]
+                scores, score, sim = self.route_scores([self._prefetched[t] for t in part])
+                for j, t in enumerate(part):
+                    self._scored[t] = (scores[j], float(score[j]), float(sim[j]))
 
     def forget(self) -> None:
-        """Drop the query vectors kept by ``prefetch``."""
+        """Drop the query vectors (and their scores) kept by ``prefetch``."""
         self._prefetched = {}
+        self._scored = {}
 
     async def _ensure_examples(self, ctx: RunContext, step: str) -> None:
         vectors = await embed_traced(ctx, self.embedder, list(self._texts), step)
