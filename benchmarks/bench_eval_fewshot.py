@@ -1,6 +1,7 @@
 """Few-shot embedding routers on real data, through ``orchnb.evaluate`` and ``orchnb.calibrate``.
 
-    python benchmarks/bench_eval_fewshot.py [--draws 10] [--methods all] [--skip-clinc]
+    python benchmarks/bench_eval_fewshot.py [--draws 10] [--methods auto,nearest] [--skip-clinc]
+        [--skip-banking] [--speed 10000]
 
 Needs ``../shared/data/intents`` (Banking77, CLINC150) and the embeddings extra
 (sentence-transformers with all-MiniLM-L6-v2); it says so and exits when either is missing.
@@ -140,6 +141,40 @@ def clinc150(draws: int, method: str) -> dict[str, Any]:
     return {"clinc150": rows}
 
 
+def speed(rows: int) -> dict[str, Any]:
+    """Banking77 train rows through a nearest-example router with the local embedder, in a
+    fresh home: one batched ``encode`` of the texts alone, the eval cold (``cache=False``:
+    embeds everything), and the eval again (answered from the disk cache)."""
+    import tempfile
+
+    import pandas as pd
+
+    import orchnb
+    from orchnb.patterns._embed import SentenceTransformerEmbedder
+
+    os.environ["ORCHNB_HOME"] = tempfile.mkdtemp(prefix="orchnb-speed-")
+    train = pd.read_csv(DATA / "banking77" / "train.csv").head(rows)
+    test = train.assign(text=train["text"] + " ")  # not the examples' own texts
+    examples = _draw(train, "category", 10, 0)
+    st = SentenceTransformerEmbedder()
+    st._encode(["warm up"])  # model loaded outside every timing
+    started = time.perf_counter()
+    st._load().encode(test["text"].tolist(), normalize_embeddings=True, batch_size=64,
+                      show_progress_bar=False)
+    encode_s = time.perf_counter() - started
+    out = {"rows": len(test), "encode_s": encode_s}
+    for name, cache in (("eval_cold_s", False), ("eval_cached_s", True)):
+        router = _router("speed", examples, "nearest")
+        started = time.perf_counter()
+        orchnb.evaluate(router, test, label="category", progress=False, cache=cache, n_boot=0)
+        out[name] = time.perf_counter() - started
+    out["cold_vs_encode"] = out["eval_cold_s"] / encode_s
+    print(f"speed, {len(test):,} rows: one batched encode {encode_s:.1f}s; eval cold "
+          f"{out['eval_cold_s']:.1f}s ({out['cold_vs_encode']:.2f}x the encode), eval again "
+          f"from the disk cache {out['eval_cached_s']:.1f}s", flush=True)
+    return {"speed": out}
+
+
 def _oos(r: Any) -> dict[str, float]:
     return {"accuracy": r.accuracy, "in_scope_accuracy": r.in_scope_accuracy,
             "oos_recall": r.oos_recall, "oos_precision": r.oos_precision,
@@ -154,6 +189,8 @@ def main() -> int:
     ap.add_argument("--clinc-method", default="auto")
     ap.add_argument("--skip-clinc", action="store_true")
     ap.add_argument("--skip-banking", action="store_true")
+    ap.add_argument("--speed", type=int, default=0, metavar="ROWS",
+                    help="also time a ROWS-row eval against one batched encode")
     ap.add_argument("--seed-cache", type=Path)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -175,6 +212,8 @@ def main() -> int:
               f"{s['draws'][0]}..{s['draws'][-1]} (median eval {s['median_eval_s']:.1f}s)")
     if not args.skip_clinc:
         out.update(clinc150(args.clinc_draws, args.clinc_method))
+    if args.speed:
+        out.update(speed(args.speed))
     if args.out:
         args.out.write_text(json.dumps(out, indent=1, default=float))
     return 0

@@ -205,3 +205,15 @@ def test_banking77_fewshot_default_method_beats_nearest():
         acc[method] = evaluate(router, test, label="category", progress=False).accuracy
     assert acc["auto"] > acc["nearest"] and acc["auto"] > 0.8
     json.dumps(acc)
+
+
+def test_router_report_html_shows_oos_flags_and_undefined_saving(tickets):
+    examples, test = _split(tickets)
+    examples.pop("other")
+    router = _router(examples, "nearest", threshold=0.3)
+    train_rows = tickets[tickets.text.isin([t for v in examples.values() for t in v])]
+    report = evaluate(router, pd.concat([test, train_rows]), progress=False)
+    html = report._repr_html_()
+    assert "in scope / out of scope (other)" in html and "AUROC" in html
+    assert "among the classifier&#x27;s own examples" in html or "classifier's own" in html
+    assert "no route has a price" in html
