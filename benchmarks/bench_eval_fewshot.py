@@ -10,8 +10,9 @@ Needs ``../shared/data/intents`` (Banking77, CLINC150) and the embeddings extra
   random; the router's accuracy on the 3,080 test rows, per ``EmbeddingClassifier`` method.
   Published reference for 10 examples per intent: 85.19 (Casanueva et al. 2020, USE+ConveRT).
 - **CLINC150** (full, with out-of-scope): 10 examples per intent, default route ``oos``; the
-  threshold is calibrated on the validation split (in-scope accuracy subject to OOS recall
-  ≥ 50%, and also overall accuracy), then the test split (4,500 + 1,000 OOS) is evaluated.
+  threshold is calibrated on the validation split (OOS recall subject to in-scope accuracy
+  ≥ 87% on validation, and also overall accuracy), then the test split (4,500 + 1,000 OOS)
+  is evaluated. Validation has only 100 OOS rows: "overall accuracy" there is a noisy target.
 
 Local embeddings are cached on disk (``embeddings.sqlite`` in ORCHNB_HOME), so only the first
 run of a draw encodes texts. ``--seed-cache DIR`` preloads that cache from ``.npy`` files of
@@ -124,10 +125,9 @@ def clinc150(draws: int, method: str) -> dict[str, Any]:
         none = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200)
         out: dict[str, Any] = {"seed": seed, "method": router.classifier.method,
                                "no_threshold": _oos(none)}
-        for name, kw in (("in_scope|oos_recall>=0.5",
-                          {"objective": "in_scope_accuracy", "min_oos_recall": 0.5}),
+        for name, kw in (("oos_recall|in_scope>=0.87",
+                          {"objective": "oos_recall", "min_in_scope_accuracy": 0.87}),
                          ("accuracy", {"objective": "accuracy"})):
-            # the router keeps its examples' fitted model: only the threshold changes
             cal = orchnb.calibrate(router, val, label="intent", **kw)
             rep = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200)
             out[name] = {"threshold": cal.threshold, "val": dict(cal.chosen[
@@ -135,7 +135,7 @@ def clinc150(draws: int, method: str) -> dict[str, Any]:
         print(f"clinc150 draw {seed} ({out['method']}): " + "; ".join(
             f"{k}: in-scope {v['in_scope_accuracy']:.2%}, OOS recall {v['oos_recall']:.2%}"
             for k, v in (("no threshold", out["no_threshold"]),
-                         *((k, out[k]["test"]) for k in ("in_scope|oos_recall>=0.5",
+                         *((k, out[k]["test"]) for k in ("oos_recall|in_scope>=0.87",
                                                          "accuracy")))), flush=True)
         rows.append(out)
     return {"clinc150": rows}

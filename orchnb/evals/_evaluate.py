@@ -280,6 +280,7 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
     clf_usd = [0.0] * n
     route_usd = [0.0] * n
     calls = [0] * n
+    service = [0.0] * n
     cached = [0] * n
     out_tokens: dict[str, list[int]] = {}
     setup = {"examples": 0.0, "queries": 0.0, "queries_listed": 0.0}
@@ -302,6 +303,8 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
         c = nan if s.cost_usd is None else s.cost_usd
         listed = c + (s.saved_usd or 0.0) if s.cached else c
         cost[i] += c
+        if not s.cached and s.latency_ms is not None:
+            service[i] += s.latency_ms
         saved[i] += (s.saved_usd or 0.0) if s.cached else 0.0
         calls[i] += 1
         cached[i] += bool(s.cached)
@@ -336,8 +339,8 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
             cost[i] += setup["queries"] / n
             clf_usd[i] += setup["queries_listed"] / n
     outputs = run.output if isinstance(run.output, list) else [None] * n
-    cols.update(latency_ms=latency, cost_usd=cost, saved_usd=saved, classifier_usd=clf_usd,
-                route_usd=route_usd, calls=calls, cached_calls=cached,
+    cols.update(latency_ms=latency, service_ms=service, cost_usd=cost, saved_usd=saved,
+                classifier_usd=clf_usd, route_usd=route_usd, calls=calls, cached_calls=cached,
                 output=[None if o is None else as_text(o) for o in outputs],
                 done=[t is not None for t in tops], _setup_usd=setup["examples"],
                 _observed={k: sum(v) / len(v) for k, v in out_tokens.items()})
@@ -363,6 +366,7 @@ def frame(df: pd.DataFrame, texts: list[str], labels: list[str], cols: dict[str,
         "correct": (route.to_numpy() == np.asarray(labels, dtype=object)),
         "latency_ms": cols["latency_ms"],
         "cost_usd": cols["cost_usd"],
+        "service_ms": cols["service_ms"],
         "saved_usd": cols["saved_usd"],
         "cached_calls": cols["cached_calls"],
         "calls": cols["calls"],

@@ -66,7 +66,8 @@ def report_html(r: EvalReport) -> str:
              + ("" if "(no route)" not in r.labels else " · without (no route)")),
         _box("defaulted", f"{r.defaulted:,}", f"{_pct(r.defaulted_rate)} of rows"
              + (f" · {plural(r.errors, 'error')}" if r.errors else "")),
-        _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms"),
+        _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms",
+             f"in model calls p50 {_ms(r.service_p50_ms)} ms"),
         _box("cost per 1k queries", money(r.cost_per_1k),
              f"classifier {money(r.classifier_cost_per_1k)}{_e(est)}"),
         (_box(f"saving vs all → {r.expensive_route}", _saving(r.saving_usd, r.saving_pct),

@@ -241,6 +241,13 @@ class EvalReport:
     def latency_p95_ms(self) -> float:
         return m.percentiles(self._lat, [95])[0]
 
+    @property
+    def service_p50_ms(self) -> float:
+        """Median time a row spent in its own model calls (cache hits excluded). Latency minus
+        this is waiting: for a worker, a thread, the event loop (queueing at concurrency >1).
+        Batched embeddings (``setup``) are not in any row."""
+        return m.percentiles(self.predictions["service_ms"].to_numpy(dtype=float), [50])[0]
+
     # -- cost -------------------------------------------------------------------------------------
     @property
     def cost_usd(self) -> float:
@@ -439,6 +446,7 @@ class EvalReport:
             "macro_f1": self.macro_f1, "weighted_f1": self.weighted_f1,
             "defaulted": self.defaulted, "errors": self.errors,
             "p50_ms": self.latency_p50_ms, "p95_ms": self.latency_p95_ms,
+            "service_p50_ms": self.service_p50_ms,
             "cost_per_1k": self.cost_per_1k, "classifier_cost_per_1k": self.classifier_cost_per_1k,
             "expensive_route": self.expensive_route, "expensive_share": self.expensive_share,
             "quality": self.quality, "saving_usd": self.saving_usd, "saving_pct": self.saving_pct,
