@@ -25,6 +25,7 @@ from ._evaluate import evaluate
 from ._experiments import experiments, load_experiment
 from ._judge import Judge, judge
 from ._metrics import pareto_front
+from ._repeats import RepeatedReport
 from ._report import EvalReport
 from ._scorers import Scorer
 from ._scores_report import ScoreReport
@@ -37,6 +38,7 @@ __all__ = [
     "EvalReport",
     "Experiment",
     "Judge",
+    "RepeatedReport",
     "RouterCosts",
     "ScoreReport",
     "Scorer",

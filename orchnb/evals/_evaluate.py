@@ -52,6 +52,7 @@ def evaluate(
     n_boot: int = 1000,
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+    repeats: int | None = None,
 ) -> EvalReport | Comparison | ScoreReport | Experiment:
     """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
 
@@ -77,12 +78,22 @@ def evaluate(
     (``cache=False`` bypasses it). ``baseline="openai:gpt-4o"`` adds the saving against sending
     every query to that model. ``sample=N`` evaluates a seeded random sample of N rows.
 
+    ``repeats=N`` with a function ``seed -> router`` (drawing the router's examples with that
+    seed) evaluates N draws and reports mean ± sd (a :class:`~orchnb.evals.RepeatedReport`).
+
     Give several routers (a dict ``{name: router}`` or a list) to compare them: see
     :func:`compare_routers`.
 
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
     """
+    if repeats is not None:
+        from ._repeats import evaluate_repeats
+
+        return evaluate_repeats(router, data, repeats, text=text, label=label,  # type: ignore[return-value]
+                                full_pipeline=full_pipeline, concurrency=concurrency,
+                                progress=progress, cache=cache, budget=budget, max_usd=max_usd,
+                                sample=sample, seed=seed, n_boot=n_boot, level=level)
     many = isinstance(router, (Mapping, list, tuple))
     members = list(router.values()) if isinstance(router, Mapping) else (
         list(router) if many else [router])

@@ -217,3 +217,21 @@ def test_router_report_html_shows_oos_flags_and_undefined_saving(tickets):
     assert "in scope / out of scope (other)" in html and "AUROC" in html
     assert "among the classifier&#x27;s own examples" in html or "classifier's own" in html
     assert "no route has a price" in html
+
+
+def test_repeats_evaluates_new_example_draws_and_reports_mean_and_sd(tickets):
+    pool = tickets.iloc[:200]
+    test = tickets.iloc[200:]
+
+    def make(seed):
+        draw = pool.groupby("label", group_keys=False).sample(4, random_state=seed)
+        return _router({k: g.text.tolist() for k, g in draw.groupby("label")}, "nearest")
+
+    rep = evaluate(make, test, repeats=3, progress=False, n_boot=0)
+    acc = [evaluate(make(s), test, progress=False, n_boot=0).accuracy for s in range(3)]
+    assert rep.table.accuracy.tolist() == pytest.approx(acc)
+    assert rep.mean() == pytest.approx(np.mean(acc)) and rep.sd() == pytest.approx(
+        np.std(acc, ddof=1))
+    assert "over 3 draws" in repr(rep)
+    with pytest.raises(orchnb.SpecError, match="seed -> router"):
+        evaluate(make(0), test, repeats=2, progress=False)
