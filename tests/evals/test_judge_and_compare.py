@@ -156,3 +156,14 @@ def test_experiments_persist_reopen_and_rerun_from_the_cache():
     assert (rerun.table["cached_calls"] == 40).all() and (rerun.table["paid_usd"] == 0).all()
     with pytest.raises(orchnb.SpecError, match="no saved experiment"):
         load_experiment("nope")
+
+
+def test_unknown_price_stays_unknown_after_a_cache_hit(fake_env):
+    fake_env.responder = lambda req: "a1"
+    chain = orchnb.Chain("unpriced", [orchnb.Step("s", "openai:my-finetune-xyz", "{{ input }}")])
+    first = orchnb.evaluate(chain, ROWS.head(3), expected="answer", progress=False)
+    again = orchnb.evaluate(chain, ROWS.head(3), expected="answer", progress=False)
+    assert again.cached_calls == 3
+    for report in (first, again):
+        assert np.isnan(report.cost_per_1k)  # unknown, never $0
+        assert "unknown" in report._repr_html_()
