@@ -64,7 +64,7 @@ def evaluate(
     Returns a :class:`~orchnb.evals.ScoreReport` (``.scores``, ``.summary``, ``.failures``).
     With ``expected`` and no scorers, ``"exact"`` is used.
 
-    >>> grader = orchnb.judge("openai:gpt-4o-mini", "Correct and concise")
+    >>> grader = orchnb.judge("openai:gpt-4o-mini", "Correct and concise")  # doctest: +SKIP
     >>> report = orchnb.evaluate(chain, data, text="question", expected="answer",
     ...                          scorers=["exact", grader])                  # doctest: +SKIP
 
