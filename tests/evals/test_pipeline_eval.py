@@ -149,3 +149,30 @@ def test_regex_scorer_needs_no_expected_and_mean_ci_handles_nan():
                              scorers=["regex:\\d"], progress=False)
     assert report.scores["regex:\\d"].tolist() == [1, 0, 1, 0, 1, 0]
     assert math.isnan(mean_ci(np.array([np.nan]))[0])
+
+
+def test_agents_and_map_reduce_are_evaluated_like_any_pipeline():
+    @orchnb.tool
+    def double(n: int) -> int:
+        """Twice n."""
+        return 2 * n
+
+    def policy(request):
+        seen = [m.content for m in request.messages if m.role == "tool"]
+        if not seen:
+            return {"tool": "double", "args": {"n": int(request.messages[-1].content)}}
+        return seen[-1]
+
+    orchnb.SimModel("doubler", fn=policy, priced_as="openai:gpt-4o-mini").register()
+    agent = orchnb.Agent("agent", "sim:doubler", [double], max_iterations=3)
+    mr = orchnb.MapReduce("mr", orchnb.FunctionStep("dbl", lambda x: str(2 * int(x))),
+                          lambda outs: " ".join(outs),
+                          chunker=lambda text: text.split())
+    data = pd.DataFrame({"text": ["2", "5"], "want": ["4", "10"]})
+    a = orchnb.evaluate(agent, data, expected="want", scorers=["exact", "numeric"],
+                        progress=False)
+    assert a.pattern == "agent" and a.scores["exact"].tolist() == [1.0, 1.0]
+    assert (a.scores["calls"] == 2).all()  # the tool call, then the answer
+    m = orchnb.evaluate(mr, data.assign(text=["1 2", "3"]), expected="want",
+                        scorers=["contains"], progress=False)
+    assert m.pattern == "mapreduce" and m.scores["output"].tolist() == ["2 4", "6"]
