@@ -6,7 +6,9 @@
     ├── SpecError                 a pipeline definition is wrong (before any call is paid for)
     │   ├── YAMLError             the %%orch body is not valid YAML
     │   ├── TemplateError         a prompt template has a syntax error or an unknown variable
-    │   └── UnknownModelError     a model string names no provider, or a malformed one
+    │   ├── UnknownModelError     a model string names no provider, or a malformed one
+    │   └── ForkError             run.fork / load_run: a step never reached, a changed pipeline,
+    │                             an edit that does not apply
     ├── MissingAPIKeyError        a provider needs a key that is not set
     └── RunError                  something failed while a pipeline ran
         ├── ProviderError         the model API answered with an error (after retries)
@@ -14,6 +16,8 @@
         ├── BudgetExceeded        a calls / tokens / USD cap was reached
         ├── MaxIterationsExceeded an agent, re-planner or team hit its iteration cap
         ├── ToolError             a tool was called wrongly or failed where it cannot be observed
+        ├── ReplayError           a replayed or forked run no longer matches its recording
+        ├── StructuredOutputError a model's answer did not fit the step's output schema, twice
         └── RunCancelled          the run was cancelled (kernel interrupt, Stop button)
 
 Every message says what was wrong, where (step, YAML key, line) and what to do.
@@ -24,14 +28,17 @@ from __future__ import annotations
 __all__ = [
     "BudgetExceeded",
     "CallTimeoutError",
+    "ForkError",
     "MaxIterationsExceeded",
     "MissingAPIKeyError",
     "OrchnbError",
     "OrchnbWarning",
     "ProviderError",
+    "ReplayError",
     "RunCancelled",
     "RunError",
     "SpecError",
+    "StructuredOutputError",
     "TemplateError",
     "ToolError",
     "UnknownModelError",
@@ -95,6 +102,12 @@ class _UserFacing:
 
     def _render_traceback_(self) -> list[str]:
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class ForkError(SpecError):
+    """``run.fork`` / ``orchnb.load_run`` cannot start: a step the run never reached, a stored
+    run whose pipeline changed shape, an edit key the step does not have. Raised before any
+    call."""
 
 
 class MissingAPIKeyError(_UserFacing, OrchnbError):
@@ -175,5 +188,29 @@ class ToolError(RunError):
     """A tool is unknown or failed in a way that cannot be handed back to the model."""
 
 
+class StructuredOutputError(RunError):
+    """A model's answer did not validate against the step's output schema, even after one
+    repair call that showed it its answer and the error. ``raw`` is the last answer's text,
+    ``schema`` the schema's name, ``problems`` the validation error; nothing is lost.
+
+    >>> e = StructuredOutputError("step 'x': not JSON", raw="oops", schema="Invoice")
+    >>> e.raw, e.schema
+    ('oops', 'Invoice')
+    """
+
+    def __init__(self, message: str, *, raw: str = "", schema: str = "",
+                 problems: str = "", step: str | None = None):
+        self.raw = raw
+        self.schema = schema
+        self.problems = problems
+        self.step = step
+        super().__init__(message)
+
+
 class RunCancelled(_UserFacing, RunError):
     """The run was cancelled (kernel interrupt or Stop). The partial trace is kept."""
+
+
+class ReplayError(RunError):
+    """A replayed or forked run asked for a call its recording does not have (the pipeline or
+    its code changed before the point where it may call for real)."""

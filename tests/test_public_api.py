@@ -48,11 +48,13 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-LAYERS = ["tools", "models", "trace", "viz", "engine", "patterns", "evals", "notebook"]
+LAYERS = ["tools", "models", "trace", "viz", "engine", "memory", "patterns", "evals", "notebook"]
+# memory sits beside patterns: steps recall from it, and it resolves embedders through patterns.
 BELOW = {"models": set(), "tools": {"models"}, "trace": {"models"}, "viz": {"trace"},
          "engine": {"models", "tools", "trace", "viz"},
-         "patterns": {"models", "tools", "trace", "viz", "engine"},
-         "evals": {"models", "tools", "trace", "engine", "patterns", "viz"},
+         "memory": {"models", "tools", "trace", "viz", "engine", "patterns"},
+         "patterns": {"models", "tools", "trace", "viz", "engine", "memory"},
+         "evals": {"models", "tools", "trace", "engine", "memory", "patterns", "viz"},
          "notebook": set(LAYERS) - {"notebook"}}
 
 

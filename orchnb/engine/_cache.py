@@ -31,6 +31,7 @@ def cache_key(provider: str, model: str, request: ModelRequest) -> str:
         [(t.name, t.description, t.parameters) for t in request.tools],
         request.temperature,
         request.max_tokens,
+        *((request.output_name, request.output_schema) if request.output_schema else ()),
     ]
     raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()

@@ -131,6 +131,9 @@ class RunOptions:
     """Show progress bars for long fan-outs (map-reduce over 20+ items)."""
     stream: bool = False
     """Stream every model call's text as it arrives (``pipe.stream(x)`` turns this on)."""
+    replay: Any = None
+    """A recorded run that answers this run's calls first (``run.fork`` / ``run.replay`` set
+    it: an ``orchnb.engine._replay.ReplaySource``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.budget, Budget):

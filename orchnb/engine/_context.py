@@ -261,6 +261,9 @@ class RunContext:
                 gate.call_done()
 
     async def _cached_or_called(self, op: Op, span: Span) -> tuple[Any, Charge]:
+        replay = self.options.replay  # a fork or replay: the recorded run answers first
+        if replay is not None and (hit := replay.answer(self, op, span)) is not None:
+            return hit
         cache = self._cache
         key = op.cache_key() if cache is not None else None
         if key is not None:
@@ -378,16 +381,20 @@ class RunContext:
         max_tokens: int | None = None,
         stream: bool = False,
         fallback: Sequence[Model | str] = (),
+        output_schema: dict[str, Any] | None = None,
+        output_name: str = "output",
     ) -> ModelResponse:
         """One model call: a step boundary, budgeted, cached, retried, timed out, priced and
         traced. With ``stream`` (or when the run streams) its text is published as it arrives.
+        ``output_schema`` asks a provider with structured output for JSON of that schema.
         ``fallback`` models are tried in order once the retries of the one before are spent
         (the span's ``provider``/``model`` say which answered; ``meta`` keeps every attempt).
         """
         if isinstance(model, str):
             model = _resolve(model)
         request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
-                               self.options.timeout)
+                               self.options.timeout, output_schema=output_schema,
+                               output_name=output_name)
         backups = tuple(_resolve(m) if isinstance(m, str) else m for m in fallback)
         op = ModelOp(model, request, step, stream or self.options.stream,
                      self._boundary("model", step, model.id, request), backups)
@@ -423,7 +430,7 @@ class RunContext:
         >>> await ctx.memory("search", lambda: mem.asearch(q), step="recall")  # doctest: +SKIP
         """
         op = LocalOp("memory", step, fn, {"tool": action, "input": input, **fields},
-                     self._boundary("tool", step, f"memory.{action}", {"input": input}))
+                     self._boundary("memory", step, f"memory.{action}", {"input": input}))
         return await self._guarded(op)
 
     # -- fan-out ---------------------------------------------------------------------------------

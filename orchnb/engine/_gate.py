@@ -12,11 +12,11 @@ from typing import Any, Literal
 class Boundary:
     """A call about to be made, waiting for permission.
 
-    ``kind`` is "model" or "tool"; ``step`` the step making it; ``request`` the rendered messages
-    (model) or the arguments (tool).
+    ``kind`` is "model", "tool" or "memory" (tool approval holds tools only); ``step`` the step
+    making it; ``request`` the rendered messages (model) or the arguments (tool, memory).
     """
 
-    kind: Literal["model", "tool"]
+    kind: Literal["model", "tool", "memory"]
     step: str
     name: str
     """Model id or tool name."""

@@ -26,6 +26,7 @@ from ..models import (
     resolve_model,
 )
 from ..tools import Tool
+from ..trace import MAX_TEXT
 from ._budget import Charge
 from ._cache import cache_key, dump_response, load_response
 from ._gate import Boundary
@@ -190,10 +191,21 @@ class ModelOp(Op):
         span.input_tokens, span.output_tokens, span.cached_tokens = (
             u.input_tokens, u.output_tokens, u.cached_tokens)
         out = result.text
+        # What a fork or a replay needs to answer this call again from the trace alone: the
+        # tool calls' ids, the text when the output column cannot hold it, and the request's
+        # address when the cache computed it (else replays compare the prompt and the model).
+        meta: dict[str, Any] = {"request": self._key} if self._key is not None else {}
         if result.tool_calls:
             calls = [{"name": c.name, "arguments": c.arguments} for c in result.tool_calls]
-            span.meta = {**(span.meta or {}), "tool_calls": calls}
+            meta["tool_calls"] = calls
+            meta["tool_call_ids"] = [c.id for c in result.tool_calls]
+            if not out:
+                meta["text"] = ""
             out = out or json.dumps(calls, default=str)
+        if len(result.text) > MAX_TEXT:
+            meta["text"] = result.text
+        if meta:  # kept beside what the engine noted (failed attempts, fallback)
+            span.meta = {**(span.meta or {}), **meta}
         span.output = out
 
 
@@ -321,9 +333,15 @@ def as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=_plain)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def _plain(value: Any) -> Any:
+    # pydantic models (structured outputs) as their JSON form; anything else as its str().
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) and not isinstance(value, type) else str(value)
 
 
 def messages_text(messages: list[Message]) -> str:

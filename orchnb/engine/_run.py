@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import queue
 import random
 import threading
@@ -51,21 +52,29 @@ class _Recorder:
 
     __slots__ = ()
 
+    def on_span_start(self, *, span: Any, run: Run) -> None:
+        run._open[span.span_id] = span  # a paused run's open steps (run.fork needs them)
+
     def on_span_end(self, *, span: Any, run: Run) -> None:
+        run._open.pop(span.span_id, None)
         run.trace.spans.append(span)
 
 
 class _StoreWriter:
     """Persists spans as they end (and run spans as they start: a run that dies shows up)."""
 
-    __slots__ = ("write",)
+    __slots__ = ("write", "write_run")
 
     def __init__(self, store: Any):
         self.write = store.write
+        self.write_run = store.write_run
 
     def on_span_start(self, *, span: Any, run: Run) -> None:
         if span.kind == "run":
             self.write(span)
+            # What orchnb.load_run needs to rebuild the run in another kernel.
+            if run.source is not None or not isinstance(run.input, str):
+                self.write_run(run.id, run.source, _json_or_none(run.input))
 
     def on_span_end(self, *, span: Any, run: Run) -> None:
         self.write(span)
@@ -101,6 +110,15 @@ def _bus(options: RunOptions, extra: Sequence[Any]) -> EventBus:
             _BUSES.clear()
         bus = _BUSES[key] = EventBus(subs)
     return bus
+
+
+def _json_or_none(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
 
 
 def set_live_display(factory: Callable[[Run], Any] | None) -> None:
@@ -211,6 +229,13 @@ class Run:
         self.cancel_requested = False
         """Set by :meth:`cancel`; a run that has not begun yet ends at once when it begins."""
         self._pause_requested = False
+        self.owner: Any = None
+        """The pipeline that made this run (``run.fork`` / ``run.replay`` rebuild from it)."""
+        self.source: str | None = None
+        """The ``%%orch`` YAML of that pipeline, kept with the run in the store."""
+        self.forked_from: str | None = None
+        """The run this one was forked or replayed from."""
+        self._open: dict[str, Any] = {}
 
     # -- the run itself --------------------------------------------------------------------
     async def _execute(self) -> None:
@@ -467,6 +492,39 @@ class Run:
         """Block until the run has finished (for runs started in the background)."""
         self._done.wait(timeout)
         return self
+
+    # -- fork and replay -----------------------------------------------------------------------
+    def fork(self, step: str, *, item: int | None = None, iteration: int | None = None,
+             **edits: Any) -> Run:
+        """A new run that replays this one's calls up to ``step`` (no provider call, no cost),
+        applies ``edits`` to ``step`` (``prompt``, ``system``, ``model``, ``temperature``,
+        ``max_tokens`` or a pattern's knobs such as ``max_iterations``) and returns paused at
+        the step's first call: go on with ``.step()`` / ``.resume()``. ``item`` / ``iteration``
+        pick one occurrence of a step inside a map or a loop.
+
+        >>> run = pipe("a contract")                               # doctest: +SKIP
+        >>> fork = run.fork("summarize", prompt="In one line: {{ input }}")  # doctest: +SKIP
+        >>> fork.resume().output                                   # doctest: +SKIP
+        """
+        return self._owner("fork")._fork(self, step, edits, item=item, iteration=iteration)
+
+    def replay(self) -> Any:
+        """Re-run this run's pipeline on its recorded responses (no provider call) and report
+        the first step that no longer does what it did: a regression check after a prompt or
+        code change. Returns a ``ReplayReport`` (``.ok``, ``.first``, ``.differences``).
+
+        >>> report = run.replay()       # doctest: +SKIP
+        >>> report.ok, report.first     # doctest: +SKIP
+        """
+        return self._owner("replay")._replay(self)
+
+    def _owner(self, what: str) -> Any:
+        if self.owner is None:
+            from ..exceptions import ForkError
+
+            raise ForkError(f"run {self.id} of '{self.pipeline}' has no pipeline to {what}: "
+                            "load it with orchnb.load_run(run_id, pipeline=PIPELINE)")
+        return self.owner
 
     # -- what users look at --------------------------------------------------------------------
     @property

@@ -1,6 +1,9 @@
-"""Router evals in the notebook: accuracy with a confidence interval, per-route precision /
-recall / F1, confusion matrix, misroutes, latency, cost per 1,000 queries and the saving against
-sending everything to the dearest route, for one router or several candidates side by side.
+"""Evals in the notebook. Any pipeline: ``evaluate(pipe, data, expected=..., scorers=[...])``
+scores its outputs (built-ins, functions, LLM judges); ``compare([...], data)`` puts patterns
+side by side with paired tests and says which to pick. Routers: accuracy with a confidence
+interval, per-route precision / recall / F1, confusion matrix, misroutes, latency, cost per 1,000
+queries and the saving against sending everything to the dearest route, for one router or
+several candidates side by side.
 
 >>> import orchnb
 >>> tickets = orchnb.evals.load_tickets()              # 333 labelled support messages (CC0)
@@ -13,22 +16,40 @@ pandas, numpy and Plotly are imported inside the functions that use them.
 
 from __future__ import annotations
 
+from ._calibrate import Calibration, calibrate
 from ._candidates import Comparison, compare_routers, sweep_threshold
+from ._compare import Experiment, compare
 from ._costs import CostEstimate, RouterCosts, rates_for
 from ._data import TICKET_LABELS, load_data, load_tickets
 from ._evaluate import evaluate
+from ._experiments import experiments, load_experiment
+from ._judge import Judge, judge
 from ._metrics import pareto_front
+from ._repeats import RepeatedReport
 from ._report import EvalReport
+from ._scorers import Scorer
+from ._scores_report import ScoreReport
 
 __all__ = [
     "TICKET_LABELS",
+    "Calibration",
     "Comparison",
     "CostEstimate",
     "EvalReport",
+    "Experiment",
+    "Judge",
+    "RepeatedReport",
     "RouterCosts",
+    "ScoreReport",
+    "Scorer",
+    "calibrate",
+    "compare",
     "compare_routers",
     "evaluate",
+    "experiments",
+    "judge",
     "load_data",
+    "load_experiment",
     "load_tickets",
     "pareto_front",
     "rates_for",

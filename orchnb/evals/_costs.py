@@ -197,7 +197,9 @@ class CostEstimate:
     """What an eval will cost before it starts (before the response cache is consulted).
 
     >>> print(CostEstimate(10, [EstimatePart("classifier", "sim:x", None, 10, 500, 20, 0.0)]))
-    Estimate for 10 rows: 10 calls, 500 input + 20 output tokens, $0.00 (classifier sim:x: free)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Estimate for 10 rows: 10 calls, 500 input tokens + 20 output tokens, $0.00
+    (classifier sim:x: free)
     """
 
     rows: int

@@ -35,10 +35,11 @@ def load_tickets() -> pd.DataFrame:
     return df
 
 
-def load_data(data: Any, *, text: str = "text", label: str = "label") -> pd.DataFrame:
+def load_data(data: Any, *, text: str = "text", label: str | None = "label") -> pd.DataFrame:
     """A DataFrame with the ``text`` and ``label`` columns checked: from a DataFrame, a path to
     a ``.csv`` / ``.jsonl`` / ``.json`` / ``.parquet`` file, a list of dicts or of
-    ``(text, label)`` pairs. Other columns are kept.
+    ``(text, label)`` pairs. Other columns are kept. ``label=None``: no label column (a
+    pipeline eval whose scorers need no expected answer); a list of strings is then the texts.
 
     >>> load_data([("refund please", "billing")]).columns.tolist()
     ['text', 'label']
@@ -52,20 +53,23 @@ def load_data(data: Any, *, text: str = "text", label: str = "label") -> pd.Data
     elif isinstance(data, Sequence) and data and isinstance(data[0], Mapping):
         df = pd.DataFrame(list(data))
     elif isinstance(data, Sequence) and data and isinstance(data[0], (tuple, list)):
-        df = pd.DataFrame([tuple(r) for r in data], columns=[text, label])
+        df = pd.DataFrame([tuple(r) for r in data], columns=[text, label or "expected"])
+    elif label is None and isinstance(data, Sequence) and data and isinstance(data[0], str):
+        df = pd.DataFrame({text: list(data)})
     else:
         raise SpecError(f"evaluate: cannot read labelled data from {type(data).__name__}; "
                         f"give a DataFrame, a CSV path or a list of (text, label) pairs")
     check_columns("evaluate", df)
-    missing = [c for c in (text, label) if c not in df.columns]
+    cols = [c for c in (text, label) if c is not None]
+    missing = [c for c in cols if c not in df.columns]
     if missing:
-        which = "label" if missing[-1] == label else "text"
+        which = ("text" if missing[0] == text else "expected" if label != "label" else "label")
         raise SpecError(f"evaluate: column {missing[0]!r} is not in the data; columns: "
                         f"{', '.join(map(str, df.columns))}. Name the right one with "
                         f"{which}='COLUMN'")
     if len(df) == 0:
         raise SpecError("evaluate: the data has no rows")
-    for col in (text, label):
+    for col in cols:
         bad = df.index[df[col].isna()].tolist()
         if bad:
             raise SpecError(f"evaluate: column {col!r} is empty in {len(bad)} row(s) (index "

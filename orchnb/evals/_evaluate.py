@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ._candidates import Comparison
+    from ._compare import Experiment
     from ._report import EvalReport
+    from ._scores_report import ScoreReport
 
 log = logging.getLogger("orchnb.evals")
 
@@ -35,11 +37,14 @@ def evaluate(
     data: Any,
     *,
     text: str = "text",
-    label: str = "label",
+    label: str | None = None,
+    expected: str | None = None,
+    scorers: Any = None,
+    name: str | None = None,
     full_pipeline: bool = False,
     concurrency: int = 16,
     progress: bool = True,
-    cache: bool | None = None,
+    cache: bool | None = True,
     budget: Budget | None = None,
     max_usd: float | None = None,
     baseline: str | None = None,
@@ -48,8 +53,23 @@ def evaluate(
     n_boot: int = 1000,
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
-) -> EvalReport | Comparison:
-    """Evaluate a router on labelled data; returns an :class:`EvalReport`.
+    repeats: int | None = None,
+) -> EvalReport | Comparison | ScoreReport | Experiment:
+    """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
+
+    **Any pipeline** (``expected=`` or ``scorers=`` given, or not a router): every row's
+    ``text`` runs through the whole pipeline in one traced run, ``concurrency`` rows at a time,
+    and each output is scored: built-ins by name (``"exact"``, ``"iexact"``, ``"contains"``,
+    ``"regex:PATTERN"``, ``"json:FIELD"``, ``"numeric[:TOL]"``), Python functions
+    ``(output, expected[, row]) -> float | bool`` and :func:`orchnb.judge` (LLM as judge).
+    Returns a :class:`~orchnb.evals.ScoreReport` (``.scores``, ``.summary``, ``.failures``).
+    With ``expected`` and no scorers, ``"exact"`` is used.
+
+    >>> grader = orchnb.judge("openai:gpt-4o-mini", "Correct and concise")  # doctest: +SKIP
+    >>> report = orchnb.evaluate(chain, data, text="question", expected="answer",
+    ...                          scorers=["exact", grader])                  # doctest: +SKIP
+
+    **Routers** (``label=``, the default column ``"label"``): returns an :class:`EvalReport`.
 
     By default only the classifier runs (cheap); ``full_pipeline=True`` runs each row's route
     too. Rows run ``concurrency`` at a time in one traced run with a progress bar
@@ -59,18 +79,48 @@ def evaluate(
     (``cache=False`` bypasses it). ``baseline="openai:gpt-4o"`` adds the saving against sending
     every query to that model. ``sample=N`` evaluates a seeded random sample of N rows.
 
+    ``repeats=N`` with a function ``seed -> router`` (drawing the router's examples with that
+    seed) evaluates N draws and reports mean ± sd (a :class:`~orchnb.evals.RepeatedReport`).
+
     Give several routers (a dict ``{name: router}`` or a list) to compare them: see
     :func:`compare_routers`.
 
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
     """
+    if repeats is not None:
+        from ._repeats import evaluate_repeats
+
+        return evaluate_repeats(router, data, repeats, text=text, label=label,  # type: ignore[return-value]
+                                full_pipeline=full_pipeline, concurrency=concurrency,
+                                progress=progress, cache=cache, budget=budget, max_usd=max_usd,
+                                sample=sample, seed=seed, n_boot=n_boot, level=level)
+    many = isinstance(router, (Mapping, list, tuple))
+    members = list(router.values()) if isinstance(router, Mapping) else (
+        list(router) if many else [router])
+    if expected is not None or scorers is not None or not all(map(is_router, members)):
+        if expected is None and label is None and scorers is None:
+            odd = next(x for x in members if not is_router(x))
+            raise SpecError(f"evaluate: {type(odd).__name__} {getattr(odd, 'name', odd)!r} is "
+                            f"not a router, so its outputs are scored: give expected='COLUMN' "
+                            f"(scored 'exact') or scorers=[...]")
+        options = dict(text=text, expected=expected or label, scorers=scorers,
+                       concurrency=concurrency, progress=progress, cache=cache, budget=budget,
+                       max_usd=max_usd, sample=sample, seed=seed, n_boot=n_boot, level=level)
+        if many:
+            from ._compare import compare
+
+            return compare(router, data, **options)  # type: ignore[return-value]
+        from ._pipeline_eval import evaluate_pipeline
+
+        return evaluate_pipeline(router, data, name=name, **options)  # type: ignore[return-value]
+    label = label or "label"
     check_eval_knobs("evaluate", text=text, label=label, concurrency=concurrency,
                      sample=sample, seed=seed, n_boot=n_boot, level=level,
                      output_tokens=output_tokens, max_usd=max_usd, budget=budget,
                      baseline=baseline, cache=cache, progress=progress,
                      full_pipeline=full_pipeline)
-    if isinstance(router, Mapping) or (isinstance(router, (list, tuple)) and not is_router(router)):
+    if many:
         from ._candidates import compare_routers
 
         return compare_routers(router, data, text=text, label=label, full_pipeline=full_pipeline,
@@ -148,10 +198,11 @@ def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipel
     rows = collect(run, len(texts), router.classifier.name, full_pipeline)
     predictions = frame(df, texts, labels, rows, text, label)
     observed = rows.pop("_observed") if full_pipeline else None
+    setup_usd = rows.pop("_setup_usd")
     costs = RouterCosts(router, texts, output_tokens, observed)
     return EvalReport(candidate or router.name, router, predictions, costs, run=run,
                       estimate=estimate, full_pipeline=full_pipeline, baseline=baseline,
-                      seed=seed, n_boot=n_boot, level=level, wall_s=wall)
+                      seed=seed, n_boot=n_boot, level=level, wall_s=wall, setup_usd=setup_usd)
 
 
 def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progress: bool,
@@ -175,10 +226,21 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
         root = ctx.current_span()
         root.meta = {"eval": {"router": router.name, "rows": len(texts),
                               "full_pipeline": full, "concurrency": concurrency}}
-        await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
-                         concurrency=concurrency, progress=f"eval {name}")
+        clf = router.classifier
+        prefetch = getattr(clf, "prefetch", None)
+        try:
+            if prefetch is not None:
+                # Embedding classifiers: the examples once, then every query in batched calls
+                # (spans under the run, reported apart), not one embedding call per row.
+                await prefetch(ctx, texts)
+            await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
+                             concurrency=concurrency, progress=f"eval {name}")
+        finally:
+            if prefetch is not None:
+                clf.forget()
         return outputs
 
+    router.check_models()  # every model of the router (and its routes) callable: before paying
     return router.new_run(plural(len(texts), "row"), body=body, name=f"eval:{name}", pattern="eval",
                           cache=cache, budget=budget, progress=progress)
 
@@ -237,10 +299,21 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
     clf_usd = [0.0] * n
     route_usd = [0.0] * n
     calls = [0] * n
+    service = [0.0] * n
     cached = [0] * n
     out_tokens: dict[str, list[int]] = {}
+    setup = {"examples": 0.0, "queries": 0.0, "queries_listed": 0.0}
     for s in spans:
         if s.kind != "model":
+            continue
+        if s.parent_id == root.span_id and s.item is None:  # an embedding classifier's batches
+            c = nan if s.cost_usd is None else s.cost_usd
+            listed = c + (s.saved_usd or 0.0) if s.cached else c
+            if s.step.endswith(":examples"):
+                setup["examples"] += listed
+            else:
+                setup["queries"] += c
+                setup["queries_listed"] += listed
             continue
         t = top_of(s)
         i = row_of.get(id(t)) if t is not None else None
@@ -249,6 +322,8 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
         c = nan if s.cost_usd is None else s.cost_usd
         listed = c + (s.saved_usd or 0.0) if s.cached else c
         cost[i] += c
+        if not s.cached and s.latency_ms is not None:
+            service[i] += s.latency_ms
         saved[i] += (s.saved_usd or 0.0) if s.cached else 0.0
         calls[i] += 1
         cached[i] += bool(s.cached)
@@ -259,7 +334,8 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
             if s.output_tokens is not None and not (s.meta or {}).get("embedding"):
                 out_tokens.setdefault(s.step, []).append(s.output_tokens)
     cols: dict[str, Any] = {k: [None] * n for k in (
-        "route", "raw_label", "confidence", "defaulted", "reason", "similarity", "error")}
+        "route", "raw_label", "confidence", "defaulted", "reason", "similarity", "score",
+        "error")}
     latency = [nan] * n
     for i, (t, c) in enumerate(zip(tops, clf)):
         if t is not None:
@@ -275,11 +351,17 @@ def collect(run: Run, n: int, classifier: str, full: bool) -> dict[str, Any]:
         cols["defaulted"][i] = bool(meta.get("defaulted", False))
         cols["reason"][i] = meta.get("reason")
         cols["similarity"][i] = meta.get("similarity")
+        cols["score"][i] = meta.get("score", meta.get("similarity"))
+    if n and (setup["queries"] or setup["queries_listed"]):
+        # Batched query embeddings: each row's share (they are per-query costs).
+        for i in range(n):
+            cost[i] += setup["queries"] / n
+            clf_usd[i] += setup["queries_listed"] / n
     outputs = run.output if isinstance(run.output, list) else [None] * n
-    cols.update(latency_ms=latency, cost_usd=cost, saved_usd=saved, classifier_usd=clf_usd,
-                route_usd=route_usd, calls=calls, cached_calls=cached,
+    cols.update(latency_ms=latency, service_ms=service, cost_usd=cost, saved_usd=saved,
+                classifier_usd=clf_usd, route_usd=route_usd, calls=calls, cached_calls=cached,
                 output=[None if o is None else as_text(o) for o in outputs],
-                done=[t is not None for t in tops],
+                done=[t is not None for t in tops], _setup_usd=setup["examples"],
                 _observed={k: sum(v) / len(v) for k, v in out_tokens.items()})
     return cols
 
@@ -303,6 +385,7 @@ def frame(df: pd.DataFrame, texts: list[str], labels: list[str], cols: dict[str,
         "correct": (route.to_numpy() == np.asarray(labels, dtype=object)),
         "latency_ms": cols["latency_ms"],
         "cost_usd": cols["cost_usd"],
+        "service_ms": cols["service_ms"],
         "saved_usd": cols["saved_usd"],
         "cached_calls": cols["cached_calls"],
         "calls": cols["calls"],
@@ -310,6 +393,8 @@ def frame(df: pd.DataFrame, texts: list[str], labels: list[str], cols: dict[str,
         "route_usd": cols["route_usd"],
         "similarity": pd.to_numeric(pd.Series(cols["similarity"], index=df.index, dtype=object),
                                     errors="coerce"),
+        "score": pd.to_numeric(pd.Series(cols["score"], index=df.index, dtype=object),
+                               errors="coerce"),
         "reason": pd.Series(cols["reason"], index=df.index, dtype=object),
         "error": pd.Series(cols["error"], index=df.index, dtype=object),
     }, index=df.index)

@@ -62,15 +62,27 @@ def report_html(r: EvalReport) -> str:
     boxes = [
         _box("accuracy", _pct(r.accuracy),
              f"{r.bootstrap.level:.0%} CI {_pct(lo)}–{_pct(hi)}"),
-        _box("macro F1", f"{r.macro_f1:.3f}", f"weighted {r.weighted_f1:.3f}"),
+        _box("macro F1", f"{r.macro_f1:.3f}", f"weighted {r.weighted_f1:.3f}"
+             + ("" if "(no route)" not in r.labels else " · without (no route)")),
         _box("defaulted", f"{r.defaulted:,}", f"{_pct(r.defaulted_rate)} of rows"
              + (f" · {plural(r.errors, 'error')}" if r.errors else "")),
-        _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms"),
+        _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms",
+             f"in model calls p50 {_ms(r.service_p50_ms)} ms"),
         _box("cost per 1k queries", money(r.cost_per_1k),
              f"classifier {money(r.classifier_cost_per_1k)}{_e(est)}"),
-        _box(f"saving vs all → {r.expensive_route}", _saving(r.saving_usd, r.saving_pct),
-             f"{r.expensive_share:.0%} of traffic sent there"),
+        (_box(f"saving vs all → {r.expensive_route}", _saving(r.saving_usd, r.saving_pct),
+              f"{r.expensive_share:.0%} of traffic sent there")
+         if r.expensive_route is not None else
+         _box("saving vs the dearest route", "undefined", "no route has a price")),
     ]
+    if r.oos_label is not None:
+        boxes.insert(1, _box(f"in scope / out of scope ({r.oos_label})",
+                             f"{_pct(r.in_scope_accuracy)} / {_pct(r.oos_recall)}",
+                             f"in-scope accuracy / OOS recall · OOS precision "
+                             f"{_pct(r.oos_precision)} · AUROC {r.abstention_auroc:.3f}"))
+    if r.setup_usd:
+        boxes.append(_box("one-off: embedding the examples", money(r.setup_usd),
+                          "not in the cost per 1k queries"))
     if r.baseline:
         boxes.append(_box(f"saving vs {r.baseline}",
                           _saving(r.baseline_saving_usd, r.baseline_saving_pct)))
@@ -80,6 +92,10 @@ def report_html(r: EvalReport) -> str:
         f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
         f"{_e(r.name)}</b> · {plural(r.n, 'row')} · {mode}{sim}</div>",
         "".join(boxes),
+        (f"<div style='color:#b31d28;margin:4px 0'>{plural(r.examples_in_data, 'row')} of the "
+         f"data {'is' if r.examples_in_data == 1 else 'are'} among the classifier's own "
+         f"examples: accuracy on them is flattering; evaluate on held-out rows.</div>"
+         if r.examples_in_data else ""),
         "<div style='display:flex;flex-wrap:wrap;gap:24px;margin-top:4px'>",
         f"<div>{_per_route(r)}</div><div>{_confusion(r)}</div></div>",
         _misroutes(r),

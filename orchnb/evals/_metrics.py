@@ -69,9 +69,18 @@ class Scores:
     predicted: np.ndarray
     """Rows routed to this label."""
 
-    def macro(self) -> tuple[float, float, float]:
-        """Unweighted means of precision, recall and F1 over the labels."""
-        return (float(self.precision.mean()), float(self.recall.mean()), float(self.f1.mean()))
+    def macro(self, skip: int | None = None) -> tuple[float, float, float]:
+        """Unweighted means of precision, recall and F1 over the labels (but label ``skip``:
+        sklearn's ``labels=`` without it)."""
+        import numpy as np
+
+        keep = np.ones(len(self.f1), dtype=bool)
+        if skip is not None:
+            keep[skip] = False
+        if not keep.any():
+            return (0.0, 0.0, 0.0)
+        return (float(self.precision[keep].mean()), float(self.recall[keep].mean()),
+                float(self.f1[keep].mean()))
 
     def weighted(self) -> tuple[float, float, float]:
         """Means weighted by support (0 when no label has support)."""
@@ -130,7 +139,7 @@ class Bootstrap:
 
 
 def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, k: int, *, n_boot: int = 1000,
-              level: float = 0.95, seed: int = 0) -> Bootstrap:
+              level: float = 0.95, seed: int = 0, skip: int | None = None) -> Bootstrap:
     """Resample rows with replacement ``n_boot`` times (``numpy.random.default_rng(seed)``)
     and take the ``level`` percentile interval of accuracy and of macro F1.
 
@@ -162,8 +171,10 @@ def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, k: int, *, n_boot: int = 1
         den = (rows + cols).astype(float)
         f = np.divide(2 * tp, den, out=np.zeros_like(tp), where=den > 0)
         present = den > 0
+        if skip is not None:
+            present[:, skip] = False
         acc[start:start + b] = tp.sum(axis=1) / n
-        f1[start:start + b] = (f * present).sum(axis=1) / present.sum(axis=1)
+        f1[start:start + b] = (f * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     tail = (1.0 - level) / 2
     lo, hi = np.quantile(acc, [tail, 1 - tail])
     flo, fhi = np.quantile(f1, [tail, 1 - tail])
@@ -191,3 +202,30 @@ def pareto_front(cost: Sequence[float], quality: Sequence[float]) -> list[bool]:
             for j, (c2, q2) in enumerate(pts))
         out.append(not beaten)
     return out
+
+
+def auroc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the ``positive`` rows (ties count half), as
+    ``sklearn.metrics.roc_auc_score``; NaN when one class is absent.
+
+    >>> import numpy as np
+    >>> auroc(np.array([True, False, True, False]), np.array([0.9, 0.1, 0.4, 0.4]))
+    0.875
+    """
+    import numpy as np
+
+    pos = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    s = np.asarray(score, dtype=float)
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    # average ranks over ties (the Mann–Whitney U statistic)
+    starts = np.r_[0, np.flatnonzero(sorted_s[1:] != sorted_s[:-1]) + 1]
+    ends = np.r_[starts[1:], len(s)]
+    for a, b in zip(starts, ends):
+        ranks[order[a:b]] = (a + b + 1) / 2
+    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))

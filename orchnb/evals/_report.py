@@ -9,6 +9,7 @@ from ..exceptions import SpecError
 from ..trace import plural
 from . import _metrics as m
 from ._costs import money
+from ._oos import OutOfScope
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,7 +23,7 @@ NO_ROUTE = "(no route)"
 """The prediction of a row whose classification failed (an error, no default route)."""
 
 
-class EvalReport:
+class EvalReport(OutOfScope):
     """The result of :func:`~orchnb.evaluate` on one router.
 
     Numbers: ``accuracy`` (+ ``accuracy_ci``, a seeded percentile bootstrap), ``macro_f1``,
@@ -45,7 +46,8 @@ class EvalReport:
     def __init__(self, name: str, router: Any, predictions: pd.DataFrame, costs: RouterCosts,
                  *, run: Run | None = None, estimate: CostEstimate | None = None,
                  full_pipeline: bool = False, baseline: str | None = None, seed: int = 0,
-                 n_boot: int = 1000, level: float = 0.95, wall_s: float = math.nan):
+                 n_boot: int = 1000, level: float = 0.95, wall_s: float = math.nan,
+                 setup_usd: float = 0.0, include_no_route: bool = False):
         import numpy as np
 
         self.name = name
@@ -62,6 +64,12 @@ class EvalReport:
         self.full_pipeline = full_pipeline
         self.baseline = baseline
         self.wall_s = wall_s
+        self.setup_usd = setup_usd
+        """One-off cost of embedding the classifier's examples (not in ``cost_per_1k``)."""
+        self.include_no_route = include_no_route
+        """Whether macro averages count "(no route)" (failed rows) as a class; by default
+        they do not (sklearn's ``labels=`` without it), as ``macro_note`` says."""
+        self.n_boot, self.level, self.seed = n_boot, level, seed
         self._costs = costs
         y_true = predictions["label"].astype(str).tolist()
         y_pred = predictions["route"].where(predictions["route"].notna(), NO_ROUTE)
@@ -73,7 +81,10 @@ class EvalReport:
         t, p = m.encode(y_true, self.labels), m.encode(y_pred, self.labels)
         self._cm = m.confusion(t, p, k)
         self._scores = m.scores(self._cm)
-        self.bootstrap = m.bootstrap(t, p, k, n_boot=n_boot, level=level, seed=seed)
+        skip = (self.labels.index(NO_ROUTE) if NO_ROUTE in self.labels and not include_no_route
+                else None)
+        self._skip = skip
+        self.bootstrap = m.bootstrap(t, p, k, n_boot=n_boot, level=level, seed=seed, skip=skip)
         self._route_rows = {r: costs.route_rows(r) for r in router.routes}
         self._lat = predictions["latency_ms"].to_numpy(dtype=float)
         self._pred_arr = np.asarray(y_pred, dtype=object)
@@ -100,7 +111,18 @@ class EvalReport:
 
     @property
     def macro_f1(self) -> float:
-        return self._scores.macro()[2]
+        """Unweighted mean F1 over the labels ("(no route)" left out unless
+        ``include_no_route``; see ``macro_note``)."""
+        return self._scores.macro(self._skip)[2]
+
+    @property
+    def macro_note(self) -> str:
+        """What the macro averages cover."""
+        if NO_ROUTE not in self.labels:
+            return "macro averages over all labels"
+        if self._skip is None:
+            return f"macro averages count {NO_ROUTE!r} (failed rows) as a class"
+        return f"macro averages leave out {NO_ROUTE!r} (failed rows still count as wrong)"
 
     @property
     def weighted_f1(self) -> float:
@@ -136,6 +158,13 @@ class EvalReport:
     @property
     def latency_p95_ms(self) -> float:
         return m.percentiles(self._lat, [95])[0]
+
+    @property
+    def service_p50_ms(self) -> float:
+        """Median time a row spent in its own model calls (cache hits excluded). Latency minus
+        this is waiting: for a worker, a thread, the event loop (queueing at concurrency >1).
+        Batched embeddings (``setup``) are not in any row."""
+        return m.percentiles(self.predictions["service_ms"].to_numpy(dtype=float), [50])[0]
 
     # -- cost -------------------------------------------------------------------------------------
     @property
@@ -197,14 +226,23 @@ class EvalReport:
         return self.classifier_usd / self.n * 1000 if self.n else math.nan
 
     @property
-    def expensive_route(self) -> str:
-        """The route dearest per query: what "send everything to the best route" means."""
-        return self._costs.expensive_route()
+    def expensive_route(self) -> str | None:
+        """The route dearest per query: what "send everything to the best route" means. None
+        when no route has a price (all free or unknown): there is no dearest route then."""
+        import numpy as np
+
+        if not hasattr(self, "_expensive"):
+            priced = any(np.nansum(rows) > 0 for rows in self._route_rows.values())
+            self._expensive = self._costs.expensive_route() if priced else None
+        return self._expensive
 
     @property
     def all_expensive_usd(self) -> float:
-        """Every query sent straight to ``expensive_route`` (no classifier)."""
+        """Every query sent straight to ``expensive_route`` (no classifier); NaN when no
+        route is priced."""
         exp = self.expensive_route
+        if exp is None:
+            return math.nan
         est = self._route_rows[exp]
         if not self.full_pipeline:
             return float(est.sum())
@@ -240,19 +278,34 @@ class EvalReport:
 
     @property
     def expensive_share(self) -> float:
-        """Share of queries routed to ``expensive_route``."""
-        return float((self._pred_arr == self.expensive_route).mean()) if self.n else math.nan
+        """Share of queries routed to ``expensive_route`` (NaN when it is undefined)."""
+        if not self.n or self.expensive_route is None:
+            return math.nan
+        return float((self._pred_arr == self.expensive_route).mean())
 
     @property
     def quality(self) -> float:
         """Share of queries served well, RouteLLM-style: routed to their own route, or to the
-        dearest route (assumed able to answer anything)."""
+        dearest route (assumed able to answer anything); accuracy when no route is priced."""
         p = self.predictions
+        if self.expensive_route is None:
+            return self.accuracy
         return float((p["correct"] | (self._pred_arr == self.expensive_route)).mean())
 
     @property
     def simulated(self) -> bool:
         return bool(self.run is not None and self.run.simulated)
+
+    @property
+    def examples_in_data(self) -> int:
+        """Evaluated rows whose text is one of the classifier's own examples (an embedding
+        router evaluated on its training rows looks better than it is)."""
+        examples = getattr(self.router.classifier, "examples", None)
+        if not examples:
+            return 0
+        known = {t.strip().casefold() for v in examples.values() for t in v}
+        return int(self.predictions["text"].astype(str).str.strip().str.casefold()
+                   .isin(known).sum())
 
     # -- tables -----------------------------------------------------------------------------------
     @property
@@ -272,7 +325,7 @@ class EvalReport:
 
         s = self._scores
         total = int(s.support.sum())
-        return pd.DataFrame([[*s.macro(), total], [*s.weighted(), total]],
+        return pd.DataFrame([[*s.macro(self._skip), total], [*s.weighted(), total]],
                             columns=["precision", "recall", "f1", "support"],
                             index=pd.Index(["macro avg", "weighted avg"], name="average"))
 
@@ -311,6 +364,7 @@ class EvalReport:
             "macro_f1": self.macro_f1, "weighted_f1": self.weighted_f1,
             "defaulted": self.defaulted, "errors": self.errors,
             "p50_ms": self.latency_p50_ms, "p95_ms": self.latency_p95_ms,
+            "service_p50_ms": self.service_p50_ms,
             "cost_per_1k": self.cost_per_1k, "classifier_cost_per_1k": self.classifier_cost_per_1k,
             "expensive_route": self.expensive_route, "expensive_share": self.expensive_share,
             "quality": self.quality, "saving_usd": self.saving_usd, "saving_pct": self.saving_pct,
@@ -318,6 +372,11 @@ class EvalReport:
         if self.baseline:
             row.update(baseline=self.baseline, baseline_saving_usd=self.baseline_saving_usd,
                        baseline_saving_pct=self.baseline_saving_pct)
+        if self.oos_label is not None:
+            row.update(in_scope_accuracy=self.in_scope_accuracy, oos_precision=self.oos_precision,
+                       oos_recall=self.oos_recall, oos_f1=self.oos_f1,
+                       abstention_auroc=self.abstention_auroc)
+        row.update(setup_usd=self.setup_usd, examples_in_data=self.examples_in_data)
         row.update(paid_usd=self.cost_usd, saved_usd=self.saved_usd,
                    cached_calls=self.cached_calls, simulated=self.simulated)
         return pd.DataFrame([row], index=pd.Index([self.name], name="router"))
@@ -327,7 +386,8 @@ class EvalReport:
         """Accuracy, abstention rate and cost against an embedding router's threshold, from the
         similarities this eval already computed (no new calls).
 
-        A row abstains (takes the default route) when its best similarity is below the
+        A row abstains (takes the default route) when its score (unrounded: the classifier's
+        similarity, or probability for a linear head) is below the
         threshold. Columns: threshold, accuracy, answered_accuracy, abstention_rate, macro_f1,
         expensive_share, quality, cost_per_1k. Default thresholds: 21 steps over the observed
         similarities.
@@ -338,7 +398,7 @@ class EvalReport:
         import pandas as pd
 
         p = self.predictions
-        sim = p["similarity"].to_numpy(dtype=float)
+        sim = p["score"].to_numpy(dtype=float)
         has = ~np.isnan(sim)
         if not has.any():
             raise SpecError(f"threshold_sweep: router '{self.router.name}' has no similarities "
@@ -361,16 +421,19 @@ class EvalReport:
             y_pred = route.astype(str).tolist()
             labs = m.label_order(labels.tolist(), y_pred, list(self.router.routes))
             cm = m.confusion(m.encode(labels.tolist(), labs), m.encode(y_pred, labs), len(labs))
+            skip = (labs.index(NO_ROUTE) if NO_ROUTE in labs and not self.include_no_route
+                    else None)
             usd = clf_usd.sum() + self._mix_rows(route).sum()
             rows.append({
                 "threshold": float(t), "accuracy": float(correct.mean()),
                 "answered_accuracy": float(correct[answered].mean()) if answered.any()
                 else math.nan,
                 "abstention_rate": float(abstain.mean()),
-                "macro_f1": m.scores(cm).macro()[2],
+                "macro_f1": m.scores(cm).macro(skip)[2],
                 "expensive_share": float((route == exp).mean()),
                 "quality": float((correct | (route == exp)).mean()),
                 "cost_per_1k": float(usd / self.n * 1000),
+                **self._oos_at(route, labels),
             })
         return pd.DataFrame(rows)
 

@@ -20,6 +20,7 @@ from ._redact import (
     scrub_secrets,
 )
 from ._sim import SimModel, SimProvider, estimate_tokens, get_sim_model, sim_model
+from ._tokens import TokenCount, count_tokens
 from ._types import (
     Capabilities,
     Message,
@@ -44,11 +45,13 @@ __all__ = [
     "SimModel",
     "SimProvider",
     "StreamDelta",
+    "TokenCount",
     "ToolCall",
     "ToolSpec",
     "Usage",
     "call_cost",
     "cost_usd",
+    "count_tokens",
     "estimate_tokens",
     "get_provider",
     "get_sim_model",

@@ -5,6 +5,7 @@ The SDK is imported on first use, never when orchnb is imported.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -44,6 +45,51 @@ def _tool(t: ToolSpec) -> dict[str, Any]:
     return {"name": t.name, "description": t.description, "input_schema": t.parameters}
 
 
+_WRAP = "value"
+"""The one property a non-object output schema is wrapped in (tool input must be an object)."""
+
+
+def answer_tool(request: ModelRequest) -> dict[str, Any] | None:
+    """The tool a structured answer is given through (forced tool use), or None.
+
+    Anthropic's tool input must be an object: any other schema is wrapped as ``{"value": ...}``
+    and unwrapped on the way back.
+
+    >>> answer_tool(ModelRequest([], output_schema={"type": "array"}, output_name="Tags"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'name': 'Tags', 'description': 'Give your final answer with this tool, in this shape.',
+     'input_schema': {'type': 'object', 'properties': {'value': {'type': 'array'}},
+                      'required': ['value']}}
+    """
+    schema = request.output_schema
+    if schema is None:
+        return None
+    if schema.get("type") != "object":
+        schema = {"type": "object", "properties": {_WRAP: schema}, "required": [_WRAP]}
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in request.output_name)[:64]
+    return {"name": name or "output",
+            "description": "Give your final answer with this tool, in this shape.",
+            "input_schema": schema}
+
+
+def _answer_of(request: ModelRequest | None, text: str, calls: list[ToolCall],
+               finish: str | None) -> tuple[str, list[ToolCall], str | None]:
+    """A call of the answer tool becomes the response's JSON text (and no longer a call)."""
+    tool = answer_tool(request) if request is not None else None
+    if tool is None:
+        return text, calls, finish
+    for c in calls:
+        if c.name == tool["name"]:
+            args = c.arguments
+            wrapped = request.output_schema.get("type") != "object"  # type: ignore[union-attr]
+            if set(args) == {"_raw"}:
+                answer = str(args["_raw"])
+            else:
+                answer = json.dumps(args.get(_WRAP) if wrapped else args, ensure_ascii=False)
+            return answer, [k for k in calls if k is not c], "end_turn"
+    return text, calls, finish
+
+
 def to_anthropic(request: ModelRequest) -> dict[str, Any]:
     """The ``messages.create`` keyword arguments (without ``model``) for ``request``.
 
@@ -78,6 +124,13 @@ def to_anthropic(request: ModelRequest) -> dict[str, Any]:
         params["system"] = "\n\n".join(system)
     if request.tools:
         params["tools"] = [_tool(t) for t in request.tools]
+    answer = answer_tool(request)
+    if answer is not None:
+        # Forced tool use works on every Claude model; with other tools offered the model must
+        # call one of them, the answer tool when it is done.
+        params["tools"] = [*params.get("tools", []), answer]
+        params["tool_choice"] = ({"type": "any"} if request.tools
+                                 else {"type": "tool", "name": answer["name"]})
     if request.temperature is not None:
         # anthropic>=1.0 dropped the ``temperature`` keyword (deprecated for newer models); the
         # API still takes it where a model supports sampling options, so it rides in the body.
@@ -101,9 +154,12 @@ def _usage(u: Any) -> Usage:
 class _StreamState:
     """A streamed message put back together, event by event."""
 
-    def __init__(self, model: str, on_delta: OnDelta):
+    def __init__(self, model: str, on_delta: OnDelta, request: ModelRequest | None = None):
         self.model, self.reported = model, ""
         self.on_delta = on_delta
+        self.request = request
+        tool = answer_tool(request) if request is not None else None
+        self.answer_name = tool["name"] if tool is not None else None
         self.texts: list[str] = []
         self.tools = ToolCallBuffer()
         self.usage: Any = None
@@ -128,8 +184,11 @@ class _StreamState:
                 self._text(delta.text)
             elif delta.type == "input_json_delta" and delta.partial_json:
                 self.tools.add(event.index, delta.partial_json)
-                self.on_delta(StreamDelta(delta.partial_json, "tool_call",
-                                          self.tools.name(event.index)))
+                name = self.tools.name(event.index)
+                if name is not None and name == self.answer_name:  # the answer, as it forms
+                    self.on_delta(StreamDelta(delta.partial_json))
+                else:
+                    self.on_delta(StreamDelta(delta.partial_json, "tool_call", name))
         elif kind == "message_delta":
             self.stop_reason = event.delta.stop_reason or self.stop_reason
             u = event.usage
@@ -151,20 +210,24 @@ class _StreamState:
         self.on_delta(StreamDelta(text))
 
     def response(self) -> ModelResponse:
+        text, calls, finish = _answer_of(self.request, "".join(self.texts), self.tools.calls(),
+                                         self.stop_reason)
         return ModelResponse(
-            text="".join(self.texts),
-            tool_calls=self.tools.calls(),
+            text=text,
+            tool_calls=calls,
             usage=_usage(self.usage),
             model=self.reported or self.model,
-            finish_reason=self.stop_reason,
+            finish_reason=finish,
         )
 
 
-def from_anthropic(message: Any, model: str) -> ModelResponse:
+def from_anthropic(message: Any, model: str, request: ModelRequest | None = None
+                   ) -> ModelResponse:
     """A :class:`ModelResponse` from an SDK ``Message``.
 
     Anthropic counts cache reads and writes apart from ``input_tokens``; ours includes them,
-    with the reads reported as ``cached_tokens``.
+    with the reads reported as ``cached_tokens``. A call of ``request``'s answer tool (a
+    structured answer) becomes the response's JSON text.
     """
     texts: list[str] = []
     calls: list[ToolCall] = []
@@ -174,12 +237,13 @@ def from_anthropic(message: Any, model: str) -> ModelResponse:
         elif block.type == "tool_use":
             calls.append(ToolCall(id=block.id, name=block.name,
                                   arguments=parse_arguments(block.input)))
+    text, calls, finish = _answer_of(request, "".join(texts), calls, message.stop_reason)
     return ModelResponse(
-        text="".join(texts),
+        text=text,
         tool_calls=calls,
         usage=_usage(message.usage),
         model=message.model or model,
-        finish_reason=message.stop_reason,
+        finish_reason=finish,
     )
 
 
@@ -198,7 +262,7 @@ class AnthropicProvider:
     name = "anthropic"
     simulated = False
     # The SDK applies request.timeout, and streams are bounded here: the engine adds no timer.
-    capabilities = Capabilities(tools=True, streaming=True, structured_output=False,
+    capabilities = Capabilities(tools=True, streaming=True, structured_output=True,
                                 embeddings=False, enforces_timeout=True)
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None):
@@ -253,7 +317,7 @@ class AnthropicProvider:
         except Exception as e:
             raise self._error(e, model, request.timeout) from e
         try:
-            return from_anthropic(message, model)
+            return from_anthropic(message, model, request)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
             # A 200 whose body the SDK accepted but that is no anthropic answer (an
             # "compatible" server's own shape): a malformed answer, retried like one.
@@ -263,7 +327,7 @@ class AnthropicProvider:
                       on_delta: OnDelta) -> ModelResponse:
         import anthropic
 
-        state = _StreamState(model, on_delta)
+        state = _StreamState(model, on_delta, request)
         idle = idle_limit(request)
 
         def opened() -> Any:

@@ -56,6 +56,52 @@ def _tool(t: ToolSpec) -> dict[str, Any]:
     }
 
 
+def _strict(schema: Any) -> Any:
+    """``schema`` with ``additionalProperties: false`` on every object, or None when it cannot
+    be strict (OpenAI's strict mode wants every property required, no open objects)."""
+    if isinstance(schema, list):
+        items = [_strict(s) for s in schema]
+        return None if any(i is None for i in items) else items
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            inner = {k: _strict(v) for k, v in value.items()}
+            if any(v is None for v in inner.values()):
+                return None
+            out[key] = inner
+        elif key in ("items", "anyOf", "allOf", "oneOf", "additionalProperties") and \
+                isinstance(value, (dict, list)):
+            inner_value = _strict(value)
+            if inner_value is None:
+                return None
+            out[key] = inner_value
+        else:
+            out[key] = value
+    if out.get("type") == "object" or "properties" in out:
+        props = out.get("properties", {})
+        if set(out.get("required", [])) != set(props) or out.get("additionalProperties") not in (
+                None, False):
+            return None
+        out["additionalProperties"] = False
+    return out
+
+
+def response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``response_format`` for a JSON schema: strict when the schema allows it.
+
+    >>> response_format("Pet", {"type": "object", "properties": {"name": {"type": "string"}},
+    ...                         "required": ["name"]})["json_schema"]["strict"]
+    True
+    """
+    strict = _strict(schema)
+    safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64] or "output"
+    return {"type": "json_schema", "json_schema": {
+        "name": safe, "schema": strict if strict is not None else schema,
+        "strict": strict is not None}}
+
+
 def to_openai(request: ModelRequest) -> dict[str, Any]:
     """The chat completions parameters (without ``model``) for ``request``.
 
@@ -69,6 +115,8 @@ def to_openai(request: ModelRequest) -> dict[str, Any]:
         params["temperature"] = request.temperature
     if request.max_tokens is not None:
         params["max_tokens"] = request.max_tokens
+    if request.output_schema is not None:
+        params["response_format"] = response_format(request.output_name, request.output_schema)
     return params
 
 
@@ -138,7 +186,8 @@ def from_openai(completion: Any, model: str) -> ModelResponse:
         if getattr(c, "function", None) is not None  # skip non-function (custom) tool calls
     ]
     return ModelResponse(
-        text=message.content or "",
+        # A refusal of a structured answer is text, so validation shows it (and keeps it).
+        text=message.content or getattr(message, "refusal", None) or "",
         tool_calls=calls,
         usage=_usage(completion.usage),
         model=completion.model or model,
@@ -163,7 +212,7 @@ class OpenAIProvider:
     name = "openai"
     simulated = False
     # The SDK applies request.timeout, and streams are bounded here: the engine adds no timer.
-    capabilities = Capabilities(tools=True, streaming=True, structured_output=False,
+    capabilities = Capabilities(tools=True, streaming=True, structured_output=True,
                                 embeddings=True, enforces_timeout=True)
 
     def __init__(

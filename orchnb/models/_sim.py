@@ -20,7 +20,8 @@ from ..exceptions import CallTimeoutError, SpecError, UnknownModelError
 from ._types import Capabilities, ModelRequest, ModelResponse, OnDelta, StreamDelta, ToolCall, Usage
 
 Reply = str | ModelResponse | Mapping[str, Any]
-"""A sim reply: text, a full ModelResponse, or ``{"tool": name, "args": {...}}`` for a tool call."""
+"""A sim reply: text, a full ModelResponse, ``{"tool": name, "args": {...}}`` for a tool call,
+or ``{"json": value}`` for an answer that is ``value`` as JSON text (structured output)."""
 
 _REGISTRY: dict[str, SimModel] = {}
 _BUILTIN = frozenset({"echo", "gist"})
@@ -163,7 +164,8 @@ def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelRespon
         return reply
     tool_calls: list[ToolCall] = []
     if isinstance(reply, Mapping):
-        text = str(reply.get("text", ""))
+        text = (json.dumps(reply["json"], ensure_ascii=False) if "json" in reply
+                else str(reply.get("text", "")))
         if "tool" in reply:
             tool_calls.append(
                 ToolCall(f"sim_call_{next(_call_ids)}", str(reply["tool"]),

@@ -27,7 +27,9 @@ class Capabilities:
     streaming: bool = False
     """``request(..., on_delta=fn)`` streams: ``fn`` gets each chunk of text as it arrives."""
     structured_output: bool = False
-    """The vendor constrains the answer to a JSON schema (none of the built-ins does yet)."""
+    """The vendor constrains the answer to ``ModelRequest.output_schema`` (OpenAI
+    ``response_format``, Anthropic forced tool use); without it the answer is asked for in the
+    prompt and parsed."""
     embeddings: bool = False
     """``async embed(model, texts, *, timeout=None) -> (vectors, Usage)`` exists."""
     enforces_timeout: bool = False
@@ -126,6 +128,11 @@ class ModelRequest:
     """Per-attempt timeout in seconds: the whole call, a streamed one included."""
     idle_timeout: float | None = None
     """Streamed calls only: the longest wait for the next chunk (None: ``timeout``)."""
+    output_schema: dict[str, Any] | None = None
+    """A JSON schema the answer must fit: a provider with ``capabilities.structured_output``
+    constrains the answer to it and returns it as JSON text in ``ModelResponse.text``."""
+    output_name: str = "output"
+    """The schema's name (OpenAI's ``json_schema.name``, Anthropic's answer tool)."""
 
 
 @dataclass(slots=True)

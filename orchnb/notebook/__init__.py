@@ -9,9 +9,12 @@ __all__ = ["Playground", "TraceView", "load_ipython_extension"]
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%%orch`` / ``%orch`` (called by ``%load_ext orchnb``)."""
+    from ..engine import set_live_display
     from ._magics import OrchMagics
+    from ._stream_display import LiveText
 
     ipython.register_magics(OrchMagics)
+    set_live_display(LiveText)  # streaming runs show their tokens in the cell as they arrive
 
 
 def __getattr__(name: str) -> Any:

@@ -161,6 +161,8 @@ class RunTracker:
         self.spans_by_key: dict[str, list[Span]] = {}
         self.nodes: dict[str, _NodeState] = {}
         self.running: dict[str, Span] = {}
+        self.partial: dict[str, tuple[int | None, str]] = {}
+        """Streamed text of calls still running, by span id (with the attempt it belongs to)."""
 
     # -- hook methods (engine loop thread) -----------------------------------------------------
     def on_span_start(self, *, span: Span) -> None:
@@ -172,6 +174,7 @@ class RunTracker:
 
     def on_span_end(self, *, span: Span) -> None:
         key = self.key_of.get(span.span_id) or self._resolve(span)
+        self.partial.pop(span.span_id, None)
         if self.running.pop(span.span_id, None) is None:
             self.spans_by_key.setdefault(key, []).append(span)
         st = self.nodes.setdefault(key, _NodeState())
@@ -191,7 +194,14 @@ class RunTracker:
             st.status = status
         self.on_change()
 
+    def on_stream_delta(self, *, span: Span, text: str, attempt: int | None = None) -> None:
+        attempt_then, sofar = self.partial.get(span.span_id, (attempt, ""))
+        # A retried stream starts over: what the failed attempt streamed is dropped.
+        self.partial[span.span_id] = (attempt, (sofar if attempt_then == attempt else "") + text)
+        self.on_change()
+
     def on_run_end(self, *, run: Run) -> None:
+        self.partial.clear()
         self.on_change()
 
     # -- mapping ----------------------------------------------------------------------------------
@@ -276,6 +286,13 @@ class RunTracker:
             "latency_ms": latency, "simulated": run.simulated, "route": route_of(spans),
         }
 
+    def _record(self, s: Span) -> dict[str, Any]:
+        rec = call_record(s)
+        streamed = self.partial.get(s.span_id) if s.status == "running" else None
+        if streamed is not None:
+            rec["output"], rec["streaming"] = _cap(streamed[1]), True
+        return rec
+
     def detail(self, key: str) -> dict[str, Any]:
         """The detail pane of one node: its calls (latest last), its input/output, waiting calls."""
         spans = self.spans_by_key.get(key, [])
@@ -284,7 +301,7 @@ class RunTracker:
         st = self.nodes.get(key)
         return {
             "key": key, "total_calls": len(calls),
-            "calls": [call_record(s) for s in calls[-CALLS_SHOWN:]],
+            "calls": [self._record(s) for s in calls[-CALLS_SHOWN:]],
             "input": _cap(io.input) if io is not None else None,
             "output": _cap(io.output) if io is not None else None,
             "status": st.to_json()["s"] if st else "",

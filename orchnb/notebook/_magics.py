@@ -14,6 +14,8 @@ from ..exceptions import SpecError
 _USAGE = """usage:
   %%orch NAME                 (cell) define a pipeline from the YAML body, bound to NAME
   %orch run NAME INPUT        run NAME to the end on INPUT (a quoted string, a variable or text)
+  %orch run NAME INPUT --dry-run   show the messages, tokens and cost of every call the run
+                              would make, making none (pipe.preview(INPUT))
   %orch step NAME [INPUT]     with INPUT: start a run paused at its first call;
                               without: let one more call happen
   %orch resume NAME           run the paused run of NAME to the end
@@ -86,9 +88,12 @@ class OrchMagics(Magics):
             return text
 
     def _cmd_run(self, args: list[str], line: str) -> Any:
+        dry = "--dry-run" in args
+        args = [a for a in args if a != "--dry-run"]
         if not args:
-            raise SpecError("%orch run NAME INPUT: name the pipeline")
-        return self._pipeline(args[0])(self._input(args[1:]))
+            raise SpecError("%orch run NAME INPUT [--dry-run]: name the pipeline")
+        pipe = self._pipeline(args[0])
+        return pipe.preview(self._input(args[1:])) if dry else pipe(self._input(args[1:]))
 
     def _cmd_step(self, args: list[str], line: str) -> Any:
         if not args:

@@ -48,7 +48,9 @@ class Playground(anywidget.AnyWidget):
     >>> pg.input_text = "I was charged twice"; pg.step(); pg.wait()   # doctest: +SKIP
 
     Every button has a method: :meth:`step`, :meth:`run`, :meth:`stop`, :meth:`reset`,
-    :meth:`approve`, :meth:`reject`, :meth:`edit`, :meth:`write_back`, :meth:`compare`.
+    :meth:`approve`, :meth:`reject`, :meth:`edit`, :meth:`write_back`, :meth:`compare`,
+    :meth:`fork` ("Fork here" in a step's edit form: re-run from that step with the edits,
+    replaying what came before, then compare).
     """
 
     _esm = _HERE / "playground.js"
@@ -204,7 +206,8 @@ class Playground(anywidget.AnyWidget):
         keys = [n["key"] for n in self.graph["nodes"]]
         tracker = RunTracker(None, keys, self.graph["root"], self._throttle.poke,
                              self._aliases)
-        run = self._work._new_run(value, {}, hooks=[tracker, _HistoryHook(self)])
+        self._work.check_models()  # fail before paying, as a cell run would
+        run = self._work.new_run(value, hooks=[tracker, _HistoryHook(self)])
         tracker.run = run
         self._run, self._tracker = run, tracker
         self.live = tracker.snapshot()
@@ -259,7 +262,51 @@ class Playground(anywidget.AnyWidget):
             for old in list(self._runs)[:-HISTORY]:
                 del self._runs[old]
             entry = history_entry(run, self._count, sum(len(v) for v in self.edits.values()))
+            if run.forked_from:
+                entry["forked_from"] = run.forked_from
             self.history = [*self.history, entry][-HISTORY:]
+        if run.forked_from in self._runs:  # a fork: side by side with its parent
+            try:
+                self.compare(run.forked_from, run.id)  # type: ignore[arg-type]
+            except OrchnbError as e:
+                self.message = {"level": "error", "text": str(e)}
+
+    # -- fork ------------------------------------------------------------------------------------
+    def fork(self, key: str, **fields: Any) -> Future[Run] | None:
+        """Fork the current run at node ``key`` with ``fields`` edited (for the fork only):
+        the calls before it are replayed from the run (no cost), the rest run to the end, and
+        the parent and the fork show side by side (:meth:`compare`) once it ends.
+
+        >>> pg.fork("brief/summarize", prompt="In one line: {{ input }}")  # doctest: +SKIP
+        """
+        from ..patterns import prepare_fork
+
+        with self._lock:
+            parent = self._run
+            if parent is None or self.busy:
+                raise OrchnbError("fork needs a run that has paused or finished: Step or Run "
+                                  "first, then fork at one of its finished steps")
+            obj = self._index.get(key)
+            if obj is None:
+                raise OrchnbError(f"playground '{self.name}': no node {key!r}; nodes: "
+                                  f"{', '.join(sorted(self.params))}")
+            if not parent.done:  # a paused parent: what it finished is what the fork replays
+                parent.cancel()
+                parent.wait(30)
+            self._runs.setdefault(parent.id, parent)
+            keys = [n["key"] for n in self.graph["nodes"]]
+            tracker = RunTracker(None, keys, self.graph["root"], self._throttle.poke,
+                                 self._aliases)
+            run = prepare_fork(parent, str(getattr(obj, "name", key.rsplit("/", 1)[-1])),
+                               fields, hooks=[tracker, _HistoryHook(self)], pause=False)
+            tracker.run = run
+            self._run, self._tracker = run, tracker
+            self.live = tracker.snapshot()
+            fut = self._control(run.start_nowait(stepping=False))
+            self.message = {"level": "info", "text": f"fork of run {parent.id} at "
+                            f"{key.split('/', 1)[-1]}: earlier calls replayed"
+                            + (f", edited {', '.join(fields)}" if fields else "")}
+            return fut
 
     # -- edits ----------------------------------------------------------------------------------
     def edit(self, key: str, **fields: Any) -> None:
@@ -349,6 +396,8 @@ class Playground(anywidget.AnyWidget):
                 self.reject(str(content.get("reason") or ""))
             elif action == "edit":
                 self.edit(str(content["key"]), **dict(content.get("fields") or {}))
+            elif action == "fork":
+                self.fork(str(content["key"]), **dict(content.get("fields") or {}))
             elif action == "compare":
                 a, b = content["ids"]
                 self.compare(str(a), str(b))

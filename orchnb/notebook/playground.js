@@ -327,6 +327,7 @@ function render({ model, el }) {
     for (const c of calls) detailBody.append(callCard(c));
     if (node.box && d.output !== null && d.output !== undefined) detailBody.append(h("div", { class: "opg-label", text: "output" }), h("pre", { class: "opg-pre opg-output", text: d.output }));
     if (!calls.length && !(d.waiting || []).length && !node.box) detailBody.append(h("div", { class: "opg-hint", text: "no calls yet in this run" }));
+    updateFork();
   }
 
   // -- edit form (rebuilt only when the selection or its fields change) ----------------------
@@ -339,7 +340,10 @@ function render({ model, el }) {
     if (sig === editSig) return;
     editSig = sig;
     editBox.textContent = "";
-    if (!fields.length) return;
+    if (!key) return;
+    const forkBtn = (collect) => h("button", { class: "opg-btn opg-fork", "data-key": key, title: "re-run from this step with the edits above (for the fork only): the calls before it are replayed from this run at no cost; then parent and fork are compared",
+      onclick: () => send({ action: "fork", key, fields: collect() }) }, "Fork here");
+    if (!fields.length) { editBox.append(h("div", { class: "opg-fork-row" }, forkBtn(() => ({})))); updateFork(); return; }
     const inputs = {};
     const rows = fields.map((f) => {
       let inp;
@@ -348,17 +352,33 @@ function render({ model, el }) {
       inputs[f.name] = { inp, f };
       return h("label", { class: "opg-field-row" }, h("span", { text: f.name }), inp);
     });
-    const apply = h("button", { class: "opg-btn opg-apply", onclick: () => {
+    const collect = () => {
       const changed = {};
       for (const [name, { inp, f }] of Object.entries(inputs)) {
         const old = f.value === null || f.value === undefined ? "" : String(f.value);
         if (inp.value !== old) changed[name] = inp.value;
       }
+      return changed;
+    };
+    const apply = h("button", { class: "opg-btn opg-apply", onclick: () => {
+      const changed = collect();
       if (Object.keys(changed).length) send({ action: "edit", key, fields: changed });
     } }, "Apply edit");
-    const wrap = h("details", { class: "opg-edit-wrap", open: editOpen[key] }, h("summary", { text: "Edit prompt, model and parameters" }), rows, apply);
+    const wrap = h("details", { class: "opg-edit-wrap", open: editOpen[key] }, h("summary", { text: "Edit prompt, model and parameters" }), rows,
+      h("div", { class: "opg-fork-row" }, apply, forkBtn(collect)));
     wrap.addEventListener("toggle", () => { editOpen[key] = wrap.open; });
     editBox.append(wrap);
+    updateFork();
+  }
+
+  // "Fork here" needs a run that paused or finished with calls at the selected step.
+  function updateFork() {
+    const b = editBox.querySelector(".opg-fork");
+    if (!b) return;
+    const d = model.get("detail") || {};
+    const live = model.get("live") || {};
+    const ready = !!live.run_id && !model.get("busy") && (d.calls || []).length > 0 && d.key === model.get("selected");
+    b.disabled = !ready;
   }
 
   // -- history ----------------------------------------------------------------------------------
@@ -377,7 +397,7 @@ function render({ model, el }) {
         paintHistory();
       });
       body.append(h("tr", { "data-run": r.run_id, "data-status": r.status },
-        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}`, title: r.edits ? `${plural(r.edits, "edit")} applied` : "" }),
+        h("td", {}, box), h("td", { text: `${r.n}${r.edits ? "*" : ""}${r.forked_from ? " fork" : ""}`, title: [r.edits ? `${plural(r.edits, "edit")} applied` : "", r.forked_from ? `fork of run ${r.forked_from}` : ""].filter(Boolean).join("; ") }),
         h("td", {}, h("span", { class: `opg-status opg-s-${r.status}`, text: r.status })),
         h("td", { text: r.route || "" }), h("td", { text: money(r.cost_usd, r.unpriced) }), h("td", { text: ms(r.latency_ms) }),
         h("td", { text: r.calls }), h("td", { class: "opg-cell", text: short(r.input, 60) }), h("td", { class: "opg-cell", text: short(r.output, 120) })));
@@ -391,6 +411,7 @@ function render({ model, el }) {
     const c = model.get("comparison") || {};
     compareBox.textContent = "";
     if (!c.rows) return;
+    if (!picked.has(c.a) || !picked.has(c.b)) { picked.clear(); picked.add(c.a); picked.add(c.b); paintHistory(); }
     const cols = ["output", "route", "cost_usd", "latency_ms", "status"];
     const fmt = (f, v) => (v === null || v === undefined ? "" : f === "cost_usd" ? money(v, 0) : f === "latency_ms" ? ms(v) : short(String(v), 80));
     const head = h("tr", {}, h("th", { text: "step" }), cols.flatMap((f) => [h("th", { text: `${f} A` }), h("th", { text: `${f} B` })]));
@@ -423,6 +444,7 @@ function render({ model, el }) {
     runBtn.disabled = busy;
     stepBtn.textContent = busy ? "Pause" : "Step";
     stopBtn.disabled = !going;
+    updateFork();
     approve.checked = model.get("approve_tools");
     if (document.activeElement !== input && input.value !== model.get("input_text")) { input.value = model.get("input_text"); grow(); }
   }

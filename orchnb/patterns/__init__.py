@@ -28,10 +28,13 @@ _LAZY = {
     "MapReduce": "_mapreduce",
     "split_text": "_chunking",
     "PlanExecute": "_plan_execute",
+    "Preview": "_preview_view",
     "Router": "_router",
     "Team": "_team",
     "from_dict": "_spec",
     "from_yaml": "_spec",
+    "load_run": "_fork",
+    "prepare_fork": "_fork",
     "register_builder": "_spec",
 }
 
@@ -39,8 +42,8 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node",
     "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
-    "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Router",
-    "Team", "from_dict", "from_yaml", "register_builder",
+    "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
+    "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run", "prepare_fork",
 ]
 
 

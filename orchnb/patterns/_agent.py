@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from ..engine import RunContext, as_text, check_number
 from ..exceptions import MaxIterationsExceeded, SpecError
+from ..memory import as_memory, recall
 from ..models import Message, Model, ToolCall, resolve_model
 from ..tools import Tool, as_tool
-from ._base import Pipeline, Vars
+from ._base import Pipeline, Vars, _check_memory_use
 from ._react_text import (
     Action,
     Answer,
@@ -27,7 +28,9 @@ from ._react_text import (
     sim_agent_policy,
     until_observation,
 )
-from ._template import Prompt
+from ._structured import OutputSchema, conform
+from ._structured import native as native_output
+from ._template import KNOWN_VARIABLES, Prompt
 
 ToolMode = Literal["native", "text", "auto"]
 
@@ -56,12 +59,17 @@ class Agent(Pipeline):
     def __init__(self, name: str, model: str | Model, tools: Sequence[Any] = (), *,
                  system: str | None = None, prompt: str = "{{ input }}", max_iterations: int = 8,
                  tool_mode: ToolMode = "auto", temperature: float | None = None,
-                 max_tokens: int | None = None, **options: Any):
+                 max_tokens: int | None = None, output: Any = None, memory: Any = None,
+                 **options: Any):
         super().__init__(name, **options)
         owner = f"agent '{name}': "
         self.model = resolve_model(model)
+        self.output = None if output is None else OutputSchema(output, owner=owner)
+        """The final answer's schema: the agent's output is then the validated object."""
         self.tools: dict[str, Tool] = {}
-        for i, obj in enumerate(tools):
+        # A list inside the list (``[lookup, orchnb.mcp_tools(...)]``) is its tools, in order.
+        flat = [t for obj in tools for t in (obj if isinstance(obj, (list, tuple)) else [obj])]
+        for i, obj in enumerate(flat):
             if not isinstance(obj, Tool) and not callable(obj):
                 raise SpecError(f"{owner}tools[{i}] = {obj!r} is not a tool: pass a typed Python "
                                 f"function or an orchnb.Tool", key=f"tools[{i}]")
@@ -69,8 +77,13 @@ class Agent(Pipeline):
             if t.name in self.tools:
                 raise SpecError(f"{owner}two tools are named '{t.name}'", key=f"tools[{i}]")
             self.tools[t.name] = t
-        self.prompt = Prompt(prompt, owner=owner)
-        self.system = None if system is None else Prompt(system, where="system", owner=owner)
+        allowed = KNOWN_VARIABLES | {"memory"}
+        self.prompt = Prompt(prompt, owner=owner, allowed=allowed)
+        self.system = None if system is None else Prompt(system, where="system", owner=owner,
+                                                         allowed=allowed)
+        self.memory = None if memory is None else as_memory(memory)
+        """Recalled for the agent's input into ``{{ memory }}`` (prompt or system)."""
+        _check_memory_use(owner, self.memory, self.prompt, self.system)
         if not isinstance(max_iterations, int) or max_iterations < 1:
             raise SpecError(f"{owner}max_iterations must be a whole number ≥ 1, got "
                             f"{max_iterations!r}", key="max_iterations")
@@ -89,13 +102,27 @@ class Agent(Pipeline):
             return self.tool_mode == "native"
         return self.model.capabilities.tools
 
+    @property
+    def _native_output(self) -> bool:
+        # The schema rides on the wire only beside native tools (a ReAct text turn is prose).
+        return self.output is not None and native_output(self.model) and (
+            self.native or not self.tools)
+
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        if self.memory is not None:
+            vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
+                                                   step=self.name)}
         messages = self._opening(input, vars)
         cap = ctx.options.max_iterations or self.max_iterations
         for i in range(1, cap + 1):
             with ctx.span("step", self.name, iteration=i) as span:
                 answer, observed = await self._iterate(ctx, messages)
-                span.output = answer if answer is not None else "\n".join(observed)
+                if answer is not None and self.output is not None:
+                    answer = await conform(
+                        ctx, self.model, messages, self.output, answer, step=self.name,
+                        tools=[t.spec for t in self.tools.values()] if self.native else (),
+                        temperature=self.temperature, max_tokens=self.max_tokens)
+                span.output = as_text(answer) if answer is not None else "\n".join(observed)
                 if answer is not None:
                     return answer
         raise MaxIterationsExceeded(
@@ -108,16 +135,22 @@ class Agent(Pipeline):
         if not self.native and self.tools:
             system = (system + "\n\n" if system else "") + react_instructions(
                 [t.spec for t in self.tools.values()])
+        if self.output is not None and not self._native_output:
+            system = (system + "\n\n" if system else "") + (
+                self.output.instructions("Your final answer must be"))
         user = Message("user", self.prompt.render(**values))
         return [Message("system", system), user] if system else [user]
 
     async def _iterate(self, ctx: RunContext, messages: list[Message]) -> tuple[Any, list[str]]:
         """One model call and the tools it asks for: (final answer or None, observations)."""
         native = self.native
+        schema = self.output if self._native_output else None
         response = await ctx.call(
             self.model, messages, step=self.name,
             tools=[t.spec for t in self.tools.values()] if native else (),
-            temperature=self.temperature, max_tokens=self.max_tokens)
+            temperature=self.temperature, max_tokens=self.max_tokens,
+            output_schema=schema.schema if schema is not None else None,
+            output_name=schema.name if schema is not None else "output")
         if response.tool_calls:
             messages.append(Message("assistant", response.text, list(response.tool_calls)))
             observed = []

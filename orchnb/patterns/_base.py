@@ -22,9 +22,11 @@ from ..engine import (
     check_number,
     defaults,
 )
-from ..exceptions import SpecError
+from ..exceptions import SpecError, TemplateError
+from ..memory import ChatThread, Policy, as_memory, recall
 from ..models import Message, Model, preflight, resolve_model
-from ._template import Prompt
+from ._structured import OutputSchema, call_structured
+from ._template import KNOWN_VARIABLES, Prompt
 
 Vars = dict[str, Any]
 Body = Callable[[RunContext, Any], Awaitable[Any]]
@@ -41,6 +43,9 @@ class Node(Protocol):
 class Step:
     """An LLM step: a prompt template rendered and sent to a model.
 
+    With ``memory=`` (an :class:`~orchnb.Memory` or its name), what the memory recalls for the
+    step's input is ``{{ memory }}`` in its templates (a ``memory`` span in the trace).
+
     >>> s = Step("summarize", "sim:echo", "Summarize: {{ input }}")
     >>> s.model.id
     'sim:echo'
@@ -51,7 +56,8 @@ class Step:
     def __init__(self, name: str, model: str | Model, prompt: str | Prompt, *,
                  system: str | Prompt | None = None, temperature: float | None = None,
                  max_tokens: int | None = None, parse: Callable[[str], Any] | None = None,
-                 stream: bool = False, fallback: Sequence[str | Model] = ()):
+                 stream: bool = False, output: Any = None, memory: Any = None,
+                 fallback: Sequence[str | Model] = ()):
         check_name(name, "Step")
         owner = f"step '{name}': "
         self.name = name
@@ -67,9 +73,19 @@ class Step:
                             f"not {parse!r}")
         if not isinstance(stream, bool):
             raise SpecError(f"{owner}stream must be True or False, not {stream!r}")
-        self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt, owner=owner)
+        self.output = None if output is None else OutputSchema(output, owner=owner)
+        """The answer's schema (``output=PydanticModel`` or a JSON schema dict): the step's
+        output is then the validated object (see :mod:`._structured`)."""
+        if self.output is not None and parse is not None:
+            raise SpecError(f"{owner}give output= or parse=, not both", key="output")
+        allowed = KNOWN_VARIABLES | {"memory"}  # checked against memory= just below
+        self.prompt = prompt if isinstance(prompt, Prompt) else Prompt(
+            prompt, owner=owner, allowed=allowed)
         self.system = system if system is None or isinstance(system, Prompt) else Prompt(
-            system, where="system", owner=owner)
+            system, where="system", owner=owner, allowed=allowed)
+        self.memory = None if memory is None else as_memory(memory)
+        """The :class:`~orchnb.Memory` this step recalls from, if any."""
+        _check_memory_use(owner, self.memory, self.prompt, self.system)
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.parse = parse
@@ -88,6 +104,16 @@ class Step:
         with ctx.span("step", self.name, model=self.model.name,
                       provider=self.model.provider_name) as span:
             span.input = as_text(input)
+            if self.memory is not None:
+                vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
+                                                       step=self.name)}
+            if self.output is not None:
+                span.meta = {**(span.meta or {}), "output_schema": self.output.name}
+                out, _ = await call_structured(
+                    ctx, self.model, self.messages(input, vars), self.output, step=self.name,
+                    temperature=self.temperature, max_tokens=self.max_tokens, stream=self.stream)
+                span.output = as_text(out)
+                return out
             response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
                                       temperature=self.temperature, max_tokens=self.max_tokens,
                                       stream=self.stream, fallback=self.fallback)
@@ -101,6 +127,8 @@ class Step:
                 "prompt": self.prompt.source,
                 "system": self.system.source if self.system is not None else None,
                 "temperature": self.temperature, "stream": self.stream,
+                "output": self.output.name if self.output is not None else None,
+                "memory": self.memory.name if self.memory is not None else None,
                 **({"fallback": [m.id for m in self.fallback]} if self.fallback else {})}
 
     def __repr__(self) -> str:
@@ -143,11 +171,23 @@ class FunctionStep:
 
     def describe(self) -> dict[str, Any]:
         """This node for graphs and the playground."""
-        return {"id": self.name, "kind": "python",
-                "function": getattr(self.fn, "__name__", repr(self.fn))}
+        fn = getattr(self, "origin", self.fn)  # a wrapped reducer names the user's function
+        return {"id": self.name, "kind": "python", "function": getattr(fn, "__name__", repr(fn))}
 
     def __repr__(self) -> str:
         return f"FunctionStep({self.name!r})"
+
+
+def _check_memory_use(owner: str, memory: Any, *prompts: Prompt | None) -> None:
+    uses = any(p is not None and "memory" in p.variables for p in prompts)
+    if uses and memory is None:
+        raise TemplateError(f"{owner}the template uses {{{{ memory }}}} but there is no memory; "
+                            f"pass memory=orchnb.Memory('NAME') (YAML: memory: NAME)",
+                            key="prompt")
+    if memory is not None and not uses:
+        raise TemplateError(f"{owner}memory='{memory.name}' is set but no template uses "
+                            f"{{{{ memory }}}}; put {{{{ memory }}}} where the recalled notes "
+                            f"belong", key="prompt")
 
 
 def as_node(obj: Any, name: str | None = None) -> Node:
@@ -238,12 +278,24 @@ class Pipeline:
         opts = self.options.merged(**options)
         if body is None:
             async def body(ctx: RunContext, x: Any) -> Any:
-                return await self._run(ctx, x, {"run_input": x})
+                return await self._run(ctx, x, {"run_input": x, "history": ""})
 
         run = Run(name or self.name, pattern or self.pattern, input, body, opts, hooks)
+        run.owner, run.source = self, self.source
         self.runs.append(run)
         del self.runs[:-50]
         return run
+
+    def _fork(self, run: Run, step: str, edits: dict[str, Any], *, item: int | None = None,
+              iteration: int | None = None) -> Run:
+        from ._fork import fork_run
+
+        return fork_run(run, step, edits, item=item, iteration=iteration)
+
+    def _replay(self, run: Run) -> Any:
+        from ._fork import replay_run
+
+        return replay_run(run)
 
     def models(self) -> list[Model]:
         """Every model this pipeline may call, nested patterns included (no duplicates).
@@ -289,6 +341,32 @@ class Pipeline:
                                     "stream": True})
         return run.aiter_stream()
 
+    def chat(self, message: str, *, thread: str = "default", max_tokens: int = 2000,
+             policy: Policy = "trim", summarizer: str | Model | None = None,
+             remember: Any = None, extractor: str | Model | None = None,
+             budget: Budget | None = None, cache: bool | None = None,
+             timeout: float | None = None) -> Run:
+        """One turn of a conversation: the thread's earlier turns (kept in ``memory.sqlite``,
+        across runs and kernels) are ``{{ history }}`` in the steps' templates, within
+        ``max_tokens`` (history + message). Over it, ``policy="trim"`` leaves out the oldest
+        turns and ``"summarize"`` has ``summarizer`` (a model) replace them by a summary. With
+        ``remember`` (a Memory), ``extractor`` (a model) writes facts from the turn to it.
+
+        >>> pipe.chat("My name is Ada", thread="t1")           # doctest: +SKIP
+        >>> pipe.chat("What is my name?", thread="t1").output  # doctest: +SKIP
+        """
+        chat = ChatThread(self.name, thread, max_tokens=max_tokens, policy=policy,
+                          summarizer=summarizer, remember=remember, extractor=extractor)
+        self.check_models()
+        preflight(chat.models())
+
+        async def body(ctx: RunContext, x: Any) -> Any:
+            return await chat.turn(ctx, x, lambda history: self._run(
+                ctx, x, {"run_input": x, "history": history}))
+
+        return self.new_run(message, body=body, budget=budget, cache=cache,
+                            timeout=timeout).run_sync()
+
     async def arun(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
                    timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:
         """Run to the end on the caller's event loop: ``run = await pipe.arun(x)``."""
@@ -311,6 +389,30 @@ class Pipeline:
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         run.start_nowait(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
         return run
+
+    def preview(self, input: Any, *, observation_tokens: int = 50) -> Any:
+        """The messages every model call of ``self(input)`` would send, with token counts and
+        input cost, making no call (a :class:`~orchnb.patterns.Preview`: ``.df``, HTML, text,
+        ``.context_chart()`` for agents). Calls that take earlier outputs show them as
+        ``⟪output of NAME⟫`` and are marked ``depends``.
+
+        >>> pipe.preview("a text").df[["step", "status", "input_tokens"]]   # doctest: +SKIP
+        """
+        from ._preview import preview
+
+        return preview(self, input, observation_tokens=observation_tokens)
+
+    def to_yaml(self, path: str | None = None) -> str:
+        """This pipeline as the YAML ``from_yaml`` reads back (Python functions are named by
+        their ``__name__``, to be found in the namespace given to ``from_yaml``); also written
+        to ``path`` if given. Raises :class:`~orchnb.SpecError` for what YAML cannot say
+        (a lambda, a step's ``parse=`` function, a retry policy).
+
+        >>> print(Chain("c", [Step("a", "sim:echo", "{{ input }}")]).to_yaml())  # doctest: +SKIP
+        """
+        from ._to_yaml import to_yaml
+
+        return to_yaml(self, path)
 
     @property
     def last_run(self) -> Run | None:

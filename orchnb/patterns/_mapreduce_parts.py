@@ -42,7 +42,9 @@ def reducer_node(obj: Any) -> Node:
     if isinstance(obj, (Step, FunctionStep, Pipeline)):
         return obj
     if callable(obj):  # fn(outputs): the list is its one argument, whatever it is called
-        return FunctionStep(name_of(obj, "reduce"), lambda outputs: obj(outputs))
+        node = FunctionStep(name_of(obj, "reduce"), lambda outputs: obj(outputs))
+        node.origin = obj  # type: ignore[attr-defined]  # the function to_yaml() names
+        return node
     return as_node(obj, "reduce")
 
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..exceptions import SpecError, TemplateError, UnknownModelError, YAMLError
+from ..memory import Memory
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 
@@ -29,7 +30,12 @@ class SpecModel(BaseModel):
 
 
 class StepSpec(SpecModel):
-    """``{name?, model, prompt, system?, temperature?, max_tokens?, stream?, fallback?}``"""
+    """``{name?, model, prompt, system?, temperature?, max_tokens?, stream?, output?, memory?,
+    fallback?}``
+
+    ``output`` names a pydantic model in the notebook, or is an inline JSON schema; ``memory``
+    names a Memory (one of that name in the notebook, else the store of that name).
+    """
 
     name: str | None = None
     model: str
@@ -38,6 +44,8 @@ class StepSpec(SpecModel):
     temperature: float | None = Field(default=None, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
     stream: bool = False
+    output: str | dict[str, Any] | None = None
+    memory: str | None = None
     fallback: list[str] | str | None = None
     """Models tried in order once the retries on ``model`` are spent."""
 
@@ -94,10 +102,47 @@ class SpecContext:
         spec = self.validate(StepSpec, value, key)
         backups = [spec.fallback] if isinstance(spec.fallback, str) else spec.fallback or []
         fallback = [self.model(m, f"{key}.fallback[{i}]") for i, m in enumerate(backups)]
+        output = self.output(spec.output, f"{key}.output")
         return self._build(lambda: Step(
             spec.name or name, self.model(spec.model, f"{key}.model"), spec.prompt,
             system=spec.system, temperature=spec.temperature, max_tokens=spec.max_tokens,
-            stream=spec.stream, fallback=fallback), key)
+            stream=spec.stream, output=output, memory=self.memory(spec.memory),
+            fallback=fallback), key)
+
+    def output(self, value: Any, key: str) -> Any:
+        """An ``output:`` value: the pydantic model it names in the notebook, or the inline
+        JSON schema it is (checked here, so a bad one fails before any call)."""
+        if value is None:
+            return None
+        from pydantic import BaseModel
+
+        from ._structured import OutputSchema
+
+        if isinstance(value, str):
+            obj = self.namespace.get(value)
+            if obj is None:
+                models = sorted(k for k, v in self.namespace.items()
+                                if isinstance(v, type) and issubclass(v, BaseModel))[:12]
+                raise self.error(f"'{value}' is not defined in the notebook; define a pydantic "
+                                 "model class in a cell above, or give an inline JSON schema"
+                                 + (f" (models defined: {', '.join(models)})" if models else ""),
+                                 key)
+            if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
+                raise self.error(f"'{value}' is not a pydantic model class (it is "
+                                 f"{type(obj).__name__}); output: names a class such as "
+                                 "`class Invoice(BaseModel): ...`", key)
+            value = obj
+        try:
+            return OutputSchema(value)
+        except SpecError as e:
+            raise self.error(e.message, key) from None
+
+    def memory(self, name: str | None) -> Any:
+        """``memory: NAME``: a Memory of that name in the notebook, else the store NAME."""
+        if name is None:
+            return None
+        obj = self.namespace.get(name)
+        return obj if isinstance(obj, Memory) else Memory(name)
 
     def node(self, value: Any, key: str, name: str) -> Node:
         """A step (``{model, prompt}``), a nested pattern (``{pattern: ...}``) or the name of a

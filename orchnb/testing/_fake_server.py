@@ -30,6 +30,7 @@ from ._wire import (
     StreamFrames,
     anthropic_message,
     anthropic_stream,
+    asked_output,
     error_body,
     openai_completion,
     openai_embeddings,
@@ -38,6 +39,7 @@ from ._wire import (
     parse_anthropic,
     parse_openai,
     stream_error_frame,
+    structured,
 )
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
@@ -52,7 +54,7 @@ through the body, ``truncate`` sends half the body as if complete and ``stream_e
 529. ``"200"`` with ``body=`` answers 200 with that body (a "compatible" server's wrong shape)."""
 
 Latency = float | tuple[float, float] | Callable[[FakeRequest], float]
-Responder = Callable[[FakeRequest], "str | FakeReply"]
+Responder = Callable[[FakeRequest], "str | FakeReply | dict[str, Any] | list[Any]"]
 
 _MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "claude-haiku-4-5")
 _SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
@@ -132,7 +134,7 @@ class FakeProvider:
         """Answers when the script is empty: ``fn(request) -> str | FakeReply``."""
         self.port = port
         self._lock = threading.Lock()
-        self._script: deque[str | FakeReply] = deque()
+        self._script: deque[Any] = deque()
         self._pending: deque[_Fault] = deque()
         self._rates: dict[str, float] = {}
         self._requests: list[FakeRequest] = []
@@ -224,8 +226,14 @@ class FakeProvider:
         }
 
     # -- behaviour ------------------------------------------------------------------------------
-    def script(self, replies: Iterable[str | FakeReply]) -> FakeProvider:
-        """Queue replies (text or :class:`FakeReply`), used first-in first-out by chat calls."""
+    def script(self, replies: Iterable[str | FakeReply | dict[str, Any] | list[Any]]
+               ) -> FakeProvider:
+        """Queue replies, used first-in first-out by chat calls: text, a :class:`FakeReply`,
+        or a dict / list: a structured answer (``FakeReply(data=...)``), sent as the JSON
+        content or, to Anthropic's forced ``tool_choice``, as the answer tool's input.
+
+        >>> fake = FakeProvider().script(["hi", {"amount": 12.5}])
+        """
         with self._lock:
             self._script.extend(replies)
         return self
@@ -330,12 +338,16 @@ class FakeProvider:
     def _reply_for(self, req: FakeRequest) -> FakeReply:
         with self._lock:
             scripted = self._script.popleft() if self._script else None
-        reply: str | FakeReply | None = scripted
+        reply: Any = scripted
         if reply is None and self.responder is not None:
             reply = self.responder(req)
         if reply is None:
             reply = f"fake reply to: {req.last_user[:60]}"
-        return FakeReply(text=reply) if isinstance(reply, str) else reply
+        if isinstance(reply, str):
+            return FakeReply(text=reply)
+        if isinstance(reply, (dict, list)):
+            reply = FakeReply(data=reply)
+        return structured(req, reply)
 
     async def _handle(self, http: HttpRequest) -> HttpResponse | None:
         api: Api = "anthropic" if http.path.startswith("/v1/messages") else "openai"
@@ -363,6 +375,7 @@ class FakeProvider:
                      for k, v in http.headers.items()},
             received=time.perf_counter(),
         )
+        req.output_schema, req.output_name, req.output_via = asked_output(body, api)
         with self._lock:
             fault = self._draw_fault()
             req.fault = fault.kind if fault else None

@@ -74,6 +74,13 @@ class FakeRequest:
     """The fault injected into the answer (``"429"``, ``"drop"``...), None for a normal one."""
     chunk_times: list[float] = field(default_factory=list)
     """For a streamed answer: ``time.perf_counter()`` just before each chunk was sent."""
+    output_schema: dict[str, Any] | None = None
+    """The JSON schema the answer was asked to fit (structured output), None if none."""
+    output_name: str | None = None
+    """The schema's name: OpenAI's ``json_schema.name`` or the forced Anthropic tool's."""
+    output_via: str | None = None
+    """How it was asked: ``"response_format"`` (OpenAI), ``"tool_choice"`` (Anthropic forced
+    tool use) or ``"output_config"`` (Anthropic structured outputs)."""
     received: float = 0.0
     """``time.perf_counter()`` when the request arrived (soaks check retry spacing with it)."""
     retry_after: float | None = None
@@ -101,6 +108,10 @@ class FakeReply:
     """
 
     text: str = ""
+    data: Any = None
+    """A structured answer (a dict, list...): sent as the JSON content (OpenAI
+    ``response_format``, Anthropic ``output_config``) or as the input of the answer tool
+    (Anthropic forced ``tool_choice``); as JSON text when no schema was asked for."""
     tool_calls: Sequence[tuple[str, dict[str, Any] | str]] = ()
     """``(name, arguments)`` pairs; a ``str`` is sent verbatim as OpenAI's arguments string
     (to test malformed JSON)."""
@@ -195,6 +206,48 @@ def parse_anthropic(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[st
         messages.append(out)
     tools = [t.get("name", "") for t in body.get("tools") or []]
     return messages, tools
+
+
+def asked_output(body: dict[str, Any], api: Api) -> tuple[dict[str, Any] | None, str | None,
+                                                          str | None]:
+    """(schema, name, how) of the structured output a request body asks for."""
+    if api == "openai":
+        fmt = body.get("response_format") or {}
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            spec = fmt.get("json_schema") or {}
+            return spec.get("schema"), spec.get("name"), "response_format"
+        return None, None, None
+    config = (body.get("output_config") or {}).get("format") or {}
+    if isinstance(config, dict) and config.get("type") == "json_schema":
+        return config.get("schema"), None, "output_config"
+    choice = body.get("tool_choice") or {}
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    name = choice.get("name") if choice.get("type") == "tool" else (
+        tools[-1].get("name") if choice.get("type") == "any" and tools else None)
+    for t in tools:
+        if name is not None and t.get("name") == name:
+            return t.get("input_schema"), name, "tool_choice"
+    return None, None, None
+
+
+def structured(req: FakeRequest, reply: FakeReply) -> FakeReply:
+    """``reply`` with its ``data`` put where ``req`` asked for it: JSON text, or the input of
+    the forced Anthropic tool (with ``tool_choice: any``, the last tool offered)."""
+    if reply.data is None:
+        return reply
+    if req.output_via == "tool_choice" and req.output_name:
+        schema = req.output_schema or {}
+        wrapped = (set(schema.get("properties") or {}) == {"value"}
+                   and not isinstance(reply.data, dict))
+        data = {"value": reply.data} if wrapped else reply.data
+        return FakeReply(text="", tool_calls=[(req.output_name, data)],
+                         input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
+                         cached_tokens=reply.cached_tokens, finish_reason=reply.finish_reason,
+                         model=reply.model)
+    return FakeReply(text=json.dumps(reply.data), tool_calls=reply.tool_calls,
+                     input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
+                     cached_tokens=reply.cached_tokens, finish_reason=reply.finish_reason,
+                     model=reply.model)
 
 
 def _usage(req: FakeRequest, reply: FakeReply) -> tuple[int, int, int]:

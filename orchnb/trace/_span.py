@@ -79,6 +79,11 @@ class Span:
     serialised to JSON text only by the store, the DataFrame and the exports."""
     ttft_ms: float | None = None
     """Streamed model calls: milliseconds from the request to the first token."""
+    replayed: bool | None = None
+    """Model/tool spans: answered from a recorded run (``run.fork`` / ``run.replay``), not
+    called: ``cost_usd`` is 0 and ``saved_usd`` what the recorded call cost."""
+    forked_from: str | None = None
+    """Run spans of a fork or a replay: the run id it was made from."""
 
     def to_row(self) -> tuple[Any, ...]:
         """The span as a tuple in ``COLUMNS`` order (``meta`` as JSON text)."""

@@ -41,9 +41,10 @@ _TYPES = {
     "confidence": "REAL", "input_tokens": "INTEGER", "output_tokens": "INTEGER",
     "cached_tokens": "INTEGER", "iteration": "INTEGER", "item": "INTEGER", "attempt": "INTEGER",
     "priced": "INTEGER", "cached": "INTEGER", "simulated": "INTEGER", "ttft_ms": "REAL",
+    "replayed": "INTEGER",
 }
 # Columns added by later migrations are not in the first one (its SQL must never change).
-_LATER = {"ttft_ms"}
+_LATER = {"ttft_ms", "replayed", "forked_from"}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -71,7 +72,15 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     ("004_ttft", 'ALTER TABLE spans ADD COLUMN "ttft_ms" REAL;'),
     (
-        "005_heartbeats",
+        "005_fork",
+        # Replayed calls and forked runs (run.fork / run.replay), and what a run needs to be
+        # rebuilt in a new kernel (orchnb.load_run): its %%orch YAML and a non-text input.
+        'ALTER TABLE spans ADD COLUMN "replayed" INTEGER;'
+        'ALTER TABLE spans ADD COLUMN "forked_from" TEXT;'
+        "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, spec TEXT, input TEXT);",
+    ),
+    (
+        "006_heartbeats",
         # Which process wrote each run, and when that process was last seen alive: a run whose
         # writer is gone reads back as "crashed", not as "running" for ever.
         "CREATE TABLE IF NOT EXISTS writers (token TEXT PRIMARY KEY, pid INTEGER, host TEXT, "
@@ -189,6 +198,7 @@ class SpanStore:
         self.path = Path(path)
         self._conn = connect(self.path)
         self._queue: deque[Span] = deque()
+        self._runs: deque[tuple[str, str | None, str | None]] = deque()
         self._wake = threading.Event()
         self.interval = 0.02
         self.quiet = 0.05
@@ -216,8 +226,30 @@ class SpanStore:
         """Hand a span over for writing (cheap: the writer thread does the I/O)."""
         self._queue.append(span)
 
+    def write_run(self, run_id: str, spec: str | None, input: str | None) -> None:
+        """Keep what rebuilds a run in a new kernel (``orchnb.load_run``): its pipeline's
+        ``%%orch`` YAML and its input as JSON when it is not text (written with the spans)."""
+        self._runs.append((run_id, spec, input))
+
+    def read_run(self, run_id: str) -> tuple[str | None, str | None]:
+        """``(spec, input)`` kept by :meth:`write_run` for ``run_id`` (Nones when none was)."""
+        self.flush()
+        with self._lock:
+            row = self._conn.execute("SELECT spec, input FROM runs WHERE run_id = ?",
+                                     (run_id,)).fetchone()
+        if row is None:
+            return None, None
+        return tuple(v if isinstance(v, str) else None for v in row)  # type: ignore[return-value]
+
     def _drain(self) -> None:
         with self._lock:
+            if self._runs:
+                records = []
+                while self._runs:
+                    run_id, spec, input = self._runs.popleft()
+                    records.append((run_id, *(scrub_secrets(t) if t and needs_scrub(t) else t
+                                              for t in (spec, input))))
+                self._conn.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", records)
             spans = []
             while self._queue:
                 spans.append(self._queue.popleft())

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 
 def open_notebook(server: dict, context, name: str, cells: list[str],
-                  workspace: str | None = None):
+                  workspace: str | None = None, wait: bool = True):
     """Write a notebook of ``cells`` into the server's root, open it in a new page, wait for its
     kernel and run every cell; returns the page.
 
     ``workspace`` (JupyterLab) opens it in a workspace of its own: the default one restores
-    every notebook an earlier test opened, and one of those may become the current widget."""
+    every notebook an earlier test opened, and one of those may become the current widget.
+    ``wait=False`` returns while the cells still run (the run-all promise is not awaited)."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -28,5 +29,8 @@ def open_notebook(server: dict, context, name: str, cells: list[str],
             && w.sessionContext.session.kernel
             && w.sessionContext.session.kernel.connectionStatus === "connected"; }""",
         timeout=60_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    if wait:
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    else:
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     return page

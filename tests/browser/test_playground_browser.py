@@ -322,3 +322,47 @@ def test_trace_view_lists_the_spans_of_runs(notebook, artifacts):
     assert total >= 6 and rows.count() == min(total, 200)
     assert {"run", "step", "model", "tool"} <= set(rows.locator("td.otv-kind").all_inner_texts())
     notebook.page.locator(".orchnb-tv").screenshot(path=str(artifacts / "05-trace-view.png"))
+
+
+FORK_STATE = """r = pg.current_run
+print(json.dumps({"id": r.id, "forked_from": r.forked_from, "status": r.status,
+    "calls": [[s.step, bool(s.replayed), s.input] for s in sorted(r.trace.spans,
+              key=lambda s: s.start) if s.kind == "model"]}))"""
+
+
+def test_fork_here_replays_the_earlier_calls_and_compares_with_the_parent(notebook, artifacts):
+    nb, w = notebook, notebook.widget("triage")
+    w.locator("textarea.opg-input").fill("my screen flickers")
+    before = nb.signature("triage")
+    w.locator("button.opg-run").click()
+    nb.wait_settled("triage", before)
+    parent = json.loads(nb.kernel(FORK_STATE))
+    assert [c[0] for c in parent["calls"]] == ["classify", "diagnose", "reply"]
+    # "Fork here" on the finished `reply` step, with an edited prompt
+    w.locator(".opg-node[data-key='triage/tech/reply']").click()
+    w.locator(".opg-detail[data-key='triage/tech/reply'] .opg-call").first.wait_for()
+    w.locator(".opg-edit-wrap summary").click()
+    w.locator(".opg-edit-wrap textarea[data-field='prompt']").fill("In one line: {{ input }}")
+    fork_btn = w.locator("button.opg-fork")
+    assert fork_btn.is_enabled()
+    before = nb.signature("triage")
+    fork_btn.click()
+    nb.wait_settled("triage", before)
+    fork = json.loads(nb.kernel(FORK_STATE))
+    assert fork["forked_from"] == parent["id"] and fork["status"] == "ok"
+    assert [(c[0], c[1]) for c in fork["calls"]] == [
+        ("classify", True), ("diagnose", True), ("reply", False)]
+    assert fork["calls"][2][2].startswith("In one line: ")
+    # parent and fork side by side: the first divergence is the forked step
+    facts = w.locator(".opg-compare .opg-facts")
+    facts.wait_for()
+    assert "first divergence: reply" in facts.inner_text()
+    assert w.locator(".opg-compare-table").is_visible()
+    assert "fork" in w.locator(f"tr[data-run='{fork['id']}'] td").nth(1).inner_text()
+    assert w.locator(f"tr[data-run='{fork['id']}'] input.opg-pick").is_checked()
+    assert w.locator(f"tr[data-run='{parent['id']}'] input.opg-pick").is_checked()
+    assert "fork of run" in w.locator(".opg-message").inner_text()
+    # the pipeline itself is untouched: the edit belonged to the fork only
+    out = nb.kernel("print(triage.routes['technical'].steps[1].prompt.source)")
+    assert out.strip() == "Reply kindly: {{ input }}"
+    _shot(nb, "triage", artifacts, "06-router-forked")

@@ -63,7 +63,10 @@ def test_threshold_sweep_reuses_the_similarities(small, make_embedding_router):
     sweep = report.threshold_sweep([-1.0, 0.1, 0.25, 0.4, 2.0])
     assert list(sweep.columns) == ["threshold", "accuracy", "answered_accuracy",
                                    "abstention_rate", "macro_f1", "expensive_share", "quality",
-                                   "cost_per_1k"]
+                                   "cost_per_1k",
+                                   # the default route "other" is a true label: out of scope
+                                   "in_scope_accuracy", "oos_recall", "oos_precision"]
+    assert at_threshold_matches(report, sweep, 0.25)
     at = sweep.set_index("threshold")
     # At the router's own threshold the sweep reproduces the eval.
     assert at.loc[0.25, "accuracy"] == pytest.approx(report.accuracy)
@@ -72,9 +75,16 @@ def test_threshold_sweep_reuses_the_similarities(small, make_embedding_router):
     assert at.loc[-1.0, "abstention_rate"] == 0 and at.loc[2.0, "abstention_rate"] == 1
     assert at.loc[2.0, "accuracy"] == pytest.approx((small.label == "other").mean())
     assert np.all(np.diff(sweep.abstention_rate) >= 0)
-    assert report.run.calls == len(small)  # the sweep made no calls
+    assert report.run.calls == 2  # examples + the queries in one batch; the sweep made none
     assert len(report.threshold_sweep()) == 21
     assert report.plot_threshold().data
+
+
+def at_threshold_matches(report, sweep, t):
+    row = sweep.set_index("threshold").loc[t]
+    return (row.in_scope_accuracy == pytest.approx(report.in_scope_accuracy)
+            and row.oos_recall == pytest.approx(report.oos_recall)
+            and row.oos_precision == pytest.approx(report.oos_precision))
 
 
 def test_sweep_threshold_function_and_a_router_without_similarities(small, make_router,

@@ -21,10 +21,10 @@ from orchnb.models import (
 
 
 @pytest.mark.parametrize(("model", "expected"), [
-    ("openai:gpt-4o-mini", Capabilities(tools=True, streaming=True, structured_output=False,
+    ("openai:gpt-4o-mini", Capabilities(tools=True, streaming=True, structured_output=True,
                                         embeddings=True, enforces_timeout=True)),
     ("anthropic:claude-haiku-4-5", Capabilities(tools=True, streaming=True,
-                                                structured_output=False, embeddings=False,
+                                                structured_output=True, embeddings=False,
                                                 enforces_timeout=True)),
     ("sim:echo", Capabilities(tools=True, streaming=True, structured_output=False,
                               embeddings=False, enforces_timeout=True)),

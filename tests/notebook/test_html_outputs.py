@@ -23,7 +23,9 @@ PRODUCERS = {
     "notebook/_playground.py": "Playground text/html",
     "notebook/_traceview.py": "TraceView text/html",
     "engine/_run.py": "Run._repr_html_",
+    "engine/_replay.py": "ReplayReport._repr_html_",
     "patterns/_base.py": "Pipeline._repr_html_",
+    "patterns/_preview_view.py": "Preview._repr_html_",
 }
 
 
@@ -100,10 +102,20 @@ def test_playground_and_trace_view_static_html_opt_out_of_mathjax():
     assert_opts_out(data["text/html"])
 
 
-@pytest.mark.parametrize("which", ["run", "pipeline"])
-def test_run_and_pipeline_html_opt_out_of_mathjax(which):
+@pytest.mark.parametrize("which", ["run", "pipeline", "preview"])
+def test_run_pipeline_and_preview_html_opt_out_of_mathjax(which):
     pipe = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
-    assert_opts_out((pipe("x") if which == "run" else pipe)._repr_html_())
+    made = {"run": lambda: pipe("x"), "pipeline": lambda: pipe,
+            "preview": lambda: pipe.preview("x")}
+    assert_opts_out(made[which]()._repr_html_())
+
+
+def test_replay_report_html_opts_out_of_mathjax():
+    pipe = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
+    run = pipe("x")
+    assert_opts_out(run.replay()._repr_html_())
+    pipe.steps[0].prompt = orchnb.Prompt("$1 {{ input }}")
+    assert_opts_out(run.replay()._repr_html_())
 
 
 def test_every_html_producer_is_covered_by_these_tests():

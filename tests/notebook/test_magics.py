@@ -77,3 +77,22 @@ def test_spec_errors_render_without_traceback(ip):
     assert result.error_in_exec._render_traceback_()[0].endswith(
         "line 2, key 'pattern': unknown pattern 'chian'; choose one of " +
         result.error_in_exec.message.split("choose one of ")[1])
+
+
+def test_load_run_rebuilds_an_orch_pipeline_with_the_notebooks_tools(ip):
+    ip.run_cell('''
+from orchnb import Agent, SimModel
+def add_up(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+SimModel("mg-calc", fn=Agent.sim_policy([("add_up", {"a": 2, "b": 3})], "Done: {observation}")
+         ).register()
+''').raise_error()
+    ip.run_cell_magic("orch", "helper", "pattern: agent\nmodel: sim:mg-calc\ntools: [add_up]\n")
+    run = ip.user_ns["helper"]("2 + 3?")
+    ip.user_ns["rid"] = run.id
+    ip.run_cell("import orchnb\nloaded = orchnb.load_run(rid)\n"
+                "fork = loaded.fork('add_up').resume()").raise_error()
+    fork = ip.user_ns["fork"]
+    assert fork.output == "Done: 5" and fork.forked_from == run.id
+    assert ip.user_ns["loaded"].owner is not ip.user_ns["helper"]  # rebuilt from the YAML

@@ -332,3 +332,25 @@ def test_layout_keeps_nodes_apart_and_inside_their_boxes(name, router, agent):
             apart = (a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
                      or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"])
             assert apart, (a["key"], b["key"])
+
+
+def test_fork_here_replays_earlier_calls_runs_the_rest_and_compares(router):
+    pg = Playground(router, input="my screen")
+    with pytest.raises(OrchnbError, match="fork needs a run"):
+        pg.fork("triage/tech/reply")
+    pg.run()
+    parent = pg.wait(10)
+    pg._on_msg(pg, {"action": "fork", "key": "triage/tech/reply",
+                    "fields": {"prompt": "Short reply: {{ input }}"}}, [])
+    fork = pg.wait(10)
+    assert fork is not parent and fork.forked_from == parent.id and fork.status == "ok"
+    calls = sorted((s for s in fork.trace.spans if s.kind == "model"), key=lambda s: s.start)
+    assert [(s.step, bool(s.replayed)) for s in calls] == [
+        ("classify", True), ("diagnose", True), ("reply", False)]
+    assert calls[-1].input.startswith("Short reply: ")
+    assert router.routes["technical"].steps[1].prompt.source == "Reply: {{ input }}"
+    assert pg.history[-1]["forked_from"] == parent.id
+    assert (pg.comparison["a"], pg.comparison["b"]) == (parent.id, fork.id)
+    assert pg.comparison["first_divergence"] is not None
+    pg._on_msg(pg, {"action": "fork", "key": "triage/tech/reply", "fields": {"colour": 1}}, [])
+    assert pg.message["level"] == "error" and "'colour' cannot be edited" in pg.message["text"]

@@ -1,0 +1,363 @@
+"""``compare``: several pipelines on the same rows, side by side, with paired tests and the
+decision the seed's advice asks for: the simplest pattern not significantly worse than the best.
+
+Experiments are saved next to the traces (``experiments.sqlite`` in ``orchnb.trace.home()``)
+and reopen in a new kernel with :func:`load_experiment`; :func:`experiments` lists them.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import SpecError
+from ..trace import plural
+from . import _metrics as m
+from ._costs import money
+from ._paired import PairedResult, paired
+from ._pipeline_eval import as_pipeline, evaluate_pipeline, load_rows, resolve_scorers
+from ._scores_report import ScoreReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from ..engine import Budget
+    from ._judge import Judge
+
+SIMPLICITY = {"pipeline": 0, "chain": 0, "router": 1, "mapreduce": 2, "plan_execute": 3,
+              "agent": 4, "team": 5}
+"""The seed's order: start with a chain; a router, map-reduce, an agent, a team when needed."""
+
+
+def compare(
+    candidates: Any,
+    data: Any,
+    *,
+    text: str = "text",
+    expected: str | None = None,
+    scorers: Any = None,
+    concurrency: int = 8,
+    progress: bool = True,
+    cache: bool | None = True,
+    budget: Budget | None = None,
+    max_usd: float | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    alpha: float = 0.05,
+    name: str | None = None,
+    save: bool = True,
+) -> Experiment:
+    """Evaluate several pipelines on the same rows with the same scorers; returns an
+    :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
+    latency and errors side by side (``table``), paired tests between each pair (``tests``:
+    paired bootstrap, McNemar for 0/1 scores), a cost–quality Pareto chart and ``decision``.
+
+    ``candidates`` is ``{name: pipeline}`` or a list (named by ``pipe.name``). ``max_usd``
+    caps the total. The experiment is saved (``save=False`` not) and a re-run of an unchanged
+    candidate is answered by the response cache.
+
+    >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
+    >>> exp.decision                                                          # doctest: +SKIP
+    'chain is within 1.2 points of agent (p = 0.41) at 23% of its cost'
+    """
+    named = _named(candidates)
+    scs = resolve_scorers(scorers, expected)
+    df = load_rows(data, text=text, expected=expected, sample=sample, seed=seed)
+    reports: dict[str, ScoreReport] = {}
+    spent = 0.0
+    for label, pipe in named.items():
+        left = None if max_usd is None else max(max_usd - spent, 0.0)
+        reports[label] = evaluate_pipeline(
+            pipe, data, text=text, expected=expected, scorers=scs, name=label,
+            concurrency=concurrency, progress=progress, cache=cache, budget=budget, max_usd=left,
+            seed=seed, n_boot=n_boot, level=level, df=df)
+        paid = reports[label].cost_usd + reports[label].judge_usd
+        spent += 0.0 if math.isnan(paid) else paid
+    exp = Experiment(reports, alpha=alpha, name=name)
+    if save:
+        exp.save()
+    return exp
+
+
+def _named(candidates: Any) -> dict[str, Any]:
+    if isinstance(candidates, Mapping):
+        named = {str(k): as_pipeline(v, str(k)) for k, v in candidates.items()}
+    elif isinstance(candidates, (list, tuple)):
+        named = {}
+        for pipe in candidates:
+            p = as_pipeline(pipe)
+            base, i = str(p.name), 2
+            label = base
+            while label in named:
+                label, i = f"{base}#{i}", i + 1
+            named[label] = p
+    else:
+        raise SpecError("compare: give the candidates as a list of pipelines or "
+                        "{name: pipeline}")
+    if len(named) < 2:
+        raise SpecError("compare: give at least two candidates; use orchnb.evaluate for one")
+    return named
+
+
+class Experiment:
+    """Candidates evaluated on the same rows (what :func:`~orchnb.compare` returns).
+
+    ``table`` one row per candidate; ``tests`` one row per pair and scorer; ``decision`` a
+    sentence with its evidence; ``reports[name]`` each candidate's
+    :class:`~orchnb.evals.ScoreReport`; ``plot_pareto()`` cost against quality.
+
+    >>> exp.table[["pattern", "exact", "cost_per_1k", "p50_ms"]]   # doctest: +SKIP
+    """
+
+    def __init__(self, reports: Mapping[str, ScoreReport], *, alpha: float = 0.05,
+                 name: str | None = None, id: str | None = None, created: float | None = None):
+        import time
+
+        if not reports:
+            raise SpecError("Experiment: no reports")
+        self.reports = dict(reports)
+        self.alpha = alpha
+        first = next(iter(self.reports.values()))
+        self.scorer_names = first.scorer_names
+        self.primary = self.scorer_names[0]
+        self.name = name or " vs ".join(self.reports)
+        self.id = id
+        self.created = created or time.time()
+        self._tests: dict[tuple[str, str, str], PairedResult] = {}
+
+    def __getitem__(self, name: str) -> ScoreReport:
+        return self.reports[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.reports)
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    # -- tables -----------------------------------------------------------------------------------
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per candidate: pattern, each scorer's mean and interval, errors, p50/p95
+        latency, cost per 1,000 inputs (list price), paid, and ``pareto`` (on the
+        cost–quality front of the first scorer)."""
+        import pandas as pd
+
+        t = pd.DataFrame([r.row() for r in self.reports.values()],
+                         index=pd.Index(list(self.reports), name="candidate"))
+        t["pareto"] = m.pareto_front(t["cost_per_1k"].astype(float).tolist(),
+                                     t[self.primary].astype(float).tolist())
+        return t
+
+    def test(self, a: str, b: str, scorer: str | None = None) -> PairedResult:
+        """The paired test of ``a`` against ``b`` on ``scorer`` (the first by default)."""
+        scorer = scorer or self.primary
+        key = (a, b, scorer)
+        if key not in self._tests:
+            ra, rb = self.reports[a], self.reports[b]
+            if len(ra.scores) != len(rb.scores) or not ra.scores.index.equals(rb.scores.index):
+                raise SpecError(f"compare: '{a}' and '{b}' were not scored on the same rows")
+            self._tests[key] = paired(ra.scores[scorer].to_numpy(dtype=float),
+                                      rb.scores[scorer].to_numpy(dtype=float),
+                                      n_boot=max(ra.n_boot, 2000), level=ra.level, seed=ra.seed)
+        return self._tests[key]
+
+    @property
+    def tests(self) -> pd.DataFrame:
+        """Each pair (a, b) and scorer: mean difference a − b with its interval, the paired
+        bootstrap p and McNemar's exact p (0/1 scores), the discordant rows, and ``p`` (McNemar's
+        when it applies)."""
+        import pandas as pd
+
+        rows = []
+        for a, b in itertools.combinations(self.reports, 2):
+            for s in self.scorer_names:
+                r = self.test(a, b, s)
+                rows.append({"a": a, "b": b, "scorer": s, "diff": r.diff, "ci_low": r.ci[0],
+                             "ci_high": r.ci[1], "p_bootstrap": r.p_bootstrap,
+                             "p_mcnemar": r.p_mcnemar, "a_only": r.a_only, "b_only": r.b_only,
+                             "n": r.n, "p": r.p, "significant": r.p < self.alpha})
+        return pd.DataFrame(rows)
+
+    # -- the decision -----------------------------------------------------------------------------
+    @property
+    def best(self) -> str:
+        """The candidate with the highest mean first score (the cheaper one on a tie)."""
+        t = self.table
+        t = t.assign(_c=t["cost_per_1k"].fillna(math.inf))
+        return str(t.sort_values([self.primary, "_c"], ascending=[False, True]).index[0])
+
+    def simplicity_order(self) -> list[str]:
+        """Candidates simplest first: by pattern (chain, router, map-reduce, plan-execute,
+        agent, team), then cheaper first."""
+        t = self.table
+
+        def key(n: str) -> tuple[int, float]:
+            c = t.loc[n, "cost_per_1k"]
+            return (SIMPLICITY.get(str(t.loc[n, "pattern"]), 3), math.inf if c != c else c)
+
+        return sorted(self.reports, key=key)
+
+    @property
+    def choice(self) -> str:
+        """The simplest candidate not significantly worse than the best on the first scorer."""
+        best = self.best
+        for c in self.simplicity_order():
+            if c == best:
+                return c
+            r = self.test(c, best)
+            if r.diff >= 0 or r.p >= self.alpha:
+                return c
+        return best
+
+    @property
+    def decision(self) -> str:
+        """The choice as a sentence with its evidence."""
+        best, choice, s = self.best, self.choice, self.primary
+        rb = self.reports[best]
+        if choice != best:
+            r = self.test(choice, best)
+            gap = -r.diff * 100
+            within = (f"within {gap:.1f} points of" if gap > 0 else "as good as")
+            return (f"{choice} is {within} {best} on {s} (p = {r.p:.2g}) "
+                    f"{_cost_ratio(self.reports[choice].cost_per_1k, rb.cost_per_1k)}")
+        simpler = [c for c in self.simplicity_order() if c != best]
+        simpler = simpler[:self.simplicity_order().index(best)]
+        head = f"{best} scores best on {s} ({rb.mean(s):.3g})"
+        if not simpler:
+            others = [c for c in self.reports if c != best]
+            if not others:
+                return head
+            r = self.test(others[0], best)
+            return (f"{head} and is the simplest candidate; {others[0]} is "
+                    f"{-r.diff * 100:.1f} points lower (p = {r.p:.2g})")
+        bits = [f"{c} {self.test(c, best).diff * 100:+.1f} points (p = {self.test(c, best).p:.2g})"
+                for c in simpler]
+        return f"{head}; every simpler candidate is significantly worse: {', '.join(bits)}"
+
+    # -- pairwise judge ---------------------------------------------------------------------------
+    def prefer(self, judge: Judge, a: str | None = None, b: str | None = None, *,
+               cache: bool | None = True, progress: bool = False) -> pd.DataFrame:
+        """Pairwise A/B preferences of an LLM judge, each row asked in both orders (a win only
+        when both orders agree). One row per pair: a_wins, b_wins, ties, a_win_rate (ties
+        count half) with a bootstrap interval, and ``consistent`` (share of rows where the
+        order did not change the judge's answer). ``a``/``b`` pick one pair."""
+        import numpy as np
+        import pandas as pd
+
+        from ._scores_report import mean_ci
+
+        pairs = [(a, b)] if a and b else list(itertools.combinations(self.reports, 2))
+        rows = []
+        for x, y in pairs:
+            rx, ry = self.reports[x], self.reports[y]
+            pref, detail, _ = judge.prefer(rx.scores["input"].tolist(),
+                                           rx.scores["output"].tolist(),
+                                           ry.scores["output"].tolist(),
+                                           cache=cache, progress=progress)
+            v = np.asarray(pref, dtype=float)
+            mean, lo, hi = mean_ci(v, n_boot=rx.n_boot, level=rx.level, seed=rx.seed)
+            consistent = [d.get("consistent") for d in detail if "consistent" in d]
+            rows.append({"a": x, "b": y, "a_wins": int(np.sum(v == 1)),
+                         "b_wins": int(np.sum(v == 0)), "ties": int(np.sum(v == 0.5)),
+                         "failed": int(np.isnan(v).sum()), "a_win_rate": mean, "ci_low": lo,
+                         "ci_high": hi, "consistent": (sum(consistent) / len(consistent))
+                         if consistent else math.nan})
+        return pd.DataFrame(rows)
+
+    # -- charts -----------------------------------------------------------------------------------
+    def plot_pareto(self, scorer: str | None = None) -> go.Figure:
+        """Cost per 1,000 inputs (x) against a scorer's mean (y, with its interval); the
+        candidates no other beats on both are starred and joined."""
+        import plotly.graph_objects as go
+
+        s = scorer or self.primary
+        t = self.table.reset_index()
+        front = m.pareto_front(t["cost_per_1k"].astype(float).tolist(),
+                               t[s].astype(float).tolist())
+        t["front"] = front
+        fig = go.Figure()
+        for on in (True, False):
+            part = t[t["front"] == on]
+            if part.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=part["cost_per_1k"], y=part[s], mode="markers+text",
+                text=[("★ " if on else "") + f"{c} ({p})" for c, p in
+                      zip(part["candidate"], part["pattern"])], textposition="top center",
+                name="Pareto front" if on else "dominated",
+                marker={"size": 14 if on else 10, "symbol": "star" if on else "circle"},
+                error_y={"type": "data", "symmetric": False,
+                         "array": part[f"{s}_ci_high"] - part[s],
+                         "arrayminus": part[s] - part[f"{s}_ci_low"]}))
+        line = t[t["front"]].sort_values("cost_per_1k")
+        if len(line) > 1:
+            fig.add_trace(go.Scatter(x=line["cost_per_1k"], y=line[s], mode="lines",
+                                     line={"dash": "dash", "color": "#59A14F"},
+                                     showlegend=False, hoverinfo="skip"))
+        fig.update_layout(title=f"Cost against {s} · {self.decision}"[:160],
+                          xaxis_title="cost per 1,000 inputs (USD, list price)",
+                          yaxis_title=s, template="plotly_white", height=460)
+        return fig
+
+    def charts(self) -> list[go.Figure]:
+        return [self.plot_pareto()]
+
+    def show(self) -> None:
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
+        for fig in self.charts():
+            display(fig)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self) -> str:
+        """Store the experiment next to the traces; returns its id."""
+        from ._experiments import save_experiment
+
+        self.id = save_experiment(self)
+        return self.id
+
+    # -- display ----------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return (f"<Experiment {self.name!r}: {plural(len(self), 'candidate')} × "
+                f"{plural(next(iter(self.reports.values())).n, 'row')}; {self.decision}>")
+
+    def _repr_html_(self) -> str:
+        from ._html import NO_MATH
+
+        e = html.escape
+        t = self.table
+        cols = ["pattern"]
+        for s in self.scorer_names:
+            t[s] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
+                    zip(t[s], t[f"{s}_ci_low"], t[f"{s}_ci_high"])]
+            cols.append(s)
+        t["cost_per_1k"] = [money(x) for x in t["cost_per_1k"]]
+        t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" for a, b in zip(t["p50_ms"], t["p95_ms"])]
+        cols += ["errors", "p50 / p95 ms", "cost_per_1k", "pareto"]
+        tests = self.tests
+        tests = tests[tests["scorer"] == self.primary][["a", "b", "diff", "ci_low", "ci_high",
+                                                         "p_bootstrap", "p_mcnemar"]]
+        return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'>"
+                f"<b>Experiment · {e(self.name)}</b>" + (f" ({e(self.id)})" if self.id else "")
+                + f"</div><p><b>Decision:</b> {e(self.decision)}</p>"
+                + t[cols].to_html(escape=True)
+                + f"<p>Paired tests on {e(self.primary)} (a − b):</p>"
+                + tests.to_html(escape=True, index=False, float_format=lambda x: f"{x:.3g}")
+                + "</div>")
+
+
+def _cost_ratio(a: float, b: float) -> str:
+    if math.isnan(a) or math.isnan(b):
+        return "(cost unknown: a price is missing)"
+    if a == 0 and b > 0:
+        return f"at no cost (against {money(b)} per 1k inputs)"
+    if b == 0:
+        return "and both cost nothing" if a == 0 else f"at {money(a)} per 1k inputs"
+    return f"at {a / b:.0%} of its cost"

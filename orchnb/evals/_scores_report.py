@@ -1,0 +1,291 @@
+"""``ScoreReport``: what an eval of any pipeline found (scores with intervals, cost, latency)."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..trace import plural
+from . import _metrics as m
+from ._costs import money
+from ._scorers import Scorer
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from ..engine import Run
+
+
+def mean_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
+            seed: int = 0) -> tuple[float, float, float]:
+    """Mean of the non-NaN values and its seeded percentile-bootstrap interval.
+
+    >>> import numpy as np
+    >>> mean_ci(np.array([1.0, 0.0, 1.0, 1.0]), n_boot=200)[0]
+    0.75
+    """
+    import numpy as np
+
+    v = values[~np.isnan(values)]
+    if v.size == 0:
+        return (math.nan, math.nan, math.nan)
+    if n_boot <= 0:
+        return (float(v.mean()), math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    chunk = max(1, min(n_boot, 2_000_000 // v.size))
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        means[start:start + b] = v[rng.integers(0, v.size, size=(b, v.size))].mean(axis=1)
+    tail = (1.0 - level) / 2
+    lo, hi = np.quantile(means, [tail, 1 - tail])
+    return (float(v.mean()), float(lo), float(hi))
+
+
+class ScoreReport:
+    """The result of :func:`~orchnb.evaluate` on any pipeline.
+
+    ``scores`` has a row per input (input, expected, output, a column per scorer, status,
+    error, latency_ms, service_ms / queue_ms, cost_usd, list_usd, tokens, calls...);
+    ``summary`` each scorer's mean with its bootstrap interval; ``failures`` the rows that
+    errored or scored below ``pass_mark`` on a scorer. Money: ``cost_per_1k`` is the pipeline
+    at list price (cached calls counted at what they would cost), ``cost_usd`` what this eval
+    paid, ``judge_usd`` what its judges paid (apart). Charts: ``plot_scores()``,
+    ``plot_latency()``; ``show()`` displays everything.
+
+    >>> report = orchnb.evaluate(chain, data, expected="answer")   # doctest: +SKIP
+    >>> report.summary                                             # doctest: +SKIP
+    """
+
+    pass_mark = 0.5
+    """A row fails a scorer below this score (``failures``)."""
+
+    def __init__(self, name: str, scores: pd.DataFrame, scorers: Sequence[Scorer | Mapping],
+                 *, meta: Mapping[str, Any] | None = None, run: Run | None = None,
+                 judge_runs: Sequence[Run] = (), n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0, pipeline: Any = None):
+        self.name = name
+        self.scores = scores
+        self.scorers = [s if isinstance(s, Mapping) else
+                        {"name": s.name, "binary": s.binary, "llm": s.llm} for s in scorers]
+        self.meta = dict(meta or {})
+        self.run = run
+        """The eval's engine run (``report.run.trace.df``); None for a reopened experiment."""
+        self.judge_runs = list(judge_runs)
+        self.pipeline = pipeline
+        self.n_boot, self.level, self.seed = n_boot, level, seed
+        self._summary: pd.DataFrame | None = None
+        if "judge_usd" not in self.meta:
+            self.meta["judge_usd"] = sum(_paid(r) for r in self.judge_runs)
+
+    # -- numbers ----------------------------------------------------------------------------------
+    @property
+    def scorer_names(self) -> list[str]:
+        return [s["name"] for s in self.scorers]
+
+    @property
+    def n(self) -> int:
+        return len(self.scores)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Per scorer: mean, ci_low, ci_high (``level`` percentile bootstrap), rows scored."""
+        import pandas as pd
+
+        if self._summary is None:
+            rows = []
+            for s in self.scorers:
+                v = self.scores[s["name"]].to_numpy(dtype=float)
+                mean, lo, hi = mean_ci(v, n_boot=self.n_boot, level=self.level, seed=self.seed)
+                rows.append({"mean": mean, "ci_low": lo, "ci_high": hi,
+                             "scored": int((~pd.isna(v)).sum()), "binary": bool(s["binary"])})
+            self._summary = pd.DataFrame(rows, index=pd.Index(self.scorer_names, name="scorer"))
+        return self._summary
+
+    def mean(self, scorer: str | None = None) -> float:
+        """A scorer's mean (the first scorer by default)."""
+        return float(self.summary.loc[scorer or self.scorer_names[0], "mean"])
+
+    def ci(self, scorer: str | None = None) -> tuple[float, float]:
+        row = self.summary.loc[scorer or self.scorer_names[0]]
+        return (float(row["ci_low"]), float(row["ci_high"]))
+
+    @property
+    def errors(self) -> int:
+        """Rows whose pipeline run failed."""
+        return int((self.scores["status"] != "ok").sum())
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Rows that errored, or scored below ``pass_mark`` on some scorer."""
+        bad = self.scores["status"] != "ok"
+        for name in self.scorer_names:
+            bad = bad | (self.scores[name] < self.pass_mark)
+        return self.scores[bad]
+
+    @property
+    def latency_p50_ms(self) -> float:
+        """Median wall time of a row (its whole pipeline)."""
+        return m.percentiles(self.scores["latency_ms"].to_numpy(dtype=float), [50])[0]
+
+    @property
+    def latency_p95_ms(self) -> float:
+        return m.percentiles(self.scores["latency_ms"].to_numpy(dtype=float), [95])[0]
+
+    @property
+    def service_p50_ms(self) -> float:
+        """Median time a row spent in its own calls (model, tool, memory; cache hits excluded):
+        latency without the waiting that concurrency adds."""
+        return m.percentiles(self.scores["service_ms"].to_numpy(dtype=float), [50])[0]
+
+    @property
+    def cost_usd(self) -> float:
+        """Dollars this eval's pipeline calls paid (cache hits are free)."""
+        return float(self.scores["cost_usd"].sum(skipna=False))
+
+    @property
+    def list_usd(self) -> float:
+        """The pipeline over these rows at list price (cache hits counted at their price)."""
+        return float(self.scores["list_usd"].sum(skipna=False))
+
+    @property
+    def cost_per_1k(self) -> float:
+        """List-price cost of the pipeline per 1,000 inputs (NaN when a price is unknown)."""
+        return self.list_usd / self.n * 1000 if self.n else math.nan
+
+    @property
+    def judge_usd(self) -> float:
+        """What the judges' calls paid (not part of the pipeline's cost)."""
+        return float(self.meta.get("judge_usd", 0.0))
+
+    @property
+    def cached_calls(self) -> int:
+        return int(self.scores["cached_calls"].sum())
+
+    @property
+    def calls(self) -> int:
+        return int(self.scores["calls"].sum())
+
+    @property
+    def tokens(self) -> int:
+        return int(self.scores["tokens"].sum())
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.meta.get("simulated", False))
+
+    @property
+    def pattern(self) -> str:
+        return str(self.meta.get("pattern", "pipeline"))
+
+    def row(self) -> dict[str, Any]:
+        """The headline numbers as one dict (a row of ``compare``'s table)."""
+        out: dict[str, Any] = {"pattern": self.pattern, "rows": self.n}
+        for name, r in self.summary.iterrows():
+            out[f"{name}"] = r["mean"]
+            out[f"{name}_ci_low"] = r["ci_low"]
+            out[f"{name}_ci_high"] = r["ci_high"]
+        out.update(errors=self.errors, p50_ms=self.latency_p50_ms, p95_ms=self.latency_p95_ms,
+                   service_p50_ms=self.service_p50_ms, cost_per_1k=self.cost_per_1k,
+                   paid_usd=self.cost_usd, judge_usd=self.judge_usd,
+                   cached_calls=self.cached_calls, simulated=self.simulated)
+        return out
+
+    # -- charts -----------------------------------------------------------------------------------
+    def plot_scores(self) -> go.Figure:
+        """Each scorer's mean with its interval, as bars."""
+        import plotly.graph_objects as go
+
+        s = self.summary
+        fig = go.Figure(go.Bar(
+            x=s.index.tolist(), y=s["mean"], marker_color="#4c78a8",
+            error_y={"type": "data", "symmetric": False,
+                     "array": (s["ci_high"] - s["mean"]).tolist(),
+                     "arrayminus": (s["mean"] - s["ci_low"]).tolist()}))
+        fig.update_layout(title=f"{self.name}: scores ({self.level:.0%} CI)", yaxis_range=[0, 1.05],
+                          yaxis_title="mean score", template="plotly_white", height=360)
+        return fig
+
+    def plot_latency(self) -> go.Figure:
+        """Row latency: wall time and time in the row's own calls."""
+        import plotly.graph_objects as go
+
+        fig = go.Figure()
+        for col, label in (("latency_ms", "wall"), ("service_ms", "in calls")):
+            fig.add_trace(go.Histogram(x=self.scores[col], name=label, opacity=0.6))
+        fig.update_layout(barmode="overlay", title=f"{self.name}: latency per row",
+                          xaxis_title="ms", template="plotly_white", height=320)
+        return fig
+
+    def charts(self) -> list[go.Figure]:
+        return [self.plot_scores(), self.plot_latency()]
+
+    def show(self) -> None:
+        """Display the HTML summary and the charts (in a notebook)."""
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
+        for fig in self.charts():
+            display(fig)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def to_record(self) -> dict[str, Any]:
+        """What is stored for an experiment (JSON-safe)."""
+        return {"name": self.name, "scores": self.scores.to_json(orient="split"),
+                "scorers": self.scorers, "meta": {k: v for k, v in self.meta.items()
+                                                  if isinstance(v, (str, int, float, bool))
+                                                  or v is None},
+                "n_boot": self.n_boot, "level": self.level, "seed": self.seed}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> ScoreReport:
+        import io
+
+        import pandas as pd
+
+        scores = pd.read_json(io.StringIO(rec["scores"]), orient="split")
+        return cls(rec["name"], scores, rec["scorers"], meta=rec["meta"], n_boot=rec["n_boot"],
+                   level=rec["level"], seed=rec["seed"])
+
+    # -- display ----------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        bits = [f"{n} {self.mean(n):.3f}" for n in self.scorer_names]
+        return (f"<ScoreReport {self.name!r}: {plural(self.n, 'row')}, {', '.join(bits)}, "
+                f"{plural(self.errors, 'error')}, {money(self.cost_per_1k)} per 1k inputs>")
+
+    def _repr_html_(self) -> str:
+        from ._html import NO_MATH, _box, _ms, _pct
+
+        e = html.escape
+        boxes = []
+        for name, r in self.summary.iterrows():
+            boxes.append(_box(str(name), f"{r['mean']:.3f}" if not r["binary"] else _pct(r["mean"]),
+                              f"{self.level:.0%} CI {r['ci_low']:.3f}–{r['ci_high']:.3f}"))
+        boxes += [
+            _box("errors", f"{self.errors:,}", f"of {plural(self.n, 'row')}"),
+            _box("latency p50 / p95", f"{_ms(self.latency_p50_ms)} / "
+                 f"{_ms(self.latency_p95_ms)} ms", f"in calls p50 {_ms(self.service_p50_ms)} ms"),
+            _box("cost per 1k inputs", money(self.cost_per_1k), "list price"),
+            _box("this eval paid", money(self.cost_usd),
+                 f"{plural(self.cached_calls, 'cached call')}; judges {money(self.judge_usd)}"),
+        ]
+        sim = " · simulated models" if self.simulated else ""
+        fails = self.failures
+        cols = [c for c in ("input", "expected", "output", *self.scorer_names, "error")
+                if c in fails.columns]
+        shown = fails[cols].head(10).map(
+            lambda v: v[:80] + "…" if isinstance(v, str) and len(v) > 80 else v)
+        table = shown.to_html(escape=True, na_rep="")
+        return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Eval · "
+                f"{e(self.name)}</b> ({e(self.pattern)}, {plural(self.n, 'row')}{sim})</div>"
+                f"{''.join(boxes)}<details><summary>{plural(len(fails), 'failure')} (first 10)"
+                f"</summary>{table}</details></div>")
+
+
+def _paid(run: Run) -> float:
+    c = run.cost_usd
+    return 0.0 if c is None or (isinstance(c, float) and math.isnan(c)) else float(c)

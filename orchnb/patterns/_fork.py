@@ -1,0 +1,289 @@
+"""Fork and replay a run, and load a stored run back (``run.fork``, ``run.replay``,
+``orchnb.load_run``).
+
+A fork is a new run of an edited copy of the run's pipeline whose calls before the fork step
+are answered from the recorded run (the engine's replay source, ``engine/_replay.py``); the
+edits apply from the fork step on, where the fork waits paused. Everything that can be wrong
+with a fork (a step the run never reached, a pipeline whose shape changed, an edit the step
+does not have) is a :class:`~orchnb.ForkError` raised here, before any call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..engine import Run, RunContext
+from ..engine._replay import Recording, ReplayReport, ReplaySource, seq
+from ..exceptions import ForkError, OrchnbError, SpecError
+from ..models import Model, resolve_model
+from ..trace import COLUMNS, Span, get_store
+from ._base import Pipeline
+from ._template import Prompt
+
+_INT_KNOBS = ("max_tokens", "max_iterations", "max_turns", "max_replans", "max_steps",
+              "concurrency", "chunk_tokens", "overlap_tokens", "reduce_tokens", "retries")
+_MIN = {"max_replans": 0, "overlap_tokens": 0, "retries": 0}
+_INTERNAL_STEPS = {"split", "reduce groups", "execute", "plan", "handoff"}
+"""Step names patterns give their own bookkeeping spans (not nodes of the pipeline)."""
+
+
+# -- the pipeline's nodes ------------------------------------------------------------------
+def _clone(obj: Any, memo: dict[int, Any]) -> Any:
+    """A copy of the node tree that edits can change (models, tools, functions are shared;
+    ``runs`` too, so a fork shows up in the pipeline's ``runs``)."""
+    if id(obj) in memo:
+        return memo[id(obj)]
+    if isinstance(obj, list):
+        return [_clone(v, memo) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _clone(v, memo) for k, v in obj.items()}
+    if (type(obj).__module__.startswith(__package__ + ".") and hasattr(obj, "__dict__")
+            and not isinstance(obj, (Prompt, type))):
+        new = copy.copy(obj)
+        memo[id(obj)] = new
+        for name, value in vars(new).items():
+            if name != "runs":
+                setattr(new, name, _clone(value, memo))
+        return new
+    return obj
+
+
+def _nodes(pipe: Any) -> Iterator[Any]:
+    seen: set[int] = set()
+    stack = [pipe]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        kids = list(node.children()) if hasattr(node, "children") else []
+        stack.extend(reversed(kids))
+
+
+def _names(pipe: Pipeline) -> set[str]:
+    names = set(_INTERNAL_STEPS)
+    for node in _nodes(pipe):
+        names.add(str(getattr(node, "name", "")))
+        for key in ("tools", "members"):
+            named = getattr(node, key, None)
+            if isinstance(named, Mapping):
+                names.update(map(str, named))
+    return names
+
+
+def _find(pipe: Pipeline, step: str) -> Any | None:
+    return next((n for n in _nodes(pipe) if getattr(n, "name", None) == step), None)
+
+
+def editable(node: Any) -> list[str]:
+    """The edit keys ``run.fork`` accepts for ``node``."""
+    keys = []
+    if isinstance(getattr(node, "prompt", None), Prompt):
+        keys.append("prompt")
+    if hasattr(node, "system") and isinstance(node.system, (Prompt, str, type(None))):
+        keys.append("system")
+    if isinstance(getattr(node, "model", None), Model):
+        keys.append("model")
+    if hasattr(node, "temperature"):
+        keys.append("temperature")
+    keys += [k for k in _INT_KNOBS if isinstance(getattr(node, k, "-"), (int, type(None)))
+             and not isinstance(getattr(node, k, None), bool)]
+    return keys
+
+
+def apply_edits(node: Any, edits: Mapping[str, Any]) -> None:
+    """Check every edit first (unknown keys, bad values), then set them on ``node``."""
+    name = getattr(node, "name", "?")
+    allowed = editable(node)
+    unknown = sorted(set(edits) - set(allowed))
+    if unknown:
+        raise ForkError(f"fork at step '{name}': {', '.join(map(repr, unknown))} cannot be "
+                        f"edited there; editable: {', '.join(allowed) or '(nothing)'}",
+                        key=unknown[0])
+    owner = f"step '{name}': "
+    values: dict[str, Any] = {}
+    for key, value in edits.items():
+        if key == "prompt":
+            values[key] = Prompt(str(value), owner=owner)
+        elif key == "system":
+            text = str(value or "")
+            values[key] = (text or None) if isinstance(node.system, str) else (
+                Prompt(text, where="system", owner=owner) if text.strip() else None)
+        elif key == "model":
+            values[key] = resolve_model(value)
+        elif key == "temperature":
+            t = None if value is None else _number(value, float, owner, key)
+            if t is not None and not 0.0 <= t <= 2.0:
+                raise ForkError(f"{owner}temperature must be between 0 and 2, got {t}", key=key)
+            values[key] = t
+        else:
+            n = None if value is None else _number(value, int, owner, key)
+            if n is not None and n < _MIN.get(key, 1):
+                raise ForkError(f"{owner}{key} must be a whole number ≥ {_MIN.get(key, 1)}, "
+                                f"got {n}", key=key)
+            values[key] = n
+    for key, value in values.items():
+        setattr(node, key, value)
+
+
+def _number(value: Any, kind: type, owner: str, key: str) -> Any:
+    if isinstance(value, bool) or (kind is int and isinstance(value, float)
+                                   and not value.is_integer()):
+        raise ForkError(f"{owner}{key} must be a number, got {value!r}", key=key)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ForkError(f"{owner}{key} must be a number, got {value!r}", key=key) from None
+
+
+def check_shape(pipe: Pipeline, spans: Sequence[Span], run_id: str) -> None:
+    """Every step the recorded run went through must still be a step of ``pipe``."""
+    known = _names(pipe)
+    for s in sorted(spans, key=seq):
+        if s.kind in ("step", "pattern", "model", "tool"):
+            for name in (s.step, s.tool if s.kind == "tool" else None):
+                if name is not None and name not in known:
+                    raise ForkError(
+                        f"run {run_id}: step '{name}' of the recorded run is not a step of "
+                        f"pipeline '{pipe.name}' any more (its steps: "
+                        f"{', '.join(sorted(known - _INTERNAL_STEPS))}): the pipeline changed "
+                        "shape since the run; pass pipeline= the pipeline it ran, or start a "
+                        "new run", key=name)
+
+
+def _recorded(run: Run) -> list[Span]:
+    return [*run.trace.spans, *run._open.values()]
+
+
+# -- fork and replay --------------------------------------------------------------------------
+def fork_run(parent: Run, step: str, edits: Mapping[str, Any], *, item: int | None = None,
+             iteration: int | None = None) -> Run:
+    """``parent.fork(step, **edits)``: see :meth:`orchnb.Run.fork`."""
+    return prepare_fork(parent, step, edits, item=item, iteration=iteration
+                        ).start(stepping=False)
+
+
+def prepare_fork(parent: Run, step: str, edits: Mapping[str, Any], *, item: int | None = None,
+                 iteration: int | None = None, hooks: Sequence[Any] = (),
+                 pause: bool = True) -> Run:
+    """The fork of ``parent`` at ``step``, checked but not started (widgets start it with
+    ``start_nowait``); with ``pause`` it stops at the fork step's first call.
+
+    >>> fork = prepare_fork(run, "summarize", {"temperature": 0})   # doctest: +SKIP
+    >>> fork.start(stepping=False)                                  # doctest: +SKIP
+    """
+    pipe: Pipeline = parent._owner("fork")
+    spans = _recorded(parent)
+    check_shape(pipe, spans, parent.id)
+    recording = Recording(spans)
+    point = recording.fork_point(step, item=item, iteration=iteration)
+    if point is None:
+        where = "".join(f" {k} {v}" for k, v in (("item", item), ("iteration", iteration))
+                        if v is not None)
+        reached = sorted({s.step for s in spans if s.kind != "run"})
+        raise ForkError(f"run {parent.id} of '{parent.pipeline}' never reached step "
+                        f"'{step}'{where}; steps it reached: {', '.join(reached) or '(none)'}",
+                        key=step)
+    forked = _clone(pipe, {})
+    node = _find(forked, step)
+    if edits:
+        if node is None:
+            raise ForkError(f"fork at '{step}': it is a tool, not a step; edits apply to steps "
+                            "(fork at the agent's name to edit its prompt or model)", key=step)
+        apply_edits(node, edits)
+    forked.check_models()
+    source = ReplaySource(recording, "fork", parent_id=parent.id, until=seq(point),
+                          step=step, item=item, iteration=iteration, pause=pause)
+    o = parent.options
+    run = forked.new_run(parent.input, name=parent.pipeline, hooks=[source, *hooks],
+                         cache=o.cache, persist=o.persist, budget=o.budget, timeout=o.timeout)
+    run.options = replace(run.options, replay=source)
+    run.forked_from = parent.id
+    run.source = parent.source
+    return run
+
+
+def replay_run(parent: Run) -> ReplayReport:
+    """``parent.replay()``: see :meth:`orchnb.Run.replay`."""
+    pipe: Pipeline = parent._owner("replay")
+    source = ReplaySource(Recording(_recorded(parent)), "replay", parent_id=parent.id)
+    pipe.check_models()
+    run = pipe.new_run(parent.input, name=parent.pipeline, hooks=[source], persist=False,
+                       progress=False)
+    run.options = replace(run.options, replay=source)
+    run.forked_from = parent.id
+    with contextlib.suppress(OrchnbError):  # the differences say what went wrong
+        run.run_sync()
+    return source.report(run)
+
+
+# -- stored runs ---------------------------------------------------------------------------------
+def load_run(run_id: str, *, pipeline: Pipeline | None = None,
+             namespace: Mapping[str, Any] | None = None) -> Run:
+    """A run read back from the trace store (this kernel's or an earlier one's), ready to
+    ``fork`` or ``replay``. Its pipeline is rebuilt from the ``%%orch`` YAML stored with it
+    (callables named there are looked up in ``namespace``, default the caller's globals: in a
+    notebook, the notebook's names), or is
+    the one passed as ``pipeline=``.
+
+    >>> run = orchnb.load_run("3f2a9c1b7d0e")                  # doctest: +SKIP
+    >>> run.fork("summarize", model="openai:gpt-4o").resume()  # doctest: +SKIP
+    """
+    store = get_store()
+    rows = store.read_rows("run_id = ?", (str(run_id),))
+    spans = [_span(row) for row in rows]
+    root = next((s for s in spans if s.kind == "run"), None)
+    if root is None:
+        raise ForkError(f"no run '{run_id}' in {store.path}: orchnb.traces().run_id lists the "
+                        "stored runs (ORCHNB_HOME picks the store)")
+    spec, stored_input = store.read_run(root.run_id)
+    if pipeline is None:
+        if not spec:
+            raise ForkError(f"run {run_id} of '{root.pipeline}' was made by a pipeline built in "
+                            "Python, whose definition is not stored: pass it, "
+                            f"orchnb.load_run({run_id!r}, pipeline=PIPELINE)")
+        from ._spec import from_yaml
+
+        if namespace is None:  # the caller's names: in a notebook, the cell's (user_ns)
+            namespace = sys._getframe(1).f_globals
+        pipeline = from_yaml(spec, name=root.pipeline, namespace=namespace)
+    try:
+        value: Any = json.loads(stored_input) if stored_input else root.input
+    except ValueError:
+        value = root.input
+    run = Run(root.pipeline, root.pattern, value, _stored_body, pipeline.options)
+    run.id = root.run_id
+    run.status, run.output = root.status, root.output
+    run.trace.spans = sorted(spans, key=lambda s: s.end if s.end is not None else math.inf)
+    run.owner, run.source, run.forked_from = pipeline, spec, root.forked_from
+    run._done.set()
+    return run
+
+
+async def _stored_body(ctx: RunContext, x: Any) -> Any:
+    raise SpecError("a stored run cannot run again: fork or replay it")
+
+
+_BOOLS = frozenset(("priced", "cached", "simulated", "replayed"))
+
+
+def _span(row: Sequence[Any]) -> Span:
+    values = dict(zip(COLUMNS, row))
+    meta = values.get("meta")
+    if isinstance(meta, str):
+        try:
+            values["meta"] = json.loads(meta)
+        except ValueError:
+            values["meta"] = None
+    for k in _BOOLS:
+        if values.get(k) is not None:
+            values[k] = bool(values[k])
+    return Span(**values)
