@@ -35,8 +35,8 @@ def check_eval_knobs(what: str, *, text: Any, label: Any, concurrency: Any, samp
     check_number(sample, f"{what}: sample", minimum=1, integer=True,
                  hint="the number of rows to evaluate")
     check_number(seed, f"{what}: seed", integer=True, optional=False)
-    check_number(n_boot, f"{what}: n_boot", minimum=1, integer=True, optional=False,
-                 hint="bootstrap resamples for the confidence interval, e.g. 1000")
+    check_number(n_boot, f"{what}: n_boot", minimum=0, integer=True, optional=False,
+                 hint="bootstrap resamples for the confidence interval, e.g. 1000 (0: none)")
     check_number(level, f"{what}: level", above=True, optional=False)
     if not level < 1:
         raise SpecError(f"{what}: level must be between 0 and 1 (exclusive), e.g. 0.95, "
