@@ -28,6 +28,7 @@ _LAZY = {
     "MapReduce": "_mapreduce",
     "split_text": "_chunking",
     "PlanExecute": "_plan_execute",
+    "RayExecutor": "_ray_executor",
     "Router": "_router",
     "Team": "_team",
     "from_dict": "_spec",
@@ -39,7 +40,8 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node",
     "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
-    "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Router",
+    "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "RayExecutor",
+    "Router",
     "Team", "from_dict", "from_yaml", "register_builder",
 ]
 

@@ -77,6 +77,8 @@ class Span:
     serialised to JSON text only by the store, the DataFrame and the exports."""
     ttft_ms: float | None = None
     """Streamed model calls: milliseconds from the request to the first token."""
+    worker: str | None = None
+    """Where the span ran when not in this process (``executor="ray"``: ``host:pid``)."""
 
     def to_row(self) -> tuple[Any, ...]:
         """The span as a tuple in ``COLUMNS`` order (``meta`` as JSON text)."""

@@ -42,7 +42,7 @@ _TYPES = {
     "priced": "INTEGER", "cached": "INTEGER", "simulated": "INTEGER", "ttft_ms": "REAL",
 }
 # Columns added by later migrations are not in the first one (its SQL must never change).
-_LATER = {"ttft_ms"}
+_LATER = {"ttft_ms", "worker"}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -69,6 +69,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         "CREATE TABLE IF NOT EXISTS span_batches (id INTEGER PRIMARY KEY, rows TEXT NOT NULL);",
     ),
     ("004_ttft", 'ALTER TABLE spans ADD COLUMN "ttft_ms" REAL;'),
+    ("005_worker", 'ALTER TABLE spans ADD COLUMN "worker" TEXT;'),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 """The store schema this orchnb writes (``PRAGMA user_version``); newer stores are refused."""
