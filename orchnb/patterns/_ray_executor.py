@@ -110,10 +110,18 @@ def ray_module(executor: RayExecutor) -> Any:
         address = executor.address or os.environ.get("RAY_ADDRESS") or None
         quiet = {"include_dashboard": False, "log_to_driver": False,
                  "logging_level": logging.ERROR, "ignore_reinit_error": True}
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=executor.local_cpus, **quiet)
+        for attempt in (1, 2):  # a busy machine can miss Ray's startup deadline once
+            try:
+                if address:
+                    ray.init(address=address, **quiet)
+                else:
+                    ray.init(num_cpus=executor.local_cpus, **quiet)
+                break
+            except Exception as e:
+                ray.shutdown()
+                if attempt == 2 or "timed out during startup" not in str(e):
+                    raise OrchnbError(f"executor='ray': Ray did not start ({e}); set "
+                                      f"RAY_ADDRESS to a running cluster or retry") from e
     return ray
 
 
