@@ -49,8 +49,8 @@ class RayExecutor:
     workers together, by ``"provider:model"`` or ``"provider"``. ``max_retries``: how often Ray
     re-runs a batch whose worker died. Every orchnb on the cluster must be this version.
 
-    >>> mr = MapReduce("m", map=Step("up", "sim:echo", "{{ input }}"),
-    ...                executor=RayExecutor(workers=4, rate_limits={"openai": 50}))  # doctest: +SKIP
+    >>> ray4 = RayExecutor(workers=4, rate_limits={"openai": 50})
+    >>> mr = MapReduce("m", map=str.upper, executor=ray4)  # doctest: +SKIP
     """
 
     def __init__(self, *, workers: int = 2, batch_size: int | None = None,

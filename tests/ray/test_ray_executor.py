@@ -52,20 +52,33 @@ def test_mapreduce_on_ray_matches_the_kernel_and_every_span_is_stored(ray_cluste
     assert bar.done[-1] == len(ITEMS) and len(set(bar.done)) > 2
 
 
+RULES = [(r"refund|charge|invoice|bill|paid|pay", "billing"),
+         (r"crash|error|app|bug|api|wifi", "technical"),
+         (r"password|account|login|log in|email", "account"),
+         (r"deliver|order|ship|parcel|package|track", "shipping")]
+
+
+def _answer(request):
+    text = request.messages[-1].content.split("Message:", 1)[-1]
+    return next((label for p, label in RULES if re.search(p, text, re.IGNORECASE)), "no idea")
+
+
+def _router():
+    orchnb.SimModel("ray-kw", fn=_answer, priced_as="openai:gpt-4o-mini").register()
+    orchnb.SimModel("ray-small", default="Happy to help.", priced_as="openai:gpt-4o-mini"
+                    ).register()
+    routes = {label: Step(f"{label}_team", "sim:ray-small", label + ": {{ input }}")
+              for label in ("billing", "technical", "account", "shipping", "other")}
+    prompt = "Route to one of: {{ labels | join(', ') }}.\nMessage: {{ input }}"
+    return orchnb.Router("triage", classifier=Step("classify", "sim:ray-kw", prompt),
+                         routes=routes, default="other")
+
+
 def test_router_eval_on_ray_gives_the_kernels_report(ray_cluster):
     from orchnb.evals import load_tickets
 
-    sys_path = os.path.join(os.path.dirname(__file__), "..", "evals")
-    import sys
-
-    sys.path.insert(0, sys_path)
-    try:
-        from conftest import _make_router  # the eval tests' keyword router
-    finally:
-        sys.path.remove(sys_path)
-    ray_cluster.cloudpickle.register_pickle_by_value(sys.modules["conftest"])
     data = load_tickets().groupby("label", group_keys=False).head(8).reset_index(drop=True)
-    router = _make_router()
+    router = _router()
     local = orchnb.evaluate(router, data, progress=False, cache=False)
     remote = orchnb.evaluate(router, data, progress=False, cache=False, executor="ray")
     cols = ["text", "label", "route", "raw_label", "correct", "calls", "cost_usd"]
