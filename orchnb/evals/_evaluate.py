@@ -72,7 +72,8 @@ def evaluate(
         return compare_routers(router, data, text=text, label=label, full_pipeline=full_pipeline,
                                concurrency=concurrency, progress=progress, cache=cache,
                                budget=budget, max_usd=max_usd, baseline=baseline, sample=sample,
-                               seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens)
+                               seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
+                               executor=executor)
     df = prepare(data, text=text, label=label, sample=sample, seed=seed)
     check_router(router)
     if executor is not None:  # a bad executor fails before the estimate, and before any call
