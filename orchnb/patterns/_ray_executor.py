@@ -115,7 +115,10 @@ def ray_module(executor: RayExecutor) -> Any:
                 if address:
                     ray.init(address=address, **quiet)
                 else:
-                    ray.init(num_cpus=executor.local_cpus, **quiet)
+                    try:
+                        ray.init(num_cpus=executor.local_cpus, **quiet)
+                    except ValueError:  # a cluster started by `ray start` runs here: join it
+                        ray.init(**quiet)
                 break
             except Exception as e:
                 ray.shutdown()
