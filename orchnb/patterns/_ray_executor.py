@@ -160,8 +160,10 @@ class _Collector:
 class _Governor:
     """One budget and one token bucket per key (``provider:model`` or provider) for all."""
 
-    def __init__(self, budget: Budget, rates: dict[str, float]):
+    def __init__(self, budget: Budget, rates: dict[str, float], spent: Any = None):
         self.ledger = LedgerServer(budget)
+        if spent is not None:  # what the run spent before this fan-out counts against the cap
+            self.ledger.ledger.spent = spent
         self.rates = rates
         self.tat: dict[str, float] = {}  # theoretical arrival time of the next call, per key
 
@@ -258,7 +260,7 @@ async def map_on_ray(ctx: RunContext, work: Any, items: list[Any], vars: dict[st
     capped = any(v is not None for v in (budget.max_calls, budget.max_tokens, budget.max_usd))
     rates = {k: float(v) for k, v in executor.rate_limits.items()}
     collector = ray.remote(num_cpus=0)(_Collector).remote()
-    governor = (ray.remote(num_cpus=0)(_Governor).remote(budget, rates)
+    governor = (ray.remote(num_cpus=0)(_Governor).remote(budget, rates, ctx.ledger.spent)
                 if capped or rates else None)
     sims = [s for m in models if m.provider_name == "sim"
             if (s := get_sim_model(m.name)) is not None]
