@@ -129,6 +129,8 @@ class RunContext:
         """The most output tokens one call of this run gave (sizes budget reservations)."""
         self._seq = count(1)
         self._cache = get_cache() if options.cache else None
+        self.limiter: Callable[[Op], Awaitable[None]] | None = None
+        """Waits for a shared rate limit before each model-call attempt (remote executors)."""
 
     # -- the run ---------------------------------------------------------------------------
     async def execute(self, body: Callable[[RunContext, Any], Awaitable[Any]]) -> Any:
@@ -301,6 +303,8 @@ class RunContext:
         while True:
             attempt += 1
             span.attempt = attempt
+            if self.limiter is not None and op.kind == "model":
+                await self.limiter(op)
             try:
                 # Providers that enforce the timeout at their I/O (the SDKs, sim) spare the hot
                 # path a timer; for any other provider the engine enforces it.

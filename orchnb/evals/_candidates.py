@@ -39,6 +39,7 @@ def compare_routers(
     n_boot: int = 1000,
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+    executor: Any = None,
 ) -> Comparison:
     """Evaluate several routers (different classifier models, prompts, embedding thresholds)
     on the same rows; returns a :class:`Comparison` (one summary row each, Pareto front).
@@ -51,6 +52,10 @@ def compare_routers(
     >>> cmp.summary; cmp.plot_cost_accuracy()                           # doctest: +SKIP
     """
     named = _named(candidates)
+    if executor is not None:  # executor="ray": checked before any estimate or call
+        from ._remote import as_executor
+
+        executor = as_executor(executor, "compare_routers")
     df = prepare(data, text=text, label=label, sample=sample, seed=seed)
     texts = df[text].astype(str).tolist()
     estimates = {}
@@ -69,7 +74,8 @@ def compare_routers(
             router, df, text=text, label=label, full_pipeline=full_pipeline,
             concurrency=concurrency, progress=progress, cache=cache, budget=budget, max_usd=left,
             baseline=baseline, seed=seed, n_boot=n_boot, level=level,
-            output_tokens=output_tokens, estimate=estimates[name], candidate=name)
+            output_tokens=output_tokens, estimate=estimates[name], candidate=name,
+            executor=executor)
         paid = reports[name].cost_usd
         spent += 0.0 if math.isnan(paid) else paid
     return Comparison(reports)

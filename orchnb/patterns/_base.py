@@ -202,6 +202,10 @@ class Pipeline:
         self.source: str | None = None
         """The ``%%orch`` YAML this pipeline was built from, if any."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to Ray workers without its past runs (they hold threads and loops).
+        return {**self.__dict__, "runs": []}
+
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         """The pattern's control flow. Subclasses implement this and nothing else."""
         raise NotImplementedError
@@ -354,6 +358,7 @@ class Pipeline:
               stepping: bool = True, budget: Budget | None = None, cache: bool | None = None,
               hooks: Sequence[Any] = ()) -> Run:
         """Start a run paused at its first call boundary; drive it with ``run.step()``."""
+        self._refuse_remote(stepping or bool(breakpoints) or approve_tools)
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         return run.start(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
 
@@ -363,6 +368,7 @@ class Pipeline:
                    hooks: Sequence[Any] = ()) -> Run:
         """Start a run on the engine's loop and return at once (widgets use this);
         ``run.wait()`` blocks until it ends, ``run.done`` says whether it has."""
+        self._refuse_remote(stepping or bool(breakpoints) or approve_tools)
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         run.start_nowait(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
         return run
@@ -390,6 +396,26 @@ class Pipeline:
         from ._to_yaml import to_yaml
 
         return to_yaml(self, path)
+
+    def _refuse_remote(self, stepped: bool) -> None:
+        """Stepping and tool approval stay in the kernel: refused, before anything runs, for a
+        pipeline with a part on Ray (``executor="ray"``)."""
+        if not stepped:
+            return
+        todo: list[Any] = [self]
+        seen: set[int] = set()
+        while todo:
+            node = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if getattr(node, "runs_remotely", False):
+                raise SpecError(
+                    f"'{self.name}': {node.pattern} '{node.name}' runs on Ray (executor='ray'); "
+                    f"stepping, breakpoints and tool approval stay in the kernel. Run it whole "
+                    f"(pipe(x)), or step it with executor='local'", key="executor")
+            if isinstance(node, Pipeline):
+                todo += node.children()
 
     @property
     def last_run(self) -> Run | None:

@@ -43,7 +43,7 @@ _TYPES = {
     "replayed": "INTEGER",
 }
 # Columns added by later migrations are not in the first one (its SQL must never change).
-_LATER = {"ttft_ms", "replayed", "forked_from"}
+_LATER = {"ttft_ms", "replayed", "forked_from", "worker"}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -78,6 +78,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         'ALTER TABLE spans ADD COLUMN "forked_from" TEXT;'
         "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, spec TEXT, input TEXT);",
     ),
+    ("006_worker", 'ALTER TABLE spans ADD COLUMN "worker" TEXT;'),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 """The store schema this orchnb writes (``PRAGMA user_version``); newer stores are refused."""
