@@ -171,7 +171,7 @@ def kernel(quick: bool) -> list[Scenario]:
         if name == OURS:
             extra["flush_ms"] = statistics.median(r["flush_ms"] for r in rows)
         sc.add(Result.of(name, [r["wall_ms"] for r in rows], "ms", **extra))
-    ipk, jc = (versions[-1].split() + ["?", "?"])[:2] if versions else ("?", "?")
+    ipk, jc = [*(versions[-1].split() if versions else []), "?", "?"][:2]
     sc.notes += [f"ipykernel {ipk}, jupyter_client {jc}; the kernel is this interpreter's, "
                  "the server runs in its own process",
                  "the floor's cell awaits at the top level (the kernel's own loop); orchnb's "
