@@ -450,17 +450,26 @@ def model_of(node: Any) -> Model | None:
     return getattr(node, "model", None) if isinstance(getattr(node, "model", None), Model) else None
 
 
+_MODEL_ATTRS = ("model", "classifier", "planner", "replanner", "executor", "supervisor",
+                "reduce", "map", "embedder")
+_LEAVES = (str, int, float)
+
+
 def _collect_models(node: Any, found: dict[tuple[int, str], Model], seen: set[int]) -> None:
+    # Runs before every run (preflight): one __dict__ lookup per node, then plain dict reads.
     if id(node) in seen:
         return
     seen.add(id(node))
-    for attr in ("model", "classifier", "planner", "replanner", "executor", "supervisor",
-                 "reduce", "map", "embedder"):
-        value = node.__dict__.get(attr) if hasattr(node, "__dict__") else None
-        if isinstance(value, Model):
-            found.setdefault((id(value.provider), value.name), value)
-        elif value is not None and not isinstance(value, (str, int, float)):
-            _collect_models(value, found, seen)
+    attrs = getattr(node, "__dict__", None)
+    if attrs is not None:
+        for attr in _MODEL_ATTRS:
+            value = attrs.get(attr)
+            if value is None:
+                continue
+            if isinstance(value, Model):
+                found.setdefault((id(value.provider), value.name), value)
+            elif not isinstance(value, _LEAVES):
+                _collect_models(value, found, seen)
     if isinstance(node, Pipeline):
         for child in node.children():
             _collect_models(child, found, seen)
