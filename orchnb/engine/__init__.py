@@ -15,6 +15,7 @@ from ._export import export_live
 from ._gate import Boundary, Decision
 from ._loop import engine_loop
 from ._ops import ToolResult, as_text
+from ._remote import Intake, LedgerServer, SharedLedger, run_items, worker_name
 from ._run import ChunkStream, Run, StreamChunk, set_live_display
 
 __all__ = [
@@ -25,13 +26,16 @@ __all__ = [
     "Charge",
     "ChunkStream",
     "Decision",
+    "Intake",
     "Ledger",
+    "LedgerServer",
     "Listener",
     "ResponseCache",
     "RetryPolicy",
     "Run",
     "RunContext",
     "RunOptions",
+    "SharedLedger",
     "StreamChunk",
     "ToolResult",
     "add_hook",
@@ -46,7 +50,9 @@ __all__ = [
     "money",
     "plural",
     "remove_hook",
+    "run_items",
     "set_live_display",
     "status_of",
     "total_cost",
+    "worker_name",
 ]

@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..models import resolve_model as _resolve
 from ..tools import Tool
-from ..trace import Span, clip
+from ..trace import MAX_TEXT, Span, clip
 from ._budget import Charge, Ledger
 from ._cache import get_cache
 from ._events import EventBus
@@ -130,6 +130,8 @@ class RunContext:
         """The most output tokens one call of this run gave (sizes budget reservations)."""
         self._seq = count(1)
         self._cache = get_cache() if options.cache else None
+        self.limiter: Callable[[Op], Awaitable[None]] | None = None
+        """Waits for a shared rate limit before each model-call attempt (remote executors)."""
 
     # -- the run ---------------------------------------------------------------------------
     async def execute(self, body: Callable[[RunContext, Any], Awaitable[Any]]) -> Any:
@@ -199,11 +201,16 @@ class RunContext:
     def _end(self, span: Span) -> None:
         # The one place span text is bounded and scrubbed of keys (a model or a tool may echo
         # one): what listeners get is what the store keeps.
-        if span.input is not None:
-            span.input = clip(span.input)
+        # (length tests inline: clip() is a call per span for the rare long text)
+        inp = span.input
+        if inp is not None and len(inp) > MAX_TEXT:
+            span.input = clip(inp)
         out = span.output
         if out is not None:
-            span.output = clip(scrub_secrets(out) if needs_scrub(out) else out)
+            if needs_scrub(out):
+                out = span.output = scrub_secrets(out)
+            if len(out) > MAX_TEXT:
+                span.output = clip(out)
         if span.error is not None and needs_scrub(span.error):
             span.error = scrub_secrets(span.error)
         run = self.run
@@ -304,6 +311,8 @@ class RunContext:
             attempt += 1
             tries += 1
             span.attempt = tries
+            if self.limiter is not None and op.kind == "model":
+                await self.limiter(op)  # the run's own limit, if one is set
             limiter = op.limiter
             epoch = await limiter.acquire() if limiter is not None else 0
             t0 = _perf()

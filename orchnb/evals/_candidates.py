@@ -40,6 +40,7 @@ def compare_routers(
     n_boot: int = 1000,
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+    executor: Any = None,
 ) -> Comparison:
     """Evaluate several routers (different classifier models, prompts, embedding thresholds)
     on the same rows; returns a :class:`Comparison` (one summary row each, Pareto front).
@@ -59,6 +60,10 @@ def compare_routers(
     named = _named(candidates)
     for name, router in named.items():
         check_router(router, f"compare_routers: candidate '{name}'")
+    if executor is not None:  # executor="ray": checked before any estimate or call
+        from ._remote import as_executor
+
+        executor = as_executor(executor, "compare_routers")
     df = prepare(data, text=text, label=label, sample=sample, seed=seed)
     texts = df[text].astype(str).tolist()
     estimates = {}
@@ -77,7 +82,8 @@ def compare_routers(
             router, df, text=text, label=label, full_pipeline=full_pipeline,
             concurrency=concurrency, progress=progress, cache=cache, budget=budget, max_usd=left,
             baseline=baseline, seed=seed, n_boot=n_boot, level=level,
-            output_tokens=output_tokens, estimate=estimates[name], candidate=name)
+            output_tokens=output_tokens, estimate=estimates[name], candidate=name,
+            executor=executor)
         paid = reports[name].cost_usd
         spent += 0.0 if math.isnan(paid) else paid
     return Comparison(reports)

@@ -54,6 +54,7 @@ def evaluate(
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
     repeats: int | None = None,
+    executor: Any = None,
 ) -> EvalReport | Comparison | ScoreReport | Experiment:
     """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
 
@@ -78,6 +79,7 @@ def evaluate(
     run's spend, as ``budget`` does. Repeated evals are answered by the response cache
     (``cache=False`` bypasses it). ``baseline="openai:gpt-4o"`` adds the saving against sending
     every query to that model. ``sample=N`` evaluates a seeded random sample of N rows.
+    ``executor="ray"`` runs the rows on a Ray cluster (``orchnb[ray]``), same report.
 
     ``repeats=N`` with a function ``seed -> router`` (drawing the router's examples with that
     seed) evaluates N draws and reports mean ± sd (a :class:`~orchnb.evals.RepeatedReport`).
@@ -126,9 +128,14 @@ def evaluate(
         return compare_routers(router, data, text=text, label=label, full_pipeline=full_pipeline,
                                concurrency=concurrency, progress=progress, cache=cache,
                                budget=budget, max_usd=max_usd, baseline=baseline, sample=sample,
-                               seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens)
-    check_router(router)
+                               seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
+                               executor=executor)
     df = prepare(data, text=text, label=label, sample=sample, seed=seed)
+    check_router(router)
+    if executor is not None:  # a bad executor fails before the estimate, and before any call
+        from ._remote import as_executor
+
+        executor = as_executor(executor, f"evaluate '{router.name}'")
     check_labels("evaluate", router, df, label)
     costs = RouterCosts(router, df[text].astype(str).tolist(), output_tokens)
     estimate = costs.estimate(routes_of(router, df[label]) if full_pipeline else None)
@@ -137,7 +144,7 @@ def evaluate(
     return run_eval(router, df, text=text, label=label, full_pipeline=full_pipeline,
                     concurrency=concurrency, progress=progress, cache=cache, budget=budget,
                     max_usd=max_usd, baseline=baseline, seed=seed, n_boot=n_boot, level=level,
-                    output_tokens=output_tokens, estimate=estimate)
+                    output_tokens=output_tokens, estimate=estimate, executor=executor)
 
 
 def prepare(data: Any, *, text: str, label: str, sample: int | None, seed: int) -> pd.DataFrame:
@@ -177,7 +184,8 @@ def refuse_over(name: str, usd: float, max_usd: float | None) -> None:
 def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipeline: bool,
              concurrency: int, progress: bool, cache: bool | None, budget: Budget | None,
              max_usd: float | None, baseline: str | None, seed: int, n_boot: int, level: float,
-             output_tokens: float, estimate: Any, candidate: str | None = None) -> EvalReport:
+             output_tokens: float, estimate: Any, candidate: str | None = None,
+             executor: Any = None) -> EvalReport:
     """Run the rows and build the report (the estimate was already made and checked)."""
     from ._report import EvalReport
 
@@ -188,7 +196,8 @@ def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipel
     if max_usd is not None:
         cap = max_usd if budget is None or budget.max_usd is None else min(budget.max_usd, max_usd)
         budget = replace(budget or Budget(), max_usd=cap)
-    run = _make_run(router, texts, full_pipeline, concurrency, progress, cache, budget, candidate)
+    run = _make_run(router, texts, full_pipeline, concurrency, progress, cache, budget, candidate,
+                    executor)
     started = time.perf_counter()
     try:
         run.run_sync()
@@ -206,7 +215,8 @@ def run_eval(router: Any, df: pd.DataFrame, *, text: str, label: str, full_pipel
 
 
 def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progress: bool,
-              cache: bool | None, budget: Budget | None, candidate: str | None) -> Run:
+              cache: bool | None, budget: Budget | None, candidate: str | None,
+              executor: Any = None) -> Run:
     outputs: list[Any] = [None] * len(texts)
     name = candidate or router.name
 
@@ -226,6 +236,11 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
         root = ctx.current_span()
         root.meta = {"eval": {"router": router.name, "rows": len(texts),
                               "full_pipeline": full, "concurrency": concurrency}}
+        if executor is not None:  # executor="ray": the rows on Ray workers (see _remote)
+            from ._remote import rows_on_ray
+
+            return await rows_on_ray(ctx, router, texts, full=full, executor=executor,
+                                     concurrency=concurrency, label=f"eval {name}")
         clf = router.classifier
         prefetch = getattr(clf, "prefetch", None)
         try:

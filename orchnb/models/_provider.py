@@ -94,6 +94,11 @@ class Model:
             return self.provider.priced_as(self.name)
         return None
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Pickled as its model string (pipelines shipped to Ray workers): the worker resolves
+        # its own provider, SDK client and key; no client, and never a key, is serialised.
+        return resolve_model, (self.id,)
+
     def __repr__(self) -> str:
         tag = " (simulated)" if self.simulated else ""
         return f"Model({self.id!r}){tag}"

@@ -34,6 +34,8 @@ def _clone(obj: Any, memo: dict[int, Any]) -> Any:
         if id(obj) in memo:
             return memo[id(obj)]
         new = copy.copy(obj)
+        if isinstance(obj, Pipeline):
+            new.runs = obj.runs  # copy.copy goes through __getstate__, which leaves runs out
         memo[id(obj)] = new
         for name, value in vars(new).items():
             if name != "runs":

@@ -29,6 +29,7 @@ _LAZY = {
     "split_text": "_chunking",
     "PlanExecute": "_plan_execute",
     "Preview": "_preview_view",
+    "RayExecutor": "_ray_executor",
     "Router": "_router",
     "Team": "_team",
     "from_dict": "_spec",
@@ -43,7 +44,8 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
-    "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run", "prepare_fork",
+    "RayExecutor", "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run",
+    "prepare_fork",
 ]
 
 

@@ -225,6 +225,10 @@ class Pipeline:
         self.source: str | None = None
         """The ``%%orch`` YAML this pipeline was built from, if any."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to Ray workers without its past runs (they hold threads and loops).
+        return {**self.__dict__, "runs": []}
+
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         """The pattern's control flow. Subclasses implement this and nothing else."""
         raise NotImplementedError
@@ -377,6 +381,7 @@ class Pipeline:
               stepping: bool = True, budget: Budget | None = None, cache: bool | None = None,
               hooks: Sequence[Any] = ()) -> Run:
         """Start a run paused at its first call boundary; drive it with ``run.step()``."""
+        self._refuse_remote(stepping or bool(breakpoints) or approve_tools)
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         return run.start(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
 
@@ -386,6 +391,7 @@ class Pipeline:
                    hooks: Sequence[Any] = ()) -> Run:
         """Start a run on the engine's loop and return at once (widgets use this);
         ``run.wait()`` blocks until it ends, ``run.done`` says whether it has."""
+        self._refuse_remote(stepping or bool(breakpoints) or approve_tools)
         run = self._new_run(input, {"budget": budget, "cache": cache}, hooks)
         run.start_nowait(stepping=stepping, breakpoints=breakpoints, approve_tools=approve_tools)
         return run
@@ -413,6 +419,26 @@ class Pipeline:
         from ._to_yaml import to_yaml
 
         return to_yaml(self, path)
+
+    def _refuse_remote(self, stepped: bool) -> None:
+        """Stepping and tool approval stay in the kernel: refused, before anything runs, for a
+        pipeline with a part on Ray (``executor="ray"``)."""
+        if not stepped:
+            return
+        todo: list[Any] = [self]
+        seen: set[int] = set()
+        while todo:
+            node = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if getattr(node, "runs_remotely", False):
+                raise SpecError(
+                    f"'{self.name}': {node.pattern} '{node.name}' runs on Ray (executor='ray'); "
+                    f"stepping, breakpoints and tool approval stay in the kernel. Run it whole "
+                    f"(pipe(x)), or step it with executor='local'", key="executor")
+            if isinstance(node, Pipeline):
+                todo += node.children()
 
     @property
     def last_run(self) -> Run | None:
@@ -453,20 +479,29 @@ def model_of(node: Any) -> Model | None:
     return getattr(node, "model", None) if isinstance(getattr(node, "model", None), Model) else None
 
 
+_MODEL_ATTRS = ("model", "classifier", "planner", "replanner", "executor", "supervisor",
+                "reduce", "map", "embedder")
+_LEAVES = (str, int, float)
+
+
 def _collect_models(node: Any, found: dict[tuple[int, str], Model], seen: set[int]) -> None:
+    # Runs before every run (preflight): one __dict__ lookup per node, then plain dict reads.
     if id(node) in seen:
         return
     seen.add(id(node))
     for backup in getattr(node, "fallback", None) or ():
         if isinstance(backup, Model):  # a step's fallback models are checked as well
             found.setdefault((id(backup.provider), backup.name), backup)
-    for attr in ("model", "classifier", "planner", "replanner", "executor", "supervisor",
-                 "reduce", "map", "embedder"):
-        value = node.__dict__.get(attr) if hasattr(node, "__dict__") else None
-        if isinstance(value, Model):
-            found.setdefault((id(value.provider), value.name), value)
-        elif value is not None and not isinstance(value, (str, int, float)):
-            _collect_models(value, found, seen)
+    attrs = getattr(node, "__dict__", None)
+    if attrs is not None:
+        for attr in _MODEL_ATTRS:
+            value = attrs.get(attr)
+            if value is None:
+                continue
+            if isinstance(value, Model):
+                found.setdefault((id(value.provider), value.name), value)
+            elif not isinstance(value, _LEAVES):
+                _collect_models(value, found, seen)
     if isinstance(node, Pipeline):
         for child in node.children():
             _collect_models(child, found, seen)

@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 _FIELD = re.compile(
     r"\b(?:label|route|category|class|classification|intent|answer|destination|department)"
@@ -54,16 +55,43 @@ def parse_label(text: str, labels: Sequence[str],
     True
     """
     text = _edges(text)
-    table = {normalize(label): label for label in labels}
-    for word, label in (aliases or {}).items():
-        if label in labels:
-            table.setdefault(normalize(word), label)
-    table.pop("", None)
+    table = _table(labels, aliases)
+    # The common answer, a bare label: no JSON and no "label:" field to look at first, so the
+    # whole text is the first window (the same answer as the full search, without it).
+    if ":" not in text and "=" not in text and not text.lstrip().startswith(("{", '"', "`")):
+        found = table.get(normalize(text))
+        if found is not None:
+            return found
     for window in _windows(text):
         found = _match(normalize(window), table)
         if found is not None:
             return found
     return None
+
+
+_TABLES: dict[tuple[Any, ...], dict[str, str]] = {}
+
+
+def _table(labels: Sequence[str], aliases: Mapping[str, str] | None) -> dict[str, str]:
+    """Normalized label (or alias) → label; remembered, as a router asks with the same labels
+    on every request."""
+    try:
+        key = (*labels, None, *(aliases or {}).items())
+        hit = _TABLES.get(key)
+    except TypeError:  # unhashable
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    table = {normalize(label): label for label in labels}
+    for word, label in (aliases or {}).items():
+        if label in labels:
+            table.setdefault(normalize(word), label)
+    table.pop("", None)
+    if key is not None:
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        _TABLES[key] = table
+    return table
 
 
 def parse_confidence(text: str) -> float | None:

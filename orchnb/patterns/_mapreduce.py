@@ -11,6 +11,7 @@ from ..models import estimate_tokens
 from ._base import Node, Pipeline, Vars, as_node
 from ._chunking import split_text
 from ._mapreduce_parts import check_knobs, group_outputs, joined, name_of, reducer_node
+from ._ray_executor import as_executor, map_on_ray
 
 OnError = Literal["fail", "skip", "retry"]
 _FATAL = (BudgetExceeded, RunCancelled, MaxIterationsExceeded)  # never retried or skipped
@@ -31,6 +32,10 @@ class MapReduce(Pipeline):
     the pattern span's ``meta``), and ``"retry"`` re-runs each up to ``retries`` times before
     failing. Budget, cancellation and iteration-cap errors always stop the run.
 
+    ``executor="ray"`` (or a :class:`RayExecutor`) maps the items on a Ray cluster, in
+    batches, with the same engine in every worker; spans stream back into this run's trace
+    (``worker`` column). Stepping such a run is refused: it stays in the kernel.
+
     >>> from orchnb import Step
     >>> shout = MapReduce("shout", map=Step("up", "sim:echo", "{{ input | upper }}"),
     ...                   reduce=" / ".join)
@@ -43,13 +48,16 @@ class MapReduce(Pipeline):
     def __init__(self, name: str, map: Any, reduce: Any = None, *, concurrency: int = 8,
                  chunk_tokens: int = 3000, overlap_tokens: int = 200,
                  reduce_tokens: int | None = None, on_error: OnError = "fail", retries: int = 2,
-                 chunker: Callable[[str], Sequence[Any]] | None = None, **options: Any):
+                 chunker: Callable[[str], Sequence[Any]] | None = None,
+                 executor: Any = None, **options: Any):
         super().__init__(name, **options)
         self.map: Node = as_node(map, name_of(map, "map"))
         self.reduce: Node | None = None if reduce is None else reducer_node(reduce)
         self.concurrency, self.on_error, self.retries = concurrency, on_error, retries
         self.chunk_tokens, self.overlap_tokens = chunk_tokens, overlap_tokens
         self.reduce_tokens, self.chunker = reduce_tokens, chunker
+        self.executor = as_executor(executor, f"mapreduce '{name}'")
+        """Where the map runs: None (this kernel) or a :class:`RayExecutor`."""
         self.last_item_count: int | None = None
         """How many items the latest run mapped (shown on the graph's split → map edge)."""
         check_knobs(self)
@@ -80,22 +88,25 @@ class MapReduce(Pipeline):
                          "overlap_tokens": self.overlap_tokens}
             return items
 
+    @property
+    def runs_remotely(self) -> bool:
+        """Whether the map runs off this kernel (then the run cannot be stepped)."""
+        return self.executor is not None
+
     async def _map_all(self, ctx: RunContext, items: list[Any], vars: Vars
                        ) -> tuple[list[Any], dict[int, str]]:
-        async def one(i: int, item: Any) -> Any:
-            attempts = 1 + (self.retries if self.on_error == "retry" else 0)
-            for attempt in range(1, attempts + 1):
-                try:
-                    return await self.map.invoke(ctx, item, {**vars, "item": i})
-                except _FATAL:
-                    raise
-                except Exception:
-                    if attempt == attempts:
-                        raise
-
-        results = await ctx.gather([lambda i=i, x=x: one(i, x) for i, x in enumerate(items)],
-                                   concurrency=self.concurrency, return_exceptions=True,
-                                   progress=f"{self.name}: map")
+        attempts = 1 + (self.retries if self.on_error == "retry" else 0)
+        if self.executor is not None:
+            results = await map_on_ray(
+                ctx, _MapItem(self.map, attempts), items, vars, executor=self.executor,
+                concurrency=self.concurrency, label=f"{self.name}: map", models=self.models(),
+                owner=f"mapreduce '{self.name}'")
+        else:
+            one = _MapItem(self.map, attempts)
+            results = await ctx.gather(
+                [lambda i=i, x=x: one(ctx, x, {**vars, "item": i}) for i, x in enumerate(items)],
+                concurrency=self.concurrency, return_exceptions=True,
+                progress=f"{self.name}: map")
         errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
         for e in errors.values():
             if not isinstance(e, Exception) or isinstance(e, _FATAL):
@@ -157,3 +168,29 @@ class MapReduce(Pipeline):
                  "chunker": getattr(self.chunker, "__name__", None)}
         d["children"] = [split, *d["children"]]
         return {**d, "concurrency": self.concurrency, "on_error": self.on_error}
+
+
+class _MapItem:
+    """One item through the map step, re-run up to ``attempts`` times (picklable for Ray)."""
+
+    __slots__ = ("attempts", "node")
+
+    def __init__(self, node: Node, attempts: int):
+        self.node, self.attempts = node, attempts
+
+    def __getstate__(self) -> tuple[Node, int]:
+        return self.node, self.attempts
+
+    def __setstate__(self, state: tuple[Node, int]) -> None:
+        self.node, self.attempts = state
+
+    async def __call__(self, ctx: RunContext, item: Any, vars: Vars) -> Any:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await self.node.invoke(ctx, item, vars)
+            except _FATAL:
+                raise
+            except Exception:
+                if attempt == self.attempts:
+                    raise
+        return None

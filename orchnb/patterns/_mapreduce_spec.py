@@ -10,6 +10,7 @@
     on_error: fail | skip | retry
     retries: 2
     chunker: fn_name                          # optional: fn(text) -> list of items
+    executor: local | ray                     # ray: map on a Ray cluster (orchnb[ray])
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class MapReduceSpec(PatternSpec):
     on_error: Literal["fail", "skip", "retry"] = "fail"
     retries: int = Field(2, ge=0)
     chunker: str | None = None
+    executor: Literal["local", "ray"] = "local"
 
 
 def build_mapreduce(spec: MapReduceSpec, ctx: SpecContext, key: str, name: str) -> MapReduce:
@@ -43,7 +45,7 @@ def build_mapreduce(spec: MapReduceSpec, ctx: SpecContext, key: str, name: str) 
         name, map_node, reduce_node, concurrency=spec.concurrency,
         chunk_tokens=spec.chunk_tokens, overlap_tokens=spec.overlap_tokens,
         reduce_tokens=spec.reduce_tokens, on_error=spec.on_error, retries=spec.retries,
-        chunker=chunker, **common_options(spec)), key)
+        chunker=chunker, executor=spec.executor, **common_options(spec)), key)
 
 
 register_builder("mapreduce", MapReduceSpec, build_mapreduce)

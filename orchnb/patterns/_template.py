@@ -133,6 +133,11 @@ gi_frame, f_globals, ...)
         self._template = _ENV.from_string(source)
         self._parts = _simple_parts(ast)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Compiled Jinja templates do not pickle: a prompt travels (to Ray workers) as source.
+        allowed = KNOWN_VARIABLES | frozenset(self.variables)
+        return _rebuild, (self.source, self._where, allowed, self._owner, self._max_chars)
+
     def render(self, **variables: Any) -> str:
         if self._template is None:
             return self.source
@@ -268,3 +273,8 @@ def _step_refs(ast: nodes.Template) -> set[str]:
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
                 refs.add(node.arg.value)
     return refs
+
+
+def _rebuild(source: str, where: str, allowed: frozenset[str], owner: str,
+             max_chars: int | None) -> Prompt:
+    return Prompt(source, where=where, allowed=allowed, owner=owner, max_chars=max_chars)

@@ -84,6 +84,8 @@ class Span:
     called: ``cost_usd`` is 0 and ``saved_usd`` what the recorded call cost."""
     forked_from: str | None = None
     """Run spans of a fork or a replay: the run id it was made from."""
+    worker: str | None = None
+    """Where the span ran when not in this process (``executor="ray"``: ``host:pid``)."""
 
     def to_row(self) -> tuple[Any, ...]:
         """The span as a tuple in ``COLUMNS`` order (``meta`` as JSON text)."""

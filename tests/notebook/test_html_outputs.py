@@ -26,6 +26,8 @@ PRODUCERS = {
     "engine/_replay.py": "ReplayReport._repr_html_",
     "patterns/_base.py": "Pipeline._repr_html_",
     "patterns/_preview_view.py": "Preview._repr_html_",
+    "evals/_scores_report.py": "ScoreReport._repr_html_",
+    "evals/_compare.py": "Experiment._repr_html_",
 }
 
 
@@ -81,6 +83,17 @@ def test_eval_report_estimate_and_comparison_opt_out_of_mathjax():
     cmp = orchnb.compare_routers({"a": _router("a"), "b": _router("b", "openai:gpt-4o")}, DATA,
                                  progress=False)
     assert_opts_out(cmp._repr_html_())
+
+
+def test_pipeline_eval_and_experiment_opt_out_of_mathjax():
+    chain = orchnb.Chain("c", [orchnb.Step("s", "sim:echo", "{{ input }}")])
+    other = orchnb.Chain("d", [orchnb.Step("s", "sim:echo", "x {{ input }}")])
+    data = pd.DataFrame({"text": ["a", "b", "c"], "expected": ["a", "b", "x c"]})
+    report = orchnb.evaluate(chain, data, expected="expected", scorers=["exact"], progress=False)
+    assert_opts_out(report._repr_html_())
+    experiment = orchnb.compare([chain, other], data, expected="expected", scorers=["exact"],
+                                progress=False)
+    assert_opts_out(experiment._repr_html_())
 
 
 def test_summary_table_opts_out_of_mathjax():

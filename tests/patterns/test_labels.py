@@ -97,3 +97,18 @@ def test_parse_confidence_reads_self_reported_confidence(answer, confidence):
 
 def test_normalize_drops_markup_and_separators():
     assert normalize("**Tech_Support**!") == "tech support"
+
+
+def test_bare_label_and_field_answers_parse_the_same_with_remembered_tables():
+    # The bare-label shortcut and the remembered label table give the full search's answers.
+    for _ in range(2):
+        assert parse_label("Billing", LABELS) == "billing"
+        assert parse_label("label: technical", LABELS) == "technical"
+        assert parse_label('{"label": "billing"}', LABELS) == "billing"
+        assert parse_label("route = billing", ["billing", "route billing"]) == "billing"
+
+
+def test_label_tables_are_remembered_per_alias_set():
+    assert parse_label("refund", LABELS, {"refund": "billing"}) == "billing"
+    assert parse_label("refund", LABELS, {"refund": "technical"}) == "technical"
+    assert parse_label("refund", LABELS) is None

@@ -183,6 +183,20 @@ def test_stored_text_is_scrubbed_of_keys(tmp_path):
         assert b"stored-secret" not in f.read_bytes() and b"abcdefgh1234" not in f.read_bytes()
 
 
+def test_one_key_in_a_batch_is_scrubbed_and_the_other_rows_are_kept_as_they_are(tmp_path):
+    store = SpanStore(tmp_path / "t.sqlite")
+    spans = [span(i) for i in range(1, 6)]
+    for i, s in enumerate(spans):
+        s.output = f"answer {i} with a task-list"
+    spans[2].output = "the key is sk-abcdefghijklmnopqrstuvwx"
+    for s in spans:
+        store.write(s)
+    outputs = [dict(zip(COLUMNS, r, strict=True))["output"] for r in store.read_rows()]
+    assert sorted(outputs) == sorted([f"answer {i} with a task-list" for i in (0, 1, 3, 4)]
+                                     + ["the key is [REDACTED]"])
+    store.close()
+
+
 def test_fast_read_takes_declared_types_when_the_first_rows_are_null(caplog):
     """A store whose first 2,000 spans leave every nullable column NULL (chains before a router
     run) and whose later spans fill them: the ADBC read types columns by what it sees first, so

@@ -1,0 +1,50 @@
+"""The eval's hook onto ``executor="ray"``: its rows run on Ray workers, traced in its run.
+
+Kept apart from ``_evaluate`` on purpose: the eval wires in with one branch in its run body
+(``rows_on_ray`` in place of ``ctx.gather``), and the row's work is a small picklable class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import RunContext
+from ..exceptions import BudgetExceeded, RunCancelled
+from ..patterns._ray_executor import RayExecutor, as_executor, map_on_ray
+
+__all__ = ["RayExecutor", "as_executor", "rows_on_ray"]
+
+
+class _EvalRow:
+    """One row on a worker: the classifier only, or the whole routed pipeline."""
+
+    __slots__ = ("full", "router")
+
+    def __init__(self, router: Any, full: bool):
+        self.router, self.full = router, full
+
+    def __getstate__(self) -> tuple[Any, bool]:
+        return self.router, self.full
+
+    def __setstate__(self, state: tuple[Any, bool]) -> None:
+        self.router, self.full = state
+
+    async def __call__(self, ctx: RunContext, text: str, vars: dict[str, Any]) -> Any:
+        row_vars = {"run_input": text}  # as in the kernel: the row's item comes from its scope
+        if self.full:
+            return await self.router.invoke(ctx, text, row_vars)
+        await self.router.classify(ctx, text, row_vars)
+        return None
+
+
+async def rows_on_ray(ctx: RunContext, router: Any, texts: list[str], *, full: bool,
+                      executor: RayExecutor, concurrency: int, label: str) -> list[Any]:
+    """Every row on Ray; the outputs in row order (None for a failed row, whose error is in
+    its spans, as in the kernel). Budget and cancellation errors stop the eval."""
+    results = await map_on_ray(ctx, _EvalRow(router, full), texts, {}, executor=executor,
+                               concurrency=concurrency, label=label, models=router.models(),
+                               owner=f"evaluate '{router.name}'")
+    for r in results:
+        if isinstance(r, (BudgetExceeded, RunCancelled)):
+            raise r
+    return [None if isinstance(r, BaseException) else r for r in results]

@@ -1,0 +1,121 @@
+"""executor="ray" on a local Ray cluster: same outputs and reports as in the kernel, every
+span in the store once, a killed worker loses nothing. Slow tier (a cluster start is seconds)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+
+import pytest
+
+import orchnb
+from orchnb import Budget, MapReduce, Step
+from orchnb.exceptions import BudgetExceeded
+
+pytest.importorskip("ray", reason="Ray is not installed: pip install 'orchnb[ray]'")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+ITEMS = [f"word {i}" for i in range(24)]
+
+
+def _mr(executor, **kw):
+    orchnb.SimModel("ray-slow", latency=0.02).register()  # registered in the driver only
+    return MapReduce("shout", map=Step("up", "sim:ray-slow", "{{ input | upper }}"),
+                     reduce=" / ".join, executor=executor, **kw)
+
+
+class Progress:
+    def __init__(self):
+        self.done = []
+
+    def on_progress(self, *, label, done, total, **_):
+        self.done.append(done)
+
+
+def test_mapreduce_on_ray_matches_the_kernel_and_every_span_is_stored(ray_cluster):
+    local = _mr(None)(ITEMS)
+    bar = Progress()
+    run = _mr("ray").new_run(ITEMS, hooks=[bar]).run_sync()
+    assert run.output == local.output
+    df = run.trace.df
+    steps = df[(df.kind == "step") & (df.step == "up")]
+    assert sorted(steps["item"]) == list(range(len(ITEMS)))  # every item, once
+    assert steps["worker"].notna().all() and df.span_id.is_unique
+    models = df[df.kind == "model"]
+    assert len(models) == len(ITEMS) and models["worker"].notna().all()
+    # Worker spans hang under the run like the kernel's, and the store has all of them.
+    assert set(steps.parent_id) == set(df[df.kind == "run"].span_id)
+    stored = orchnb.traces()
+    assert set(stored[stored.run_id == run.id].span_id) == set(df.span_id)
+    # Spans streamed in while the run went: progress moved in several steps.
+    assert bar.done[-1] == len(ITEMS) and len(set(bar.done)) > 2
+
+
+RULES = [(r"refund|charge|invoice|bill|paid|pay", "billing"),
+         (r"crash|error|app|bug|api|wifi", "technical"),
+         (r"password|account|login|log in|email", "account"),
+         (r"deliver|order|ship|parcel|package|track", "shipping")]
+
+
+def _answer(request):
+    text = request.messages[-1].content.split("Message:", 1)[-1]
+    return next((label for p, label in RULES if re.search(p, text, re.IGNORECASE)), "no idea")
+
+
+def _router():
+    orchnb.SimModel("ray-kw", fn=_answer, priced_as="openai:gpt-4o-mini").register()
+    orchnb.SimModel("ray-small", default="Happy to help.", priced_as="openai:gpt-4o-mini"
+                    ).register()
+    routes = {label: Step(f"{label}_team", "sim:ray-small", label + ": {{ input }}")
+              for label in ("billing", "technical", "account", "shipping", "other")}
+    prompt = "Route to one of: {{ labels | join(', ') }}.\nMessage: {{ input }}"
+    return orchnb.Router("triage", classifier=Step("classify", "sim:ray-kw", prompt),
+                         routes=routes, default="other")
+
+
+def test_router_eval_on_ray_gives_the_kernels_report(ray_cluster):
+    from orchnb.evals import load_tickets
+
+    data = load_tickets().groupby("label", group_keys=False).head(8).reset_index(drop=True)
+    router = _router()
+    local = orchnb.evaluate(router, data, progress=False, cache=False)
+    remote = orchnb.evaluate(router, data, progress=False, cache=False, executor="ray")
+    cols = ["text", "label", "route", "raw_label", "correct", "calls", "cost_usd"]
+    assert remote.predictions[cols].equals(local.predictions[cols])
+    assert remote.accuracy == local.accuracy
+    stored = orchnb.traces()
+    assert set(stored[stored.run_id == remote.run.id].span_id) == {
+        s.span_id for s in remote.run.trace.spans}
+
+
+def test_a_killed_worker_loses_no_item_and_doubles_no_span(ray_cluster, tmp_path):
+    marker = str(tmp_path / "died-once")
+
+    def flaky(text):
+        if text == "word 9" and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker process dies mid-batch
+        return text.upper()
+
+    mr = MapReduce("flaky", map=flaky, executor=orchnb.patterns.RayExecutor(batch_size=4))
+    run = mr(ITEMS)
+    assert os.path.exists(marker)
+    assert run.output == [x.upper() for x in ITEMS]
+    df = run.trace.df
+    items = Counter(df[(df.kind == "step") & (df.step == "flaky")]["item"])
+    assert items == Counter(range(len(ITEMS)))  # each item's span exactly once
+    assert df.span_id.is_unique
+    retried = df[df.step.str.startswith("ray: batch")]
+    assert len(retried) == 1 and re.search(r"died", retried.error.iloc[0])
+
+
+def test_one_budget_for_all_workers(ray_cluster):
+    run_error = None
+    try:
+        _mr("ray")(ITEMS, budget=Budget(max_calls=5))
+    except BudgetExceeded as e:
+        run_error = e
+    assert run_error is not None
+    df = run_error.run.trace.df
+    assert (df.kind == "model").sum() <= 5  # two workers, one cap, never overshot
