@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from ..exceptions import BudgetExceeded
+from ..trace import plural
 from ._config import Budget
 
 
@@ -127,10 +128,10 @@ class Ledger:
 
     def error(self, step: str, limit: str, need: Charge | None) -> BudgetExceeded:
         b, s = self.budget, self.spent
-        spent = (f"{s.calls} model call{'s' if s.calls != 1 else ''}, {s.tokens:,} tokens, "
+        spent = (f"{plural(s.calls, 'model call')}, {plural(s.tokens, 'token')}, "
                  f"${s.usd:.6f} spent so far")
         if limit == "calls":
-            what = f"the call budget of {b.max_calls} model calls"
+            what = f"the call budget of {plural(b.max_calls, 'model call')}"
             ask = "raise Budget(max_calls=...) or simplify the pipeline"
         elif limit == "tokens":
             what = f"the token budget of {b.max_tokens:,} tokens"
@@ -141,9 +142,8 @@ class Ledger:
         if need is not None:
             size = (f"{need.tokens:,} tokens" if limit == "tokens" else
                     f"${need.usd:.6f}" if limit == "usd" else "1 call")
-            verb = "would exceed" if need.exact else "is used up by"
-            head = (f"step '{step}': the next call (up to {size}) {verb} {what}" if need.exact
-                    else f"step '{step}': {what} is used up")
+            head = (f"step '{step}': the next call (up to {size}) would exceed {what}"
+                    if need.exact else f"step '{step}': {what} is used up")
         else:
             head = f"step '{step}': {what} was exceeded by the last call"
         return BudgetExceeded(f"{head} ({spent}); {ask}", limit=limit)
