@@ -13,28 +13,15 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ..tools import background_loop
+
 T = TypeVar("T")
-_engine: list[asyncio.AbstractEventLoop] = []
-_engine_lock = threading.Lock()
 _local = threading.local()
 
 
 def engine_loop() -> asyncio.AbstractEventLoop:
     """The background loop (started on first use, a daemon thread)."""
-    with _engine_lock:
-        if not _engine:
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def serve() -> None:
-                asyncio.set_event_loop(loop)
-                ready.set()
-                loop.run_forever()
-
-            threading.Thread(target=serve, name="orchnb-engine", daemon=True).start()
-            ready.wait()
-            _engine.append(loop)
-        return _engine[0]
+    return background_loop("orchnb-engine")
 
 
 def in_running_loop() -> bool:

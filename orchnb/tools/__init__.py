@@ -13,14 +13,16 @@ from typing import Any
 from ._doc_search import DocIndex, doc_search
 from ._http_get import http_get
 from ._mcp import MCPTool, close_mcp_servers, mcp_tools
+from ._threads import background_loop
 from ._tool import Tool, as_tool, tool
 
 BUILTIN_TOOLS = ("calculator", "doc_search", "http_get")
 """Tools YAML can name without defining them: ``tools: [calculator, {doc_search: {paths:
 [docs/]}}, {http_get: {allow: [example.com]}}]``."""
 
-__all__ = ["BUILTIN_TOOLS", "DocIndex", "MCPTool", "Tool", "as_tool", "builtin_tool", "calculator",
-           "close_mcp_servers", "doc_search", "http_get", "mcp_tools", "tool"]
+__all__ = ["BUILTIN_TOOLS", "DocIndex", "MCPTool", "Tool", "as_tool", "background_loop",
+           "builtin_tool", "calculator", "close_mcp_servers", "doc_search", "http_get",
+           "mcp_tools", "tool"]
 
 
 def builtin_tool(name: str, options: dict[str, Any] | None = None) -> Tool:

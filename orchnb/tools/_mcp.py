@@ -25,6 +25,7 @@ from typing import Any
 
 from ..exceptions import OrchnbError, SpecError, ToolError
 from ..models import ToolSpec
+from ._threads import background_loop
 from ._tool import Tool
 
 _INSTALL = "MCP tools need the mcp SDK: pip install 'orchnb[mcp]'"
@@ -135,27 +136,15 @@ def close_mcp_servers() -> None:
 
 
 # -- one background loop for every session --------------------------------------------------------
-_loop_box: list[asyncio.AbstractEventLoop] = []
-_loop_lock = threading.Lock()
 _SERVERS: dict[tuple[Any, ...], _Server] = {}
+_AT_EXIT: list[bool] = []
 
 
 def _mcp_loop() -> asyncio.AbstractEventLoop:
-    with _loop_lock:
-        if not _loop_box:
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def serve() -> None:
-                asyncio.set_event_loop(loop)
-                ready.set()
-                loop.run_forever()
-
-            threading.Thread(target=serve, name="orchnb-mcp", daemon=True).start()
-            ready.wait()
-            _loop_box.append(loop)
-            atexit.register(close_mcp_servers)
-        return _loop_box[0]
+    if not _AT_EXIT:
+        _AT_EXIT.append(True)
+        atexit.register(close_mcp_servers)
+    return background_loop("orchnb-mcp")
 
 
 def _server(command: str | None, args: list[str], env: dict[str, str], url: str | None,
@@ -210,7 +199,7 @@ class _Server:
 
     def close(self) -> None:
         self.closed = True
-        if _loop_box and self._task is not None:
+        if self._task is not None:  # a session was started, so its loop runs
             with contextlib.suppress(Exception):  # closing at exit must never raise
                 self._wait(self._shutdown(), 10)
 
