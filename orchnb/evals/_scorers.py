@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import SpecError
+from ..patterns import parse_json_answer
 
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 BUILT_INS = ("exact", "iexact", "contains", "regex:PATTERN", "json:FIELD", "numeric[:TOL]")
 
 
@@ -74,19 +74,11 @@ def _contains(output: Any, expected: Any, row: Mapping[str, Any]) -> float:
 
 
 def parse_json(text: Any) -> Any:
-    """JSON from a model's answer: the whole text, a fenced block, or the first ``{...}``."""
+    """JSON from a model's answer: the whole text, a fenced block, or the first ``{...}``
+    (values that are not text are returned as they are)."""
     if not isinstance(text, str):
         return text
-    candidates = [text.strip(), *(m.strip() for m in _FENCE.findall(text))]
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start:end + 1])
-    for c in candidates:
-        try:
-            return json.loads(c)
-        except (ValueError, TypeError):
-            continue
-    raise ValueError("no JSON found")
+    return parse_json_answer(text)
 
 
 _MISSING = object()

@@ -35,6 +35,7 @@ _LAZY = {
     "from_dict": "_spec",
     "from_yaml": "_spec",
     "load_run": "_fork",
+    "parse_json_answer": "_structured",
     "prepare_fork": "_fork",
     "register_builder": "_spec",
 }
@@ -45,7 +46,7 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
     "RayExecutor", "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run",
-    "prepare_fork",
+    "prepare_fork", "parse_json_answer",
 ]
 
 

@@ -79,7 +79,7 @@ class OutputSchema:
 
     def validate(self, text: str) -> Any:
         """The answer as an object; raises :class:`Invalid` saying what is wrong."""
-        value = _loads(text)
+        value = parse_json_answer(text)
         if self.model is not None:
             from pydantic import ValidationError
 
@@ -111,8 +111,13 @@ def _check_schema(schema: dict[str, Any], owner: str) -> None:
                         key="output") from None
 
 
-def _loads(text: str) -> Any:
-    """JSON from a model's answer, forgiving code fences and prose around one object."""
+def parse_json_answer(text: str) -> Any:
+    """JSON from a model's answer, forgiving code fences and prose around one object or list;
+    ``Invalid`` (a ValueError) when there is none. Structured output and eval scorers use it.
+
+    >>> parse_json_answer('Sure: ```json\n{"a": 1}\n```')
+    {'a': 1}
+    """
     candidates = [text.strip()]
     fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
     if fenced:
