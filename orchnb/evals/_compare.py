@@ -42,7 +42,7 @@ def compare(
     scorers: Any = None,
     concurrency: int = 8,
     progress: bool = True,
-    cache: bool | None = True,
+    cache: bool | None = None,
     budget: Budget | None = None,
     max_usd: float | None = None,
     sample: int | None = None,
@@ -52,6 +52,7 @@ def compare(
     alpha: float = 0.05,
     name: str | None = None,
     save: bool = True,
+    executor: Any = None,
 ) -> Experiment:
     """Evaluate several pipelines on the same rows with the same scorers; returns an
     :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
@@ -60,7 +61,8 @@ def compare(
 
     ``candidates`` is ``{name: pipeline}`` or a list (named by ``pipe.name``). ``max_usd``
     caps the total. The experiment is saved (``save=False`` not) and a re-run of an unchanged
-    candidate is answered by the response cache.
+    candidate is answered by the response cache. ``executor="ray"`` runs every candidate's
+    rows on a Ray cluster (``orchnb[ray]``), with the same results as in the kernel.
 
     >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
     >>> exp.decision                                                          # doctest: +SKIP
@@ -68,6 +70,10 @@ def compare(
     """
     named = _named(candidates)
     scs = resolve_scorers(scorers, expected)
+    if executor is not None:  # checked (and made once) before any candidate runs
+        from ._remote import as_executor
+
+        executor = as_executor(executor, "compare")
     df = load_rows(data, text=text, expected=expected, sample=sample, seed=seed)
     reports: dict[str, ScoreReport] = {}
     spent = 0.0
@@ -76,7 +82,7 @@ def compare(
         reports[label] = evaluate_pipeline(
             pipe, data, text=text, expected=expected, scorers=scs, name=label,
             concurrency=concurrency, progress=progress, cache=cache, budget=budget, max_usd=left,
-            seed=seed, n_boot=n_boot, level=level, df=df)
+            seed=seed, n_boot=n_boot, level=level, df=df, executor=executor)
         paid = reports[label].cost_usd + reports[label].judge_usd
         spent += 0.0 if math.isnan(paid) else paid
     exp = Experiment(reports, alpha=alpha, name=name)
@@ -242,7 +248,7 @@ class Experiment:
 
     # -- pairwise judge ---------------------------------------------------------------------------
     def prefer(self, judge: Judge, a: str | None = None, b: str | None = None, *,
-               cache: bool | None = True, progress: bool = False) -> pd.DataFrame:
+               cache: bool | None = None, progress: bool = False) -> pd.DataFrame:
         """Pairwise A/B preferences of an LLM judge, each row asked in both orders (a win only
         when both orders agree). One row per pair: a_wins, b_wins, ties, a_win_rate (ties
         count half) with a bootstrap interval, and ``consistent`` (share of rows where the

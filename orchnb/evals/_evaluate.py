@@ -44,7 +44,7 @@ def evaluate(
     full_pipeline: bool = False,
     concurrency: int = 16,
     progress: bool = True,
-    cache: bool | None = True,
+    cache: bool | None = None,
     budget: Budget | None = None,
     max_usd: float | None = None,
     baseline: str | None = None,
@@ -76,10 +76,13 @@ def evaluate(
     too. Rows run ``concurrency`` at a time in one traced run with a progress bar
     (``progress=False`` hides it and the printed cost estimate). Before any call the cost is
     estimated (``report.estimate``); ``max_usd`` refuses to start above it and also caps the
-    run's spend, as ``budget`` does. Repeated evals are answered by the response cache
-    (``cache=False`` bypasses it). ``baseline="openai:gpt-4o"`` adds the saving against sending
-    every query to that model. ``sample=N`` evaluates a seeded random sample of N rows.
-    ``executor="ray"`` runs the rows on a Ray cluster (``orchnb[ray]``), same report.
+    run's spend, as ``budget`` does. Repeated evals are answered by the response cache and, for
+    local embedders, the disk cache of vectors (``cache=False`` bypasses both; the default,
+    ``None``, follows the pipeline's own ``cache=`` and then the session's).
+    ``baseline="openai:gpt-4o"`` adds the saving against sending every query to that model.
+    ``sample=N`` evaluates a seeded random sample of N rows.
+    ``executor="ray"`` (either form) runs the rows on a Ray cluster (``orchnb[ray]``) in
+    batches, traced live into this kernel's store: the same report as in the kernel.
 
     ``repeats=N`` with a function ``seed -> router`` (drawing the router's examples with that
     seed) evaluates N draws and reports mean ± sd (a :class:`~orchnb.evals.RepeatedReport`).
@@ -108,7 +111,8 @@ def evaluate(
                             f"(scored 'exact') or scorers=[...]")
         options = dict(text=text, expected=expected or label, scorers=scorers,
                        concurrency=concurrency, progress=progress, cache=cache, budget=budget,
-                       max_usd=max_usd, sample=sample, seed=seed, n_boot=n_boot, level=level)
+                       max_usd=max_usd, sample=sample, seed=seed, n_boot=n_boot, level=level,
+                       executor=executor)
         if many:
             from ._compare import compare
 
@@ -237,10 +241,11 @@ def _make_run(router: Any, texts: list[str], full: bool, concurrency: int, progr
         root.meta = {"eval": {"router": router.name, "rows": len(texts),
                               "full_pipeline": full, "concurrency": concurrency}}
         if executor is not None:  # executor="ray": the rows on Ray workers (see _remote)
-            from ._remote import rows_on_ray
+            from ._remote import RouterRow, rows_on_ray
 
-            return await rows_on_ray(ctx, router, texts, full=full, executor=executor,
-                                     concurrency=concurrency, label=f"eval {name}")
+            return await rows_on_ray(ctx, RouterRow(router, full), router, texts,
+                                     executor=executor, concurrency=concurrency,
+                                     label=f"eval {name}")
         clf = router.classifier
         prefetch = getattr(clf, "prefetch", None)
         try:

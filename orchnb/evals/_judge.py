@@ -140,7 +140,7 @@ class Judge:
         return None if reason is None else str(reason)[:500]
 
     def grade(self, inputs: Sequence[str], outputs: Sequence[Any], expected: Sequence[Any] | None,
-              *, cache: bool | None = True, progress: bool = False,
+              *, cache: bool | None = None, progress: bool = False,
               label: str | None = None) -> tuple[list[float], list[str | None], Run]:
         """Scores (0..1, NaN when the judge failed) and reasons for each row, in one run."""
         n = len(inputs)
@@ -183,7 +183,7 @@ class Judge:
         return {"A": "A", "B": "B", "TIE": "tie"}.get(w or "")
 
     def prefer(self, inputs: Sequence[str], a: Sequence[Any], b: Sequence[Any], *,
-               cache: bool | None = True, progress: bool = False
+               cache: bool | None = None, progress: bool = False
                ) -> tuple[list[float], list[dict[str, Any]], Run]:
         """Per row: 1 when A is preferred in both orders, 0 when B is, 0.5 otherwise (a tie or
         the judge changed its mind with the order); and what it said each time."""

@@ -50,7 +50,7 @@ def evaluate_pipeline(
     name: str | None = None,
     concurrency: int = 8,
     progress: bool = True,
-    cache: bool | None = True,
+    cache: bool | None = None,
     budget: Budget | None = None,
     max_usd: float | None = None,
     sample: int | None = None,
@@ -58,6 +58,7 @@ def evaluate_pipeline(
     n_boot: int = 1000,
     level: float = 0.95,
     df: pd.DataFrame | None = None,
+    executor: Any = None,
 ) -> ScoreReport:
     """See :func:`orchnb.evaluate` (the any-pipeline form)."""
     from ._scores_report import ScoreReport
@@ -68,14 +69,18 @@ def evaluate_pipeline(
         df = load_rows(data, text=text, expected=expected, sample=sample, seed=seed)
     if concurrency < 1:
         raise SpecError(f"evaluate: concurrency must be at least 1, got {concurrency}")
+    label = name or pipe.name
+    if executor is not None:  # a bad executor fails before any call
+        from ._remote import as_executor
+
+        executor = as_executor(executor, f"evaluate '{label}'")
     texts = df[text].astype(str).tolist()
     wanted = df[expected].tolist() if expected is not None else [None] * len(texts)
     if max_usd is not None:
         cap = max_usd if budget is None or budget.max_usd is None else min(budget.max_usd, max_usd)
         budget = replace(budget or Budget(), max_usd=cap)
-    label = name or pipe.name
     pipe.check_models()
-    run = _make_run(pipe, texts, concurrency, progress, cache, budget, label)
+    run = _make_run(pipe, texts, concurrency, progress, cache, budget, label, executor)
     started = time.perf_counter()
     try:
         run.run_sync()
@@ -123,7 +128,7 @@ def load_rows(data: Any, *, text: str, expected: str | None, sample: int | None,
 
 
 def _make_run(pipe: Any, texts: list[str], concurrency: int, progress: bool,
-              cache: bool | None, budget: Budget | None, label: str) -> Run:
+              cache: bool | None, budget: Budget | None, label: str, executor: Any) -> Run:
     outputs: list[Any] = [None] * len(texts)
 
     async def one(ctx: RunContext, i: int) -> None:
@@ -139,6 +144,11 @@ def _make_run(pipe: Any, texts: list[str], concurrency: int, progress: bool,
         root = ctx.current_span()
         root.meta = {"eval": {"pipeline": pipe.name, "rows": len(texts),
                               "concurrency": concurrency}}
+        if executor is not None:  # executor="ray": the rows on Ray workers (see _remote)
+            from ._remote import PipelineRow, rows_on_ray
+
+            return await rows_on_ray(ctx, PipelineRow(pipe), pipe, texts, executor=executor,
+                                     concurrency=concurrency, label=f"eval {label}")
         await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
                          concurrency=concurrency, progress=f"eval {label}")
         return outputs

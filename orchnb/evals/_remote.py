@@ -1,7 +1,8 @@
-"""The eval's hook onto ``executor="ray"``: its rows run on Ray workers, traced in its run.
+"""The evals' hook onto ``executor="ray"``: their rows run on Ray workers, traced in their run.
 
-Kept apart from ``_evaluate`` on purpose: the eval wires in with one branch in its run body
-(``rows_on_ray`` in place of ``ctx.gather``), and the row's work is a small picklable class.
+Kept apart from the evals on purpose: each wires in with one branch in its run body
+(``rows_on_ray`` in place of ``ctx.gather``), and a row's work is a small picklable class:
+a router's classification (or its whole routed pipeline), or any pipeline's whole run.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from ..engine import RunContext
 from ..exceptions import BudgetExceeded, RunCancelled
 from ..patterns._ray_executor import RayExecutor, as_executor, map_on_ray
 
-__all__ = ["RayExecutor", "as_executor", "rows_on_ray"]
+__all__ = ["PipelineRow", "RayExecutor", "RouterRow", "as_executor", "rows_on_ray"]
 
 
-class _EvalRow:
-    """One row on a worker: the classifier only, or the whole routed pipeline."""
+class RouterRow:
+    """One row of a router eval on a worker: the classifier only, or the whole routed pipeline."""
 
     __slots__ = ("full", "router")
 
@@ -37,13 +38,32 @@ class _EvalRow:
         return None
 
 
-async def rows_on_ray(ctx: RunContext, router: Any, texts: list[str], *, full: bool,
-                      executor: RayExecutor, concurrency: int, label: str) -> list[Any]:
+class PipelineRow:
+    """One row of an any-pipeline eval on a worker: the pipeline's whole run of the row."""
+
+    __slots__ = ("pipe",)
+
+    def __init__(self, pipe: Any):
+        self.pipe = pipe
+
+    def __getstate__(self) -> Any:
+        return self.pipe
+
+    def __setstate__(self, state: Any) -> None:
+        self.pipe = state
+
+    async def __call__(self, ctx: RunContext, text: str, vars: dict[str, Any]) -> Any:
+        return await self.pipe.invoke(ctx, text, {"run_input": text})
+
+
+async def rows_on_ray(ctx: RunContext, row: RouterRow | PipelineRow, pipe: Any,
+                      texts: list[str], *, executor: RayExecutor, concurrency: int,
+                      label: str) -> list[Any]:
     """Every row on Ray; the outputs in row order (None for a failed row, whose error is in
     its spans, as in the kernel). Budget and cancellation errors stop the eval."""
-    results = await map_on_ray(ctx, _EvalRow(router, full), texts, {}, executor=executor,
-                               concurrency=concurrency, label=label, models=router.models(),
-                               owner=f"evaluate '{router.name}'")
+    results = await map_on_ray(ctx, row, texts, {}, executor=executor,
+                               concurrency=concurrency, label=label, models=pipe.models(),
+                               owner=f"evaluate '{pipe.name}'")
     for r in results:
         if isinstance(r, (BudgetExceeded, RunCancelled)):
             raise r

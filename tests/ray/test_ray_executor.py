@@ -89,6 +89,34 @@ def test_router_eval_on_ray_gives_the_kernels_report(ray_cluster):
         s.span_id for s in remote.run.trace.spans}
 
 
+def _guess(text):
+    return "billing" if re.search(r"refund|charge|bill|pay", text, re.IGNORECASE) else "other"
+
+
+def test_compare_on_ray_gives_the_kernels_experiment(ray_cluster):
+    from orchnb.evals import load_tickets
+
+    data = load_tickets().groupby("label", group_keys=False).head(6).reset_index(drop=True)
+    _router()  # registers the sim models
+    kw = orchnb.Chain("kw", [Step("classify", "sim:ray-kw", "Message: {{ input }}")])
+    candidates = {"kw": kw, "guess": _guess}
+    kw_args = dict(expected="label", progress=False, cache=False, save=False, n_boot=200)
+    local = orchnb.compare(candidates, data, **kw_args)
+    remote = orchnb.compare(candidates, data, executor="ray", **kw_args)
+    for name in candidates:
+        cols = ["input", "expected", "output", "status", "exact", "calls", "cost_usd", "tokens"]
+        assert remote[name].scores[cols].equals(local[name].scores[cols])
+        run = remote[name].run
+        assert run.trace.df["worker"].notna().any()  # rows really ran on workers
+        stored = orchnb.traces()
+        assert set(stored[stored.run_id == run.id].span_id) == {s.span_id for s in run.trace.spans}
+    cols = ["exact", "exact_ci_low", "exact_ci_high", "cost_per_1k", "errors", "pareto"]
+    assert remote.table[cols].equals(local.table[cols])
+    assert remote.tests.drop(columns=[c for c in remote.tests if "ms" in c]).equals(
+        local.tests.drop(columns=[c for c in local.tests if "ms" in c]))
+    assert remote.decision == local.decision
+
+
 def test_a_killed_worker_loses_no_item_and_doubles_no_span(ray_cluster, tmp_path):
     marker = str(tmp_path / "died-once")
 

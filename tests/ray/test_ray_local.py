@@ -77,3 +77,21 @@ def test_rate_limiter_spaces_calls_after_a_one_second_burst():
     assert waits[:9] == [0.0] * 9  # a second's worth at once
     assert waits[-1] > waits[15] > 0  # then one every 0.1 s
     assert abs((waits[-1] - waits[-2]) - 0.1) < 0.01
+
+
+@pytest.mark.parametrize("call", ["evaluate", "compare"])
+def test_a_bad_executor_on_an_eval_fails_before_any_call(call):
+    calls = []
+
+    def guess(text):
+        calls.append(text)
+        return "billing"
+
+    rows = [{"text": "refund please", "label": "billing"}]
+    with pytest.raises(SpecError, match="executor must be 'local', 'ray' or a RayExecutor"):
+        if call == "evaluate":
+            orchnb.evaluate(guess, rows, expected="label", executor="spark", progress=False)
+        else:
+            orchnb.compare([guess, orchnb.Chain("again", [guess])], rows, expected="label",
+                           executor="spark", progress=False, save=False)
+    assert calls == []
