@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..engine import RunContext
+from ..engine import RunContext, check_number
 from ..exceptions import SpecError
 from ..models import Model
 from ._base import Step, Vars, check_name
@@ -166,6 +166,16 @@ class EmbeddingClassifier:
         if method not in (*METHODS, "auto"):
             raise SpecError(f"unknown method {method!r}; use one of "
                             f"{', '.join(METHODS)} or 'auto'", key="method")
+        for knob, value, above, integer, hint in (
+                ("k", k, False, True, "the examples that vote in method='knn', e.g. 5"),
+                ("C", C, True, False, "the inverse regularisation of the linear head, e.g. 10")):
+            try:
+                check_number(value, f"EmbeddingClassifier({knob}=...)", minimum=0 if above else 1,
+                             above=above, integer=integer, optional=False, hint=hint)
+            except SpecError as e:
+                raise SpecError(e.message, key=knob) from None
+        self.asked = method
+        """The method as given (``"auto"`` or a name); :attr:`method` is the one in use."""
         self.name = name
         self.examples = {str(k): [str(x) for x in v] for k, v in examples.items()}
         try:
@@ -181,8 +191,8 @@ class EmbeddingClassifier:
             raise SpecError(f"method={method!r} needs scikit-learn: pip install "
                             "'orchnb[embeddings]'", key="method")
         self.method = method
-        self.k = max(1, int(k))
-        self.C = C
+        self.k = k
+        self.C = float(C)
         self._texts = [t for v in self.examples.values() for t in v]
         self._owners = [k for k, v in self.examples.items() for _ in v]
         self._labels = list(self.examples)

@@ -2,7 +2,8 @@
 
     pattern: router
     classifier: {model, prompt?, system?}      # an LLM classifier
-              | {embed, examples, threshold?}  # an embedding classifier
+              | {embed, examples, threshold?,  # an embedding classifier
+                 method?, k?, C?}              #   (method: auto|nearest|centroid|knn|linear|hybrid)
               | {python: fn_name}              # a function text -> label
     aliases: {refund: billing}                 # optional extra words for labels
     routes: {label: step | pattern, ...}
@@ -35,6 +36,9 @@ class ClassifierSpec(SpecModel):
     embed: str | None = None
     examples: dict[str, list[str]] | None = None
     threshold: float | None = None
+    method: str | None = None
+    k: int | None = None
+    C: float | None = None
     python: str | None = None
 
 
@@ -70,7 +74,8 @@ def _classifier(value: Any, ctx: SpecContext, key: str) -> Any:
     if c.python:
         return FunctionClassifier(ctx.callable(c.python, f"{key}.python"), name)
     if c.model:
-        extra = [k for k in ("examples", "threshold") if getattr(c, k) is not None]
+        extra = [k for k in ("examples", "threshold", "method", "k", "C")
+                 if getattr(c, k) is not None]
         if extra:
             raise ctx.error(f"'{extra[0]}' is for embedding classifiers; an LLM classifier "
                             f"takes model, prompt and system", f"{key}.{extra[0]}")
@@ -81,8 +86,9 @@ def _classifier(value: Any, ctx: SpecContext, key: str) -> Any:
     if not c.examples:
         raise ctx.error("an embedding classifier needs 'examples': {route: [utterances]}",
                         f"{key}.examples")
+    tuning = {k: v for k, v in (("method", c.method), ("k", c.k), ("C", c.C)) if v is not None}
     return ctx._build(lambda: EmbeddingClassifier(
-        c.examples, c.embed or "sim", threshold=c.threshold, name=name), key)
+        c.examples, c.embed or "sim", threshold=c.threshold, name=name, **tuning), key)
 
 
 register_builder("router", RouterSpec, build_router)

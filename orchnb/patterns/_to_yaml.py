@@ -164,6 +164,12 @@ def _classifier(router: Any) -> Any:
                                                       clf.examples.items()}}
         if clf.threshold is not None:
             out["threshold"] = float(clf.threshold)
+        if clf.asked != "auto":
+            out["method"] = clf.asked
+        if clf.k != 5:
+            out["k"] = clf.k
+        if clf.C != 10.0:
+            out["C"] = clf.C
         return out
     raise SpecError(f"router '{router.name}': a {type(clf).__name__} classifier cannot be "
                     f"written as YAML")

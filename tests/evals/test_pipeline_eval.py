@@ -112,6 +112,19 @@ def test_rerun_hits_the_cache_and_cache_false_pays_again():
     assert fresh.cached_calls == 0 and fresh.cost_usd > 0
 
 
+def test_a_pipelines_own_cache_false_wins_unless_the_eval_says_otherwise():
+    _qa_model("qa-bot3")
+    chain = orchnb.Chain("qa3", [orchnb.Step("answer", "sim:qa-bot3", "Q: {{ input }}")],
+                         cache=False)
+    kw = dict(text="question", expected="answer", progress=False)
+    orchnb.evaluate(chain, QA, **kw)
+    again = orchnb.evaluate(chain, QA, **kw)
+    assert again.cached_calls == 0 and again.cost_usd > 0  # the pipeline said no cache
+    orchnb.evaluate(chain, QA, cache=True, **kw)
+    forced = orchnb.evaluate(chain, QA, cache=True, **kw)
+    assert forced.cached_calls == len(QA)  # the eval's explicit cache=True overrides it
+
+
 def test_report_html_charts_and_repr():
     report = orchnb.evaluate(_chain(), QA, text="question", expected="answer", progress=False)
     html = report._repr_html_()

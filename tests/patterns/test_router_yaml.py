@@ -66,6 +66,26 @@ default: human
     assert c.route == "human" and c.defaulted
 
 
+def test_embedding_classifier_method_and_k_from_yaml():
+    pipe = from_yaml("""\
+pattern: router
+classifier:
+  embed: sim
+  method: knn
+  k: 3
+  examples:
+    billing: [I want a refund, I was charged twice, refund my order]
+    technical: [the app crashes, I cannot log in, error on start]
+routes:
+  billing: {model: "sim:echo", prompt: "B {{ input }}"}
+  technical: {model: "sim:echo", prompt: "T {{ input }}"}
+""", name="voting")
+    clf = pipe.classifier
+    assert (clf.method, clf.k, clf.asked) == ("knn", 3, "knn")
+    assert pipe.predict("a refund for the charge").route == "billing"
+    assert "method: knn" in pipe.to_yaml() and "k: 3" in pipe.to_yaml()
+
+
 def test_function_classifier_from_the_notebook_namespace():
     def by_keyword(text):
         return "billing" if "$" in text else "technical"
@@ -119,6 +139,15 @@ ERRORS = [
      "classifier.threshold", "embedding classifiers"),
     ("pattern: router\nclassifier:\n  embed: sim\n" + ROUTES, SpecError, 2,
      "classifier.examples", "needs 'examples'"),
+    ("pattern: router\nclassifier:\n  model: sim:x\n  method: knn\n" + ROUTES, SpecError, 4,
+     "classifier.method", "embedding classifiers"),
+    ("pattern: router\nclassifier:\n  embed: sim\n  method: svm\n  examples:\n"
+     "    billing: [x]\n" + ROUTES, SpecError, 4, "classifier.method",
+     "unknown method 'svm'; use one of nearest, centroid, knn, linear, hybrid or 'auto'"),
+    ("pattern: router\nclassifier:\n  embed: sim\n  k: 0\n  examples:\n"
+     "    billing: [x]\n" + ROUTES, SpecError, 4, "classifier.k", "whole number >= 1"),
+    ("pattern: router\nclassifier:\n  embed: sim\n  C: -1\n  examples:\n"
+     "    billing: [x]\n" + ROUTES, SpecError, 4, "classifier.C", "number > 0"),
     ("pattern: router\nclassifier:\n  embed: sim\n  examples:\n    sales: [buy now]\n" + ROUTES,
      SpecError, 5, "classifier.examples.sales", "examples for 'sales', which is not a route"),
     ("pattern: router\nclassifier:\n  embed: anthropic:claude-haiku-4-5\n  examples:\n"

@@ -77,8 +77,9 @@ PIPELINES = {
     }, default="technical", aliases={"money back": "billing"}),
     "router_embed": lambda: Router("triage2", EmbeddingClassifier(
         {"billing": ["refund please", "I was charged"], "technical": ["app crashes"]},
-        threshold=0.1), routes={"billing": Step("b", "sim:echo", "B {{ input }}"),
-                                "technical": shout}, default="technical"),
+        threshold=0.1, method="centroid", k=3),
+        routes={"billing": Step("b", "sim:echo", "B {{ input }}"), "technical": shout},
+        default="technical"),
     "router_function": lambda: Router("triage3", by_keyword, routes={
         "billing": Step("b", "sim:echo", "B {{ input }}"),
         "technical": Step("t", "sim:echo", "T {{ input }}")}),
