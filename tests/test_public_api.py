@@ -72,3 +72,25 @@ def test_layers_import_downward_only():
                 if target in LAYERS and target != layer and target not in BELOW[layer]:
                     bad.append(f"{layer}/{path.name} imports {name}")
     assert not bad, bad
+
+
+def test_no_private_name_is_imported_across_packages():
+    """A package's ``_modules`` and ``_names`` are its own; others use what it exports."""
+    bad = []
+    for path in PACKAGE.rglob("*.py"):
+        own = path.relative_to(PACKAGE).parts[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
+                continue
+            base = node.module or ""
+            if node.level:
+                parts = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-node.level]
+                base = ".".join(parts + ((base,) if base else ()))
+            parts = base.split(".")
+            if parts[0] != "orchnb" or len(parts) < 2 or parts[1] == own:
+                continue
+            private = [p for p in parts[2:] if p.startswith("_")] + [
+                a.name for a in node.names if a.name.startswith("_")]
+            if private:
+                bad.append(f"{path.relative_to(PACKAGE)} imports {base}: {private}")
+    assert not bad, bad

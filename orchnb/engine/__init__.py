@@ -16,6 +16,7 @@ from ._gate import Boundary, Decision
 from ._loop import engine_loop
 from ._ops import ToolResult, as_text
 from ._remote import Intake, LedgerServer, SharedLedger, run_items, worker_name
+from ._replay import Recording, ReplayReport, ReplaySource, span_seq
 from ._run import ChunkStream, Run, StreamChunk, set_live_display
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
     "Ledger",
     "LedgerServer",
     "Listener",
+    "Recording",
+    "ReplayReport",
+    "ReplaySource",
     "ResponseCache",
     "RetryPolicy",
     "Run",
@@ -52,6 +56,7 @@ __all__ = [
     "remove_hook",
     "run_items",
     "set_live_display",
+    "span_seq",
     "status_of",
     "total_cost",
     "worker_name",

@@ -41,7 +41,7 @@ Base = tuple[str, str, "int | None", "int | None"]
 """Where a span sits among its siblings: kind, step, item, iteration."""
 
 
-def seq(span: Span) -> int:
+def span_seq(span: Span) -> int:
     """The order a span was opened in within its run (span ids are ``<run>.<n>``)."""
     try:
         return int(span.span_id.rsplit(".", 1)[1])
@@ -61,7 +61,7 @@ class Recording:
     """
 
     def __init__(self, spans: Sequence[Span]):
-        ordered = sorted(spans, key=seq)
+        ordered = sorted(spans, key=span_seq)
         self.spans = ordered
         self.root: Span | None = next((s for s in ordered if s.kind == "run"), None)
         self.children: dict[str | None, dict[Base, list[Span]]] = {}
@@ -245,7 +245,7 @@ class ReplaySource:
             return None  # embeddings and memory: local or cached, their results are not kept
         rec = self._match.get(span.span_id)
         if self.mode == "fork":
-            if rec is None or self.until is None or seq(rec) >= self.until:
+            if rec is None or self.until is None or span_seq(rec) >= self.until:
                 return None
         elif rec is None:
             self._differ(span, "a call the recording does not have", None, span.input)

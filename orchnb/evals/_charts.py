@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..viz import _style as st
+from ..viz import style as st
 
 if TYPE_CHECKING:
     import pandas as pd

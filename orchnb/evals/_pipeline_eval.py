@@ -29,8 +29,7 @@ def as_pipeline(pipe: Any, name: str | None = None) -> Any:
     """A Pipeline from a pipeline, a Step, or a Python function (wrapped in a one-step chain)."""
     if callable(getattr(pipe, "new_run", None)):
         return pipe
-    from ..patterns import Chain
-    from ..patterns._base import as_node
+    from ..patterns import Chain, as_node
 
     try:
         node = as_node(pipe, name)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..engine import RunContext
 from ..exceptions import BudgetExceeded, RunCancelled
-from ..patterns._ray_executor import RayExecutor, as_executor, map_on_ray
+from ..patterns import RayExecutor, as_executor, map_on_ray
 
 __all__ = ["PipelineRow", "RayExecutor", "RouterRow", "as_executor", "rows_on_ray"]
 

@@ -30,6 +30,8 @@ _LAZY = {
     "PlanExecute": "_plan_execute",
     "Preview": "_preview_view",
     "RayExecutor": "_ray_executor",
+    "as_executor": "_ray_executor",
+    "map_on_ray": "_ray_executor",
     "Router": "_router",
     "Team": "_team",
     "from_dict": "_spec",
@@ -46,7 +48,7 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
     "RayExecutor", "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run",
-    "prepare_fork", "parse_json_answer",
+    "prepare_fork", "parse_json_answer", "as_executor", "map_on_ray",
 ]
 
 

@@ -19,8 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..engine import Run, RunContext
-from ..engine._replay import Recording, ReplayReport, ReplaySource, seq
+from ..engine import Recording, ReplayReport, ReplaySource, Run, RunContext, span_seq
 from ..exceptions import ForkError, OrchnbError, SpecError
 from ..models import Model, resolve_model
 from ..trace import COLUMNS, Span, get_store
@@ -147,7 +146,7 @@ def _number(value: Any, kind: type, owner: str, key: str) -> Any:
 def check_shape(pipe: Pipeline, spans: Sequence[Span], run_id: str) -> None:
     """Every step the recorded run went through must still be a step of ``pipe``."""
     known = _names(pipe)
-    for s in sorted(spans, key=seq):
+    for s in sorted(spans, key=span_seq):
         if s.kind in ("step", "pattern", "model", "tool"):
             for name in (s.step, s.tool if s.kind == "tool" else None):
                 if name is not None and name not in known:
@@ -200,7 +199,7 @@ def prepare_fork(parent: Run, step: str, edits: Mapping[str, Any], *, item: int 
                             "(fork at the agent's name to edit its prompt or model)", key=step)
         apply_edits(node, edits)
     forked.check_models()
-    source = ReplaySource(recording, "fork", parent_id=parent.id, until=seq(point),
+    source = ReplaySource(recording, "fork", parent_id=parent.id, until=span_seq(point),
                           step=step, item=item, iteration=iteration, pause=pause)
     o = parent.options
     run = forked.new_run(parent.input, name=parent.pipeline, hooks=[source, *hooks],

@@ -14,6 +14,7 @@ imported inside the functions that draw, except for pandas when registering ``df
 
 from __future__ import annotations
 
+from orchnb.viz import _style as style  # the look every orchnb chart shares (evals' too)
 from orchnb.viz._accessor import TracePlots, register_accessor
 from orchnb.viz._cost import cost, cost_table, cumulative_cost, tokens
 from orchnb.viz._graph import graph, graph_data
@@ -38,6 +39,7 @@ __all__ = [
     "route_heatmap",
     "route_sankey",
     "routes",
+    "style",
     "summary",
     "summary_table",
     "timeline",

@@ -1,7 +1,11 @@
 """Shared look and helpers for the charts: one template, stable colours, units, hover text.
 
-Everything here is private; charts call these helpers so that a step, a model or a status has
-the same colour in every figure drawn from the same DataFrame.
+Public as ``orchnb.viz.style`` so that charts outside this package (the evals' reports) look
+like these: a step, a model or a status has the same colour in every figure drawn from the
+same DataFrame.
+
+>>> from orchnb.viz import style
+>>> fig = style.new_figure("cost by step")                 # doctest: +SKIP
 """
 
 from __future__ import annotations
