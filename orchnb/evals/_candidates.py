@@ -9,10 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from ..trace import plural
+from . import _charts
 from . import _metrics as m
 from ._checks import check_eval_knobs, check_labels
 from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts
-from ._evaluate import announce, check_router, prepare, refuse_over, routes_of, run_eval
+from ._evaluate import (
+    announce,
+    check_router,
+    evaluate,
+    prepare,
+    refuse_over,
+    routes_of,
+    run_eval,
+)
+from ._html import comparison_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,8 +128,6 @@ def sweep_threshold(router: Any, data: Any, thresholds: Any = None, *, text: str
 
     >>> sweep_threshold(semantic, tickets, [0.1, 0.2, 0.3])   # doctest: +SKIP
     """
-    from ._evaluate import evaluate
-
     report = evaluate(router, data, text=text, label=label, progress=progress, **options)
     return report.threshold_sweep(thresholds)  # type: ignore[union-attr]
 
@@ -170,15 +178,11 @@ class Comparison:
 
     def plot_cost_accuracy(self) -> go.Figure:
         """Cost per 1k queries against accuracy (with its interval), Pareto front marked."""
-        from . import _charts
-
         return _charts.cost_accuracy(self.summary)
 
     def plot_quality_share(self) -> go.Figure:
         """RouteLLM-style: quality against the share of traffic sent to the dearest route;
         embedding candidates add their threshold sweep as a curve."""
-        from . import _charts
-
         curves = {}
         for name, r in self.reports.items():
             if r.predictions["similarity"].notna().any():
@@ -202,7 +206,5 @@ class Comparison:
                 f"({self.reports[best].accuracy:.1%}); Pareto front: {', '.join(self.pareto)}>")
 
     def _repr_html_(self) -> str:
-        from ._html import comparison_html
-
         return comparison_html(self)
 

@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ..viz import NO_ROUTE, route_heatmap
 from ..viz import style as st
 
 if TYPE_CHECKING:
@@ -21,9 +22,6 @@ _METRIC_COLORS = {"precision": "#4E79A7", "recall": "#F28E2B", "f1": "#59A14F"}
 
 def confusion(report: EvalReport, normalize: bool = True) -> go.Figure:
     """The label × route heatmap of ``orchnb.viz`` over the report's predictions."""
-    from ..viz import route_heatmap
-    from ._report import NO_ROUTE
-
     p = report.predictions
     fig = route_heatmap(p.assign(route=p["route"].where(p["route"].notna(), NO_ROUTE)),
                         normalize=normalize)

@@ -17,9 +17,10 @@ from ..exceptions import SpecError
 from ..trace import plural
 from . import _metrics as m
 from ._costs import money
+from ._html import NO_MATH
 from ._paired import PairedResult, paired
 from ._pipeline_eval import as_pipeline, evaluate_pipeline, load_rows, resolve_scorers
-from ._scores_report import ScoreReport
+from ._scores_report import ScoreReport, mean_ci
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -256,8 +257,6 @@ class Experiment:
         import numpy as np
         import pandas as pd
 
-        from ._scores_report import mean_ci
-
         pairs = [(a, b)] if a and b else list(itertools.combinations(self.reports, 2))
         rows = []
         for x, y in pairs:
@@ -335,8 +334,6 @@ class Experiment:
                 f"{plural(next(iter(self.reports.values())).n, 'row')}; {self.decision}>")
 
     def _repr_html_(self) -> str:
-        from ._html import NO_MATH
-
         e = html.escape
         t = self.table
         cols = ["pattern"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..engine import MATHJAX_OFF
 from ..models import Model, Usage, cost_usd, price_ref
 from ..trace import plural
 from ..viz import fmt_usd
@@ -240,9 +241,7 @@ class CostEstimate:
     def _repr_html_(self) -> str:
         import html
 
-        from ._html import NO_MATH
-
-        return f"<div class='{NO_MATH}'><b>cost estimate</b>: {html.escape(str(self))}</div>"
+        return f"<div class='{MATHJAX_OFF}'><b>cost estimate</b>: {html.escape(str(self))}</div>"
 
 
 def _money(usd: float) -> str:

@@ -12,6 +12,7 @@ import html
 import math
 from typing import TYPE_CHECKING
 
+from ..engine import MATHJAX_OFF
 from ..trace import plural
 from ._costs import money
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ._report import EvalReport
 
 _e = html.escape
-NO_MATH = "tex2jax_ignore mathjax_ignore"
+NO_MATH = MATHJAX_OFF
 """Classes on the root of every HTML output: JupyterLab's MathJax would otherwise typeset the
 text between two amounts ("$0.0030 (… $0.0030)") as math."""
 _BOX = ("display:inline-block;min-width:9em;margin:0 8px 8px 0;padding:6px 10px;"

@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from ..trace import plural
+from ..viz import NO_ROUTE
+from . import _charts
 from . import _metrics as m
 from ._costs import money
+from ._html import report_html
 from ._oos import OutOfScope
 
 if TYPE_CHECKING:
@@ -19,8 +22,6 @@ if TYPE_CHECKING:
     from ..engine import Run
     from ._costs import CostEstimate, RouterCosts
 
-NO_ROUTE = "(no route)"
-"""The prediction of a row whose classification failed (an error, no default route)."""
 
 
 class EvalReport(OutOfScope):
@@ -440,14 +441,10 @@ class EvalReport(OutOfScope):
     # -- charts -----------------------------------------------------------------------------------
     def plot_confusion(self, normalize: bool = True) -> go.Figure:
         """Heatmap of true label × route (colour: share of the label's rows, or counts)."""
-        from . import _charts
-
         return _charts.confusion(self, normalize=normalize)
 
     def plot_routes(self) -> go.Figure:
         """Precision, recall and F1 per route, as grouped bars."""
-        from . import _charts
-
         return _charts.per_route(self)
 
     def plot_flow(self) -> go.Figure:
@@ -459,8 +456,6 @@ class EvalReport(OutOfScope):
 
     def plot_threshold(self, thresholds: Any = None) -> go.Figure:
         """Accuracy and abstention rate against the embedding threshold."""
-        from . import _charts
-
         return _charts.threshold(self.threshold_sweep(thresholds), self.name,
                                  getattr(self.router.classifier, "threshold", None))
 
@@ -496,8 +491,6 @@ class EvalReport(OutOfScope):
                 f"all-{self.expensive_route}>")
 
     def _repr_html_(self) -> str:
-        from ._html import report_html
-
         return report_html(self)
 
 

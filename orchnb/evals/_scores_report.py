@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..trace import plural
 from . import _metrics as m
 from ._costs import money
+from ._html import NO_MATH, _box, _ms, _pct
 from ._scorers import Scorer
 
 if TYPE_CHECKING:
@@ -258,8 +259,6 @@ class ScoreReport:
                 f"{plural(self.errors, 'error')}, {money(self.cost_per_1k)} per 1k inputs>")
 
     def _repr_html_(self) -> str:
-        from ._html import NO_MATH, _box, _ms, _pct
-
         e = html.escape
         boxes = []
         for name, r in self.summary.iterrows():

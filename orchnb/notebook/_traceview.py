@@ -9,12 +9,12 @@ from typing import Any
 import anywidget
 import traitlets as t
 
-from ..engine import Run, add_hook, remove_hook
+from ..engine import MATHJAX_OFF, Run, add_hook, remove_hook
 from ..trace import Span, plural
 from ._live import Throttle, _cap, _num
 
 _HERE = pathlib.Path(__file__).parent
-NO_MATH = "tex2jax_ignore mathjax_ignore"
+NO_MATH = MATHJAX_OFF
 """Classes on the root of the static HTML: JupyterLab's MathJax would typeset the text between
 two amounts ("$0.01 … $0.02") as math."""
 

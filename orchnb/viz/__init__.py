@@ -19,12 +19,13 @@ from orchnb.viz._accessor import TracePlots, register_accessor
 from orchnb.viz._cost import cost, cost_table, cumulative_cost, tokens
 from orchnb.viz._graph import graph, graph_data
 from orchnb.viz._latency import latency, latency_stats
-from orchnb.viz._routing import route_counts, route_heatmap, route_sankey, routes
+from orchnb.viz._routing import NO_ROUTE, route_counts, route_heatmap, route_sankey, routes
 from orchnb.viz._style import fmt_usd
 from orchnb.viz._summary import compare_runs, summary, summary_table
 from orchnb.viz._timeline import timeline
 
 __all__ = [
+    "NO_ROUTE",
     "TracePlots",
     "compare_runs",
     "cost",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 NO_ROUTE = "(no route)"
+"""The route of a row whose classification failed (an error and no default route)."""
 CORRECT, WRONG = "rgba(89,161,79,0.45)", "rgba(214,39,40,0.40)"
 
 

@@ -15,6 +15,8 @@ def test_every_public_name_is_exported_and_documented_with_an_example():
     assert viz.__all__ == sorted(viz.__all__)
     for name in viz.__all__:
         obj = getattr(viz, name)
+        if isinstance(obj, str):  # a constant (NO_ROUTE): documented where it is defined
+            continue
         assert obj.__doc__ and ">>>" in obj.__doc__, name
 
 
