@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..engine import RunContext
+from ..engine import RunContext, check_number
 from ..exceptions import SpecError
 from ..trace import plural
 from ._scorers import Scorer, parse_json
@@ -63,7 +63,8 @@ class Judge:
 
     Give it to :func:`~orchnb.evaluate` or :func:`~orchnb.compare` as a scorer (pointwise: a
     column ``NAME`` with scores in [0, 1] and ``NAME_reason``), or to
-    ``Comparison.prefer(judge)`` for pairwise A/B preferences in both orders.
+    ``orchnb.compare(...).prefer(judge)`` (or :meth:`prefer` on two lists of outputs) for
+    pairwise A/B preferences, each row asked in both orders.
 
     >>> j = judge("sim:echo", "The answer is polite and correct.")
     >>> j.name, j.scale
@@ -78,8 +79,11 @@ class Judge:
         if not rubric or not str(rubric).strip():
             raise SpecError("judge: give a rubric, e.g. judge('openai:gpt-4o-mini', 'The answer "
                             "is correct and cites the order number')")
-        if scale < 2:
-            raise SpecError(f"judge: scale must be at least 2, got {scale}")
+        check_number(scale, "judge: scale", minimum=2, integer=True, optional=False,
+                     hint="the points of the rubric's scale, e.g. 5")
+        check_number(concurrency, "judge: concurrency", minimum=1, integer=True,
+                     optional=False)
+        check_number(temperature, "judge: temperature", hint="0 for repeatable grades")
         self.rubric = str(rubric).strip()
         self.name = name
         self.scale = int(scale)
@@ -242,7 +246,7 @@ def _unused(output: Any, expected: Any, row: Any) -> float:
 
 
 def judge(model: Any, rubric: str, *, name: str = "judge", scale: int = 5,
-          concurrency: int = 8) -> Judge:
+          concurrency: int = 8, temperature: float | None = 0.0) -> Judge:
     """An LLM judge for :func:`~orchnb.evaluate` / :func:`~orchnb.compare`.
 
     >>> j = judge("sim:echo", "Polite and correct")
@@ -250,4 +254,5 @@ def judge(model: Any, rubric: str, *, name: str = "judge", scale: int = 5,
     ...                          scorers=["exact", j])           # doctest: +SKIP
     >>> report.scores[["judge", "judge_reason"]]                  # doctest: +SKIP
     """
-    return Judge(model, rubric, name=name, scale=scale, concurrency=concurrency)
+    return Judge(model, rubric, name=name, scale=scale, concurrency=concurrency,
+                 temperature=temperature)

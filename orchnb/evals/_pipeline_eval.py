@@ -112,9 +112,6 @@ def resolve_scorers(scorers: Any, expected: str | None) -> list[Scorer]:
         if s.needs_expected and expected is None:
             raise SpecError(f"evaluate: scorer {s.name!r} compares with an expected answer; "
                             f"name its column with expected='COLUMN'")
-        if s.judge is not None and getattr(s.judge, "mode", "pointwise") != "pointwise":
-            raise SpecError(f"evaluate: judge {s.name!r} is pairwise; use it with "
-                            f"orchnb.compare(...).prefer(judge)")
     return scs
 
 
