@@ -241,8 +241,10 @@ class Experiment:
             if not others:
                 return head
             r = self.test(others[0], best)
-            return (f"{head} and is the simplest candidate; {others[0]} is "
-                    f"{-r.diff * 100:.1f} points lower (p = {r.p:.2g})")
+            gap = -r.diff * 100
+            than = (f"is {gap:.1f} points lower" if round(gap, 1) > 0 else "scores the same")
+            return (f"{head} and is the simplest candidate; {others[0]} {than} "
+                    f"(p = {r.p:.2g})")
         bits = [f"{c} {self.test(c, best).diff * 100:+.1f} points (p = {self.test(c, best).p:.2g})"
                 for c in simpler]
         return f"{head}; every simpler candidate is significantly worse: {', '.join(bits)}"

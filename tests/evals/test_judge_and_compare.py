@@ -140,6 +140,20 @@ def test_a_significantly_worse_simpler_candidate_is_not_chosen():
     assert "chain -75.0 points" in exp.decision
 
 
+def test_the_decision_between_equals_and_for_the_simplest_best():
+    same_a = _bot("cmp-eq-a", set(range(20)), "openai:gpt-4o-mini")
+    same_b = _bot("cmp-eq-b", set(range(20)), "openai:gpt-4o-mini")
+    exp = orchnb.compare({"a": same_a, "b": same_b}, ROWS, expected="answer", progress=False,
+                         save=False)
+    assert exp.decision == ("a scores best on exact (0.5) and is the simplest candidate; "
+                            "b scores the same (p = 1)")
+    better = _bot("cmp-eq-c", set(range(30)), "openai:gpt-4o-mini")
+    exp = orchnb.compare({"c": better, "a": same_a}, ROWS, expected="answer", progress=False,
+                         save=False)
+    assert exp.decision.startswith("c scores best on exact (0.75) and is the simplest "
+                                   "candidate; a is 25.0 points lower (p = ")
+
+
 def test_experiments_persist_reopen_and_rerun_from_the_cache():
     a = _bot("persist-a", set(range(20)), "openai:gpt-4o-mini")
     b = _bot("persist-b", set(range(30)), "openai:gpt-4o-mini")
