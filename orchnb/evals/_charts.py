@@ -73,6 +73,31 @@ def threshold(sweep: pd.DataFrame, name: str, current: float | None = None) -> g
     return fig
 
 
+def risk_coverage(curve: pd.DataFrame, name: str, current: float | None = None) -> go.Figure:
+    """Risk (share of answered rows routed wrongly) against coverage (share answered), one
+    point per threshold; the threshold in use is marked."""
+    import plotly.graph_objects as go
+
+    fig = st.new_figure(f"{name}: risk–coverage", x="coverage (share of rows answered)",
+                        y="risk (share of answered rows routed wrongly)", height=420)
+    fig.add_trace(go.Scatter(
+        x=curve["coverage"], y=curve["risk"], mode="lines", name="risk",
+        line={"color": "#4E79A7"}, customdata=curve["threshold"],
+        hovertemplate="threshold %{customdata:.3f}<br>coverage %{x:.1%}<br>risk %{y:.1%}"
+                      "<extra></extra>"))
+    if current is not None and len(curve):
+        kept = curve[curve["threshold"] >= current]
+        at = kept.iloc[-1] if len(kept) else curve.iloc[0]
+        fig.add_trace(go.Scatter(
+            x=[at["coverage"]], y=[at["risk"]], mode="markers+text", name="in use",
+            marker={"color": "#E15759", "size": 10}, text=[f"threshold {current:.3f}"],
+            textposition="top left", hoverinfo="skip"))
+    fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_yaxes(rangemode="tozero", tickformat=".0%")
+    fig.update_layout(showlegend=False)
+    return fig
+
+
 def cost_accuracy(summary: pd.DataFrame) -> go.Figure:
     """Cost per 1k queries (x) against accuracy (y, with its bootstrap interval); the Pareto
     front is a line through the candidates no other one beats on both."""

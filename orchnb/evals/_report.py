@@ -459,6 +459,15 @@ class EvalReport(OutOfScope):
         return _charts.threshold(self.threshold_sweep(thresholds), self.name,
                                  getattr(self.router.classifier, "threshold", None))
 
+    def plot_risk_coverage(self) -> go.Figure:
+        """Risk against coverage as the abstention threshold moves (:meth:`risk_coverage`),
+        with the router's threshold marked.
+
+        >>> report.plot_risk_coverage()   # doctest: +SKIP
+        """
+        return _charts.risk_coverage(self.risk_coverage(), self.name,
+                                     getattr(self.router.classifier, "threshold", None))
+
     def plot_quality_share(self) -> go.Figure:
         """RouteLLM-style: quality against the share of traffic sent to the dearest route
         (with the threshold sweep as a curve for embedding routers)."""
@@ -468,10 +477,12 @@ class EvalReport(OutOfScope):
 
     def charts(self) -> list[go.Figure]:
         """The report's charts: confusion heatmap, per-route bars, and for embedding routers
-        the threshold sweep."""
+        the threshold sweep (and risk–coverage when out-of-scope rows are labelled)."""
         figs = [self.plot_confusion(), self.plot_routes()]
         if self.predictions["similarity"].notna().any():
             figs.append(self.plot_threshold())
+            if self.oos_label is not None:
+                figs.append(self.plot_risk_coverage())
         return figs
 
     def show(self) -> None:

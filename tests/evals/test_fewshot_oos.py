@@ -100,6 +100,12 @@ def test_out_of_scope_metrics_auroc_and_macro_f1_equal_sklearn(tickets):
     answered = p.score >= rc_curve.threshold.iloc[len(rc_curve) // 2]
     assert rc_curve.risk.iloc[len(rc_curve) // 2] == pytest.approx(
         1 - (p.raw_label[answered] == p.label[answered]).mean())
+    fig = report.plot_risk_coverage()
+    curve, marked = fig.data
+    assert list(curve.x) == rc_curve.coverage.tolist() and list(curve.y) == rc_curve.risk.tolist()
+    at = rc_curve[rc_curve.threshold >= 0.3].iloc[-1]  # the router's threshold, marked
+    assert (marked.x[0], marked.y[0]) == (at.coverage, at.risk)
+    assert any(f.layout.title.text.endswith("risk–coverage") for f in report.charts())
 
 
 def test_macro_f1_leaves_no_route_out_and_says_so(small, make_router):
