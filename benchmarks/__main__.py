@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "kernel": ("benchmarks._scenarios_kernel", "kernel"),
     "traces": ("benchmarks._scenarios_traces", "traces"),
     "router_eval": ("benchmarks._scenarios_eval", "router_eval"),
+    "local_embedding_eval": ("benchmarks._scenarios_eval", "local_embedding_eval"),
 }
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 _CLEAN_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
@@ -46,6 +47,7 @@ def expected(quick: bool) -> dict[str, list[str]]:
         "kernel": ["kernel_fanout"],
         "traces": ["traces_20000"] if quick else ["traces_100000", "traces_1000000"],
         "router_eval": ["router_eval"],
+        "local_embedding_eval": ["local_embedding_eval"],
     }
 
 

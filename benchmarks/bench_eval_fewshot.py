@@ -153,9 +153,10 @@ def speed(rows: int) -> dict[str, Any]:
     from orchnb.patterns._embed import SentenceTransformerEmbedder
 
     os.environ["ORCHNB_HOME"] = tempfile.mkdtemp(prefix="orchnb-speed-")
-    train = pd.read_csv(DATA / "banking77" / "train.csv").head(rows)
-    test = train.assign(text=train["text"] + " ")  # not the examples' own texts
+    train = pd.read_csv(DATA / "banking77" / "train.csv")
     examples = _draw(train, "category", 10, 0)
+    head = train.head(rows)
+    test = head.assign(text=head["text"] + " ")  # not the examples' own texts
     st = SentenceTransformerEmbedder()
     st._encode(["warm up"])  # model loaded outside every timing
     started = time.perf_counter()
