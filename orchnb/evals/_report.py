@@ -498,8 +498,12 @@ class EvalReport(OutOfScope):
         lo, hi = self.accuracy_ci
         return (f"<EvalReport {self.name!r}: {plural(self.n, 'row')}, accuracy {self.accuracy:.1%} "
                 f"[{lo:.1%}, {hi:.1%}], macro F1 {self.macro_f1:.3f}, {self.defaulted} defaulted, "
-                f"{money(self.cost_per_1k)} per 1k queries, saving {_fmt_pct(self.saving_pct)} vs "
-                f"all-{self.expensive_route}>")
+                f"{money(self.cost_per_1k)} per 1k queries, {self._saving_text()}>")
+
+    def _saving_text(self) -> str:
+        if self.expensive_route is None:
+            return "saving undefined (no route is priced, so none is the expensive one)"
+        return f"saving {_fmt_pct(self.saving_pct)} vs all-{self.expensive_route}"
 
     def _repr_html_(self) -> str:
         return report_html(self)

@@ -150,6 +150,7 @@ def test_honest_numbers_examples_in_data_free_routes_and_setup_cost(tickets):
     assert flagged.examples_in_data == len(train_rows)
     assert evaluate(router, test, progress=False).examples_in_data == 0
     assert flagged.expensive_route is None  # no route is priced: no "dearest route"
+    assert "saving undefined (no route is priced" in repr(flagged)
     assert np.isnan(flagged.saving_usd) and np.isnan(flagged.expensive_share)
     assert flagged.summary.iloc[0].setup_usd == 0
 
