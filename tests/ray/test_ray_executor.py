@@ -89,6 +89,29 @@ def test_router_eval_on_ray_gives_the_kernels_report(ray_cluster):
         s.span_id for s in remote.run.trace.spans}
 
 
+def test_keys_reach_workers_by_the_runtime_env_and_never_a_trace(ray_cluster, monkeypatch,
+                                                                  orchnb_home):
+    from orchnb.models import _provider
+    from orchnb.testing import FakeProvider
+
+    secret = "sk-proj-" + "Q7k3y" * 8
+    with FakeProvider(latency=0.0, seed=0) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", secret)  # set after the cluster started
+        monkeypatch.setattr(_provider, "_INSTANCES", {})
+        mr = MapReduce("keyed", map=Step("ask", "openai:gpt-4o-mini", "Say {{ input }}"),
+                       executor="ray")
+        run = mr(ITEMS[:8])
+        answered = server.requests
+    models = run.trace.df[run.trace.df.kind == "model"]
+    assert len(answered) == 8 and (models.status == "ok").all()  # FakeProvider wants a key
+    assert models["worker"].notna().all()
+    assert secret not in run.trace.df.to_csv() and secret not in repr(run)
+    for path in orchnb_home.rglob("*"):  # the store, its WAL, the cache
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
 def _guess(text):
     return "billing" if re.search(r"refund|charge|bill|pay", text, re.IGNORECASE) else "other"
 
