@@ -7,6 +7,7 @@ import os
 import re
 from collections import Counter
 
+import pandas as pd
 import pytest
 
 import orchnb
@@ -110,6 +111,22 @@ def test_keys_reach_workers_by_the_runtime_env_and_never_a_trace(ray_cluster, mo
     for path in orchnb_home.rglob("*"):  # the store, its WAL, the cache
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_one_rate_limit_for_all_workers(ray_cluster):
+    # 4 calls/s for both workers together, bursts of one second's worth (4): no second holds
+    # more than 8 calls (+2 for scheduling jitter), where two workers at full speed would end
+    # their 15 items each within milliseconds; and 30 calls need at least 6.5 s.
+    ex = orchnb.patterns.RayExecutor(workers=2, batch_size=15, rate_limits={"sim:ray-fast": 4})
+    orchnb.SimModel("ray-fast").register()
+    mr = MapReduce("limited", map=Step("up", "sim:ray-fast", "{{ input }}"), executor=ex)
+    run = mr([f"x{i}" for i in range(30)])
+    models = run.trace.df[run.trace.df.kind == "model"]
+    ends = models["end"].sort_values().reset_index(drop=True)
+    in_a_second = [(ends.between(t, t + pd.Timedelta(seconds=1))).sum() for t in ends]
+    assert max(in_a_second) <= 10, in_a_second
+    assert len(models) == 30 and models["worker"].nunique() == 2
+    assert (ends.iloc[-1] - models["start"].min()).total_seconds() >= 6.0
 
 
 def _guess(text):
