@@ -35,7 +35,8 @@ class LoopClients(Generic[C]):
     run on several loops (the kernel's, a background thread's, each ``asyncio.run``), so a
     single shared client would fail with "Event loop is closed". Each client is closed when its
     loop shuts down through ``asyncio.run`` (or ``loop.shutdown_asyncgens()``); clients of loops
-    closed some other way are dropped.
+    closed some other way are dropped. When this object is dropped (its provider replaced), each
+    client is closed on its own loop the next time that loop runs, never by the garbage collector.
 
     >>> clients = LoopClients(lambda: object())
     >>> async def same():
@@ -48,6 +49,16 @@ class LoopClients(Generic[C]):
         self._factory = factory
         self._lock = threading.Lock()
         self._clients: dict[int, _Entry[C]] = {}
+        # A provider and its LoopClients form a cycle (the factory is a bound method), so a
+        # dropped provider is freed by the cyclic GC, at any moment and on any thread. Left to
+        # it, the GC would finalize the client's pooled transports (closing their sockets, so
+        # the fd numbers are reused by new connections) and, in the same pass, schedule the
+        # client's close (the SDK's __del__, our closer), whose abort of those transports then
+        # unregisters the reused fd numbers from the loop: a newer connection on that loop never
+        # sees its answer. The finalizer holds the clients, so they never become garbage, and
+        # closes each one on its own loop while its sockets are still open.
+        fin = weakref.finalize(self, _close_dropped, self._clients)
+        fin.atexit = False
 
     async def get(self) -> C:
         """The client for the running loop."""
@@ -90,6 +101,28 @@ class _Entry(Generic[C]):
     loop: weakref.ref[asyncio.AbstractEventLoop]
     client: C
     closer: AsyncGenerator[None, None]
+
+
+def _close_dropped(clients: dict[int, _Entry[Any]]) -> None:
+    """Close the clients of a dropped :class:`LoopClients`, each on its own loop (thread-safe:
+    this runs wherever the garbage collector or the last reference drop happens)."""
+    for entry in list(clients.values()):
+        loop = entry.loop()
+        if loop is None or loop.is_closed():
+            continue  # closed with its loop (asyncio.run), or its transports died with it
+        with contextlib.suppress(RuntimeError):  # closed meanwhile by its own thread
+            loop.call_soon_threadsafe(_start_close, loop, entry.closer)
+    clients.clear()
+
+
+def _start_close(loop: asyncio.AbstractEventLoop, closer: AsyncGenerator[None, None]) -> None:
+    # The task holds the closer (and so the client) until the close is done.
+    task = loop.create_task(closer.aclose())
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 async def _close_at_shutdown(client: Any) -> AsyncGenerator[None, None]:
