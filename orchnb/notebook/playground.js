@@ -313,6 +313,14 @@ function render({ model, el }) {
       detailHead.append(h("div", { class: "opg-hint", text: "Click a step in the graph to see its prompt, output, tokens, cost and latency, and to edit it. Step runs one model or tool call at a time." }));
       return;
     }
+    if (d.key !== key) {
+      // A click selects at once; the kernel's detail of that step arrives a moment later: until
+      // then, show the step's name, never the previous step's calls under it.
+      detailHead.append(h("div", { class: "opg-detail-title" }, h("b", { text: node.label })));
+      detailBody.append(h("div", { class: "opg-hint", text: "loading…" }));
+      updateFork();
+      return;
+    }
     detailHead.append(h("div", { class: "opg-detail-title" }, h("b", { text: node.label }), h("span", { class: "opg-facts", text: ` ${node.box ? node.pattern : node.sub}` }),
       statusOf(key, d.status) ? h("span", { class: `opg-status opg-s-${statusOf(key, d.status)}`, text: statusOf(key, d.status) }) : null));
     for (const w of d.waiting || []) {
