@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import Counter
 
 import pandas as pd
@@ -127,6 +128,20 @@ def test_one_rate_limit_for_all_workers(ray_cluster):
     assert max(in_a_second) <= 10, in_a_second
     assert len(models) == 30 and models["worker"].nunique() == 2
     assert (ends.iloc[-1] - models["start"].min()).total_seconds() >= 6.0
+
+
+def test_the_playground_follows_a_ray_run_live(ray_cluster):
+    from orchnb.notebook import Playground
+
+    pg = Playground(_mr(orchnb.patterns.RayExecutor(batch_size=4), concurrency=2), input=ITEMS)
+    pg.run()
+    seen = set()
+    while pg.busy:  # the widget's state, as the browser gets it, while the run goes
+        seen.add(((pg.live.get("nodes") or {}).get("shout/up") or {}).get("n"))
+        time.sleep(0.05)
+    assert pg.wait(60).status == "ok"
+    assert pg.live["nodes"]["shout/up"] == {"s": "ok", "c": 24, "e": 0, "n": 24, "i": 0}
+    assert len({n for n in seen if n and 0 < n < len(ITEMS)}) >= 2  # items came in batches
 
 
 def _guess(text):
