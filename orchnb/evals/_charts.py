@@ -101,6 +101,7 @@ def risk_coverage(curve: pd.DataFrame, name: str, current: float | None = None) 
 def cost_accuracy(summary: pd.DataFrame) -> go.Figure:
     """Cost per 1k queries (x) against accuracy (y, with its bootstrap interval); the Pareto
     front is a line through the candidates no other one beats on both."""
+    import numpy as np
     import plotly.graph_objects as go
 
     s = summary.reset_index()
@@ -124,10 +125,11 @@ def cost_accuracy(summary: pd.DataFrame) -> go.Figure:
             error_y={"type": "data", "symmetric": False,
                      "array": part["ci_high"] - part["accuracy"],
                      "arrayminus": part["accuracy"] - part["ci_low"], "color": "#999"},
-            customdata=part[["classifier", "ci_low", "ci_high", "macro_f1"]].to_numpy(),
+            customdata=np.column_stack([part[["classifier", "ci_low", "ci_high", "macro_f1"]],
+                                        [st.fmt_usd(v) for v in part["cost_per_1k"]]]),
             hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br>accuracy %{y:.1%} "
                           "(%{customdata[1]:.1%}–%{customdata[2]:.1%})<br>macro F1 "
-                          "%{customdata[3]:.3f}<br>$%{x:.4f} per 1k queries<extra></extra>",
+                          "%{customdata[3]:.3f}<br>%{customdata[4]} per 1k queries<extra></extra>",
         ))  # fmt: skip
     front = s[known & s["pareto"]].sort_values("cost_per_1k")
     if len(front) > 1:
@@ -149,6 +151,7 @@ def quality_share(summary: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> 
     which is assumed to answer anything) against the share of traffic sent to the dearest route.
     Candidates are points; embedding candidates' threshold sweeps are curves; sending
     everything to the dearest route is the (100%, 100%) corner."""
+    import numpy as np
     import plotly.graph_objects as go
 
     s = summary.reset_index()
@@ -163,9 +166,10 @@ def quality_share(summary: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> 
         fig.add_trace(go.Scatter(
             x=sweep["expensive_share"], y=sweep["quality"], mode="lines", name=f"{name} sweep",
             line={"color": colors.get(name, "#888"), "dash": "dot"},
-            customdata=sweep[["threshold", "cost_per_1k"]].to_numpy(),
+            customdata=np.column_stack([sweep["threshold"],
+                                        [st.fmt_usd(v) for v in sweep["cost_per_1k"]]]),
             hovertemplate=f"{name} · threshold %{{customdata[0]:.3f}}<br>%{{x:.0%}} to the "
-                          "dearest route, quality %{y:.1%}<br>$%{customdata[1]:.4f} per 1k"
+                          "dearest route, quality %{y:.1%}<br>%{customdata[1]} per 1k"
                           "<extra></extra>",
         ))  # fmt: skip
     # Candidates on the same spot (same rules at other prices) share one label.

@@ -80,6 +80,7 @@ def cost(
 
     >>> cost(orchnb.traces(), by="model").show()   # doctest: +SKIP
     """
+    import numpy as np
     import plotly.graph_objects as go
 
     cols = [by] if isinstance(by, str) else list(by)
@@ -100,8 +101,9 @@ def cost(
             fig.add_trace(go.Bar(
                 name=str(value), orientation="h", y=_label(part, cols), x=part["cost_usd"],
                 marker_color=cmap[str(value)],
-                customdata=part[["calls", "input_tokens", "output_tokens"]].to_numpy(),
-                hovertemplate=f"<b>%{{y}}</b><br>{color}: {value}<br>cost $%{{x:.4f}}<br>"
+                customdata=np.column_stack([part[["calls", "input_tokens", "output_tokens"]],
+                                            [st.fmt_usd(v) for v in part["cost_usd"]]]),
+                hovertemplate=f"<b>%{{y}}</b><br>{color}: {value}<br>cost %{{customdata[3]}}<br>"
                 "calls %{customdata[0]}<br>tokens %{customdata[1]:,} in / "
                 "%{customdata[2]:,} out<extra></extra>",
             ))
@@ -116,7 +118,7 @@ def cost(
             text=[st.fmt_usd(v) for v in t.loc[priced, "cost_usd"]], textposition="auto",
             customdata=t.loc[priced, ["calls", "input_tokens", "output_tokens",
                                       "unpriced_calls"]].to_numpy(),
-            hovertemplate="<b>%{y}</b><br>cost $%{x:.4f}<br>calls %{customdata[0]} "
+            hovertemplate="<b>%{y}</b><br>cost %{text}<br>calls %{customdata[0]} "
             "(%{customdata[3]} unpriced)<br>tokens %{customdata[1]:,} in / "
             "%{customdata[2]:,} out<extra></extra>", showlegend=False,
         ))
@@ -212,11 +214,12 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
         fig.add_trace(scatter(
             x=part["n"], y=part["cum"], mode="markers", name=str(pipe),
             marker={"color": cmap[str(pipe)], "size": size},
-            customdata=np.stack([part.index.astype(str), start, part["cost"],
-                                 part["unpriced"], part["calls"]], axis=1),
+            customdata=np.stack([part.index.astype(str), start,
+                                 [st.fmt_usd(v) for v in part["cost"]], part["unpriced"],
+                                 part["calls"], [st.fmt_usd(v) for v in part["cum"]]], axis=1),
             hovertemplate="run %{customdata[0]}<br>%{customdata[1]} UTC<br>"
-            "run cost $%{customdata[2]:.4f} (%{customdata[3]} unpriced of %{customdata[4]} "
-            "calls)<br>cumulative $%{y:.4f}<extra>%{fullData.name}</extra>",
+            "run cost %{customdata[2]} (%{customdata[3]} unpriced of %{customdata[4]} "
+            "calls)<br>cumulative %{customdata[5]}<extra>%{fullData.name}</extra>",
         ))
     up = shown[shown["unpriced"] > 0]
     if len(up):

@@ -100,3 +100,17 @@ def test_cost_charts_format_their_money_axes(session_df):
         ax = fig.layout[axis]
         assert ax.tickprefix == "$" and ax.tickformat.endswith("~f")
         assert ax.exponentformat == "none"
+
+
+def test_hover_text_shows_tiny_costs_in_full(chain_df, session_df):
+    df = chain_df.copy()
+    calls = df.index[(df.kind == "model") & df.cost_usd.notna()]
+    df.loc[calls, "cost_usd"] = 0.000021  # a cheap call: "$0.0000" would hide it
+    figs = [cost(df), cost(df, color="model"), cumulative_cost(df), cumulative_cost(session_df)]
+    for fig in figs:
+        for trace in fig.data:
+            assert ":.4f" not in (trace.hovertemplate or "")
+    bars = next(t for t in figs[0].data if t.type == "bar")
+    assert "cost %{text}" in bars.hovertemplate and "$0.000021" in bars.text
+    stacked = next(t for t in figs[1].data if t.type == "bar")
+    assert stacked.customdata[0][3] == "$0.000021"
