@@ -4,7 +4,8 @@ The engine gives executors three pieces and knows nothing of Ray:
 
 - worker side, :func:`run_items` runs items through a run of this same engine (retries,
   timeouts, cache) and hands each finished item's spans, tagged with its global ``item`` index
-  and the worker, to ``commit``; :class:`SharedLedger` is the budget client its run uses;
+  and the worker, to ``commit`` (and, when the driver streams, each text chunk of a streaming
+  call to ``live`` as it arrives); :class:`SharedLedger` is the budget client its run uses;
 - driver side, :class:`Intake` publishes those spans into the driver's run as its own events
   (recorder, store, progress bars, playground see them like local spans), re-rooted under the
   span that fanned out, each item once even when a retried worker sends it again;
@@ -35,6 +36,8 @@ Work = Callable[[RunContext, Any, dict[str, Any]], Awaitable[Any]]
 """What a worker runs per item: ``work(ctx, item, vars)`` (``vars["item"]`` is its index)."""
 Commit = Callable[[int, list[Span], bool, Any], None]
 """``commit(item, spans, ok, output_or_error)``: one finished item, atomically."""
+Live = Callable[[int, str, str, str, "int | None"], None]
+"""``live(item, span_id, step, text, attempt)``: one text chunk of a streaming call."""
 
 
 def worker_name() -> str:
@@ -43,13 +46,20 @@ def worker_name() -> str:
 
 
 class _Collect:
-    """Worker-side listener: the spans of each item, kept until the item is done."""
+    """Worker-side listener: the spans of each item, kept until the item is done; and the text
+    chunks of streaming calls, handed on at once."""
 
-    __slots__ = ("by_item", "worker")
+    __slots__ = ("by_item", "live", "worker")
 
-    def __init__(self, worker: str):
+    def __init__(self, worker: str, live: Live | None = None):
         self.worker = worker
+        self.live = live
         self.by_item: dict[int, list[Span]] = {}
+
+    def on_stream_delta(self, *, span: Span, text: str, attempt: int | None = None) -> None:
+        i = _ITEM.get()
+        if self.live is not None and i is not None:
+            self.live(i, span.span_id, span.step, text, attempt)
 
     def on_span_end(self, *, span: Span, run: Any) -> None:
         i = _ITEM.get()  # set in the item's task (listeners run in the task ending the span)
@@ -70,15 +80,18 @@ def _portable(e: BaseException) -> BaseException:
 async def run_items(items: Sequence[tuple[int, Any]], work: Work, vars: dict[str, Any], *,
                     options: RunOptions, pipeline: str, pattern: str, concurrency: int,
                     commit: Commit, ledger: SharedLedger | None = None,
-                    limiter: Callable[[Any], Awaitable[None]] | None = None) -> str:
+                    limiter: Callable[[Any], Awaitable[None]] | None = None,
+                    live: Live | None = None) -> str:
     """Run ``(index, item)`` pairs through one engine run in this process; returns the run id.
 
     The run is not persisted and shows no progress (the driver does both with the spans it is
     given); every item, failed or not, is handed to ``commit`` with its spans as it finishes.
+    With ``live`` (the driver has stream listeners), the run streams as the driver's would and
+    each chunk goes to ``live``; without it, nothing streams here (nobody would see it).
     """
     from ._run import Run
 
-    collect = _Collect(worker_name())
+    collect = _Collect(worker_name(), live)
 
     async def body(ctx: RunContext, _: Any) -> None:
         if ledger is not None:
@@ -97,7 +110,8 @@ async def run_items(items: Sequence[tuple[int, Any]], work: Work, vars: dict[str
 
         await ctx.gather([lambda i=i, x=x: one(i, x) for i, x in items], concurrency=concurrency)
 
-    opts = replace(options, persist=False, progress=False, stream=False, budget=Budget())
+    opts = replace(options, persist=False, progress=False, budget=Budget(),
+                   stream=options.stream and live is not None)
     run = Run(pipeline, pattern, None, body, opts, hooks=[collect])
     await run.arun()
     return run.id
@@ -117,6 +131,7 @@ class Intake:
         self.label = label
         self.results: dict[int, tuple[bool, Any]] = {}
         self._seen: set[str] = set()
+        self._streaming: dict[str, Span] = {}  # calls whose chunks arrive before their spans
 
     def accept(self, item: int, spans: list[Span], ok: bool, output: Any) -> bool:
         """Publish one finished item; False (and nothing published) if it was already in."""
@@ -129,6 +144,7 @@ class Intake:
         fresh: list[Span] = []
         for s in spans:
             sid = prefix + s.span_id
+            self._streaming.pop(sid, None)
             if sid in self._seen:
                 continue
             self._seen.add(sid)
@@ -149,6 +165,22 @@ class Intake:
         if self.label is not None:
             ctx.progress(self.label, len(self.results), self.total)
         return True
+
+    def delta(self, item: int, span_id: str, step: str, text: str,
+              attempt: int | None) -> None:
+        """Publish one text chunk of a remote item's streaming call, as a local call's chunk
+        (under the span id its finished span will have)."""
+        if item in self.results:
+            return  # a retried task's late chunk: the item is in already
+        ctx, run = self.ctx, self.ctx.run
+        sid = f"{run.id}.{span_id}"
+        span = self._streaming.get(sid)
+        if span is None:
+            span = self._streaming[sid] = Span(
+                run.id, sid, self.parent.span_id, run.pipeline, self.parent.pattern, step,
+                "model", item=item, attempt=attempt)
+        for f in ctx.bus.stream_delta:
+            f(span=span, text=text, run=run, attempt=attempt)
 
     def note(self, step: str, error: str, **meta: Any) -> None:
         """A span saying what happened to the remote work (a worker lost and retried)."""

@@ -3,8 +3,9 @@
 The driver (the kernel) splits the items into batches and submits one Ray task per batch. Each
 task runs its items through this same engine in the worker (:func:`orchnb.engine.run_items`:
 retries, timeouts, cache), with the driver's model strings, and pushes every finished item with
-its spans to a collector actor; the driver drains the collector while the tasks run and
-publishes the spans into its own run (:class:`orchnb.engine.Intake`), so the recorder, the
+its spans (and, when the driver streams, each text chunk of its streaming calls) to a
+collector actor; the driver drains the collector while the tasks run and publishes the spans
+and chunks into its own run (:class:`orchnb.engine.Intake`), so the recorder, the
 store, the progress bar and the playground follow the run as if it were local. A worker that
 dies is retried by Ray; the retried task skips the items already in, and the collector accepts
 each item once, so nothing is lost or counted twice. One governor actor holds the run's budget
@@ -152,6 +153,10 @@ class _Collector:
                 self.out.append(("item", *r))
         return len(self.done)
 
+    def push_deltas(self, records: list[tuple[int, str, str, str, int | None]]) -> None:
+        """Text chunks of streaming calls (sent before their item, by the same worker)."""
+        self.out.extend(("delta", *r) for r in records if r[0] not in self.done)
+
     def drain(self) -> list[tuple[Any, ...]]:
         out, self.out = self.out, []
         return out
@@ -191,7 +196,7 @@ def _rate_key(model: Model, rates: dict[str, float]) -> str | None:
 # -- the task a worker runs -------------------------------------------------------------------
 def _run_batch(batch: int, pairs: list[tuple[int, Any]], work: Any, vars: dict[str, Any],
                options: RunOptions, names: tuple[str, str], concurrency: int, sims: list[Any],
-               collector: Any, governor: Any, rates: dict[str, float]) -> str:
+               collector: Any, governor: Any, rates: dict[str, float], live: bool) -> str:
     import ray
 
     for sim in sims:  # sim models defined in the driver's session
@@ -200,16 +205,33 @@ def _run_batch(batch: int, pairs: list[tuple[int, Any]], work: Any, vars: dict[s
     _, done = ray.get(collector.begin.remote(batch, worker, [i for i, _ in pairs]))
     todo = [p for p in pairs if p[0] not in set(done)]
     buffer: list[tuple[int, Any, bool, Any]] = []
+    deltas: list[tuple[int, str, str, str, int | None]] = []
     last = [time.monotonic()]
     pushed: list[Any] = []
 
-    def commit(i: int, spans: list[Any], ok: bool, out: Any) -> None:
-        buffer.append((i, spans, ok, out))
-        now = time.monotonic()
-        if len(buffer) >= 64 or now - last[0] > 0.2:  # stream, but not one actor call per item
+    def flush() -> None:
+        # Chunks first: an item's chunks reach the driver before the item itself (one caller's
+        # calls to an actor run in order).
+        if deltas:
+            pushed.append(collector.push_deltas.remote(deltas[:]))
+            deltas.clear()
+        if buffer:
             pushed.append(collector.push.remote(buffer[:]))
             buffer.clear()
-            last[0] = now
+        last[0] = time.monotonic()
+
+    def due() -> bool:  # stream, but not one actor call per item or chunk
+        return len(buffer) + len(deltas) >= 64 or time.monotonic() - last[0] > 0.2
+
+    def commit(i: int, spans: list[Any], ok: bool, out: Any) -> None:
+        buffer.append((i, spans, ok, out))
+        if due():
+            flush()
+
+    def chunk(i: int, span_id: str, step: str, text: str, attempt: int | None) -> None:
+        deltas.append((i, span_id, step, text, attempt))
+        if due():
+            flush()
 
     def wait(ref: Any) -> Any:
         return asyncio.wrap_future(ref.future())
@@ -231,9 +253,8 @@ def _run_batch(batch: int, pairs: list[tuple[int, Any]], work: Any, vars: dict[s
 
     asyncio.run(run_items(todo, work, vars, options=options, pipeline=names[0],
                           pattern=names[1], concurrency=concurrency, commit=commit,
-                          ledger=ledger, limiter=limiter))
-    if buffer:
-        pushed.append(collector.push.remote(buffer[:]))
+                          ledger=ledger, limiter=limiter, live=chunk if live else None))
+    flush()
     ray.get(pushed)  # every item is in before the task reports done
     return worker
 
@@ -277,7 +298,7 @@ async def map_on_ray(ctx: RunContext, work: Any, items: list[Any], vars: dict[st
         for b, rng in enumerate(batches):
             ref = task.remote(b, [(i, items[i]) for i in rng], work_ref, vars_ref, options,
                               (run.pipeline, ctx.current_span().pattern), concurrency,
-                              sims_ref, collector, governor, rates)
+                              sims_ref, collector, governor, rates, ctx.bus.streaming)
             refs[ref] = rng
         failed: dict[int, BaseException] = {}
         pending = list(refs)
@@ -320,6 +341,8 @@ def _publish(intake: Intake, records: list[tuple[Any, ...]]) -> None:
         if rec[0] == "item":
             _, i, spans, _ok, out = rec
             intake.accept(i, spans, _ok, out)
+        elif rec[0] == "delta":
+            intake.delta(*rec[1:])
         else:
             _, batch, attempt, lost, worker = rec
             intake.note(f"ray: batch {batch} retried",

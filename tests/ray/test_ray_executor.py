@@ -144,6 +144,28 @@ def test_the_playground_follows_a_ray_run_live(ray_cluster):
     assert len({n for n in seen if n and 0 < n < len(ITEMS)}) >= 2  # items came in batches
 
 
+def test_workers_stream_their_tokens_into_the_kernels_stream(ray_cluster):
+    orchnb.SimModel("ray-words", default="one two three four five six", latency=0.02).register()
+    mr = MapReduce("say", map=Step("up", "sim:ray-words", "{{ input }}"), reduce=" | ".join,
+                   executor=orchnb.patterns.RayExecutor(batch_size=3))
+    items = ITEMS[:9]
+    with mr.stream(items) as chunks:
+        got = list(chunks)
+    run = chunks.run
+    assert run.status == "ok" and run.output == mr(items, cache=False).output
+    by_item = {}
+    for c in got:
+        by_item.setdefault(c.item, []).append(c.text)
+    assert sorted(by_item) == list(range(len(items)))  # every worker item streamed
+    assert all("".join(t) == "one two three four five six" for t in by_item.values())
+    assert all(len(t) > 1 for t in by_item.values())  # in pieces, not once at the end
+    models = run.trace.df[run.trace.df.kind == "model"]
+    assert {c.span_id for c in got} == set(models.span_id)  # the chunks' spans are the trace's
+    assert models["worker"].notna().all() and models["ttft_ms"].notna().all()
+    quiet = mr(items, cache=False)  # nobody listens: the workers do not stream
+    assert quiet.trace.df[quiet.trace.df.kind == "model"]["ttft_ms"].isna().all()
+
+
 def _guess(text):
     return "billing" if re.search(r"refund|charge|bill|pay", text, re.IGNORECASE) else "other"
 
