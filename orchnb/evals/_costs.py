@@ -339,7 +339,9 @@ class RouterCosts:
                 round(clf.output_tokens * n), float(self.classifier_rows().sum())))
         elif self.embedder is not None:
             tokens = int(((self.chars + 3) // 4).sum()) + (self.examples_chars + 3) // 4
-            parts.append(EstimatePart("embeddings", self.embedder_id, self.embedder.ref, n,
+            # An eval embeds the examples once and every row in one batched call (a provider
+            # embedder splits it into requests of its batch size), not one call per row.
+            parts.append(EstimatePart("embeddings", self.embedder_id, self.embedder.ref, 2,
                                       tokens, 0, tokens * self.embedder.input))
         if routes_taken is not None:
             taken = np.asarray(routes_taken, dtype=object)

@@ -162,6 +162,7 @@ def test_remote_example_embeddings_are_a_one_off_cost_apart(fake_env, tickets):
     assert report.setup_usd > 0
     paths = [r.path for r in fake_env.requests]
     assert paths == ["/v1/embeddings"] * 2  # examples, then the 20 queries in one batch
+    assert report.estimate.calls == 2 and "2 calls" in str(report.estimate)  # as it happened
     assert report.classifier_usd > 0
     assert report.classifier_usd < report.setup_usd  # 20 short queries vs 30 examples
 
