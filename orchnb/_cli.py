@@ -326,8 +326,10 @@ class _out:
 
 
 def _summary(record: dict[str, Any]) -> None:
+    from .trace import fmt_usd
+
     cost = record.get("cost_usd")
-    price = "cost unknown" if cost is None else f"${cost:.6f}"
+    price = "cost unknown" if cost is None else fmt_usd(cost)
     sim = " (simulated)" if record.get("simulated") else ""
     if record.get("run_id"):
         _say(f"run {record['run_id']} {record['status']} · {record.get('calls', 0)} calls · "

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import html
-import math
 from typing import TYPE_CHECKING
 
-from ..trace import plural
+from ..trace import fmt_usd, plural
 from ._ops import as_text
 
 if TYPE_CHECKING:
@@ -17,8 +16,8 @@ MATHJAX_OFF = "tex2jax_ignore mathjax_ignore"
 
 
 def money(usd: float, unpriced: int) -> str:
-    text = f"${usd:.6f}" if usd < 0.01 else f"${usd:.4f}"
-    return text + (f" (+{unpriced} unpriced)" if unpriced else "")
+    """A run's cost as shown in its repr and HTML (``$0.000021 (+1 unpriced)``)."""
+    return fmt_usd(usd) + (f" (+{unpriced} unpriced)" if unpriced else "")
 
 
 def run_html(run: Run) -> str:
@@ -29,7 +28,7 @@ def run_html(run: Run) -> str:
         if s.kind not in ("model", "tool", "step"):
             continue
         cost = "" if s.kind != "model" else (
-            "unpriced" if s.cost_usd is None or math.isnan(s.cost_usd) else f"${s.cost_usd:.6f}")
+            fmt_usd(s.cost_usd))
         tokens = "" if s.input_tokens is None else f"{s.input_tokens} → {s.output_tokens}"
         what = s.tool if s.kind == "tool" else (f"{s.provider}:{s.model}" if s.model else "")
         flags = " ".join(f for f, on in (("sim", s.simulated), ("cached", s.cached)) if on)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import MATHJAX_OFF
 from ..models import estimate_tokens
+from ..trace import fmt_usd
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -196,7 +197,7 @@ class Preview:
         sure = self._sure()
         pending = [c for c in self.calls if c.status == "depends"]
         cost = self.cost_usd
-        price = "unknown price" if math.isnan(cost) else f"${cost:.6f}"
+        price = "unknown price" if math.isnan(cost) else fmt_usd(cost)
         method = sorted({c.token_method for c in sure if c.token_method})
         return (f"{len(sure)} model call site(s) every run makes: ≥ {self.input_tokens:,} input "
                 f"tokens, input cost ≥ {price} (outputs not included); "
@@ -234,7 +235,7 @@ class Preview:
                 f"{'≥ ' if c.status == 'depends' else ''}{c.input_tokens:,}"
                 + (f" ×{c.calls}" if c.calls > 1 else ""))
             cost = "" if c.cost_usd is None else (
-                "unknown" if math.isnan(c.cost_usd) else f"${c.cost_usd:.6f}")
+                "unknown" if math.isnan(c.cost_usd) else fmt_usd(c.cost_usd))
             msgs = "".join(
                 f"<div style='margin:2px 0'><b>{e(m.role)}</b>"
                 f"<pre style='white-space:pre-wrap;margin:0;background:#f6f8fa;padding:4px'>"

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ._export import to_csv, to_otel, to_parquet
-from ._format import plural
+from ._format import fmt_usd, plural
 from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
 from ._otel_live import OTelListener
 from ._span import COLUMNS, MAX_TEXT, Span, clip
@@ -27,6 +27,7 @@ __all__ = [
     "SpanStore",
     "Trace",
     "clip",
+    "fmt_usd",
     "get_store",
     "home",
     "home_key",

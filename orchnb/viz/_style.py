@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..trace import plural
+from ..trace import fmt_usd, plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -192,26 +192,6 @@ def quantile(values: Sequence[float], q: float) -> float:
     a = np.asarray(values, dtype="float64")
     a = a[np.isfinite(a)]
     return float(np.quantile(a, q)) if a.size else math.nan
-
-
-def fmt_usd(x: float | None) -> str:
-    """``$0.0123``; two decimals from $1, four significant digits below.
-
-    >>> fmt_usd(12.5), fmt_usd(0.000021), fmt_usd(float("nan"))
-    ('$12.50', '$0.000021', 'unpriced')
-    """
-    if x is None or is_missing(x):
-        return "unpriced"
-    x = float(x)
-    if x == 0:
-        return "$0"
-    if abs(x) >= 1:
-        return f"${x:,.2f}"
-    decimals = max(2, 2 - math.floor(math.log10(abs(x))))  # three significant digits
-    text = f"{x:.{decimals}f}".rstrip("0")
-    if len(text.split(".")[1]) < 2:
-        text = f"{x:.2f}"
-    return f"${text}"
 
 
 def money_axis(values: Iterable[Any]) -> dict[str, Any]:

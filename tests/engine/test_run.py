@@ -206,3 +206,16 @@ def test_hooks_see_every_span():
 
     run = two_step_chain()("x", hooks=[Hook()])
     assert sorted(seen) == sorted(s.kind for s in run.trace.spans)
+
+
+def test_run_displays_show_money_with_its_significant_digits():
+    SimModel("cheap-money", default="ok", priced_as="openai:gpt-4o-mini").register()
+    pipe = Chain("money", [Step("a", "sim:cheap-money", "{{ input }}")])
+    paused = pipe.start("hello")
+    assert "· $0<" in paused._repr_html_() and "$0.000000" not in paused._repr_html_()
+    run = paused.resume() or paused
+    cost = run.cost_usd
+    assert 0 < cost < 1e-4
+    shown = orchnb.trace.fmt_usd(cost)
+    assert shown in repr(run) and shown in run._repr_html_()
+    assert len(shown.rstrip("0").split(".")[1].lstrip("0")) <= 3  # three significant digits
