@@ -4,7 +4,7 @@ and threshold sweeps for embedding routers."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
@@ -23,6 +23,7 @@ from ._evaluate import (
     run_eval,
 )
 from ._html import comparison_html
+from ._reports import ReportSet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,7 +133,7 @@ def sweep_threshold(router: Any, data: Any, thresholds: Any = None, *, text: str
     return report.threshold_sweep(thresholds)  # type: ignore[union-attr]
 
 
-class Comparison:
+class Comparison(ReportSet["EvalReport"]):
     """Candidate routers evaluated on the same rows.
 
     ``summary`` has one row per candidate (accuracy and its interval, F1, defaults, latency,
@@ -144,15 +145,6 @@ class Comparison:
 
     def __init__(self, reports: Mapping[str, EvalReport]):
         self.reports = dict(reports)
-
-    def __getitem__(self, name: str) -> EvalReport:
-        return self.reports[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.reports)
-
-    def __len__(self) -> int:
-        return len(self.reports)
 
     @property
     def summary(self) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
@@ -20,6 +20,7 @@ from ._costs import money
 from ._html import NO_MATH
 from ._paired import PairedResult, paired
 from ._pipeline_eval import as_pipeline, evaluate_pipeline, load_rows, resolve_scorers
+from ._reports import ReportSet
 from ._scores_report import ScoreReport, mean_ci
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def _named(candidates: Any) -> dict[str, Any]:
     return named
 
 
-class Experiment:
+class Experiment(ReportSet["ScoreReport"]):
     """Candidates evaluated on the same rows (what :func:`~orchnb.compare` returns).
 
     ``table`` one row per candidate; ``tests`` one row per pair and scorer; ``decision`` a
@@ -137,15 +138,6 @@ class Experiment:
         self.id = id
         self.created = created or time.time()
         self._tests: dict[tuple[str, str, str], PairedResult] = {}
-
-    def __getitem__(self, name: str) -> ScoreReport:
-        return self.reports[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.reports)
-
-    def __len__(self) -> int:
-        return len(self.reports)
 
     # -- tables -----------------------------------------------------------------------------------
     @property

@@ -181,6 +181,21 @@ def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, k: int, *, n_boot: int = 1
     return Bootstrap((float(lo), float(hi)), (float(flo), float(fhi)), level, n_boot, seed)
 
 
+def bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """``n_boot`` seeded resampled means of ``values`` (no NaN), drawn in chunks of at most
+    ~2M indices so a long column does not allocate an n_boot × n matrix at once."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    chunk = max(1, min(n_boot, 2_000_000 // values.size))
+    for start in range(0, n_boot, chunk):
+        k = min(chunk, n_boot - start)
+        means[start:start + k] = values[rng.integers(0, values.size, size=(k, values.size))
+                                        ].mean(axis=1)
+    return means
+
+
 def pareto_front(cost: Sequence[float], quality: Sequence[float]) -> list[bool]:
     """Which points no other point beats (cheaper or equal *and* better or equal, one strictly).
     A point with an unknown (NaN) cost or quality is never on the front.

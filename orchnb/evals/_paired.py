@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._metrics import bootstrap_means
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -74,12 +76,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, level:
     d = d[~np.isnan(d)]
     if d.size == 0:
         return (math.nan, (math.nan, math.nan), math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    chunk = max(1, min(n_boot, 2_000_000 // d.size))
-    for start in range(0, n_boot, chunk):
-        k = min(chunk, n_boot - start)
-        means[start:start + k] = d[rng.integers(0, d.size, size=(k, d.size))].mean(axis=1)
+    means = bootstrap_means(d, n_boot, seed)
     tail = (1.0 - level) / 2
     lo, hi = np.quantile(means, [tail, 1 - tail])
     if np.all(d == 0):

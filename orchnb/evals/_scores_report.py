@@ -36,12 +36,7 @@ def mean_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
         return (math.nan, math.nan, math.nan)
     if n_boot <= 0:
         return (float(v.mean()), math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    chunk = max(1, min(n_boot, 2_000_000 // v.size))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        means[start:start + b] = v[rng.integers(0, v.size, size=(b, v.size))].mean(axis=1)
+    means = m.bootstrap_means(v, n_boot, seed)
     tail = (1.0 - level) / 2
     lo, hi = np.quantile(means, [tail, 1 - tail])
     return (float(v.mean()), float(lo), float(hi))
