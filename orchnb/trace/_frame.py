@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 _INT_COLS = ("input_tokens", "output_tokens", "cached_tokens", "iteration", "item", "attempt")
 _FLOAT_COLS = ("latency_ms", "cost_usd", "saved_usd", "confidence")
-_BOOL_COLS = ("priced", "cached", "simulated", "replayed")
+_BOOL_COLS = ("priced", "cached", "simulated", "replayed", "usage_estimated")
 _TIME_COLS = ("start", "end")
 _NUMERIC = frozenset(_INT_COLS + _FLOAT_COLS + _BOOL_COLS + _TIME_COLS)
 

@@ -86,6 +86,9 @@ class Span:
     """Run spans of a fork or a replay: the run id it was made from."""
     worker: str | None = None
     """Where the span ran when not in this process (``executor="ray"``: ``host:pid``)."""
+    usage_estimated: bool | None = None
+    """Model spans: the provider reported no usage, so the token counts are estimated from the
+    text (budgets count them; charts flag them)."""
 
     def to_row(self) -> tuple[Any, ...]:
         """The span as a tuple in ``COLUMNS`` order (``meta`` as JSON text)."""

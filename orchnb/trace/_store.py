@@ -41,10 +41,10 @@ _TYPES = {
     "confidence": "REAL", "input_tokens": "INTEGER", "output_tokens": "INTEGER",
     "cached_tokens": "INTEGER", "iteration": "INTEGER", "item": "INTEGER", "attempt": "INTEGER",
     "priced": "INTEGER", "cached": "INTEGER", "simulated": "INTEGER", "ttft_ms": "REAL",
-    "replayed": "INTEGER",
+    "replayed": "INTEGER", "usage_estimated": "INTEGER",
 }
 # Columns added by later migrations are not in the first one (its SQL must never change).
-_LATER = {"ttft_ms", "replayed", "forked_from", "worker"}
+_LATER = {"ttft_ms", "replayed", "forked_from", "worker", "usage_estimated"}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -88,6 +88,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         "heartbeat REAL);"
         "CREATE TABLE IF NOT EXISTS run_writers (run_id TEXT PRIMARY KEY, token TEXT);",
     ),
+    ("008_usage_estimated", 'ALTER TABLE spans ADD COLUMN "usage_estimated" INTEGER;'),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 """The store schema this orchnb writes (``PRAGMA user_version``); newer stores are refused."""
