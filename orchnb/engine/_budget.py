@@ -27,7 +27,10 @@ class Charge:
     tokens: int = 0
     usd: float = 0.0
     exact: bool = True
-    """For a reservation: whether it is a true upper bound (output capped by ``max_tokens``)."""
+    """For a reservation: whether it is a true upper bound (output capped by ``max_tokens``).
+    For what was spent: False once a call of unknown price was booked."""
+    settled: bool = False
+    """For a reservation: given back already (settling twice is a no-op)."""
 
 
 _FREE = Charge()
@@ -102,16 +105,23 @@ class Ledger:
             return "usd"
         return None
 
+    def book(self, actual: Charge) -> None:
+        """Add what a call actually cost to what was spent."""
+        s = self.spent
+        s.calls += actual.calls
+        s.tokens += actual.tokens
+        if math.isnan(actual.usd):  # unknown: counted apart, never as $0
+            s.exact = False
+        else:
+            s.usd += actual.usd
+
     def settle(self, held: Charge, actual: Charge | None) -> None:
         """Release ``held`` and book ``actual`` (None: the call was not made or not paid)."""
         if actual is not None:
-            s = self.spent
-            s.calls += actual.calls
-            s.tokens += actual.tokens
-            if not math.isnan(actual.usd):  # unpriced calls count 0 here and are flagged
-                s.usd += actual.usd
-        if held is _FREE:
+            self.book(actual)
+        if held is _FREE or held.settled:
             return
+        held.settled = True
         r = self.reserved
         r.calls -= held.calls
         r.tokens -= held.tokens
@@ -128,8 +138,14 @@ class Ledger:
 
     def error(self, step: str, limit: str, need: Charge | None) -> BudgetExceeded:
         b, s = self.budget, self.spent
+        if s.exact:
+            money = f"${s.usd:.6f}"
+        elif s.usd:  # some calls have no known price: their cost is not $0, it is unknown
+            money = f"${s.usd:.6f} on priced calls plus unpriced ones"
+        else:
+            money = "an unknown amount (no call is priced)"
         spent = (f"{plural(s.calls, 'model call')}, {plural(s.tokens, 'token')}, "
-                 f"${s.usd:.6f} spent so far")
+                 f"{money} spent so far")
         if limit == "calls":
             what = f"the call budget of {plural(b.max_calls, 'model call')}"
             ask = "raise Budget(max_calls=...) or simplify the pipeline"

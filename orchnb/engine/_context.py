@@ -50,6 +50,8 @@ T = TypeVar("T")
 _perf = time.perf_counter
 _now = time.time
 _NAN = math.nan
+_FAILED = Charge(calls=1)
+"""What a failed request books: a call sent (its tokens, if any were billed, are unknown)."""
 
 
 class _Scope:
@@ -252,30 +254,34 @@ class RunContext:
             op.decision = await gate.wait(op.boundary)  # type: ignore[arg-type, attr-defined]
         try:
             ledger = self.ledger
+            # The first reservation comes before the span: a call the budget refuses outright
+            # was never made and leaves no call span (its step's span says why it stopped).
             held = await ledger.reserve(op.step, op.need(self)) if ledger.capped else None
-            actual: Charge | None = None
             try:
                 with self.span(op.kind, op.step, **op.fields()) as span:
-                    result, actual = await self._cached_or_called(op, span)
-            finally:
-                if held is not None:
-                    ledger.settle(held, actual)
-            if held is not None:
+                    result = await self._cached_or_called(op, span, held)
+            except BaseException:
+                if held is not None:  # no-op when already settled
+                    ledger.settle(held, None)
+                raise
+            if ledger.capped:
                 ledger.check_after(op.step)
             return result
         finally:
             if gate is not None:
                 gate.call_done()
 
-    async def _cached_or_called(self, op: Op, span: Span) -> tuple[Any, Charge]:
+    async def _cached_or_called(self, op: Op, span: Span, held: Charge | None) -> Any:
         replay = self.options.replay  # a fork or replay: the recorded run answers first
         if replay is not None and (hit := replay.answer(self, op, span)) is not None:
-            return hit
+            self._release(held)
+            return hit[0]
         cache = self._cache
         key = op.cache_key() if cache is not None else None
         if key is not None:
             hit = cache.get_json(key)  # type: ignore[union-attr]
             if hit is not None:
+                self._release(held)
                 result, usd = op.load(hit)
                 # A cached answer costs nothing now and keeps the original's priced state:
                 # an unknown price stays unknown (NaN, flagged), never $0.
@@ -286,12 +292,17 @@ class RunContext:
                 op.fill(span, result)
                 if op.streams:
                     self._publish_whole(span, span.output or "")
-                return result, Charge()
-        result = await self._attempts(op, span)
-        charge, priced = op.charge(result, False)
-        span.cost_usd, span.priced, span.cached = (charge.usd if priced else _NAN), priced, False
+                return result
+        result, held = await self._attempts(op, span, held)
+        try:
+            charge, priced = op.charge(result, False)
+        finally:
+            self._release(held)  # the answering attempt's reservation, settled to the actual
         if not priced:
             charge.usd = _NAN
+        if held is not None:
+            self.ledger.book(charge)
+        span.cost_usd, span.priced, span.cached = (charge.usd if priced else _NAN), priced, False
         op.fill(span, result)
         if op.kind == "model" and span.output_tokens is not None:
             self.largest_output = max(self.largest_output, span.output_tokens)
@@ -299,40 +310,36 @@ class RunContext:
             self._publish_whole(span, span.output or "")
         if key is not None and not op.fell_back:  # a fallback's answer is not the model's
             cache.put_json(key, op.dump(result, charge.usd if priced else None))  # type: ignore[union-attr]
-        return result, charge
+        return result
 
-    async def _attempts(self, op: Op, span: Span) -> Any:
+    def _release(self, held: Charge | None) -> None:
+        if held is not None:
+            self.ledger.settle(held, None)
+
+    async def _attempts(self, op: Op, span: Span,
+                        held: Charge | None) -> tuple[Any, Charge | None]:
+        """Call until an attempt answers; returns the answer and the budget it still holds.
+
+        Each attempt is a request, so each reserves its own budget, and everything an attempt
+        holds is taken in one order (fan-out slot → budget → provider slot) and given back
+        before its wait to retry: a waiting call never holds what another waiter needs.
+        """
         policy = self.options.retry
         max_attempts = op.max_attempts or policy.max_attempts
         timeout = op.timeout
+        ledger = self.ledger
+        capped = ledger.capped
         failures: list[dict[str, Any]] | None = None
         attempt = tries = 0  # attempts of the current model; of the call, fallbacks included
         while True:
+            if capped and held is None:  # the first attempt's was taken before the span
+                held = await ledger.reserve(op.step, op.need(self))
             attempt += 1
             tries += 1
             span.attempt = tries
-            if self.limiter is not None and op.kind == "model":
-                await self.limiter(op)  # the run's own limit, if one is set
-            limiter = op.limiter
-            epoch = await limiter.acquire() if limiter is not None else 0
             t0 = _perf()
             try:
-                try:
-                    # Providers that enforce the timeout at their I/O (the SDKs, sim) spare the
-                    # hot path a timer; for any other provider the engine enforces it.
-                    if timeout is None or op.enforces_timeout:
-                        result = await op.attempt(self, span)
-                    else:
-                        async with asyncio.timeout(timeout):
-                            result = await op.attempt(self, span)
-                finally:
-                    if limiter is not None:
-                        limiter.release()
-                if limiter is not None:
-                    limiter.succeeded()
-                if failures is not None:
-                    _note_attempts(span, failures, op)
-                return result
+                result = await self._attempt(op, span, timeout)
             except TimeoutError:
                 error: ProviderError | CallTimeoutError = CallTimeoutError(
                     f"did not answer within {timeout:g}s")
@@ -341,8 +348,17 @@ class RunContext:
                 error, retry_after, retryable, status = e, None, True, None
             except ProviderError as e:
                 error, retry_after, retryable, status = e, e.retry_after, e.retryable, e.status
-                if limiter is not None and status in OVERLOAD:
-                    limiter.overloaded(epoch)
+            except BaseException:
+                if held is not None:
+                    ledger.settle(held, None)
+                raise
+            else:
+                if failures is not None:
+                    _note_attempts(span, failures, op)
+                return result, held
+            if held is not None:  # a failed request still counts as a call sent
+                ledger.settle(held, _FAILED)
+                held = None
             give_up = (not retryable or attempt >= max_attempts
                        or policy.gives_up(retry_after))
             wait = None if give_up else policy.delay(attempt, retry_after)
@@ -365,11 +381,40 @@ class RunContext:
                     continue
                 _note_attempts(span, failures, op)
                 raise _located(error, span, tries, op.tried) from None
-            # The wait holds no slot: neither the provider's concurrency nor the fan-out's.
+            # The wait holds nothing: no fan-out slot, no budget, no provider slot.
             lease = park()
             await asyncio.sleep(wait)  # type: ignore[arg-type]
             if lease is not None:
                 await lease.take(first=True)
+
+    async def _attempt(self, op: Op, span: Span, timeout: float | None) -> Any:
+        """One request, inside the run's rate limit and the provider's concurrency limit."""
+        if self.limiter is not None and op.kind == "model":
+            await self.limiter(op)  # the run's own limit, if one is set
+        limiter = op.limiter
+        epoch = await limiter.acquire() if limiter is not None else 0
+        try:
+            # Providers that enforce the timeout at their I/O (the SDKs, sim) spare the hot
+            # path a timer; for any other provider the engine enforces it.
+            if timeout is None or op.enforces_timeout:
+                result = await op.attempt(self, span)
+            else:
+                async with asyncio.timeout(timeout):
+                    result = await op.attempt(self, span)
+        except ProviderError as e:
+            if limiter is not None:
+                limiter.release()
+                if e.status in OVERLOAD:
+                    limiter.overloaded(epoch)
+            raise
+        except BaseException:
+            if limiter is not None:
+                limiter.release()
+            raise
+        if limiter is not None:
+            limiter.release()
+            limiter.succeeded()
+        return result
 
     # -- what patterns call ------------------------------------------------------------------
     def _boundary(self, kind: str, step: str, name: str, detail: Any) -> Boundary | None:

@@ -107,3 +107,76 @@ def test_a_priced_cache_hit_costs_nothing_and_reports_the_saving(fake_env):
     assert first.priced and first.cost_usd > 0
     assert second.cached and second.priced and second.cost_usd == 0.0
     assert second.saved_usd == pytest.approx(first.cost_usd)
+
+
+# -- a budget plus retries never deadlocks (issue 21) ------------------------------------------
+# An item waiting to retry used to give back its fan-out slot but keep its budget reservation:
+# new items took the slots and waited on that reservation, the retrying item waited for a slot.
+
+
+def _bounded(fn, seconds: float):
+    """Run ``fn`` in a thread; a hang fails the test instead of hanging the suite."""
+    import threading
+
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the test below
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"the run did not end within {seconds} s (deadlock)"
+    return box
+
+
+def test_budget_plus_timeouts_and_retries_ends_with_the_budget_error(tmp_path):
+    import orchnb
+
+    orchnb.sim_model("slow-dl", default="ok", latency=1.0)
+    pipe = MapReduce("m", Step("s", "sim:slow-dl", "{{ input }}"), concurrency=2,
+                     on_error="skip", cache=False)
+    box = _bounded(lambda: pipe(list("abcd"), budget=Budget(max_calls=2), timeout=0.1), 20)
+    error = box.get("error")
+    assert isinstance(error, BudgetExceeded), box
+    assert "2 model calls" in str(error)  # the two timed-out requests were calls sent
+    spans = error.run.trace.spans
+    assert all(s.status != "running" for s in spans)
+
+
+@pytest.mark.parametrize("budget", [Budget(max_calls=27), Budget(max_usd=0.001),
+                                    Budget(max_tokens=5_000)])
+def test_budget_plus_500s_on_every_request_ends(fake_env, budget):
+    fake_env.fault_rates(rate_500=1.0)
+    pipe = MapReduce("fan", map=Step("m", "openai:gpt-4o-mini", "Summarize: {{ input }}"),
+                     reduce=lambda outputs: len(outputs), concurrency=8, cache=False,
+                     on_error="skip", retry=RetryPolicy(max_attempts=4, backoff=0.01,
+                                                        max_backoff=0.02))
+    box = _bounded(lambda: pipe(ITEMS[:40], budget=budget), 60)
+    assert "error" in box or "value" in box
+    requests = len(served(fake_env))
+    if budget.max_calls is not None:  # every request counts, failed ones included
+        assert requests <= budget.max_calls
+
+
+def test_budget_plus_429_retry_after_ends(fake_env):
+    fake_env.fault_rates(rate_429=0.2)
+    fake_env.retry_after = 0.05
+    pipe = MapReduce("fan", map=Step("m", "openai:gpt-4o-mini", "Summarize: {{ input }}"),
+                     reduce=lambda outputs: len(outputs), concurrency=4, cache=False,
+                     retry=RetryPolicy(max_attempts=5, backoff=0.01, max_backoff=0.05))
+    box = _bounded(lambda: pipe(ITEMS[:60], budget=Budget(max_usd=0.001)), 60)
+    error = box.get("error")
+    assert error is None or isinstance(error, BudgetExceeded), box
+
+
+def test_budget_error_says_unknown_not_zero_for_unpriced_calls(server):
+    pipe = MapReduce("fan", map=Step("m", "openai:no-such-priced-model", "Say: {{ input }}"),
+                     reduce=lambda outputs: len(outputs), concurrency=1, cache=False)
+    with pytest.raises(BudgetExceeded) as info:
+        pipe(ITEMS[:5], budget=Budget(max_calls=2))
+    text = str(info.value)
+    assert "$0.000000" not in text and "unknown amount" in text
