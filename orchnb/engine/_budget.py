@@ -72,7 +72,9 @@ class Ledger:
 
     async def reserve(self, step: str, need: Charge) -> Charge:
         """Hold ``need`` for a call of ``step``; waits or raises :class:`BudgetExceeded`."""
-        if not self.capped:
+        if not self.capped or not (need.calls or need.tokens or need.usd):
+            # A free op (a tool, a memory read, a local embedder) holds nothing, so nothing
+            # ever waits on it: a tool whose work makes a budgeted call cannot wait on itself.
             return _FREE
         while True:
             limit = self._over(need, with_reserved=True)
