@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
+from ..models import resolve_embedder
 from ._store import connect
 
 if TYPE_CHECKING:
@@ -84,8 +85,6 @@ class Memory:
     def embedder(self) -> Any:
         """The embedder (``None`` for keyword recall)."""
         if self._embedder is None and self._embedder_spec is not None:
-            from ..patterns import resolve_embedder  # embedders live with the router's classifier
-
             self._embedder = resolve_embedder(self._embedder_spec)
         return self._embedder
 

@@ -1,5 +1,12 @@
 """Models: providers (openai, anthropic, sim), the ``provider:model`` registry, pricing, usage."""
 
+from ._embed import (
+    Embedder,
+    HashEmbedder,
+    ProviderEmbedder,
+    SentenceTransformerEmbedder,
+    resolve_embedder,
+)
 from ._preflight import preflight
 from ._pricing import call_cost, cost_usd, price_ref
 from ._provider import (
@@ -36,12 +43,16 @@ from ._types import (
 __all__ = [
     "COMPATIBLE_CAPABILITIES",
     "Capabilities",
+    "Embedder",
+    "HashEmbedder",
     "Message",
     "Model",
     "ModelRequest",
     "ModelResponse",
     "OnDelta",
     "Provider",
+    "ProviderEmbedder",
+    "SentenceTransformerEmbedder",
     "SimModel",
     "SimProvider",
     "StreamDelta",
@@ -63,6 +74,7 @@ __all__ = [
     "refresh_secrets",
     "register_provider",
     "remember_secret",
+    "resolve_embedder",
     "resolve_model",
     "scrub_exception",
     "scrub_secrets",

@@ -9,6 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..models import (  # embedders live in models/; these names stay for older code
+    Embedder,
+    HashEmbedder,
+    ProviderEmbedder,
+    SentenceTransformerEmbedder,
+    resolve_embedder,
+)
 from ._base import FunctionStep, Node, Pipeline, Step, as_node
 from ._chain import Chain
 from ._template import Prompt
@@ -19,11 +26,6 @@ _LAZY = {
     "EmbeddingClassifier": "_classify",
     "FunctionClassifier": "_classify",
     "LLMClassifier": "_classify",
-    "Embedder": "_embed",
-    "HashEmbedder": "_embed",
-    "ProviderEmbedder": "_embed",
-    "SentenceTransformerEmbedder": "_embed",
-    "resolve_embedder": "_embed",
     "parse_label": "_labels",
     "MapReduce": "_mapreduce",
     "split_text": "_chunking",

@@ -14,9 +14,8 @@ from typing import Any, Protocol
 
 from ..engine import RunContext, check_number
 from ..exceptions import SpecError
-from ..models import Model
+from ..models import Embedder, Model, resolve_embedder
 from ._base import Step, Vars, check_name
-from ._embed import Embedder, resolve_embedder
 from ._labels import normalize, parse_confidence, parse_label
 from ._template import Prompt
 

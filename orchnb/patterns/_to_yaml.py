@@ -141,8 +141,8 @@ def _router(router: Any) -> Spec:
 
 
 def _classifier(router: Any) -> Any:
+    from ..models import HashEmbedder, ProviderEmbedder, SentenceTransformerEmbedder
     from ._classify import DEFAULT_PROMPT, EmbeddingClassifier, FunctionClassifier, LLMClassifier
-    from ._embed import HashEmbedder, ProviderEmbedder, SentenceTransformerEmbedder
 
     clf = router.classifier
     named = {"name": clf.name} if clf.name != "classify" else {}

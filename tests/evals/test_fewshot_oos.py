@@ -16,8 +16,8 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 import orchnb
 from orchnb.evals import calibrate, evaluate
 from orchnb.evals._report import NO_ROUTE
+from orchnb.models import HashEmbedder, SentenceTransformerEmbedder
 from orchnb.patterns import EmbeddingClassifier, Router
-from orchnb.patterns._embed import HashEmbedder, SentenceTransformerEmbedder
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "intents"
 

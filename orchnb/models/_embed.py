@@ -1,4 +1,4 @@
-"""Embedders for the router's embedding classifier: ``sim`` (offline hashing), a provider's
+"""Embedders (router classifiers, memory, evals): ``sim`` (offline hashing), a provider's
 ``embed`` (``openai:text-embedding-3-small``), or a local sentence-transformers model.
 
 >>> e = resolve_embedder("sim")
@@ -15,8 +15,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from .._home import home
 from ..exceptions import SpecError
-from ..models import Model, Usage, estimate_tokens, resolve_model
+from ._provider import Model, resolve_model
+from ._sim import estimate_tokens
+from ._types import Usage
 
 Vectors = list[list[float]]
 
@@ -145,8 +148,6 @@ class VectorCache:
     @property
     def path(self) -> Any:
         from pathlib import Path
-
-        from ..trace import home
 
         return Path(self._path) if self._path is not None else home() / "embeddings.sqlite"
 
