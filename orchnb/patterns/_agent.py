@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..engine import RunContext, as_text, check_number
 from ..exceptions import MaxIterationsExceeded, SpecError
@@ -31,6 +31,7 @@ from ._react_text import (
 from ._structured import OutputSchema, conform
 from ._structured import native as native_output
 from ._template import KNOWN_VARIABLES, Prompt
+from ._to_yaml import fn_name, without_defaults
 
 ToolMode = Literal["native", "text", "auto"]
 
@@ -55,6 +56,13 @@ class Agent(Pipeline):
 
     pattern = "agent"
     sim_policy = staticmethod(sim_agent_policy)
+
+    model_attrs: ClassVar[tuple[str, ...]] = ("model",)
+    """Attributes holding this pattern's models or model-holding parts (preflight)."""
+    fork_knobs: ClassVar[Mapping[str, int]] = {"max_tokens": 1, "max_iterations": 1}
+    """Whole-number knobs ``run.fork`` may edit, with their minimum."""
+    internal_steps: ClassVar[frozenset[str]] = frozenset()
+    """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
     def __init__(self, name: str, model: str | Model, tools: Sequence[Any] = (), *,
                  system: str | None = None, prompt: str = "{{ input }}", max_iterations: int = 8,
@@ -221,3 +229,60 @@ class Agent(Pipeline):
     def __repr__(self) -> str:
         return (f"<Agent {self.name!r}: {self.model.id}, tools: {', '.join(self.tools) or '-'}, "
                 f"max_iterations={self.max_iterations}>")
+
+    # -- what tooling asks the pattern (preview, YAML) ------------------------------------
+    def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
+        """Preview: the first call, then the later iterations re-sending the conversation."""
+        here = w.within(at, self.name)
+        text = input if isinstance(input, str) else as_text(input)
+        try:
+            messages = self._opening(text, vars)
+            status, note = ("depends" if w.marked(messages) else "known"), ""
+        except Exception as e:  # shown in the preview; the run itself would raise it
+            messages, status, note = [Message("user", self.prompt.source)], "error", str(e)
+        tools = [t.spec for t in self.tools.values()] if self.native else []
+        first = w.model_call(self.name, "agent", self.model, messages,
+                             w.under(here, "iteration 1"), status=status,
+                             deps=["input"] if status == "depends" else [], tools=tools,
+                             max_tokens=self.max_tokens,
+                             note=note or f"tools: {', '.join(self.tools) or '-'}")
+        if self.max_iterations > 1:
+            later = [*messages, Message("assistant", w.pending("tool call chosen by the model")),
+                     Message("tool", w.pending("observation"))]
+            w.model_call(self.name, "agent", self.model, later, w.under(
+                here, f"iterations 2–{self.max_iterations}, until it answers", certain=False),
+                status="depends", deps=["earlier iterations"], tools=tools,
+                calls=self.max_iterations - 1, max_tokens=self.max_tokens,
+                note="each iteration re-sends the whole conversation: see the context chart")
+        w.agent_context(self, first)
+        return w.pending(f"answer of {self.name}")
+
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML keys of this agent (``pipe.to_yaml()``)."""
+        out: dict[str, Any] = {"model": self.model.id}
+        if self.system is not None:
+            out["system"] = self.system.source
+        tools: list[Any] = []
+        servers: dict[int, dict[str, Any]] = {}
+        for t in self.tools.values():
+            mcp = getattr(t, "yaml_spec", None)  # an MCP server's tool: one entry per server
+            if mcp is not None:
+                entry = servers.get(id(t.server))
+                if entry is None:
+                    entry = servers[id(t.server)] = {"mcp": {**mcp["mcp"], "include": []}}
+                    tools.append(entry)
+                entry["mcp"]["include"].append(t.name)
+                continue
+            tools.append(fn_name(getattr(t, "fn", None),
+                                 f"agent '{self.name}': tool '{t.name}'"))
+        out.update(without_defaults(
+            {"prompt": self.prompt.source, "tools": tools, "max_iterations": self.max_iterations,
+             "tool_mode": self.tool_mode,
+             "temperature": None if self.temperature is None else float(self.temperature),
+             "max_tokens": self.max_tokens},
+            prompt="{{ input }}", tools=[], max_iterations=8, tool_mode="auto",
+            temperature=None, max_tokens=None))
+        memory = getattr(self, "memory", None)
+        if memory is not None:
+            out["memory"] = memory.name
+        return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar, Protocol
 
@@ -52,6 +52,10 @@ class Step:
     """
 
     kind = "llm"
+    model_attrs: ClassVar[tuple[str, ...]] = ("model",)
+    """Attributes holding this node's models (preflight checks them before a run)."""
+    fork_knobs: ClassVar[Mapping[str, int]] = {"max_tokens": 1}
+    """Whole-number knobs ``run.fork`` may edit, with their minimum."""
 
     def __init__(self, name: str, model: str | Model, prompt: str | Prompt, *,
                  system: str | Prompt | None = None, temperature: float | None = None,
@@ -143,6 +147,8 @@ class FunctionStep:
     """
 
     kind = "python"
+    model_attrs: ClassVar[tuple[str, ...]] = ()
+    fork_knobs: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self, name: str, fn: Callable[..., Any]):
         check_name(name, "FunctionStep")
@@ -479,8 +485,6 @@ def model_of(node: Any) -> Model | None:
     return getattr(node, "model", None) if isinstance(getattr(node, "model", None), Model) else None
 
 
-_MODEL_ATTRS = ("model", "classifier", "planner", "replanner", "executor", "supervisor",
-                "reduce", "map", "embedder")
 _LEAVES = (str, int, float)
 
 
@@ -494,7 +498,8 @@ def _collect_models(node: Any, found: dict[tuple[int, str], Model], seen: set[in
             found.setdefault((id(backup.provider), backup.name), backup)
     attrs = getattr(node, "__dict__", None)
     if attrs is not None:
-        for attr in _MODEL_ATTRS:
+        # Each node class names the attributes that hold its models or model-holding parts.
+        for attr in getattr(type(node), "model_attrs", ("model",)):
             value = attrs.get(attr)
             if value is None:
                 continue

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..engine import RunContext
 from ..exceptions import SpecError, TemplateError
 from ._base import Node, Pipeline, Step, Vars, as_node
+from ._to_yaml import node_spec
 
 
 class Chain(Pipeline):
@@ -25,6 +26,13 @@ class Chain(Pipeline):
     """
 
     pattern = "chain"
+
+    model_attrs: ClassVar[tuple[str, ...]] = ()
+    """Attributes holding this pattern's models or model-holding parts (preflight)."""
+    fork_knobs: ClassVar[Mapping[str, int]] = {}
+    """Whole-number knobs ``run.fork`` may edit, with their minimum."""
+    internal_steps: ClassVar[frozenset[str]] = frozenset()
+    """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
     def __init__(self, name: str, steps: Sequence[Any], **options: Any):
         super().__init__(name, **options)
@@ -55,6 +63,21 @@ class Chain(Pipeline):
 
     def children(self) -> list[Node]:
         return list(self.steps)
+
+    # -- what tooling asks the pattern (preview, YAML) ------------------------------------
+    def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
+        """Preview: walk the steps as a run would, each seeing the earlier outputs."""
+        outputs = dict(vars.get("steps") or {})
+        scope = {**vars, "steps": outputs}
+        here = w.within(at, self.name)
+        for step in self.steps:
+            input = w.walk(step, input, scope, here)
+            outputs[step.name] = input
+        return input
+
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML keys of this chain (``pipe.to_yaml()``)."""
+        return {"steps": [node_spec(s) for s in self.steps]}
 
 
 def _why(ref: str, steps: Sequence[Node]) -> str:

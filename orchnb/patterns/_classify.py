@@ -10,7 +10,7 @@ import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..engine import RunContext, check_number
 from ..exceptions import SpecError
@@ -149,6 +149,8 @@ class EmbeddingClassifier:
     """
 
     kind = "classifier"
+
+    model_attrs: ClassVar[tuple[str, ...]] = ("embedder",)
 
     def __init__(self, examples: Mapping[str, Sequence[str]], embed: str | Embedder = "sim", *,
                  threshold: float | None = None, name: str = "classify", method: str = "auto",
@@ -355,6 +357,8 @@ class FunctionClassifier:
     """A Python function ``fn(text) -> label`` (or ``(label, confidence)``), sync or async."""
 
     kind = "python"
+
+    model_attrs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, fn: Callable[[str], Any], name: str | None = None):
         if not callable(fn):

@@ -26,12 +26,6 @@ from ..trace import COLUMNS, Span, get_store
 from ._base import Pipeline
 from ._template import Prompt
 
-_INT_KNOBS = ("max_tokens", "max_iterations", "max_turns", "max_replans", "max_steps",
-              "concurrency", "chunk_tokens", "overlap_tokens", "reduce_tokens", "retries")
-_MIN = {"max_replans": 0, "overlap_tokens": 0, "retries": 0}
-_INTERNAL_STEPS = {"split", "reduce groups", "execute", "plan", "handoff"}
-"""Step names patterns give their own bookkeeping spans (not nodes of the pipeline)."""
-
 
 # -- the pipeline's nodes ------------------------------------------------------------------
 def _clone(obj: Any, memo: dict[int, Any]) -> Any:
@@ -67,8 +61,13 @@ def _nodes(pipe: Any) -> Iterator[Any]:
         stack.extend(reversed(kids))
 
 
+def _internal(pipe: Pipeline) -> set[str]:
+    """The bookkeeping span names of the patterns in ``pipe`` (each pattern says its own)."""
+    return {n for node in _nodes(pipe) for n in getattr(node, "internal_steps", ())}
+
+
 def _names(pipe: Pipeline) -> set[str]:
-    names = set(_INTERNAL_STEPS)
+    names = _internal(pipe)
     for node in _nodes(pipe):
         names.add(str(getattr(node, "name", "")))
         for key in ("tools", "members"):
@@ -93,8 +92,8 @@ def editable(node: Any) -> list[str]:
         keys.append("model")
     if hasattr(node, "temperature"):
         keys.append("temperature")
-    keys += [k for k in _INT_KNOBS if isinstance(getattr(node, k, "-"), (int, type(None)))
-             and not isinstance(getattr(node, k, None), bool)]
+    knobs = getattr(node, "fork_knobs", {})  # each node says which of its numbers may change
+    keys += [k for k in knobs if k not in keys]
     return keys
 
 
@@ -125,8 +124,9 @@ def apply_edits(node: Any, edits: Mapping[str, Any]) -> None:
             values[key] = t
         else:
             n = None if value is None else _number(value, int, owner, key)
-            if n is not None and n < _MIN.get(key, 1):
-                raise ForkError(f"{owner}{key} must be a whole number ≥ {_MIN.get(key, 1)}, "
+            least = node.fork_knobs[key]
+            if n is not None and n < least:
+                raise ForkError(f"{owner}{key} must be a whole number ≥ {least}, "
                                 f"got {n}", key=key)
             values[key] = n
     for key, value in values.items():
@@ -153,7 +153,7 @@ def check_shape(pipe: Pipeline, spans: Sequence[Span], run_id: str) -> None:
                     raise ForkError(
                         f"run {run_id}: step '{name}' of the recorded run is not a step of "
                         f"pipeline '{pipe.name}' any more (its steps: "
-                        f"{', '.join(sorted(known - _INTERNAL_STEPS))}): the pipeline changed "
+                        f"{', '.join(sorted(known - _internal(pipe)))}): the pipeline changed "
                         "shape since the run; pass pipeline= the pipeline it ran, or start a "
                         "new run", key=name)
 

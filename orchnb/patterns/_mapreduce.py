@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..engine import RunContext, as_text
 from ..exceptions import BudgetExceeded, MaxIterationsExceeded, RunCancelled, RunError
@@ -12,6 +12,7 @@ from ._base import Node, Pipeline, Vars, as_node
 from ._chunking import split_text
 from ._mapreduce_parts import check_knobs, group_outputs, joined, name_of, reducer_node
 from ._ray_executor import as_executor, map_on_ray
+from ._to_yaml import fn_name, node_spec, without_defaults
 
 OnError = Literal["fail", "skip", "retry"]
 _FATAL = (BudgetExceeded, RunCancelled, MaxIterationsExceeded)  # never retried or skipped
@@ -44,6 +45,15 @@ class MapReduce(Pipeline):
     """
 
     pattern = "mapreduce"
+
+    model_attrs: ClassVar[tuple[str, ...]] = ("map", "reduce")
+    """Attributes holding this pattern's models or model-holding parts (preflight)."""
+    fork_knobs: ClassVar[Mapping[str, int]] = {
+        "concurrency": 1, "chunk_tokens": 1, "overlap_tokens": 0, "reduce_tokens": 1,
+        "retries": 0}
+    """Whole-number knobs ``run.fork`` may edit, with their minimum."""
+    internal_steps: ClassVar[frozenset[str]] = frozenset({"split", "reduce groups"})
+    """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
     def __init__(self, name: str, map: Any, reduce: Any = None, *, concurrency: int = 8,
                  chunk_tokens: int = 3000, overlap_tokens: int = 200,
@@ -168,6 +178,50 @@ class MapReduce(Pipeline):
                  "chunker": getattr(self.chunker, "__name__", None)}
         d["children"] = [split, *d["children"]]
         return {**d, "concurrency": self.concurrency, "on_error": self.on_error}
+
+    # -- what tooling asks the pattern (preview, YAML) ------------------------------------
+    def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
+        """Preview: one map call per item (the chunker runs: it decides how many), the reduce."""
+        here = w.within(at, self.name)
+        items: list[Any] | None = None
+        if not w.is_pending(input):
+            try:
+                items = self.items(input)
+            except Exception as e:  # shown in the preview; the run itself would raise it
+                w.notes.append(f"{here.path}: cannot split the input yet: {e}")
+        if items is None:
+            w.walk(self.map, w.pending("an item"), {**vars, "item": 0},
+                   w.under(here, "each item (how many: known at run time)"))
+            outputs: list[Any] = [w.pending(f"outputs of {self.map.name}")]
+        else:
+            w.notes.append(f"{here.path}: the input splits into {len(items)} item"
+                           f"{'s' if len(items) != 1 else ''}")
+            for i, item in enumerate(items):
+                w.walk(self.map, item, {**vars, "item": i},
+                       w.under(here, f"item {i + 1} of {len(items)}"))
+            outputs = [w.pending(f"output of {self.map.name} for item {i + 1}")
+                       for i in range(len(items))]
+        if self.reduce_tokens:
+            w.notes.append(f"{here.path}: long outputs are reduced in groups first "
+                           f"(reduce_tokens={self.reduce_tokens}), which may add reduce calls")
+        if self.reduce is None:
+            return outputs
+        return w.walk(self.reduce, outputs, {**vars, "outputs": outputs}, here)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML keys of this map-reduce (``pipe.to_yaml()``)."""
+        out: dict[str, Any] = {"map": node_spec(self.map)}
+        if self.reduce is not None:
+            out["reduce"] = node_spec(self.reduce)
+        out.update(without_defaults(
+            {"concurrency": self.concurrency, "chunk_tokens": self.chunk_tokens,
+             "overlap_tokens": self.overlap_tokens, "reduce_tokens": self.reduce_tokens,
+             "on_error": self.on_error, "retries": self.retries},
+            concurrency=8, chunk_tokens=3000, overlap_tokens=200, reduce_tokens=None,
+            on_error="fail", retries=2))
+        if self.chunker is not None:
+            out["chunker"] = fn_name(self.chunker, f"mapreduce '{self.name}': chunker")
+        return out
 
 
 class _MapItem:

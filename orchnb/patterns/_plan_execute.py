@@ -11,13 +11,15 @@ with ``iteration`` = version and ``meta`` = ``{"version", "steps", "revised"}``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from ..engine import RunContext, as_text
 from ..exceptions import MaxIterationsExceeded, RunError, SpecError
 from ..models import Message, Model
 from ._base import Node, Pipeline, Step, Vars, as_node
 from ._plans import Final, History, Numbered, PlanError, parse_plan, parse_replan
+from ._to_yaml import node_spec, without_defaults
 
 PLANNER_PROMPT = """Make a short step-by-step plan for this task: {{ task }}
 Reply with only a JSON list of steps, e.g. ["find X", "compute Y from X"]."""
@@ -51,6 +53,13 @@ class PlanExecute(Pipeline):
     """
 
     pattern = "plan_execute"
+
+    model_attrs: ClassVar[tuple[str, ...]] = ("planner", "replanner", "executor")
+    """Attributes holding this pattern's models or model-holding parts (preflight)."""
+    fork_knobs: ClassVar[Mapping[str, int]] = {"max_replans": 0, "max_steps": 1}
+    """Whole-number knobs ``run.fork`` may edit, with their minimum."""
+    internal_steps: ClassVar[frozenset[str]] = frozenset({"plan", "execute"})
+    """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
     def __init__(self, name: str, planner: Any, executor: Any, *, replanner: Any = None,
                  max_replans: int = 0, max_steps: int = 20, **options: Any):
@@ -132,6 +141,44 @@ class PlanExecute(Pipeline):
         r = self.replanner.name
         return [*out, (x, r, "results"), (r, x, f"revised plan ≤ {self.max_replans}"),
                 (r, "__out__", "final answer"), (x, "__out__", "last result")]
+
+    # -- what tooling asks the pattern (preview, YAML) ------------------------------------
+    def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
+        """Preview: the plan, each plan step's executor, then the re-plans."""
+        here = w.within(at, self.name)
+        task = input if isinstance(input, str) else as_text(input)
+        scope = {**vars, "task": task, "history": History()}
+        w.walk(self.planner, task, scope, w.under(here, "plan v1"))
+        scope = {**scope, "plan": w.pending(f"plan written by {self.planner.name}")}
+        w.walk(self.executor, w.pending("a plan step"), scope,
+               w.under(here, f"each plan step (≤ {self.max_steps})"))
+        if self.replanner is not None:
+            done = {**scope, "history": w.pending("steps done so far, with results")}
+            w.walk(self.replanner, task, done,
+                   w.under(here, f"after each step (≤ {self.max_replans} re-plans)"))
+        return w.pending(f"output of {self.name}")
+
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML keys of this plan-and-execute (``pipe.to_yaml()``)."""
+        out: dict[str, Any] = {"planner": node_spec(self.planner, PLANNER_PROMPT),
+                               "executor": node_spec(self.executor)}
+        r = self.replanner
+        # The replanner PlanExecute derives from an LLM planner when max_replans is set: implied.
+        derived = (self.max_replans and type(self.planner) is Step and type(r) is Step
+                   and r.name == "replanner" and r.prompt.source == REPLANNER_PROMPT
+                   and r.model.id == self.planner.model.id
+                   and _source(r.system) == _source(self.planner.system)
+                   and r.temperature is None and r.max_tokens is None and not r.stream
+                   and r.parse is None)
+        if r is not None and not derived:
+            out["replanner"] = node_spec(r, REPLANNER_PROMPT)
+        out.update(without_defaults({"max_replans": self.max_replans,
+                                     "max_steps": self.max_steps}, max_replans=0, max_steps=20))
+        return out
+
+
+def _source(prompt: Any) -> str | None:
+    return None if prompt is None else prompt.source
 
 
 def _planner(obj: Any, name: str, prompt: str) -> Node:

@@ -11,11 +11,10 @@ are). Template errors are shown, not raised: a preview never fails.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import as_text
 from ..models import (
     Message,
     Model,
@@ -24,7 +23,6 @@ from ..models import (
     call_cost,
     count_tokens,
     price_ref,
-    resolve_model,
 )
 from ._base import FunctionStep, Pipeline, Step, Vars
 from ._preview_view import AgentContext, Preview
@@ -96,9 +94,8 @@ class _Walker:
         self.observation_tokens = observation_tokens
 
     def walk(self, node: Any, input: Any, vars: Vars, at: _Where) -> Any:
-        for kind, visit in _VISITORS.items():
-            if isinstance(node, _class(kind)):
-                return visit(self, node, input, vars, at)
+        if isinstance(node, Pipeline):  # each pattern walks itself, like its run would
+            return node.walk_preview(self, input, vars, at)
         if isinstance(node, Step):
             return self.step(node, input, vars, at)
         if isinstance(node, FunctionStep):
@@ -152,12 +149,46 @@ class _Walker:
         self.calls.append(PreviewCall(f"{at.path} › {name}", name, "python", None, "python",
                                       when=at.when, certain=at.certain, calls=1, note=note))
 
+    def local(self, name: str, kind: str, model_id: str, messages: list[Message], at: _Where,
+              note: str) -> None:
+        """A call that costs nothing (a local embedder): listed, not priced."""
+        self.calls.append(PreviewCall(f"{at.path} › {name}", name, kind, model_id, "known",
+                                      messages, when=at.when, certain=at.certain, note=note))
 
-def _class(name: str) -> type:
-    from importlib import import_module
+    def agent_context(self, agent: Any, first: PreviewCall) -> None:
+        """How an agent's context grows from its ``first`` call (the context chart)."""
+        self.agents.append(AgentContext(agent, first.input_tokens or 0, first.token_method,
+                                        self.observation_tokens))
 
-    module, _, cls = name.rpartition(".")
-    return getattr(import_module(f"{__package__}.{module}"), cls)
+    # -- what patterns use to describe where a call happens ----------------------------------
+    @staticmethod
+    def within(at: _Where, name: str) -> _Where:
+        """Inside the pattern ``name``."""
+        return _Where(f"{at.path} › {name}" if at.path else name, at.when, at.certain, at.times)
+
+    @staticmethod
+    def under(here: _Where, when: str, certain: bool = True, times: int = 1) -> _Where:
+        """``here`` under one more condition (``certain=False``: not every run gets there)."""
+        return _Where(here.path, _join(here.when, when), here.certain and certain,
+                      here.times * times)
+
+    @staticmethod
+    def pending(what: str) -> Pending:
+        """A value known only at run time, shown as ``⟪what⟫``."""
+        return Pending(what)
+
+    @staticmethod
+    def is_pending(value: Any) -> bool:
+        return _pending(value)
+
+    @staticmethod
+    def marked(messages: list[Message]) -> bool:
+        """Whether ``messages`` hold a value known only at run time."""
+        return _marked(messages)
+
+    @staticmethod
+    def fn_name(fn: Any) -> str:
+        return _fn_name(fn)
 
 
 def _fn_name(fn: Any) -> str:
@@ -197,166 +228,8 @@ def _marked(messages: list[Message]) -> bool:
     return any(OPEN in m.content for m in messages)
 
 
-def _within(at: _Where, name: str) -> _Where:
-    return _Where(f"{at.path} › {name}" if at.path else name, at.when, at.certain, at.times)
-
-
-def _at(here: _Where, when: str, certain: bool = True, times: int = 1) -> _Where:
-    """``here`` under one more condition."""
-    return _Where(here.path, _join(here.when, when), here.certain and certain, here.times * times)
-
-
-# -- the six patterns -------------------------------------------------------------------------
-def _chain(w: _Walker, chain: Any, input: Any, vars: Vars, at: _Where) -> Any:
-    outputs = dict(vars.get("steps") or {})
-    scope = {**vars, "steps": outputs}
-    here = _within(at, chain.name)
-    for step in chain.steps:
-        input = w.walk(step, input, scope, here)
-        outputs[step.name] = input
-    return input
-
-
-def _router(w: _Walker, router: Any, input: Any, vars: Vars, at: _Where) -> Any:
-    here = _within(at, router.name)
-    labels = list(router.routes)
-    clf = router.classifier
-    text = input if isinstance(input, str) else as_text(input)
-    scope = {**vars, "routes": labels, "labels": labels}
-    if isinstance(clf, Step):
-        w.step(clf, text, scope, here, kind="classifier")
-    elif hasattr(clf, "embedder"):
-        embedder = clf.embedder
-        model = resolve_model(embedder.id) if getattr(embedder, "remote", False) else None
-        note = (f"the first call also embeds the {len(clf._texts)} examples"
-                if clf._vectors is None else "")
-        if model is not None:
-            w.model_call(clf.name, "embed", model, [Message("user", text)], here,
-                         status="depends" if _pending(text) else "known", deps=[], note=note)
-        else:
-            w.calls.append(PreviewCall(f"{here.path} › {clf.name}", clf.name, "embed",
-                                       embedder.id, "known", [Message("user", text)],
-                                       when=here.when, certain=here.certain,
-                                       note=f"local embedder, no paid call; {note}".strip("; ")))
-    else:
-        w.python(clf.name, here, f"classifier function {_fn_name(getattr(clf, 'fn', clf))}()")
-    steps = {**(vars.get("steps") or {}),
-             clf.name: Pending(f"route chosen by {clf.name}")}
-    by_node: dict[int, list[str]] = {}
-    for label, node in router.routes.items():
-        by_node.setdefault(id(node), []).append(label)
-    for node in router.routes.values():
-        names = by_node.pop(id(node), None)
-        if names is None:
-            continue
-        when = "if route " + " or ".join(f"'{n}'" for n in names)
-        if router.default in names:
-            when += " (the default)"
-        w.walk(node, input, {**vars, "steps": steps}, _at(here, when, certain=False))
-    return Pending(f"output of {router.name}")
-
-
-def _mapreduce(w: _Walker, mr: Any, input: Any, vars: Vars, at: _Where) -> Any:
-    here = _within(at, mr.name)
-    items: list[Any] | None = None
-    if not _pending(input):
-        try:
-            items = mr.items(input)
-        except Exception as e:
-            w.notes.append(f"{here.path}: cannot split the input yet: {e}")
-    if items is None:
-        w.walk(mr.map, Pending("an item"), {**vars, "item": 0},
-               _at(here, "each item (how many: known at run time)"))
-        outputs: list[Any] = [Pending(f"outputs of {mr.map.name}")]
-    else:
-        w.notes.append(f"{here.path}: the input splits into {len(items)} item"
-                       f"{'s' if len(items) != 1 else ''}")
-        for i, item in enumerate(items):
-            w.walk(mr.map, item, {**vars, "item": i}, _at(here, f"item {i + 1} of {len(items)}"))
-        outputs = [Pending(f"output of {mr.map.name} for item {i + 1}") for i in range(len(items))]
-    if mr.reduce_tokens:
-        w.notes.append(f"{here.path}: long outputs are reduced in groups first "
-                       f"(reduce_tokens={mr.reduce_tokens}), which may add reduce calls")
-    if mr.reduce is None:
-        return outputs
-    return w.walk(mr.reduce, outputs, {**vars, "outputs": outputs}, here)
-
-
-def _agent(w: _Walker, agent: Any, input: Any, vars: Vars, at: _Where) -> Any:
-    here = _within(at, agent.name)
-    text = input if isinstance(input, str) else as_text(input)
-    try:
-        messages = agent._opening(text, vars)
-        status, note = ("depends" if _marked(messages) else "known"), ""
-    except Exception as e:
-        messages, status, note = [Message("user", agent.prompt.source)], "error", str(e)
-    tools = [t.spec for t in agent.tools.values()] if agent.native else []
-    first = w.model_call(agent.name, "agent", agent.model, messages, _at(here, "iteration 1"),
-                         status=status, deps=["input"] if status == "depends" else [],
-                         tools=tools, max_tokens=agent.max_tokens,
-                         note=note or f"tools: {', '.join(agent.tools) or '-'}")
-    if agent.max_iterations > 1:
-        later = [*messages, Message("assistant", Pending("tool call chosen by the model")),
-                 Message("tool", Pending("observation"))]
-        w.model_call(agent.name, "agent", agent.model, later, _at(
-            here, f"iterations 2–{agent.max_iterations}, until it answers", certain=False),
-            status="depends", deps=["earlier iterations"], tools=tools,
-            calls=agent.max_iterations - 1, max_tokens=agent.max_tokens,
-            note="each iteration re-sends the whole conversation: see the context chart")
-    w.agents.append(AgentContext(agent, first.input_tokens or 0, first.token_method,
-                                 w.observation_tokens))
-    return Pending(f"answer of {agent.name}")
-
-
-def _plan_execute(w: _Walker, pe: Any, input: Any, vars: Vars, at: _Where) -> Any:
-    from ._plans import History
-
-    here = _within(at, pe.name)
-    task = input if isinstance(input, str) else as_text(input)
-    scope = {**vars, "task": task, "history": History()}
-    w.walk(pe.planner, task, scope, _at(here, "plan v1"))
-    plan = Pending(f"plan written by {pe.planner.name}")
-    scope = {**scope, "plan": plan}
-    w.walk(pe.executor, Pending("a plan step"), scope,
-           _at(here, f"each plan step (≤ {pe.max_steps})"))
-    if pe.replanner is not None:
-        done = {**scope, "history": Pending("steps done so far, with results")}
-        w.walk(pe.replanner, task, done,
-               _at(here, f"after each step (≤ {pe.max_replans} re-plans)"))
-    return Pending(f"output of {pe.name}")
-
-
-def _team(w: _Walker, team: Any, input: Any, vars: Vars, at: _Where) -> Any:
-    from ._plans import Workspace
-    from ._team import _brief
-
-    here = _within(at, team.name)
-    task = input if isinstance(input, str) else as_text(input)
-    scope = {**vars, "task": task, "workspace": Workspace(), "agents": list(team.members)}
-    w.walk(team.supervisor, task, scope, _at(here, "turn 1"))
-    later = {**scope, "workspace": Pending("workspace after the earlier turns")}
-    brief = _brief(task, Workspace(), Pending("the supervisor's instruction"))
-    for key, member in team.members.items():
-        w.walk(member, brief, scope,
-               _at(here, f"when the supervisor picks '{key}'", certain=False))
-    w.walk(team.supervisor, task, later, _at(
-        here, f"turns 2–{team.max_turns + 1}, until FINISH", certain=False,
-        times=team.max_turns))
-    return Pending(f"output of {team.name}")
-
-
 def _join(*parts: str) -> str:
     return " · ".join(p for p in parts if p)
-
-
-_VISITORS: dict[str, Callable[..., Any]] = {
-    "_chain.Chain": _chain,
-    "_router.Router": _router,
-    "_mapreduce.MapReduce": _mapreduce,
-    "_agent.Agent": _agent,
-    "_plan_execute.PlanExecute": _plan_execute,
-    "_team.Team": _team,
-}
 
 
 def preview(pipe: Pipeline, input: Any, *, observation_tokens: int = 50) -> Preview:

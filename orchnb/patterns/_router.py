@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..engine import Run, RunContext, as_text
 from ..exceptions import RunError, SpecError
+from ..models import Message, resolve_model
 from ..trace import Span
-from ._base import Node, Pipeline, Vars, as_node
+from ._base import Node, Pipeline, Step, Vars, as_node
 from ._classify import Classification, Classifier, Prediction, as_classifier
 from ._labels import normalize
+from ._to_yaml import classifier_spec, node_spec
 
 
 class Router(Pipeline):
@@ -35,6 +37,13 @@ class Router(Pipeline):
     """
 
     pattern = "router"
+
+    model_attrs: ClassVar[tuple[str, ...]] = ("classifier",)
+    """Attributes holding this pattern's models or model-holding parts (preflight)."""
+    fork_knobs: ClassVar[Mapping[str, int]] = {}
+    """Whole-number knobs ``run.fork`` may edit, with their minimum."""
+    internal_steps: ClassVar[frozenset[str]] = frozenset()
+    """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
     def __init__(self, name: str, classifier: Any, routes: Mapping[str, Any], *,
                  default: str | None = None, aliases: Mapping[str, str] | None = None,
@@ -149,6 +158,65 @@ class Router(Pipeline):
             if label not in self.routes:
                 raise SpecError(f"router '{self.name}': examples for '{label}', which is not a "
                                 f"route; known routes: {known}", key=f"classifier.examples.{label}")
+
+    # -- what tooling asks the pattern (preview, YAML) ------------------------------------
+    def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
+        """Preview: the classifier's call, then every route under its condition."""
+        here = w.within(at, self.name)
+        labels = list(self.routes)
+        clf = self.classifier
+        text = input if isinstance(input, str) else as_text(input)
+        scope = {**vars, "routes": labels, "labels": labels}
+        if isinstance(clf, Step):
+            w.step(clf, text, scope, here, kind="classifier")
+        elif hasattr(clf, "embedder"):
+            embedder = clf.embedder
+            note = (f"the first call also embeds the {len(clf._texts)} examples"
+                    if clf._vectors is None else "")
+            if getattr(embedder, "remote", False):
+                w.model_call(clf.name, "embed", resolve_model(embedder.id),
+                             [Message("user", text)], here,
+                             status="depends" if w.is_pending(text) else "known", deps=[],
+                             note=note)
+            else:
+                w.local(clf.name, "embed", embedder.id, [Message("user", text)], here,
+                        f"local embedder, no paid call; {note}".strip("; "))
+        else:
+            w.python(clf.name, here,
+                     f"classifier function {w.fn_name(getattr(clf, 'fn', clf))}()")
+        steps = {**(vars.get("steps") or {}), clf.name: w.pending(f"route chosen by {clf.name}")}
+        by_node: dict[int, list[str]] = {}
+        for label, node in self.routes.items():
+            by_node.setdefault(id(node), []).append(label)
+        for node in self.routes.values():
+            names = by_node.pop(id(node), None)
+            if names is None:
+                continue
+            when = "if route " + " or ".join(f"'{n}'" for n in names)
+            if self.default in names:
+                when += " (the default)"
+            w.walk(node, input, {**vars, "steps": steps}, w.under(here, when, certain=False))
+        return w.pending(f"output of {self.name}")
+
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML keys of this router (``pipe.to_yaml()``)."""
+        seen: dict[int, str] = {}
+        routes = {}
+        for label, node in self.routes.items():
+            if id(node) in seen:
+                raise SpecError(f"router '{self.name}': routes '{seen[id(node)]}' and "
+                                f"'{label}' share one node, which YAML cannot express; give "
+                                f"each route its own step", key=f"routes.{label}")
+            seen[id(node)] = label
+            routes[label] = node_spec(node)
+        out: dict[str, Any] = {"classifier": classifier_spec(self.classifier, self.name)}
+        aliases = getattr(self.classifier, "aliases", None)
+        if aliases:
+            out["aliases"] = dict(aliases)
+        out["routes"] = routes
+        if self.default is not None:
+            out["default"] = self.default
+        return out
 
 
 def _mark(span: Span, choice: Classification, meta: Mapping[str, Any] | None = None) -> None:

@@ -13,13 +13,14 @@ the turn to ``to`` after ``after`` acted).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..engine import RunContext, as_text
 from ..exceptions import MaxIterationsExceeded, SpecError
 from ..models import Model
 from ._base import Node, Pipeline, Step, Vars, as_node
 from ._plans import Workspace, parse_decision
+from ._to_yaml import node_spec, without_defaults
 
 SUPERVISOR_PROMPT = """You lead a team ({{ agents | join(", ") }}) working on this task:
 {{ task }}
@@ -50,6 +51,13 @@ class Team(Pipeline):
     """
 
     pattern = "team"
+
+    model_attrs: ClassVar[tuple[str, ...]] = ("supervisor",)
+    """Attributes holding this pattern's models or model-holding parts (preflight)."""
+    fork_knobs: ClassVar[Mapping[str, int]] = {"max_turns": 1}
+    """Whole-number knobs ``run.fork`` may edit, with their minimum."""
+    internal_steps: ClassVar[frozenset[str]] = frozenset({"handoff"})
+    """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
     def __init__(self, name: str, supervisor: Any, agents: Mapping[str, Any] | Sequence[Any], *,
                  max_turns: int = 10, **options: Any):
@@ -122,6 +130,31 @@ class Team(Pipeline):
         s = self.supervisor.name
         turns = [e for m in self.members for e in ((s, m, "hand off"), (m, s, "result"))]
         return [("__in__", s, "task"), *turns, (s, "__out__", "FINISH")]
+
+    # -- what tooling asks the pattern (preview, YAML) ------------------------------------
+    def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
+        """Preview: the supervisor's first turn, each member when picked, the later turns."""
+        here = w.within(at, self.name)
+        task = input if isinstance(input, str) else as_text(input)
+        scope = {**vars, "task": task, "workspace": Workspace(), "agents": list(self.members)}
+        w.walk(self.supervisor, task, scope, w.under(here, "turn 1"))
+        later = {**scope, "workspace": w.pending("workspace after the earlier turns")}
+        brief = _brief(task, Workspace(), w.pending("the supervisor's instruction"))
+        for key, member in self.members.items():
+            w.walk(member, brief, scope,
+                   w.under(here, f"when the supervisor picks '{key}'", certain=False))
+        w.walk(self.supervisor, task, later, w.under(
+            here, f"turns 2–{self.max_turns + 1}, until FINISH", certain=False,
+            times=self.max_turns))
+        return w.pending(f"output of {self.name}")
+
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML keys of this team (``pipe.to_yaml()``)."""
+        out: dict[str, Any] = {"supervisor": node_spec(self.supervisor, SUPERVISOR_PROMPT),
+                               "agents": {key: node_spec(node)
+                                          for key, node in self.members.items()}}
+        out.update(without_defaults({"max_turns": self.max_turns}, max_turns=10))
+        return out
 
 
 def _brief(task: str, workspace: Workspace, instruction: str) -> str:
