@@ -20,7 +20,7 @@ from ._sdk_support import (
     wire_safe,
 )
 from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
-from ._tokens import complete_usage
+from ._tokens import complete_usage, estimate_tokens
 from ._types import (
     Capabilities,
     Message,
@@ -337,8 +337,11 @@ class OpenAIProvider:
         except Exception as e:
             raise self._error(e, model, timeout) from e
         vectors = [list(d.embedding) for d in sorted(result.data, key=lambda d: d.index)]
-        u = result.usage
-        return vectors, Usage(input_tokens=(u.prompt_tokens or 0) if u is not None else 0)
+        u = getattr(result, "usage", None)
+        tokens = (u.prompt_tokens or 0) if u is not None else 0
+        if tokens <= 0 < len(texts):  # no usage reported: estimated, not 0 (budgets count it)
+            return vectors, Usage(sum(estimate_tokens(t) for t in texts), 0, estimated=True)
+        return vectors, Usage(input_tokens=tokens)
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop (a later call makes a new one)."""

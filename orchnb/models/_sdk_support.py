@@ -302,9 +302,13 @@ def wire_safe(value: Any, _depth: int = 0) -> Any:
     {'messages': [{'content': 'a\ufffdb'}]}
     """
     if isinstance(value, str):
-        if value.isascii() or _SURROGATE.search(value) is None:
+        if value.isascii():
             return value
-        return _SURROGATE.sub("\ufffd", value)
+        try:
+            value.encode()  # C speed; a regex scan of non-ASCII text is 10x slower
+        except UnicodeEncodeError:
+            return _SURROGATE.sub("\ufffd", value)
+        return value
     if _depth > _MAX_DEPTH:
         return value
     if isinstance(value, dict):

@@ -94,3 +94,12 @@ def test_complete_usage_fills_only_what_is_missing():
     half = complete_usage(Usage(0, 7, 0), request, "abcd")  # a server sending zeros
     assert half == Usage(13, 7, 0, estimated=True)
     assert complete_usage(None, request, "abcd" * 10) == Usage(13, 10, 0, estimated=True)
+
+
+def test_embeddings_without_usage_are_estimated(fake):
+    vector = [0.6, 0.8]
+    fake.fail_next(1, "200", body={"object": "list", "model": "e", "data": [
+        {"object": "embedding", "index": 0, "embedding": vector}]})
+    provider = OpenAIProvider(api_key="sk-fake", base_url=fake.openai_base_url)
+    vectors, usage = asyncio.run(provider.embed("text-embedding-3-small", ["abcdefgh"]))
+    assert vectors == [vector] and usage == Usage(2, 0, 0, estimated=True)
