@@ -23,6 +23,7 @@ from ..models import (
     StreamDelta,
     Usage,
     call_cost,
+    estimate_tokens,
     resolve_model,
 )
 from ..tools import Tool
@@ -40,11 +41,6 @@ _MSG_OVERHEAD = 4
 """Tokens a chat message costs beyond its text (role, separators), as providers count them."""
 _OUTPUT_GUESS = 512
 """Output tokens reserved for a call without ``max_tokens`` before any output was seen."""
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token (the sim models' and the loopback server's own rule)."""
-    return (len(text) + 3) // 4
 
 
 @dataclass(slots=True)
@@ -190,6 +186,8 @@ class ModelOp(Op):
         u = result.usage
         span.input_tokens, span.output_tokens, span.cached_tokens = (
             u.input_tokens, u.output_tokens, u.cached_tokens)
+        if u.estimated and not result.simulated:  # a sim's counts are its rule, not a guess
+            span.usage_estimated = True
         out = result.text
         # What a fork or a replay needs to answer this call again from the trace alone: the
         # tool calls' ids, the text when the output column cannot hold it, and the request's

@@ -26,8 +26,8 @@ from ._redact import (
     scrub_exception,
     scrub_secrets,
 )
-from ._sim import SimModel, SimProvider, estimate_tokens, get_sim_model, sim_model
-from ._tokens import TokenCount, count_tokens
+from ._sim import SimModel, SimProvider, get_sim_model, sim_model
+from ._tokens import TokenCount, complete_usage, count_tokens, estimate_tokens
 from ._types import (
     Capabilities,
     Message,
@@ -61,6 +61,7 @@ __all__ = [
     "ToolSpec",
     "Usage",
     "call_cost",
+    "complete_usage",
     "cost_usd",
     "count_tokens",
     "estimate_tokens",

@@ -11,8 +11,15 @@ from typing import Any
 
 from ..exceptions import MissingAPIKeyError
 from ._redact import remember_secret
-from ._sdk_support import LoopClients, malformed_answer, map_sdk_error, parse_arguments
+from ._sdk_support import (
+    LoopClients,
+    malformed_answer,
+    map_sdk_error,
+    parse_arguments,
+    wire_safe,
+)
 from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
+from ._tokens import complete_usage
 from ._types import (
     Capabilities,
     Message,
@@ -135,7 +142,7 @@ def to_anthropic(request: ModelRequest) -> dict[str, Any]:
         # anthropic>=1.0 dropped the ``temperature`` keyword (deprecated for newer models); the
         # API still takes it where a model supports sampling options, so it rides in the body.
         params["extra_body"] = {"temperature": request.temperature}
-    return params
+    return wire_safe(params)
 
 
 def _usage(u: Any) -> Usage:
@@ -171,7 +178,7 @@ class _StreamState:
         kind = event.type
         if kind == "message_start":
             self.reported = event.message.model or ""
-            self.usage = event.message.usage
+            self.usage = getattr(event.message, "usage", None)
         elif kind == "content_block_start":
             block = event.content_block
             if block.type == "tool_use":
@@ -191,8 +198,10 @@ class _StreamState:
                     self.on_delta(StreamDelta(delta.partial_json, "tool_call", name))
         elif kind == "message_delta":
             self.stop_reason = event.delta.stop_reason or self.stop_reason
-            u = event.usage
-            if self.usage is not None and u is not None:
+            u = getattr(event, "usage", None)
+            if self.usage is None:  # message_start had none: the totals are all there is
+                self.usage = u
+            elif u is not None:
                 # message_delta counts are running totals: they replace, and the optional
                 # ones keep message_start's value when omitted.
                 self.usage.output_tokens = u.output_tokens
@@ -215,7 +224,7 @@ class _StreamState:
         return ModelResponse(
             text=text,
             tool_calls=calls,
-            usage=_usage(self.usage),
+            usage=complete_usage(_usage(self.usage), self.request, text, calls),
             model=self.reported or self.model,
             finish_reason=finish,
         )
@@ -241,7 +250,7 @@ def from_anthropic(message: Any, model: str, request: ModelRequest | None = None
     return ModelResponse(
         text=text,
         tool_calls=calls,
-        usage=_usage(message.usage),
+        usage=complete_usage(_usage(getattr(message, "usage", None)), request, text, calls),
         model=message.model or model,
         finish_reason=finish,
     )

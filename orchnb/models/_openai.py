@@ -12,8 +12,15 @@ from typing import Any
 
 from ..exceptions import MissingAPIKeyError, ProviderError
 from ._redact import remember_secret
-from ._sdk_support import LoopClients, malformed_answer, map_sdk_error, parse_arguments
+from ._sdk_support import (
+    LoopClients,
+    malformed_answer,
+    map_sdk_error,
+    parse_arguments,
+    wire_safe,
+)
 from ._streaming import ToolCallBuffer, consume, idle_limit, incomplete
+from ._tokens import complete_usage, estimate_tokens
 from ._types import (
     Capabilities,
     Message,
@@ -117,7 +124,7 @@ def to_openai(request: ModelRequest) -> dict[str, Any]:
         params["max_tokens"] = request.max_tokens
     if request.output_schema is not None:
         params["response_format"] = response_format(request.output_name, request.output_schema)
-    return params
+    return wire_safe(params)
 
 
 def _usage(u: Any) -> Usage:
@@ -134,9 +141,10 @@ def _usage(u: Any) -> Usage:
 class _StreamState:
     """A streamed chat completion put back together, chunk by chunk."""
 
-    def __init__(self, model: str, on_delta: OnDelta):
+    def __init__(self, model: str, on_delta: OnDelta, request: ModelRequest | None = None):
         self.model, self.reported = model, ""
         self.on_delta = on_delta
+        self.request = request
         self.texts: list[str] = []
         self.tools = ToolCallBuffer()
         self.usage = Usage()
@@ -164,17 +172,21 @@ class _StreamState:
                 self.finish_reason = choice.finish_reason
 
     def response(self) -> ModelResponse:
+        text, calls = "".join(self.texts), self.tools.calls()
         return ModelResponse(
-            text="".join(self.texts),
-            tool_calls=self.tools.calls(),
-            usage=self.usage,
+            text=text,
+            tool_calls=calls,
+            # llama.cpp's server (and others) send no usage chunk even when asked
+            usage=complete_usage(self.usage, self.request, text, calls),
             model=self.reported or self.model,
             finish_reason=self.finish_reason,
         )
 
 
-def from_openai(completion: Any, model: str) -> ModelResponse:
-    """A :class:`ModelResponse` from an SDK ``ChatCompletion``."""
+def from_openai(completion: Any, model: str, request: ModelRequest | None = None
+                ) -> ModelResponse:
+    """A :class:`ModelResponse` from an SDK ``ChatCompletion``; usage the server left out is
+    estimated from ``request`` and the reply (see :func:`complete_usage`)."""
     if not completion.choices:
         raise ProviderError(f"openai:{model}: the answer has no choices", provider="openai",
                             model=model, retryable=True)
@@ -185,11 +197,12 @@ def from_openai(completion: Any, model: str) -> ModelResponse:
         for c in (message.tool_calls or [])
         if getattr(c, "function", None) is not None  # skip non-function (custom) tool calls
     ]
+    # A refusal of a structured answer is text, so validation shows it (and keeps it).
+    text = message.content or getattr(message, "refusal", None) or ""
     return ModelResponse(
-        # A refusal of a structured answer is text, so validation shows it (and keeps it).
-        text=message.content or getattr(message, "refusal", None) or "",
+        text=text,
         tool_calls=calls,
-        usage=_usage(completion.usage),
+        usage=complete_usage(_usage(getattr(completion, "usage", None)), request, text, calls),
         model=completion.model or model,
         finish_reason=choice.finish_reason,
     )
@@ -284,7 +297,7 @@ class OpenAIProvider:
         except Exception as e:
             raise self._error(e, model, request.timeout) from e
         try:
-            return from_openai(completion, model)
+            return from_openai(completion, model, request)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
             # A 200 whose body the SDK accepted but that is no openai answer (an
             # "compatible" server's own shape): a malformed answer, retried like one.
@@ -294,7 +307,7 @@ class OpenAIProvider:
                       on_delta: OnDelta) -> ModelResponse:
         import openai
 
-        state = _StreamState(model, on_delta)
+        state = _StreamState(model, on_delta, request)
         idle = idle_limit(request)
 
         def opened() -> Any:
@@ -324,8 +337,11 @@ class OpenAIProvider:
         except Exception as e:
             raise self._error(e, model, timeout) from e
         vectors = [list(d.embedding) for d in sorted(result.data, key=lambda d: d.index)]
-        u = result.usage
-        return vectors, Usage(input_tokens=(u.prompt_tokens or 0) if u is not None else 0)
+        u = getattr(result, "usage", None)
+        tokens = (u.prompt_tokens or 0) if u is not None else 0
+        if tokens <= 0 < len(texts):  # no usage reported: estimated, not 0 (budgets count it)
+            return vectors, Usage(sum(estimate_tokens(t) for t in texts), 0, estimated=True)
+        return vectors, Usage(input_tokens=tokens)
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop (a later call makes a new one)."""

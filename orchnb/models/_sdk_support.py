@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import email.utils
 import json
+import re
 import threading
 import time
 import weakref
@@ -233,6 +234,15 @@ def map_sdk_error(
             f"{where}: connection failed{reason}; the server closed or refused the connection",
             provider=provider, model=model, status=None, retryable=True,
         )
+    if isinstance(error, UnicodeDecodeError):
+        # The SDKs decode a body (or an SSE line) before parsing it and let this escape. A
+        # corrupted body is a transport fault, retried like a malformed one.
+        return ProviderError(
+            f"{where}: the server answered with bytes that are not valid UTF-8 (byte "
+            f"{error.object[error.start:error.start + 1]!r} at offset {error.start}): a "
+            f"corrupted body (a proxy or the server mangled it)",
+            provider=provider, model=model, status=None, retryable=True,
+        )
     if isinstance(error, (json.JSONDecodeError, sdk.APIResponseValidationError)):
         # The SDKs let a body that is not JSON escape as a bare JSONDecodeError.
         return ProviderError(
@@ -275,3 +285,34 @@ def parse_arguments(raw: Any) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError):  # RecursionError: hostile nesting
         return {"_raw": str(raw)}
     return value if isinstance(value, dict) else {"_raw": str(raw)}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_DEPTH = 200  # deeper than any request body an API takes; left as is past it
+
+
+def wire_safe(value: Any, _depth: int = 0) -> Any:
+    """``value`` (request parameters) with every lone surrogate replaced by U+FFFD.
+
+    The SDKs encode a body as UTF-8, which a lone surrogate cannot be: a reply holding one
+    (``"\\ud800"`` in its JSON), put into the next prompt, would crash the call with a raw
+    ``UnicodeEncodeError``. Dicts and lists are copied, only strings with a surrogate rebuilt.
+
+    >>> wire_safe({"messages": [{"content": "a\\ud800b"}]})
+    {'messages': [{'content': 'a\ufffdb'}]}
+    """
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode()  # C speed; a regex scan of non-ASCII text is 10x slower
+        except UnicodeEncodeError:
+            return _SURROGATE.sub("\ufffd", value)
+        return value
+    if _depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {wire_safe(k, _depth): wire_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [wire_safe(v, _depth + 1) for v in value]
+    return value

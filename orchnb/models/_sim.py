@@ -29,15 +29,6 @@ _BUILTIN = frozenset({"echo", "gist"})
 _call_ids = count(1)
 
 
-def estimate_tokens(text: str) -> int:
-    """A deterministic token estimate: about four characters a token.
-
-    >>> estimate_tokens("abcdefgh")
-    2
-    """
-    return (len(text) + 3) // 4
-
-
 @dataclass
 class SimModel:
     """An offline model answering by rules, a script or a function, registered as ``sim:NAME``.

@@ -5,8 +5,11 @@ file can be had: tiktoken downloads it on first use and caches it (``TIKTOKEN_CA
 an offline machine without that cache gets the estimate instead. Loading is tried once per
 encoding and process, in a worker thread given :data:`TIKTOKEN_LOAD_SECONDS`: a network that
 swallows packets cannot hang a preview. Every other model, and sim models (whose reported usage
-*is* this estimate), get :func:`~orchnb.models.estimate_tokens`'s four characters a token.
+*is* this estimate), get :func:`estimate_tokens`'s four characters a token.
 Counting never raises.
+
+The same estimate stands in for the usage a provider did not report (:func:`complete_usage`):
+llama.cpp's server and other OpenAI-compatible ones send none, and unknown is not zero.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from ._provider import Model
-from ._types import Message, ToolSpec
+from ._types import Message, ModelRequest, ToolCall, ToolSpec, Usage
+
+if TYPE_CHECKING:  # _provider imports the sim provider, which imports this module
+    from ._provider import Model
 
 TIKTOKEN_LOAD_SECONDS = 5.0
 """How long loading one tiktoken encoding (perhaps downloading it) may take before the count
@@ -30,6 +35,53 @@ ESTIMATE = "estimate"
 _PER_MESSAGE = 3  # OpenAI's chat format: each message adds about 3 tokens of framing
 _encodings: dict[str, Any] = {}  # name -> Encoding, or the str reason it could not load
 _lock = threading.Lock()
+
+
+def estimate_tokens(text: str) -> int:
+    """A deterministic token estimate: about four characters a token.
+
+    >>> estimate_tokens("abcdefgh")
+    2
+    """
+    return (len(text) + 3) // 4
+
+
+def _estimate(texts: Sequence[str], tool_text: Sequence[str]) -> int:
+    chars = sum(len(t) for t in texts) + sum(len(t) for t in tool_text)
+    return (chars + 3) // 4 + _PER_MESSAGE * len(texts)
+
+
+def _tool_text(tools: Sequence[ToolSpec]) -> list[str]:
+    return [json.dumps({"name": t.name, "description": t.description,
+                        "parameters": t.parameters}) for t in tools]
+
+
+def complete_usage(reported: Usage | None, request: ModelRequest | None, text: str,
+                   tool_calls: Sequence[ToolCall] = ()) -> Usage:
+    """``reported`` when it has the counts, else with the missing ones estimated (flagged).
+
+    A count is missing when the provider sent no usage, or sent 0 where a call cannot cost 0
+    (input always; output when there is a reply). Input is estimated from ``request``'s
+    messages and tool definitions, output from ``text`` and ``tool_calls``.
+
+    >>> complete_usage(None, ModelRequest([Message("user", "abcdefgh")]), "abcd")
+    Usage(input_tokens=5, output_tokens=1, cached_tokens=0, estimated=True)
+    >>> complete_usage(Usage(7, 2), None, "abcd")
+    Usage(input_tokens=7, output_tokens=2, cached_tokens=0, estimated=False)
+    """
+    usage = reported if reported is not None else Usage()
+    missing_in = usage.input_tokens <= 0
+    missing_out = usage.output_tokens <= 0 and bool(text or tool_calls)
+    if not (missing_in or missing_out):
+        return usage
+    if missing_in:
+        inp = 0 if request is None else _estimate(
+            [_message_text(m) for m in request.messages], _tool_text(request.tools))
+        usage = replace(usage, input_tokens=inp)
+    if missing_out:
+        calls = "".join(c.name + json.dumps(c.arguments, default=str) for c in tool_calls)
+        usage = replace(usage, output_tokens=estimate_tokens(text + calls))
+    return replace(usage, estimated=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +114,7 @@ def count_tokens(model: Model, messages: Sequence[Message],
     texts = [_message_text(m) for m in messages]
     if model.simulated:  # the sim provider's usage leaves tool definitions out
         tools = ()
-    tool_text = [json.dumps({"name": t.name, "description": t.description,
-                             "parameters": t.parameters}) for t in tools]
+    tool_text = _tool_text(tools)
     encoding, note = _encoding_for(model)
     if encoding is not None:
         try:
@@ -73,8 +124,7 @@ def count_tokens(model: Model, messages: Sequence[Message],
             return TokenCount(n + _PER_MESSAGE, f"tiktoken:{encoding.name}")
         except Exception as e:  # a tokenizer bug must not break a preview
             note = f"tiktoken failed ({type(e).__name__}); estimated instead"
-    chars = sum(len(t) for t in texts) + sum(len(t) for t in tool_text)
-    return TokenCount((chars + 3) // 4 + _PER_MESSAGE * len(texts), ESTIMATE, note)
+    return TokenCount(_estimate(texts, tool_text), ESTIMATE, note)
 
 
 def _message_text(m: Message) -> str:

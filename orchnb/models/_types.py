@@ -109,7 +109,8 @@ class Usage:
     cached_tokens: int = 0
     """Prompt tokens served from the provider's prompt cache."""
     estimated: bool = False
-    """True when the counts are estimates (simulated models), not the provider's figures."""
+    """True when the counts are estimates, not the provider's figures: simulated models, and
+    calls whose provider reported no usage (estimated from the text)."""
 
     @property
     def total_tokens(self) -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import SpecError
+from ._hostile import corrupt, corrupt_frames
 from ._http import HttpRequest, HttpResponse, HttpServer
 from ._wire import (
     Api,
@@ -43,7 +44,7 @@ from ._wire import (
 )
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate",
-               "stream_error")
+               "stream_error", "bad_utf8")
 """Named faults; any other HTTP error status as a string ("400", "401", "529"...) works too.
 
 ``cut`` drops the connection after ``cut_after`` chunks of a streamed answer, ``truncate``
@@ -51,7 +52,9 @@ ends the stream cleanly there, ``stream_error`` sends the vendor's in-stream err
 (overloaded) and ends; all stop before the stream's final event (OpenAI's ``finish_reason``
 chunk, Anthropic's ``message_stop``). On a plain request ``cut`` drops the connection halfway
 through the body, ``truncate`` sends half the body as if complete and ``stream_error`` is a
-529. ``"200"`` with ``body=`` answers 200 with that body (a "compatible" server's wrong shape)."""
+529. ``"200"`` with ``body=`` answers 200 with that body (a "compatible" server's wrong shape).
+``bad_utf8`` is the normal answer with bytes that are not UTF-8 in its body (streamed: in chunk
+``cut_after``, the chunks before it intact)."""
 
 Latency = float | tuple[float, float] | Callable[[FakeRequest], float]
 Responder = Callable[[FakeRequest], "str | FakeReply | dict[str, Any] | list[Any]"]
@@ -102,6 +105,8 @@ class FakeProvider:
     answering; ``retry_after`` the default ``Retry-After`` of a 429 or 503. A streamed answer
     (``stream=true``) starts after ``latency`` and waits ``chunk_delay`` seconds between chunks;
     ``cut_after`` is how many chunks a ``"cut"`` or ``"truncate"`` fault lets through.
+    ``send_usage=False`` (an attribute too) answers without token usage as llama.cpp's server
+    does: no usage field, no usage chunk even when a stream asks for one.
     """
 
     def __init__(
@@ -114,6 +119,7 @@ class FakeProvider:
         retry_after: float = 1.0,
         chunk_delay: float = 0.0,
         cut_after: int = 2,
+        send_usage: bool = True,
     ):
         for what, value in (("hang", hang), ("retry_after", retry_after),
                             ("chunk_delay", chunk_delay), ("cut_after", cut_after)):
@@ -130,6 +136,7 @@ class FakeProvider:
         self.retry_after = retry_after
         self.chunk_delay = chunk_delay
         self.cut_after = cut_after
+        self.send_usage = send_usage
         self.responder: Responder | None = None
         """Answers when the script is empty: ``fn(request) -> str | FakeReply``."""
         self.port = port
@@ -218,12 +225,9 @@ class FakeProvider:
         >>> sorted(FakeProvider().env())
         ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL']
         """
-        return {
-            "OPENAI_BASE_URL": self.openai_base_url,
-            "OPENAI_API_KEY": "sk-fake",
-            "ANTHROPIC_BASE_URL": self.anthropic_base_url,
-            "ANTHROPIC_API_KEY": "sk-ant-fake",
-        }
+        return {"OPENAI_BASE_URL": self.openai_base_url, "OPENAI_API_KEY": "sk-fake",
+                "ANTHROPIC_BASE_URL": self.anthropic_base_url,
+                "ANTHROPIC_API_KEY": "sk-ant-fake"}
 
     # -- behaviour ------------------------------------------------------------------------------
     def script(self, replies: Iterable[str | FakeReply | dict[str, Any] | list[Any]]
@@ -281,11 +285,13 @@ class FakeProvider:
         rate_cut: float = 0.0,
         rate_truncate: float = 0.0,
         rate_stream_error: float = 0.0,
+        rate_bad_utf8: float = 0.0,
     ) -> FakeProvider:
         """Inject faults at random (seeded) with these probabilities per request."""
         rates = {"429": rate_429, "500": rate_500, "503": rate_503, "timeout": rate_timeout,
                  "malformed": rate_malformed, "drop": rate_drop, "cut": rate_cut,
-                 "truncate": rate_truncate, "stream_error": rate_stream_error}
+                 "truncate": rate_truncate, "stream_error": rate_stream_error,
+                 "bad_utf8": rate_bad_utf8}
         for kind, rate in rates.items():
             if (not isinstance(rate, (int, float)) or isinstance(rate, bool)
                     or not 0.0 <= rate <= 1.0):
@@ -392,6 +398,8 @@ class FakeProvider:
                     await asyncio.sleep(delay)
             if fault is not None and fault.kind in ("cut", "truncate", "stream_error"):
                 return self._cut(api, route[1], req, n, fault)
+            if fault is not None and fault.kind == "bad_utf8":
+                return self._answer(api, route[1], req, n, fault)
             if fault is not None and fault.kind != "timeout":
                 if fault.kind in ("429", "503", "529"):
                     req.retry_after = (self.retry_after if fault.retry_after is None
@@ -401,22 +409,29 @@ class FakeProvider:
         except Exception as e:  # a broken responder or latency function must show, not hang
             return _json(500, error_body(api, 500, f"fake server: {type(e).__name__}: {e}"))
 
-    def _answer(self, api: Api, path: str, req: FakeRequest, n: int) -> HttpResponse:
+    def _answer(self, api: Api, path: str, req: FakeRequest, n: int,
+                fault: _Fault | None = None) -> HttpResponse:
+        """The normal answer; a ``bad_utf8`` ``fault`` corrupts its bytes."""
         if path == "/v1/models":
-            return _json(200, openai_models(_MODELS))
-        if path == "/v1/embeddings":
-            return _json(200, openai_embeddings(req.body, self.seed))
-        reply = self._reply_for(req)
-        if req.body.get("stream"):
-            frames = self._frames(api, req, reply, n)
-            return self._streamed(req, frames.frames)
-        if api == "anthropic":
-            return _json(200, anthropic_message(req, reply, n))
-        return _json(200, openai_completion(req, reply, n))
+            answer = _json(200, openai_models(_MODELS))
+        elif path == "/v1/embeddings":
+            answer = _json(200, openai_embeddings(req.body, self.seed))
+        elif req.body.get("stream"):
+            frames = self._frames(api, req, self._reply_for(req), n).frames
+            if fault is not None:
+                at = self.cut_after if fault.cut_after is None else fault.cut_after
+                frames = corrupt_frames(frames, at)
+            return self._streamed(req, frames)
+        else:
+            make = anthropic_message if api == "anthropic" else openai_completion
+            answer = _json(200, make(req, self._reply_for(req), n, usage=self.send_usage))
+        if fault is not None:
+            answer.body = corrupt(answer.body)
+        return answer
 
-    @staticmethod
-    def _frames(api: Api, req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
-        return (anthropic_stream if api == "anthropic" else openai_stream)(req, reply, n)
+    def _frames(self, api: Api, req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
+        make = anthropic_stream if api == "anthropic" else openai_stream
+        return make(req, reply, n, usage=self.send_usage)
 
     def _streamed(self, req: FakeRequest, frames: list[bytes],
                   complete: bool = True) -> HttpResponse:

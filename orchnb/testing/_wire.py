@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..models import estimate_tokens
+
 Api = Literal["openai", "anthropic"]
 
 EMBEDDING_DIM = 64
@@ -33,15 +35,6 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
     503: ("server_error", "overloaded_error", "The server is overloaded; retry later."),
     529: ("server_error", "overloaded_error", "Overloaded."),
 }
-
-
-def estimate_tokens(text: str) -> int:
-    """A deterministic token estimate, about four characters a token.
-
-    >>> estimate_tokens("abcdefgh")
-    2
-    """
-    return (len(text) + 3) // 4
 
 
 @dataclass(slots=True)
@@ -263,8 +256,10 @@ def _usage(req: FakeRequest, reply: FakeReply) -> tuple[int, int, int]:
     return inp, out, min(reply.cached_tokens, inp)
 
 
-def openai_completion(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, Any]:
-    """An OpenAI ``chat.completion`` object answering ``req`` with ``reply``; ``n`` numbers ids."""
+def openai_completion(req: FakeRequest, reply: FakeReply, n: int, *,
+                      usage: bool = True) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` object answering ``req`` with ``reply``; ``n`` numbers ids.
+    ``usage=False`` leaves the ``usage`` field out (as some compatible servers do)."""
     calls = [
         {
             "id": f"call_fake_{n}_{i}",
@@ -277,30 +272,25 @@ def openai_completion(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, A
     if calls:
         message["tool_calls"] = calls
     inp, out, cached = _usage(req, reply)
-    return {
+    answer: dict[str, Any] = {
         "id": f"chatcmpl-fake-{n}",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": reply.model or req.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": reply.finish_reason or ("tool_calls" if calls else "stop"),
-                "logprobs": None,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": inp,
-            "completion_tokens": out,
-            "total_tokens": inp + out,
-            "prompt_tokens_details": {"cached_tokens": cached},
-        },
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason":
+                     reply.finish_reason or ("tool_calls" if calls else "stop")}],
     }
+    if usage:
+        answer["usage"] = {"prompt_tokens": inp, "completion_tokens": out,
+                           "total_tokens": inp + out,
+                           "prompt_tokens_details": {"cached_tokens": cached}}
+    return answer
 
 
-def anthropic_message(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, Any]:
-    """An Anthropic ``message`` object answering ``req`` with ``reply``; ``n`` numbers ids."""
+def anthropic_message(req: FakeRequest, reply: FakeReply, n: int, *,
+                      usage: bool = True) -> dict[str, Any]:
+    """An Anthropic ``message`` object answering ``req`` with ``reply``; ``n`` numbers ids.
+    ``usage=False`` leaves the ``usage`` field out."""
     content: list[dict[str, Any]] = []
     if reply.text:
         content.append({"type": "text", "text": reply.text})
@@ -310,7 +300,7 @@ def anthropic_message(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, A
                         "input": tool_input})
     inp, out, cached = _usage(req, reply)
     stop = reply.finish_reason or ("tool_use" if reply.tool_calls else "end_turn")
-    return {
+    message: dict[str, Any] = {
         "id": f"msg_fake_{n}",
         "type": "message",
         "role": "assistant",
@@ -318,14 +308,11 @@ def anthropic_message(req: FakeRequest, reply: FakeReply, n: int) -> dict[str, A
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": {
-            # Anthropic reports cache reads apart from (not inside) input_tokens.
-            "input_tokens": inp - cached,
-            "output_tokens": out,
-            "cache_read_input_tokens": cached,
-            "cache_creation_input_tokens": 0,
-        },
     }
+    if usage:  # Anthropic reports cache reads apart from (not inside) input_tokens
+        message["usage"] = {"input_tokens": inp - cached, "output_tokens": out,
+                            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+    return message
 
 
 @dataclass(slots=True)
@@ -360,14 +347,17 @@ def _sse(payload: Any, event: str | None = None) -> bytes:
     return f"{head}data: {data}\n\n".encode()
 
 
-def openai_stream(req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
+def openai_stream(req: FakeRequest, reply: FakeReply, n: int, *,
+                  usage: bool = True) -> StreamFrames:
     """``chat.completion.chunk`` SSE frames answering ``req`` with ``reply``.
 
     Text comes word by word, each tool call as a first chunk (id, name) and then its
     arguments in fragments; then the ``finish_reason`` chunk, the usage chunk when the body
-    asked for ``stream_options.include_usage``, and ``data: [DONE]``.
+    asked for ``stream_options.include_usage`` (and ``usage`` is True: llama.cpp's server
+    sends none even when asked), and ``data: [DONE]``.
     """
-    include_usage = bool((req.body.get("stream_options") or {}).get("include_usage"))
+    include_usage = usage and bool(
+        (req.body.get("stream_options") or {}).get("include_usage"))
     base: dict[str, Any] = {"id": f"chatcmpl-fake-{n}", "object": "chat.completion.chunk",
                             "created": 1_700_000_000, "model": reply.model or req.model}
     if include_usage:
@@ -396,18 +386,21 @@ def openai_stream(req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
     return StreamFrames(frames, final)
 
 
-def anthropic_stream(req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames:
+def anthropic_stream(req: FakeRequest, reply: FakeReply, n: int, *,
+                     usage: bool = True) -> StreamFrames:
     """Messages SSE events answering ``req`` with ``reply``: ``message_start`` (input usage),
     a text block of ``text_delta``s, a ``tool_use`` block of ``input_json_delta``s per tool call,
-    ``message_delta`` (stop reason, output usage), ``message_stop``."""
+    ``message_delta`` (stop reason, output usage), ``message_stop``. ``usage=False`` leaves
+    both usages out."""
     inp, out, cached = _usage(req, reply)
-    frames = [_sse({"type": "message_start", "message": {
+    start: dict[str, Any] = {
         "id": f"msg_fake_{n}", "type": "message", "role": "assistant",
         "model": reply.model or req.model, "content": [], "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": inp - cached, "output_tokens": 1,
-                  "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}}},
-        "message_start")]
+        "stop_sequence": None}
+    if usage:
+        start["usage"] = {"input_tokens": inp - cached, "output_tokens": 1,
+                          "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+    frames = [_sse({"type": "message_start", "message": start}, "message_start")]
     index = 0
     if reply.text:
         frames.append(_sse({"type": "content_block_start", "index": index,
@@ -428,9 +421,11 @@ def anthropic_stream(req: FakeRequest, reply: FakeReply, n: int) -> StreamFrames
         frames.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
         index += 1
     stop = reply.finish_reason or ("tool_use" if reply.tool_calls else "end_turn")
-    frames.append(_sse({"type": "message_delta",
-                        "delta": {"stop_reason": stop, "stop_sequence": None},
-                        "usage": {"output_tokens": out}}, "message_delta"))
+    delta: dict[str, Any] = {"type": "message_delta",
+                             "delta": {"stop_reason": stop, "stop_sequence": None}}
+    if usage:
+        delta["usage"] = {"output_tokens": out}
+    frames.append(_sse(delta, "message_delta"))
     final = len(frames)
     frames.append(_sse({"type": "message_stop"}, "message_stop"))
     return StreamFrames(frames, final)

@@ -2,7 +2,9 @@
 
 Costs and tokens are summed over the calls (model and tool spans) only, so nested step and
 pattern spans never count twice. A model call without a known price is *unpriced*: it adds
-nothing to a USD total and is always shown as such ("3 unpriced calls"), never as $0.
+nothing to a USD total and is always shown as such ("3 unpriced calls"), never as $0. A call
+whose provider reported no usage has estimated tokens (``usage_estimated``): counted, and
+flagged in the token chart (hatched bars, "estimated" in the hover text).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def _calls(df: pd.DataFrame) -> pd.DataFrame:
         _in=st.numeric(c["input_tokens"]).fillna(0),
         _out=st.numeric(c["output_tokens"]).fillna(0),
         _cached=st.numeric(c["cached_tokens"]).fillna(0),
+        _est=(c["usage_estimated"].astype("boolean").fillna(False).astype(int)
+              if "usage_estimated" in c.columns else 0),
     )
 
 
@@ -35,7 +39,8 @@ def cost_table(df: pd.DataFrame, *, by: str | list[str] = "step") -> pd.DataFram
     """Calls, tokens and USD per group, most expensive first.
 
     ``cost_usd`` sums the priced calls (NaN when none of the group's calls is priced);
-    ``unpriced_calls`` counts the calls whose price is unknown.
+    ``unpriced_calls`` counts the calls whose price is unknown, ``estimated_calls`` those whose
+    tokens are estimated (the provider reported no usage).
 
     >>> cost_table(orchnb.traces(), by="model")   # doctest: +SKIP
     """
@@ -51,6 +56,7 @@ def cost_table(df: pd.DataFrame, *, by: str | list[str] = "step") -> pd.DataFram
         "cached_tokens": g["_cached"].sum().astype("int64"),
         "cost_usd": g["_cost"].sum(min_count=1),
         "unpriced_calls": g["_unpriced"].sum().astype("int64"),
+        "estimated_calls": g["_est"].sum().astype("int64"),
     })
     out = out.sort_values("cost_usd", ascending=False, na_position="last", kind="stable")
     return out.reset_index()
@@ -144,6 +150,8 @@ def cost(
 def tokens(df: pd.DataFrame, *, by: str | list[str] = "step") -> go.Figure:
     """Stacked bars of tokens per step (or model): uncached input, cached input, output.
 
+    Groups holding calls with estimated usage (no usage reported) are hatched and say so.
+
     >>> tokens(run.trace.df, by="model")   # doctest: +SKIP
     """
     import plotly.graph_objects as go
@@ -158,14 +166,22 @@ def tokens(df: pd.DataFrame, *, by: str | list[str] = "step") -> go.Figure:
              ("input (cached)", cached, st.TOKEN_COLORS["cached"]),
              ("output", t["output_tokens"], st.TOKEN_COLORS["output"])]
     total, n_calls = int(t["_total"].sum()), int(t["calls"].sum())
-    fig = st.new_figure(
-        f"Tokens by {' · '.join(cols)} · {total:,} tokens in {st.plural(n_calls, 'call')}",
-        x="tokens", y=None, height=int(min(max(320, 140 + 44 * len(t)), 1800)),
-    )
+    n_est = int(t["estimated_calls"].sum())
+    title = f"Tokens by {' · '.join(cols)} · {total:,} tokens in {st.plural(n_calls, 'call')}"
+    if n_est:
+        title += f" ({n_est} estimated)"
+    fig = st.new_figure(title, x="tokens", y=None,
+                        height=int(min(max(320, 140 + 44 * len(t)), 1800)))
+    est = [f"<br>estimated: {e} of {c} calls reported no usage" if e else ""
+           for e, c in zip(t["estimated_calls"], t["calls"], strict=True)]
+    hatch = ["/" if e else "" for e in t["estimated_calls"]]
     for name, vals, color in parts:
         fig.add_trace(go.Bar(
-            name=name, orientation="h", y=labels, x=vals, marker_color=color,
-            hovertemplate=f"<b>%{{y}}</b><br>{name}: %{{x:,}} tokens<extra></extra>",
+            name=name, orientation="h", y=labels, x=vals, customdata=est,
+            marker={"color": color, "pattern": {"shape": hatch, "fillmode": "overlay",
+                                                "fgcolor": "rgba(0,0,0,0.35)"}},
+            hovertemplate=f"<b>%{{y}}</b><br>{name}: %{{x:,}} tokens%{{customdata}}"
+            "<extra></extra>",
         ))
     fig.update_layout(barmode="stack", legend={"orientation": "h", "y": 1.0, "x": 1,
                                                "xanchor": "right", "yanchor": "bottom",

@@ -297,8 +297,10 @@ def span_hover(row: Any, label: str | None = None, offset_ms: float | None = Non
     tin, tout = getattr(row, "input_tokens", None), getattr(row, "output_tokens", None)
     if not (is_missing(tin) and is_missing(tout)):
         cached = getattr(row, "cached_tokens", None)
+        est = getattr(row, "usage_estimated", None)
+        note = " (estimated: no usage reported)" if not is_missing(est) and est else ""
         lines.append(
-            f"tokens: {fmt_int(tin)} in / {fmt_int(tout)} out / {fmt_int(cached)} cached"
+            f"tokens: {fmt_int(tin)} in / {fmt_int(tout)} out / {fmt_int(cached)} cached{note}"
         )
     if row.kind == "model":
         cost = getattr(row, "cost_usd", None)

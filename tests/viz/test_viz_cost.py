@@ -7,6 +7,7 @@ import math
 import pytest
 
 from orchnb.viz import cost, cost_table, cumulative_cost, tokens
+from orchnb.viz._style import span_hover
 
 
 def test_cost_table_sums_calls_and_counts_unpriced(chain_df):
@@ -53,6 +54,23 @@ def test_tokens_stack_uncached_cached_and_output(router_df):
     assert parts["output"]["billing_answer"] == 5 * 250
     assert fig.layout.xaxis.title.text == "tokens"
     assert fig.layout.barmode == "stack"
+
+
+def test_tokens_flag_calls_with_estimated_usage(chain_df):
+    assert "(" not in tokens(chain_df).layout.title.text  # nothing estimated, nothing said
+    df = chain_df.copy()
+    df["usage_estimated"] = (df["step"] == "draft") & (df["kind"] == "model")
+    t = cost_table(df).set_index("step")
+    assert t.loc["draft", "estimated_calls"] == 1 and t.loc["outline", "estimated_calls"] == 0
+    fig = tokens(df)
+    assert "(1 estimated)" in fig.layout.title.text
+    bar = fig.data[0]
+    hatch = dict(zip(bar.y, bar.marker.pattern.shape, strict=True))
+    assert hatch["draft"] == "/" and hatch["outline"] == ""
+    notes = dict(zip(bar.y, bar.customdata, strict=True))
+    assert "estimated: 1 of 1 calls" in notes["draft"] and notes["outline"] == ""
+    row = next(df[(df.kind == "model") & (df.step == "draft")].itertuples())
+    assert "(estimated: no usage reported)" in span_hover(row)
 
 
 def test_cumulative_cost_over_runs(session_df):
