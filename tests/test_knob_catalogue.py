@@ -6,6 +6,7 @@ One case per knob and mistake; each says which exception and which words the mes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -396,3 +397,104 @@ def test_yaml_takes_a_model_string_where_the_python_api_does(key):
     }
     pipe = orchnb.from_yaml(bodies[key])
     assert "sim:echo" in [m.id for m in pipe.models()]
+
+
+# -- hostile input: refused (or read) fast, whatever its size ---------------------------------
+# id: (make, exception or None (must return), fragments, seconds allowed). Refusals at
+# definition are bounded at 100 ms (the bound, measured at a few ms); render-time
+# budgets (1M loop iterations / 50k calls) and whole-reply parsers get a hang guard.
+_BIG_REPLY = "blah " * 2_000_000 + "billing" + "x" * 50_000  # 10 MB, an over-long label
+_YAML_50MB = ("pattern: chain\nsteps:\n  - {name: a, model: sim:echo, prompt: hi}\n# "
+              + "x" * 50_000_000 + "\n")
+_DEF = 0.1
+_RENDER = 3.0
+
+
+def _render(source: str, **variables: Any) -> str:
+    from orchnb.patterns._template import KNOWN_VARIABLES, Prompt
+
+    prompt = Prompt(source, owner="step 's': ", allowed=KNOWN_VARIABLES | frozenset(variables))
+    return prompt.render(**variables)
+
+
+HOSTILE: dict[str, tuple[Callable[[], Any], type[Exception] | None, tuple[str, ...], float]] = {
+    "template-percent-width": (lambda: _step(prompt="{{ '%999999999s' % 'x' }}"),
+                               TemplateError, ("step 's'", "line 1", "'%'", "1,000,000"), _DEF),
+    "template-center": (lambda: _step(prompt="{{ 'x' | center(999999999) }}"), TemplateError,
+                        ("step 's'", "center"), _DEF),
+    "template-str-center": (lambda: _step(prompt="{{ 'x'.center(999999999) }}"),
+                            TemplateError, ("step 's'", ".center()"), _DEF),
+    "template-str-format": (lambda: _step(prompt="{{ '{:>999999999}'.format('x') }}"),
+                            TemplateError, (".format()",), _DEF),
+    "template-nested-range": (lambda: _step(prompt="{% for i in range(100000) %}{% for j in "
+                                               "range(100000) %}{% endfor %}{% endfor %}"),
+                              TemplateError, ("nested loops", "10,000,000,000"), _DEF),
+    "template-lipsum": (lambda: _step(prompt="{{ lipsum(n=100000) }}"), TemplateError,
+                        ("lipsum",), _DEF),
+    "template-batch": (lambda: _step(prompt="{{ [1] | batch(999999999, 'x') | list }}"),
+                       TemplateError, ("batch",), _DEF),
+    "template-ljust-render": (lambda: _render("{{ input.ljust(999999999) }}", input="x"),
+                              TemplateError, ("step 's'", "while rendering", ".ljust()"), _DEF),
+    "template-nested-range-render": (lambda: _render(
+        "{% for i in range(n) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        n=100000), TemplateError, ("1,000,000 loop iterations",), _RENDER),
+    "template-doubling": (lambda: _render("{% set ns = namespace(s='xx') %}{% for i in "
+                                          "range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+                                          "{{ ns.s }}"), TemplateError, ("'~'",), _DEF),
+    "template-macro-exponential": (lambda: _render(
+        "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}"
+        "{{ f(40) }}"), TemplateError, ("50,000 calls",), _RENDER),
+    "template-set-block-loop": (lambda: _render(
+        "{% set s %}{% for i in range(100000) %}{{ input }}{% endfor %}{% endset %}{{ 1 }}",
+        input="x" * 1000), TemplateError, ("in all",), _RENDER),
+    "template-join": (lambda: _render("{{ items | join(sep) }}", items=["x"] * 100_000,
+                                      sep="y" * 100_000), TemplateError, ("join",), _DEF),
+    "template-int-squaring": (lambda: _render(
+        "{% set ns = namespace(x=10) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}"
+        "{% endfor %}"), TemplateError, ("too large a number",), _DEF),
+    "router-label-10mb": (lambda: orchnb.patterns._labels.parse_label(
+        _BIG_REPLY, ["billing", "technical"]), None, (), _DEF),
+    "yaml-50mb": (lambda: _yaml(_YAML_50MB), SpecError, ("50,000,", "1,000,000"), _DEF),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_input_is_refused_quickly_where_it_is_written(case):
+    import time
+
+    make, exc, fragments, bound = HOSTILE[case]
+    with contextlib.suppress(Exception):  # the first use imports modules: not measured
+        make()
+    t = time.perf_counter()
+    if exc is None:
+        make()
+        took = time.perf_counter() - t
+    else:
+        with pytest.raises(exc) as info:
+            make()
+        took = time.perf_counter() - t
+        for fragment in fragments:
+            assert fragment in str(info.value), f"{case}: {fragment!r} not in {info.value}"
+    assert took < bound, f"{case}: {took * 1000:.0f} ms"
+
+
+def test_an_over_long_label_word_is_not_a_prefix_match():
+    from orchnb.patterns._labels import parse_label
+
+    assert parse_label("billing" + "x" * 50_000, ["billing", "technical"]) is None
+    assert parse_label("billings", ["billing", "technical"]) == "billing"  # inflection kept
+    orchnb.sim_model("long-label", default="billing" + "x" * 50_000)
+    router = Router("r", Step("cls", "sim:long-label", "{{ input }}"),
+                    {"billing": Step("b", "sim:echo", "B {{ input }}"),
+                     "other": Step("o", "sim:echo", "O {{ input }}")}, default="other")
+    assert router("hi").output == "O hi"
+
+
+def test_ordinary_templates_still_render_under_the_limits():
+    source = ("{% for d in docs %}{{ loop.index }}. {{ d | center(12) }}{% endfor %} "
+              "{{ '%5s' % 'x' }} {{ 'a' ~ 'b' }} {{ [1, 2] + [3] }} {{ 'ab' * 2 }} "
+              "{{ '{:>4}'.format('x') }} {{ docs | join(', ') }} "
+              "{{ lipsum(1, false, 5, 10) | length > 0 }}"
+              "{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(1) }}")
+    out = _render(source, docs=["a", "b"])
+    assert out == "1.      a      2.      b           x ab [1, 2, 3] abab    x a, b True<1>"

@@ -23,7 +23,7 @@ def check_eval_knobs(what: str, *, text: Any, label: Any, concurrency: Any, samp
     ...                  seed=0, n_boot=1000, level=0.95, output_tokens=150, max_usd=None,
     ...                  budget=None, baseline=None)
     Traceback (most recent call last):
-    orchnb.exceptions.SpecError: evaluate: concurrency must be a whole number >= 1, not 0
+    orchnb.exceptions.SpecError: evaluate: concurrency must be a whole number >= 1 and <= 10,000, not 0
     """
     for name, value in (("text", text), ("label", label)):
         if not isinstance(value, str) or not value:

@@ -29,7 +29,7 @@ _MAX_SUFFIX = 3  # "refunds", "billings", "technically": an inflection adds a fe
 _MAX_WORD = 64
 """Longer words never match a label by prefix (``billingxxx…`` is not ``billing``)."""
 _MAX_FIELDS = 8
-_EDGE = 32_768
+_EDGE = 8_192
 """Longer answers are read at their start and end only (where a label is stated)."""
 
 
