@@ -6,6 +6,7 @@ One case per knob and mistake; each says which exception and which words the mes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -103,6 +104,12 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
                                ("timeout", "> 0", "not 0")),
     "configure-tool_timeout-zero": (lambda: orchnb.configure(tool_timeout=0), SpecError,
                                     ("tool_timeout", "> 0")),
+    "configure-max_iterations-huge": (lambda: orchnb.configure(max_iterations=10**9),
+                                      SpecError, ("max_iterations", "<= 10,000")),
+    "retry-max_attempts-huge": (lambda: RetryPolicy(max_attempts=10**6), SpecError,
+                                ("max_attempts", "<= 100")),
+    "step-max_tokens-huge": (lambda: _step(max_tokens=10**12), SpecError,
+                             ("max_tokens", "<= 10,000,000")),
     "configure-unknown": (lambda: orchnb.configure(retries=3), SpecError,
                           ("unknown option", "retries", "retry")),
     "configure-cache-text": (lambda: orchnb.configure(cache="yes"), SpecError,
@@ -174,22 +181,36 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
                                SpecError, ("name", "no ':'")),
     # -- MapReduce ------------------------------------------------------------------------------
     "mapreduce-concurrency-zero": (lambda: MapReduce("m", _step(), concurrency=0), SpecError,
-                                   ("concurrency", "1 or more")),
+                                   ("concurrency", "≥ 1")),
     "mapreduce-concurrency-bool": (lambda: MapReduce("m", _step(), concurrency=True),
                                    SpecError, ("concurrency",)),
     "mapreduce-on_error": (lambda: MapReduce("m", _step(), on_error="ignore"), SpecError,
                            ("on_error", "'skip'")),
     "mapreduce-retries-negative": (lambda: MapReduce("m", _step(), retries=-1), SpecError,
-                                   ("retries", "0 or more")),
+                                   ("retries", "≥ 0")),
     "mapreduce-chunk_tokens-zero": (lambda: MapReduce("m", _step(), chunk_tokens=0), SpecError,
                                     ("chunk_tokens",)),
     "mapreduce-reduce_tokens-zero": (lambda: MapReduce("m", _step(), reduce_tokens=0),
                                      SpecError, ("reduce_tokens",)),
     "mapreduce-chunker-text": (lambda: MapReduce("m", _step(), chunker="lines"), SpecError,
                                ("chunker", "function")),
+    "mapreduce-concurrency-huge": (lambda: MapReduce("m", _step(), concurrency=10**9),
+                                   SpecError, ("concurrency", "≤ 10,000", "1000000000")),
+    "mapreduce-concurrency-float": (lambda: MapReduce("m", _step(), concurrency=8.0), SpecError,
+                                    ("concurrency", "whole number")),
+    "mapreduce-retries-huge": (lambda: MapReduce("m", _step(), retries=10**6), SpecError,
+                               ("retries", "≤ 100")),
+    "mapreduce-chunk_tokens-huge": (lambda: MapReduce("m", _step(), chunk_tokens=10**12),
+                                    SpecError, ("chunk_tokens", "10,000,000")),
     # -- Agent ----------------------------------------------------------------------------------
     "agent-max_iterations-zero": (lambda: Agent("a", "sim:echo", [add], max_iterations=0),
                                   SpecError, ("max_iterations", "1")),
+    "agent-max_iterations-huge": (lambda: Agent("a", "sim:echo", [add], max_iterations=10**9),
+                                  SpecError, ("max_iterations", "≤ 10,000")),
+    "agent-max_iterations-float": (lambda: Agent("a", "sim:echo", [add], max_iterations=1e9),
+                                   SpecError, ("max_iterations", "whole number")),
+    "agent-max_iterations-bool": (lambda: Agent("a", "sim:echo", [add], max_iterations=True),
+                                  SpecError, ("max_iterations", "True")),
     "agent-tool_mode": (lambda: Agent("a", "sim:echo", [add], tool_mode="json"), SpecError,
                         ("tool_mode", "native, text or auto")),
     "agent-lambda-tool": (lambda: Agent("a", "sim:echo", [lambda x: x]), SpecError,
@@ -210,6 +231,13 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
                                                 max_steps=0), SpecError, ("max_steps", "≥ 1")),
     "team-max_turns-zero": (lambda: Team("t", "sim:echo", {"a": _step(name="a")},
                                          max_turns=0), SpecError, ("max_turns", "≥ 1")),
+    "plan-max_steps-huge": (lambda: PlanExecute("p", _step(name="pl"), _step(name="ex"),
+                                                max_steps=10**9), SpecError,
+                            ("max_steps", "≤ 10,000")),
+    "team-max_turns-bool": (lambda: Team("t", "sim:echo", {"a": _step(name="a")},
+                                         max_turns=True), SpecError, ("max_turns", "True")),
+    "team-max_turns-huge": (lambda: Team("t", "sim:echo", {"a": _step(name="a")},
+                                         max_turns=10**6), SpecError, ("max_turns", "≤ 10,000")),
     "team-no-agents": (lambda: Team("t", "sim:echo", {}), SpecError, ("no members",)),
     # -- tools ----------------------------------------------------------------------------------
     "tool-not-callable": (lambda: Tool("add"), SpecError, ("not a function",)),
@@ -228,6 +256,10 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
     # -- evaluate / compare_routers -------------------------------------------------------------
     "eval-concurrency-zero": (lambda: _eval(concurrency=0), SpecError,
                               ("evaluate", "concurrency", ">= 1")),
+    "eval-concurrency-huge": (lambda: _eval(concurrency=10**9), SpecError,
+                              ("concurrency", "<= 10,000")),
+    "judge-concurrency-bool": (lambda: orchnb.judge("sim:echo", "ok", concurrency=True),
+                               SpecError, ("concurrency",)),
     "eval-sample-zero": (lambda: _eval(sample=0), SpecError, ("sample", ">= 1")),
     "eval-n_boot-negative": (lambda: _eval(n_boot=-1), SpecError, ("n_boot", ">= 0")),
     "eval-n_boot-float": (lambda: _eval(n_boot=1.5), SpecError, ("n_boot", "whole number")),
@@ -286,6 +318,26 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
     "yaml-mapreduce-concurrency-zero": (lambda: _yaml(
         "pattern: mapreduce\nconcurrency: 0\nmap: {model: sim:echo, prompt: hi}\n"),
         SpecError, ("concurrency", "greater than or equal to 1")),
+    "yaml-mapreduce-concurrency-true": (lambda: _yaml(
+        "pattern: mapreduce\nconcurrency: true\nmap: {model: sim:echo, prompt: hi}\n"),
+        SpecError, ("line 2", "concurrency", "valid integer", "True")),
+    "yaml-mapreduce-concurrency-huge": (lambda: _yaml(
+        "pattern: mapreduce\nconcurrency: 1000000000\nmap: {model: sim:echo, prompt: hi}\n"),
+        SpecError, ("line 2", "concurrency", "less than or equal to 10000")),
+    "yaml-agent-max_iterations-float": (lambda: _yaml(
+        "pattern: agent\nmodel: sim:echo\nmax_iterations: 1.0e+9\n"),
+        SpecError, ("line 3", "max_iterations", "valid integer")),
+    "yaml-agent-max_iterations-huge": (lambda: _yaml(
+        "pattern: agent\nmodel: sim:echo\nmax_iterations: 1000000000\n"),
+        SpecError, ("line 3", "max_iterations", "≤ 10,000")),
+    "yaml-team-max_turns-float": (lambda: _yaml(
+        "pattern: team\nsupervisor: sim:echo\nmax_turns: 2.0\n"
+        "agents:\n  a: {model: sim:echo, prompt: hi}\n"),
+        SpecError, ("line 3", "max_turns", "valid integer")),
+    "yaml-budget-max_calls-bool": (lambda: _yaml(
+        "pattern: chain\nbudget: {max_calls: true}\nsteps:\n"
+        "  - {name: a, model: sim:echo, prompt: hi}\n"),
+        SpecError, ("budget.max_calls", "valid integer")),
     "yaml-include": (lambda: _yaml("pattern: chain\nsteps:\n  - name: a\n    model: sim:echo\n"
                                    "    prompt: \"{% include 'x' %}\"\n"),
                      TemplateError, ("line 5", "include")),
@@ -345,3 +397,104 @@ def test_yaml_takes_a_model_string_where_the_python_api_does(key):
     }
     pipe = orchnb.from_yaml(bodies[key])
     assert "sim:echo" in [m.id for m in pipe.models()]
+
+
+# -- hostile input: refused (or read) fast, whatever its size ---------------------------------
+# id: (make, exception or None (must return), fragments, seconds allowed). Refusals at
+# definition are bounded at 100 ms (the bound, measured at a few ms); render-time
+# budgets (1M loop iterations / 50k calls) and whole-reply parsers get a hang guard.
+_BIG_REPLY = "blah " * 2_000_000 + "billing" + "x" * 50_000  # 10 MB, an over-long label
+_YAML_50MB = ("pattern: chain\nsteps:\n  - {name: a, model: sim:echo, prompt: hi}\n# "
+              + "x" * 50_000_000 + "\n")
+_DEF = 0.1
+_RENDER = 3.0
+
+
+def _render(source: str, **variables: Any) -> str:
+    from orchnb.patterns._template import KNOWN_VARIABLES, Prompt
+
+    prompt = Prompt(source, owner="step 's': ", allowed=KNOWN_VARIABLES | frozenset(variables))
+    return prompt.render(**variables)
+
+
+HOSTILE: dict[str, tuple[Callable[[], Any], type[Exception] | None, tuple[str, ...], float]] = {
+    "template-percent-width": (lambda: _step(prompt="{{ '%999999999s' % 'x' }}"),
+                               TemplateError, ("step 's'", "line 1", "'%'", "1,000,000"), _DEF),
+    "template-center": (lambda: _step(prompt="{{ 'x' | center(999999999) }}"), TemplateError,
+                        ("step 's'", "center"), _DEF),
+    "template-str-center": (lambda: _step(prompt="{{ 'x'.center(999999999) }}"),
+                            TemplateError, ("step 's'", ".center()"), _DEF),
+    "template-str-format": (lambda: _step(prompt="{{ '{:>999999999}'.format('x') }}"),
+                            TemplateError, (".format()",), _DEF),
+    "template-nested-range": (lambda: _step(prompt="{% for i in range(100000) %}{% for j in "
+                                               "range(100000) %}{% endfor %}{% endfor %}"),
+                              TemplateError, ("nested loops", "10,000,000,000"), _DEF),
+    "template-lipsum": (lambda: _step(prompt="{{ lipsum(n=100000) }}"), TemplateError,
+                        ("lipsum",), _DEF),
+    "template-batch": (lambda: _step(prompt="{{ [1] | batch(999999999, 'x') | list }}"),
+                       TemplateError, ("batch",), _DEF),
+    "template-ljust-render": (lambda: _render("{{ input.ljust(999999999) }}", input="x"),
+                              TemplateError, ("step 's'", "while rendering", ".ljust()"), _DEF),
+    "template-nested-range-render": (lambda: _render(
+        "{% for i in range(n) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        n=100000), TemplateError, ("1,000,000 loop iterations",), _RENDER),
+    "template-doubling": (lambda: _render("{% set ns = namespace(s='xx') %}{% for i in "
+                                          "range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+                                          "{{ ns.s }}"), TemplateError, ("'~'",), _DEF),
+    "template-macro-exponential": (lambda: _render(
+        "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}"
+        "{{ f(40) }}"), TemplateError, ("50,000 calls",), _RENDER),
+    "template-set-block-loop": (lambda: _render(
+        "{% set s %}{% for i in range(100000) %}{{ input }}{% endfor %}{% endset %}{{ 1 }}",
+        input="x" * 1000), TemplateError, ("in all",), _RENDER),
+    "template-join": (lambda: _render("{{ items | join(sep) }}", items=["x"] * 100_000,
+                                      sep="y" * 100_000), TemplateError, ("join",), _DEF),
+    "template-int-squaring": (lambda: _render(
+        "{% set ns = namespace(x=10) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}"
+        "{% endfor %}"), TemplateError, ("too large a number",), _DEF),
+    "router-label-10mb": (lambda: orchnb.patterns._labels.parse_label(
+        _BIG_REPLY, ["billing", "technical"]), None, (), _DEF),
+    "yaml-50mb": (lambda: _yaml(_YAML_50MB), SpecError, ("50,000,", "1,000,000"), _DEF),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_input_is_refused_quickly_where_it_is_written(case):
+    import time
+
+    make, exc, fragments, bound = HOSTILE[case]
+    with contextlib.suppress(Exception):  # the first use imports modules: not measured
+        make()
+    t = time.perf_counter()
+    if exc is None:
+        make()
+        took = time.perf_counter() - t
+    else:
+        with pytest.raises(exc) as info:
+            make()
+        took = time.perf_counter() - t
+        for fragment in fragments:
+            assert fragment in str(info.value), f"{case}: {fragment!r} not in {info.value}"
+    assert took < bound, f"{case}: {took * 1000:.0f} ms"
+
+
+def test_an_over_long_label_word_is_not_a_prefix_match():
+    from orchnb.patterns._labels import parse_label
+
+    assert parse_label("billing" + "x" * 50_000, ["billing", "technical"]) is None
+    assert parse_label("billings", ["billing", "technical"]) == "billing"  # inflection kept
+    orchnb.sim_model("long-label", default="billing" + "x" * 50_000)
+    router = Router("r", Step("cls", "sim:long-label", "{{ input }}"),
+                    {"billing": Step("b", "sim:echo", "B {{ input }}"),
+                     "other": Step("o", "sim:echo", "O {{ input }}")}, default="other")
+    assert router("hi").output == "O hi"
+
+
+def test_ordinary_templates_still_render_under_the_limits():
+    source = ("{% for d in docs %}{{ loop.index }}. {{ d | center(12) }}{% endfor %} "
+              "{{ '%5s' % 'x' }} {{ 'a' ~ 'b' }} {{ [1, 2] + [3] }} {{ 'ab' * 2 }} "
+              "{{ '{:>4}'.format('x') }} {{ docs | join(', ') }} "
+              "{{ lipsum(1, false, 5, 10) | length > 0 }}"
+              "{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(1) }}")
+    out = _render(source, docs=["a", "b"])
+    assert out == "1.      a      2.      b           x ab [1, 2, 3] abab    x a, b True<1>"

@@ -7,7 +7,19 @@ progress bars, widgets, evals and exports are listeners (see :func:`add_hook`).
 
 from ._budget import Charge, Ledger
 from ._cache import ResponseCache, cache_key, get_cache
-from ._config import Budget, RetryPolicy, RunOptions, check_number, configure, defaults
+from ._config import (
+    MAX_CONCURRENCY,
+    MAX_LOOP_COUNT,
+    MAX_RETRIES,
+    MAX_TOKENS_KNOB,
+    Budget,
+    RetryPolicy,
+    RunOptions,
+    check_count,
+    check_number,
+    configure,
+    defaults,
+)
 from ._context import RunContext, status_of, total_cost
 from ._display import MATHJAX_OFF, money, plural
 from ._events import EVENTS, Listener, add_hook, remove_hook
@@ -22,6 +34,10 @@ from ._run import ChunkStream, Run, StreamChunk, set_live_display
 __all__ = [
     "EVENTS",
     "MATHJAX_OFF",
+    "MAX_CONCURRENCY",
+    "MAX_LOOP_COUNT",
+    "MAX_RETRIES",
+    "MAX_TOKENS_KNOB",
     "Boundary",
     "Budget",
     "Charge",
@@ -45,6 +61,7 @@ __all__ = [
     "add_hook",
     "as_text",
     "cache_key",
+    "check_count",
     "check_number",
     "configure",
     "defaults",

@@ -10,11 +10,41 @@ from typing import Any
 
 from ..exceptions import SpecError
 
+MAX_CONCURRENCY = 10_000
+"""Most calls a fan-out (map-reduce, evaluate, judge) may have in flight at once."""
+MAX_LOOP_COUNT = 10_000
+"""Most rounds of a loop knob: ``max_iterations``, ``max_turns``, ``max_steps``,
+``max_replans``."""
+MAX_RETRIES = 100
+"""Most attempts of a call (``RetryPolicy.max_attempts``) or retries of an item."""
+MAX_TOKENS_KNOB = 10_000_000
+"""Largest token count a knob may name (``max_tokens``, ``chunk_tokens``, ...): more than any
+model's context."""
+
+
+def check_count(value: Any, where: str, *, minimum: int = 1, maximum: int = MAX_LOOP_COUNT,
+                key: str | None = None, optional: bool = False) -> None:
+    """Raise :class:`SpecError` unless ``value`` is a whole number in ``minimum..maximum``
+    (``True``, ``2.0`` and ``1e9`` are refused: a bool is an int in Python, a float is not a
+    count).
+
+    >>> check_count(10**9, "concurrency", maximum=MAX_CONCURRENCY)
+    Traceback (most recent call last):
+    orchnb.exceptions.SpecError: concurrency must be a whole number ≥ 1 and ≤ 10,000, got 1000000000
+    """
+    if value is None and optional:
+        return
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or not minimum <= value <= maximum):
+        raise SpecError(f"{where} must be a whole number ≥ {minimum} and ≤ {maximum:,}, "
+                        f"got {value!r}", key=key)
+
 
 def check_number(value: Any, where: str, *, minimum: float = 0, above: bool = False,
-                 integer: bool = False, optional: bool = True, hint: str = "") -> None:
+                 integer: bool = False, optional: bool = True, hint: str = "",
+                 maximum: float | None = None) -> None:
     """Raise :class:`SpecError` unless ``value`` is a number in range (None allowed when
-    ``optional``): ``minimum`` inclusive, or exclusive with ``above``.
+    ``optional``): ``minimum`` inclusive, or exclusive with ``above``; ``maximum`` inclusive.
 
     >>> check_number(3, "Budget(max_calls)", integer=True)
     >>> check_number(-1, "Budget(max_calls)", integer=True)
@@ -25,12 +55,15 @@ def check_number(value: Any, where: str, *, minimum: float = 0, above: bool = Fa
         return
     kind = "a whole number" if integer else "a number"
     rng = f"> {minimum:g}" if above else f">= {minimum:g}"
+    if maximum is not None:
+        rng += f" and <= {maximum:,}"
     ok = (isinstance(value, int) if integer else isinstance(value, (int, float)))
     ok = ok and not isinstance(value, bool)
     if ok and not integer and math.isnan(value):
         ok = False
     if ok:
         ok = value > minimum if above else value >= minimum
+        ok = ok and (maximum is None or value <= maximum)
     if not ok:
         none = " or None" if optional else ""
         raise SpecError(f"{where} must be {kind} {rng}{none}, not {value!r}"
@@ -84,7 +117,8 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         check_number(self.max_attempts, "RetryPolicy(max_attempts=...)", minimum=1,
-                     integer=True, optional=False, hint="1 means no retries")
+                     integer=True, optional=False, hint="1 means no retries",
+                     maximum=MAX_RETRIES)
         check_number(self.backoff, "RetryPolicy(backoff=...)", optional=False)
         check_number(self.max_backoff, "RetryPolicy(max_backoff=...)", optional=False)
         check_number(self.max_retry_after, "RetryPolicy(max_retry_after=...)", optional=False)
@@ -146,7 +180,8 @@ class RunOptions:
                      hint="seconds per attempt of a model call (None: no limit)")
         check_number(self.tool_timeout, "tool_timeout", above=True,
                      hint="seconds per tool call (None: no limit)")
-        check_number(self.max_iterations, "max_iterations", minimum=1, integer=True)
+        check_number(self.max_iterations, "max_iterations", minimum=1, integer=True,
+                     maximum=MAX_LOOP_COUNT)
         for name in ("cache", "persist", "progress", "stream"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name} must be True or False, not {getattr(self, name)!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ..engine import Budget, check_number
+from ..engine import MAX_CONCURRENCY, Budget, check_number
 from ..exceptions import OrchnbWarning, SpecError, UnknownModelError
 from ..models import resolve_model
 
@@ -23,7 +23,7 @@ def check_eval_knobs(what: str, *, text: Any, label: Any, concurrency: Any, samp
     ...                  seed=0, n_boot=1000, level=0.95, output_tokens=150, max_usd=None,
     ...                  budget=None, baseline=None)
     Traceback (most recent call last):
-    orchnb.exceptions.SpecError: evaluate: concurrency must be a whole number >= 1, not 0
+    orchnb.exceptions.SpecError: evaluate: concurrency must be a whole number >= 1 and <= 10,000, not 0
     """
     for name, value in (("text", text), ("label", label)):
         if not isinstance(value, str) or not value:
@@ -31,7 +31,8 @@ def check_eval_knobs(what: str, *, text: Any, label: Any, concurrency: Any, samp
     if text == label:
         raise SpecError(f"{what}: text= and label= both name column {text!r}; the label "
                         "needs a column of its own")
-    check_number(concurrency, f"{what}: concurrency", minimum=1, integer=True, optional=False)
+    check_number(concurrency, f"{what}: concurrency", minimum=1, integer=True, optional=False,
+                 maximum=MAX_CONCURRENCY)
     check_number(sample, f"{what}: sample", minimum=1, integer=True,
                  hint="the number of rows to evaluate")
     check_number(seed, f"{what}: seed", integer=True, optional=False)

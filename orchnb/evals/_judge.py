@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..engine import RunContext, check_number
+from ..engine import MAX_CONCURRENCY, RunContext, check_number
 from ..exceptions import SpecError
 from ..trace import plural
 from ._scorers import Scorer, parse_json
@@ -82,7 +82,7 @@ class Judge:
         check_number(scale, "judge: scale", minimum=2, integer=True, optional=False,
                      hint="the points of the rubric's scale, e.g. 5")
         check_number(concurrency, "judge: concurrency", minimum=1, integer=True,
-                     optional=False)
+                     optional=False, maximum=MAX_CONCURRENCY)
         check_number(temperature, "judge: temperature", hint="0 for repeatable grades")
         self.rubric = str(rubric).strip()
         self.name = name

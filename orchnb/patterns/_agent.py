@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from ..engine import RunContext, as_text, check_number
+from ..engine import MAX_TOKENS_KNOB, RunContext, as_text, check_count, check_number
 from ..exceptions import MaxIterationsExceeded, SpecError
 from ..memory import as_memory, recall
 from ..models import Message, Model, ToolCall, resolve_model
@@ -92,14 +92,13 @@ class Agent(Pipeline):
         self.memory = None if memory is None else as_memory(memory)
         """Recalled for the agent's input into ``{{ memory }}`` (prompt or system)."""
         _check_memory_use(owner, self.memory, self.prompt, self.system)
-        if not isinstance(max_iterations, int) or max_iterations < 1:
-            raise SpecError(f"{owner}max_iterations must be a whole number ≥ 1, got "
-                            f"{max_iterations!r}", key="max_iterations")
+        check_count(max_iterations, f"{owner}max_iterations", key="max_iterations")
         if tool_mode not in ("native", "text", "auto"):
             raise SpecError(f"{owner}tool_mode must be native, text or auto, got {tool_mode!r}",
                             key="tool_mode")
         check_number(temperature, f"{owner}temperature", hint="usually 0 to 2")
-        check_number(max_tokens, f"{owner}max_tokens", minimum=1, integer=True)
+        check_number(max_tokens, f"{owner}max_tokens", minimum=1, integer=True,
+                     maximum=MAX_TOKENS_KNOB)
         self.max_iterations, self.tool_mode = max_iterations, tool_mode
         self.temperature, self.max_tokens = temperature, max_tokens
 

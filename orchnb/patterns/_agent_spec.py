@@ -9,10 +9,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..engine import MAX_TOKENS_KNOB
 from ..exceptions import OrchnbError, SpecError
 from ..tools import BUILTIN_TOOLS, Tool, as_tool, builtin_tool, mcp_tools
 from ._agent import Agent
-from ._spec import PatternSpec, SpecContext, common_options, register_builder
+from ._spec import Count, PatternSpec, SpecContext, common_options, register_builder
 
 
 class AgentSpec(PatternSpec):
@@ -20,10 +21,10 @@ class AgentSpec(PatternSpec):
     system: str | None = None
     prompt: str = "{{ input }}"
     tools: list[Any] = Field(default_factory=list)
-    max_iterations: int = 8
+    max_iterations: int = Count(8)
     tool_mode: Literal["native", "text", "auto"] = "auto"
     temperature: float | None = None
-    max_tokens: int | None = None
+    max_tokens: int | None = Count(None, ge=1, le=MAX_TOKENS_KNOB)
     output: str | dict[str, Any] | None = None
     """A pydantic model named in the notebook, or an inline JSON schema: the final answer's."""
     memory: str | None = None

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Protocol
 
 from ..engine import (
     MATHJAX_OFF,
+    MAX_TOKENS_KNOB,
     Budget,
     ChunkStream,
     RetryPolicy,
@@ -71,7 +72,8 @@ class Step:
         self.fallback = tuple(resolve_model(m) for m in fallback)
         """Models tried in order once this step's retries on ``model`` are spent."""
         check_number(temperature, f"{owner}temperature", hint="usually 0 to 2")
-        check_number(max_tokens, f"{owner}max_tokens", minimum=1, integer=True)
+        check_number(max_tokens, f"{owner}max_tokens", minimum=1, integer=True,
+                     maximum=MAX_TOKENS_KNOB)
         if parse is not None and not callable(parse):
             raise SpecError(f"{owner}parse must be a function of the response text, "
                             f"not {parse!r}")

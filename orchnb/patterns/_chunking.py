@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ..engine import MAX_TOKENS_KNOB
 from ..exceptions import SpecError
 
 CHARS_PER_TOKEN = 4
@@ -42,10 +43,12 @@ def split_text(text: str, chunk_tokens: int = 3000, overlap_tokens: int = 200) -
 
 def check_budget(chunk_tokens: int, overlap_tokens: int) -> None:
     """Raise :class:`SpecError` unless ``0 <= overlap_tokens < chunk_tokens / 2``."""
-    if not isinstance(chunk_tokens, int) or chunk_tokens < 1:
-        raise SpecError(f"chunk_tokens must be a positive whole number, got {chunk_tokens!r}",
-                        key="chunk_tokens")
-    if not isinstance(overlap_tokens, int) or not 0 <= overlap_tokens < chunk_tokens / 2:
+    if (not isinstance(chunk_tokens, int) or isinstance(chunk_tokens, bool)
+            or not 1 <= chunk_tokens <= MAX_TOKENS_KNOB):
+        raise SpecError(f"chunk_tokens must be a positive whole number ≤ {MAX_TOKENS_KNOB:,}, "
+                        f"got {chunk_tokens!r}", key="chunk_tokens")
+    if (not isinstance(overlap_tokens, int) or isinstance(overlap_tokens, bool)
+            or not 0 <= overlap_tokens < chunk_tokens / 2):
         raise SpecError(f"overlap_tokens must be at least 0 and under half of chunk_tokens "
                         f"({chunk_tokens}), got {overlap_tokens!r}", key="overlap_tokens")
 

@@ -96,8 +96,11 @@ class LLMClassifier(Step):
                                   temperature=self.temperature, max_tokens=self.max_tokens)
         raw = response.text.strip()
         label = parse_label(raw, labels, self.aliases)
-        reason = None if label else (f"unknown label {raw[:80]!r}" if len(normalize(raw).split())
-                                     <= 3 else "no route label found in the answer")
+        # A few words are a label the router does not know; more, an answer without one
+        # (only a short answer is normalized: a reply may be megabytes).
+        short = len(raw) <= 200 and len(normalize(raw).split()) <= 3
+        reason = None if label else (f"unknown label {raw[:80]!r}" if short
+                                     else "no route label found in the answer")
         return Prediction(raw[:500], label, parse_confidence(raw), reason)
 
     def describe(self) -> dict[str, Any]:
@@ -375,7 +378,8 @@ class FunctionClassifier:
         raw, confidence = (out if isinstance(out, tuple) else (out, None))
         raw = "" if raw is None else str(raw)
         label = parse_label(raw, labels)
-        return Prediction(raw, label, confidence, None if label else f"unknown label {raw!r}")
+        return Prediction(raw[:500], label, confidence,
+                          None if label else f"unknown label {raw[:80]!r}")
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.name, "kind": "python", "role": "classifier",

@@ -25,8 +25,11 @@ _PERCENT = re.compile(  # the number must start at a digit run's start: linear o
     r"(?<![\d.])(\d{1,3}(?:\.\d{1,6})?)\s*(%)\s*(?:confident|confidence|sure)", re.IGNORECASE)
 _JSON_KEYS = ("label", "route", "category", "class", "intent", "answer", "classification")
 _MIN_PREFIX = 3  # "bil" → billing; shorter fragments match too much
+_MAX_SUFFIX = 3  # "refunds", "billings", "technically": an inflection adds a few letters
+_MAX_WORD = 64
+"""Longer words never match a label by prefix (``billingxxx…`` is not ``billing``)."""
 _MAX_FIELDS = 8
-_EDGE = 32_768
+_EDGE = 8_192
 """Longer answers are read at their start and end only (where a label is stated)."""
 
 
@@ -149,12 +152,16 @@ def _match(words_text: str, table: dict[str, str]) -> str | None:
     words = words_text.split()
     if len(words) > 12:
         return None  # prefixes are only trusted in short answers
-    # Truncations first ("tech" → technical), then inflections ("refunds" → refund).
+    # Truncations first ("tech" → technical), then inflections ("refunds" → refund); a
+    # word much longer than the label it starts with is another word, not an inflection.
     for word in words:
+        if len(word) > _MAX_WORD:
+            continue
         for hits in ({label for key, label in table.items()
                       if len(word) >= _MIN_PREFIX and key.startswith(word)},
                      {label for key, label in table.items()
-                      if len(key) >= 4 and word.startswith(key)}):
+                      if len(key) >= 4 and len(word) - len(key) <= _MAX_SUFFIX
+                      and word.startswith(key)}):
             if len(hits) == 1:
                 return hits.pop()
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..engine import as_text
+from ..engine import MAX_CONCURRENCY, MAX_RETRIES, MAX_TOKENS_KNOB, as_text, check_count
 from ..exceptions import SpecError
 from ..models import estimate_tokens
 from ._base import FunctionStep, Node, Pipeline, Step, as_node
@@ -15,23 +15,18 @@ from ._chunking import check_budget
 def check_knobs(mr: Any) -> None:
     """Raise :class:`SpecError` (with the knob as key) for a bad map-reduce setting."""
     check_budget(mr.chunk_tokens, mr.overlap_tokens)
-    if (not isinstance(mr.concurrency, int) or isinstance(mr.concurrency, bool)
-            or mr.concurrency < 1):
-        raise SpecError(f"mapreduce '{mr.name}': concurrency must be 1 or more, got "
-                        f"{mr.concurrency!r}", key="concurrency")
+    where = f"mapreduce '{mr.name}':"
+    check_count(mr.concurrency, f"{where} concurrency", maximum=MAX_CONCURRENCY,
+                key="concurrency")
     if mr.on_error not in ("fail", "skip", "retry"):
         raise SpecError(f"mapreduce '{mr.name}': on_error must be 'fail', 'skip' or "
                         f"'retry', got {mr.on_error!r}", key="on_error")
     if mr.chunker is not None and not callable(mr.chunker):
         raise SpecError(f"mapreduce '{mr.name}': chunker must be a function of the text "
                         f"returning the items, got {mr.chunker!r}", key="chunker")
-    if not isinstance(mr.retries, int) or mr.retries < 0:
-        raise SpecError(f"mapreduce '{mr.name}': retries must be 0 or more",
-                        key="retries")
-    if mr.reduce_tokens is not None and (not isinstance(mr.reduce_tokens, int)
-                                         or mr.reduce_tokens < 1):
-        raise SpecError(f"mapreduce '{mr.name}': reduce_tokens must be positive",
-                        key="reduce_tokens")
+    check_count(mr.retries, f"{where} retries", minimum=0, maximum=MAX_RETRIES, key="retries")
+    check_count(mr.reduce_tokens, f"{where} reduce_tokens", maximum=MAX_TOKENS_KNOB,
+                key="reduce_tokens", optional=True)
     names = [c.name for c in mr.children()]
     if "split" in names or len(set(names)) < len(names):
         raise SpecError(f"mapreduce '{mr.name}': the map and reduce steps need distinct "

@@ -17,21 +17,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
-
+from ..engine import MAX_CONCURRENCY, MAX_RETRIES, MAX_TOKENS_KNOB
 from ._mapreduce import MapReduce
-from ._spec import PatternSpec, SpecContext, common_options, register_builder
+from ._spec import Count, PatternSpec, SpecContext, common_options, register_builder
 
 
 class MapReduceSpec(PatternSpec):
     map: Any
     reduce: Any = None
-    concurrency: int = Field(8, ge=1)
-    chunk_tokens: int = Field(3000, ge=1)
-    overlap_tokens: int = Field(200, ge=0)
-    reduce_tokens: int | None = Field(None, ge=1)
+    concurrency: int = Count(8, ge=1, le=MAX_CONCURRENCY)
+    chunk_tokens: int = Count(3000, ge=1, le=MAX_TOKENS_KNOB)
+    overlap_tokens: int = Count(200, ge=0, le=MAX_TOKENS_KNOB)
+    reduce_tokens: int | None = Count(None, ge=1, le=MAX_TOKENS_KNOB)
     on_error: Literal["fail", "skip", "retry"] = "fail"
-    retries: int = Field(2, ge=0)
+    retries: int = Count(2, ge=0, le=MAX_RETRIES)
     chunker: str | None = None
     executor: Literal["local", "ray"] = "local"
 

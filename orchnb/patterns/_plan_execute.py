@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..engine import RunContext, as_text
+from ..engine import RunContext, as_text, check_count
 from ..exceptions import MaxIterationsExceeded, RunError, SpecError
 from ..models import Message, Model
 from ._base import Node, Pipeline, Step, Vars, as_node
@@ -67,9 +67,7 @@ class PlanExecute(Pipeline):
         self.planner = _planner(planner, "planner", PLANNER_PROMPT)
         self.executor: Node = as_node(executor, "executor")
         for key, value, low in (("max_replans", max_replans, 0), ("max_steps", max_steps, 1)):
-            if not isinstance(value, int) or value < low:
-                raise SpecError(f"plan_execute '{name}': {key} must be a whole number ≥ {low}, "
-                                f"got {value!r}", key=key)
+            check_count(value, f"plan_execute '{name}': {key}", minimum=low, key=key)
         self.max_replans, self.max_steps = max_replans, max_steps
         if replanner is None and max_replans and isinstance(self.planner, Step):
             replanner = Step("replanner", self.planner.model, REPLANNER_PROMPT,

@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._plan_execute import PLANNER_PROMPT, REPLANNER_PROMPT, PlanExecute
-from ._spec import MODEL_LIKE, PatternSpec, SpecContext, common_options, register_builder
+from ._spec import MODEL_LIKE, Count, PatternSpec, SpecContext, common_options, register_builder
 
 
 class PlanExecuteSpec(PatternSpec):
     planner: Any
     executor: Any
     replanner: Any = None
-    max_replans: int = 0
-    max_steps: int = 20
+    max_replans: int = Count(0, ge=0)
+    max_steps: int = Count(20)
 
 
 def with_prompt(value: Any, prompt: str) -> Any:

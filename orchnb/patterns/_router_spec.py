@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine import MAX_TOKENS_KNOB
 from ._classify import EmbeddingClassifier, FunctionClassifier, LLMClassifier
 from ._router import Router
 from ._spec import (
     MODEL_LIKE,
+    Count,
     PatternSpec,
     SpecContext,
     SpecModel,
@@ -32,7 +34,7 @@ class ClassifierSpec(SpecModel):
     prompt: str | None = None
     system: str | None = None
     temperature: float | None = None
-    max_tokens: int | None = None
+    max_tokens: int | None = Count(None, ge=1, le=MAX_TOKENS_KNOB)
     embed: str | None = None
     examples: dict[str, list[str]] | None = None
     threshold: float | None = None

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..engine import MAX_TOKENS_KNOB
 from ..exceptions import SpecError, TemplateError, UnknownModelError, YAMLError
 from ..memory import Memory
 from ..models import Model, resolve_model
@@ -21,6 +22,13 @@ from ._base import FunctionStep, Node, Pipeline, Step
 
 MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
 """A ``provider:model`` string (a notebook name never has a colon)."""
+
+
+def Count(default: int | None, *, ge: int | None = None, le: int | None = None) -> Any:
+    """A whole-number YAML key: strict, so ``true`` and ``2.0`` are refused (a bool is an int
+    to pydantic's lax mode, and to Python). Without ``ge``/``le`` the range is left to the
+    constructor the value goes to (its message names the range, e.g. ``≥ 1 and ≤ 10,000``)."""
+    return Field(default=default, ge=ge, le=le, strict=True)
 
 
 class SpecModel(BaseModel):
@@ -42,7 +50,7 @@ class StepSpec(SpecModel):
     prompt: str
     system: str | None = None
     temperature: float | None = Field(default=None, ge=0)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Count(None, ge=1, le=MAX_TOKENS_KNOB)
     stream: bool = False
     output: str | dict[str, Any] | None = None
     memory: str | None = None
@@ -274,6 +282,9 @@ def _line_map(node: yaml.Node, prefix: str = "",
     return out
 
 
+MAX_YAML_CHARS = 1_000_000
+"""Longest YAML document accepted, in characters: a pipeline spec is a page or two; longer
+texts (examples, documents) belong in Python variables, named from the YAML."""
 MAX_YAML_NODES = 100_000
 """Most nodes a YAML document may expand to through its aliases (``*name``); a few hundred
 bytes of nested aliases (an "alias bomb") would otherwise expand to billions."""
@@ -286,7 +297,8 @@ def load_yaml(text: str, *, line_offset: int = 0) -> tuple[yaml.Node | None, Any
 
     Refused with a :class:`YAMLError` naming the line: invalid YAML, duplicate keys in a
     mapping (naming both lines), an alias that contains itself, aliases expanding to more
-    than :data:`MAX_YAML_NODES` nodes, nesting deeper than :data:`MAX_YAML_DEPTH`.
+    than :data:`MAX_YAML_NODES` nodes, nesting deeper than :data:`MAX_YAML_DEPTH`, a text
+    longer than :data:`MAX_YAML_CHARS` (refused before parsing).
 
     >>> load_yaml("a: 1\\nb: [x, y]")[1]
     {'a': 1, 'b': ['x', 'y']}
@@ -295,6 +307,13 @@ def load_yaml(text: str, *, line_offset: int = 0) -> tuple[yaml.Node | None, Any
     ...
     orchnb.exceptions.YAMLError: line 2: duplicate key 'a' (first on line 1); ...
     """
+    if not isinstance(text, str):
+        raise YAMLError(f"the YAML must be text, got {type(text).__name__}")
+    if len(text) > MAX_YAML_CHARS:
+        raise YAMLError(f"the YAML has {len(text):,} characters, more than the "
+                        f"{MAX_YAML_CHARS:,} a pipeline spec may have; keep long texts "
+                        "(documents, examples) in Python variables and pass them as input",
+                        line=1 + line_offset)
     _check_flow_depth(text, line_offset)
     loader = yaml.SafeLoader(text)
     try:
@@ -433,8 +452,8 @@ def common_options(spec: Any) -> dict[str, Any]:
 class BudgetSpec(SpecModel):
     """``budget: {max_calls, max_tokens, max_usd}``"""
 
-    max_calls: int | None = Field(default=None, ge=0)
-    max_tokens: int | None = Field(default=None, ge=0)
+    max_calls: int | None = Field(default=None, ge=0, strict=True)
+    max_tokens: int | None = Field(default=None, ge=0, strict=True)
     max_usd: float | None = Field(default=None, ge=0)
 
 

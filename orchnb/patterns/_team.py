@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..engine import RunContext, as_text
+from ..engine import RunContext, as_text, check_count
 from ..exceptions import MaxIterationsExceeded, SpecError
 from ..models import Model
 from ._base import Node, Pipeline, Step, Vars, as_node
@@ -75,9 +75,7 @@ class Team(Pipeline):
             self.members[str(key)] = as_node(member, str(key))
         if not self.members:
             raise SpecError(f"team '{name}' has no members; give it at least one", key="agents")
-        if not isinstance(max_turns, int) or max_turns < 1:
-            raise SpecError(f"team '{name}': max_turns must be a whole number ≥ 1, got "
-                            f"{max_turns!r}", key="max_turns")
+        check_count(max_turns, f"team '{name}': max_turns", key="max_turns")
         self.max_turns = max_turns
 
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:

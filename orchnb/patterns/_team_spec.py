@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._plan_execute_spec import with_prompt
-from ._spec import PatternSpec, SpecContext, common_options, register_builder
+from ._spec import Count, PatternSpec, SpecContext, common_options, register_builder
 from ._team import SUPERVISOR_PROMPT, Team
 
 
 class TeamSpec(PatternSpec):
     supervisor: Any
     agents: dict[str, Any]
-    max_turns: int = 10
+    max_turns: int = Count(10)
 
 
 def build_team(spec: TeamSpec, ctx: SpecContext, key: str, name: str) -> Team:

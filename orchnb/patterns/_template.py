@@ -4,16 +4,19 @@ Templates may not read private or internal attributes (``{{ input.__class__ }}``
 ``{{ x._secret }}``, ``{{ gen.gi_frame }}``): what can be seen in the template fails when the
 prompt is defined, the rest (the sandbox's rules by the value's type) when it renders, on the
 fast path as on Jinja2's. A rendered prompt is capped at :attr:`Prompt.max_chars` characters
-(1,000,000 by default; ``Prompt.max_chars = ...`` to change it for all prompts).
+(1,000,000 by default; ``Prompt.max_chars = ...`` to change it for all prompts), and so is every
+value the template builds on the way; a render runs at most 1,000,000 loop iterations and calls
+(see ``_template_limits``). What literals alone show to be over (``'%999999999s' % 'x'``,
+``'x' | center(10**9)``, nested ``range(100000)`` loops) fails when the prompt is defined.
 """
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import (
     UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
     UNSAFE_COROUTINE_ATTRIBUTES,
@@ -21,12 +24,12 @@ from jinja2.sandbox import (
     UNSAFE_GENERATOR_ATTRIBUTES,
     UNSAFE_METHOD_ATTRIBUTES,
     SandboxedEnvironment,
-    SecurityError,
 )
 
 from ..exceptions import TemplateError
-
-MAX_PROMPT_CHARS = 1_000_000
+from . import _template_limits as limits
+from . import _template_tree as tree
+from ._template_limits import MAX_PROMPT_CHARS
 
 # Names that are internal on some type (frames, code, tracebacks, generators, functions):
 # refused at definition whatever the value will be. Python 2 spellings are kept: harmless.
@@ -41,23 +44,44 @@ _INTERNAL = frozenset({
 
 
 class _Env(SandboxedEnvironment):
-    """The sandbox, plus size checks on ``*`` and ``**`` (``{{ 'x' * 10**9 }}`` would build a
-    gigabyte before any length check could see it)."""
+    """The sandbox, plus size checks before anything that can build a big value runs
+    (``{{ 'x' * 10**9 }}`` would build a gigabyte before any length check could see it): the
+    operators, the growing filters, ``str`` methods (``center``, ``join``, ``format``...)."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters.update(limits.bounded_filters())
+        self.globals.update(range=limits.counted_range, lipsum=limits.lipsum)
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        if op == "*":
-            for seq, n in ((left, right), (right, left)):
-                if (isinstance(seq, (str, list, tuple)) and isinstance(n, int)
-                        and len(seq) * n > Prompt.max_chars):
-                    raise SecurityError(f"'{op}' would build {len(seq) * n:,} items, more than "
-                                        f"a prompt may hold ({Prompt.max_chars:,})")
-            return operator.mul(left, right)
-        if (op == "**" and isinstance(left, int) and isinstance(right, int)
-                and abs(left) > 1 and right > 256):
-            raise SecurityError(f"{left} ** {right} is too large a number for a prompt")
+        limits.check_binop(op, left, right)
         return super().call_binop(context, op, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any,
+             **kwargs: Any) -> Any:
+        limits.step()
+        if isinstance(__obj, LoopContext) and args:  # a recursive loop's loop(children)
+            args = (limits.iterable_of(args[0]), *args[1:])
+        owner = getattr(__obj, "__self__", None)
+        if owner is not None and isinstance(owner, (str, bytes, list, set)):
+            args = limits.check_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt, is_map = value.__self__, value.__name__ == "format_map"
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            mapping = args[0] if is_map and args and isinstance(args[0], dict) else kwargs
+            limits.charge(limits.brace_size(fmt, () if is_map else args, mapping),
+                          f".{value.__name__}()")
+            return wrapped(*args, **kwargs)
+
+        return checked
 
 
 _ENV = _Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -116,6 +140,12 @@ gi_frame, f_globals, ...)
                 f"{owner}prompts cannot use {{% {tag} %}}: there are no other templates to "
                 f"load; put the text in the prompt, or pass it in as a variable "
                 f"({{{{ steps.NAME }}}}, {{{{ input }}}})", key=where, line=node.lineno)
+        problem = tree.definition_problem(ast, max_chars or Prompt.max_chars)
+        if problem is not None:
+            raise TemplateError(f"{owner}{problem[0]}; a prompt holds at most "
+                                f"{max_chars or Prompt.max_chars:,} characters (raise "
+                                "orchnb.patterns.Prompt.max_chars if this is meant)",
+                                key=where, line=problem[1])
         self.variables = meta.find_undeclared_variables(ast)
         unknown = sorted(self.variables - allowed)
         if unknown:
@@ -130,8 +160,11 @@ gi_frame, f_globals, ...)
                 f"internal attributes (names starting with '_', gi_frame, f_globals, ...)",
                 key=where, line=unsafe[1])
         self.step_refs = _step_refs(ast)
-        self._template = _ENV.from_string(source)
         self._parts = _simple_parts(ast)
+        tree.harden(ast)
+        ast.set_environment(_ENV)
+        self._template = jinja2.Template.from_code(_ENV, _ENV.compile(ast), _ENV.make_globals(None),
+                                                   None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Compiled Jinja templates do not pickle: a prompt travels (to Ray workers) as source.
@@ -152,6 +185,7 @@ gi_frame, f_globals, ...)
                     raise self._too_long(limit, len(text))
                 return text
         owner = self._owner
+        token = limits.start(limit)
         try:
             # Streamed, so that a loop that writes without end stops at the cap.
             pieces, size = [], 0
@@ -161,6 +195,8 @@ gi_frame, f_globals, ...)
                     raise self._too_long(limit, size, at_least=True)
                 pieces.append(piece)
             return "".join(pieces)
+        except TemplateError:
+            raise  # over the cap (a ValueError, not to be wrapped again)
         except jinja2.UndefinedError as e:
             raise TemplateError(f"{owner}while rendering: {e.message}; variables present: "
                                 f"{', '.join(sorted(variables))}", key=self._where) from None
@@ -170,6 +206,8 @@ gi_frame, f_globals, ...)
             # a filter or operator given the wrong kind of value ({{ input | round }} on text)
             raise TemplateError(f"{owner}while rendering: {type(e).__name__}: {e}",
                                 key=self._where) from None
+        finally:
+            limits.stop(token)
 
     def _too_long(self, limit: int, size: int, at_least: bool = False) -> TemplateError:
         got = f"{'at least ' if at_least else ''}{size:,}"
