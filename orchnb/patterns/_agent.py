@@ -33,6 +33,8 @@ from ._structured import native as native_output
 from ._template import KNOWN_VARIABLES, Prompt
 
 ToolMode = Literal["native", "text", "auto"]
+MAX_TOOL_CALLS_LIMIT = 1_000
+"""The largest per-turn cap ``max_tool_calls`` may be set to."""
 
 
 class Agent(Pipeline):
@@ -41,7 +43,9 @@ class Agent(Pipeline):
     Tools are typed Python functions (or :class:`~orchnb.Tool`); bad arguments and exceptions
     become observations the model can react to. ``tool_mode`` is ``"native"`` (the provider's
     tool calling), ``"text"`` (ReAct text) or ``"auto"`` (native where the provider has it, and
-    a ReAct ``Action:`` written as text is still honoured).
+    a ReAct ``Action:`` written as text is still honoured). At most ``max_tool_calls`` of the
+    calls one model reply asks for are run; each call beyond that is answered with an error
+    observation (and an error tool span) instead of being executed.
 
     >>> def add(a: int, b: int) -> int:
     ...     '''Add two integers.'''
@@ -58,9 +62,9 @@ class Agent(Pipeline):
 
     def __init__(self, name: str, model: str | Model, tools: Sequence[Any] = (), *,
                  system: str | None = None, prompt: str = "{{ input }}", max_iterations: int = 8,
-                 tool_mode: ToolMode = "auto", temperature: float | None = None,
-                 max_tokens: int | None = None, output: Any = None, memory: Any = None,
-                 **options: Any):
+                 max_tool_calls: int = 32, tool_mode: ToolMode = "auto",
+                 temperature: float | None = None, max_tokens: int | None = None,
+                 output: Any = None, memory: Any = None, **options: Any):
         super().__init__(name, **options)
         owner = f"agent '{name}': "
         self.model = resolve_model(model)
@@ -87,6 +91,12 @@ class Agent(Pipeline):
         if not isinstance(max_iterations, int) or max_iterations < 1:
             raise SpecError(f"{owner}max_iterations must be a whole number ≥ 1, got "
                             f"{max_iterations!r}", key="max_iterations")
+        if (isinstance(max_tool_calls, bool) or not isinstance(max_tool_calls, int)
+                or not 1 <= max_tool_calls <= MAX_TOOL_CALLS_LIMIT):
+            raise SpecError(f"{owner}max_tool_calls (tool calls run per model reply) must be a "
+                            f"whole number from 1 to {MAX_TOOL_CALLS_LIMIT:,}, got "
+                            f"{max_tool_calls!r}", key="max_tool_calls")
+        self.max_tool_calls = max_tool_calls
         if tool_mode not in ("native", "text", "auto"):
             raise SpecError(f"{owner}tool_mode must be native, text or auto, got {tool_mode!r}",
                             key="tool_mode")
@@ -154,8 +164,9 @@ class Agent(Pipeline):
         if response.tool_calls:
             messages.append(Message("assistant", response.text, list(response.tool_calls)))
             observed = []
-            for call in response.tool_calls:
-                observed.append(await self._use(ctx, call))
+            for n, call in enumerate(response.tool_calls, 1):
+                observed.append(await self._use(ctx, call) if n <= self.max_tool_calls
+                                else self._refuse(ctx, call, self._over_cap(response)))
                 messages.append(Message("tool", observed[-1], tool_call_id=call.id,
                                         name=call.name))
             return None, observed
@@ -196,8 +207,17 @@ class Agent(Pipeline):
         else:
             return (await ctx.tool(tool, dict(args), step=self.name,
                                    call_id=call.id or None)).text
-        # Nothing can run, so this is recorded as a failed tool span but is no step boundary.
-        with ctx.span("tool", self.name, tool=call.name, input=as_text(args)) as span:
+        return self._refuse(ctx, call, problem)
+
+    def _over_cap(self, response: Any) -> str:
+        return (f"Error: not run: this reply asked for {len(response.tool_calls)} tool calls and "
+                f"at most {self.max_tool_calls} run per reply; ask for the ones still needed "
+                f"in your next reply")
+
+    def _refuse(self, ctx: RunContext, call: ToolCall, problem: str) -> str:
+        """Record a call that cannot run and return its error observation."""
+        # Nothing runs, so this is recorded as a failed tool span but is no step boundary.
+        with ctx.span("tool", self.name, tool=call.name, input=as_text(call.arguments)) as span:
             span.status, span.error, span.output = "error", problem[7:], problem
         return problem
 
@@ -220,4 +240,4 @@ class Agent(Pipeline):
 
     def __repr__(self) -> str:
         return (f"<Agent {self.name!r}: {self.model.id}, tools: {', '.join(self.tools) or '-'}, "
-                f"max_iterations={self.max_iterations}>")
+                f"max_iterations={self.max_iterations}, max_tool_calls={self.max_tool_calls}>")

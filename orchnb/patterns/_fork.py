@@ -26,7 +26,8 @@ from ..trace import COLUMNS, Span, get_store
 from ._base import Pipeline
 from ._template import Prompt
 
-_INT_KNOBS = ("max_tokens", "max_iterations", "max_turns", "max_replans", "max_steps",
+_INT_KNOBS = ("max_tokens", "max_iterations", "max_tool_calls", "max_turns", "max_replans",
+              "max_steps",
               "concurrency", "chunk_tokens", "overlap_tokens", "reduce_tokens", "retries")
 _MIN = {"max_replans": 0, "overlap_tokens": 0, "retries": 0}
 _INTERNAL_STEPS = {"split", "reduce groups", "execute", "plan", "handoff"}

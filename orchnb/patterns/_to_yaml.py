@@ -208,11 +208,11 @@ def _agent(agent: Any) -> Spec:
         tools.append(_fn_name(getattr(t, "fn", None), f"agent '{agent.name}': tool '{t.name}'"))
     out.update(_defaults(
         {"prompt": agent.prompt.source, "tools": tools, "max_iterations": agent.max_iterations,
-         "tool_mode": agent.tool_mode,
+         "max_tool_calls": agent.max_tool_calls, "tool_mode": agent.tool_mode,
          "temperature": None if agent.temperature is None else float(agent.temperature),
          "max_tokens": agent.max_tokens},
-        prompt="{{ input }}", tools=[], max_iterations=8, tool_mode="auto", temperature=None,
-        max_tokens=None))
+        prompt="{{ input }}", tools=[], max_iterations=8, max_tool_calls=32, tool_mode="auto",
+        temperature=None, max_tokens=None))
     memory = getattr(agent, "memory", None)
     if memory is not None:
         out["memory"] = memory.name
