@@ -6,8 +6,14 @@ One case per knob and mistake; each says which exception and which words the mes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sys
+import tempfile
+import time
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,9 +32,11 @@ from orchnb import (
     Step,
     Team,
     TemplateError,
+    ToolError,
     UnknownModelError,
 )
 from orchnb.engine import RunOptions
+from orchnb.exceptions import OrchnbWarning
 from orchnb.models import SimModel
 from orchnb.testing import FakeProvider
 from orchnb.tools import Tool
@@ -69,6 +77,29 @@ def _yaml(body: str) -> Any:
 def add(a: int, b: int) -> int:
     """Add two numbers."""
     return a + b
+
+
+def _fetch(allow: list[str], url: str) -> Any:
+    from orchnb.tools import http_get
+
+    return asyncio.run(http_get(allow=allow).invoke({"url": url}))
+
+
+def _search_links_out() -> Any:
+    """A folder whose only file is a link to a file outside it (``notes.txt -> passwd``)."""
+    from orchnb.tools import DocIndex
+
+    with tempfile.TemporaryDirectory() as outside, tempfile.TemporaryDirectory() as docs:
+        (Path(outside) / "passwd").write_text("root:x:0:0")
+        (Path(docs) / "notes.txt").symlink_to(Path(outside) / "passwd")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", OrchnbWarning)
+            return DocIndex([docs]).search("root")
+
+
+def _mcp_exits() -> Any:
+    pytest.importorskip("mcp")
+    return orchnb.mcp_tools(sys.executable, ["-c", "import sys; sys.exit(5)"])
 
 
 # id: (make, exception, fragments the message must contain)
@@ -244,6 +275,24 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
     "tool-name-spaces": (lambda: Tool(add, name="add numbers"), SpecError,
                          ("'add numbers'", "64 letters")),
     "tool-decorator-lambda": (lambda: orchnb.tool(lambda a: a), SpecError, ("'<lambda>'",)),
+    "http_get-other-port": (lambda: _fetch(["localhost:8001"], "http://localhost:9999/"),
+                            ToolError, ("'localhost:9999'", "not on the allowlist", "nothing")),
+    "http_get-bare-host-other-port": (lambda: _fetch(["example.com"], "http://example.com:81/"),
+                                      ToolError, ("'example.com:81'", "not on the allowlist")),
+    "http_get-port-range": (lambda: orchnb.tools.http_get(allow=["x.org:70000"]), SpecError,
+                            ("port '70000'", "1 to 65535")),
+    "http_get-max_bytes-huge": (lambda: orchnb.tools.http_get(allow=["x.org"], max_bytes=10**9),
+                                SpecError, ("max_bytes", "10,000,000")),
+    "doc_search-link-out": (_search_links_out, OrchnbWarning,
+                            ("notes.txt", "outside", "not read")),
+    "agent-max_tool_calls-zero": (lambda: Agent("a", "sim:echo", [add], max_tool_calls=0),
+                                  SpecError, ("max_tool_calls", "1 to 1,000", "0")),
+    "agent-max_tool_calls-huge": (lambda: Agent("a", "sim:echo", [add], max_tool_calls=10**9),
+                                  SpecError, ("max_tool_calls", "1 to 1,000")),
+    "yaml-max_tool_calls-huge": (lambda: _yaml("pattern: agent\nmodel: sim:echo\n"
+                                               "max_tool_calls: 100000\n"),
+                                 SpecError, ("line 3", "max_tool_calls", "1000")),
+    "mcp-server-exits": (_mcp_exits, ToolError, ("failed to start", "exited with code 5")),
     # -- SimModel -------------------------------------------------------------------------------
     "sim-latency-negative": (lambda: SimModel("x", latency=-1), SpecError, ("latency", ">= 0")),
     "sim-latency-range": (lambda: SimModel("x", latency=(2, 1)), SpecError,
@@ -359,6 +408,48 @@ def test_a_bad_knob_is_refused_where_it_is_written(case):
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, f"{case}: {fragment!r} not in {message!r}"
+
+
+REFUSED_FAST = ("http_get-other-port", "http_get-bare-host-other-port", "http_get-port-range",
+                "http_get-max_bytes-huge", "doc_search-link-out", "agent-max_tool_calls-zero",
+                "agent-max_tool_calls-huge", "yaml-max_tool_calls-huge")
+"""Refusals that must take at most 100 ms (best of three: the first may import a module)."""
+
+
+@pytest.mark.parametrize("case", REFUSED_FAST)
+def test_a_refusal_takes_at_most_100_ms(case):
+    make, exc, _ = CASES[case]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        with pytest.raises(exc):
+            make()
+        best = min(best, time.perf_counter() - started)
+    assert best <= 0.1, f"{case}: refused in {best * 1000:.0f} ms"
+
+
+def test_tool_calls_over_the_cap_are_refused_fast():
+    from orchnb.models import ModelResponse, SimModel, ToolCall, Usage
+
+    ran = []
+
+    def count(i: int) -> str:
+        """Count."""
+        ran.append(i)
+        return "ok"
+
+    def fn(request):
+        if any(m.role == "tool" for m in request.messages):
+            return "done"
+        return ModelResponse(text="", tool_calls=[ToolCall(f"c{i}", "count", {"i": i})
+                                                  for i in range(1_000)], usage=Usage(1, 1))
+
+    SimModel("catalogue_flood", fn=fn).register()
+    started = time.perf_counter()
+    run = Agent("flood", "sim:catalogue_flood", [count], max_tool_calls=1)("x", cache=False)
+    took = time.perf_counter() - started
+    assert run.output == "done" and ran == [0]  # 999 refused, not run
+    assert took / 999 <= 0.1, f"{took * 1000:.0f} ms for 999 refusals"
 
 
 def test_the_catalogue_is_large():

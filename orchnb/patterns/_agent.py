@@ -34,6 +34,8 @@ from ._template import KNOWN_VARIABLES, Prompt
 from ._to_yaml import fn_name, without_defaults
 
 ToolMode = Literal["native", "text", "auto"]
+MAX_TOOL_CALLS_LIMIT = 1_000
+"""The largest per-turn cap ``max_tool_calls`` may be set to."""
 
 
 class Agent(Pipeline):
@@ -42,7 +44,9 @@ class Agent(Pipeline):
     Tools are typed Python functions (or :class:`~orchnb.Tool`); bad arguments and exceptions
     become observations the model can react to. ``tool_mode`` is ``"native"`` (the provider's
     tool calling), ``"text"`` (ReAct text) or ``"auto"`` (native where the provider has it, and
-    a ReAct ``Action:`` written as text is still honoured).
+    a ReAct ``Action:`` written as text is still honoured). At most ``max_tool_calls`` of the
+    calls one model reply asks for are run; each call beyond that is answered with an error
+    observation (and an error tool span) instead of being executed.
 
     >>> def add(a: int, b: int) -> int:
     ...     '''Add two integers.'''
@@ -59,16 +63,17 @@ class Agent(Pipeline):
 
     model_attrs: ClassVar[tuple[str, ...]] = ("model",)
     """Attributes holding this pattern's models or model-holding parts (preflight)."""
-    fork_knobs: ClassVar[Mapping[str, int]] = {"max_tokens": 1, "max_iterations": 1}
+    fork_knobs: ClassVar[Mapping[str, int]] = {"max_tokens": 1, "max_iterations": 1,
+                                                "max_tool_calls": 1}
     """Whole-number knobs ``run.fork`` may edit, with their minimum."""
     internal_steps: ClassVar[frozenset[str]] = frozenset()
     """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
     def __init__(self, name: str, model: str | Model, tools: Sequence[Any] = (), *,
                  system: str | None = None, prompt: str = "{{ input }}", max_iterations: int = 8,
-                 tool_mode: ToolMode = "auto", temperature: float | None = None,
-                 max_tokens: int | None = None, output: Any = None, memory: Any = None,
-                 **options: Any):
+                 max_tool_calls: int = 32, tool_mode: ToolMode = "auto",
+                 temperature: float | None = None, max_tokens: int | None = None,
+                 output: Any = None, memory: Any = None, **options: Any):
         super().__init__(name, **options)
         owner = f"agent '{name}': "
         self.model = resolve_model(model)
@@ -93,6 +98,9 @@ class Agent(Pipeline):
         """Recalled for the agent's input into ``{{ memory }}`` (prompt or system)."""
         _check_memory_use(owner, self.memory, self.prompt, self.system)
         check_count(max_iterations, f"{owner}max_iterations", key="max_iterations")
+        check_count(max_tool_calls, f"{owner}max_tool_calls (tool calls run per model reply)",
+                    key="max_tool_calls", maximum=MAX_TOOL_CALLS_LIMIT)
+        self.max_tool_calls = max_tool_calls
         if tool_mode not in ("native", "text", "auto"):
             raise SpecError(f"{owner}tool_mode must be native, text or auto, got {tool_mode!r}",
                             key="tool_mode")
@@ -161,8 +169,9 @@ class Agent(Pipeline):
         if response.tool_calls:
             messages.append(Message("assistant", response.text, list(response.tool_calls)))
             observed = []
-            for call in response.tool_calls:
-                observed.append(await self._use(ctx, call))
+            for n, call in enumerate(response.tool_calls, 1):
+                observed.append(await self._use(ctx, call) if n <= self.max_tool_calls
+                                else self._refuse(ctx, call, self._over_cap(response)))
                 messages.append(Message("tool", observed[-1], tool_call_id=call.id,
                                         name=call.name))
             return None, observed
@@ -203,8 +212,17 @@ class Agent(Pipeline):
         else:
             return (await ctx.tool(tool, dict(args), step=self.name,
                                    call_id=call.id or None)).text
-        # Nothing can run, so this is recorded as a failed tool span but is no step boundary.
-        with ctx.span("tool", self.name, tool=call.name, input=as_text(args)) as span:
+        return self._refuse(ctx, call, problem)
+
+    def _over_cap(self, response: Any) -> str:
+        return (f"Error: not run: this reply asked for {len(response.tool_calls)} tool calls and "
+                f"at most {self.max_tool_calls} run per reply; ask for the ones still needed "
+                f"in your next reply")
+
+    def _refuse(self, ctx: RunContext, call: ToolCall, problem: str) -> str:
+        """Record a call that cannot run and return its error observation."""
+        # Nothing runs, so this is recorded as a failed tool span but is no step boundary.
+        with ctx.span("tool", self.name, tool=call.name, input=as_text(call.arguments)) as span:
             span.status, span.error, span.output = "error", problem[7:], problem
         return problem
 
@@ -227,7 +245,7 @@ class Agent(Pipeline):
 
     def __repr__(self) -> str:
         return (f"<Agent {self.name!r}: {self.model.id}, tools: {', '.join(self.tools) or '-'}, "
-                f"max_iterations={self.max_iterations}>")
+                f"max_iterations={self.max_iterations}, max_tool_calls={self.max_tool_calls}>")
 
     # -- what tooling asks the pattern (preview, YAML) ------------------------------------
     def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
@@ -276,11 +294,11 @@ class Agent(Pipeline):
                                  f"agent '{self.name}': tool '{t.name}'"))
         out.update(without_defaults(
             {"prompt": self.prompt.source, "tools": tools, "max_iterations": self.max_iterations,
-             "tool_mode": self.tool_mode,
+             "max_tool_calls": self.max_tool_calls, "tool_mode": self.tool_mode,
              "temperature": None if self.temperature is None else float(self.temperature),
              "max_tokens": self.max_tokens},
-            prompt="{{ input }}", tools=[], max_iterations=8, tool_mode="auto",
-            temperature=None, max_tokens=None))
+            prompt="{{ input }}", tools=[], max_iterations=8, max_tool_calls=32,
+            tool_mode="auto", temperature=None, max_tokens=None))
         memory = getattr(self, "memory", None)
         if memory is not None:
             out["memory"] = memory.name

@@ -1,6 +1,7 @@
 """YAML for agents: ``pattern: agent`` with ``model``, ``system?``, ``prompt?``, ``tools: [names]``
 (looked up in the notebook; built-ins; ``{mcp: {command, args, env?}}`` / ``{mcp: {url}}`` for
-the tools of an MCP server), ``max_iterations``, ``tool_mode``, ``output?``, ``memory?``."""
+the tools of an MCP server), ``max_iterations``, ``max_tool_calls`` (tool calls run per model
+reply), ``tool_mode``, ``output?``, ``memory?``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ class AgentSpec(PatternSpec):
     prompt: str = "{{ input }}"
     tools: list[Any] = Field(default_factory=list)
     max_iterations: int = Count(8)
+    max_tool_calls: int = Count(32)
+    """Tool calls run per model reply; the rest are answered with an error observation."""
     tool_mode: Literal["native", "text", "auto"] = "auto"
     temperature: float | None = None
     max_tokens: int | None = Count(None, ge=1, le=MAX_TOKENS_KNOB)
@@ -39,7 +42,8 @@ def build_agent(spec: AgentSpec, ctx: SpecContext, key: str, name: str) -> Agent
     output = ctx.output(spec.output, f"{prefix}output")
     return ctx._build(lambda: Agent(
         name, model, tools, system=spec.system, prompt=spec.prompt,
-        max_iterations=spec.max_iterations, tool_mode=spec.tool_mode,
+        max_iterations=spec.max_iterations, max_tool_calls=spec.max_tool_calls,
+        tool_mode=spec.tool_mode,
         temperature=spec.temperature, max_tokens=spec.max_tokens, output=output,
         memory=ctx.memory(spec.memory), **common_options(spec)), key)
 

@@ -28,6 +28,7 @@ def build(argv: list[str]):
     def lookup(order_id: str) -> str:
         """Look up the status of an order by its id (e.g. A100)."""
         if "--crash" in argv:
+            print(f"crashing while looking up {order_id}", file=sys.stderr, flush=True)
             os._exit(3)
         if "--hang" in argv:
             time.sleep(3600)

@@ -3,26 +3,35 @@
 Files are split into passages and indexed in an in-memory SQLite FTS5 table (part of Python's
 ``sqlite3``: nothing to install), ranked with FTS5's BM25. The index is built on the first
 search and rebuilt when a file changes.
+
+Only files inside the folders the user named are read: a symbolic link (to a file or a folder)
+that leads out of them is refused, and the refusal is said once (a warning, and a note in the
+tool's answers), so a folder holding ``notes.txt -> /etc/passwd`` cannot leak that file to a
+model. Directories are walked without following links.
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import re
 import sqlite3
 import threading
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import SpecError, ToolError
+from ..exceptions import OrchnbWarning, SpecError, ToolError
 from ._tool import Tool
 
 MAX_FILE_BYTES = 5_000_000
 """Larger files are skipped (with a note in the answer): the index lives in memory."""
 MAX_FILES = 2_000
 """Most files one doc_search tool indexes."""
+MAX_SCANNED = 50_000
+"""Most directory entries one glob pattern may look at (a link loop cannot run for ever)."""
 SUFFIXES = frozenset({".txt", ".md", ".rst", ".csv", ".json", ".html", ".htm", ".py", ".yaml",
                       ".yml", ".toml", ".tex", ".log", ".xml", ".ini", ".cfg"})
 """Text files a directory contributes (a file named explicitly is read whatever its suffix)."""
@@ -48,26 +57,52 @@ class DocIndex:
         self.paths = [str(p) for p in items]
         self.chunk_chars = chunk_chars
         self.skipped: list[str] = []
+        self.refused: list[str] = []
+        """Files (links) found under the paths whose real location is outside them."""
+        self._warned = False
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._stamp: tuple[tuple[str, float, int], ...] = ()
 
     def files(self) -> list[Path]:
-        """The files the paths name now (globs expanded, directories walked for text files)."""
+        """The files the paths name now (globs expanded, directories walked for text files),
+        without those whose real location is outside the named roots."""
         found: dict[str, Path] = {}
+        refused: list[str] = []
         for item in self.paths:
             expanded = os.path.expanduser(item)
-            matches = glob.glob(expanded, recursive=True) if glob.has_magic(expanded) else [
-                expanded]
+            magic = glob.has_magic(expanded)
+            root = _root(expanded) if magic else os.path.realpath(expanded)
+            matches = (itertools.islice(glob.iglob(expanded, recursive=True), MAX_SCANNED)
+                       if magic else [expanded])
             for match in matches:
                 p = Path(match)
                 if p.is_dir():
-                    for f in sorted(p.rglob("*")):
-                        if f.is_file() and f.suffix.lower() in SUFFIXES:
-                            found.setdefault(str(f), f)
+                    if not _inside(p, root):  # a glob's match that links out of the root
+                        refused.append(str(p))
+                        continue
+                    candidates = _walk(p)
                 elif p.is_file():
-                    found.setdefault(str(p), p)
+                    candidates = [p]
+                else:
+                    continue
+                for f in candidates:
+                    if not _inside(f, root):
+                        refused.append(str(f))
+                    else:
+                        found.setdefault(str(f), f)
+        self._refuse(refused)
         return list(found.values())[:MAX_FILES]
+
+    def _refuse(self, refused: list[str]) -> None:
+        unique = sorted(set(refused))
+        self.refused = unique
+        if unique and not self._warned:
+            self._warned = True
+            warnings.warn(f"doc_search: {len(unique)} file(s) are links to places outside "
+                          f"{', '.join(self.paths)} and are not read: "
+                          f"{', '.join(unique[:5])}{' ...' if len(unique) > 5 else ''}",
+                          OrchnbWarning, stacklevel=4)
 
     def _index(self) -> sqlite3.Connection:
         files = self.files()
@@ -107,6 +142,30 @@ class DocIndex:
                               "ORDER BY bm25(passages) LIMIT ?",
                               (match, max(1, min(int(k), 50)))).fetchall()
         return [{"path": p, "passage": n, "text": t} for p, n, t in rows]
+
+
+def _root(pattern: str) -> str:
+    """The real directory a glob pattern starts from (its part before the first wildcard)."""
+    parts = Path(pattern).parts
+    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts))
+    return os.path.realpath(os.path.join(*fixed) if fixed else ".")
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Text files under ``folder``, sorted; links to folders are not entered."""
+    out = []
+    for here, dirs, names in os.walk(folder, followlinks=False):
+        dirs.sort()
+        out += [Path(here) / n for n in sorted(names) if Path(n).suffix.lower() in SUFFIXES]
+        if len(out) >= MAX_FILES * 2:
+            break
+    return sorted(f for f in out if f.is_file())
+
+
+def _inside(path: Path, root: str) -> bool:
+    """Whether ``path``'s real location (links resolved) is ``root`` or under it."""
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _chunks(text: str, size: int) -> list[str]:
@@ -149,7 +208,9 @@ def doc_search(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
         hits = index.search(query, k)
         if not hits:
             return f"No passage matches {query!r}."
-        note = f"\n(skipped: {'; '.join(index.skipped)})" if index.skipped else ""
+        skipped = index.skipped + [f"{f} (a link out of the searched folders)"
+                                   for f in index.refused[:5]]
+        note = f"\n(skipped: {'; '.join(skipped)})" if skipped else ""
         return "\n\n".join(f"[{h['path']} #{h['passage']}]\n{h['text']}" for h in hits) + note
 
     where = ", ".join(index.paths)

@@ -7,7 +7,10 @@ with the first server: the task enters the transport and the session, serves cal
 told to stop, and leaves them again. Calls from any loop are handed to that thread and awaited
 there, so ``pipe(x)`` works from any cell, any number of times. A server that crashes or stops
 answering is torn down (its process killed) and started again on the next call; every wait has
-a timeout, so a broken server never hangs the kernel.
+a timeout, so a broken server never hangs the kernel. When the tools are closed or Python
+exits, every server process still running is stopped (SIGTERM to its group, SIGKILL after a
+short grace), hung or not. An error quotes how the server process ended (exit code or signal)
+and only the stderr it wrote during the failing call (or start).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from ..exceptions import OrchnbError, SpecError, ToolError
 from ..models import ToolSpec
+from . import _mcp_process
 from ._threads import background_loop
 from ._tool import Tool
 
@@ -128,11 +132,19 @@ def mcp_tools(command: str | None = None, args: Sequence[str] = (),
             if include is None or t.name in include]
 
 
-def close_mcp_servers() -> None:
-    """Stop every MCP server this process started (done at exit; safe to call any time)."""
-    for server in list(_SERVERS.values()):
-        server.close()
+def close_mcp_servers(grace: float = 2.0) -> None:
+    """Stop every MCP server this process started (done at exit; safe to call any time).
+
+    Each session is asked to end (the server's stdin closes); a server process still running
+    after ``grace`` seconds has its process group terminated, then killed.
+    """
+    servers = list(_SERVERS.values())
     _SERVERS.clear()
+    pending = [f for f in (server.begin_close() for server in servers) if f is not None]
+    if pending:
+        concurrent.futures.wait(pending, timeout=grace)
+    for server in servers:
+        _mcp_process.stop(server.processes, grace=0.5)
 
 
 # -- one background loop for every session --------------------------------------------------------
@@ -171,7 +183,13 @@ class _Server:
         self._ready: asyncio.Future[Any] | None = None
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._dying: set[asyncio.Task[None]] = set()
+        """Sessions given up on (a timeout) that are still winding down."""
         self._errlog: Any = None
+        self._err_start = 0
+        """Where the current server process's stderr starts in the log."""
+        self.processes: list[Any] = []
+        """Server processes started and not yet seen to end (stopped hard at close)."""
 
     def spec(self) -> dict[str, Any]:
         if self.url is not None:
@@ -197,11 +215,29 @@ class _Server:
             fut.cancel()  # the engine's timeout or a cancelled run: stop the call there too
             raise
 
-    def close(self) -> None:
+    def close(self, grace: float = 2.0) -> None:
+        """End the session and stop the server process (hard, after ``grace`` seconds)."""
+        fut = self.begin_close()
+        if fut is not None:
+            concurrent.futures.wait([fut], timeout=grace)
+        _mcp_process.stop(self.processes, grace=0.5)
+
+    def begin_close(self) -> concurrent.futures.Future[Any] | None:
+        """Ask the session (and any winding down) to end; the future is done when they have."""
         self.closed = True
-        if self._task is not None:  # a session was started, so its loop runs
-            with contextlib.suppress(Exception):  # closing at exit must never raise
-                self._wait(self._shutdown(), 10)
+        if self._task is None and not self._dying:
+            return None
+        if threading.current_thread().name == "orchnb-mcp":
+            return None
+        with contextlib.suppress(Exception):  # closing at exit must never raise
+            return asyncio.run_coroutine_threadsafe(self._shutdown_all(), _mcp_loop())
+        return None
+
+    async def _shutdown_all(self) -> None:
+        await self._shutdown()
+        dying = [t for t in self._dying if not t.done()]
+        if dying:
+            await asyncio.wait(dying, timeout=8)
 
     def _wait(self, coro: Any, limit: float) -> Any:
         loop = _mcp_loop()
@@ -223,11 +259,12 @@ class _Server:
                 result = await session.list_tools()
         except Exception as e:
             await self._shutdown()
-            raise self._error("could not list its tools", e) from None
+            raise self._error("could not list its tools", e, self._err_start) from None
         return list(result.tools)
 
     async def _call(self, name: str, arguments: dict[str, Any]) -> str:
         session = await self._connected()
+        since = self._errlog_end()
         call = asyncio.ensure_future(session.call_tool(name, arguments))
         call.add_done_callback(lambda f: f.cancelled() or f.exception())  # read below or dropped
         dead = asyncio.ensure_future(self._wait_dead())
@@ -240,14 +277,14 @@ class _Server:
             call.cancel()
             self._kill()  # a hung server is killed; the next call starts a new one
             if dead in done:
-                raise self._error(f"stopped while serving '{name}'", None)
+                raise self._error(f"stopped while serving '{name}'", None, since)
             raise ToolError(f"tool '{name}' on {self.label} timed out after {self.timeout:g}s "
                             f"(the server was stopped; the next call restarts it)")
         try:
             result = call.result()
         except Exception as e:
             await self._shutdown()
-            raise self._error(f"failed while serving '{name}'", e) from None
+            raise self._error(f"failed while serving '{name}'", e, since) from None
         text = _result_text(result)
         if getattr(result, "is_error", False):
             raise ToolError(text or f"tool '{name}' on {self.label} reported an error")
@@ -277,15 +314,16 @@ class _Server:
             raise ToolError(f"{self.label} did not finish starting within "
                             f"{self.connect_timeout:g}s (no answer to the MCP handshake); check "
                             f"that the command starts an MCP server on stdio"
-                            + self._stderr_tail()) from None
+                            + self._stderr_tail(self._err_start)) from None
         except ToolError:
             raise
         except Exception as e:
-            raise self._error("failed to start", e) from None
+            raise self._error("failed to start", e, self._err_start) from None
 
     async def _serve(self, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
         from mcp import ClientSession
 
+        _mcp_process.watch_spawns(self.processes)  # this task's spawns only
         try:
             async with self._transport() as streams, ClientSession(streams[0], streams[1]) as s:
                 await s.initialize()
@@ -314,6 +352,7 @@ class _Server:
         if self._errlog is None:
             self._errlog = tempfile.TemporaryFile(  # noqa: SIM115 - lives as long as the server
                 "w+", encoding="utf-8", errors="replace")
+        self._err_start = self._errlog_end()  # a new process: its stderr starts here
         params = StdioServerParameters(command=self.command or "", args=self.args,
                                        env=self.env or None, cwd=os.getcwd())
         return stdio_client(params, errlog=self._errlog)
@@ -332,25 +371,43 @@ class _Server:
     def _kill(self) -> None:
         # Cancelling the owner task leaves the transport, whose (shielded) shutdown stops the
         # server process: no waiting on a server that does not answer.
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            self._dying.add(task)  # close() waits for it (and stops its process if it hangs)
+            task.add_done_callback(self._dying.discard)
         self._task = None  # the next call starts a new session while this one winds down
 
-    def _error(self, what: str, e: BaseException | None) -> ToolError:
+    def _error(self, what: str, e: BaseException | None, since: int) -> ToolError:
         cause = _describe(e) if e is not None else ""
         hint = ""
         if isinstance(e, FileNotFoundError):
             hint = f"; is `{self.command}` installed and on PATH?"
+        ended = ""
+        if self.url is None and self.processes:
+            state = _mcp_process.how_it_ended(self.processes[-1])
+            ended = "" if state == "is still running" else f" (the server process {state})"
         return ToolError(f"{self.label} {what}" + (f": {cause}" if cause else "") + hint
-                         + self._stderr_tail())
+                         + ended + self._stderr_tail(since))
 
-    def _stderr_tail(self) -> str:
+    def _errlog_end(self) -> int:
+        log = self._errlog
+        if log is None:
+            return 0
+        try:
+            log.flush()
+            return log.seek(0, 2)
+        except (OSError, ValueError):
+            return 0
+
+    def _stderr_tail(self, since: int) -> str:
+        """The last lines the server wrote to stderr after offset ``since`` (this failure's)."""
         log = self._errlog
         if log is None:
             return ""
         try:
             log.flush()
-            log.seek(0)
+            log.seek(since)
             tail = log.read()[-600:].strip()
             log.seek(0, 2)
         except (OSError, ValueError):

@@ -338,3 +338,70 @@ def test_messages_are_typed():
     seen = []
     Agent("a", sim("ag_typed", [("add", {"a": 1, "b": 1})], seen=seen), [add])("x", cache=False)
     assert all(isinstance(m, Message) for r in seen for m in r.messages)
+
+
+def _flood(name: str, n: int) -> str:
+    """A sim model whose first reply asks for ``n`` tool calls at once, then answers."""
+    from orchnb.models import ToolCall, Usage
+
+    def fn(request):
+        if any(m.role == "tool" for m in request.messages):
+            return "done"
+        calls = [ToolCall(f"c{i}", "count", {"i": i}) for i in range(n)]
+        return ModelResponse(text="", tool_calls=calls, usage=Usage(10, 10))
+
+    SimModel(name, fn=fn).register()
+    return f"sim:{name}"
+
+
+def test_tool_calls_beyond_the_per_reply_cap_are_refused_not_run():
+    ran = []
+
+    def count(i: int) -> str:
+        """Count a call."""
+        ran.append(i)
+        return "ok"
+
+    model = _flood("ag_flood", 1_000)
+    agent = Agent("flood", model, [count], max_tool_calls=5)
+    run = agent("x", cache=False)
+    assert (run.status, run.output) == ("ok", "done")
+    assert sorted(ran) == [0, 1, 2, 3, 4]  # the cap, in the order the model asked
+    tool = spans(run, "tool")
+    assert len(tool) == 1_000 and sum(s.status == "error" for s in tool) == 995
+    refused = [s for s in tool if s.status == "error"]
+    assert "asked for 1000 tool calls and at most 5 run per reply" in refused[0].output
+
+
+def test_the_default_cap_is_32_and_every_call_gets_an_answer():
+    ran = []
+
+    def count(i: int) -> str:
+        """Count a call."""
+        ran.append(i)
+        return "ok"
+
+    agent = Agent("flood", _flood("ag_flood_default", 40), [count])
+    assert agent.max_tool_calls == 32 and "max_tool_calls=32" in repr(agent)
+    run = agent("x", cache=False)
+    assert len(ran) == 32 and run.output == "done"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "8", 10**6])
+def test_max_tool_calls_is_checked_where_it_is_written(bad):
+    with pytest.raises(SpecError, match="max_tool_calls"):
+        Agent("a", "sim:echo", [add], max_tool_calls=bad)
+
+
+def test_max_tool_calls_in_yaml_and_back():
+    from orchnb.patterns import from_yaml
+
+    body = "pattern: agent\nmodel: sim:echo\ntools: [add]\nmax_tool_calls: 4\n"
+    agent = from_yaml(body, name="a", namespace={"add": add})
+    assert agent.max_tool_calls == 4
+    assert "max_tool_calls: 4" in agent.to_yaml()
+    assert from_yaml(agent.to_yaml(), name="b", namespace={"add": add}).max_tool_calls == 4
+    assert "max_tool_calls" not in Agent("d", "sim:echo", [add]).to_yaml()
+    for bad in ("0", "5000", "true", "2.5"):
+        with pytest.raises(SpecError, match=r"line 4.*max_tool_calls"):
+            from_yaml(body.replace("4\n", f"{bad}\n"), name="a", namespace={"add": add})

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from orchnb.exceptions import SpecError, ToolError
+from orchnb.exceptions import OrchnbWarning, SpecError, ToolError
 from orchnb.tools import DocIndex, doc_search
 
 
@@ -61,3 +61,43 @@ def test_long_files_are_split_into_passages(tmp_path):
     (tmp_path / "long.txt").write_text(" ".join(f"word{i}" for i in range(2000)))
     hits = DocIndex([tmp_path], chunk_chars=500).search("word1999", k=1)
     assert len(hits[0]["text"]) <= 500 and "word1999" in hits[0]["text"]
+
+
+@pytest.fixture
+def linked(docs, tmp_path_factory):
+    """A docs folder holding links out of it: to a secret file and to a secret folder."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "passwd.txt").write_text("root:x:0:0:secret password line")
+    (docs / "notes.txt").symlink_to(outside / "passwd.txt")
+    (docs / "sub" / "etc").symlink_to(outside, target_is_directory=True)
+    (docs / "inner.md").symlink_to(docs / "faq.md")  # a link inside the folder is fine
+    return docs
+
+
+def test_links_out_of_the_folder_are_refused_and_said_once(linked):
+    index = DocIndex([linked])
+    with pytest.warns(OrchnbWarning, match=r"1 file\(s\) are links .*notes\.txt"):
+        names = {f.name for f in index.files()}
+    assert names == {"faq.md", "hours.txt", "inner.md"}
+    assert index.files()  # the second look says nothing more (no warning raised as error)
+    assert not index.search("secret password", k=3)
+
+
+@pytest.mark.parametrize("pattern", ["**/*", "**/*.txt", "sub/*", "*.txt"])
+def test_a_glob_does_not_follow_a_link_out_of_its_root(linked, pattern):
+    index = DocIndex([str(linked / pattern)])
+    with pytest.warns(OrchnbWarning, match="outside"):
+        files = index.files()
+    assert all("passwd" not in str(f) for f in files)
+    assert index.refused
+
+
+def test_the_tool_answer_notes_the_refused_links(linked):
+    search = doc_search([linked])
+    with pytest.warns(OrchnbWarning):
+        out = asyncio.run(search.invoke({"query": "refunds"}))
+    assert "14 days" in out and "a link out of the searched folders" in out
+
+
+def test_a_file_named_explicitly_may_be_a_link(linked):
+    assert [f.name for f in DocIndex([linked / "notes.txt"]).files()] == ["notes.txt"]

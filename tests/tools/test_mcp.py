@@ -111,6 +111,48 @@ def test_a_server_that_crashes_mid_call_becomes_an_observation_and_restarts():
     assert "failed while serving 'lookup'" in run.output
 
 
+def test_a_crash_names_its_exit_code_and_only_its_own_stderr():
+    (lookup,) = demo("--crash", include=["lookup"])
+    with pytest.raises(ToolError, match=r"(?s)exited with code 3.*looking up A100") as first:
+        lookup(order_id="A100")
+    with pytest.raises(ToolError, match=r"(?s)exited with code 3.*looking up B200") as second:
+        lookup(order_id="B200")  # a new server process, and a new failure
+    assert "B200" not in str(first.value) and "A100" not in str(second.value)
+
+
+def _running(marker: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+@pytest.mark.slow  # a Python process and a server per case
+@pytest.mark.parametrize("mode", ["hang-call", "hang-start"])
+def test_a_hung_server_does_not_outlive_python(tmp_path, mode):
+    marker = f"orchnb-hung-{mode}-{time.monotonic_ns()}"
+    flag, kwargs = (("--hang", "timeout=1") if mode == "hang-call"
+                    else ("--hang-start", "connect_timeout=1"))
+    script = f"""
+import orchnb
+try:
+    tools = orchnb.mcp_tools({PY!r}, [{SERVER!r}, {flag!r}, {marker!r}], {kwargs})
+    tools[0](order_id="A100")
+except orchnb.ToolError as e:
+    print("refused:", str(e)[:80])
+"""
+    started = time.monotonic()
+    subprocess.run([PY, "-c", script], timeout=60, check=True, capture_output=True)
+    took = time.monotonic() - started
+    try:
+        deadline = time.monotonic() + 5
+        while _running(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _running(marker) == []  # the hung server was stopped when Python exited
+    finally:
+        for pid in _running(marker):
+            subprocess.run(["kill", "-9", str(pid)], check=False)
+    assert took < 45
+
+
 @pytest.mark.slow  # starts two servers
 def test_a_hanging_tool_times_out_and_the_kernel_stays_free():
     agent = sim_agent("mcp_hang", [("lookup", {"order_id": "A100"}), ("add", {"a": 1, "b": 1})],
@@ -139,7 +181,7 @@ def test_a_server_that_never_answers_the_handshake_fails_within_connect_timeout(
 
 
 def test_a_server_that_exits_at_once_quotes_its_stderr():
-    with pytest.raises(ToolError, match=r"(?s)failed to start.*boom"):
+    with pytest.raises(ToolError, match=r"(?s)failed to start.*exited with code 2.*boom"):
         mcp_tools(PY, ["-c", "import sys; print('boom', file=sys.stderr); sys.exit(2)"])
 
 
