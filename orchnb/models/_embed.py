@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from .._home import home
 from ..exceptions import SpecError
 from ._provider import Model, resolve_model
-from ._sim import estimate_tokens
+from ._tokens import estimate_tokens
 from ._types import Usage
 
 Vectors = list[list[float]]

@@ -247,6 +247,10 @@ class Agent(Pipeline):
         return (f"<Agent {self.name!r}: {self.model.id}, tools: {', '.join(self.tools) or '-'}, "
                 f"max_iterations={self.max_iterations}, max_tool_calls={self.max_tool_calls}>")
 
+    def children(self) -> list[Any]:
+        """An agent holds no nodes: its tools are calls it makes, not steps of a graph."""
+        return []
+
     # -- what tooling asks the pattern (preview, YAML) ------------------------------------
     def walk_preview(self, w: Any, input: Any, vars: Vars, at: Any) -> Any:
         """Preview: the first call, then the later iterations re-sending the conversation."""

@@ -119,4 +119,4 @@ def _builtin(ctx: SpecContext, value: Any, key: str) -> Tool | None:
         raise ctx.error(f"{name}: {e}", key) from None
 
 
-register_builder("agent", AgentSpec, build_agent)
+register_builder("agent", AgentSpec, build_agent, Agent)

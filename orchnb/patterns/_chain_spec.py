@@ -21,4 +21,4 @@ def build_chain(spec: ChainSpec, ctx: SpecContext, key: str, name: str) -> Chain
     return ctx._build(lambda: Chain(name, steps, **common_options(spec)), key)
 
 
-register_builder("chain", ChainSpec, build_chain)
+register_builder("chain", ChainSpec, build_chain, Chain)

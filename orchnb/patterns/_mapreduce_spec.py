@@ -47,4 +47,4 @@ def build_mapreduce(spec: MapReduceSpec, ctx: SpecContext, key: str, name: str) 
         chunker=chunker, executor=spec.executor, **common_options(spec)), key)
 
 
-register_builder("mapreduce", MapReduceSpec, build_mapreduce)
+register_builder("mapreduce", MapReduceSpec, build_mapreduce, MapReduce)

@@ -41,4 +41,4 @@ def build_plan_execute(spec: PlanExecuteSpec, ctx: SpecContext, key: str,
         max_steps=spec.max_steps, **common_options(spec)), key)
 
 
-register_builder("plan_execute", PlanExecuteSpec, build_plan_execute)
+register_builder("plan_execute", PlanExecuteSpec, build_plan_execute, PlanExecute)

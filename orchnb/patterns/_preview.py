@@ -94,8 +94,9 @@ class _Walker:
         self.observation_tokens = observation_tokens
 
     def walk(self, node: Any, input: Any, vars: Vars, at: _Where) -> Any:
-        if isinstance(node, Pipeline):  # each pattern walks itself, like its run would
-            return node.walk_preview(self, input, vars, at)
+        walk = getattr(node, "walk_preview", None)  # each pattern walks itself, as it runs
+        if walk is not None:
+            return walk(self, input, vars, at)
         if isinstance(node, Step):
             return self.step(node, input, vars, at)
         if isinstance(node, FunctionStep):

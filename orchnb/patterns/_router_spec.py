@@ -93,4 +93,4 @@ def _classifier(value: Any, ctx: SpecContext, key: str) -> Any:
         c.examples, c.embed or "sim", threshold=c.threshold, name=name, **tuning), key)
 
 
-register_builder("router", RouterSpec, build_router)
+register_builder("router", RouterSpec, build_router, Router)

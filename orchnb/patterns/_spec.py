@@ -19,6 +19,7 @@ from ..exceptions import SpecError, TemplateError, UnknownModelError, YAMLError
 from ..memory import Memory
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
+from ._registry import BUILTIN, check_pattern
 
 MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
 """A ``provider:model`` string (a notebook name never has a colon)."""
@@ -63,8 +64,15 @@ _BUILDERS: dict[str, tuple[type[SpecModel], Builder]] = {}
 _COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream"}
 
 
-def register_builder(pattern: str, schema: type[SpecModel], build: Builder) -> None:
-    """Teach the YAML loader a pattern: ``build(spec, ctx, key_prefix, name) -> Pipeline``."""
+def register_builder(pattern: str, schema: type[SpecModel], build: Builder,
+                     cls: type | None = None) -> None:
+    """Teach the YAML loader a pattern: ``build(spec, ctx, key_prefix, name) -> Pipeline``.
+
+    With ``cls`` (the pattern's class), the class is checked first: it must define every
+    method tooling calls (preview, YAML, fork, preflight, graph), else ``TypeError`` says which.
+    """
+    if cls is not None:
+        check_pattern(cls, Pipeline)
     _BUILDERS[pattern] = (schema, build)
 
 
@@ -471,8 +479,7 @@ class PatternSpec(SpecModel):
     """Stream every model call's text as it arrives (a live cell output, ``pipe.stream``)."""
 
 
-_BUILTIN_SPEC_MODULES = ("_chain_spec", "_router_spec", "_mapreduce_spec", "_agent_spec",
-                         "_plan_execute_spec", "_team_spec")
+_BUILTIN_SPEC_MODULES = tuple(f"{module}_spec" for module, _ in BUILTIN.values())
 
 
 def _load_builtin_builders() -> None:

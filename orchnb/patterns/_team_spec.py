@@ -36,4 +36,4 @@ def build_team(spec: TeamSpec, ctx: SpecContext, key: str, name: str) -> Team:
                                    **common_options(spec)), key)
 
 
-register_builder("team", TeamSpec, build_team)
+register_builder("team", TeamSpec, build_team, Team)
