@@ -286,9 +286,9 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], tuple[str, ...]]] = {
     "doc_search-link-out": (_search_links_out, OrchnbWarning,
                             ("notes.txt", "outside", "not read")),
     "agent-max_tool_calls-zero": (lambda: Agent("a", "sim:echo", [add], max_tool_calls=0),
-                                  SpecError, ("max_tool_calls", "1 to 1,000", "0")),
+                                  SpecError, ("max_tool_calls", "≤ 1,000", "0")),
     "agent-max_tool_calls-huge": (lambda: Agent("a", "sim:echo", [add], max_tool_calls=10**9),
-                                  SpecError, ("max_tool_calls", "1 to 1,000")),
+                                  SpecError, ("max_tool_calls", "≤ 1,000")),
     "yaml-max_tool_calls-huge": (lambda: _yaml("pattern: agent\nmodel: sim:echo\n"
                                                "max_tool_calls: 100000\n"),
                                  SpecError, ("line 3", "max_tool_calls", "1000")),
