@@ -20,16 +20,20 @@ from ._config import (
     configure,
     defaults,
 )
-from ._context import RunContext, status_of, total_cost
+from ._context import RunContext, total_cost
 from ._display import MATHJAX_OFF, money, plural
 from ._events import EVENTS, Listener, add_hook, remove_hook
 from ._export import export_live
+from ._forking import Rebuild, prepare_fork
 from ._gate import Boundary, Decision
 from ._loop import engine_loop
-from ._ops import ToolResult, as_text
+from ._ops import ToolResult
 from ._remote import Intake, LedgerServer, SharedLedger, run_items, worker_name
 from ._replay import Recording, ReplayReport, ReplaySource, span_seq
-from ._run import ChunkStream, Run, StreamChunk, set_live_display
+from ._run import Run, set_live_display
+from ._scope import SpanHandle, SpanScope, status_of
+from ._stream import ChunkStream, StreamChunk
+from ._text import as_text
 
 __all__ = [
     "EVENTS",
@@ -47,6 +51,7 @@ __all__ = [
     "Ledger",
     "LedgerServer",
     "Listener",
+    "Rebuild",
     "Recording",
     "ReplayReport",
     "ReplaySource",
@@ -56,6 +61,8 @@ __all__ = [
     "RunContext",
     "RunOptions",
     "SharedLedger",
+    "SpanHandle",
+    "SpanScope",
     "StreamChunk",
     "ToolResult",
     "add_hook",
@@ -70,6 +77,7 @@ __all__ = [
     "get_cache",
     "money",
     "plural",
+    "prepare_fork",
     "remove_hook",
     "run_items",
     "set_live_display",

@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING
 
 from ..trace import fmt_usd, plural
-from ._ops import as_text
+from ._text import as_text
 
 if TYPE_CHECKING:
     from ._run import Run

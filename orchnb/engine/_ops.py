@@ -32,10 +32,10 @@ from ._budget import Charge
 from ._cache import cache_key, dump_response, load_response
 from ._gate import Boundary
 from ._limiter import AIMDLimiter, limiter_for
+from ._text import as_text
 
 if TYPE_CHECKING:
     from ..trace import Span
-    from ._context import RunContext
 
 _MSG_OVERHEAD = 4
 """Tokens a chat message costs beyond its text (role, separators), as providers count them."""
@@ -84,8 +84,9 @@ class Op:
         """Span columns known before the call."""
         return {}
 
-    def need(self, ctx: RunContext) -> Charge:
-        """The budget reservation: what this call may cost at most (or a fair estimate)."""
+    def need(self, largest_output: int) -> Charge:
+        """The budget reservation: what this call may cost at most (or a fair estimate), given
+        the most output tokens one call of the run gave so far."""
         return Charge()
 
     def cache_key(self) -> str | None:
@@ -98,7 +99,8 @@ class Op:
     def dump(self, result: Any, usd: float | None) -> Any:
         raise NotImplementedError
 
-    async def attempt(self, ctx: RunContext, span: Span) -> Any:
+    async def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None) -> Any:
+        """One request; ``on_delta`` publishes a streaming call's text as it arrives."""
         raise NotImplementedError
 
     def charge(self, result: Any, cached: bool) -> tuple[Charge, bool]:
@@ -150,13 +152,13 @@ class ModelOp(Op):
         return {"provider": m.provider_name, "model": m.name, "simulated": m.simulated,
                 "input": messages_text(self.request.messages)}
 
-    def need(self, ctx: RunContext) -> Charge:
+    def need(self, largest_output: int) -> Charge:
         r = self.request
         inp = sum(estimate_tokens(m.content) + _MSG_OVERHEAD for m in r.messages) + 3
         inp += sum(estimate_tokens(json.dumps(t.parameters)) + 8 for t in r.tools)
         inp = int(inp * 1.2) + 1  # tokenizers differ; reserve a margin
         out = r.max_tokens if r.max_tokens is not None else max(_OUTPUT_GUESS,
-                                                                ctx.largest_output)
+                                                                largest_output)
         usd, priced = call_cost(self.model, Usage(inp, out))
         return Charge(1, inp + out, usd if priced else 0.0, exact=r.max_tokens is not None)
 
@@ -170,9 +172,9 @@ class ModelOp(Op):
     def dump(self, result: Any, usd: float | None) -> Any:
         return dump_response(result, usd)
 
-    async def attempt(self, ctx: RunContext, span: Span) -> ModelResponse:
-        if self._native_stream:
-            on_delta: Callable[[StreamDelta], None] = ctx.delta_sink(span)
+    async def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None
+                      ) -> ModelResponse:
+        if self._native_stream and on_delta is not None:
             return await self.model.provider.request(self.model.name, self.request,
                                                      on_delta=on_delta)
         return await self.model.provider.request(self.model.name, self.request)
@@ -227,7 +229,7 @@ class EmbedOp(Op):
         return {"provider": e.provider, "model": e.model, "simulated": e.simulated,
                 "input": json.dumps(self.texts[-20:], ensure_ascii=False)}
 
-    def need(self, ctx: RunContext) -> Charge:
+    def need(self, largest_output: int) -> Charge:
         if not self.embedder.remote:
             return Charge()
         tokens = int(sum(estimate_tokens(t) for t in self.texts) * 1.2) + 1
@@ -256,7 +258,8 @@ class EmbedOp(Op):
         vectors, tokens = result
         return [vectors, tokens, usd]
 
-    async def attempt(self, ctx: RunContext, span: Span) -> tuple[list[list[float]], int]:
+    async def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None
+                      ) -> tuple[list[list[float]], int]:
         vectors, usage = await self.embedder.embed(self.texts)
         return vectors, usage.input_tokens
 
@@ -292,7 +295,8 @@ class ToolOp(Op):
     def fields(self) -> dict[str, Any]:
         return {"tool": self.tool.name, "input": as_text(self.arguments)}
 
-    async def attempt(self, ctx: RunContext, span: Span) -> ToolResult:
+    async def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None
+                      ) -> ToolResult:
         tool, d = self.tool, self.decision
         if d is not None and d.action == "reject":
             text = f"The user rejected this call to {tool.name}" + (
@@ -322,26 +326,6 @@ class ToolOp(Op):
         span.output = result.text
 
 
-def as_text(value: Any) -> str:
-    """How a step's input or output is shown in the trace and in prompts.
-
-    >>> as_text({"a": 1})
-    '{"a": 1}'
-    """
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=_plain)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _plain(value: Any) -> Any:
-    # pydantic models (structured outputs) as their JSON form; anything else as its str().
-    dump = getattr(value, "model_dump", None)
-    return dump(mode="json") if callable(dump) and not isinstance(value, type) else str(value)
-
-
 def messages_text(messages: list[Message]) -> str:
     """The messages of a call as the trace shows them."""
     if len(messages) == 1 and not messages[0].tool_calls:
@@ -367,7 +351,7 @@ class LocalOp(Op):
     def fields(self) -> dict[str, Any]:
         return self._fields
 
-    async def attempt(self, ctx: RunContext, span: Span) -> Any:
+    async def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None) -> Any:
         return await self._fn()
 
     def fill(self, span: Span, result: Any) -> None:

@@ -28,7 +28,8 @@ from ..exceptions import BudgetExceeded, RunError
 from ..trace import Span
 from ._budget import Charge, Ledger
 from ._config import Budget, RunOptions
-from ._context import _SCOPE, RunContext, _Scope
+from ._context import RunContext
+from ._scope import _SCOPE, _Scope
 
 _ITEM: ContextVar[int | None] = ContextVar("orchnb_remote_item", default=None)
 
@@ -184,8 +185,9 @@ class Intake:
 
     def note(self, step: str, error: str, **meta: Any) -> None:
         """A span saying what happened to the remote work (a worker lost and retried)."""
-        with self.ctx.span("step", step) as span:
-            span.status, span.error, span.meta = "error", error, meta  # type: ignore[assignment]
+        with self.ctx.span("step", step) as scope:
+            scope.fail(error)
+            scope.note(**meta)
 
 
 class LedgerServer:

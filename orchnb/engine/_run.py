@@ -1,31 +1,32 @@
 """A run of a pipeline: its status, output and trace, and the controls to step through it.
 
 A ``Run`` is a handle: the engine (``RunContext``) executes it and publishes its events; the
-run's own trace is just one listener of those events (the recorder), the store another.
+run's own trace is just one listener of those events (the recorder), the store another. Its
+controls are in ``_stepping``, its streaming in ``_stream``, its listeners in ``_subscribers``,
+fork and replay in ``_forking``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import json
-import queue
 import random
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..exceptions import RunCancelled
-from ..trace import Trace, get_store
+from ..trace import Trace
 from ._config import RunOptions
 from ._context import RunContext, total_cost
 from ._display import money, plural, run_html
-from ._events import EventBus, Subscription, global_subscriptions
-from ._gate import Boundary, Decision, Gate
+from ._forking import Rebuild, prepare_fork, replay_run
+from ._gate import Boundary, Gate
 from ._loop import engine_loop, in_running_loop, thread_loop, wait_future
-from ._ops import as_text
-from ._progress import ProgressBars
+from ._stepping import Stepping
+from ._stream import ChunkStream, StreamChunk, Streaming
+from ._subscribers import bus_for
+from ._text import as_text
+
+__all__ = ["ChunkStream", "Run", "RunTrace", "StreamChunk", "set_live_display"]
 
 Body = Callable[[RunContext, Any], Awaitable[Any]]
 # Run ids from a private generator (seeded from the OS once): os.urandom costs ~6 µs a run, and
@@ -47,80 +48,6 @@ class RunTrace(Trace):
         return TracePlots(self.df)
 
 
-class _Recorder:
-    """The run's own trace: a listener like any other."""
-
-    __slots__ = ()
-
-    def on_span_start(self, *, span: Any, run: Run) -> None:
-        run._open[span.span_id] = span  # a paused run's open steps (run.fork needs them)
-
-    def on_span_end(self, *, span: Any, run: Run) -> None:
-        run._open.pop(span.span_id, None)
-        run.trace.spans.append(span)
-
-
-class _StoreWriter:
-    """Persists spans as they end (and run spans as they start: a run that dies shows up)."""
-
-    __slots__ = ("write", "write_run")
-
-    def __init__(self, store: Any):
-        self.write = store.write
-        self.write_run = store.write_run
-
-    def on_span_start(self, *, span: Any, run: Run) -> None:
-        if span.kind == "run":
-            self.write(span)
-            # What orchnb.load_run needs to rebuild the run in another kernel.
-            if run.source is not None or not isinstance(run.input, str):
-                self.write_run(run.id, run.source, _json_or_none(run.input))
-
-    def on_span_end(self, *, span: Any, run: Run) -> None:
-        self.write(span)
-
-
-_RECORDER = Subscription(_Recorder(), trusted=True)
-_BARS = Subscription(ProgressBars(), trusted=True)
-_WRITERS: dict[int, tuple[Any, Subscription]] = {}
-_BUSES: dict[tuple[int, ...], EventBus] = {}
-
-
-def _store_subscription() -> Subscription:
-    store = get_store()
-    hit = _WRITERS.get(id(store))
-    if hit is None or hit[0] is not store:
-        hit = _WRITERS[id(store)] = (store, Subscription(_StoreWriter(store), trusted=True))
-    return hit[1]
-
-
-def _bus(options: RunOptions, extra: Sequence[Any]) -> EventBus:
-    subs = [_RECORDER]
-    if options.persist:
-        subs.append(_store_subscription())
-    if options.progress:
-        subs.append(_BARS)
-    subs += global_subscriptions()
-    if extra:
-        return EventBus([*subs, *(Subscription(h) for h in extra)])
-    key = tuple(map(id, subs))
-    bus = _BUSES.get(key)
-    if bus is None or bus.subscriptions != subs:
-        if len(_BUSES) > 64:
-            _BUSES.clear()
-        bus = _BUSES[key] = EventBus(subs)
-    return bus
-
-
-def _json_or_none(value: Any) -> str | None:
-    if isinstance(value, str):
-        return None
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return None
-
-
 def set_live_display(factory: Callable[[Run], Any] | None) -> None:
     """Register how a streaming run shows its tokens while a synchronous caller waits (the
     notebook layer does, on ``%load_ext orchnb``). ``factory(run)`` returns a listener with
@@ -128,78 +55,7 @@ def set_live_display(factory: Callable[[Run], Any] | None) -> None:
     _LIVE[:] = [factory] if factory is not None else []
 
 
-@dataclass(frozen=True, slots=True)
-class StreamChunk:
-    """A piece of a model call's text as it arrives (``pipe.stream(x)`` yields these).
-
-    ``attempt`` tells a retried call's restart apart: a new attempt starts its text over.
-    """
-
-    step: str
-    """The step making the call."""
-    text: str
-    """The new text."""
-    span_id: str
-    run_id: str
-    item: int | None = None
-    """Map item (fan-outs stream several calls at once)."""
-    attempt: int | None = None
-
-
-class ChunkStream:
-    """The chunks of a streaming run, as they arrive (iterate it once); ``.run`` is the run.
-    Breaking out of the loop leaves the run going; ``close()`` (or a ``with`` block) stops it.
-
-    >>> stream = pipe.stream("x")                 # doctest: +SKIP
-    >>> text = "".join(c.text for c in stream)    # doctest: +SKIP
-    >>> stream.run.status                          # doctest: +SKIP
-    'ok'
-    """
-
-    def __init__(self, run: Run, chunks: Iterator[StreamChunk]):
-        self.run = run
-        self._chunks = chunks
-
-    def __iter__(self) -> Iterator[StreamChunk]:
-        return self._chunks
-
-    def __next__(self) -> StreamChunk:
-        return next(self._chunks)
-
-    def close(self) -> None:
-        """Stop early: cancels the run if it is still going (its partial trace is kept)."""
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
-        if not self.run.done:
-            self.run.cancel()
-            self.run.wait(30)
-
-    def __enter__(self) -> ChunkStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<ChunkStream of run {self.run.id} ({self.run.status})>"
-
-
-class _ChunkQueue:
-    """Collects a run's stream deltas for an iterator (thread-safe or loop-local)."""
-
-    def __init__(self, put: Callable[[Any], None]):
-        self.put = put
-
-    def on_stream_delta(self, *, span: Any, text: str, run: Run, attempt: int | None = None
-                        ) -> None:
-        self.put(StreamChunk(span.step, text, span.span_id, run.id, span.item, attempt))
-
-    def on_run_end(self, *, run: Run) -> None:
-        self.put(None)
-
-
-class Run:
+class Run(Stepping, Streaming):
     """One execution of a pipeline.
 
     >>> run = pipe("some input")     # doctest: +SKIP  (runs to the end)
@@ -209,7 +65,8 @@ class Run:
     """
 
     def __init__(self, pipeline: str, pattern: str, input: Any, body: Body,
-                 options: RunOptions, hooks: Sequence[Any] = ()):
+                 options: RunOptions, hooks: Sequence[Any] = (), *,
+                 rebuild: Rebuild | None = None):
         self.id = f"{_IDS.getrandbits(48):012x}"
         self.pipeline = pipeline
         self.pattern = pattern
@@ -230,7 +87,10 @@ class Run:
         """Set by :meth:`cancel`; a run that has not begun yet ends at once when it begins."""
         self._pause_requested = False
         self.owner: Any = None
-        """The pipeline that made this run (``run.fork`` / ``run.replay`` rebuild from it)."""
+        """The pipeline that made this run (for display: ``rebuild`` is what forks use)."""
+        self.rebuild = rebuild
+        """How the run's maker builds it again (``run.fork`` / ``run.replay``); see
+        :class:`~orchnb.engine._forking.Rebuild`."""
         self.source: str | None = None
         """The ``%%orch`` YAML of that pipeline, kept with the run in the store."""
         self.forked_from: str | None = None
@@ -243,7 +103,7 @@ class Run:
         self._task = asyncio.current_task()
         self.status = "running"
         try:
-            await RunContext(self, self.options, self._gate, _bus(self.options, self._hooks)
+            await RunContext(self, self.options, self._gate, bus_for(self.options, self._hooks)
                              ).execute(self._body)
         finally:
             if self._gate is not None:
@@ -285,213 +145,10 @@ class Run:
                     live.close()
         return self._result()
 
-    def iter_stream(self) -> ChunkStream:
-        """Start this run and iterate its text chunks as they arrive (a sync iterator, fine in a
-        notebook cell); at the end, the run's error (if any) is raised. Leaving the loop early
-        cancels the run."""
-        chunks: queue.SimpleQueue[StreamChunk | None] = queue.SimpleQueue()
-        self._hooks.append(_ChunkQueue(chunks.put))
-        self.start_nowait(stepping=False)
-        return ChunkStream(self, self._drain(chunks))
-
-    def _drain(self, chunks: queue.SimpleQueue[StreamChunk | None]) -> Iterator[StreamChunk]:
-        finished = False
-        try:
-            while True:
-                try:
-                    chunk = chunks.get(timeout=0.25)
-                except queue.Empty:
-                    continue
-                if chunk is None:
-                    break
-                yield chunk
-            finished = True
-        finally:
-            if not finished:
-                self.cancel()
-            self._done.wait(30)
-        self._result()
-
-    async def aiter_stream(self) -> AsyncIterator[StreamChunk]:
-        """``iter_stream`` on the caller's event loop (``async for chunk in ...``)."""
-        chunks: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
-        self._hooks.append(_ChunkQueue(chunks.put_nowait))
-        task = asyncio.ensure_future(self._execute())
-        try:
-            while (chunk := await chunks.get()) is not None:
-                yield chunk
-            await task
-        finally:
-            if not task.done():
-                self.cancel_requested = True
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._result()
-
     async def arun(self) -> Run:
         """Run to the end on the caller's event loop."""
         await self._execute()
         return self._result()
-
-    def _mark_interrupted(self) -> None:
-        if not isinstance(self.error, RunCancelled):
-            self.status = "cancelled"
-            self.error = RunCancelled(f"run of '{self.pipeline}' interrupted; the partial trace "
-                                      f"is in run.trace.df")
-            self.error.run = self  # type: ignore[attr-defined]
-
-    def _result(self) -> Run:
-        if self.error is not None and self._done.is_set():
-            raise self.error
-        return self
-
-    # -- stepping ------------------------------------------------------------------------------
-    def start(self, *, stepping: bool = True, breakpoints: Sequence[str] = (),
-              approve_tools: bool = False) -> Run:
-        """Start on the engine loop and return once paused at the first boundary (or done)."""
-        self._wait(self.start_nowait(stepping=stepping, breakpoints=breakpoints,
-                                     approve_tools=approve_tools))
-        return self._paused_or_result()
-
-    def _wait(self, fut: Any) -> None:
-        try:
-            wait_future(fut, self.cancel)
-        except KeyboardInterrupt:
-            self._done.wait(30)
-            self._mark_interrupted()
-            raise self.error from None  # type: ignore[misc]
-
-    def _paused_or_result(self) -> Run:
-        if not self._done.is_set():
-            self.status = "paused"
-            return self
-        return self._result()
-
-    def _control(self, action: Callable[[], None]) -> Run:
-        if self._done.is_set() or self._gate is None or self._loop is None:
-            return self._result()
-        self._wait(self._control_nowait(action))
-        return self._paused_or_result()
-
-    def step(self, n: int = 1) -> Run:
-        """Let the next ``n`` calls happen, then pause again (returns the run)."""
-        for _ in range(n):
-            self._control(lambda: self._gate.release())  # type: ignore[union-attr]
-        return self
-
-    def resume(self) -> Run:
-        """Run on to the end (or the next breakpoint / tool awaiting approval)."""
-        return self._control(lambda: self._gate.open())  # type: ignore[union-attr]
-
-    def approve(self, arguments: dict[str, Any] | None = None) -> Run:
-        """Let the pending tool call run, optionally with edited arguments."""
-        return self._control(lambda: self._gate.release(  # type: ignore[union-attr]
-            Decision("proceed", arguments)))
-
-    def reject(self, reason: str = "") -> Run:
-        """Refuse the pending tool call; the agent sees the rejection as an observation."""
-        return self._control(lambda: self._gate.release(  # type: ignore[union-attr]
-            Decision("reject", reason=reason)))
-
-    # -- non-blocking controls (widgets: their handlers must return at once) -----------------
-    def start_nowait(self, *, stepping: bool = True, breakpoints: Sequence[str] = (),
-                     approve_tools: bool = False) -> concurrent.futures.Future[Run]:
-        """``start`` without waiting: the returned future completes (with the run) once the run
-        pauses at a boundary or ends. Its callbacks run on the engine's loop thread."""
-        loop = engine_loop()
-
-        async def begin() -> Run:
-            self._gate = Gate(loop, stepping=stepping or self._pause_requested,
-                              breakpoints=set(breakpoints), approve_tools=approve_tools)
-            self._gate.settled.clear()
-            self._task = loop.create_task(self._execute())
-            await self._gate.settled.wait()
-            return self._settled()
-
-        self._loop = loop  # so that pause() and cancel() can reach the run from now on
-        return asyncio.run_coroutine_threadsafe(begin(), loop)
-
-    def _settled(self) -> Run:
-        if not self._done.is_set():
-            self.status = "paused"
-        return self
-
-    def _control_nowait(self, action: Callable[[], None]) -> concurrent.futures.Future[Run]:
-        if self._done.is_set() or self._gate is None or self._loop is None:
-            done: concurrent.futures.Future[Run] = concurrent.futures.Future()
-            done.set_result(self)
-            return done
-        gate = self._gate
-
-        async def go() -> Run:
-            if not self._done.is_set():
-                self.status = "running"
-                action()
-                await gate.settled.wait()
-            return self._settled()
-
-        return asyncio.run_coroutine_threadsafe(go(), self._loop)
-
-    def step_nowait(self) -> concurrent.futures.Future[Run]:
-        """``step()`` without waiting (a future done at the next pause or the end)."""
-        return self._control_nowait(lambda: self._gate.release())  # type: ignore[union-attr]
-
-    def resume_nowait(self) -> concurrent.futures.Future[Run]:
-        """``resume()`` without waiting."""
-        return self._control_nowait(lambda: self._gate.open())  # type: ignore[union-attr]
-
-    def approve_nowait(self, arguments: dict[str, Any] | None = None
-                       ) -> concurrent.futures.Future[Run]:
-        """``approve()`` without waiting."""
-        return self._control_nowait(lambda: self._gate.release(  # type: ignore[union-attr]
-            Decision("proceed", arguments)))
-
-    def reject_nowait(self, reason: str = "") -> concurrent.futures.Future[Run]:
-        """``reject()`` without waiting."""
-        return self._control_nowait(lambda: self._gate.release(  # type: ignore[union-attr]
-            Decision("reject", reason=reason)))
-
-    def pause(self) -> None:
-        """From any thread: a running run pauses again at its next call boundary."""
-        loop = self._loop
-        if loop is None or self._done.is_set():
-            return
-        self._pause_requested = True  # a gate not made yet (start_nowait) is made stepping
-
-        def stop_at_next() -> None:
-            if self._gate is not None:
-                self._gate.stepping = True
-
-        loop.call_soon_threadsafe(stop_at_next)
-
-    async def astep(self, n: int = 1) -> Run:
-        """``step`` for async code."""
-        return await asyncio.to_thread(self.step, n)
-
-    async def aresume(self) -> Run:
-        """``resume`` for async code."""
-        return await asyncio.to_thread(self.resume)
-
-    def cancel(self) -> None:
-        """Cancel the run from any thread; the partial trace is kept."""
-        loop = self._loop
-        if loop is None or self._done.is_set():
-            return
-
-        # A task cancelled before its first step would never run its body (no trace, no end
-        # of run), so a run that has not begun yet sees the flag when it does.
-        self.cancel_requested = True
-
-        def stop() -> None:
-            if self._task is not None and self.status != "pending" and not self._task.done():
-                self._task.cancel()
-
-        loop.call_soon_threadsafe(stop)
-
-    def wait(self, timeout: float | None = None) -> Run:
-        """Block until the run has finished (for runs started in the background)."""
-        self._done.wait(timeout)
-        return self
 
     # -- fork and replay -----------------------------------------------------------------------
     def fork(self, step: str, *, item: int | None = None, iteration: int | None = None,
@@ -506,7 +163,8 @@ class Run:
         >>> fork = run.fork("summarize", prompt="In one line: {{ input }}")  # doctest: +SKIP
         >>> fork.resume().output                                   # doctest: +SKIP
         """
-        return self._owner("fork")._fork(self, step, edits, item=item, iteration=iteration)
+        return prepare_fork(self, step, edits, item=item, iteration=iteration
+                            ).start(stepping=False)
 
     def replay(self) -> Any:
         """Re-run this run's pipeline on its recorded responses (no provider call) and report
@@ -516,15 +174,7 @@ class Run:
         >>> report = run.replay()       # doctest: +SKIP
         >>> report.ok, report.first     # doctest: +SKIP
         """
-        return self._owner("replay")._replay(self)
-
-    def _owner(self, what: str) -> Any:
-        if self.owner is None:
-            from ..exceptions import ForkError
-
-            raise ForkError(f"run {self.id} of '{self.pipeline}' has no pipeline to {what}: "
-                            "load it with orchnb.load_run(run_id, pipeline=PIPELINE)")
-        return self.owner
+        return replay_run(self)
 
     # -- what users look at --------------------------------------------------------------------
     @property

@@ -292,22 +292,19 @@ class Pipeline:
             async def body(ctx: RunContext, x: Any) -> Any:
                 return await self._run(ctx, x, {"run_input": x, "history": ""})
 
-        run = Run(name or self.name, pattern or self.pattern, input, body, opts, hooks)
+        run = Run(name or self.name, pattern or self.pattern, input, body, opts, hooks,
+                  rebuild=self._rebuild)
         run.owner, run.source = self, self.source
         self.runs.append(run)
         del self.runs[:-50]
         return run
 
-    def _fork(self, run: Run, step: str, edits: dict[str, Any], *, item: int | None = None,
-              iteration: int | None = None) -> Run:
-        from ._fork import fork_run
+    def _rebuild(self, parent: Run, step: str | None, edits: Mapping[str, Any], *,
+                 hooks: Sequence[Any], **options: Any) -> Run:
+        """This pipeline's runs' ``rebuild`` (``run.fork`` / ``run.replay``)."""
+        from ._fork import rebuild_run
 
-        return fork_run(run, step, edits, item=item, iteration=iteration)
-
-    def _replay(self, run: Run) -> Any:
-        from ._fork import replay_run
-
-        return replay_run(run)
+        return rebuild_run(self, parent, step, edits, hooks=hooks, **options)
 
     def models(self) -> list[Model]:
         """Every model this pipeline may call, nested patterns included (no duplicates).

@@ -1,31 +1,32 @@
 """Fork and replay a run, and load a stored run back (``run.fork``, ``run.replay``,
 ``orchnb.load_run``).
 
-A fork is a new run of an edited copy of the run's pipeline whose calls before the fork step
-are answered from the recorded run (the engine's replay source, ``engine/_replay.py``); the
-edits apply from the fork step on, where the fork waits paused. Everything that can be wrong
-with a fork (a step the run never reached, a pipeline whose shape changed, an edit the step
-does not have) is a :class:`~orchnb.ForkError` raised here, before any call.
+The engine forks (``engine/_forking.py``: the recording, the fork point, the replay source);
+the pipeline's part is here: :func:`rebuild_run`, its runs' ``rebuild``, makes the edited copy
+of the pipeline, so everything about its steps that can be wrong with a fork (a pipeline whose
+shape changed, an edit the step does not have) is a :class:`~orchnb.ForkError` raised here,
+before any call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..engine import Recording, ReplayReport, ReplaySource, Run, RunContext, span_seq
-from ..exceptions import ForkError, OrchnbError, SpecError
+from ..engine import Run, RunContext, prepare_fork, span_seq
+from ..exceptions import ForkError, SpecError
 from ..models import Model, resolve_model
 from ..trace import COLUMNS, Span, get_store
-from ._base import Pipeline
 from ._template import Prompt
 
+if TYPE_CHECKING:
+    from ._base import Pipeline
+
+__all__ = ["apply_edits", "check_shape", "editable", "load_run", "prepare_fork", "rebuild_run"]
 
 # -- the pipeline's nodes ------------------------------------------------------------------
 def _clone(obj: Any, memo: dict[int, Any]) -> Any:
@@ -158,70 +159,24 @@ def check_shape(pipe: Pipeline, spans: Sequence[Span], run_id: str) -> None:
                         "new run", key=name)
 
 
-def _recorded(run: Run) -> list[Span]:
-    return [*run.trace.spans, *run._open.values()]
+# -- fork and replay: the engine asks the pipeline for the new run -----------------------------
 
-
-# -- fork and replay --------------------------------------------------------------------------
-def fork_run(parent: Run, step: str, edits: Mapping[str, Any], *, item: int | None = None,
-             iteration: int | None = None) -> Run:
-    """``parent.fork(step, **edits)``: see :meth:`orchnb.Run.fork`."""
-    return prepare_fork(parent, step, edits, item=item, iteration=iteration
-                        ).start(stepping=False)
-
-
-def prepare_fork(parent: Run, step: str, edits: Mapping[str, Any], *, item: int | None = None,
-                 iteration: int | None = None, hooks: Sequence[Any] = (),
-                 pause: bool = True) -> Run:
-    """The fork of ``parent`` at ``step``, checked but not started (widgets start it with
-    ``start_nowait``); with ``pause`` it stops at the fork step's first call.
-
-    >>> fork = prepare_fork(run, "summarize", {"temperature": 0})   # doctest: +SKIP
-    >>> fork.start(stepping=False)                                  # doctest: +SKIP
-    """
-    pipe: Pipeline = parent._owner("fork")
-    spans = _recorded(parent)
-    check_shape(pipe, spans, parent.id)
-    recording = Recording(spans)
-    point = recording.fork_point(step, item=item, iteration=iteration)
-    if point is None:
-        where = "".join(f" {k} {v}" for k, v in (("item", item), ("iteration", iteration))
-                        if v is not None)
-        reached = sorted({s.step for s in spans if s.kind != "run"})
-        raise ForkError(f"run {parent.id} of '{parent.pipeline}' never reached step "
-                        f"'{step}'{where}; steps it reached: {', '.join(reached) or '(none)'}",
-                        key=step)
-    forked = _clone(pipe, {})
-    node = _find(forked, step)
-    if edits:
-        if node is None:
-            raise ForkError(f"fork at '{step}': it is a tool, not a step; edits apply to steps "
-                            "(fork at the agent's name to edit its prompt or model)", key=step)
-        apply_edits(node, edits)
-    forked.check_models()
-    source = ReplaySource(recording, "fork", parent_id=parent.id, until=span_seq(point),
-                          step=step, item=item, iteration=iteration, pause=pause)
-    o = parent.options
-    run = forked.new_run(parent.input, name=parent.pipeline, hooks=[source, *hooks],
-                         cache=o.cache, persist=o.persist, budget=o.budget, timeout=o.timeout)
-    run.options = replace(run.options, replay=source)
-    run.forked_from = parent.id
-    run.source = parent.source
-    return run
-
-
-def replay_run(parent: Run) -> ReplayReport:
-    """``parent.replay()``: see :meth:`orchnb.Run.replay`."""
-    pipe: Pipeline = parent._owner("replay")
-    source = ReplaySource(Recording(_recorded(parent)), "replay", parent_id=parent.id)
+def rebuild_run(pipe: Pipeline, parent: Run, step: str | None, edits: Mapping[str, Any], *,
+                hooks: Sequence[Any], **options: Any) -> Run:
+    """``pipe``'s runs' ``rebuild`` (see :class:`orchnb.engine.Rebuild`): for a fork at
+    ``step``, an edited copy of ``pipe`` checked against ``parent``'s recorded steps."""
+    if step is not None:
+        check_shape(pipe, [*parent.trace.spans, *parent._open.values()], parent.id)
+        pipe = _clone(pipe, {})
+        if edits:
+            node = _find(pipe, step)
+            if node is None:
+                raise ForkError(f"fork at '{step}': it is a tool, not a step; edits apply to "
+                                "steps (fork at the agent's name to edit its prompt or model)",
+                                key=step)
+            apply_edits(node, edits)
     pipe.check_models()
-    run = pipe.new_run(parent.input, name=parent.pipeline, hooks=[source], persist=False,
-                       progress=False)
-    run.options = replace(run.options, replay=source)
-    run.forked_from = parent.id
-    with contextlib.suppress(OrchnbError):  # the differences say what went wrong
-        run.run_sync()
-    return source.report(run)
+    return pipe.new_run(parent.input, name=parent.pipeline, hooks=hooks, **options)
 
 
 # -- stored runs ---------------------------------------------------------------------------------
@@ -263,6 +218,7 @@ def load_run(run_id: str, *, pipeline: Pipeline | None = None,
     run.status, run.output = root.status, root.output
     run.trace.spans = sorted(spans, key=lambda s: s.end if s.end is not None else math.inf)
     run.owner, run.source, run.forked_from = pipeline, spec, root.forked_from
+    run.rebuild = pipeline._rebuild
     run._done.set()
     return run
 

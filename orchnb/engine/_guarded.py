@@ -1,0 +1,239 @@
+"""The guarded path every call takes: step boundary → budget reservation → span → cache →
+attempts → price → settle (``RunContext`` has it; ``Op`` says what each kind of call does).
+
+Each attempt is a request, so each reserves its own budget, and everything an attempt holds is
+taken in one order (fan-out slot → budget → provider slot) and given back before its wait to
+retry: a waiting call never holds what another waiter needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import CallTimeoutError, ProviderError
+from ..models import StreamDelta
+from ..trace import Span
+from ._budget import Charge, Ledger
+from ._limiter import OVERLOAD, park
+from ._ops import Op
+from ._scope import CallScope
+
+if TYPE_CHECKING:
+    from ._cache import ResponseCache
+    from ._config import RunOptions
+    from ._gate import Gate
+
+_perf = time.perf_counter
+_NAN = math.nan
+_FAILED = Charge(calls=1)
+"""What a failed request books: a call sent (its tokens, if any were billed, are unknown)."""
+
+
+class GuardedPath:
+    """The guarded path of ``RunContext`` (a base class of it: these are its methods)."""
+
+    gate: Gate | None
+    options: RunOptions
+    ledger: Ledger
+    largest_output: int
+    limiter: Callable[[Op], Any] | None
+    _cache: ResponseCache | None
+
+    if TYPE_CHECKING:  # RunContext's, used here
+        def _call_span(self, kind: str, step: str, **fields: Any) -> CallScope: ...
+
+        def delta_sink(self, span: Span) -> Callable[[StreamDelta], None]: ...
+
+        def _publish_whole(self, span: Span, text: str) -> None: ...
+
+    async def _guarded(self, op: Op) -> Any:
+        gate = self.gate if op.boundary is not None else None
+        if gate is not None:
+            op.decision = await gate.wait(op.boundary)  # type: ignore[arg-type, attr-defined]
+        try:
+            ledger = self.ledger
+            # The first reservation comes before the span: a call the budget refuses outright
+            # was never made and leaves no call span (its step's span says why it stopped).
+            held = (await ledger.reserve(op.step, op.need(self.largest_output))
+                    if ledger.capped else None)
+            try:
+                with self._call_span(op.kind, op.step, **op.fields()) as span:
+                    result = await self._cached_or_called(op, span, held)
+            except BaseException:
+                if held is not None:  # no-op when already settled
+                    ledger.settle(held, None)
+                raise
+            if ledger.capped:
+                ledger.check_after(op.step)
+            return result
+        finally:
+            if gate is not None:
+                gate.call_done()
+
+    async def _cached_or_called(self, op: Op, span: Span, held: Charge | None) -> Any:
+        replay = self.options.replay  # a fork or replay: the recorded run answers first
+        if replay is not None and (hit := replay.answer(self, op, span)) is not None:
+            self._release(held)
+            return hit[0]
+        cache = self._cache
+        key = op.cache_key() if cache is not None else None
+        if key is not None:
+            hit = cache.get_json(key)  # type: ignore[union-attr]
+            if hit is not None:
+                self._release(held)
+                result, usd = op.load(hit)
+                # A cached answer costs nothing now and keeps the original's priced state:
+                # an unknown price stays unknown (NaN, flagged), never $0.
+                priced = usd is not None
+                span.cached, span.attempt, span.priced = True, 0, priced
+                span.cost_usd = 0.0 if priced else _NAN
+                span.saved_usd = usd if priced else _NAN
+                op.fill(span, result)
+                if op.streams:
+                    self._publish_whole(span, span.output or "")
+                return result
+        result, held = await self._attempts(op, span, held)
+        try:
+            charge, priced = op.charge(result, False)
+        finally:
+            self._release(held)  # the answering attempt's reservation, settled to the actual
+        if not priced:
+            charge.usd = _NAN
+        if held is not None:
+            self.ledger.book(charge)
+        span.cost_usd, span.priced, span.cached = (charge.usd if priced else _NAN), priced, False
+        op.fill(span, result)
+        if op.kind == "model" and span.output_tokens is not None:
+            self.largest_output = max(self.largest_output, span.output_tokens)
+        if op.streams and span.ttft_ms is None:
+            self._publish_whole(span, span.output or "")
+        if key is not None and not op.fell_back:  # a fallback's answer is not the model's
+            cache.put_json(key, op.dump(result, charge.usd if priced else None))  # type: ignore[union-attr]
+        return result
+
+    def _release(self, held: Charge | None) -> None:
+        if held is not None:
+            self.ledger.settle(held, None)
+
+    async def _attempts(self, op: Op, span: Span,
+                        held: Charge | None) -> tuple[Any, Charge | None]:
+        """Call until an attempt answers; returns the answer and the budget it still holds.
+
+        Each attempt is a request, so each reserves its own budget, and everything an attempt
+        holds is taken in one order (fan-out slot → budget → provider slot) and given back
+        before its wait to retry: a waiting call never holds what another waiter needs.
+        """
+        policy = self.options.retry
+        max_attempts = op.max_attempts or policy.max_attempts
+        timeout = op.timeout
+        ledger = self.ledger
+        capped = ledger.capped
+        failures: list[dict[str, Any]] | None = None
+        attempt = tries = 0  # attempts of the current model; of the call, fallbacks included
+        while True:
+            if capped and held is None:  # the first attempt's was taken before the span
+                held = await ledger.reserve(op.step, op.need(self.largest_output))
+            attempt += 1
+            tries += 1
+            span.attempt = tries
+            t0 = _perf()
+            try:
+                result = await self._attempt(op, span, timeout)
+            except TimeoutError:
+                error: ProviderError | CallTimeoutError = CallTimeoutError(
+                    f"did not answer within {timeout:g}s")
+                retry_after, retryable, status = None, True, None
+            except CallTimeoutError as e:
+                error, retry_after, retryable, status = e, None, True, None
+            except ProviderError as e:
+                error, retry_after, retryable, status = e, e.retry_after, e.retryable, e.status
+            except BaseException:
+                if held is not None:
+                    ledger.settle(held, None)
+                raise
+            else:
+                if failures is not None:
+                    _note_attempts(span, failures, op)
+                return result, held
+            if held is not None:  # a failed request still counts as a call sent
+                ledger.settle(held, _FAILED)
+                held = None
+            give_up = (not retryable or attempt >= max_attempts
+                       or policy.gives_up(retry_after))
+            wait = None if give_up else policy.delay(attempt, retry_after)
+            if failures is None:
+                failures = []
+            # Every failed attempt is kept (status, error, the wait that followed), so the trace
+            # shows what a call went through, not only how many tries it took.
+            failures.append({
+                "attempt": tries, "model": op.model_id, "status": status,
+                "error": f"{type(error).__name__}: {error}"[:300],
+                "latency_ms": round((_perf() - t0) * 1000.0, 3),
+                "retry_after": retry_after,
+                "wait_s": None if wait is None else round(wait, 4),
+            })
+            span.ttft_ms = None  # a retried stream starts over
+            if give_up:
+                if op.next_fallback():  # the step's fallback models, in order
+                    attempt = 0
+                    span.provider, span.model = op.provider_name, op.model_name
+                    continue
+                _note_attempts(span, failures, op)
+                raise _located(error, span, tries, op.tried) from None
+            # The wait holds nothing: no fan-out slot, no budget, no provider slot.
+            lease = park()
+            await asyncio.sleep(wait)  # type: ignore[arg-type]
+            if lease is not None:
+                await lease.take(first=True)
+
+    async def _attempt(self, op: Op, span: Span, timeout: float | None) -> Any:
+        """One request, inside the run's rate limit and the provider's concurrency limit."""
+        if self.limiter is not None and op.kind == "model":
+            await self.limiter(op)  # the run's own limit, if one is set
+        limiter = op.limiter
+        epoch = await limiter.acquire() if limiter is not None else 0
+        on_delta = self.delta_sink(span) if op.streams else None
+        try:
+            # Providers that enforce the timeout at their I/O (the SDKs, sim) spare the hot
+            # path a timer; for any other provider the engine enforces it.
+            if timeout is None or op.enforces_timeout:
+                result = await op.attempt(span, on_delta)
+            else:
+                async with asyncio.timeout(timeout):
+                    result = await op.attempt(span, on_delta)
+        except ProviderError as e:
+            if limiter is not None:
+                limiter.release()
+                if e.status in OVERLOAD:
+                    limiter.overloaded(epoch)
+            raise
+        except BaseException:
+            if limiter is not None:
+                limiter.release()
+            raise
+        if limiter is not None:
+            limiter.release()
+            limiter.succeeded()
+        return result
+
+
+def _note_attempts(span: Span, failures: list[dict[str, Any]], op: Op) -> None:
+    meta = dict(span.meta or {})
+    meta["attempts"] = failures
+    if op.tried and op.tried[0] != op.model_id:
+        meta["fallback_from"] = op.tried[0]
+    span.meta = meta
+
+
+def _located(error: Exception, span: Span, attempts: int,
+             tried: Sequence[str] = ()) -> Exception:
+    tries = f"; gave up after {attempts} attempts" if attempts > 1 else ""
+    if len(tried) > 1:
+        tries += f" (models tried in order: {', '.join(tried)})"
+    error.args = (f"step '{span.step}' ({span.provider}:{span.model}): {error}{tries}",)
+    error.step = span.step  # type: ignore[attr-defined]
+    return error

@@ -1,0 +1,170 @@
+"""Where the code now running sits (its span, pattern, item and iteration), and the span scopes
+that patterns open with ``ctx.span(...)``: the engine writes the span, patterns say what it holds
+through typed setters (``set_output``, ``set_route``, ``note``...)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from ..exceptions import BudgetExceeded, MaxIterationsExceeded, RunCancelled
+from ..trace import Span
+from ._text import as_text
+
+_perf = time.perf_counter
+
+
+class _Scope:
+    """Where the code now running sits: its span, pattern, and loop/item position."""
+
+    __slots__ = ("item", "iteration", "pattern", "span")
+
+    def __init__(self, span: Span, pattern: str, item: int | None, iteration: int | None):
+        self.span = span
+        self.pattern = pattern
+        self.item = item
+        self.iteration = iteration
+
+
+_SCOPE: ContextVar[_Scope] = ContextVar("orchnb_scope")
+
+
+def status_of(exc: BaseException) -> str:
+    """The span/run status an exception ends it with."""
+    if isinstance(exc, BudgetExceeded):
+        return "budget_exceeded"
+    if isinstance(exc, MaxIterationsExceeded):
+        return "max_iterations"
+    if isinstance(exc, (asyncio.CancelledError, RunCancelled, KeyboardInterrupt)):
+        return "cancelled"
+    return "error"
+
+
+class _Publisher(Protocol):
+    def _start(self, span: Span) -> None: ...
+
+    def _end(self, span: Span) -> None: ...
+
+
+class SpanHandle:
+    """What a pattern may say about a span: its input, output, route, iteration and notes.
+    The engine keeps the rest (timing, status, tokens, cost) and bounds and scrubs the text.
+
+    >>> with ctx.span("step", "classify", input=text) as scope:    # doctest: +SKIP
+    ...     scope.set_route("billing", raw_label="Billing", confidence=0.9)
+    ...     scope.set_output("billing")
+    """
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: Span):
+        self.span = span
+        """The span itself, to read (its id, step, pattern); write it through the setters."""
+
+    def set_input(self, value: Any) -> None:
+        """What the step was given (shown as text)."""
+        self.span.input = as_text(value)
+
+    def set_output(self, value: Any) -> None:
+        """What the step returned (shown as text)."""
+        self.span.output = as_text(value)
+
+    def set_route(self, route: str | None, *, raw_label: str | None = None,
+                  confidence: float | None = None) -> None:
+        """The route a classification or a hand-off picked, the label as the model wrote it, and
+        how sure it was (0 to 1)."""
+        span = self.span
+        span.route, span.raw_label, span.confidence = route, raw_label, confidence
+
+    def set_iteration(self, iteration: int | None) -> None:
+        """The loop turn this span belongs to (agent iteration, plan version, team turn)."""
+        self.span.iteration = iteration
+
+    def note(self, **meta: Any) -> None:
+        """Add keys to the span's ``meta`` (kept beside what the engine noted)."""
+        span = self.span
+        span.meta = {**(span.meta or {}), **meta}
+
+    def fail(self, error: str, *, output: Any = None) -> None:
+        """End the span as an error that was handled (the run goes on): ``error`` says why,
+        ``output`` what the caller got instead."""
+        span = self.span
+        span.status, span.error = "error", error  # type: ignore[assignment]
+        if output is not None:
+            span.output = as_text(output)
+
+    # Transitional: patterns still assign span columns on what ``with ctx.span(...)`` gives;
+    # they move to the setters above (then these go). Reads of other columns pass through.
+    def __getattr__(self, name: str) -> Any:
+        if name == "span":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.span, name)
+
+    input = property(lambda self: self.span.input,
+                     lambda self, v: setattr(self.span, "input", v))
+    output = property(lambda self: self.span.output,
+                      lambda self, v: setattr(self.span, "output", v))
+    meta = property(lambda self: self.span.meta, lambda self, v: setattr(self.span, "meta", v))
+    route = property(lambda self: self.span.route,
+                     lambda self, v: setattr(self.span, "route", v))
+    raw_label = property(lambda self: self.span.raw_label,
+                         lambda self, v: setattr(self.span, "raw_label", v))
+    confidence = property(lambda self: self.span.confidence,
+                          lambda self, v: setattr(self.span, "confidence", v))
+    iteration = property(lambda self: self.span.iteration,
+                         lambda self, v: setattr(self.span, "iteration", v))
+    status = property(lambda self: self.span.status,
+                      lambda self, v: setattr(self.span, "status", v))
+    error = property(lambda self: self.span.error,
+                     lambda self, v: setattr(self.span, "error", v))
+
+
+class SpanScope(SpanHandle):
+    """A child span of the current scope, open for a ``with`` block (``ctx.span(...)``); the
+    block's scope is this object (class-based: it is hot)."""
+
+    __slots__ = ("_ctx", "_t0", "_token")
+
+    def __init__(self, ctx: _Publisher, span: Span):
+        self._ctx = ctx
+        self.span = span
+
+    def __enter__(self) -> SpanScope:
+        self._open()
+        return self
+
+    def _open(self) -> None:
+        scope = _SCOPE.get()
+        span = self.span
+        span.parent_id = scope.span.span_id
+        if span.iteration is None:
+            span.iteration = scope.iteration
+        if span.item is None:
+            span.item = scope.item
+        self._token = _SCOPE.set(_Scope(span, span.pattern, span.item, span.iteration))
+        self._ctx._start(span)
+        self._t0 = _perf()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        span = self.span
+        _SCOPE.reset(self._token)
+        span.latency_ms = (_perf() - self._t0) * 1000.0
+        span.end = span.start + span.latency_ms / 1000.0
+        if exc is not None:
+            span.status = status_of(exc)  # type: ignore[assignment]
+            span.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        elif span.status == "running":
+            span.status = "ok"
+        self._ctx._end(span)
+
+
+class CallScope(SpanScope):
+    """The engine's own call spans: the ``with`` block gets the span itself."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:  # type: ignore[override]
+        self._open()
+        return self.span
