@@ -69,10 +69,10 @@ def _scrubbed(df: pd.DataFrame) -> pd.DataFrame:
         if kind not in "OSUT":  # T: pandas' str dtype
             continue
         clean = df[col]
-        if col in _TEXT_COLUMNS:
-            clean = clean.map(scrub_secrets, na_action="ignore")
         if kind == "O":  # Arrow-backed text cannot hold a surrogate: only objects may
             clean = clean.map(_safe, na_action="ignore")
+        if col in _TEXT_COLUMNS:
+            clean = clean.map(scrub_secrets, na_action="ignore")
         if not clean.equals(df[col]):
             out = out.copy() if out is df else out
             out[col] = clean
