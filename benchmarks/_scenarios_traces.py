@@ -54,7 +54,8 @@ print(json.dumps({{"times": times, "peak_mib": peak, "base_mib": base, "rows": r
 def write_spans(home: str, n: int) -> None:
     """Write ``n`` synthetic spans (runs of a 5-step chain) into ``home``'s store."""
     from orchnb.trace import COLUMNS
-    from orchnb.trace._store import _INSERT, connect
+    from orchnb.trace._migrations import connect
+    from orchnb.trace._rows import INSERT as _INSERT
 
     conn = connect(Path(home) / "traces.sqlite")
     t0 = 1.75e9

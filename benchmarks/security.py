@@ -191,8 +191,8 @@ def scrub() -> None:
 
     from orchnb.models import remember_secret
     from orchnb.models import scrub_secrets as scrub_text
+    from orchnb.trace._rows import _scrub_row
     from orchnb.trace._span import Span
-    from orchnb.trace._store import _scrub_row
 
     remember_secret(KEYS["compat"])
     texts = {"short": "Paris is the capital of France.",
@@ -206,7 +206,7 @@ def scrub() -> None:
              for i in range(1000)]
     row = spans[0]
     print(f"store scrub per span: {_per_call_us(lambda: _scrub_row(row), 50_000):.2f} µs")
-    from orchnb.trace._store import _encode
+    from orchnb.trace._rows import encode as _encode
 
     for name, fn in (("marshal.dumps", marshal.dumps), ("json.dumps", json.dumps),
                      ("store _encode (orjson when installed)", _encode)):

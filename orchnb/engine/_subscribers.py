@@ -32,14 +32,17 @@ class _Recorder:
 class _StoreWriter:
     """Persists spans as they end (and run spans as they start: a run that dies shows up)."""
 
-    __slots__ = ("write", "write_run")
+    __slots__ = ("ensure_writer", "write", "write_run")
 
     def __init__(self, store: Any):
         self.write = store.write
         self.write_run = store.write_run
+        self.ensure_writer = store.ensure_writer
 
     def on_span_start(self, *, span: Any, run: Run) -> None:
         if span.kind == "run":
+            # A writer thread that died is replaced (and said so) before this run's spans queue.
+            self.ensure_writer()
             self.write(span)
             # What orchnb.load_run needs to rebuild the run in another kernel.
             if run.source is not None or not isinstance(run.input, str):

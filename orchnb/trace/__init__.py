@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 from ._export import to_csv, to_otel, to_parquet
 from ._format import fmt_usd, plural
 from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
+from ._home import PerFile, home, home_key
 from ._otel_live import OTelListener
 from ._span import COLUMNS, MAX_TEXT, Span, clip
-from ._store import PerFile, SpanStore, get_store, home, home_key
+from ._store import SpanStore, get_store
 from ._trace import Trace
 
 _log = logging.getLogger("orchnb")

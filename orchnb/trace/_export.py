@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..models import scrub_secrets
+from ._span import safe_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,16 +60,27 @@ _TEXT_COLUMNS = ("error", "input", "output", "raw_label", "meta")
 
 
 def _scrubbed(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with API keys scrubbed out of its text columns (a copy only when one had any):
-    exports are written where keys must never go, whatever built the frame."""
+    """``df`` with API keys scrubbed out of its text columns and text UTF-8 cannot encode (a
+    lone surrogate) replaced in any column (a copy only when one had any): exports are written
+    where keys must never go, in encodings that take no surrogate, whatever built the frame."""
     out = df
-    for col in _TEXT_COLUMNS:
-        if col in df.columns and df[col].dtype.kind in "OSUT":  # T: pandas' str dtype
-            clean = df[col].map(scrub_secrets, na_action="ignore")
-            if not clean.equals(df[col]):
-                out = out.copy() if out is df else out
-                out[col] = clean
+    for col in df.columns:
+        kind = df[col].dtype.kind
+        if kind not in "OSUT":  # T: pandas' str dtype
+            continue
+        clean = df[col]
+        if kind == "O":  # Arrow-backed text cannot hold a surrogate: only objects may
+            clean = clean.map(_safe, na_action="ignore")
+        if col in _TEXT_COLUMNS:
+            clean = clean.map(scrub_secrets, na_action="ignore")
+        if not clean.equals(df[col]):
+            out = out.copy() if out is df else out
+            out[col] = clean
     return out
+
+
+def _safe(v: Any) -> Any:
+    return safe_text(v) if isinstance(v, str) else v
 
 
 def _ns(v: Any) -> int | None:
@@ -103,9 +115,11 @@ def _val(v: Any) -> Any:
         return None
     if hasattr(v, "item"):  # numpy scalar
         v = v.item()
-    if isinstance(v, (bool, int, float, str)):
+    if isinstance(v, str):
+        return safe_text(v)
+    if isinstance(v, (bool, int, float)):
         return v
-    return str(v)
+    return safe_text(str(v))
 
 
 def _json(text: Any) -> Any:

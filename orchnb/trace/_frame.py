@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._span import COLUMNS, Span
+from ._span import COLUMNS, Span, safe_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,6 +154,8 @@ def _text(col: tuple[Any, ...], arrow: Any) -> Any:
         return pa.array(col, type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return col  # not all text: pandas infers this column's type, as for any other value
+    except UnicodeEncodeError:  # a lone surrogate from a model: shown as U+FFFD, as stored
+        return _text(tuple(safe_text(v) if isinstance(v, str) else v for v in col), arrow)
 
 
 def _text_column(parts: list[Any], arrow: Any) -> Any:

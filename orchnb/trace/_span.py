@@ -118,3 +118,19 @@ def clip(text: str) -> str:
     'short'
     """
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… [{len(text)} chars]"
+
+
+def safe_text(text: str) -> str:
+    """``text`` encodable as UTF-8: a lone surrogate (from a provider's ``"\\ud800"``) becomes
+    U+FFFD, a split surrogate pair is joined; anything else is returned as it is.
+
+    >>> safe_text("a\\ud800b")
+    'a\\ufffdb'
+    """
+    if text.isascii():  # O(1) in CPython: most text is done here
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text

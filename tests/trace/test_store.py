@@ -254,3 +254,49 @@ def test_a_store_before_fork_columns_gains_them_and_the_runs_table(tmp_path):
     assert store.read_run("r") == ("pattern: chain\nsteps: []", '["a"]')
     assert store.read_run("nope") == (None, None)
     store.close()
+
+
+def test_batches_logged_before_009_are_kept_and_batch_ids_never_repeat(tmp_path):
+    import json
+
+    path = tmp_path / "t.sqlite"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL)")
+    for name, sql in MIGRATIONS[:8]:  # up to 008: batch ids reused once the log emptied
+        old.executescript(sql)
+        old.execute("INSERT INTO _migrations VALUES (?, 0)", (name,))
+    old.execute("INSERT INTO span_batches (id, rows) VALUES (7, ?)",
+                (json.dumps([list(span(1, "crashed-kernel").to_row())]),))
+    old.close()
+    conn = connect(path)
+    assert "AUTOINCREMENT" in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'span_batches'").fetchone()[0]
+    conn.execute("DELETE FROM span_batches")
+    # SQLite would give a deleted batch's id to the next one without AUTOINCREMENT; a process
+    # remembering that id as its own then compacted its copy instead (spans lost).
+    assert conn.execute("INSERT INTO span_batches (rows) VALUES ('[]')").lastrowid == 8
+    conn.execute("DELETE FROM span_batches")
+    conn.execute("INSERT INTO span_batches (id, rows) VALUES (7, ?)",
+                 (json.dumps([list(span(1, "crashed-kernel").to_row())]),))
+    conn.close()
+    store = SpanStore(path)
+    assert [r[1] for r in store.read_rows()] == ["crashed-kernel.1"]
+    store.close()
+
+
+def test_processes_opening_a_new_store_at_once_apply_each_migration_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.sqlite"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    code = ("import sys; from orchnb.trace._store import connect; from pathlib import Path; "
+            "connect(Path(sys.argv[1])).close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], env=env,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    conn = connect(path)
+    assert [r[0] for r in conn.execute("SELECT name FROM _migrations")] == [
+        m[0] for m in MIGRATIONS]

@@ -1,0 +1,205 @@
+"""Span rows as the store writes them: logged batches (JSON), key scrubbing, safe values.
+
+Anything in a row may come from the wire or a model: text that UTF-8 cannot encode (a lone
+surrogate), a NUL, an integer beyond SQLite's 64 bits, an object that is not JSON. The writer
+must never fail on it, so what cannot be stored as it is becomes the nearest thing that can
+(U+FFFD for a surrogate, a float or text for the rest); what the store reads back is only ever
+parsed as JSON (never unmarshalled or unpickled), so a tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from itertools import compress
+from operator import is_not
+from typing import Any
+
+from ..models import needs_scrub, scrub_secrets
+from ._span import COLUMNS, MAX_TEXT, Span, safe_text
+
+Row = tuple[Any, ...]
+
+_TEXT_COLUMNS = _E, _I, _O, _R, _M = tuple(
+    COLUMNS.index(c) for c in ("error", "input", "output", "raw_label", "meta"))
+RUN_ID, SPAN_ID, KIND, STATUS = (COLUMNS.index(c) for c in ("run_id", "span_id", "kind",
+                                                             "status"))
+_META = COLUMNS.index("meta")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_INT64 = 2**63
+
+
+def to_rows(spans: list[Span]) -> list[Row]:
+    """The spans as rows in ``COLUMNS`` order, scrubbed of API keys (one substring test over
+    the whole batch's text; the regexes only for rows where it hits)."""
+    rows = []
+    for s in spans:
+        try:
+            rows.append(s.to_row())
+        except Exception as e:  # meta that is not JSON (circular, non-text keys): keep the rest
+            row = list(Span.to_row(_without_meta(s)))
+            row[_META] = safe_text(f"unserialisable meta ({type(e).__name__}): {s.meta!r}"
+                                   [:MAX_TEXT])
+            rows.append(tuple(row))
+    # One test over the text columns of the whole batch (the same answer as one per row: the
+    # NUL separator is in no key or marker); rows only when it hits.
+    texts = [f"{r[_E]}\x00{r[_I]}\x00{r[_O]}\x00{r[_R]}\x00{r[_M]}" for r in rows]
+    if needs_scrub("\x00".join(texts)):
+        rows = [_scrub_row(row) for row in rows]
+    return rows
+
+
+def _without_meta(span: Span) -> Span:
+    from copy import copy
+
+    out = copy(span)
+    out.meta = None
+    return out
+
+
+def _scrub_row(row: Row) -> Row:
+    """``row`` with API keys scrubbed out of its text columns (error, input, output, raw label,
+    meta): one cheap substring test over all of them, the regexes only when it finds a marker."""
+    if not needs_scrub(f"{row[_E]}\x00{row[_I]}\x00{row[_O]}\x00{row[_R]}\x00{row[_M]}"):
+        return row
+    out = list(row)
+    for i in _TEXT_COLUMNS:
+        if isinstance(out[i], str):
+            out[i] = scrub_secrets(out[i])
+    return tuple(out)
+
+
+def safe_value(v: Any) -> Any:
+    """``v`` as something SQLite and JSON store faithfully: text encodable as UTF-8, integers
+    within 64 bits (larger ones as floats, ±inf beyond), any other object as its text."""
+    cls = v.__class__
+    if cls is str:
+        return safe_text(v)
+    if v is None or cls is float or cls is bool:
+        return v
+    if cls is int:
+        return v if -_INT64 <= v < _INT64 else _big(v)
+    if isinstance(v, bool):
+        return bool(v)
+    if isinstance(v, (int, float, str)):  # subclasses (enums, numpy floats): plain values
+        return safe_value(int(v) if isinstance(v, int) else float(v) if isinstance(v, float)
+                          else str.__str__(v))
+    if hasattr(v, "item"):  # numpy scalars
+        try:
+            item = v.item()
+        except Exception:
+            item = None
+        if item.__class__ in _SCALARS:
+            return safe_value(item)
+    return safe_text(str(v)[:MAX_TEXT])
+
+
+def _big(v: int) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
+
+
+def safe_rows(rows: list[Row]) -> list[Row]:
+    """``rows`` with every value made storable by :func:`safe_value`."""
+    return [tuple(map(safe_value, row)) for row in rows]
+
+
+# The stdlib encoder writes NaN (an unknown price) as JSON's non-standard NaN, which json.loads
+# reads back; orjson (``orchnb[fast]``), ten times faster, writes null: the same to the spans
+# table, where SQLite stores a NaN as NULL anyway.
+_json_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False,
+                                separators=(",", ":")).encode
+_fast_encode: Callable[[Any], Any] | None = None
+
+
+def encode(rows: list[Row]) -> tuple[str | bytes, list[Row]]:
+    """``(batch, rows)``: the rows as one JSON batch, and the rows as encoded (made storable by
+    :func:`safe_rows` when one of them was not: a surrogate, a huge integer, an object)."""
+    global _fast_encode
+    if _fast_encode is None:  # imported on first use: `import orchnb` stays light
+        try:
+            import orjson
+        except ImportError:
+            _fast_encode = _json_encode
+        else:
+            _fast_encode = orjson.dumps
+    try:
+        batch = _fast_encode(rows)
+    except (TypeError, ValueError):  # orjson: a surrogate, an int beyond 64 bits...
+        rows = safe_rows(rows)
+        return _json_encode(rows), rows
+    if isinstance(batch, str) and not batch.isascii():
+        try:  # the stdlib encoder lets a lone surrogate through: SQLite cannot bind it
+            batch.encode("utf-8")
+        except UnicodeEncodeError:
+            rows = safe_rows(rows)
+            batch = _json_encode(rows)
+    return batch, rows
+
+
+def decode(text: Any) -> list[Row] | None:
+    """A logged batch as rows, or None when it is not a JSON list of span rows."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return None
+    try:
+        batch = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(batch, list):
+        return None
+    width = len(COLUMNS)
+    rows = []
+    for row in batch:
+        if (row.__class__ is not list or len(row) != width or row[1].__class__ is not str
+                or not _SCALARS.issuperset(map(type, row))):
+            return None
+        rows.append(tuple(row))
+    return rows
+
+
+_NO_VALUES = (None,) * len(COLUMNS)
+_INSERTS: dict[tuple[bool, ...], str] = {}
+
+
+def _insert_for(shape: tuple[bool, ...]) -> str:
+    """The INSERT naming only the columns present in ``shape`` (the others stay NULL)."""
+    sql = _INSERTS.get(shape)
+    if sql is None:
+        names = [c for c, present in zip(COLUMNS, shape) if present]
+        sql = _INSERTS[shape] = (
+            f"INSERT OR REPLACE INTO spans ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})")
+    return sql
+
+
+def insert_spans(conn: sqlite3.Connection, rows: list[Row]) -> None:
+    """``INSERT OR REPLACE`` the rows into ``spans`` (inside the caller's transaction); a value
+    SQLite cannot bind (from a tampered batch) is made storable rather than failing them all."""
+    try:
+        _insert(conn, rows)
+    except (UnicodeEncodeError, OverflowError, sqlite3.InterfaceError,
+            sqlite3.ProgrammingError):
+        _insert(conn, safe_rows(rows))  # OR REPLACE: rows already inserted are rewritten
+
+
+def _insert(conn: sqlite3.Connection, rows: list[Row]) -> None:
+    # The sqlite3 module binds a None about ten times slower than a number (it looks for an
+    # adapter), and most of a span's columns are None: bind the present ones only.
+    groups: dict[tuple[bool, ...], list[Row]] = {}
+    for row in rows:
+        shape = tuple(map(is_not, row, _NO_VALUES))
+        groups.setdefault(shape, []).append(tuple(compress(row, shape)))
+    for shape, values in groups.items():
+        conn.executemany(_insert_for(shape), values)
+
+
+INSERT = (
+    f"INSERT OR REPLACE INTO spans ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+"""The INSERT of a whole row (every column, in ``COLUMNS`` order)."""
