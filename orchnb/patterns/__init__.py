@@ -38,7 +38,7 @@ _LAZY = {
     "Team": "_team",
     "from_dict": "_spec",
     "from_yaml": "_spec",
-    "load_run": "_fork",
+    "load_run": "_load_run",
     "parse_json_answer": "_structured",
     "prepare_fork": "_fork",
     "register_builder": "_spec",

@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Protocol
 from ..engine import RunContext, check_number
 from ..exceptions import SpecError
 from ..models import Embedder, Model, resolve_embedder
-from ._base import Step, Vars, check_name
 from ._labels import normalize, parse_confidence, parse_label
+from ._step import Step, Vars, check_name
 from ._template import Prompt
 
 DEFAULT_PROMPT = """Classify the message into exactly one of these routes:

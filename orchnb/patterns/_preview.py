@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import (
     Message,
@@ -24,7 +24,10 @@ from ..models import (
     count_tokens,
     price_ref,
 )
-from ._base import FunctionStep, Pipeline, Step, Vars
+from ._step import FunctionStep, Step, Vars
+
+if TYPE_CHECKING:
+    from ._base import Pipeline
 from ._preview_view import AgentContext, Preview
 
 OPEN, CLOSE = "⟪", "⟫"

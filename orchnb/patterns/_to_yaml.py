@@ -9,14 +9,16 @@ shared by two routes, a classifier or embedder of your own class.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from ..models import HashEmbedder, ProviderEmbedder, SentenceTransformerEmbedder
-from ._base import FunctionStep, Pipeline, Step
+from ._step import FunctionStep, Step
+
+if TYPE_CHECKING:
+    from ._base import Pipeline
 from ._classify import DEFAULT_PROMPT, EmbeddingClassifier, FunctionClassifier, LLMClassifier
 
 Spec = dict[str, Any]
@@ -24,7 +26,9 @@ Spec = dict[str, Any]
 
 def to_yaml(pipe: Pipeline, path: str | Path | None = None) -> str:
     """The YAML of ``pipe`` (written to ``path`` too when given)."""
-    text = yaml.dump(node_spec(pipe), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+    import yaml  # loaded on first use: `import orchnb` stays fast
+
+    text = yaml.dump(node_spec(pipe), Dumper=_dumper(), sort_keys=False, allow_unicode=True,
                      width=100)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
@@ -37,7 +41,7 @@ def node_spec(node: Any, default_prompt: str | None = None) -> Any:
     ``default_prompt``: a plain LLM step whose prompt is this pattern default leaves it out.
     A pattern writes its own keys (its ``to_spec()``); this adds its name and options.
     """
-    if isinstance(node, Pipeline):
+    if getattr(node, "kind", None) == "pattern":
         write = getattr(node, "to_spec", None)
         # The writer must know the control flow: a subclass that changes how the pattern
         # runs (its _run) but not how it is written would be written as something it is not.
@@ -154,16 +158,18 @@ def classifier_spec(clf: Any, router: str) -> Any:
                     f"written as YAML")
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block scalars (``|``) for multi-line prompts; no anchors for repeated values."""
+@cache
+def _dumper() -> Any:
+    """A YAML dumper: block scalars (``|``) for multi-line prompts; no anchors for repeats."""
+    import yaml
 
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
 
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
+    Dumper.add_representer(str, text)
+    return Dumper
