@@ -17,7 +17,7 @@ import socket
 import sys
 from typing import Any
 
-from ._cli import CliError, record_of
+from ._runner import CliError, record_of
 
 MAX_BODY_BYTES = 10_000_000
 """Largest request body accepted (10 MB)."""

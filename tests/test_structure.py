@@ -19,8 +19,11 @@ ROOT = Path(__file__).resolve().parents[1] / "orchnb"
 LAYERS = ("models", "tools", "trace", "viz", "engine", "memory", "patterns", "evals",
           "notebook")
 """Lowest first: a module may import its own layer and the ones before it."""
-TOP = frozenset(("orchnb", "orchnb._cli", "orchnb._serve", "orchnb.__main__"))
+TOP = frozenset(("orchnb", "orchnb._cli", "orchnb._runner", "orchnb._serve", "orchnb.__main__"))
 """The package root and the command line: may import any layer; no layer imports them."""
+BOTTOM = frozenset(("exceptions", "_home"))
+"""Below every layer (the exception tree, where orchnb keeps its files): any layer may import
+them; they import no layer."""
 TESTING_MAY_IMPORT = frozenset(("models", "trace", "testing"))
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
@@ -156,9 +159,9 @@ def layer(name: str) -> str:
 def upward(source: str, target: str) -> bool:
     """Whether ``source`` importing ``target`` breaks the layering."""
     a, b = layer(source), layer(target)
-    if a == "top" or a == b or b == "exceptions":
+    if a == "top" or a == b or b in BOTTOM:
         return False
-    if a == "exceptions" or b == "top":
+    if a in BOTTOM or b == "top":
         return True
     if a == "testing":
         return b not in TESTING_MAY_IMPORT

@@ -217,16 +217,7 @@ def map_sdk_error(
         within = f" within {timeout:g}s" if timeout is not None else ""
         return CallTimeoutError(f"{where} did not answer{within}")
     if isinstance(error, sdk.APIStatusError):
-        status = int(error.status_code)
-        retryable = status in _RETRYABLE or status >= 500
-        after = retry_after_seconds(getattr(error.response, "headers", None))
-        detail = _api_message(error.body) or error.__class__.__name__
-        wait = f" (retry after {after:g}s)" if after is not None else ""
-        return ProviderError(
-            f"{where}: HTTP {status} {detail}{wait}.{_hint(status, key_variable)}",
-            provider=provider, model=model, status=status, retryable=retryable,
-            retry_after=after,
-        )
+        return _status_error(error, where, provider, model, key_variable)
     if isinstance(error, sdk.APIConnectionError):
         cause = error.__cause__
         reason = f" ({type(cause).__name__})" if cause is not None else ""
@@ -253,6 +244,21 @@ def map_sdk_error(
         return ProviderError(f"{where}: {scrub_secrets(str(error))}", provider=provider,
                              model=model)
     return error
+
+
+def _status_error(error: Any, where: str, provider: str, model: str,
+                  key_variable: str) -> ProviderError:
+    """An HTTP error status as a ProviderError (retryable for 429/5xx, with Retry-After)."""
+    status = int(error.status_code)
+    retryable = status in _RETRYABLE or status >= 500
+    after = retry_after_seconds(getattr(error.response, "headers", None))
+    detail = _api_message(error.body) or error.__class__.__name__
+    wait = f" (retry after {after:g}s)" if after is not None else ""
+    return ProviderError(
+        f"{where}: HTTP {status} {detail}{wait}.{_hint(status, key_variable)}",
+        provider=provider, model=model, status=status, retryable=retryable,
+        retry_after=after,
+    )
 
 
 def malformed_answer(provider: str, model: str, error: Exception) -> ProviderError:

@@ -145,7 +145,7 @@ class OrchMagics(Magics):
     def _cmd_play(self, args: list[str], line: str) -> Any:
         if not args:
             raise SpecError("%orch play NAME: name the pipeline")
-        from . import Playground
+        from ._playground import Playground  # widgets load on first use
 
         return Playground(self._pipeline(args[0]))
 
