@@ -31,28 +31,13 @@ if TYPE_CHECKING:
 
 
 def evaluate(
-    router: Any,
-    data: Any,
-    *,
-    text: str = "text",
-    label: str | None = None,
-    expected: str | None = None,
-    scorers: Any = None,
-    name: str | None = None,
-    full_pipeline: bool = False,
-    concurrency: int = 16,
-    progress: bool = True,
-    cache: bool | None = None,
-    budget: Budget | None = None,
-    max_usd: float | None = None,
-    baseline: str | None = None,
-    sample: int | None = None,
-    seed: int = 0,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    output_tokens: float = DEFAULT_OUTPUT_TOKENS,
-    repeats: int | None = None,
-    executor: Any = None,
+    router: Any, data: Any, *, text: str = "text", label: str | None = None,
+    expected: str | None = None, scorers: Any = None, name: str | None = None,
+    full_pipeline: bool = False, concurrency: int = 16, progress: bool = True,
+    cache: bool | None = None, budget: Budget | None = None, max_usd: float | None = None,
+    baseline: str | None = None, sample: int | None = None, seed: int = 0, n_boot: int = 1000,
+    level: float = 0.95, output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+    repeats: int | None = None, executor: Any = None,
 ) -> EvalReport | Comparison | ScoreReport | Experiment | RepeatedReport:
     """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
 
