@@ -21,7 +21,7 @@ from ._config import (
     defaults,
 )
 from ._context import RunContext, total_cost
-from ._display import MATHJAX_OFF, money, plural
+from ._display import MATHJAX_OFF, plural
 from ._events import EVENTS, Listener, add_hook, remove_hook
 from ._export import export_live
 from ._forking import Rebuild, prepare_fork
@@ -75,7 +75,6 @@ __all__ = [
     "engine_loop",
     "export_live",
     "get_cache",
-    "money",
     "plural",
     "prepare_fork",
     "remove_hook",

@@ -15,11 +15,6 @@ MATHJAX_OFF = "tex2jax_ignore mathjax_ignore"
 """Class on the root of every HTML output that shows amounts: Jupyter must not typeset $…$."""
 
 
-def money(usd: float, unpriced: int) -> str:
-    """A run's cost as shown in its repr and HTML (``$0.000021 (+1 unpriced)``)."""
-    return fmt_usd(usd) + (f" (+{unpriced} unpriced)" if unpriced else "")
-
-
 def run_html(run: Run) -> str:
     e = html.escape
     colour = {"ok": "#2e7d32", "paused": "#1565c0", "running": "#1565c0"}.get(run.status, "#c62828")
@@ -52,7 +47,7 @@ def run_html(run: Run) -> str:
         f"<div class='{MATHJAX_OFF}'><b>{e(run.pipeline)}</b> "
         f"<span style='color:{colour}'>{e(run.status)}</span>"
         f" · {plural(run.calls, 'call')} · {plural(run.tokens, 'token')}"
-        f" · {money(run.cost_usd, run.unpriced_calls)}"
+        f" · {fmt_usd(run.cost_usd, unpriced=run.unpriced_calls)}"
         f"{sim}{err}<div style='margin:4px 0;padding:6px;background:#f6f8fa;white-space:pre-wrap'>"
         f"{e(as_text(run.output) if run.output is not None else '')}</div>"
         "<table><thead><tr><th>step</th><th>kind</th><th>model / tool</th><th>status</th>"

@@ -17,12 +17,12 @@ pandas, numpy and Plotly are imported inside the functions that use them.
 from __future__ import annotations
 
 from ._calibrate import Calibration, calibrate
-from ._candidates import Comparison, compare_routers, sweep_threshold
-from ._compare import Experiment, compare
+from ._candidates import Comparison
+from ._compare import Experiment, load_experiment
 from ._costs import CostEstimate, RouterCosts, rates_for
 from ._data import TICKET_LABELS, load_data, load_tickets
-from ._evaluate import evaluate
-from ._experiments import experiments, load_experiment
+from ._evaluate import compare, compare_routers, evaluate, sweep_threshold
+from ._experiments import experiments
 from ._judge import Judge, judge
 from ._metrics import pareto_front
 from ._repeats import RepeatedReport

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from . import _metrics as m
+from ._evaluate import evaluate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,8 +92,6 @@ def calibrate(router: Any, val: Any, *, text: str = "text", label: str = "label"
     ...                        min_oos_recall=0.5)                       # doctest: +SKIP
     >>> cal.threshold, router.classifier.threshold                       # doctest: +SKIP
     """
-    from ._evaluate import evaluate
-
     if objective not in OBJECTIVES:
         raise SpecError(f"calibrate: unknown objective {objective!r}; use one of "
                         f"{', '.join(OBJECTIVES)}")

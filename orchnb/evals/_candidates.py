@@ -1,9 +1,8 @@
-"""Several candidate routers on the same data: one summary table, the cost–accuracy Pareto front,
-and threshold sweeps for embedding routers."""
+"""Several candidate routers on the same rows: one summary table and the cost–accuracy Pareto
+front (``Comparison``), made by :func:`compare_candidates` under the public ``compare_routers``."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -11,92 +10,38 @@ from ..exceptions import SpecError
 from ..trace import plural
 from . import _charts
 from . import _metrics as m
-from ._checks import check_eval_knobs, check_labels
-from ._costs import DEFAULT_OUTPUT_TOKENS, RouterCosts
-from ._evaluate import (
-    announce,
-    check_router,
-    evaluate,
-    prepare,
-    refuse_over,
-    routes_of,
-    run_eval,
-)
+from ._checks import check_labels
 from ._html import comparison_html
 from ._reports import ReportSet
+from ._router_eval import estimate_router, run_eval
+from ._rows import announce, check_router, load_rows, refuse_over, run_each
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from ..engine import Budget
+    from ._options import EvalOptions
     from ._report import EvalReport
 
 
-def compare_routers(
-    candidates: Any,
-    data: Any,
-    *,
-    text: str = "text",
-    label: str = "label",
-    full_pipeline: bool = False,
-    concurrency: int = 16,
-    progress: bool = True,
-    cache: bool | None = None,
-    budget: Budget | None = None,
-    max_usd: float | None = None,
-    baseline: str | None = None,
-    sample: int | None = None,
-    seed: int = 0,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    output_tokens: float = DEFAULT_OUTPUT_TOKENS,
-    executor: Any = None,
-) -> Comparison:
-    """Evaluate several routers (different classifier models, prompts, embedding thresholds)
-    on the same rows; returns a :class:`Comparison` (one summary row each, Pareto front).
-
-    ``candidates`` is ``{name: router}`` or a list of routers (named by ``router.name``). All
-    estimates are made first; ``max_usd`` caps their total. Other options as
-    :func:`evaluate`.
-
-    >>> cmp = orchnb.compare_routers({"mini": r1, "4o": r2}, tickets)   # doctest: +SKIP
-    >>> cmp.summary; cmp.plot_cost_accuracy()                           # doctest: +SKIP
-    """
-    check_eval_knobs("compare_routers", text=text, label=label, concurrency=concurrency,
-                     sample=sample, seed=seed, n_boot=n_boot, level=level,
-                     output_tokens=output_tokens, max_usd=max_usd, budget=budget,
-                     baseline=baseline, cache=cache, progress=progress,
-                     full_pipeline=full_pipeline)
+def compare_candidates(candidates: Any, data: Any, opts: EvalOptions) -> Comparison:
+    """Every candidate router on the same rows (see :func:`orchnb.compare_routers`): all
+    estimates first, ``max_usd`` capping their total, then each eval in turn."""
     named = _named(candidates)
+    where = {name: f"{opts.entry}: candidate '{name}'" for name in named}
     for name, router in named.items():
-        check_router(router, f"compare_routers: candidate '{name}'")
-    if executor is not None:  # executor="ray": checked before any estimate or call
-        from ._remote import as_executor
-
-        executor = as_executor(executor, "compare_routers")
-    df = prepare(data, text=text, label=label, sample=sample, seed=seed)
-    texts = df[text].astype(str).tolist()
+        check_router(router, where[name])
+    label = opts.label or "label"
+    df = load_rows(data, opts, label)
     estimates = {}
     for name, router in named.items():
-        check_labels(f"compare_routers: candidate '{name}'", router, df, label)
-        costs = RouterCosts(router, texts, output_tokens)
-        estimates[name] = costs.estimate(routes_of(router, df[label]) if full_pipeline else None)
-        announce(name, estimates[name], progress)
-    total = sum(e.usd for e in estimates.values())
-    refuse_over(plural(len(named), "candidate"), total, max_usd)
-    reports: dict[str, EvalReport] = {}
-    spent = 0.0
-    for name, router in named.items():
-        left = None if max_usd is None else max(max_usd - spent, 0.0)
-        reports[name] = run_eval(
-            router, df, text=text, label=label, full_pipeline=full_pipeline,
-            concurrency=concurrency, progress=progress, cache=cache, budget=budget, max_usd=left,
-            baseline=baseline, seed=seed, n_boot=n_boot, level=level,
-            output_tokens=output_tokens, estimate=estimates[name], candidate=name,
-            executor=executor)
-        paid = reports[name].cost_usd
-        spent += 0.0 if math.isnan(paid) else paid
+        check_labels(where[name], router, df, label)
+        estimates[name] = estimate_router(router, df, opts)
+        announce(name, estimates[name], opts.progress)
+    refuse_over(plural(len(named), "candidate"), sum(e.usd for e in estimates.values()),
+                opts.max_usd)
+    reports = run_each(named, opts, lambda name, router, o: run_eval(
+        router, df, o, estimates[name], candidate=name), lambda r: r.cost_usd)
     return Comparison(reports)
 
 
@@ -117,20 +62,6 @@ def _named(candidates: Any) -> dict[str, Any]:
     if not named:
         raise SpecError("compare_routers: no candidates given")
     return named
-
-
-def sweep_threshold(router: Any, data: Any, thresholds: Any = None, *, text: str = "text",
-                    label: str = "label", progress: bool = False, **options: Any
-                    ) -> pd.DataFrame:
-    """Accuracy and abstention rate of an embedding router against its threshold.
-
-    Similarities are computed once (one eval); each threshold is then a cheap recount.
-    ``options`` are :func:`evaluate`'s (``cache``, ``concurrency``, ``sample``...).
-
-    >>> sweep_threshold(semantic, tickets, [0.1, 0.2, 0.3])   # doctest: +SKIP
-    """
-    report = evaluate(router, data, text=text, label=label, progress=progress, **options)
-    return report.threshold_sweep(thresholds)  # type: ignore[union-attr]
 
 
 class Comparison(ReportSet["EvalReport"]):

@@ -1,60 +1,15 @@
-"""The knobs of ``evaluate`` / ``compare_routers`` and the labels, checked before any call."""
+"""The data of an eval, checked before any call: its labels against the router's routes, its
+columns (the knobs are checked by ``EvalOptions``)."""
 
 from __future__ import annotations
 
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ..engine import MAX_CONCURRENCY, Budget, check_number
-from ..exceptions import OrchnbWarning, SpecError, UnknownModelError
-from ..models import resolve_model
+from ..exceptions import OrchnbWarning, SpecError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def check_eval_knobs(what: str, *, text: Any, label: Any, concurrency: Any, sample: Any,
-                     seed: Any, n_boot: Any, level: Any, output_tokens: Any, max_usd: Any,
-                     budget: Any, baseline: Any, cache: Any = None, progress: Any = True,
-                     full_pipeline: Any = False) -> None:
-    """Raise :class:`SpecError` for a bad setting of an eval, naming it and its range.
-
-    >>> check_eval_knobs("evaluate", text="text", label="label", concurrency=0, sample=None,
-    ...                  seed=0, n_boot=1000, level=0.95, output_tokens=150, max_usd=None,
-    ...                  budget=None, baseline=None)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    orchnb.exceptions.SpecError: evaluate: concurrency must be a whole number >= 1 and ...
-    """
-    for name, value in (("text", text), ("label", label)):
-        if not isinstance(value, str) or not value:
-            raise SpecError(f"{what}: {name}= must name a column (a string), not {value!r}")
-    if text == label:
-        raise SpecError(f"{what}: text= and label= both name column {text!r}; the label "
-                        "needs a column of its own")
-    check_number(concurrency, f"{what}: concurrency", minimum=1, integer=True, optional=False,
-                 maximum=MAX_CONCURRENCY)
-    check_number(sample, f"{what}: sample", minimum=1, integer=True,
-                 hint="the number of rows to evaluate")
-    check_number(seed, f"{what}: seed", integer=True, optional=False)
-    check_number(n_boot, f"{what}: n_boot", minimum=0, integer=True, optional=False,
-                 hint="bootstrap resamples for the confidence interval, e.g. 1000 (0: none)")
-    check_number(level, f"{what}: level", above=True, optional=False)
-    if not level < 1:
-        raise SpecError(f"{what}: level must be between 0 and 1 (exclusive), e.g. 0.95, "
-                        f"not {level!r}")
-    check_number(output_tokens, f"{what}: output_tokens", above=True, optional=False)
-    check_number(max_usd, f"{what}: max_usd", hint="a dollar amount such as 1.50")
-    if budget is not None and not isinstance(budget, Budget):
-        raise SpecError(f"{what}: budget must be an orchnb.Budget(...), not {budget!r}")
-    for name, value in (("cache", cache), ("progress", progress),
-                        ("full_pipeline", full_pipeline)):
-        if value is not None and not isinstance(value, bool):
-            raise SpecError(f"{what}: {name} must be True or False, not {value!r}")
-    if baseline is not None:
-        try:
-            resolve_model(baseline)
-        except UnknownModelError as e:
-            raise UnknownModelError(f"{what}: baseline={baseline!r}: {e.message}") from None
 
 
 def check_labels(what: str, router: Any, df: pd.DataFrame, label: str) -> None:

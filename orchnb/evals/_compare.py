@@ -10,87 +10,58 @@ from __future__ import annotations
 import html
 import itertools
 import math
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
-from ..trace import plural
+from ..trace import fmt_usd, plural
 from . import _metrics as m
-from ._costs import money
+from ._experiments import read_experiment, save_experiment
 from ._html import NO_MATH
 from ._paired import PairedResult, paired
-from ._pipeline_eval import as_pipeline, evaluate_pipeline, load_rows, resolve_scorers
+from ._pipeline_eval import as_pipeline, evaluate_pipeline
 from ._reports import ReportSet
+from ._rows import load_rows, run_each
 from ._scores_report import ScoreReport, mean_ci
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from ..engine import Budget
     from ._judge import Judge
+    from ._options import EvalOptions
+    from ._scorers import Scorer
 
 SIMPLICITY = {"pipeline": 0, "chain": 0, "router": 1, "mapreduce": 2, "plan_execute": 3,
               "agent": 4, "team": 5}
 """The seed's order: start with a chain; a router, map-reduce, an agent, a team when needed."""
 
 
-def compare(
-    candidates: Any,
-    data: Any,
-    *,
-    text: str = "text",
-    expected: str | None = None,
-    scorers: Any = None,
-    concurrency: int = 8,
-    progress: bool = True,
-    cache: bool | None = None,
-    budget: Budget | None = None,
-    max_usd: float | None = None,
-    sample: int | None = None,
-    seed: int = 0,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    alpha: float = 0.05,
-    name: str | None = None,
-    save: bool = True,
-    executor: Any = None,
-) -> Experiment:
-    """Evaluate several pipelines on the same rows with the same scorers; returns an
-    :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
-    latency and errors side by side (``table``), paired tests between each pair (``tests``:
-    paired bootstrap, McNemar for 0/1 scores), a cost–quality Pareto chart and ``decision``.
-
-    ``candidates`` is ``{name: pipeline}`` or a list (named by ``pipe.name``). ``max_usd``
-    caps the total. The experiment is saved (``save=False`` not) and a re-run of an unchanged
-    candidate is answered by the response cache. ``executor="ray"`` runs every candidate's
-    rows on a Ray cluster (``orchnb[ray]``), with the same results as in the kernel.
-
-    >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
-    >>> exp.decision                                                          # doctest: +SKIP
-    'chain is within 1.2 points of agent (p = 0.41) at 23% of its cost'
-    """
+def compare_pipelines(candidates: Any, data: Any, opts: EvalOptions, scorers: list[Scorer], *,
+                      alpha: float = 0.05, name: str | None = None,
+                      save: bool = True) -> Experiment:
+    """Every candidate on the same rows with the same scorers, ``max_usd`` shared (see
+    :func:`orchnb.compare`); the experiment is saved unless ``save=False``."""
     named = _named(candidates)
-    scs = resolve_scorers(scorers, expected)
-    if executor is not None:  # checked (and made once) before any candidate runs
-        from ._remote import as_executor
-
-        executor = as_executor(executor, "compare")
-    df = load_rows(data, text=text, expected=expected, sample=sample, seed=seed)
-    reports: dict[str, ScoreReport] = {}
-    spent = 0.0
-    for label, pipe in named.items():
-        left = None if max_usd is None else max(max_usd - spent, 0.0)
-        reports[label] = evaluate_pipeline(
-            pipe, data, text=text, expected=expected, scorers=scs, name=label,
-            concurrency=concurrency, progress=progress, cache=cache, budget=budget, max_usd=left,
-            seed=seed, n_boot=n_boot, level=level, df=df, executor=executor)
-        paid = reports[label].cost_usd + reports[label].judge_usd
-        spent += 0.0 if math.isnan(paid) else paid
+    df = load_rows(data, opts, opts.expected)
+    reports = run_each(named, opts, lambda label, pipe, o: evaluate_pipeline(
+        pipe, data, o, scorers, name=label, df=df), lambda r: r.cost_usd + r.judge_usd)
     exp = Experiment(reports, alpha=alpha, name=name)
     if save:
         exp.save()
     return exp
+
+
+def load_experiment(id_or_name: str) -> Experiment:
+    """A saved experiment, by id or by name (the newest of that name).
+
+    >>> exp = orchnb.evals.load_experiment("exp-20260101-120000-abc123")   # doctest: +SKIP
+    >>> exp.decision                                                      # doctest: +SKIP
+    """
+    exp_id, name, created, payload = read_experiment(id_or_name)
+    reports = {k: ScoreReport.from_record(r) for k, r in payload["reports"].items()}
+    return Experiment(reports, alpha=payload["alpha"], name=name, id=exp_id, created=created)
 
 
 def _named(candidates: Any) -> dict[str, Any]:
@@ -125,8 +96,6 @@ class Experiment(ReportSet["ScoreReport"]):
 
     def __init__(self, reports: Mapping[str, ScoreReport], *, alpha: float = 0.05,
                  name: str | None = None, id: str | None = None, created: float | None = None):
-        import time
-
         if not reports:
             raise SpecError("Experiment: no reports")
         self.reports = dict(reports)
@@ -317,8 +286,6 @@ class Experiment(ReportSet["ScoreReport"]):
     # -- persistence ------------------------------------------------------------------------------
     def save(self) -> str:
         """Store the experiment next to the traces; returns its id."""
-        from ._experiments import save_experiment
-
         self.id = save_experiment(self)
         return self.id
 
@@ -335,7 +302,7 @@ class Experiment(ReportSet["ScoreReport"]):
             t[s] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
                     zip(t[s], t[f"{s}_ci_low"], t[f"{s}_ci_high"])]
             cols.append(s)
-        t["cost_per_1k"] = [money(x) for x in t["cost_per_1k"]]
+        t["cost_per_1k"] = [fmt_usd(x) for x in t["cost_per_1k"]]
         t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" for a, b in zip(t["p50_ms"], t["p95_ms"])]
         cols += ["errors", "p50 / p95 ms", "cost_per_1k", "pareto"]
         tests = self.tests
@@ -354,7 +321,7 @@ def _cost_ratio(a: float, b: float) -> str:
     if math.isnan(a) or math.isnan(b):
         return "(cost unknown: a price is missing)"
     if a == 0 and b > 0:
-        return f"at no cost (against {money(b)} per 1k inputs)"
+        return f"at no cost (against {fmt_usd(b)} per 1k inputs)"
     if b == 0:
-        return "and both cost nothing" if a == 0 else f"at {money(a)} per 1k inputs"
+        return "and both cost nothing" if a == 0 else f"at {fmt_usd(a)} per 1k inputs"
     return f"at {a / b:.0%} of its cost"

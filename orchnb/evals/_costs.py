@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import MATHJAX_OFF
 from ..models import Model, Usage, cost_usd, price_ref
-from ..trace import plural
-from ..viz import fmt_usd
+from ..trace import fmt_usd, plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,7 +198,7 @@ class CostEstimate:
 
     >>> print(CostEstimate(10, [EstimatePart("classifier", "sim:x", None, 10, 500, 20, 0.0)]))
     ... # doctest: +NORMALIZE_WHITESPACE
-    Estimate for 10 rows: 10 calls, 500 input tokens + 20 output tokens, $0.00
+    Estimate for 10 rows: 10 calls, 500 input tokens + 20 output tokens, $0
     (classifier sim:x: free)
     """
 
@@ -229,9 +228,9 @@ class CostEstimate:
         for p in self.parts:
             as_ = f" priced as {p.priced_as}" if p.priced_as and p.priced_as != p.model else ""
             price = ("unknown price" if math.isnan(p.usd) else
-                     "free" if p.priced_as is None and p.usd == 0 else money(p.usd))
+                     "free" if p.priced_as is None and p.usd == 0 else fmt_usd(p.usd))
             bits.append(f"{p.what} {p.model}{as_}: {price}")
-        usd = "unknown (a price is missing)" if math.isnan(self.usd) else money(self.usd)
+        usd = "unknown (a price is missing)" if math.isnan(self.usd) else fmt_usd(self.usd)
         text = (f"Estimate for {plural(self.rows, 'row')}: {plural(self.calls, 'call')}, "
                 f"{plural(self.input_tokens, 'input token')} + "
                 f"{plural(self.output_tokens, 'output token')}, {usd}"
@@ -244,17 +243,21 @@ class CostEstimate:
         return f"<div class='{MATHJAX_OFF}'><b>cost estimate</b>: {html.escape(str(self))}</div>"
 
 
-def _money(usd: float) -> str:
-    if abs(usd) >= 0.1 or usd == 0:
-        return f"${usd:,.2f}"
-    if abs(usd) >= 0.0001:
-        return f"${usd:,.4f}"
-    return fmt_usd(usd)  # $0.000021, not a $0.0000 that reads as free
-
-
-def money(usd: float) -> str:
-    """Dollars for humans: ``$1.23``, ``$0.0042``, ``unknown``."""
-    return "unknown" if math.isnan(usd) else _money(usd)
+def describe_classifier(router: Any) -> str:
+    """A short description of a router's classifier for tables: its model (and the price it is
+    charged at), its embedder and threshold, or its function."""
+    clf = router.classifier
+    model = getattr(clf, "model", None)
+    if model is not None and hasattr(model, "id"):
+        ref = rates_for(model).ref
+        return model.id + (f" (as {ref})" if ref and ref != model.id else "")
+    embedder = getattr(clf, "embedder", None)
+    if embedder is not None:
+        t = getattr(clf, "threshold", None)
+        return f"embed {embedder.provider}:{embedder.model}" + (
+            f", threshold {t:g}" if t is not None else "")
+    fn = getattr(clf, "fn", None)
+    return f"function {getattr(fn, '__name__', clf.name)}" if fn else str(clf.name)
 
 
 class RouterCosts:

@@ -2,7 +2,7 @@
 
 One row per experiment: its id, name, time, candidates and the per-row scores of each (JSON), so
 that ``load_experiment(id)`` in a new kernel rebuilds the tables, tests and charts without
-re-running anything.
+re-running anything. Rows in, rows out: building an ``Experiment`` from one is ``_compare``'s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from ..trace import home
@@ -80,15 +80,9 @@ def experiments() -> pd.DataFrame:
     return df
 
 
-def load_experiment(id_or_name: str) -> Experiment:
-    """A saved experiment, by id or by name (the newest of that name).
-
-    >>> exp = orchnb.evals.load_experiment("exp-20260101-120000-abc123")   # doctest: +SKIP
-    >>> exp.decision                                                      # doctest: +SKIP
-    """
-    from ._compare import Experiment
-    from ._scores_report import ScoreReport
-
+def read_experiment(id_or_name: str) -> tuple[str, str, float, dict[str, Any]]:
+    """A saved experiment's id, name, time and payload (``alpha`` and each report's record),
+    by id or by name (the newest of that name)."""
     row = None
     if _path().exists():
         conn = _connect()
@@ -102,6 +96,4 @@ def load_experiment(id_or_name: str) -> Experiment:
         raise SpecError(f"no saved experiment {id_or_name!r} in {_path()}; "
                         f"orchnb.evals.experiments() lists them")
     exp_id, name, created, data = row
-    payload = json.loads(data)
-    reports = {k: ScoreReport.from_record(r) for k, r in payload["reports"].items()}
-    return Experiment(reports, alpha=payload["alpha"], name=name, id=exp_id, created=created)
+    return exp_id, name, created, json.loads(data)

@@ -13,8 +13,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..engine import MATHJAX_OFF
-from ..trace import plural
-from ._costs import money
+from ..trace import fmt_usd, plural
 
 if TYPE_CHECKING:
     from ._candidates import Comparison
@@ -51,7 +50,7 @@ def _saving(usd: float, pct: float) -> str:
     if math.isnan(usd):
         return "unknown"
     sign = "" if usd >= 0 else "−"
-    text = f"{sign}{money(abs(usd))}"
+    text = f"{sign}{fmt_usd(abs(usd))}"
     return text + ("" if math.isnan(pct) else f" ({pct:.0f}%)")
 
 
@@ -69,8 +68,8 @@ def report_html(r: EvalReport) -> str:
              + (f" · {plural(r.errors, 'error')}" if r.errors else "")),
         _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms",
              f"in model calls p50 {_ms(r.service_p50_ms)} ms"),
-        _box("cost per 1k queries", money(r.cost_per_1k),
-             f"classifier {money(r.classifier_cost_per_1k)}{_e(est)}"),
+        _box("cost per 1k queries", fmt_usd(r.cost_per_1k),
+             f"classifier {fmt_usd(r.classifier_cost_per_1k)}{_e(est)}"),
         (_box(f"saving vs all → {r.expensive_route}", _saving(r.saving_usd, r.saving_pct),
               f"{r.expensive_share:.0%} of traffic sent there")
          if r.expensive_route is not None else
@@ -82,13 +81,13 @@ def report_html(r: EvalReport) -> str:
                              f"in-scope accuracy / OOS recall · OOS precision "
                              f"{_pct(r.oos_precision)} · AUROC {r.abstention_auroc:.3f}"))
     if r.setup_usd:
-        boxes.append(_box("one-off: embedding the examples", money(r.setup_usd),
+        boxes.append(_box("one-off: embedding the examples", fmt_usd(r.setup_usd),
                           "not in the cost per 1k queries"))
     if r.baseline:
         boxes.append(_box(f"saving vs {r.baseline}",
                           _saving(r.baseline_saving_usd, r.baseline_saving_pct)))
-    boxes.append(_box("this eval paid", money(r.cost_usd),
-                      f"{plural(r.cached_calls, 'cached call')} saved {money(r.saved_usd)}"))
+    boxes.append(_box("this eval paid", fmt_usd(r.cost_usd),
+                      f"{plural(r.cached_calls, 'cached call')} saved {fmt_usd(r.saved_usd)}"))
     parts = [
         f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
         f"{_e(r.name)}</b> · {plural(r.n, 'row')} · {mode}{sim}</div>",
@@ -182,7 +181,7 @@ def comparison_html(c: Comparison) -> str:
             f"<td style='{_TD}'>{_pct(x.accuracy)} ({_pct(x.ci_low)}–{_pct(x.ci_high)})</td>"
             f"<td style='{_TD}'>{x.macro_f1:.3f}</td><td style='{_TD}'>{int(x.defaulted)}</td>"
             f"<td style='{_TD}'>{_ms(x.p50_ms)} / {_ms(x.p95_ms)}</td>"
-            f"<td style='{_TD}'>{money(x.cost_per_1k)}</td>"
+            f"<td style='{_TD}'>{fmt_usd(x.cost_per_1k)}</td>"
             f"<td style='{_TD}'>{_saving(x.saving_usd, x.saving_pct)}</td>{base}"
             f"<td style='text-align:center'>{star}</td></tr>")
     n = int(s["rows"].iloc[0]) if len(s) else 0

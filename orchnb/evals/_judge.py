@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import MAX_CONCURRENCY, RunContext, check_number
 from ..exceptions import SpecError
+from ..models import Message, resolve_model
+from ..patterns import Chain, FunctionStep
 from ..trace import plural
 from ._scorers import Scorer, parse_json
 
@@ -73,9 +75,6 @@ class Judge:
 
     def __init__(self, model: Any, rubric: str, *, name: str = "judge", scale: int = 5,
                  concurrency: int = 8, temperature: float | None = 0.0):
-        from ..models import resolve_model
-        from ..patterns import Chain, FunctionStep
-
         if not rubric or not str(rubric).strip():
             raise SpecError("judge: give a rubric, e.g. judge('openai:gpt-4o-mini', 'The answer "
                             "is correct and cites the order number')")
@@ -101,8 +100,6 @@ class Judge:
 
     async def ask(self, ctx: RunContext, prompt: str, step: str) -> str:
         """One judge call, traced as a step with its model call inside."""
-        from ..models import Message
-
         with ctx.span("step", step, model=self.model_.name,
                       provider=self.model_.provider_name) as span:
             span.input = prompt

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
+from ._router_eval import evaluate_router
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ._options import EvalOptions
     from ._report import EvalReport
 
 _HEADLINE = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "cost_per_1k")
@@ -53,15 +55,14 @@ class RepeatedReport:
                 f"{len(self.reports)} draws (seeds {self.seeds[0]}..{self.seeds[-1]})>")
 
 
-def evaluate_repeats(make_router: Callable[[int], Any], data: Any, repeats: int, *,
-                     seed: int = 0, **options: Any) -> RepeatedReport:
-    from ._evaluate import evaluate
-
+def evaluate_repeats(make_router: Callable[[int], Any], data: Any, repeats: int,
+                     opts: EvalOptions) -> RepeatedReport:
+    """``make_router(seed)`` for ``repeats`` seeds from ``opts.seed``, each evaluated on the
+    same rows (with the same bootstrap seed)."""
     if repeats < 1:
         raise SpecError(f"evaluate: repeats must be at least 1, got {repeats}")
     if not callable(make_router) or hasattr(make_router, "new_run"):
         raise SpecError("evaluate(..., repeats=N) takes a function seed -> router that draws "
                         "the router's examples, e.g. lambda seed: make_router(seed)")
-    seeds = list(range(seed, seed + repeats))
-    reports = [evaluate(make_router(s), data, seed=seed, **options) for s in seeds]
-    return RepeatedReport(reports, seeds)  # type: ignore[arg-type]
+    seeds = list(range(opts.seed, opts.seed + repeats))
+    return RepeatedReport([evaluate_router(make_router(s), data, opts) for s in seeds], seeds)

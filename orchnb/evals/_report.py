@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import SpecError
-from ..trace import plural
+from ..trace import fmt_usd, plural
 from ..viz import NO_ROUTE
 from . import _charts
 from . import _metrics as m
-from ._costs import money
+from ._costs import describe_classifier
 from ._html import report_html
 from ._oos import OutOfScope
+from ._sweep import threshold_sweep
+from ._totals import RowTotals, usd_total
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from ._costs import CostEstimate, RouterCosts
 
 
-
-class EvalReport(OutOfScope):
+class EvalReport(RowTotals, OutOfScope):
     """The result of :func:`~orchnb.evaluate` on one router.
 
     Numbers: ``accuracy`` (+ ``accuracy_ci``, a seeded percentile bootstrap), ``macro_f1``,
@@ -169,27 +169,18 @@ class EvalReport(OutOfScope):
 
     # -- cost -------------------------------------------------------------------------------------
     @property
-    def cost_usd(self) -> float:
-        """Dollars this eval paid (0 for calls the response cache answered)."""
-        return float(self.predictions["cost_usd"].sum(skipna=False))
+    def _rows(self) -> pd.DataFrame:
+        return self.predictions
 
     @property
     def saved_usd(self) -> float:
-        """Dollars the response cache saved in this eval."""
-        return float(self.predictions["saved_usd"].sum())
-
-    @property
-    def cached_calls(self) -> int:
-        return int(self.predictions["cached_calls"].sum())
-
-    @property
-    def calls(self) -> int:
-        return int(self.predictions["calls"].sum())
+        """Dollars the response cache saved in this eval (NaN when a cached call is unpriced)."""
+        return usd_total(self.predictions["saved_usd"])
 
     @property
     def classifier_usd(self) -> float:
         """The classifier's cost over all rows at list price (cached calls included)."""
-        return float(self.predictions["classifier_usd"].sum(skipna=False))
+        return usd_total(self.predictions["classifier_usd"])
 
     @property
     def routes_estimated(self) -> bool:
@@ -209,7 +200,7 @@ class EvalReport(OutOfScope):
     def routes_usd(self) -> float:
         """What the routes cost (full pipeline: measured; otherwise estimated from tokens)."""
         if self.full_pipeline:
-            return float(self.predictions["route_usd"].sum(skipna=False))
+            return usd_total(self.predictions["route_usd"])
         return float(self._mix_rows(self._pred_arr).sum())
 
     @property
@@ -395,48 +386,7 @@ class EvalReport(OutOfScope):
 
         >>> report.threshold_sweep([0.2, 0.3, 0.4])   # doctest: +SKIP
         """
-        import numpy as np
-        import pandas as pd
-
-        p = self.predictions
-        sim = p["score"].to_numpy(dtype=float)
-        has = ~np.isnan(sim)
-        if not has.any():
-            raise SpecError(f"threshold_sweep: router '{self.router.name}' has no similarities "
-                            f"to sweep ({describe_classifier(self.router)}); it needs an "
-                            f"embedding classifier (EmbeddingClassifier or classifier: "
-                            f"{{embed: ...}})")
-        if thresholds is None:
-            thresholds = np.linspace(np.nanmin(sim), np.nanmax(sim), 21)
-        nearest = p["raw_label"].astype(object).to_numpy()
-        fallback = self.router.default if self.router.default is not None else NO_ROUTE
-        labels = p["label"].astype(str).to_numpy(dtype=object)
-        exp = self.expensive_route
-        clf_usd = p["classifier_usd"].to_numpy(dtype=float)
-        rows = []
-        for t in np.asarray(thresholds, dtype=float):
-            abstain = has & (sim < t)
-            route = np.where(has, np.where(abstain, fallback, nearest), self._pred_arr)
-            correct = route == labels
-            answered = ~abstain & has
-            y_pred = route.astype(str).tolist()
-            labs = m.label_order(labels.tolist(), y_pred, list(self.router.routes))
-            cm = m.confusion(m.encode(labels.tolist(), labs), m.encode(y_pred, labs), len(labs))
-            skip = (labs.index(NO_ROUTE) if NO_ROUTE in labs and not self.include_no_route
-                    else None)
-            usd = clf_usd.sum() + self._mix_rows(route).sum()
-            rows.append({
-                "threshold": float(t), "accuracy": float(correct.mean()),
-                "answered_accuracy": float(correct[answered].mean()) if answered.any()
-                else math.nan,
-                "abstention_rate": float(abstain.mean()),
-                "macro_f1": m.scores(cm).macro(skip)[2],
-                "expensive_share": float((route == exp).mean()),
-                "quality": float((correct | (route == exp)).mean()),
-                "cost_per_1k": float(usd / self.n * 1000),
-                **self._oos_at(route, labels),
-            })
-        return pd.DataFrame(rows)
+        return threshold_sweep(self, thresholds)
 
     # -- charts -----------------------------------------------------------------------------------
     def plot_confusion(self, normalize: bool = True) -> go.Figure:
@@ -471,9 +421,9 @@ class EvalReport(OutOfScope):
     def plot_quality_share(self) -> go.Figure:
         """RouteLLM-style: quality against the share of traffic sent to the dearest route
         (with the threshold sweep as a curve for embedding routers)."""
-        from ._candidates import Comparison
-
-        return Comparison({self.name: self}).plot_quality_share()
+        curves = ({self.name: self.threshold_sweep()}
+                  if self.predictions["similarity"].notna().any() else {})
+        return _charts.quality_share(self.summary, curves)
 
     def charts(self) -> list[go.Figure]:
         """The report's charts: confusion heatmap, per-route bars, and for embedding routers
@@ -498,7 +448,7 @@ class EvalReport(OutOfScope):
         lo, hi = self.accuracy_ci
         return (f"<EvalReport {self.name!r}: {plural(self.n, 'row')}, accuracy {self.accuracy:.1%} "
                 f"[{lo:.1%}, {hi:.1%}], macro F1 {self.macro_f1:.3f}, {self.defaulted} defaulted, "
-                f"{money(self.cost_per_1k)} per 1k queries, {self._saving_text()}>")
+                f"{fmt_usd(self.cost_per_1k)} per 1k queries, {self._saving_text()}>")
 
     def _saving_text(self) -> str:
         if self.expensive_route is None:
@@ -507,24 +457,6 @@ class EvalReport(OutOfScope):
 
     def _repr_html_(self) -> str:
         return report_html(self)
-
-
-def describe_classifier(router: Any) -> str:
-    """A short description of a router's classifier for tables."""
-    clf = router.classifier
-    model = getattr(clf, "model", None)
-    if model is not None and hasattr(model, "id"):
-        from ._costs import rates_for
-
-        ref = rates_for(model).ref
-        return model.id + (f" (as {ref})" if ref and ref != model.id else "")
-    embedder = getattr(clf, "embedder", None)
-    if embedder is not None:
-        t = getattr(clf, "threshold", None)
-        return f"embed {embedder.provider}:{embedder.model}" + (
-            f", threshold {t:g}" if t is not None else "")
-    fn = getattr(clf, "fn", None)
-    return f"function {getattr(fn, '__name__', clf.name)}" if fn else str(clf.name)
 
 
 def _pct(part: float, whole: float) -> float:

@@ -7,11 +7,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..trace import plural
+from ..trace import fmt_usd, plural
 from . import _metrics as m
-from ._costs import money
 from ._html import NO_MATH, _box, _ms, _pct
 from ._scorers import Scorer
+from ._totals import RowTotals, usd_total
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +42,7 @@ def mean_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
     return (float(v.mean()), float(lo), float(hi))
 
 
-class ScoreReport:
+class ScoreReport(RowTotals):
     """The result of :func:`~orchnb.evaluate` on any pipeline.
 
     ``scores`` has a row per input (input, expected, output, a column per scorer, status,
@@ -139,14 +139,13 @@ class ScoreReport:
         return m.percentiles(self.scores["service_ms"].to_numpy(dtype=float), [50])[0]
 
     @property
-    def cost_usd(self) -> float:
-        """Dollars this eval's pipeline calls paid (cache hits are free)."""
-        return float(self.scores["cost_usd"].sum(skipna=False))
+    def _rows(self) -> pd.DataFrame:
+        return self.scores
 
     @property
     def list_usd(self) -> float:
         """The pipeline over these rows at list price (cache hits counted at their price)."""
-        return float(self.scores["list_usd"].sum(skipna=False))
+        return usd_total(self.scores["list_usd"])
 
     @property
     def cost_per_1k(self) -> float:
@@ -155,16 +154,9 @@ class ScoreReport:
 
     @property
     def judge_usd(self) -> float:
-        """What the judges' calls paid (not part of the pipeline's cost)."""
+        """What the judges' calls paid (not part of the pipeline's cost); NaN when a judge
+        call had no known price."""
         return float(self.meta.get("judge_usd", 0.0))
-
-    @property
-    def cached_calls(self) -> int:
-        return int(self.scores["cached_calls"].sum())
-
-    @property
-    def calls(self) -> int:
-        return int(self.scores["calls"].sum())
 
     @property
     def tokens(self) -> int:
@@ -251,7 +243,7 @@ class ScoreReport:
     def __repr__(self) -> str:
         bits = [f"{n} {self.mean(n):.3f}" for n in self.scorer_names]
         return (f"<ScoreReport {self.name!r}: {plural(self.n, 'row')}, {', '.join(bits)}, "
-                f"{plural(self.errors, 'error')}, {money(self.cost_per_1k)} per 1k inputs>")
+                f"{plural(self.errors, 'error')}, {fmt_usd(self.cost_per_1k)} per 1k inputs>")
 
     def _repr_html_(self) -> str:
         e = html.escape
@@ -263,9 +255,9 @@ class ScoreReport:
             _box("errors", f"{self.errors:,}", f"of {plural(self.n, 'row')}"),
             _box("latency p50 / p95", f"{_ms(self.latency_p50_ms)} / "
                  f"{_ms(self.latency_p95_ms)} ms", f"in calls p50 {_ms(self.service_p50_ms)} ms"),
-            _box("cost per 1k inputs", money(self.cost_per_1k), "list price"),
-            _box("this eval paid", money(self.cost_usd),
-                 f"{plural(self.cached_calls, 'cached call')}; judges {money(self.judge_usd)}"),
+            _box("cost per 1k inputs", fmt_usd(self.cost_per_1k), "list price"),
+            _box("this eval paid", fmt_usd(self.cost_usd),
+                 f"{plural(self.cached_calls, 'cached call')}; judges {fmt_usd(self.judge_usd)}"),
         ]
         sim = " · simulated models" if self.simulated else ""
         fails = self.failures
@@ -281,5 +273,8 @@ class ScoreReport:
 
 
 def _paid(run: Run) -> float:
+    """What a judge's run paid: unknown (NaN) when one of its calls had no known price."""
     c = run.cost_usd
-    return 0.0 if c is None or (isinstance(c, float) and math.isnan(c)) else float(c)
+    if c is None or run.unpriced_calls:
+        return math.nan
+    return float(c)

@@ -16,13 +16,20 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
-def fmt_usd(x: Any) -> str:
+def fmt_usd(x: Any, *, unpriced: int = 0) -> str:
     """``$0.0123``; two decimals from $1, three significant digits below, so a cheap call never
-    reads as ``$0.0000``; ``unpriced`` for a missing price (None, NaN, pandas NA).
+    reads as ``$0.0000``; ``unpriced`` for a missing price (None, NaN, pandas NA). The one money
+    formatter of the package: every repr, report and chart label goes through it.
+
+    ``unpriced``: calls left out of a total because they have no known price, said after it.
 
     >>> fmt_usd(12.5), fmt_usd(0.000021), fmt_usd(0), fmt_usd(float("nan"))
     ('$12.50', '$0.000021', '$0', 'unpriced')
+    >>> fmt_usd(0.0042, unpriced=2)
+    '$0.0042 (+2 unpriced)'
     """
+    if unpriced:
+        return fmt_usd(x) + f" (+{unpriced:,} unpriced)"
     if x is None:
         return "unpriced"
     try:

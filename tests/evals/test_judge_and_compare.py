@@ -180,4 +180,5 @@ def test_unknown_price_stays_unknown_after_a_cache_hit(fake_env):
     assert again.cached_calls == 3
     for report in (first, again):
         assert np.isnan(report.cost_per_1k)  # unknown, never $0
-        assert "unknown" in report._repr_html_()
+        assert ">unpriced</div>" in report._repr_html_()  # the cost box reads unpriced
+        assert "unpriced per 1k inputs" in repr(report)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from orchnb.evals import evaluate
-from orchnb.evals._costs import money
+from orchnb.trace import fmt_usd
 
 
-def test_tiny_amounts_keep_their_significant_digits():
-    assert money(2.1e-5) == "$0.000021"
-    assert money(0.0042) == "$0.0042" and money(1.5) == "$1.50" and money(0) == "$0.00"
+def test_tiny_amounts_keep_their_significant_digits_and_unknown_reads_unpriced():
+    # evals format money with the package's one formatter (orchnb.trace.fmt_usd)
+    assert fmt_usd(2.1e-5) == "$0.000021"
+    assert fmt_usd(0.0042) == "$0.0042" and fmt_usd(1.5) == "$1.50" and fmt_usd(0) == "$0"
+    assert fmt_usd(float("nan")) == "unpriced"  # never "$0.00" for an unknown amount
 
 
 def test_one_row_eval_says_one_row_one_call_one_misrouted_row(make_router):
