@@ -237,18 +237,7 @@ def _edges(box: _Box, pos: dict[str, dict[str, Any]], out: list[dict[str, Any]],
             kind = "loop"
         else:
             off = -PAIR if (b, a) in back else 0.0
-            cur = (na["x"] + na["w"] / 2 + off, na["y"] + na["h"])
-            segs = []
-            src = next((c for c in box.children if c.key == ka), None)
-            if src is not None and src.bottom > cur[1] + 1:  # a short node in a tall layer
-                low = (cur[0], src.bottom)
-                segs.append((cur, cur, low, low))
-                cur = low
-            for dm in box.dummies.get(i, []):
-                top, bottom = (dm.x + dm.w / 2, dm.y), (dm.x + dm.w / 2, dm.y + dm.h)
-                segs += [_down(cur, top), (top, top, bottom, bottom)]
-                cur = bottom
-            segs.append(_down(cur, (nb["x"] + nb["w"] / 2 + off, nb["y"])))
+            segs = _flow_segments(box, i, ka, na, nb, off)
             kind = "flow"
             if off:
                 anchor, ts = "end", (0.72, 0.6, 0.85, 0.5)
@@ -262,6 +251,24 @@ def _edges(box: _Box, pos: dict[str, dict[str, Any]], out: list[dict[str, Any]],
                     "lx": round(lx, 1), "ly": round(ly, 1), "anchor": anchor, "kind": kind})
     for child in box.children:
         _edges(child, pos, out, obstacles)
+
+
+def _flow_segments(box: _Box, i: int, ka: str, na: dict[str, Any], nb: dict[str, Any],
+                   off: float) -> list[Segment]:
+    """A forward edge: down from the source, through its dummy nodes, into the target."""
+    cur = (na["x"] + na["w"] / 2 + off, na["y"] + na["h"])
+    segs: list[Segment] = []
+    src = next((c for c in box.children if c.key == ka), None)
+    if src is not None and src.bottom > cur[1] + 1:  # a short node in a tall layer
+        low = (cur[0], src.bottom)
+        segs.append((cur, cur, low, low))
+        cur = low
+    for dm in box.dummies.get(i, []):
+        top, bottom = (dm.x + dm.w / 2, dm.y), (dm.x + dm.w / 2, dm.y + dm.h)
+        segs += [_down(cur, top), (top, top, bottom, bottom)]
+        cur = bottom
+    segs.append(_down(cur, (nb["x"] + nb["w"] / 2 + off, nb["y"])))
+    return segs
 
 
 def _bezier(seg: Segment, t: float) -> Point:

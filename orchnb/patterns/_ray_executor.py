@@ -233,30 +233,36 @@ def _run_batch(batch: int, pairs: list[tuple[int, Any]], work: Any, vars: dict[s
         if due():
             flush()
 
-    def wait(ref: Any) -> Any:
-        return asyncio.wrap_future(ref.future())
-
-    ledger = limiter = None
-    if governor is not None:
-        if options.budget.max_calls is not None or options.budget.max_tokens is not None or \
-                options.budget.max_usd is not None:
-            ledger = SharedLedger(options.budget,
-                                  lambda step, need: wait(governor.try_reserve.remote(step, need)),
-                                  lambda held, actual: governor.settle.remote(held, actual))
-        if rates:
-            async def limiter(op: Any) -> None:
-                key = _rate_key(op.model, rates)
-                if key is not None:
-                    delay = await wait(governor.acquire.remote(key))
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-
+    ledger, limiter = _governed(governor, options, rates)
     asyncio.run(run_items(todo, work, vars, options=options, pipeline=names[0],
                           pattern=names[1], concurrency=concurrency, commit=commit,
                           ledger=ledger, limiter=limiter, live=chunk if live else None))
     flush()
     ray.get(pushed)  # every item is in before the task reports done
     return worker
+
+
+def _wait(ref: Any) -> Any:
+    return asyncio.wrap_future(ref.future())
+
+
+def _governed(governor: Any, options: RunOptions, rates: dict[str, float]) -> tuple[Any, Any]:
+    """The worker's shared ledger (when the budget is capped) and rate limiter, or Nones."""
+    ledger = limiter = None
+    if governor is not None:
+        if options.budget.max_calls is not None or options.budget.max_tokens is not None or \
+                options.budget.max_usd is not None:
+            ledger = SharedLedger(options.budget,
+                                  lambda step, need: _wait(governor.try_reserve.remote(step, need)),
+                                  lambda held, actual: governor.settle.remote(held, actual))
+        if rates:
+            async def limiter(op: Any) -> None:
+                key = _rate_key(op.model, rates)
+                if key is not None:
+                    delay = await _wait(governor.acquire.remote(key))
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+    return ledger, limiter
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -300,24 +306,7 @@ async def map_on_ray(ctx: RunContext, work: Any, items: list[Any], vars: dict[st
                               (run.pipeline, ctx.current_span().pattern), concurrency,
                               sims_ref, collector, governor, rates, ctx.bus.streaming)
             refs[ref] = rng
-        failed: dict[int, BaseException] = {}
-        pending = list(refs)
-        while True:
-            records = await asyncio.wrap_future(collector.drain.remote().future())
-            _publish(intake, records)
-            if not pending:
-                break
-            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
-            for ref in ready:
-                try:
-                    ray.get(ref)
-                except Exception as e:  # retries spent: its items not in yet are failed
-                    err = RunError(f"{owner}: a Ray task failed after {executor.max_retries} "
-                                   f"retries: {type(e).__name__}: {str(e)[:500]}")
-                    for i in refs[ref]:
-                        failed[i] = err
-            if pending:
-                await asyncio.sleep(0.05)
+        failed = await _drain(ray, refs, collector, intake, owner, executor.max_retries)
     except BaseException:
         for ref in refs:
             ray.cancel(ref, force=False)
@@ -326,6 +315,35 @@ async def map_on_ray(ctx: RunContext, work: Any, items: list[Any], vars: dict[st
         for actor in (collector, governor):
             if actor is not None:
                 ray.kill(actor)
+    return _in_order(intake, n, failed, owner)
+
+
+async def _drain(ray: Any, refs: dict[Any, range], collector: Any, intake: Intake, owner: str,
+                 max_retries: int) -> dict[int, BaseException]:
+    """Publish what the collector holds until every task is done; the items of failed tasks."""
+    failed: dict[int, BaseException] = {}
+    pending = list(refs)
+    while True:
+        records = await asyncio.wrap_future(collector.drain.remote().future())
+        _publish(intake, records)
+        if not pending:
+            break
+        ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except Exception as e:  # retries spent: its items not in yet are failed
+                err = RunError(f"{owner}: a Ray task failed after {max_retries} "
+                               f"retries: {type(e).__name__}: {str(e)[:500]}")
+                for i in refs[ref]:
+                    failed[i] = err
+        if pending:
+            await asyncio.sleep(0.05)
+    return failed
+
+
+def _in_order(intake: Intake, n: int, failed: dict[int, BaseException], owner: str) -> list[Any]:
+    """Each item's result, or its task's error, or an error saying it never came back."""
     out: list[Any] = []
     for i in range(n):
         hit = intake.results.get(i)

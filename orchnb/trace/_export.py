@@ -192,51 +192,21 @@ def _attributes(x: Mapping[str, Any], include_content: bool) -> tuple[str, dict[
     for col in ("route", "raw_label", "confidence", "iteration", "item", "attempt", "cost_usd",
                 "priced", "cached", "saved_usd", "simulated"):  # fmt: skip
         a[f"orchnb.{col}"] = x.get(col)
-    content: dict[str, Any] = {}
     inp, out = _val(x.get("input")), _val(x.get("output"))
     if kind == "model":
-        model = _val(x.get("model")) or ""
-        name = model.split(":", 1)[1] if ":" in model else model
-        provider = _val(x.get("provider")) or (model.split(":", 1)[0] if ":" in model else None)
-        meta = _json(_val(x.get("meta")))
-        op = "embeddings" if isinstance(meta, dict) and meta.get("embedding") else "chat"
-        a.update({
-            "gen_ai.operation.name": op, "gen_ai.provider.name": provider,
-            "gen_ai.request.model": name, "gen_ai.usage.input_tokens": x.get("input_tokens"),
-            "gen_ai.usage.output_tokens": x.get("output_tokens"),
-            "gen_ai.usage.cache_read.input_tokens": x.get("cached_tokens"),
-        })  # fmt: skip
-        span_name = f"{op} {name}".strip()
-        if op == "chat":
-            if inp is not None:
-                content["gen_ai.input.messages"] = json.dumps(_input_messages(inp))
-            if out is not None and x.get("status") == "ok":
-                content["gen_ai.output.messages"] = json.dumps(
-                    _output_messages(out, _val(x.get("meta"))))
-        else:
-            content = {"orchnb.input": inp, "orchnb.output": out}
+        span_name, extra, content = _model_attributes(x, inp, out)
     elif kind == "tool":
         tool = _val(x.get("tool")) or step
-        a.update({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool,
-                  "gen_ai.tool.type": "function"})  # fmt: skip
+        extra = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool,
+                 "gen_ai.tool.type": "function"}  # fmt: skip
         span_name = f"execute_tool {tool}"
         content = {"gen_ai.tool.call.arguments": inp, "gen_ai.tool.call.result": out}
     elif kind in ("run", "pattern"):
-        if x.get("pattern") in _AGENTS:  # an agent pattern, nested or run on its own
-            a.update({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": step})
-            span_name = f"invoke_agent {step}"
-        else:
-            wf = _val(x.get("pipeline")) if kind == "run" else step
-            a.update({"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": wf})
-            span_name = f"invoke_workflow {wf}"
-        if inp is not None:
-            content["gen_ai.input.messages"] = json.dumps([_text_message("user", inp)])
-        if out is not None:
-            content["gen_ai.output.messages"] = json.dumps(
-                [_text_message("assistant", out, "stop")])
+        span_name, extra, content = _workflow_attributes(x, kind, step, inp, out)
     else:
-        span_name = f"step {step}"
+        span_name, extra = f"step {step}", {}
         content = {"orchnb.input": inp, "orchnb.output": out}
+    a.update(extra)
     if x.get("status") in _ERRORS:
         err = _val(x.get("error")) or str(x.get("status"))
         a["error.type"] = err.split(":", 1)[0].strip() or str(x.get("status"))
@@ -244,6 +214,53 @@ def _attributes(x: Mapping[str, Any], include_content: bool) -> tuple[str, dict[
         a.update(content)
     clean = {k: v for k, v in ((k, _val(v)) for k, v in a.items()) if v is not None}
     return span_name, clean
+
+
+_Parts = tuple[str, dict[str, Any], dict[str, Any]]
+"""Span name, GenAI attributes, content attributes (the last recorded only on opt-in)."""
+
+
+def _model_attributes(x: Mapping[str, Any], inp: Any, out: Any) -> _Parts:
+    """A model call: a chat (messages as content) or an embeddings call (raw input/output)."""
+    model = _val(x.get("model")) or ""
+    name = model.split(":", 1)[1] if ":" in model else model
+    provider = _val(x.get("provider")) or (model.split(":", 1)[0] if ":" in model else None)
+    meta = _json(_val(x.get("meta")))
+    op = "embeddings" if isinstance(meta, dict) and meta.get("embedding") else "chat"
+    a = {
+        "gen_ai.operation.name": op, "gen_ai.provider.name": provider,
+        "gen_ai.request.model": name, "gen_ai.usage.input_tokens": x.get("input_tokens"),
+        "gen_ai.usage.output_tokens": x.get("output_tokens"),
+        "gen_ai.usage.cache_read.input_tokens": x.get("cached_tokens"),
+    }  # fmt: skip
+    content: dict[str, Any] = {}
+    if op == "chat":
+        if inp is not None:
+            content["gen_ai.input.messages"] = json.dumps(_input_messages(inp))
+        if out is not None and x.get("status") == "ok":
+            content["gen_ai.output.messages"] = json.dumps(
+                _output_messages(out, _val(x.get("meta"))))
+    else:
+        content = {"orchnb.input": inp, "orchnb.output": out}
+    return f"{op} {name}".strip(), a, content
+
+
+def _workflow_attributes(x: Mapping[str, Any], kind: Any, step: Any, inp: Any, out: Any) -> _Parts:
+    """A run or pattern span: an agent invocation for agent patterns, else a workflow."""
+    if x.get("pattern") in _AGENTS:  # an agent pattern, nested or run on its own
+        a = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": step}
+        span_name = f"invoke_agent {step}"
+    else:
+        wf = _val(x.get("pipeline")) if kind == "run" else step
+        a = {"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": wf}
+        span_name = f"invoke_workflow {wf}"
+    content: dict[str, Any] = {}
+    if inp is not None:
+        content["gen_ai.input.messages"] = json.dumps([_text_message("user", inp)])
+    if out is not None:
+        content["gen_ai.output.messages"] = json.dumps(
+            [_text_message("assistant", out, "stop")])
+    return span_name, a, content
 
 
 def _kind_and_status(x: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -298,28 +315,12 @@ def to_otel(
     provider = tracer_provider or trace.get_tracer_provider()
     tracer = provider.get_tracer("orchnb")
     rows = _scrubbed(df).to_dict("records")
-    by_id = {(str(r.get("run_id")), str(r.get("span_id"))): i for i, r in enumerate(rows)}
-
-    def parent_of(i: int) -> int | None:
-        p = _val(rows[i].get("parent_id"))
-        return None if p is None else by_id.get((str(rows[i].get("run_id")), str(p)))
-
-    depth: dict[int, int] = {}
-    for i in range(len(rows)):  # depth by walking up (cycle-safe)
-        chain, j = [], i
-        while j is not None and j not in depth and len(chain) <= len(rows):
-            chain.append(j)
-            j = parent_of(j)
-        d = depth.get(j, -1) if j is not None else -1
-        for k in reversed(chain):
-            d += 1
-            depth[k] = d
-    order = sorted(range(len(rows)), key=lambda i: (depth[i], _ns(rows[i].get("start")) or 0))
+    parent, order = _parents_first(rows)
     live: dict[int, Any] = {}
     for i in order:
         x = rows[i]
         name, attrs = _attributes(x, include_content)
-        p = parent_of(i)
+        p = parent[i]
         # a root starts a fresh trace (an empty Context), not a child of the caller's span
         ctx = trace.set_span_in_context(live[p]) if p in live else Context()
         kind, _ = _kind_and_status(x)
@@ -330,3 +331,26 @@ def to_otel(
         span.set_status(_kind_and_status(x)[1])
         span.end(end_time=_times(x)[1])
     return len(order)
+
+
+def _parents_first(rows: list[dict[str, Any]]) -> tuple[list[int | None], list[int]]:
+    """Each row's parent position, and the rows ordered by depth then start (cycle-safe)."""
+    by_id = {(str(r.get("run_id")), str(r.get("span_id"))): i for i, r in enumerate(rows)}
+
+    def parent_of(i: int) -> int | None:
+        p = _val(rows[i].get("parent_id"))
+        return None if p is None else by_id.get((str(rows[i].get("run_id")), str(p)))
+
+    parent = [parent_of(i) for i in range(len(rows))]
+    depth: dict[int, int] = {}
+    for i in range(len(rows)):  # depth by walking up (cycle-safe)
+        chain, j = [], i
+        while j is not None and j not in depth and len(chain) <= len(rows):
+            chain.append(j)
+            j = parent[j]
+        d = depth.get(j, -1) if j is not None else -1
+        for k in reversed(chain):
+            d += 1
+            depth[k] = d
+    order = sorted(range(len(rows)), key=lambda i: (depth[i], _ns(rows[i].get("start")) or 0))
+    return parent, order

@@ -9,7 +9,7 @@ flagged in the token chart (hatched bars, "estimated" in the hover text).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchnb.viz import _style as st
 
@@ -86,9 +86,6 @@ def cost(
 
     >>> cost(orchnb.traces(), by="model").show()   # doctest: +SKIP
     """
-    import numpy as np
-    import plotly.graph_objects as go
-
     cols = [by] if isinstance(by, str) else list(by)
     name = " · ".join(cols)
     t = cost_table(df, by=cols)
@@ -100,34 +97,65 @@ def cost(
     fig = st.new_figure(title, x="cost (USD)", y=None,
                         height=int(min(max(320, 140 + 44 * len(t)), 1800)))
     if color and color not in cols:
-        sub = cost_table(df, by=[*cols, color])
-        cmap = st.colors_for(df, [color], sub[color].astype(str))
-        for value, part in sub.groupby(color, sort=True):
-            part = part[part["cost_usd"].notna()]
-            fig.add_trace(go.Bar(
-                name=str(value), orientation="h", y=_label(part, cols), x=part["cost_usd"],
-                marker_color=cmap[str(value)],
-                customdata=np.column_stack([part[["calls", "input_tokens", "output_tokens"]],
-                                            [st.fmt_usd(v) for v in part["cost_usd"]]]),
-                hovertemplate=f"<b>%{{y}}</b><br>{color}: {value}<br>cost %{{customdata[3]}}<br>"
-                "calls %{customdata[0]}<br>tokens %{customdata[1]:,} in / "
-                "%{customdata[2]:,} out<extra></extra>",
-            ))
-        fig.update_layout(barmode="stack", legend_title_text=color)
+        _stacked_bars(fig, df, cols, color)
     else:
-        cmap = st.colors_for(df, cols, labels)
-        priced = t["cost_usd"].notna().to_numpy()
-        shown = [lb for lb, p in zip(labels, priced, strict=True) if p]
+        _plain_bars(fig, df, t, cols, labels)
+    n_up = _unpriced_markers(fig, t, cols)
+    _unpriced_note(fig, unpriced)
+    order = labels[::-1]
+    fig.update_yaxes(categoryorder="array", categoryarray=order, title_text=None,
+                     ticklabelstandoff=14 if n_up else 0)
+    fig.update_xaxes(rangemode="tozero", **st.money_axis(t["cost_usd"]))  # stacks sum to these
+    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0})
+    return fig
+
+
+def _stacked_bars(fig: go.Figure, df: pd.DataFrame, cols: list[str], color: str) -> None:
+    """One bar trace per value of ``color``, stacked within each group of ``cols``."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    sub = cost_table(df, by=[*cols, color])
+    cmap = st.colors_for(df, [color], sub[color].astype(str))
+    for value, part in sub.groupby(color, sort=True):
+        part = part[part["cost_usd"].notna()]
         fig.add_trace(go.Bar(
-            name="cost (USD)", orientation="h", y=shown, x=t.loc[priced, "cost_usd"],
-            marker_color=[cmap[lb] for lb in shown],
-            text=[st.fmt_usd(v) for v in t.loc[priced, "cost_usd"]], textposition="auto",
-            customdata=t.loc[priced, ["calls", "input_tokens", "output_tokens",
-                                      "unpriced_calls"]].to_numpy(),
-            hovertemplate="<b>%{y}</b><br>cost %{text}<br>calls %{customdata[0]} "
-            "(%{customdata[3]} unpriced)<br>tokens %{customdata[1]:,} in / "
-            "%{customdata[2]:,} out<extra></extra>", showlegend=False,
+            name=str(value), orientation="h", y=_label(part, cols), x=part["cost_usd"],
+            marker_color=cmap[str(value)],
+            customdata=np.column_stack([part[["calls", "input_tokens", "output_tokens"]],
+                                        [st.fmt_usd(v) for v in part["cost_usd"]]]),
+            hovertemplate=f"<b>%{{y}}</b><br>{color}: {value}<br>cost %{{customdata[3]}}<br>"
+            "calls %{customdata[0]}<br>tokens %{customdata[1]:,} in / "
+            "%{customdata[2]:,} out<extra></extra>",
         ))
+    fig.update_layout(barmode="stack", legend_title_text=color)
+
+
+def _plain_bars(
+    fig: go.Figure, df: pd.DataFrame, t: pd.DataFrame, cols: list[str], labels: list[str]
+) -> None:
+    """One bar per priced group; all-unpriced groups get no bar."""
+    import plotly.graph_objects as go
+
+    cmap = st.colors_for(df, cols, labels)
+    priced = t["cost_usd"].notna().to_numpy()
+    shown = [lb for lb, p in zip(labels, priced, strict=True) if p]
+    fig.add_trace(go.Bar(
+        name="cost (USD)", orientation="h", y=shown, x=t.loc[priced, "cost_usd"],
+        marker_color=[cmap[lb] for lb in shown],
+        text=[st.fmt_usd(v) for v in t.loc[priced, "cost_usd"]], textposition="auto",
+        customdata=t.loc[priced, ["calls", "input_tokens", "output_tokens",
+                                  "unpriced_calls"]].to_numpy(),
+        hovertemplate="<b>%{y}</b><br>cost %{text}<br>calls %{customdata[0]} "
+        "(%{customdata[3]} unpriced)<br>tokens %{customdata[1]:,} in / "
+        "%{customdata[2]:,} out<extra></extra>", showlegend=False,
+    ))
+
+
+def _unpriced_markers(fig: go.Figure, t: pd.DataFrame, cols: list[str]) -> int:
+    """A grey ✕ and "n unpriced" on groups with unpriced calls; returns how many groups."""
+    import plotly.graph_objects as go
+
     up = t[t["unpriced_calls"] > 0]
     if len(up):
         fig.add_trace(go.Scatter(
@@ -138,13 +166,7 @@ def cost(
             textfont={"color": "#555", "size": 11}, cliponaxis=False,
             hovertemplate="<b>%{y}</b><br>%{text}: price unknown<extra></extra>",
         ))
-    _unpriced_note(fig, unpriced)
-    order = labels[::-1]
-    fig.update_yaxes(categoryorder="array", categoryarray=order, title_text=None,
-                     ticklabelstandoff=14 if len(up) else 0)
-    fig.update_xaxes(rangemode="tozero", **st.money_axis(t["cost_usd"]))  # stacks sum to these
-    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0})
-    return fig
+    return len(up)
 
 
 def tokens(df: pd.DataFrame, *, by: str | list[str] = "step") -> go.Figure:
@@ -201,18 +223,9 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
     >>> cumulative_cost(orchnb.traces())   # doctest: +SKIP
     """
     import numpy as np
-    import pandas as pd
     import plotly.graph_objects as go
 
-    c = _calls(df)
-    runs = st.run_order(df)
-    first = df.groupby("run_id", sort=False).agg(start=("start", "min"), pipeline=("pipeline",
-                                                                                 "first"))
-    per = c.groupby("run_id", sort=False).agg(cost=("_cost", "sum"), unpriced=("_unpriced", "sum"),
-                                              calls=("kind", "size"))
-    r = first.join(per).loc[runs].fillna({"cost": 0.0, "unpriced": 0, "calls": 0})
-    r["cum"] = r["cost"].cumsum()
-    r["n"] = np.arange(1, len(r) + 1)
+    r = _per_run_cost(df)
     n_up_calls, n_up_runs = int(r["unpriced"].sum()), int((r["unpriced"] > 0).sum())
     title = f"Cumulative cost over {st.plural(len(r), 'run')} · {st.fmt_usd(r['cum'].iloc[-1])}"
     fig = st.new_figure(title, x="run (in start order)", y="cumulative cost (USD)", height=440)
@@ -223,20 +236,7 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
         x=shown["n"], y=shown["cum"], mode="lines", name="cumulative", showlegend=False,
         line={"color": "#9AA5B1", "width": 2}, hoverinfo="skip",
     ))
-    cmap = st.colors_for(df, ["pipeline"], r["pipeline"].astype(str))
-    size = 8 if len(shown) <= 100 else 5 if len(shown) <= 400 else 3
-    for pipe, part in shown.groupby("pipeline", sort=True):
-        start = pd.to_datetime(part["start"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
-        fig.add_trace(scatter(
-            x=part["n"], y=part["cum"], mode="markers", name=str(pipe),
-            marker={"color": cmap[str(pipe)], "size": size},
-            customdata=np.stack([part.index.astype(str), start,
-                                 [st.fmt_usd(v) for v in part["cost"]], part["unpriced"],
-                                 part["calls"], [st.fmt_usd(v) for v in part["cum"]]], axis=1),
-            hovertemplate="run %{customdata[0]}<br>%{customdata[1]} UTC<br>"
-            "run cost %{customdata[2]} (%{customdata[3]} unpriced of %{customdata[4]} "
-            "calls)<br>cumulative %{customdata[5]}<extra>%{fullData.name}</extra>",
-        ))
+    _run_markers(fig, shown, st.colors_for(df, ["pipeline"], r["pipeline"].astype(str)), scatter)
     up = shown[shown["unpriced"] > 0]
     if len(up):
         fig.add_trace(scatter(
@@ -255,3 +255,39 @@ def cumulative_cost(df: pd.DataFrame, *, max_points: int = st.MAX_POINTS) -> go.
     fig.update_xaxes(rangemode="tozero")
     fig.update_layout(legend_title_text="pipeline", hovermode="closest")
     return fig
+
+
+def _per_run_cost(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run in start order: start, pipeline, cost, unpriced, calls, cum, n."""
+    import numpy as np
+
+    c = _calls(df)
+    runs = st.run_order(df)
+    first = df.groupby("run_id", sort=False).agg(start=("start", "min"), pipeline=("pipeline",
+                                                                                 "first"))
+    per = c.groupby("run_id", sort=False).agg(cost=("_cost", "sum"), unpriced=("_unpriced", "sum"),
+                                              calls=("kind", "size"))
+    r = first.join(per).loc[runs].fillna({"cost": 0.0, "unpriced": 0, "calls": 0})
+    r["cum"] = r["cost"].cumsum()
+    r["n"] = np.arange(1, len(r) + 1)
+    return r
+
+
+def _run_markers(fig: go.Figure, shown: pd.DataFrame, cmap: dict[str, str], scatter: Any) -> None:
+    """One marker trace per pipeline, a hover card per run."""
+    import numpy as np
+    import pandas as pd
+
+    size = 8 if len(shown) <= 100 else 5 if len(shown) <= 400 else 3
+    for pipe, part in shown.groupby("pipeline", sort=True):
+        start = pd.to_datetime(part["start"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
+        fig.add_trace(scatter(
+            x=part["n"], y=part["cum"], mode="markers", name=str(pipe),
+            marker={"color": cmap[str(pipe)], "size": size},
+            customdata=np.stack([part.index.astype(str), start,
+                                 [st.fmt_usd(v) for v in part["cost"]], part["unpriced"],
+                                 part["calls"], [st.fmt_usd(v) for v in part["cum"]]], axis=1),
+            hovertemplate="run %{customdata[0]}<br>%{customdata[1]} UTC<br>"
+            "run cost %{customdata[2]} (%{customdata[3]} unpriced of %{customdata[4]} "
+            "calls)<br>cumulative %{customdata[5]}<extra>%{fullData.name}</extra>",
+        ))

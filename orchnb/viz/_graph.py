@@ -42,24 +42,25 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     >>> nodes, edges = graph_data(orchnb.traces())   # doctest: +SKIP
     """
-    import numpy as np
-    import pandas as pd
-
     st.require(df, _NEEDS, "graph")
     d = df.reset_index(drop=True)
     cols = [c for c in ("run_id", "span_id", "parent_id", "kind", "step", "pipeline", "pattern",
                         "tool") if c in d.columns]
     recs = list(d[cols].astype(object).itertuples(index=False))
-    lat = st.latency_ms(d).to_numpy()
-    cost = st.numeric(d["cost_usd"]).to_numpy()
-    unpriced = st.unpriced_mask(d).to_numpy()
-    tok = (st.numeric(d["input_tokens"]).fillna(0) + st.numeric(d["output_tokens"]).fillna(0)
-           ).to_numpy() if "input_tokens" in d.columns else np.zeros(len(d))
     pos = {(str(x.run_id), str(x.span_id)): i for i, x in enumerate(recs)}
     parent = [
         None if st.is_missing(x.parent_id) else pos.get((str(x.run_id), str(x.parent_id)))
         for x in recs
     ]
+    key = _node_keys(recs, parent)
+    info, lats = _collect_nodes(recs, key, parent, st.latency_ms(d).to_numpy())
+    _add_call_totals(info, recs, key, parent, d)
+    then = _order_siblings(info, recs, key, parent, st.epoch_ms(d["start"]).to_numpy())
+    return _frames(info, lats, then)
+
+
+def _node_keys(recs: list[Any], parent: list[int | None]) -> list[str | None]:
+    """Path key of every span, in span order; model spans fold into their parents."""
     key: list[str | None] = [None] * len(recs)
 
     def node_of(i: int) -> str | None:  # path key, memoised; model spans fold into parents
@@ -79,10 +80,21 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             base = key[j]
         return key[i]
 
+    for i in range(len(recs)):
+        node_of(i)
+    return key
+
+
+def _collect_nodes(
+    recs: list[Any], key: list[str | None], parent: list[int | None], lat: Any
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]]]:
+    """One info record per node (instances, runs, parent) and its latencies."""
+    import numpy as np
+
     info: dict[str, dict[str, Any]] = {}
     lats: dict[str, list[float]] = defaultdict(list)
     for i, x in enumerate(recs):
-        k = node_of(i)
+        k = key[i]
         if x.kind == "model" or k is None:
             continue
         p = parent[i]
@@ -94,7 +106,20 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         n["instances"] += 1
         n["runs"].add(x.run_id)
         lats[k].append(lat[i])
-    # costs and tokens of calls, added to every ancestor node once
+    return info, lats
+
+
+def _add_call_totals(
+    info: dict[str, dict[str, Any]], recs: list[Any], key: list[str | None],
+    parent: list[int | None], d: pd.DataFrame,
+) -> None:
+    """Costs and tokens of calls, added to every ancestor node once."""
+    import numpy as np
+
+    cost = st.numeric(d["cost_usd"]).to_numpy()
+    unpriced = st.unpriced_mask(d).to_numpy()
+    tok = (st.numeric(d["input_tokens"]).fillna(0) + st.numeric(d["output_tokens"]).fillna(0)
+           ).to_numpy() if "input_tokens" in d.columns else np.zeros(len(d))
     for i, x in enumerate(recs):
         if x.kind not in st.CALL_KINDS:
             continue
@@ -111,12 +136,17 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                     n["cost"] += cost[i]
                     n["priced"] += 1
             j = parent[j]
-    # sibling order: "then" edges, repeats and first position
+
+
+def _order_siblings(
+    info: dict[str, dict[str, Any]], recs: list[Any], key: list[str | None],
+    parent: list[int | None], starts: Any,
+) -> dict[tuple[str, str], int]:
+    """Sibling order: sets first position and repeats on ``info``, returns "then" edge counts."""
     kids: dict[int | None, list[int]] = defaultdict(list)
     for i, x in enumerate(recs):
         if x.kind != "model" and key[i] in info:
             kids[parent[i]].append(i)
-    starts = st.epoch_ms(d["start"]).to_numpy()
     then: dict[tuple[str, str], int] = defaultdict(int)
     for p, ch in kids.items():
         if p is None:  # run spans: separate runs, not control flow; order pipelines by start
@@ -135,6 +165,17 @@ def graph_data(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         for a, b in itertools.pairwise(ch):
             if key[a] != key[b]:
                 then[(key[a], key[b])] += 1
+    return then
+
+
+def _frames(
+    info: dict[str, dict[str, Any]], lats: dict[str, list[float]],
+    then: dict[tuple[str, str], int],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The nodes and edges frames from the aggregated records."""
+    import numpy as np
+    import pandas as pd
+
     nodes = pd.DataFrame([
         {"node": k, "name": n["name"], "kind": n["kind"], "depth": n["depth"],
          "parent": n["parent"], "instances": n["instances"], "runs": len(n["runs"]),
@@ -190,9 +231,6 @@ def graph(
 
     >>> graph(orchnb.traces(), color="cost").show()   # doctest: +SKIP
     """
-    import numpy as np
-    import plotly.graph_objects as go
-
     if color not in ("latency", "cost"):
         raise ValueError(f"graph: color must be 'latency' or 'cost', not {color!r}")
     if run_id is not None:
@@ -211,9 +249,18 @@ def graph(
     edges = edges[edges["source"].isin(nodes.index) & edges["target"].isin(nodes.index)]
     xy = _layout(nodes)
     levels = int(nodes["depth"].max()) + 1
-    width_slots = max(x for x, _ in xy.values()) + 1
     fig = st.new_figure(title, height=int(150 + 150 * levels))
-    # containment: one dashed trace
+    _draw_contains(fig, edges, xy)
+    _draw_then(fig, edges, nodes, xy)
+    cmax = _draw_nodes(fig, nodes, xy, color)
+    _style_graph(fig, nodes, color, cmax, levels, max(x for x, _ in xy.values()) + 1)
+    return fig
+
+
+def _draw_contains(fig: go.Figure, edges: pd.DataFrame, xy: dict[str, tuple[float, float]]) -> None:
+    """Containment: one dashed trace."""
+    import plotly.graph_objects as go
+
     cx: list[float | None] = []
     cy: list[float | None] = []
     for e in edges[edges["kind"] == "contains"].itertuples(index=False):
@@ -222,7 +269,15 @@ def graph(
         cy += [y0, y1, None]
     fig.add_trace(go.Scatter(x=cx, y=cy, mode="lines", name="contains", hoverinfo="skip",
                              line={"color": "#C8CED6", "width": 1.2, "dash": "dot"}))
-    # control flow: curved arrows between siblings
+
+
+def _draw_then(
+    fig: go.Figure, edges: pd.DataFrame, nodes: pd.DataFrame, xy: dict[str, tuple[float, float]]
+) -> None:
+    """Control flow: curved arrows between siblings, a hover marker at each midpoint."""
+    import numpy as np
+    import plotly.graph_objects as go
+
     then = edges[edges["kind"] == "then"]
     top = float(then["count"].max()) if len(then) else 1.0
     mid_x, mid_y, mid_text = [], [], []
@@ -247,6 +302,15 @@ def graph(
         fig.add_trace(go.Scatter(x=mid_x, y=mid_y, mode="markers", name="then (run order)",
                                  marker={"size": 7, "color": "#5B6B7F"},
                                  hovertext=mid_text, hoverinfo="text"))
+
+
+def _draw_nodes(
+    fig: go.Figure, nodes: pd.DataFrame, xy: dict[str, tuple[float, float]], color: str
+) -> float:
+    """One marker trace per node kind; returns the top of the colour scale."""
+    import numpy as np
+    import plotly.graph_objects as go
+
     metric = nodes["mean_ms"] if color == "latency" else nodes["mean_cost_usd"]
     finite = metric[np.isfinite(metric.astype(float))]
     cmax = float(finite.max()) if len(finite) else 1.0
@@ -267,6 +331,13 @@ def graph(
                         st.UNPRICED_COLOR if u and color == "cost" else "white"
                         for u in part["unpriced_calls"]]}},
         ))
+    return cmax
+
+
+def _style_graph(
+    fig: go.Figure, nodes: pd.DataFrame, color: str, cmax: float, levels: int, width_slots: float
+) -> None:
+    """Colour scale, legend, hidden axes and the unpriced note."""
     unit = "ms" if color == "latency" else "USD"
     fig.update_layout(
         coloraxis={"colorscale": [[0, "#D9D9D9"], [1e-9, "#FFF3B0"], [0.5, "#F28E2B"],
@@ -283,7 +354,6 @@ def graph(
         fig.add_annotation(text="grey ring: includes unpriced calls (price unknown)",
                            xref="paper", yref="paper", x=1, y=1, xanchor="right",
                            yanchor="bottom", showarrow=False, font={"size": 11, "color": "#666"})
-    return fig
 
 
 def _node_hover(n: Any) -> str:

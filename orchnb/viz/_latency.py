@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchnb.viz import _style as st
 
@@ -62,9 +62,6 @@ def latency(
     >>> fig = latency(orchnb.traces())                   # doctest: +SKIP
     >>> fig = latency(orchnb.traces(), by="model", log_y=True)  # doctest: +SKIP
     """
-    import numpy as np
-    import plotly.graph_objects as go
-
     sel, cols = _select(df, by, kind)
     stats = latency_stats(df, by=by, kind=kind)
     label = " · ".join(cols)
@@ -81,24 +78,46 @@ def latency(
     aggregate = len(sel) > max_points
     groups = {(k if isinstance(k, tuple) else (k,)): g for k, g in sel.groupby(cols, sort=False)}
     for key, name in zip(keys, names, strict=True):
-        vals = groups[key]["_lat"].to_numpy(dtype="float64")
-        color = cmap[name]
-        common = {"name": name, "orientation": "h", "marker_color": color,
-                  "line_color": color, "showlegend": False, "hoverinfo": "x+name"}
-        if aggregate:
-            q1, med, q3 = np.quantile(vals, [0.25, 0.5, 0.75])
-            iqr = q3 - q1
-            lo = float(vals[vals >= q1 - 1.5 * iqr].min())
-            hi = float(vals[vals <= q3 + 1.5 * iqr].max())
-            fig.add_trace(go.Box(y=[name], q1=[q1], median=[med], q3=[q3], lowerfence=[lo],
-                                 upperfence=[hi], **common))
-        else:
-            few = len(vals) <= 200
-            fig.add_trace(go.Box(
-                x=vals, y=[name] * len(vals), boxpoints="all" if few else "outliers",
-                jitter=0.35, pointpos=0, marker={"size": 5, "opacity": 0.6, "color": color},
-                **{k: v for k, v in common.items() if k != "marker_color"},
-            ))
+        _add_box(fig, groups[key]["_lat"].to_numpy(dtype="float64"), name, cmap[name], aggregate)
+    _add_percentiles(fig, stats, names)
+    if aggregate:
+        fig.add_annotation(
+            text=f"{st.plural(len(sel), 'span')}: boxes from precomputed quartiles", xref="paper",
+            yref="paper", x=0, y=1.02, xanchor="left", yanchor="bottom", showarrow=False,
+            font={"size": 11, "color": "#666"},
+        )
+    fig.update_xaxes(type="log" if log_y else "linear")
+    return fig
+
+
+def _add_box(fig: go.Figure, vals: Any, name: str, color: str, aggregate: bool) -> None:
+    """One box: every point when not ``aggregate``, else precomputed quartiles and fences."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    common = {"name": name, "orientation": "h", "marker_color": color,
+              "line_color": color, "showlegend": False, "hoverinfo": "x+name"}
+    if aggregate:
+        q1, med, q3 = np.quantile(vals, [0.25, 0.5, 0.75])
+        iqr = q3 - q1
+        lo = float(vals[vals >= q1 - 1.5 * iqr].min())
+        hi = float(vals[vals <= q3 + 1.5 * iqr].max())
+        fig.add_trace(go.Box(y=[name], q1=[q1], median=[med], q3=[q3], lowerfence=[lo],
+                             upperfence=[hi], **common))
+    else:
+        few = len(vals) <= 200
+        fig.add_trace(go.Box(
+            x=vals, y=[name] * len(vals), boxpoints="all" if few else "outliers",
+            jitter=0.35, pointpos=0, marker={"size": 5, "opacity": 0.6, "color": color},
+            **{k: v for k, v in common.items() if k != "marker_color"},
+        ))
+
+
+def _add_percentiles(fig: go.Figure, stats: pd.DataFrame, names: list[str]) -> None:
+    """p95 and p50 markers on each box, written into the tick labels too; axes and legend."""
+    import numpy as np
+    import plotly.graph_objects as go
+
     fig.add_trace(go.Scatter(
         y=names, x=stats["p95_ms"], mode="markers", name="p95",
         marker={"symbol": "line-ns", "size": 26, "line": {"width": 3, "color": "#D62728"}},
@@ -118,17 +137,9 @@ def latency(
     ]
     fig.update_yaxes(tickmode="array", tickvals=names, ticktext=ticks, autorange="reversed",
                      title_text=None)
-    fig.update_xaxes(ticksuffix=" ms", separatethousands=True, rangemode="tozero",
-                     type="log" if log_y else "linear")
+    fig.update_xaxes(ticksuffix=" ms", separatethousands=True, rangemode="tozero")
     fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,
                               "yanchor": "bottom"}, boxgap=0.35)
-    if aggregate:
-        fig.add_annotation(
-            text=f"{st.plural(len(sel), 'span')}: boxes from precomputed quartiles", xref="paper",
-            yref="paper", x=0, y=1.02, xanchor="left", yanchor="bottom", showarrow=False,
-            font={"size": 11, "color": "#666"},
-        )
-    return fig
 
 
 def _empty(fig: go.Figure) -> go.Figure:

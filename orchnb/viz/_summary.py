@@ -234,14 +234,7 @@ def compare_runs(df: pd.DataFrame, run_ids: Sequence[str]) -> pd.DataFrame:
         raise ValueError(f"compare_runs: unknown run id(s) {', '.join(missing)}; "
                          f"known: {', '.join(sorted(known)[:10])}")
     per = {rid: {row["step"]: row for row in _rows_of(df, rid)} for rid in ids}
-    order: list[str] = []
-    for rid in ids:  # merge step orders: a new step goes just before the next known one
-        steps = list(per[rid])
-        for i, step in enumerate(steps):
-            if step in order:
-                continue
-            after = next((order.index(x) for x in steps[i + 1 :] if x in order), len(order))
-            order.insert(after, step)
+    order = _merged_order([list(per[rid]) for rid in ids])
     runs = summary(df[df["run_id"].astype(str).isin(ids)], by="run")
     root = df[(df["kind"] == "run") & df["run_id"].astype(str).isin(ids)].set_index("run_id")
     fields = ["output", "route", "cost_usd", "latency_ms", "status"]
@@ -269,6 +262,18 @@ def compare_runs(df: pd.DataFrame, run_ids: Sequence[str]) -> pd.DataFrame:
     out[("diverges", "")] = diverges
     out.attrs.update(first_divergence=first, divergence_reason=reason, run_ids=ids)
     return out
+
+
+def _merged_order(step_lists: list[list[str]]) -> list[str]:
+    """Merge step orders: a new step goes just before the next known one."""
+    order: list[str] = []
+    for steps in step_lists:
+        for i, step in enumerate(steps):
+            if step in order:
+                continue
+            after = next((order.index(x) for x in steps[i + 1 :] if x in order), len(order))
+            order.insert(after, step)
+    return order
 
 
 def _step_cost(sid: str, cost: dict[str, float], n_unpriced: dict[str, int]) -> float:

@@ -64,22 +64,12 @@ def timeline(
     >>> fig = timeline(run.trace.df)            # doctest: +SKIP
     >>> fig.update_layout(height=900).show()    # doctest: +SKIP
     """
-    import numpy as np
-    import pandas as pd
-
     st.require(df, _COLUMNS, "timeline")
     if color not in ("kind", "step", "model", "status"):
         raise ValueError(f"timeline: color must be kind, step, model or status, not {color!r}")
     rid = pick_run(df, run_id)
     r = df[df["run_id"].astype(str) == rid].reset_index(drop=True)
-    start = pd.to_datetime(r["start"], utc=True)
-    t0 = start.min()
-    s_ms = ((start - t0) / pd.Timedelta(milliseconds=1)).astype("float64").to_numpy()
-    lat = st.latency_ms(r).to_numpy()
-    e_ms = s_ms + np.nan_to_num(lat, nan=0.0)
-    if np.isnan(lat).any():  # still running: draw to the last known end
-        e_ms = np.where(np.isnan(lat), np.nanmax(e_ms), e_ms)
-
+    s_ms, e_ms = _span_times(r)
     slim = r.drop(columns=[c for c in ("start", "end", "input", "output", "meta") if c in r])
     recs = list(slim.itertuples(index=False))
     rows = _layout_rows(recs, s_ms, e_ms, color, collapse=len(recs) > max_bars)
@@ -96,9 +86,30 @@ def timeline(
     if peak > 1:
         title += f" · up to {peak} calls in parallel"
     fig.update_layout(title_text=title)
+    _annotate(fig, r, len(recs), truncated, max_bars)
+    return fig
+
+
+def _span_times(r: pd.DataFrame) -> tuple[Any, Any]:
+    """Start and end of each span in ms since the run's first start; open spans end last."""
+    import numpy as np
+    import pandas as pd
+
+    start = pd.to_datetime(r["start"], utc=True)
+    t0 = start.min()
+    s_ms = ((start - t0) / pd.Timedelta(milliseconds=1)).astype("float64").to_numpy()
+    lat = st.latency_ms(r).to_numpy()
+    e_ms = s_ms + np.nan_to_num(lat, nan=0.0)
+    if np.isnan(lat).any():  # still running: draw to the last known end
+        e_ms = np.where(np.isnan(lat), np.nanmax(e_ms), e_ms)
+    return s_ms, e_ms
+
+
+def _annotate(fig: go.Figure, r: pd.DataFrame, n_recs: int, truncated: int, max_bars: int) -> None:
+    """The simulated-latency warning and the collapsed / truncated note."""
     notes = []
-    if truncated or len(recs) > max_bars:
-        note = f"{len(recs):,} spans: sibling fan-out collapsed into bands"
+    if truncated or n_recs > max_bars:
+        note = f"{n_recs:,} spans: sibling fan-out collapsed into bands"
         if truncated:
             note += f"; {truncated:,} more rows not shown"
         notes.append(note)
@@ -111,7 +122,6 @@ def timeline(
     for note in notes:
         fig.add_annotation(text=note, xref="paper", yref="paper", x=1, y=1.0, yanchor="bottom",
                            xanchor="right", showarrow=False, font={"size": 11, "color": "#666"})
-    return fig
 
 
 def _layout_rows(recs: list[Any], s_ms: Any, e_ms: Any, color: str, *, collapse: bool
