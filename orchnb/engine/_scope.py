@@ -95,30 +95,12 @@ class SpanHandle:
         if output is not None:
             span.output = as_text(output)
 
-    # Transitional: patterns still assign span columns on what ``with ctx.span(...)`` gives;
-    # they move to the setters above (then these go). Reads of other columns pass through.
+    # Reads pass through to the span (its id, step, status...); writes go through the setters
+    # above: assigning a column here raises, so no pattern writes span content by hand.
     def __getattr__(self, name: str) -> Any:
         if name == "span":  # not set yet: no recursion
             raise AttributeError(name)
         return getattr(self.span, name)
-
-    input = property(lambda self: self.span.input,
-                     lambda self, v: setattr(self.span, "input", v))
-    output = property(lambda self: self.span.output,
-                      lambda self, v: setattr(self.span, "output", v))
-    meta = property(lambda self: self.span.meta, lambda self, v: setattr(self.span, "meta", v))
-    route = property(lambda self: self.span.route,
-                     lambda self, v: setattr(self.span, "route", v))
-    raw_label = property(lambda self: self.span.raw_label,
-                         lambda self, v: setattr(self.span, "raw_label", v))
-    confidence = property(lambda self: self.span.confidence,
-                          lambda self, v: setattr(self.span, "confidence", v))
-    iteration = property(lambda self: self.span.iteration,
-                         lambda self, v: setattr(self.span, "iteration", v))
-    status = property(lambda self: self.span.status,
-                      lambda self, v: setattr(self.span, "status", v))
-    error = property(lambda self: self.span.error,
-                     lambda self, v: setattr(self.span, "error", v))
 
 
 class SpanScope(SpanHandle):

@@ -101,11 +101,10 @@ class Judge:
     async def ask(self, ctx: RunContext, prompt: str, step: str) -> str:
         """One judge call, traced as a step with its model call inside."""
         with ctx.span("step", step, model=self.model_.name,
-                      provider=self.model_.provider_name) as span:
-            span.input = prompt
+                      provider=self.model_.provider_name, input=prompt) as span:
             response = await ctx.call(self.model_, [Message("user", prompt)], step=step,
                                       temperature=self.temperature)
-            span.output = response.text
+            span.set_output(response.text)
             return response.text
 
     def as_scorer(self) -> Scorer:

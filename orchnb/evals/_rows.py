@@ -86,7 +86,7 @@ def rows_run(owner: Any, row: RouterRow | PipelineRow, texts: list[str], opts: E
             pass  # the row's error is in its spans; the report lists it
 
     async def body(ctx: RunContext, _: Any) -> list[Any]:
-        ctx.current_span().meta = {"eval": meta}
+        ctx.current_scope().note(eval=meta)
         if opts.executor is not None:  # executor="ray": the rows on Ray workers (see _remote)
             return await rows_on_ray(ctx, row, owner, texts, executor=opts.executor,
                                      concurrency=opts.concurrency, label=f"eval {name}")

@@ -137,7 +137,7 @@ class Agent(Pipeline):
                         ctx, self.model, messages, self.output, answer, step=self.name,
                         tools=[t.spec for t in self.tools.values()] if self.native else (),
                         temperature=self.temperature, max_tokens=self.max_tokens)
-                span.output = as_text(answer) if answer is not None else "\n".join(observed)
+                span.set_output(answer if answer is not None else "\n".join(observed))
                 if answer is not None:
                     return answer
         raise MaxIterationsExceeded(
@@ -223,7 +223,7 @@ class Agent(Pipeline):
         """Record a call that cannot run and return its error observation."""
         # Nothing runs, so this is recorded as a failed tool span but is no step boundary.
         with ctx.span("tool", self.name, tool=call.name, input=as_text(call.arguments)) as span:
-            span.status, span.error, span.output = "error", problem[7:], problem
+            span.fail(problem[7:], output=problem)
         return problem
 
     def describe(self) -> dict[str, Any]:

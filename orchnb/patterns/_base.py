@@ -16,7 +16,6 @@ from ..engine import (
     RunContext,
     RunOptions,
     StreamChunk,
-    as_text,
     defaults,
 )
 from ..exceptions import SpecError
@@ -77,10 +76,9 @@ class Pipeline:
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         """Run as a node inside another pattern (its own span, its own pattern name)."""
-        with ctx.span("pattern", self.name, pattern=self.pattern) as span:
-            span.input = as_text(input)
+        with ctx.span("pattern", self.name, pattern=self.pattern, input=input) as span:
             out = await self._run(ctx, input, vars)
-            span.output = as_text(out)
+            span.set_output(out)
             return out
 
     def children(self) -> list[Node]:

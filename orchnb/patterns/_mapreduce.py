@@ -68,7 +68,6 @@ class MapReduce(Pipeline):
         self.reduce_tokens, self.chunker = reduce_tokens, chunker
         self.executor = as_executor(executor, f"mapreduce '{name}'")
         """Where the map runs: None (this kernel) or a :class:`RayExecutor`."""
-        self.last_item_count: int | None = None
         """How many items the latest run mapped (shown on the graph's split → map edge)."""
         check_knobs(self)
 
@@ -77,7 +76,7 @@ class MapReduce(Pipeline):
         items = self._split(ctx, input)
         outputs, failed = await self._map_all(ctx, items, vars)
         meta = {"items": len(items), "mapped": len(outputs), "failed": failed}
-        ctx.current_span().meta = meta
+        ctx.current_scope().note(**meta)
         if self.reduce is None:
             return outputs
         level = 0
@@ -88,14 +87,13 @@ class MapReduce(Pipeline):
         return await self._reduce(ctx, outputs, vars)
 
     def _split(self, ctx: RunContext, input: Any) -> list[Any]:
-        with ctx.span("step", "split") as span:
-            text = as_text(input)  # a whole book would bloat the trace: keep its head
-            span.input = text if len(text) <= 2000 else f"{text[:2000]}… [{len(text)} chars]"
+        text = as_text(input)  # a whole book would bloat the trace: keep its head
+        head = text if len(text) <= 2000 else f"{text[:2000]}… [{len(text)} chars]"
+        with ctx.span("step", "split", input=head) as span:
             items = self.items(input)
-            self.last_item_count = len(items)
-            span.output = f"{len(items)} items"
-            span.meta = {"items": len(items), "chunk_tokens": self.chunk_tokens,
-                         "overlap_tokens": self.overlap_tokens}
+            span.set_output(f"{len(items)} items")
+            span.note(items=len(items), chunk_tokens=self.chunk_tokens,
+                      overlap_tokens=self.overlap_tokens)
             return items
 
     @property
@@ -134,11 +132,11 @@ class MapReduce(Pipeline):
                              level: int) -> list[Any]:
         groups = group_outputs(outputs, self.reduce_tokens or 0)
         with ctx.span("step", "reduce groups", iteration=level) as span:
-            span.input = f"{len(outputs)} outputs in {len(groups)} groups"
-            span.meta = {"level": level, "groups": [len(g) for g in groups]}
+            span.set_input(f"{len(outputs)} outputs in {len(groups)} groups")
+            span.note(level=level, groups=[len(g) for g in groups])
             reduced = await ctx.gather([lambda g=g: self._reduce(ctx, g, vars) for g in groups],
                                        concurrency=self.concurrency)
-            span.output = f"{len(reduced)} partial reductions"
+            span.set_output(f"{len(reduced)} partial reductions")
             return reduced
 
     async def _reduce(self, ctx: RunContext, outputs: list[Any], vars: Vars) -> Any:
@@ -169,6 +167,16 @@ class MapReduce(Pipeline):
             out.append((self.map.name, self.reduce.name, "outputs"))
             end = self.reduce.name
         return [*out, (end, "__out__", "")]
+
+    @property
+    def last_item_count(self) -> int | None:
+        """How many items this pipeline's last run split its input into (read from that run's
+        trace: the pipeline object keeps no state of a run). None before a run."""
+        run = self.runs[-1] if self.runs else None
+        for span in reversed(run.trace.spans if run is not None else ()):
+            if span.step == "split" and span.kind == "step" and span.meta:
+                return span.meta.get("items")
+        return None
 
     def describe(self) -> dict[str, Any]:
         """The graph, with a ``split`` pseudo-node and the map's ``concurrency``."""

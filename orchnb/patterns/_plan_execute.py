@@ -89,10 +89,10 @@ class PlanExecute(Pipeline):
                     f"plan_execute '{self.name}': the plan still had {len(todo)} steps after "
                     f"max_steps={self.max_steps}; raise max_steps or ask for shorter plans")
             step = todo.pop(0)
-            with ctx.span("step", "execute", iteration=len(history) + 1) as span:
-                span.meta = {"plan_version": version, "plan_step": step}
+            with ctx.span("step", "execute", iteration=len(history) + 1, input=step) as span:
+                span.note(plan_version=version, plan_step=step)
                 result = await self.executor.invoke(ctx, step, {**scope, "plan": plan})
-                span.input, span.output = step, as_text(result)
+                span.set_output(result)
             history.append({"step": step, "result": result})
             if self.replanner is None or replans >= self.max_replans:
                 continue
@@ -123,9 +123,9 @@ class PlanExecute(Pipeline):
                 except PlanError as e2:
                     raise _unusable(self.name, node.name, e2) from None
             final = isinstance(parsed, Final)
-            span.output = (f"FINAL ANSWER: {parsed.answer}" if final else str(Numbered(parsed)))
-            span.meta = {"version": version, "revised": version > 1, "final": final,
-                         "steps": None if final else parsed}
+            span.set_output(f"FINAL ANSWER: {parsed.answer}" if final else str(Numbered(parsed)))
+            span.note(version=version, revised=version > 1, final=final,
+                      steps=None if final else parsed)
             return parsed
 
     def children(self) -> list[Node]:

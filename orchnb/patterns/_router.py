@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..engine import Run, RunContext, as_text
+from ..engine import Run, RunContext, SpanHandle, as_text
 from ..exceptions import RunError, SpecError
 from ..models import Message, resolve_model
-from ..trace import Span
 from ._base import Node, Pipeline, Step, Vars, as_node
 from ._classify import Classification, Classifier, Prediction, as_classifier
 from ._labels import normalize
@@ -59,7 +58,7 @@ class Router(Pipeline):
     # -- the pattern ------------------------------------------------------------------------
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         choice = await self.classify(ctx, input, vars)
-        _mark(ctx.current_span(), choice)
+        _mark(ctx.current_scope(), choice)
         steps = {**(vars.get("steps") or {}), self.classifier.name: choice.route}
         return await self.routes[choice.route].invoke(ctx, input, {**vars, "steps": steps})
 
@@ -68,13 +67,12 @@ class Router(Pipeline):
         """Only the classification, inside a run (evals use this): one "step" span."""
         text = as_text(input)
         labels = list(self.routes)
-        with ctx.span("step", self.classifier.name) as span:
-            span.input = text
+        with ctx.span("step", self.classifier.name, input=text) as span:
             scope = {**(vars or {}), "routes": labels, "labels": labels}
             prediction = await self.classifier.predict(ctx, text, labels, scope)
             choice = self._decide(prediction)
             _mark(span, choice, prediction.meta)
-            span.output = choice.route
+            span.set_output(choice.route)
             return choice
 
     def _decide(self, p: Prediction) -> Classification:
@@ -102,7 +100,7 @@ class Router(Pipeline):
     def _classification_run(self, input: Any) -> Run:
         async def body(ctx: RunContext, x: Any) -> Classification:
             choice = await self.classify(ctx, x, {"run_input": x})
-            _mark(ctx.current_span(), choice)
+            _mark(ctx.current_scope(), choice)
             return choice
 
         return self.new_run(input, body=body)
@@ -219,7 +217,8 @@ class Router(Pipeline):
         return out
 
 
-def _mark(span: Span, choice: Classification, meta: Mapping[str, Any] | None = None) -> None:
-    span.route, span.raw_label, span.confidence = choice.route, choice.raw_label, choice.confidence
+def _mark(span: SpanHandle, choice: Classification,
+          meta: Mapping[str, Any] | None = None) -> None:
+    span.set_route(choice.route, raw_label=choice.raw_label, confidence=choice.confidence)
     flags = {"defaulted": choice.defaulted, **({"reason": choice.reason} if choice.reason else {})}
-    span.meta = {**flags, **(meta or {})}
+    span.note(**flags, **(meta or {}))

@@ -100,23 +100,22 @@ class Step:
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         with ctx.span("step", self.name, model=self.model.name,
-                      provider=self.model.provider_name) as span:
-            span.input = as_text(input)
+                      provider=self.model.provider_name, input=input) as span:
             if self.memory is not None:
                 vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
                                                        step=self.name)}
             if self.output is not None:
-                span.meta = {**(span.meta or {}), "output_schema": self.output.name}
+                span.note(output_schema=self.output.name)
                 out, _ = await call_structured(
                     ctx, self.model, self.messages(input, vars), self.output, step=self.name,
                     temperature=self.temperature, max_tokens=self.max_tokens, stream=self.stream)
-                span.output = as_text(out)
+                span.set_output(out)
                 return out
             response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
                                       temperature=self.temperature, max_tokens=self.max_tokens,
                                       stream=self.stream, fallback=self.fallback)
             out = self.parse(response.text) if self.parse else response.text
-            span.output = as_text(out)
+            span.set_output(out)
             return out
 
     def describe(self) -> dict[str, Any]:
@@ -160,13 +159,12 @@ class FunctionStep:
         self._async = asyncio.iscoroutinefunction(fn)
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
-        with ctx.span("step", self.name) as span:
-            span.input = as_text(input)
+        with ctx.span("step", self.name, input=input) as span:
             kwargs = {k: (vars if k == "vars" else vars.get(k)) for k in self._wants}
             out = self.fn(input, **kwargs)
             if self._async or inspect.isawaitable(out):
                 out = await out
-            span.output = as_text(out)
+            span.set_output(out)
             return out
 
     def describe(self) -> dict[str, Any]:

@@ -88,12 +88,12 @@ class Team(Pipeline):
                 reply = await self.supervisor.invoke(ctx, task, scope)
                 decision = parse_decision(reply, list(self.members))
                 who = "FINISH" if decision.done else decision.agent
-                span.route = who
-                span.meta = {"from": self.supervisor.name, "to": who, "after": previous,
-                             "instruction": decision.instruction or None}
+                span.set_route(who)
+                span.note(**{"from": self.supervisor.name, "to": who, "after": previous,
+                             "instruction": decision.instruction or None})
                 if decision.done:
                     answer = decision.answer if decision.answer is not None else last
-                    span.output = as_text(answer)
+                    span.set_output(answer)
                     return answer
                 if turn > self.max_turns:
                     raise MaxIterationsExceeded(
@@ -102,14 +102,15 @@ class Team(Pipeline):
                         f"have its prompt say when to reply 'FINISH: <answer>'")
                 if who is None:  # tell the supervisor, through the workspace, what went wrong
                     workspace.post(turn, "team", decision.problem)
-                    span.output = decision.problem
+                    span.set_output(decision.problem)
                     continue
                 member = self.members[who]
                 brief = _brief(task, workspace, decision.instruction)
                 last = await member.invoke(ctx, brief, scope)
                 workspace.post(turn, who, as_text(last))
                 previous = who
-                span.input, span.output = brief, as_text(last)
+                span.set_input(brief)
+                span.set_output(last)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def children(self) -> list[Node]:

@@ -59,15 +59,30 @@ def test_an_exception_leaving_a_span_scope_ends_the_span_with_its_status():
     assert (boom.status, boom.error) == ("error", "ValueError: bad row")
 
 
-def test_span_scope_still_takes_column_assignments_while_patterns_move_to_setters():
+def test_span_scope_refuses_column_assignments_and_passes_reads_through():
     async def body(ctx: RunContext, x: Any) -> str:
         with ctx.span("step", "old") as scope:
-            scope.output = "set directly"
+            with pytest.raises(AttributeError):
+                scope.output = "set directly"  # span content is the engine's: use the setters
             assert scope.span_id == scope.span.span_id  # reads pass through
+            scope.set_output("through the setter")
         return "ok"
 
     run = engine_run(body).run_sync()
-    assert spans_by_step(run)["old"].output == "set directly"
+    assert spans_by_step(run)["old"].output == "through the setter"
+
+
+def test_no_pattern_or_eval_assigns_span_columns():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "orchnb"
+    pattern = re.compile(r"\bspan\.(status|route|output|input|meta|confidence|iteration|"
+                         r"raw_label|error)\s*(,|=(?!=))|current_span\(\)\.\w+\s*=(?!=)")
+    found = [f"{p.relative_to(root)}:{i}" for folder in ("patterns", "evals", "memory")
+             for p in (root / folder).rglob("*.py")
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, "span content is written through the engine's setters: " + ", ".join(found)
 
 
 async def greet(ctx: RunContext, x: Any) -> str:
