@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._export import to_csv, to_otel, to_parquet
 from ._format import fmt_usd, plural
-from ._frame import arrow_to_frame, chunks_to_frame, rows_to_frame, spans_to_frame
+from ._frame import chunks_to_frame, rows_to_frame, spans_to_frame
 from ._home import PerFile, home, home_key
 from ._otel_live import OTelListener
 from ._span import COLUMNS, MAX_TEXT, Span, clip
@@ -58,13 +58,10 @@ def traces(run_id: str | None = None, pipeline: str | None = None) -> pd.DataFra
         where.append("pipeline = ?")
         params.append(pipeline)
     store, condition = get_store(), " AND ".join(where)
-    try:
-        table = store.read_arrow(condition, tuple(params))
-    except Exception as e:  # a driver problem must not cost the user their traces
-        _log.warning("orchnb: fast trace read failed (%s); reading with sqlite3", e)
-        table = None
-    df = arrow_to_frame(table) if table is not None else chunks_to_frame(
-        store.iter_rows(condition, tuple(params)))
+    # Read with the sqlite3 module only: a second SQLite library in this process (ADBC's) on
+    # the file this process writes reads stale snapshots and breaks the writer's locks
+    # ("disk I/O error"), see tests/trace/test_store.py.
+    df = chunks_to_frame(store.iter_rows(condition, tuple(params)))
     return mark_crashed(df, store)
 
 

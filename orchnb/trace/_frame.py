@@ -46,26 +46,6 @@ def chunks_to_frame(chunks: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame
     return _assemble(pieces, arrow)
 
 
-def arrow_to_frame(table: Any) -> pd.DataFrame:
-    """The trace DataFrame from an Arrow table with the store's columns (the fast read path:
-    an Arrow-native SQLite driver fills the table in C, no Python object per value)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arrow = _arrow_text()
-    pieces: list[list[Any]] = [[] for _ in COLUMNS]
-    if table.num_rows:
-        for i, name in enumerate(COLUMNS):
-            col = table.column(name)
-            if name in _NUMERIC:
-                pieces[i].append(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
-            elif arrow is not None:
-                pieces[i].extend(pc.cast(col, pa.large_string()).chunks)
-            else:
-                pieces[i].append(tuple(col.to_pylist()))
-    return _assemble(pieces, arrow)
-
-
 def _assemble(pieces: list[list[Any]], arrow: Any) -> pd.DataFrame:
     import numpy as np
     import pandas as pd

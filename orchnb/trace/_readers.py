@@ -1,4 +1,5 @@
-"""Reading the span store: rows through sqlite3 (whole or in chunks), or Arrow through ADBC.
+"""Reading the span store: rows through sqlite3, whole or in chunks (never through a second
+SQLite library such as ADBC's: two in one process break each other's locks on the file).
 
 Every read first hands over and compacts what this process logged (``flush`` + ``compact``),
 so it sees every span ended before it; reads of many rows use connections of their own, so
@@ -7,10 +8,8 @@ the writer goes on meanwhile (WAL).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -54,54 +53,6 @@ class StoreReaders:
         finally:
             conn.close()
 
-    def read_arrow(self, where: str = "", params: tuple[Any, ...] = ()) -> Any | None:
-        """The spans as an Arrow table through ADBC's SQLite driver (C, several times faster than
-        the sqlite3 module for large stores), or None when that driver is not installed."""
-        try:
-            import adbc_driver_sqlite.dbapi as adbc
-        except ImportError:
-            return None
-        import pyarrow as pa
-
-        self.flush()
-        self.compact()
-        parts = self._start_ranges(where, params)
-
-        def fetch(part: tuple[str, tuple[Any, ...]]) -> Any:
-            with adbc.connect(str(self.path)) as conn, conn.cursor() as cursor:
-                cursor.execute(_typed_select(part[0]), part[1] or None)
-                return _drop_typed_row(cursor.fetch_arrow_table())
-
-        if len(parts) == 1:
-            return fetch(parts[0])
-        # The driver works in C without the GIL: large stores are read in start-ordered slices
-        # on all cores, and the slices concatenate in order.
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(len(parts)) as pool:
-            return pa.concat_tables(list(pool.map(fetch, parts)))
-
-    def _start_ranges(self, where: str, params: tuple[Any, ...],
-                      slice_rows: int = 250_000) -> list[tuple[str, tuple[Any, ...]]]:
-        """``(where, params)`` for slices of the rows by ``start`` (one when the read is small)."""
-        base = f"({where}) AND " if where else ""
-        n = self._conn.execute(f"SELECT count(*) FROM spans {('WHERE ' + where) if where else ''}",
-                               params).fetchone()[0]
-        k = min(os.cpu_count() or 1, n // slice_rows)
-        if k < 2:
-            return [(where, params)]
-        cuts = [self._conn.execute(f"SELECT start FROM spans {('WHERE ' + where) if where else ''} "
-                                   "ORDER BY start LIMIT 1 OFFSET ?", (*params, n * i // k)
-                                   ).fetchone()[0] for i in range(1, k)]
-        bounds = [None, *cuts, None]
-        out = []
-        for lo, hi in pairwise(bounds):
-            cond = " AND ".join(c for c in (
-                "start >= ?" if lo is not None else "", "start < ?" if hi is not None else "") if c)
-            values = tuple(v for v in (lo, hi) if v is not None)
-            out.append((base + f"({cond})", (*params, *values)))
-        return out
-
 
 def _select(where: str) -> str:
     return f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
@@ -115,19 +66,3 @@ _PLACEHOLDER = {"REAL": "0.0", "INTEGER": "0", "TEXT": "''"}
 _TYPED_ROW = "SELECT " + ", ".join(
     ("-9e999" if c == "start" else _PLACEHOLDER[TYPES.get(c, "TEXT")]) + f' AS "{c}"'
     for c in COLUMNS)
-
-
-def _typed_select(where: str) -> str:
-    return (f"{_TYPED_ROW} UNION ALL SELECT * FROM spans "
-            f"{('WHERE ' + where) if where else ''} ORDER BY start")
-
-
-def _drop_typed_row(table: Any) -> Any:
-    """``table`` without the placeholder row of :func:`_typed_select` (its first row, unless a
-    foreign writer left NULL starts, which sort before it)."""
-    import pyarrow.compute as pc
-
-    start = table.column("start")
-    if start[0].as_py() == float("-inf"):
-        return table.slice(1)
-    return table.filter(pc.fill_null(pc.not_equal(start, float("-inf")), True))
