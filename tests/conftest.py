@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+# Hypothesis profiles of the simulation test (tests/simulation): ``ci``, the default, 2,000
+# scenarios in all; ``soak``, 50,000 (``pytest tests/simulation --hypothesis-profile=soak``).
+_COMMON = {
+    "deadline": None,  # a scenario's own bound is checked inside it, with its own slack
+    "database": None,  # CI runs explore afresh; a failure prints its seed and blob to replay
+    "print_blob": True,
+    # No "explain" phase: it reruns a failing scenario hundreds of times (a minute for a hang).
+    "phases": (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                              HealthCheck.data_too_large],
+}
+settings.register_profile("ci", max_examples=2000, **_COMMON)
+settings.register_profile("soak", max_examples=50_000, **_COMMON)
+if settings.get_current_profile_name() == "default":
+    settings.load_profile("ci")
+
 
 _KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
          "ORCHNB_CACHE", "ORCHNB_PERSIST")

@@ -148,14 +148,16 @@ def bound_s(s: Scenario) -> float:
     """Seconds the run may take at most: every call it can make, each as long as
     :func:`per_call_s`, one after another (concurrency only shortens this), with a factor and a
     floor for a loaded machine."""
-    return 2.0 + 2.0 * worst_calls(s.root, s.items) * per_call_s(s)
+    return 10.0 + 2.0 * worst_calls(s.root, s.items) * per_call_s(s)
 
 
 def stall_s(s: Scenario) -> float:
     """The longest a run may go without any span starting or ending and without a model being
     asked: one call's worth (nothing else is slow in a sim world), with a floor and a factor.
-    Longer than this is a deadlock, found well before the whole :func:`bound_s`."""
-    return 2.0 + 3.0 * per_call_s(s)
+    Longer than this is a deadlock, found well before the whole :func:`bound_s`. The floor is
+    generous: a 2-core machine under load can starve a process for seconds, a deadlock is for
+    ever."""
+    return 8.0 + 3.0 * per_call_s(s)
 
 
 # -- faults --------------------------------------------------------------------------------------
