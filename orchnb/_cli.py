@@ -18,10 +18,10 @@ from typing import Any, TextIO
 
 from ._runner import (  # noqa: F401 - re-exported for older code
     CliError,
-    _line,
     jsonable,
     load_namespace,
     load_pipeline,
+    one_line,
     record_of,
     run_one,
     run_options,
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as e:  # anything else still gets one line, never a traceback
             if getattr(args, "debug", False):
                 raise
-            _say(f"{type(e).__name__}: {_line(str(e))}")
+            _say(f"{type(e).__name__}: {one_line(str(e))}")
             return 1
 
 
@@ -228,4 +228,4 @@ def _say(message: str) -> None:
 
 def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
                       file: Any = None, line: Any = None) -> None:
-    _say(f"warning: {_line(str(message))}")
+    _say(f"warning: {one_line(str(message))}")
