@@ -27,29 +27,13 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from orchnb.testing import pointed_at
+
 KINDS = ("429", "500", "503", "timeout", "malformed", "drop", "cut", "truncate", "stream_error")
 
 
 def _env(fake: Any) -> contextlib.AbstractContextManager[None]:
-    @contextlib.contextmanager
-    def cm() -> Any:
-        from orchnb.models import _provider
-
-        saved = {k: os.environ.get(k) for k in fake.env()}
-        os.environ.update(fake.env())
-        instances = _provider._INSTANCES
-        _provider._INSTANCES = {}
-        try:
-            yield
-        finally:
-            _provider._INSTANCES = instances
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
-    return cm()
+    return pointed_at(fake.env())
 
 
 def _percentile(values: list[float], q: float) -> float:

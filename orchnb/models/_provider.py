@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -108,6 +110,23 @@ _FACTORIES: dict[str, Any] = {}
 _INSTANCES: dict[tuple[str, tuple], Provider] = {}
 _MODEL_RE = re.compile(r"^([a-z][a-z0-9_\-]*):(\S+)$")
 _ENTRY_POINTS_LOADED: list[bool] = []
+
+
+@contextlib.contextmanager
+def fresh_providers() -> Iterator[None]:
+    """Within the block, providers are made anew (from the environment as it is then), and the
+    ones made before come back after it: for tests and benchmarks that point the SDKs at
+    another server for a while.
+
+    >>> with fresh_providers():
+    ...     pass
+    """
+    global _INSTANCES
+    saved, _INSTANCES = _INSTANCES, {}
+    try:
+        yield
+    finally:
+        _INSTANCES = saved
 
 
 class _Builtins:

@@ -23,8 +23,9 @@ from typing import Any
 
 import orchnb
 from orchnb.exceptions import ProviderError
-from orchnb.models import _provider, _sim
+from orchnb.models import _sim
 from orchnb.models._types import ModelRequest
+from orchnb.testing import pointed_at
 
 PATTERNS = ("step", "chain", "router", "mapreduce", "agent", "plan", "team")
 SIM_FAULTS = ("429", "500", "400", "bad_text", "slow")
@@ -364,18 +365,8 @@ def fake_provider(seed: int = 0, hang: float = 0.2, retry_after: float = 0.0) ->
 @contextlib.contextmanager
 def fake_env(fake: Any) -> Iterator[None]:
     """Point both SDKs at ``fake`` (and forget provider instances made for another server)."""
-    saved = {k: os.environ.get(k) for k in fake.env()}
-    os.environ.update(fake.env())
-    instances, _provider._INSTANCES = _provider._INSTANCES, {}
-    try:
+    with pointed_at(fake.env()):
         yield
-    finally:
-        _provider._INSTANCES = instances
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def arm_fake(fake: Any, s: Scenario, world: World) -> None:
