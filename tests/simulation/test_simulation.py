@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from _checks import check_all
 from _strategies import scenarios
-from _world import Scenario, bound_s, fake_env, fake_provider, play
+from _world import Node, Scenario, bound_s, fake_env, fake_provider, play
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +49,38 @@ def _verdict(s: Scenario, fake: object = None) -> None:
 @given(s=scenarios("sim"))
 def test_sim_pipelines_keep_every_invariant(s):
     _verdict(s)
+
+
+# The issue's repros, always among the scenarios (random search finds them only now and then).
+_STEP = Node("step")
+KNOWN = {
+    # a budget plus any retry deadlocked a fan-out for ever (items waiting to retry gave back
+    # their slot but kept their budget; new items took the slots and waited on that budget)
+    "budget_retry_deadlock": Scenario(
+        Node("mapreduce", (_STEP,), concurrency=2, on_error="skip"), items=4,
+        faults=(("slow", 1.0),), hang=1.0, timeout=0.1, max_attempts=3, backoff=0.01,
+        max_calls=2),
+    "budget_429_deadlock": Scenario(
+        Node("mapreduce", (Node("plan", (_STEP,)),), concurrency=2, on_error="skip"), items=4,
+        faults=(("429", 0.5),), retry_after=0.01, max_attempts=4, backoff=0.01, max_calls=3),
+    # a lone surrogate and a NUL in replies: stored, shown, and the writer lives on
+    "hostile_text": Scenario(Node("chain", (_STEP, _STEP)), faults=(("bad_text", 1.0),)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN))
+def test_known_bad_scenarios_keep_every_invariant(name):
+    _verdict(KNOWN[name])
+
+
+@pytest.mark.parametrize("usage_less", [True, False])
+def test_known_bad_wire_scenarios_keep_every_invariant(usage_less, hostile_fake):
+    """Usage-less streams (llama.cpp's server) under a token budget; invalid UTF-8 bodies."""
+    s = Scenario(Node("mapreduce", (Node("step", stream=True),), concurrency=2), world="fake",
+                 items=6, faults=(("bad_utf8", 0.3),), max_tokens=100, max_attempts=3,
+                 usage_less=usage_less)
+    with fake_env(hostile_fake):
+        _verdict(s, hostile_fake)
 
 
 @pytest.fixture(scope="module")
