@@ -25,6 +25,7 @@ from ._evaluate import compare, compare_routers, evaluate, sweep_threshold
 from ._experiments import experiments
 from ._judge import Judge, judge
 from ._metrics import pareto_front
+from ._power import EvalPlan, plan_eval
 from ._repeats import RepeatedReport
 from ._report import EvalReport
 from ._scorers import Scorer
@@ -35,6 +36,7 @@ __all__ = [
     "Calibration",
     "Comparison",
     "CostEstimate",
+    "EvalPlan",
     "EvalReport",
     "Experiment",
     "Judge",
@@ -52,6 +54,7 @@ __all__ = [
     "load_experiment",
     "load_tickets",
     "pareto_front",
+    "plan_eval",
     "rates_for",
     "sweep_threshold",
 ]

@@ -17,6 +17,7 @@ from ..exceptions import SpecError
 from ._candidates import Comparison, compare_candidates
 from ._compare import Experiment, compare_pipelines
 from ._costs import DEFAULT_OUTPUT_TOKENS, is_router
+from ._decide import DEFAULT_MARGIN
 from ._options import EvalOptions
 from ._pipeline_eval import evaluate_pipeline, resolve_scorers
 from ._repeats import RepeatedReport, evaluate_repeats
@@ -108,6 +109,7 @@ def compare(
     n_boot: int = 1000,
     level: float = 0.95,
     alpha: float = 0.05,
+    margin: float = DEFAULT_MARGIN,
     name: str | None = None,
     save: bool = True,
     executor: Any = None,
@@ -115,7 +117,13 @@ def compare(
     """Evaluate several pipelines on the same rows with the same scorers; returns an
     :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
     latency and errors side by side (``table``), paired tests between each pair (``tests``:
-    paired bootstrap, McNemar for 0/1 scores), a cost–quality Pareto chart and ``decision``.
+    paired bootstrap, McNemar for 0/1 scores), a cost–quality Pareto chart, ``verdicts`` and
+    ``decision``.
+
+    Decisions go by the ``1 - alpha`` confidence interval of each paired difference and
+    ``margin`` (points): *better* or *worse* when the interval is off 0, *equivalent* when it
+    lies inside ±margin, else *inconclusive* with the rows that would tell. The choice is the
+    simplest candidate shown not worse than the best by more than ``margin`` (non-inferiority).
 
     ``candidates`` is ``{name: pipeline}`` or a list (named by ``pipe.name``). ``max_usd``
     caps the total. The experiment is saved (``save=False`` not) and a re-run of an unchanged
@@ -124,14 +132,15 @@ def compare(
     options as :func:`evaluate`.
 
     >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
+    >>> exp.verdicts[["a", "b", "difference", "ci_low", "ci_high", "verdict"]]  # doctest: +SKIP
     >>> exp.decision                                                          # doctest: +SKIP
-    'chain is within 1.2 points of agent (p = 0.41) at 23% of its cost'
+    'chain is not worse than agent by more than 2 points on exact (non-inferiority: ...'
     """
     opts = EvalOptions(entry="compare", text=text, expected=expected, concurrency=concurrency,
                        progress=progress, cache=cache, budget=budget, max_usd=max_usd,
                        sample=sample, seed=seed, n_boot=n_boot, level=level, executor=executor)
     return compare_pipelines(candidates, data, opts, resolve_scorers(scorers, expected),
-                             alpha=alpha, name=name, save=save)
+                             alpha=alpha, margin=margin, name=name, save=save)
 
 
 def compare_routers(
