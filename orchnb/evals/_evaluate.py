@@ -38,7 +38,7 @@ def evaluate(
     cache: bool | None = None, budget: Budget | None = None, max_usd: float | None = None,
     baseline: str | None = None, sample: int | None = None, seed: int = 0, n_boot: int = 1000,
     level: float = 0.95, output_tokens: float = DEFAULT_OUTPUT_TOKENS,
-    repeats: int | None = None, executor: Any = None,
+    repeats: int | None = None, oos_label: str | None = None, executor: Any = None,
 ) -> EvalReport | Comparison | ScoreReport | Experiment | RepeatedReport:
     """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
 
@@ -60,8 +60,9 @@ def evaluate(
     session's). ``baseline="openai:gpt-4o"`` adds the saving against that model; ``sample=N``
     evaluates a seeded sample; ``executor="ray"`` runs the rows on Ray (``orchnb[ray]``).
     ``repeats=N`` with a function ``seed -> router`` evaluates N example draws (mean ± sd, a
-    :class:`~orchnb.evals.RepeatedReport`). Several routers or pipelines (a dict or a list)
-    are compared: see :func:`compare_routers` and :func:`compare`.
+    :class:`~orchnb.evals.RepeatedReport`). ``oos_label="oos"`` names the out-of-scope route:
+    only then are OOS metrics reported. Several routers or pipelines (a dict or a list) are
+    compared: see :func:`compare_routers` and :func:`compare`.
 
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
@@ -70,7 +71,7 @@ def evaluate(
         entry="evaluate", text=text, label=label, expected=expected, concurrency=concurrency,
         progress=progress, cache=cache, budget=budget, max_usd=max_usd, baseline=baseline,
         sample=sample, seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
-        full_pipeline=full_pipeline, executor=executor)
+        full_pipeline=full_pipeline, oos_label=oos_label, executor=executor)
     if repeats is not None:
         return evaluate_repeats(router, data, repeats, opts.but(label=label or "label"))
     many = isinstance(router, (Mapping, list, tuple))
@@ -161,6 +162,7 @@ def compare_routers(
     n_boot: int = 1000,
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+    oos_label: str | None = None,
     executor: Any = None,
 ) -> Comparison:
     """Evaluate several routers (different classifier models, prompts, embedding thresholds)
@@ -177,7 +179,7 @@ def compare_routers(
         entry="compare_routers", text=text, label=label, concurrency=concurrency,
         progress=progress, cache=cache, budget=budget, max_usd=max_usd, baseline=baseline,
         sample=sample, seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
-        full_pipeline=full_pipeline, executor=executor)
+        full_pipeline=full_pipeline, oos_label=oos_label, executor=executor)
     return compare_candidates(candidates, data, opts)
 
 
