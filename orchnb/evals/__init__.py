@@ -26,7 +26,7 @@ from ._experiments import experiments
 from ._judge import Judge, judge
 from ._metrics import pareto_front
 from ._power import EvalPlan, plan_eval
-from ._repeats import RepeatedReport
+from ._repeats import RepeatedReport, RepeatedScores
 from ._report import EvalReport
 from ._scorers import Scorer
 from ._scores_report import ScoreReport
@@ -41,6 +41,7 @@ __all__ = [
     "Experiment",
     "Judge",
     "RepeatedReport",
+    "RepeatedScores",
     "RouterCosts",
     "ScoreReport",
     "Scorer",

@@ -20,7 +20,13 @@ from ._costs import DEFAULT_OUTPUT_TOKENS, is_router
 from ._decide import DEFAULT_MARGIN
 from ._options import EvalOptions
 from ._pipeline_eval import evaluate_pipeline, resolve_scorers
-from ._repeats import RepeatedReport, evaluate_repeats
+from ._repeats import (
+    RepeatedReport,
+    RepeatedScores,
+    evaluate_pipeline_repeats,
+    evaluate_repeats,
+    evaluate_router_repeats,
+)
 from ._router_eval import evaluate_router
 
 if TYPE_CHECKING:
@@ -39,7 +45,7 @@ def evaluate(
     baseline: str | None = None, sample: int | None = None, seed: int = 0, n_boot: int = 1000,
     level: float = 0.95, output_tokens: float = DEFAULT_OUTPUT_TOKENS,
     repeats: int | None = None, oos_label: str | None = None, executor: Any = None,
-) -> EvalReport | Comparison | ScoreReport | Experiment | RepeatedReport:
+) -> EvalReport | Comparison | ScoreReport | Experiment | RepeatedReport | RepeatedScores:
     """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
 
     **Any pipeline** (``expected=`` or ``scorers=`` given, or not a router): each row's
@@ -60,7 +66,9 @@ def evaluate(
     session's). ``baseline="openai:gpt-4o"`` adds the saving against that model; ``sample=N``
     evaluates a seeded sample; ``executor="ray"`` runs the rows on Ray (``orchnb[ray]``).
     ``repeats=N`` with a function ``seed -> router`` evaluates N example draws (mean ± sd, a
-    :class:`~orchnb.evals.RepeatedReport`). ``oos_label="oos"`` names the out-of-scope route:
+    :class:`~orchnb.evals.RepeatedReport`); with a pipeline it runs the eval N times (a
+    :class:`~orchnb.evals.RepeatedScores`: per-row spread, pass@k, rows that flip; repeats
+    after the first bypass the response cache). ``oos_label="oos"`` names the out-of-scope route:
     only then are OOS metrics reported. Several routers or pipelines (a dict or a list) are
     compared: see :func:`compare_routers` and :func:`compare`.
 
@@ -72,25 +80,40 @@ def evaluate(
         progress=progress, cache=cache, budget=budget, max_usd=max_usd, baseline=baseline,
         sample=sample, seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
         full_pipeline=full_pipeline, oos_label=oos_label, executor=executor)
-    if repeats is not None:
+    if repeats is not None and not callable(getattr(router, "new_run", None)):
         return evaluate_repeats(router, data, repeats, opts.but(label=label or "label"))
     many = isinstance(router, (Mapping, list, tuple))
     members = list(router.values()) if isinstance(router, Mapping) else (
         list(router) if many else [router])
+    if many and repeats is not None:
+        raise SpecError("evaluate: repeats= takes one pipeline or router; evaluate each "
+                        "candidate with repeats=N, or compare them without")
     if expected is None and scorers is None and all(map(is_router, members)):
         opts = opts.but(label=label or "label")
+        if repeats is not None:
+            return evaluate_router_repeats(router, data, repeats, opts)
         return compare_candidates(router, data, opts) if many else evaluate_router(
             router, data, opts)
-    if expected is None and label is None and scorers is None:
+    return _scored(router, data, opts, members, scorers=scorers, name=name, repeats=repeats,
+                   many=many)
+
+
+def _scored(pipes: Any, data: Any, opts: EvalOptions, members: list[Any], *, scorers: Any,
+            name: str | None, repeats: int | None, many: bool
+            ) -> ScoreReport | Experiment | RepeatedScores:
+    """``evaluate`` of any pipeline(s): outputs scored against ``expected`` or by scorers."""
+    if opts.expected is None and opts.label is None and scorers is None:
         odd = next(x for x in members if not is_router(x))
         raise SpecError(f"evaluate: {type(odd).__name__} {getattr(odd, 'name', odd)!r} is "
                         f"not a router, so its outputs are scored: give expected='COLUMN' "
                         f"(scored 'exact') or scorers=[...]")
-    opts = opts.but(label=None, expected=expected or label)
+    opts = opts.but(label=None, expected=opts.expected or opts.label)
     scs = resolve_scorers(scorers, opts.expected)
+    if repeats is not None:
+        return evaluate_pipeline_repeats(pipes, data, repeats, opts, scs, name=name)
     if many:
-        return compare_pipelines(router, data, opts.but(entry="compare"), scs)
-    return evaluate_pipeline(router, data, opts, scs, name=name)
+        return compare_pipelines(pipes, data, opts.but(entry="compare"), scs)
+    return evaluate_pipeline(pipes, data, opts, scs, name=name)
 
 
 def compare(

@@ -241,5 +241,6 @@ def test_repeats_evaluates_new_example_draws_and_reports_mean_and_sd(tickets):
     assert rep.mean() == pytest.approx(np.mean(acc)) and rep.sd() == pytest.approx(
         np.std(acc, ddof=1))
     assert "over 3 draws" in repr(rep)
-    with pytest.raises(orchnb.SpecError, match="seed -> router"):
-        evaluate(make(0), test, repeats=2, progress=False)
+    same = evaluate(make(0), test, repeats=2, progress=False, n_boot=0)  # one router, twice
+    assert same.table.accuracy.tolist() == pytest.approx([acc[0]] * 2)
+    assert "over 2 repeats" in repr(same)
