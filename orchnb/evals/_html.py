@@ -54,6 +54,13 @@ def _saving(usd: float, pct: float) -> str:
     return text + ("" if math.isnan(pct) else f" ({pct:.0f}%)")
 
 
+def _macro_ci(r: EvalReport) -> str:
+    if r.macro_f1_ci_note:
+        return " · CI withheld: " + _e(r.macro_f1_ci_note.split(": ", 1)[1])
+    lo, hi = r.macro_f1_ci
+    return "" if math.isnan(lo) else f" · CI {lo:.3f}–{hi:.3f}"
+
+
 def report_html(r: EvalReport) -> str:
     lo, hi = r.accuracy_ci
     mode = "full pipeline" if r.full_pipeline else "classifier only"
@@ -65,7 +72,8 @@ def report_html(r: EvalReport) -> str:
         *([_box("accuracy on answered rows", _pct(r.accuracy_answered),
                 _e(r._defaulted_text().split("; ", 1)[1]))] if r.defaulted else []),
         _box("macro F1", f"{r.macro_f1:.3f}", f"weighted {r.weighted_f1:.3f}"
-             + ("" if "(no route)" not in r.labels else " · without (no route)")),
+             + ("" if "(no route)" not in r.labels else " · without (no route)")
+             + _macro_ci(r)),
         _box("defaulted", f"{r.defaulted:,}", f"{_pct(r.defaulted_rate)} of rows"
              + (f" · {plural(r.errors, 'error')}" if r.errors else "")),
         _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms",

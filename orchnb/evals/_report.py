@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from ._costs import CostEstimate, RouterCosts
 
 
+MIN_ROWS_PER_CLASS = 30
+"""Below this many rows per class the macro-F1 interval is withheld (see ``macro_f1_ci``)."""
+
+
 class EvalReport(RowTotals, RouteMoney, OutOfScope):
     """The result of :func:`~orchnb.evaluate` on one router.
 
@@ -110,7 +114,24 @@ class EvalReport(RowTotals, RouteMoney, OutOfScope):
 
     @property
     def macro_f1_ci(self) -> tuple[float, float]:
+        """Bootstrap interval of macro F1; withheld (NaN, NaN) with fewer than
+        ``MIN_ROWS_PER_CLASS`` rows per class, where it was measured to under-cover (57% at
+        300 rows over 77 classes, 84.5% at 1,000): ``macro_f1_ci_note`` says so."""
+        if self.macro_f1_ci_note:
+            return (math.nan, math.nan)
         return self.bootstrap.macro_f1
+
+    @property
+    def macro_f1_ci_note(self) -> str:
+        """Why the macro-F1 interval is withheld ("" when it is given)."""
+        support = self.per_route["support"]
+        classes = int((support > 0).sum())
+        per = self.n / classes if classes else 0.0
+        if classes > 1 and per < MIN_ROWS_PER_CLASS:
+            return (f"macro-F1 interval withheld: {per:.1f} rows per class (< "
+                    f"{MIN_ROWS_PER_CLASS}); a bootstrap interval of macro F1 under-covers "
+                    f"with few rows per class")
+        return ""
 
     @property
     def macro_f1(self) -> float:

@@ -249,8 +249,11 @@ class ScoreReport(RowTotals):
         e = html.escape
         boxes = []
         for name, r in self.summary.iterrows():
+            unscored = (f" · {int(r['scored']):,} of {self.n:,} rows scored (no expected answer "
+                        f"on the rest)" if r["scored"] < self.n else "")
             boxes.append(_box(str(name), f"{r['mean']:.3f}" if not r["binary"] else _pct(r["mean"]),
-                              f"{self.level:.0%} CI {r['ci_low']:.3f}–{r['ci_high']:.3f}"))
+                              f"{self.level:.0%} CI {r['ci_low']:.3f}–{r['ci_high']:.3f}"
+                              + html.escape(unscored)))
         boxes += [
             _box("errors", f"{self.errors:,}", f"of {plural(self.n, 'row')}"),
             _box("latency p50 / p95", f"{_ms(self.latency_p50_ms)} / "

@@ -104,3 +104,37 @@ def test_a_judge_on_an_unpriced_model_costs_unknown_not_zero(fake_env):
     assert math.isnan(report.judge_usd)
     html = report._repr_html_()
     assert "judges unpriced" in html and "judges $0" not in html
+
+
+def test_macro_f1_interval_is_withheld_with_few_rows_per_class(tickets, small, make_router):
+    router = make_router()
+    few = orchnb.evaluate(router, small.head(40), progress=False, n_boot=200)  # 8 per class
+    assert all(math.isnan(x) for x in few.macro_f1_ci)
+    assert "rows per class (< 30)" in few.macro_f1_ci_note
+    assert "CI withheld" in few._repr_html_()
+    many = orchnb.evaluate(router, tickets, progress=False, n_boot=200)      # ~66 per class
+    lo, hi = many.macro_f1_ci
+    assert many.macro_f1_ci_note == "" and lo <= many.macro_f1 <= hi
+    assert f"CI {lo:.3f}–{hi:.3f}" in many._repr_html_()
+
+
+@pytest.mark.parametrize("name", ["exact", "iexact", "contains", "json:a", "numeric"])
+def test_built_in_scorers_give_nan_not_one_for_a_missing_or_empty_expected(name):
+    from orchnb.evals._scorers import as_scorer
+
+    sc = as_scorer(name)
+    for expected in (None, float("nan"), "", "   "):
+        for output in ("", "anything", None):
+            assert math.isnan(sc(output, expected, {})), (name, output, expected)
+
+
+def test_rows_without_an_expected_answer_are_left_out_and_said_so():
+    chain = orchnb.Chain("echo", [orchnb.FunctionStep("say", lambda x: x)])
+    data = pd.DataFrame({"text": ["a", "b", "", "d"], "answer": ["a", "x", "", "  "]})
+    report = orchnb.evaluate(chain, data, expected="answer", scorers=["exact", "contains"],
+                             progress=False, n_boot=0)
+    assert report.scores["exact"].tolist()[:2] == [1.0, 0.0]
+    assert report.scores["exact"].iloc[2:].isna().all()  # was 1.0: "" == ""
+    assert report.scores["contains"].iloc[2:].isna().all()  # was 1.0: "" in anything
+    assert report.mean("exact") == 0.5 and report.summary.loc["exact", "scored"] == 2
+    assert "2 of 4 rows scored (no expected answer on the rest)" in report._repr_html_()
