@@ -38,7 +38,7 @@ def load_pipeline(path: str, modules: Sequence[str] = (), files: Sequence[str] =
     except SpecError as e:
         hint = ("" if namespace or "not defined in the notebook" not in str(e) else
                 "; pass the file or module that defines it with --tools FILE.py or --module")
-        message = _line(str(e)).replace("is not defined in the notebook; define it in a cell "
+        message = one_line(str(e)).replace("is not defined in the notebook; define it in a cell "
                                         "above", "is not defined by --module/--tools")
         raise CliError(f"{path}: {message}{hint}") from None
     if not re.search(r"(?m)^name\s*:", text):
@@ -56,7 +56,7 @@ def load_namespace(modules: Sequence[str] = (), files: Sequence[str] = ()) -> di
             module = importlib.import_module(name)
         except Exception as e:
             raise CliError(f"--module {name}: cannot import it: {type(e).__name__}: "
-                           f"{_line(str(e))}") from None
+                           f"{one_line(str(e))}") from None
         namespace.update(_public(module))
     for file in files:
         path = Path(file)
@@ -71,7 +71,7 @@ def load_namespace(modules: Sequence[str] = (), files: Sequence[str] = ()) -> di
             spec.loader.exec_module(module)
         except Exception as e:
             raise CliError(f"--tools {file}: it raised {type(e).__name__}: "
-                           f"{_line(str(e))}") from None
+                           f"{one_line(str(e))}") from None
         namespace.update(_public(module))
     return namespace
 
@@ -108,7 +108,7 @@ def run_one(pipe: Any, value: Any, options: dict[str, Any]) -> dict[str, Any]:
         run = getattr(e, "run", None)
         record = record_of(run) if run is not None else {
             "output": None, "run_id": None, "status": "error", "cost_usd": None}
-        record["error"] = f"{type(e).__name__}: {_line(str(e))}"
+        record["error"] = f"{type(e).__name__}: {one_line(str(e))}"
         return record
     return record_of(run)
 
@@ -136,5 +136,6 @@ def jsonable(value: Any) -> Any:
         return json.loads(json.dumps(value, default=str, allow_nan=False))
 
 
-def _line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` on one line (runs of whitespace, newlines included, become one space)."""
     return " ".join(text.split())

@@ -11,6 +11,7 @@ from ..trace import plural
 from . import _charts
 from . import _metrics as m
 from ._checks import check_labels, check_oos_label
+from ._export import Exportable
 from ._html import comparison_html
 from ._reports import ReportSet
 from ._router_eval import estimate_router, run_eval
@@ -65,7 +66,7 @@ def _named(candidates: Any) -> dict[str, Any]:
     return named
 
 
-class Comparison(ReportSet["EvalReport"]):
+class Comparison(ReportSet["EvalReport"], Exportable):
     """Candidate routers evaluated on the same rows.
 
     ``summary`` has one row per candidate (accuracy and its interval, F1, defaults, latency,

@@ -21,6 +21,7 @@ from ..trace import fmt_usd, plural
 from . import _metrics as m
 from ._decide import DEFAULT_MARGIN, Verdict, decide, paired_interval
 from ._experiments import read_experiment, save_experiment
+from ._export import Exportable
 from ._html import NO_MATH
 from ._paired import PairedResult, paired
 from ._pipeline_eval import as_pipeline, evaluate_pipeline
@@ -88,7 +89,7 @@ def _named(candidates: Any) -> dict[str, Any]:
     return named
 
 
-class Experiment(ReportSet["ScoreReport"]):
+class Experiment(ReportSet["ScoreReport"], Exportable):
     """Candidates evaluated on the same rows (what :func:`~orchnb.compare` returns).
 
     ``table`` one row per candidate; ``tests`` one row per pair and scorer (p-values);

@@ -10,6 +10,7 @@ from ..viz import NO_ROUTE
 from . import _charts
 from . import _metrics as m
 from ._costs import describe_classifier
+from ._export import Exportable
 from ._html import report_html
 from ._oos import OutOfScope
 from ._route_money import RouteMoney
@@ -28,7 +29,7 @@ MIN_ROWS_PER_CLASS = 30
 """Below this many rows per class the macro-F1 interval is withheld (see ``macro_f1_ci``)."""
 
 
-class EvalReport(RowTotals, RouteMoney, OutOfScope):
+class EvalReport(RowTotals, RouteMoney, OutOfScope, Exportable):
     """The result of :func:`~orchnb.evaluate` on one router.
 
     Numbers: ``accuracy`` (+ ``accuracy_ci``, a seeded percentile bootstrap), ``macro_f1``,
