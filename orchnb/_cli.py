@@ -38,6 +38,8 @@ examples:
   python -m orchnb run triage.yaml --input "I was charged twice" --tools tools.py
   python -m orchnb run summarize.yaml --inputs tickets.jsonl --module mypkg.tools > out.jsonl
   python -m orchnb serve triage.yaml --port 8000 --tools tools.py
+  python -m orchnb eval qa.yaml qa.csv --expected answer --save base.json
+  python -m orchnb eval qa.yaml qa.csv --expected answer --baseline base.json --html eval.html
 """
 
 
@@ -104,7 +106,32 @@ def _parser() -> argparse.ArgumentParser:
                             "authentication, so expose it only behind one")
     _shared(serve)
     serve.set_defaults(handler=_cmd_serve)
+    _eval_parser(sub)
     return parser
+
+
+def _eval_parser(sub: Any) -> None:
+    ev = sub.add_parser(
+        "eval", help="evaluate a pipeline on a data file; with --baseline, a regression gate",
+        description="Evaluate PIPELINE.yaml on each row of DATA (.csv, .jsonl, .parquet...) and "
+                    "score the outputs. --baseline FILE (a report written by --save) or an "
+                    "experiment id compares the scores row by row: exit 1 when a scorer dropped "
+                    "significantly by more than --margin points, else 0 (2: bad arguments).",
+        epilog=_CALLABLES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("pipeline", metavar="PIPELINE.yaml")
+    ev.add_argument("data", metavar="DATA")
+    ev.add_argument("--text", default="text", help="column of the inputs (default text)")
+    ev.add_argument("--expected", help="column of the expected answers (scored 'exact')")
+    ev.add_argument("--scorer", action="append", default=None, metavar="NAME",
+                    help="a built-in scorer (exact, contains, regex:..., numeric...); repeatable")
+    ev.add_argument("--baseline", metavar="FILE_OR_EXPERIMENT",
+                    help="an earlier report (--save FILE) or a saved experiment id or name")
+    ev.add_argument("--margin", type=float, default=2.0,
+                    help="points a score may drop before it counts as a regression (default 2)")
+    ev.add_argument("--save", metavar="FILE.json", help="write this report (a later baseline)")
+    ev.add_argument("--html", metavar="FILE.html", help="write a self-contained HTML report")
+    _shared(ev)
+    ev.set_defaults(handler=_cmd_eval)
 
 
 def _shared(p: argparse.ArgumentParser) -> None:
@@ -188,6 +215,44 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ._serve import serve
 
     return serve(pipe, host=args.host, port=args.port, options=options)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import orchnb
+
+    from .exceptions import SpecError
+
+    if not args.expected and not args.scorer:
+        raise CliError("eval: give --expected COLUMN (scored 'exact') or --scorer NAME")
+    pipe = load_pipeline(args.pipeline, args.module, args.tools)
+    options = run_options(pipe, args)
+    try:
+        report = orchnb.evaluate(pipe, args.data, text=args.text, expected=args.expected,
+                                 scorers=args.scorer, progress=False,
+                                 cache=options.get("cache"), budget=options.get("budget"))
+        baseline = _baseline(args.baseline, pipe.name) if args.baseline else None
+        check = report.check(baseline, margin=args.margin) if baseline is not None else None
+    except SpecError as e:
+        raise CliError(one_line(str(e))) from None
+    if args.save:
+        report.save(args.save)
+    if args.html:
+        report.to_html(args.html)
+    print(repr(report))
+    if check is None:
+        return 0
+    _say(check.sentence)
+    return check.exit_code
+
+
+def _baseline(source: str, name: str) -> Any:
+    """A saved report file, or the candidate ``name`` (else the first) of a saved experiment."""
+    from .evals import ScoreReport, load_experiment
+
+    if Path(source).is_file():
+        return ScoreReport.load(source)
+    exp = load_experiment(source)
+    return exp.reports.get(name) or next(iter(exp.reports.values()))
 
 
 # -- output -------------------------------------------------------------------------------------

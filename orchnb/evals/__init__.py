@@ -25,7 +25,8 @@ from ._evaluate import compare, compare_routers, evaluate, sweep_threshold
 from ._experiments import experiments
 from ._judge import Judge, judge
 from ._metrics import pareto_front
-from ._repeats import RepeatedReport
+from ._power import EvalPlan, plan_eval
+from ._repeats import RepeatedReport, RepeatedScores
 from ._report import EvalReport
 from ._scorers import Scorer
 from ._scores_report import ScoreReport
@@ -35,10 +36,12 @@ __all__ = [
     "Calibration",
     "Comparison",
     "CostEstimate",
+    "EvalPlan",
     "EvalReport",
     "Experiment",
     "Judge",
     "RepeatedReport",
+    "RepeatedScores",
     "RouterCosts",
     "ScoreReport",
     "Scorer",
@@ -52,6 +55,7 @@ __all__ = [
     "load_experiment",
     "load_tickets",
     "pareto_front",
+    "plan_eval",
     "rates_for",
     "sweep_threshold",
 ]

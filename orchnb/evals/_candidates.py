@@ -10,7 +10,8 @@ from ..exceptions import SpecError
 from ..trace import plural
 from . import _charts
 from . import _metrics as m
-from ._checks import check_labels
+from ._checks import check_labels, check_oos_label
+from ._export import Exportable
 from ._html import comparison_html
 from ._reports import ReportSet
 from ._router_eval import estimate_router, run_eval
@@ -36,6 +37,7 @@ def compare_candidates(candidates: Any, data: Any, opts: EvalOptions) -> Compari
     estimates = {}
     for name, router in named.items():
         check_labels(where[name], router, df, label)
+        check_oos_label(where[name], router, opts.oos_label)
         estimates[name] = estimate_router(router, df, opts)
         announce(name, estimates[name], opts.progress)
     refuse_over(plural(len(named), "candidate"), sum(e.usd for e in estimates.values()),
@@ -64,7 +66,7 @@ def _named(candidates: Any) -> dict[str, Any]:
     return named
 
 
-class Comparison(ReportSet["EvalReport"]):
+class Comparison(ReportSet["EvalReport"], Exportable):
     """Candidate routers evaluated on the same rows.
 
     ``summary`` has one row per candidate (accuracy and its interval, F1, defaults, latency,

@@ -36,6 +36,17 @@ def check_labels(what: str, router: Any, df: pd.DataFrame, label: str) -> None:
                   "default route: those rows count as misrouted", OrchnbWarning, stacklevel=3)
 
 
+def check_oos_label(what: str, router: Any, oos_label: str | None) -> None:
+    """``oos_label`` must be one of the router's routes (the one out-of-scope rows go to)."""
+    if oos_label is None:
+        return
+    routes = [str(r) for r in router.routes]
+    if oos_label not in routes:
+        raise SpecError(f"{what}: oos_label={oos_label!r} is not a route of router "
+                        f"'{router.name}' (routes: {', '.join(routes)}); name the route that "
+                        f"out-of-scope rows should go to, usually its default")
+
+
 def check_columns(what: str, df: pd.DataFrame) -> None:
     """Duplicate column names make ``df[col]`` a table, not a column: refuse them."""
     dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})

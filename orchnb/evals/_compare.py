@@ -1,5 +1,7 @@
 """``compare``: several pipelines on the same rows, side by side, with paired tests and the
-decision the seed's advice asks for: the simplest pattern not significantly worse than the best.
+decision the seed's advice asks for: the simplest pattern shown not to be worse than the best by
+more than a margin (non-inferiority: the lower end of the difference's CI above −margin; a large
+p-value never counts as "as good").
 
 Experiments are saved next to the traces (``experiments.sqlite`` in ``orchnb.trace.home()``)
 and reopen in a new kernel with :func:`load_experiment`; :func:`experiments` lists them.
@@ -17,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import SpecError
 from ..trace import fmt_usd, plural
 from . import _metrics as m
+from ._decide import DEFAULT_MARGIN, Verdict, decide, paired_interval
 from ._experiments import read_experiment, save_experiment
+from ._export import Exportable
 from ._html import NO_MATH
 from ._paired import PairedResult, paired
 from ._pipeline_eval import as_pipeline, evaluate_pipeline
@@ -39,15 +43,15 @@ SIMPLICITY = {"pipeline": 0, "chain": 0, "router": 1, "mapreduce": 2, "plan_exec
 
 
 def compare_pipelines(candidates: Any, data: Any, opts: EvalOptions, scorers: list[Scorer], *,
-                      alpha: float = 0.05, name: str | None = None,
-                      save: bool = True) -> Experiment:
+                      alpha: float = 0.05, margin: float = DEFAULT_MARGIN,
+                      name: str | None = None, save: bool = True) -> Experiment:
     """Every candidate on the same rows with the same scorers, ``max_usd`` shared (see
     :func:`orchnb.compare`); the experiment is saved unless ``save=False``."""
     named = _named(candidates)
     df = load_rows(data, opts, opts.expected)
     reports = run_each(named, opts, lambda label, pipe, o: evaluate_pipeline(
         pipe, data, o, scorers, name=label, df=df), lambda r: r.cost_usd + r.judge_usd)
-    exp = Experiment(reports, alpha=alpha, name=name)
+    exp = Experiment(reports, alpha=alpha, margin=margin, name=name)
     if save:
         exp.save()
     return exp
@@ -61,7 +65,8 @@ def load_experiment(id_or_name: str) -> Experiment:
     """
     exp_id, name, created, payload = read_experiment(id_or_name)
     reports = {k: ScoreReport.from_record(r) for k, r in payload["reports"].items()}
-    return Experiment(reports, alpha=payload["alpha"], name=name, id=exp_id, created=created)
+    return Experiment(reports, alpha=payload["alpha"], name=name, id=exp_id, created=created,
+                      margin=payload.get("margin", DEFAULT_MARGIN))
 
 
 def _named(candidates: Any) -> dict[str, Any]:
@@ -84,22 +89,27 @@ def _named(candidates: Any) -> dict[str, Any]:
     return named
 
 
-class Experiment(ReportSet["ScoreReport"]):
+class Experiment(ReportSet["ScoreReport"], Exportable):
     """Candidates evaluated on the same rows (what :func:`~orchnb.compare` returns).
 
-    ``table`` one row per candidate; ``tests`` one row per pair and scorer; ``decision`` a
-    sentence with its evidence; ``reports[name]`` each candidate's
+    ``table`` one row per candidate; ``tests`` one row per pair and scorer (p-values);
+    ``verdicts`` one row per pair and scorer deciding by confidence interval and ``margin``
+    (better / worse / equivalent / inconclusive, with the rows that would tell); ``decision``
+    a sentence with its evidence; ``reports[name]`` each candidate's
     :class:`~orchnb.evals.ScoreReport`; ``plot_pareto()`` cost against quality.
 
     >>> exp.table[["pattern", "exact", "cost_per_1k", "p50_ms"]]   # doctest: +SKIP
     """
 
     def __init__(self, reports: Mapping[str, ScoreReport], *, alpha: float = 0.05,
-                 name: str | None = None, id: str | None = None, created: float | None = None):
+                 name: str | None = None, id: str | None = None, created: float | None = None,
+                 margin: float = DEFAULT_MARGIN):
         if not reports:
             raise SpecError("Experiment: no reports")
         self.reports = dict(reports)
         self.alpha = alpha
+        self.margin = _check_margin(margin)
+        """Points by which two candidates may differ and still count as equivalent."""
         first = next(iter(self.reports.values()))
         self.scorer_names = first.scorer_names
         self.primary = self.scorer_names[0]
@@ -107,6 +117,7 @@ class Experiment(ReportSet["ScoreReport"]):
         self.id = id
         self.created = created or time.time()
         self._tests: dict[tuple[str, str, str], PairedResult] = {}
+        self._verdicts: dict[tuple[str, str, str], Verdict] = {}
 
     # -- tables -----------------------------------------------------------------------------------
     @property
@@ -171,44 +182,73 @@ class Experiment(ReportSet["ScoreReport"]):
 
         return sorted(self.reports, key=key)
 
+    def verdict(self, a: str, b: str, scorer: str | None = None) -> Verdict:
+        """``a`` against ``b`` on ``scorer`` (the first by default), decided by the
+        ``1 - alpha`` interval of the paired difference and ``margin``."""
+        scorer = scorer or self.primary
+        key = (a, b, scorer)
+        if key not in self._verdicts:
+            ra, rb = self.reports[a], self.reports[b]
+            self.test(a, b, scorer)  # the same rows, or a clear error
+            iv = paired_interval(ra.scores[scorer].to_numpy(dtype=float),
+                                 rb.scores[scorer].to_numpy(dtype=float), level=1 - self.alpha,
+                                 n_boot=max(ra.n_boot, 2000), seed=ra.seed)
+            self._verdicts[key] = decide(a, b, scorer, iv, margin=self.margin)
+        return self._verdicts[key]
+
+    @property
+    def verdicts(self) -> pd.DataFrame:
+        """Each pair (a, b) and scorer: ``difference`` a − b, ``ci_low``/``ci_high`` (the
+        ``1 - alpha`` interval) and ``margin``, all in points; ``verdict`` (better, worse,
+        equivalent: the whole CI inside ±margin, or inconclusive); ``rows_needed`` (rows
+        that would decide an inconclusive pair at 80% power, else missing); ``rows``;
+        ``detectable`` (the smallest difference these rows detect at 80% power, points);
+        ``test`` (the interval's method).
+
+        >>> exp.verdicts.query("verdict == 'worse'")   # doctest: +SKIP
+        """
+        import pandas as pd
+
+        rows = [self.verdict(a, b, s).row() for a, b in itertools.combinations(self.reports, 2)
+                for s in self.scorer_names]
+        df = pd.DataFrame(rows)
+        df["rows_needed"] = df["rows_needed"].astype("Int64")
+        return df
+
     @property
     def choice(self) -> str:
-        """The simplest candidate not significantly worse than the best on the first scorer."""
+        """The simplest candidate shown not worse than the best by more than ``margin`` points
+        on the first scorer (the lower end of its difference's CI above −margin); the best
+        when no simpler one is."""
         best = self.best
         for c in self.simplicity_order():
-            if c == best:
-                return c
-            r = self.test(c, best)
-            if r.diff >= 0 or r.p >= self.alpha:
+            if c == best or self.verdict(c, best).interval.low > -self.margin / 100:
                 return c
         return best
 
     @property
     def decision(self) -> str:
-        """The choice as a sentence with its evidence."""
+        """The choice as a sentence with its evidence: the test, the interval, the margin."""
         best, choice, s = self.best, self.choice, self.primary
         rb = self.reports[best]
         if choice != best:
-            r = self.test(choice, best)
-            gap = -r.diff * 100
-            within = (f"within {gap:.1f} points of" if gap > 0 else "as good as")
-            return (f"{choice} is {within} {best} on {s} (p = {r.p:.2g}) "
-                    f"{_cost_ratio(self.reports[choice].cost_per_1k, rb.cost_per_1k)}")
-        simpler = [c for c in self.simplicity_order() if c != best]
-        simpler = simpler[:self.simplicity_order().index(best)]
+            v = self.verdict(choice, best)
+            cost = _cost_ratio(self.reports[choice].cost_per_1k, rb.cost_per_1k)
+            return (f"{choice} is not worse than {best} by more than {self.margin:g} points on "
+                    f"{s} (non-inferiority: the CI's lower end is above −{self.margin:g}): "
+                    f"{v.ci_text()}; {cost}")
+        order = self.simplicity_order()
+        simpler = order[:order.index(best)]
         head = f"{best} scores best on {s} ({rb.mean(s):.3g})"
         if not simpler:
             others = [c for c in self.reports if c != best]
             if not others:
                 return head
-            r = self.test(others[0], best)
-            gap = -r.diff * 100
-            than = (f"is {gap:.1f} points lower" if round(gap, 1) > 0 else "scores the same")
-            return (f"{head} and is the simplest candidate; {others[0]} {than} "
-                    f"(p = {r.p:.2g})")
-        bits = [f"{c} {self.test(c, best).diff * 100:+.1f} points (p = {self.test(c, best).p:.2g})"
-                for c in simpler]
-        return f"{head}; every simpler candidate is significantly worse: {', '.join(bits)}"
+            return (f"{head} and is the simplest candidate; "
+                    f"{_against(self.verdict(others[0], best))}")
+        bits = "; ".join(_against(self.verdict(c, best)) for c in simpler)
+        return (f"{head}; no simpler candidate is shown within {self.margin:g} points of it: "
+                f"{bits}")
 
     # -- pairwise judge ---------------------------------------------------------------------------
     def prefer(self, judge: Judge, a: str | None = None, b: str | None = None, *,
@@ -305,16 +345,33 @@ class Experiment(ReportSet["ScoreReport"]):
         t["cost_per_1k"] = [fmt_usd(x) for x in t["cost_per_1k"]]
         t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" for a, b in zip(t["p50_ms"], t["p95_ms"])]
         cols += ["errors", "p50 / p95 ms", "cost_per_1k", "pareto"]
-        tests = self.tests
-        tests = tests[tests["scorer"] == self.primary][["a", "b", "diff", "ci_low", "ci_high",
-                                                         "p_bootstrap", "p_mcnemar"]]
+        v = self.verdicts
+        v = v[v["scorer"] == self.primary].drop(columns=["scorer"])
         return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'>"
                 f"<b>Experiment · {e(self.name)}</b>" + (f" ({e(self.id)})" if self.id else "")
                 + f"</div><p><b>Decision:</b> {e(self.decision)}</p>"
                 + t[cols].to_html(escape=True)
-                + f"<p>Paired tests on {e(self.primary)} (a − b):</p>"
-                + tests.to_html(escape=True, index=False, float_format=lambda x: f"{x:.3g}")
+                + f"<p>Paired differences on {e(self.primary)} (a − b, points, "
+                f"{1 - self.alpha:.0%} CI, margin ±{self.margin:g}):</p>"
+                + v.to_html(escape=True, index=False, na_rep="", float_format=lambda x: f"{x:.3g}")
                 + "</div>")
+
+
+def _check_margin(margin: Any) -> float:
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not (
+            0 < margin < 100):
+        raise SpecError(f"compare: margin must be a number of points between 0 and 100, e.g. "
+                        f"2 for two points of accuracy; got {margin!r}")
+    return float(margin)
+
+
+def _against(v: Verdict) -> str:
+    """A simpler candidate against the best, in a clause."""
+    what = {"worse": "is worse", "better": "is better", "equivalent":
+            f"is equivalent within ±{v.margin * 100:g} points",
+            "inconclusive": "is not shown better, worse or equivalent"}[v.verdict]
+    tail = f"; {v.needed_text()}" if v.verdict == "inconclusive" else ""
+    return f"{v.a} {what} ({v.ci_text()}{tail})"
 
 
 def _cost_ratio(a: float, b: float) -> str:

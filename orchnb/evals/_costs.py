@@ -316,9 +316,12 @@ class RouterCosts:
         import numpy as np
 
         def key(route: str) -> tuple[float, float]:
-            c = float(np.nanmean(self.route_rows(route))) if len(self.chars) else 0.0
+            rows = self.route_rows(route)
+            # An unpriced route ranks by tokens alone here (the report calls the dearest route
+            # undefined while one is unpriced); no nanmean, so no "Mean of empty slice".
+            c = float(rows.mean()) if rows.size and not np.isnan(rows).any() else 0.0
             tokens, out = self.route_input_tokens(route)
-            return (0.0 if math.isnan(c) else c, float(np.mean(tokens)) + out)
+            return (c, float(np.mean(tokens)) + out if len(tokens) else out)
 
         return max(self.labels, key=key)
 

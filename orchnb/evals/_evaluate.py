@@ -17,9 +17,16 @@ from ..exceptions import SpecError
 from ._candidates import Comparison, compare_candidates
 from ._compare import Experiment, compare_pipelines
 from ._costs import DEFAULT_OUTPUT_TOKENS, is_router
+from ._decide import DEFAULT_MARGIN
 from ._options import EvalOptions
 from ._pipeline_eval import evaluate_pipeline, resolve_scorers
-from ._repeats import RepeatedReport, evaluate_repeats
+from ._repeats import (
+    RepeatedReport,
+    RepeatedScores,
+    evaluate_pipeline_repeats,
+    evaluate_repeats,
+    evaluate_router_repeats,
+)
 from ._router_eval import evaluate_router
 
 if TYPE_CHECKING:
@@ -37,8 +44,8 @@ def evaluate(
     cache: bool | None = None, budget: Budget | None = None, max_usd: float | None = None,
     baseline: str | None = None, sample: int | None = None, seed: int = 0, n_boot: int = 1000,
     level: float = 0.95, output_tokens: float = DEFAULT_OUTPUT_TOKENS,
-    repeats: int | None = None, executor: Any = None,
-) -> EvalReport | Comparison | ScoreReport | Experiment | RepeatedReport:
+    repeats: int | None = None, oos_label: str | None = None, executor: Any = None,
+) -> EvalReport | Comparison | ScoreReport | Experiment | RepeatedReport | RepeatedScores:
     """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
 
     **Any pipeline** (``expected=`` or ``scorers=`` given, or not a router): each row's
@@ -59,8 +66,11 @@ def evaluate(
     session's). ``baseline="openai:gpt-4o"`` adds the saving against that model; ``sample=N``
     evaluates a seeded sample; ``executor="ray"`` runs the rows on Ray (``orchnb[ray]``).
     ``repeats=N`` with a function ``seed -> router`` evaluates N example draws (mean ± sd, a
-    :class:`~orchnb.evals.RepeatedReport`). Several routers or pipelines (a dict or a list)
-    are compared: see :func:`compare_routers` and :func:`compare`.
+    :class:`~orchnb.evals.RepeatedReport`); with a pipeline it runs the eval N times (a
+    :class:`~orchnb.evals.RepeatedScores`: per-row spread, pass@k, rows that flip; repeats
+    after the first bypass the response cache). ``oos_label="oos"`` names the out-of-scope route:
+    only then are OOS metrics reported. Several routers or pipelines (a dict or a list) are
+    compared: see :func:`compare_routers` and :func:`compare`.
 
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
@@ -69,26 +79,41 @@ def evaluate(
         entry="evaluate", text=text, label=label, expected=expected, concurrency=concurrency,
         progress=progress, cache=cache, budget=budget, max_usd=max_usd, baseline=baseline,
         sample=sample, seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
-        full_pipeline=full_pipeline, executor=executor)
-    if repeats is not None:
+        full_pipeline=full_pipeline, oos_label=oos_label, executor=executor)
+    if repeats is not None and not callable(getattr(router, "new_run", None)):
         return evaluate_repeats(router, data, repeats, opts.but(label=label or "label"))
     many = isinstance(router, (Mapping, list, tuple))
     members = list(router.values()) if isinstance(router, Mapping) else (
         list(router) if many else [router])
+    if many and repeats is not None:
+        raise SpecError("evaluate: repeats= takes one pipeline or router; evaluate each "
+                        "candidate with repeats=N, or compare them without")
     if expected is None and scorers is None and all(map(is_router, members)):
         opts = opts.but(label=label or "label")
+        if repeats is not None:
+            return evaluate_router_repeats(router, data, repeats, opts)
         return compare_candidates(router, data, opts) if many else evaluate_router(
             router, data, opts)
-    if expected is None and label is None and scorers is None:
+    return _scored(router, data, opts, members, scorers=scorers, name=name, repeats=repeats,
+                   many=many)
+
+
+def _scored(pipes: Any, data: Any, opts: EvalOptions, members: list[Any], *, scorers: Any,
+            name: str | None, repeats: int | None, many: bool
+            ) -> ScoreReport | Experiment | RepeatedScores:
+    """``evaluate`` of any pipeline(s): outputs scored against ``expected`` or by scorers."""
+    if opts.expected is None and opts.label is None and scorers is None:
         odd = next(x for x in members if not is_router(x))
         raise SpecError(f"evaluate: {type(odd).__name__} {getattr(odd, 'name', odd)!r} is "
                         f"not a router, so its outputs are scored: give expected='COLUMN' "
                         f"(scored 'exact') or scorers=[...]")
-    opts = opts.but(label=None, expected=expected or label)
+    opts = opts.but(label=None, expected=opts.expected or opts.label)
     scs = resolve_scorers(scorers, opts.expected)
+    if repeats is not None:
+        return evaluate_pipeline_repeats(pipes, data, repeats, opts, scs, name=name)
     if many:
-        return compare_pipelines(router, data, opts.but(entry="compare"), scs)
-    return evaluate_pipeline(router, data, opts, scs, name=name)
+        return compare_pipelines(pipes, data, opts.but(entry="compare"), scs)
+    return evaluate_pipeline(pipes, data, opts, scs, name=name)
 
 
 def compare(
@@ -108,6 +133,7 @@ def compare(
     n_boot: int = 1000,
     level: float = 0.95,
     alpha: float = 0.05,
+    margin: float = DEFAULT_MARGIN,
     name: str | None = None,
     save: bool = True,
     executor: Any = None,
@@ -115,7 +141,13 @@ def compare(
     """Evaluate several pipelines on the same rows with the same scorers; returns an
     :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
     latency and errors side by side (``table``), paired tests between each pair (``tests``:
-    paired bootstrap, McNemar for 0/1 scores), a cost–quality Pareto chart and ``decision``.
+    paired bootstrap, McNemar for 0/1 scores), a cost–quality Pareto chart, ``verdicts`` and
+    ``decision``.
+
+    Decisions go by the ``1 - alpha`` confidence interval of each paired difference and
+    ``margin`` (points): *better* or *worse* when the interval is off 0, *equivalent* when it
+    lies inside ±margin, else *inconclusive* with the rows that would tell. The choice is the
+    simplest candidate shown not worse than the best by more than ``margin`` (non-inferiority).
 
     ``candidates`` is ``{name: pipeline}`` or a list (named by ``pipe.name``). ``max_usd``
     caps the total. The experiment is saved (``save=False`` not) and a re-run of an unchanged
@@ -124,14 +156,15 @@ def compare(
     options as :func:`evaluate`.
 
     >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
+    >>> exp.verdicts[["a", "b", "difference", "ci_low", "ci_high", "verdict"]]  # doctest: +SKIP
     >>> exp.decision                                                          # doctest: +SKIP
-    'chain is within 1.2 points of agent (p = 0.41) at 23% of its cost'
+    'chain is not worse than agent by more than 2 points on exact (non-inferiority: ...'
     """
     opts = EvalOptions(entry="compare", text=text, expected=expected, concurrency=concurrency,
                        progress=progress, cache=cache, budget=budget, max_usd=max_usd,
                        sample=sample, seed=seed, n_boot=n_boot, level=level, executor=executor)
     return compare_pipelines(candidates, data, opts, resolve_scorers(scorers, expected),
-                             alpha=alpha, name=name, save=save)
+                             alpha=alpha, margin=margin, name=name, save=save)
 
 
 def compare_routers(
@@ -152,6 +185,7 @@ def compare_routers(
     n_boot: int = 1000,
     level: float = 0.95,
     output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+    oos_label: str | None = None,
     executor: Any = None,
 ) -> Comparison:
     """Evaluate several routers (different classifier models, prompts, embedding thresholds)
@@ -168,7 +202,7 @@ def compare_routers(
         entry="compare_routers", text=text, label=label, concurrency=concurrency,
         progress=progress, cache=cache, budget=budget, max_usd=max_usd, baseline=baseline,
         sample=sample, seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
-        full_pipeline=full_pipeline, executor=executor)
+        full_pipeline=full_pipeline, oos_label=oos_label, executor=executor)
     return compare_candidates(candidates, data, opts)
 
 

@@ -43,7 +43,7 @@ def save_experiment(exp: Experiment) -> str:
     """Store (or replace) ``exp``; returns its id."""
     exp_id = exp.id or f"exp-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     first = next(iter(exp.reports.values()))
-    data = json.dumps({"alpha": exp.alpha,
+    data = json.dumps({"alpha": exp.alpha, "margin": exp.margin,
                        "reports": {k: r.to_record() for k, r in exp.reports.items()}})
     conn = _connect()
     try:

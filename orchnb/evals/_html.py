@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..engine import MATHJAX_OFF
 from ..trace import fmt_usd, plural
@@ -54,6 +54,13 @@ def _saving(usd: float, pct: float) -> str:
     return text + ("" if math.isnan(pct) else f" ({pct:.0f}%)")
 
 
+def _macro_ci(r: EvalReport) -> str:
+    if r.macro_f1_ci_note:
+        return " · CI withheld: " + _e(r.macro_f1_ci_note.split(": ", 1)[1])
+    lo, hi = r.macro_f1_ci
+    return "" if math.isnan(lo) else f" · CI {lo:.3f}–{hi:.3f}"
+
+
 def report_html(r: EvalReport) -> str:
     lo, hi = r.accuracy_ci
     mode = "full pipeline" if r.full_pipeline else "classifier only"
@@ -62,8 +69,11 @@ def report_html(r: EvalReport) -> str:
     boxes = [
         _box("accuracy", _pct(r.accuracy),
              f"{r.bootstrap.level:.0%} CI {_pct(lo)}–{_pct(hi)}"),
+        *([_box("accuracy on answered rows", _pct(r.accuracy_answered),
+                _e(r._defaulted_text().split("; ", 1)[1]))] if r.defaulted else []),
         _box("macro F1", f"{r.macro_f1:.3f}", f"weighted {r.weighted_f1:.3f}"
-             + ("" if "(no route)" not in r.labels else " · without (no route)")),
+             + ("" if "(no route)" not in r.labels else " · without (no route)")
+             + _macro_ci(r)),
         _box("defaulted", f"{r.defaulted:,}", f"{_pct(r.defaulted_rate)} of rows"
              + (f" · {plural(r.errors, 'error')}" if r.errors else "")),
         _box("latency p50 / p95", f"{_ms(r.latency_p50_ms)} / {_ms(r.latency_p95_ms)} ms",
@@ -73,7 +83,7 @@ def report_html(r: EvalReport) -> str:
         (_box(f"saving vs all → {r.expensive_route}", _saving(r.saving_usd, r.saving_pct),
               f"{r.expensive_share:.0%} of traffic sent there")
          if r.expensive_route is not None else
-         _box("saving vs the dearest route", "undefined", "no route has a price")),
+         _box("saving vs the dearest route", "undefined", _e(r.expensive_note))),
     ]
     if r.oos_label is not None:
         boxes.insert(1, _box(f"in scope / out of scope ({r.oos_label})",
@@ -165,6 +175,12 @@ def _misroutes(r: EvalReport, limit: int = 8) -> str:
             + "</tbody></table></details>")
 
 
+def _defaulted(x: Any) -> str:
+    """A comparison cell: defaulted rows, and accuracy on the answered ones when any did."""
+    n = int(x.defaulted)
+    return f"{n:,} (answered {_pct(x.answered_accuracy)})" if n else "0"
+
+
 def comparison_html(c: Comparison) -> str:
     s = c.summary
     sim = f" {_SIM}" if bool(s["simulated"].any()) else ""
@@ -179,7 +195,7 @@ def comparison_html(c: Comparison) -> str:
         rows.append(
             f"<tr><td><b>{_e(str(name))}</b></td><td>{_e(str(x.classifier))}</td>"
             f"<td style='{_TD}'>{_pct(x.accuracy)} ({_pct(x.ci_low)}–{_pct(x.ci_high)})</td>"
-            f"<td style='{_TD}'>{x.macro_f1:.3f}</td><td style='{_TD}'>{int(x.defaulted)}</td>"
+            f"<td style='{_TD}'>{x.macro_f1:.3f}</td><td style='{_TD}'>{_defaulted(x)}</td>"
             f"<td style='{_TD}'>{_ms(x.p50_ms)} / {_ms(x.p95_ms)}</td>"
             f"<td style='{_TD}'>{fmt_usd(x.cost_per_1k)}</td>"
             f"<td style='{_TD}'>{_saving(x.saving_usd, x.saving_pct)}</td>{base}"

@@ -1,5 +1,8 @@
-"""Out-of-scope metrics of a router eval: when the router's default route is also a true label
-(CLINC150's ``oos``), how well abstaining catches those rows."""
+"""Out-of-scope metrics of a router eval: when the user names an out-of-scope route
+(``oos_label=``, CLINC150's ``oos``), how well abstaining catches the rows labelled with it.
+
+A default route is not out of scope by itself: a ticket router's ``default="technical"`` is an
+ordinary route, and reading it as "out of scope" would show a meaningless box."""
 
 from __future__ import annotations
 
@@ -21,12 +24,13 @@ class OutOfScope:
     predictions: pd.DataFrame
     n: int
     _pred_arr: np.ndarray
+    _oos_label: str | None
 
     @property
     def oos_label(self) -> str | None:
-        """The router's default route, read as "out of scope" when some rows carry it as their
-        true label (CLINC150's ``oos``); None otherwise."""
-        d = self.router.default
+        """The out-of-scope route given as ``evaluate(..., oos_label=)``, when some rows carry
+        it as their true label; None otherwise (then every OOS metric is NaN)."""
+        d = self._oos_label
         return d if d is not None and bool((self.predictions["label"] == d).any()) else None
 
     def _oos(self) -> tuple[Any, Any]:

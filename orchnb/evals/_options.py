@@ -51,6 +51,10 @@ class EvalOptions:
     level: float = 0.95
     output_tokens: float = DEFAULT_OUTPUT_TOKENS
     full_pipeline: bool = False
+    oos_label: str | None = None
+    """The route that means "out of scope" (router evals): rows labelled with it are out of
+    scope, rows sent to it abstained. None: no out-of-scope metrics (a default route is just a
+    route)."""
     executor: Any = None
     """None (in the kernel) or a RayExecutor; ``"ray"`` / ``"local"`` are turned into those."""
 
@@ -93,6 +97,10 @@ class EvalOptions:
         for name, value in named:
             if not isinstance(value, str) or not value:
                 raise SpecError(f"{what}: {name}= must name a column (a string), not {value!r}")
+        if self.oos_label is not None and (not isinstance(self.oos_label, str)
+                                           or not self.oos_label):
+            raise SpecError(f"{what}: oos_label= must name the out-of-scope route (a string), "
+                            f"not {self.oos_label!r}")
         if self.text == self.label:
             raise SpecError(f"{what}: text= and label= both name column {self.text!r}; the "
                             "label needs a column of its own")

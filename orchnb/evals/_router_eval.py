@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BudgetExceeded, RunCancelled
-from ._checks import check_labels
+from ._checks import check_labels, check_oos_label
 from ._collect import router_columns
 from ._costs import CostEstimate, RouterCosts
 from ._remote import RouterRow
@@ -31,6 +31,7 @@ def evaluate_router(router: Any, data: Any, opts: EvalOptions) -> EvalReport:
     df = load_rows(data, opts, label)
     check_router(router)
     check_labels(opts.entry, router, df, label)
+    check_oos_label(opts.entry, router, opts.oos_label)
     estimate = estimate_router(router, df, opts)
     announce(router.name, estimate, opts.progress)
     refuse_over(router.name, estimate.usd, opts.max_usd)
@@ -66,7 +67,8 @@ def run_eval(router: Any, df: pd.DataFrame, opts: EvalOptions, estimate: CostEst
     return EvalReport(candidate or router.name, router, predictions, costs, run=run,
                       estimate=estimate, full_pipeline=opts.full_pipeline,
                       baseline=opts.baseline, seed=opts.seed, n_boot=opts.n_boot,
-                      level=opts.level, wall_s=wall, setup_usd=setup_usd)
+                      level=opts.level, wall_s=wall, setup_usd=setup_usd,
+                      oos_label=opts.oos_label)
 
 
 def _router_run(router: Any, texts: list[str], opts: EvalOptions, name: str) -> Run:

@@ -13,11 +13,18 @@ Built-ins by name:
 - ``"numeric"`` / ``"numeric:TOL"`` / ``"numeric:TOL%"``: the output's first number is within
   an absolute (or relative, with ``%``) tolerance of the expected number (default 1e-6).
 
+The rule for nothing to compare with: when a row's expected answer is missing (None, NaN) or
+empty once stripped, the built-ins that compare with it (all but ``regex:``) score it NaN:
+it is left out of the mean and of ``summary.scored``, never 1.0 (every text "contains" the
+empty string) nor a silent 0.
+
 >>> score = as_scorer("contains")
 >>> score("Your parcel ships Monday", "monday", {})
 1.0
 >>> as_scorer("numeric:0.5")("about 41.8 km", "42", {})
 1.0
+>>> as_scorer("contains")("anything", "", {})
+nan
 """
 
 from __future__ import annotations
@@ -59,6 +66,24 @@ class Scorer:
 
 def _text(x: Any) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+
+def _nothing(expected: Any) -> bool:
+    """A missing or empty expected answer."""
+    if expected is None or (isinstance(expected, float) and math.isnan(expected)):
+        return True
+    return isinstance(expected, str) and not expected.strip()
+
+
+ScoreFn = Callable[[Any, Any, Mapping[str, Any]], float]
+
+
+def _compared(fn: ScoreFn) -> ScoreFn:
+    """A built-in that compares with the expected answer: NaN when there is none."""
+    def score(output: Any, expected: Any, row: Mapping[str, Any]) -> float:
+        return math.nan if _nothing(expected) else fn(output, expected, row)
+
+    return score
 
 
 def _exact(output: Any, expected: Any, row: Mapping[str, Any]) -> float:
@@ -210,17 +235,17 @@ def as_scorer(spec: Any) -> Scorer:
     if isinstance(spec, str):
         kind, _, arg = spec.partition(":")
         if kind == "exact" and not arg:
-            return Scorer("exact", _exact)
+            return Scorer("exact", _compared(_exact))
         if kind == "iexact" and not arg:
-            return Scorer("iexact", _iexact)
+            return Scorer("iexact", _compared(_iexact))
         if kind == "contains" and not arg:
-            return Scorer("contains", _contains)
+            return Scorer("contains", _compared(_contains))
         if kind == "regex" and arg:
             return Scorer(spec, _regex(arg), needs_expected=False)
         if kind == "json" and arg:
-            return Scorer(spec, _json_field(arg))
+            return Scorer(spec, _compared(_json_field(arg)))
         if kind == "numeric":
-            return Scorer(spec, _numeric(arg))
+            return Scorer(spec, _compared(_numeric(arg)))
         raise SpecError(f"unknown scorer {spec!r}; built-ins: {', '.join(BUILT_INS)}; or give "
                         f"a function (output, expected) -> float | bool, or orchnb.judge(...)")
     if callable(spec):

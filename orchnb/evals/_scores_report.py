@@ -5,10 +5,15 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import SpecError
 from ..trace import fmt_usd, plural
 from . import _metrics as m
+from ._decide import DEFAULT_MARGIN
+from ._export import Exportable
+from ._gate import Check, check_scores
 from ._html import NO_MATH, _box, _ms, _pct
 from ._scorers import Scorer
 from ._totals import RowTotals, usd_total
@@ -42,7 +47,7 @@ def mean_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
     return (float(v.mean()), float(lo), float(hi))
 
 
-class ScoreReport(RowTotals):
+class ScoreReport(RowTotals, Exportable):
     """The result of :func:`~orchnb.evaluate` on any pipeline.
 
     ``scores`` has a row per input (input, expected, output, a column per scorer, status,
@@ -229,6 +234,40 @@ class ScoreReport(RowTotals):
                                                   or v is None},
                 "n_boot": self.n_boot, "level": self.level, "seed": self.seed}
 
+    def save(self, path: str | Path) -> Path:
+        """Write the report's rows and scores to a JSON file (a baseline for :meth:`check`
+        and ``python -m orchnb eval ... --baseline FILE``)."""
+        import json
+
+        target = Path(path)
+        target.write_text(json.dumps(self.to_record()), encoding="utf-8")
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScoreReport:
+        """A report written by :meth:`save`."""
+        import json
+
+        try:
+            rec = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls.from_record(rec)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SpecError(f"cannot read a saved eval report from {path}: {e}; write one "
+                            f"with report.save(path)") from None
+
+    def check(self, baseline: ScoreReport | str | Path, *,
+              margin: float = DEFAULT_MARGIN) -> Check:
+        """Compare with an earlier eval of the same rows (a report, or a file written by
+        :meth:`save`), each scorer by its paired CI: a regression is a drop whose CI lies
+        below 0 and that exceeds ``margin`` points. ``.passed``, ``.exit_code`` (1 on a
+        regression), ``.sentence``, ``.table``.
+
+        >>> report.check("baseline.json", margin=2).passed   # doctest: +SKIP
+        """
+        base = baseline if isinstance(baseline, ScoreReport) else ScoreReport.load(baseline)
+        return check_scores(self.scores, base.scores, self.scorer_names, margin=margin,
+                            level=self.level, seed=self.seed)
+
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> ScoreReport:
         import io
@@ -249,8 +288,11 @@ class ScoreReport(RowTotals):
         e = html.escape
         boxes = []
         for name, r in self.summary.iterrows():
+            unscored = (f" · {int(r['scored']):,} of {self.n:,} rows scored (no expected answer "
+                        f"on the rest)" if r["scored"] < self.n else "")
             boxes.append(_box(str(name), f"{r['mean']:.3f}" if not r["binary"] else _pct(r["mean"]),
-                              f"{self.level:.0%} CI {r['ci_low']:.3f}–{r['ci_high']:.3f}"))
+                              f"{self.level:.0%} CI {r['ci_low']:.3f}–{r['ci_high']:.3f}"
+                              + html.escape(unscored)))
         boxes += [
             _box("errors", f"{self.errors:,}", f"of {plural(self.n, 'row')}"),
             _box("latency p50 / p95", f"{_ms(self.latency_p50_ms)} / "

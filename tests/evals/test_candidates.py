@@ -58,14 +58,16 @@ def test_candidates_max_usd_caps_the_total_estimate(small, candidates):
 
 def test_threshold_sweep_reuses_the_similarities(small, make_embedding_router):
     router = make_embedding_router(threshold=0.25)
-    report = evaluate(router, small, progress=False)
+    report = evaluate(router, small, progress=False, oos_label="other")
     assert report.predictions.similarity.notna().all()
     sweep = report.threshold_sweep([-1.0, 0.1, 0.25, 0.4, 2.0])
     assert list(sweep.columns) == ["threshold", "accuracy", "answered_accuracy",
                                    "abstention_rate", "macro_f1", "expensive_share", "quality",
                                    "cost_per_1k",
-                                   # the default route "other" is a true label: out of scope
+                                   # oos_label="other" (a true label): out-of-scope columns
                                    "in_scope_accuracy", "oos_recall", "oos_precision"]
+    plain = evaluate(router, small, progress=False).threshold_sweep([0.25])
+    assert "oos_recall" not in plain.columns  # a default route is not out of scope by itself
     assert at_threshold_matches(report, sweep, 0.25)
     at = sweep.set_index("threshold")
     # At the router's own threshold the sweep reproduces the eval.

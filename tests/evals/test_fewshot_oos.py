@@ -81,7 +81,7 @@ def test_out_of_scope_metrics_auroc_and_macro_f1_equal_sklearn(tickets):
     examples, test = _split(tickets)
     examples.pop("other")  # "other" has no examples: it is the out-of-scope route
     router = _router({**examples}, "nearest", threshold=0.3)
-    report = evaluate(router, test, progress=False)
+    report = evaluate(router, test, progress=False, oos_label="other")
     p = report.predictions
     oos_true = (p.label == "other").to_numpy()
     oos_pred = (p.route == "other").to_numpy()
@@ -129,7 +129,7 @@ def test_calibrate_sets_the_threshold_and_the_sweep_matches_a_real_eval(tickets)
     cal = calibrate(router, val)
     assert router.classifier.threshold == cal.threshold and cal.objective == "accuracy"
     assert cal.value == cal.sweep.accuracy.max()
-    again = evaluate(router, val, progress=False)
+    again = evaluate(router, val, progress=False, oos_label="other")
     assert again.accuracy == pytest.approx(cal.value)  # unrounded scores: no disagreement
     assert again.oos_recall == pytest.approx(cal.chosen.oos_recall)
     cons = calibrate(router, val, objective="in_scope_accuracy", min_oos_recall=0.5)
@@ -150,7 +150,7 @@ def test_honest_numbers_examples_in_data_free_routes_and_setup_cost(tickets):
     assert flagged.examples_in_data == len(train_rows)
     assert evaluate(router, test, progress=False).examples_in_data == 0
     assert flagged.expensive_route is None  # no route is priced: no "dearest route"
-    assert "saving undefined (no route is priced" in repr(flagged)
+    assert "saving undefined (no route has a price" in repr(flagged)
     assert np.isnan(flagged.saving_usd) and np.isnan(flagged.expensive_share)
     assert flagged.summary.iloc[0].setup_usd == 0
 
@@ -220,7 +220,7 @@ def test_router_report_html_shows_oos_flags_and_undefined_saving(tickets):
     examples.pop("other")
     router = _router(examples, "nearest", threshold=0.3)
     train_rows = tickets[tickets.text.isin([t for v in examples.values() for t in v])]
-    report = evaluate(router, pd.concat([test, train_rows]), progress=False)
+    report = evaluate(router, pd.concat([test, train_rows]), progress=False, oos_label="other")
     html = report._repr_html_()
     assert "in scope / out of scope (other)" in html and "AUROC" in html
     assert "among the classifier&#x27;s own examples" in html or "classifier's own" in html
@@ -241,5 +241,6 @@ def test_repeats_evaluates_new_example_draws_and_reports_mean_and_sd(tickets):
     assert rep.mean() == pytest.approx(np.mean(acc)) and rep.sd() == pytest.approx(
         np.std(acc, ddof=1))
     assert "over 3 draws" in repr(rep)
-    with pytest.raises(orchnb.SpecError, match="seed -> router"):
-        evaluate(make(0), test, repeats=2, progress=False)
+    same = evaluate(make(0), test, repeats=2, progress=False, n_boot=0)  # one router, twice
+    assert same.table.accuracy.tolist() == pytest.approx([acc[0]] * 2)
+    assert "over 2 repeats" in repr(same)

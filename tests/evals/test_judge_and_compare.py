@@ -121,10 +121,14 @@ def test_compare_side_by_side_with_paired_tests_and_a_decision():
     test = exp.tests.iloc[0]
     assert (test.a_only, test.b_only) == (0, 2) and test["diff"] == pytest.approx(-0.05)
     assert test.p_mcnemar == pytest.approx(0.5)  # 2 discordant rows: binomtest(0, 2)
-    assert exp.best == "agent" and exp.choice == "chain"
-    ratio = t.loc["chain", "cost_per_1k"] / t.loc["agent", "cost_per_1k"]
-    assert exp.decision == (f"chain is within 5.0 points of agent on exact (p = 0.5) at "
-                            f"{ratio:.0%} of its cost")
+    # 2 discordant rows of 40 cannot show chain within 2 points of agent: McNemar's p = 0.5
+    # used to read as "chain is within 5.0 points of agent" and pick chain.
+    assert exp.best == "agent" and exp.choice == "agent"
+    assert exp.decision.startswith(
+        "agent scores best on exact (0.9); no simpler candidate is shown within 2 points of "
+        "it: chain is not shown better, worse or equivalent (-5.0 points, 95% CI [")
+    assert "rows would tell at this difference (80% power))" in exp.decision
+    assert "p =" not in exp.decision
     assert exp.plot_pareto().data
     assert exp._repr_html_().startswith("<div class='tex2jax_ignore mathjax_ignore'>")
 
@@ -137,7 +141,7 @@ def test_a_significantly_worse_simpler_candidate_is_not_chosen():
                          progress=False)
     assert exp.choice == "agent"
     assert exp.decision.startswith("agent scores best on exact (1)")
-    assert "chain -75.0 points" in exp.decision
+    assert "chain is worse (-75.0 points, 95% CI [" in exp.decision
 
 
 def test_the_decision_between_equals_and_for_the_simplest_best():
@@ -145,13 +149,20 @@ def test_the_decision_between_equals_and_for_the_simplest_best():
     same_b = _bot("cmp-eq-b", set(range(20)), "openai:gpt-4o-mini")
     exp = orchnb.compare({"a": same_a, "b": same_b}, ROWS, expected="answer", progress=False,
                          save=False)
-    assert exp.decision == ("a scores best on exact (0.5) and is the simplest candidate; "
-                            "b scores the same (p = 1)")
+    # Identical answers on 40 rows: equal here, but 40 rows cannot show equivalence within 2.
+    assert exp.decision.startswith("a scores best on exact (0.5) and is the simplest "
+                                   "candidate; b is not shown better, worse or equivalent "
+                                   "(+0.0 points, 95% CI [-4.7, +4.7]")
+    wide = orchnb.compare({"a": same_a, "b": same_b}, ROWS, expected="answer", progress=False,
+                          save=False, margin=5)
+    assert wide.decision.endswith("b is equivalent within ±5 points (+0.0 points, 95% CI "
+                                  "[-4.7, +4.7] by paired Wald interval, Agresti–Min adjusted "
+                                  "on 40 rows)")
     better = _bot("cmp-eq-c", set(range(30)), "openai:gpt-4o-mini")
     exp = orchnb.compare({"c": better, "a": same_a}, ROWS, expected="answer", progress=False,
                          save=False)
     assert exp.decision.startswith("c scores best on exact (0.75) and is the simplest "
-                                   "candidate; a is 25.0 points lower (p = ")
+                                   "candidate; a is worse (-25.0 points, 95% CI [")
 
 
 def test_experiments_persist_reopen_and_rerun_from_the_cache():

@@ -1,0 +1,80 @@
+"""evaluate(pipe, ..., repeats=N): the model really is called N times; per-row spread, pass@k,
+pass^k, the between-run SD and the rows that flip."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pandas as pd
+import pytest
+
+import orchnb
+from orchnb.evals import RepeatedReport, RepeatedScores
+
+ROWS = pd.DataFrame({"text": [f"q{i}" for i in range(6)], "answer": ["a"] * 6})
+
+
+def _flaky(name):
+    """A sim model right on rows 0-1 always, never on rows 2-3, and on rows 4-5 every other
+    call (a model at temperature > 0); counts its calls."""
+    calls = {"n": 0}
+    seen = {4: itertools.count(), 5: itertools.count()}
+
+    def answer(request):
+        calls["n"] += 1
+        i = int(request.messages[-1].content[1:])
+        if i < 2:
+            return "a"
+        if i < 4:
+            return "b"
+        return "a" if next(seen[i]) % 2 == 0 else "b"
+
+    orchnb.SimModel(name, fn=answer, priced_as="openai:gpt-4o-mini").register()
+    return orchnb.Chain(name, [orchnb.Step("s", f"sim:{name}", "{{ input }}")]), calls
+
+
+def test_repeats_call_the_model_every_time_and_report_spread_and_flips():
+    chain, calls = _flaky("rep-flaky")
+    rep = orchnb.evaluate(chain, ROWS, expected="answer", repeats=4, progress=False, n_boot=0)
+    assert isinstance(rep, RepeatedScores) and rep.repeats == 4
+    assert calls["n"] == 4 * 6  # not answered from the cache after the first repeat
+    assert [r.cached_calls for r in rep.reports] == [0, 0, 0, 0]
+    p = rep.per_row
+    assert p["flips"].tolist() == [False, False, False, False, True, True]
+    assert p["pass_any"].tolist() == [True, True, False, False, True, True]
+    assert p["pass_all"].tolist() == [True, True, False, False, False, False]
+    assert p.loc[4, "mean"] == 0.5 and p.loc[0, "sd"] == 0
+    assert list(rep.flipping.index) == [4, 5]
+    s = rep.summary.loc["exact"]
+    assert s.flipping == 2 and s.pass_at_k == pytest.approx(4 / 6)
+    assert s.pass_hat_k == pytest.approx(2 / 6)
+    # Each row 4/5 right twice in 4 tries: pass@2 = 1 - C(2,2)/C(4,2) = 5/6 on them.
+    assert rep.pass_at_k(2) == pytest.approx((2 + 2 * 5 / 6) / 6)
+    assert rep.pass_hat_k(2) == pytest.approx((2 + 2 * 1 / 6) / 6)
+    means = [r.mean() for r in rep.reports]
+    assert s.between_run_sd == pytest.approx(pd.Series(means).std())
+    assert "over 4 repeats, 2 of 6 rows flip" in repr(rep)
+
+
+def test_a_deterministic_pipeline_repeated_does_not_flip_and_a_rerun_reuses_repeat_0():
+    chain, calls = _flaky("rep-steady")
+    steady = orchnb.Chain("steady", [orchnb.FunctionStep("say", lambda x: "a")])
+    rep = orchnb.evaluate(steady, ROWS, expected="answer", repeats=3, progress=False, n_boot=0)
+    assert rep.summary.loc["exact", "flipping"] == 0 and rep.between_run_sd() == 0
+    orchnb.evaluate(chain, ROWS.head(2), expected="answer", progress=False, n_boot=0)
+    before = calls["n"]
+    orchnb.evaluate(chain, ROWS.head(2), expected="answer", repeats=2, progress=False, n_boot=0)
+    assert calls["n"] - before == 2  # repeat 0 from the cache, repeat 1 called again
+
+
+def test_router_repeats_and_the_factory_form_keep_their_meaning(small, make_router):
+    router = make_router()
+    rep = orchnb.evaluate(router, small, repeats=2, progress=False, n_boot=0)
+    assert isinstance(rep, RepeatedReport) and list(rep.table.index) == [0, 1]
+    assert rep.reports[1].cached_calls == 0 and rep.sd() == 0
+    with pytest.raises(orchnb.SpecError, match="repeats must be a whole number >= 1"):
+        orchnb.evaluate(router, small, repeats=0, progress=False)
+    assert math.isnan(RepeatedScores([rep_s := orchnb.evaluate(  # noqa: F841
+        orchnb.Chain("one", [orchnb.FunctionStep("s", lambda x: "a")]), ROWS,
+        expected="answer", progress=False, n_boot=0)]).between_run_sd())
