@@ -99,12 +99,13 @@ class GuardedPath:
         result, held = await self._attempts(op, span, held)
         try:
             charge, priced = op.charge(result, False)
-        finally:
-            self._release(held)  # the answering attempt's reservation, settled to the actual
+        except BaseException:
+            self._release(held)
+            raise
         if not priced:
             charge.usd = _NAN
-        if held is not None:
-            self.ledger.book(charge)
+        if held is not None:  # the answering attempt's reservation, settled to the actual
+            self.ledger.settle(held, charge)
         span.cost_usd, span.priced, span.cached = (charge.usd if priced else _NAN), priced, False
         op.fill(span, result)
         if op.kind == "model" and span.output_tokens is not None:

@@ -249,12 +249,16 @@ class SharedLedger:
             await asyncio.sleep(0.01)
 
     def settle(self, held: Charge, actual: Charge | None) -> None:
+        if held.settled:  # given back already (settling twice is a no-op, as in Ledger)
+            return
+        server_copy = replace(held)  # the server settles its own copy: not marked yet
+        held.settled = True
         if actual is not None:
             s = self.spent
             s.calls, s.tokens = s.calls + actual.calls, s.tokens + actual.tokens
             if not math.isnan(actual.usd):
                 s.usd += actual.usd
-        self._settle(held, actual)
+        self._settle(server_copy, actual)
 
     def check_after(self, step: str) -> None:
         self.local.check_after(step)
