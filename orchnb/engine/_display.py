@@ -40,6 +40,18 @@ def run_money(run: Run) -> str:
     return fmt_usd(run.cost_usd, unpriced=unpriced)
 
 
+def stopped_message(run: Run, how: str) -> str:
+    """What an interrupted or cancelled run's error says: how far it got, counted as its
+    progress bar counts, and where its partial trace is (never a guessed variable name)."""
+    done = sum(1 for s in run.trace.spans
+               if s.kind in ("model", "tool") and s.status in ("ok", "error"))
+    where = (f"; its trace is also in orchnb.traces(run_id={run.id!r})"
+             if getattr(run.options, "persist", False) else "")
+    return (f"run of '{run.pipeline}' {how} after {plural(done, 'finished call')}. The partial "
+            f"run is the pipeline's .last_run (or e.run after `except orchnb.RunCancelled as "
+            f"e`){where}")
+
+
 def _cost(s: Span) -> str:
     if s.kind != "model":
         return ""

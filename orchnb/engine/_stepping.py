@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from ..exceptions import RunCancelled
+from ._display import stopped_message
 from ._gate import Decision, Gate
 from ._loop import engine_loop, wait_future
 
@@ -33,8 +34,7 @@ class Stepping:
     def _mark_interrupted(self) -> None:
         if not isinstance(self.error, RunCancelled):
             self.status = "cancelled"
-            self.error = RunCancelled(f"run of '{self.pipeline}' interrupted; the partial trace "
-                                      f"is in run.trace.df")
+            self.error = RunCancelled(stopped_message(self, "interrupted"))  # type: ignore[arg-type]
             self.error.run = self  # type: ignore[attr-defined]
 
     def _result(self) -> Self:

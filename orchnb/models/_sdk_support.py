@@ -201,6 +201,10 @@ def _hint(status: int, key_variable: str) -> str:
         return f" Check the key in {key_variable}."
     if status == 404:
         return " Check the model name and the base URL."
+    if status == 429:
+        return " Rate limited: lower the pipeline's concurrency= or allow more retries."
+    if status >= 500:
+        return " The provider failed: try again later (the engine already retried)."
     return ""
 
 
@@ -230,14 +234,16 @@ def map_sdk_error(
     where = f"{provider}:{model}" + (f" at {url}" if url else "")
     if isinstance(error, sdk.APITimeoutError):
         within = f" within {timeout:g}s" if timeout is not None else ""
-        return CallTimeoutError(f"{where} did not answer{within}")
+        return CallTimeoutError(f"{where} did not answer{within}; allow more with timeout= "
+                                f"on the pipeline or orchnb.configure(timeout=...)")
     if isinstance(error, sdk.APIStatusError):
         return _status_error(error, where, provider, model, key_variable)
     if isinstance(error, sdk.APIConnectionError):
         cause = error.__cause__
         reason = f" ({type(cause).__name__})" if cause is not None else ""
         return ProviderError(
-            f"{where}: connection failed{reason}; the server closed or refused the connection",
+            f"{where}: connection failed{reason}; the server closed or refused the "
+            f"connection. Is it running at that URL (base_url=, or the SDK's *_BASE_URL)?",
             provider=provider, model=model, status=None, retryable=True,
         )
     if isinstance(error, UnicodeDecodeError):
