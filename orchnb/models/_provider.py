@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ..exceptions import SpecError, UnknownModelError
+from ._names import CHECKED_PROVIDERS, warn_if_misspelt
 from ._sim import SimProvider
 from ._types import Capabilities, ModelRequest, ModelResponse, OnDelta
 
@@ -223,6 +224,8 @@ def resolve_model(spec: str | Model, **options: Any) -> Model:
         )
     provider_name, name = m.group(1), m.group(2)
     provider = get_provider(provider_name, **options)
+    if provider_name in CHECKED_PROVIDERS:
+        warn_if_misspelt(provider_name, name)  # a typo warns when the pipeline is defined
     return Model(provider=provider, provider_name=provider_name, name=name)
 
 

@@ -20,6 +20,7 @@ from ..memory import Memory
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 from ._registry import BUILTIN, check_pattern
+from ._yaml_words import plain_yaml_error
 
 MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
 """A ``provider:model`` string (a notebook name never has a colon)."""
@@ -333,7 +334,7 @@ def load_yaml(text: str, *, line_offset: int = 0) -> tuple[yaml.Node | None, Any
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = (mark.line + 1 + line_offset) if mark else None
-        raise YAMLError(f"invalid YAML: {e.problem or e}", line=line) from None
+        raise YAMLError(plain_yaml_error(e, text), line=line) from None
     except RecursionError:  # deep block nesting that the flow pre-check cannot see
         raise YAMLError(f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep") from None
     finally:
