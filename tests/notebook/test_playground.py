@@ -300,6 +300,32 @@ def test_trace_view_follows_one_run_or_all(router):
         everything.close()
 
 
+def test_trace_view_stop_keeps_the_table_and_stops_following(router):
+    view = TraceView()
+    run = router("refund please")
+    view.stop()  # the demo's last line: the rows of the runs before it stay on the page
+    assert view.total == len(run.trace.spans) and view.comm is not None
+    router("where is my invoice")
+    time.sleep(0.3)
+    assert view.total == len(run.trace.spans)
+    view.close()
+
+
+def test_trace_view_money_is_fmt_usd_and_unknown_prices_say_unpriced(fake_env):
+    from orchnb.testing import FakeReply
+
+    fake_env.responder = lambda request: FakeReply(text="ok", input_tokens=1000,
+                                                   output_tokens=100)
+    run = orchnb.Chain("m", [orchnb.Step("a", "openai:gpt-4o-mini", "{{ input }}"),
+                             orchnb.Step("b", "openai:no-such-model-xyz", "{{ input }}")],
+                       cache=False)("x")
+    rows = {r["step"]: r for r in TraceView(run).rows if r["kind"] == "model"}
+    cost = next(s.cost_usd for s in run.trace.spans if s.step == "a" and s.kind == "model")
+    assert rows["a"]["cost"] == orchnb.trace.fmt_usd(cost) == "$0.00021"
+    assert rows["b"]["cost"] == "unpriced"
+    assert "unpriced" in TraceView(run).static_html()
+
+
 def test_reprs_are_cheap_and_the_bundle_has_static_html(router):
     pg = Playground(router, input="refund please")
     assert repr(pg) == "<Playground 'triage' (router, 4 editable nodes): idle, 0 runs>"
