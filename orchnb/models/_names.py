@@ -1,4 +1,4 @@
-"""Is a model name a likely typo? Checked against genai-prices' list of known models.
+"""Model names in genai-prices' table: a name's price entry, and whether it is a likely typo.
 
 New models appear before price tables know them, so an unknown name is never an error; only a
 name one or two letters from a known one (``gpt-4o-mnii``) gets a warning that names it.
@@ -10,12 +10,33 @@ import difflib
 import os
 import warnings
 from functools import lru_cache
+from typing import Any
 
 from ..exceptions import OrchnbWarning
 
 CHECKED_PROVIDERS = frozenset({"openai", "anthropic"})
 """Providers whose names the price table knows well enough to suggest a correction."""
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic"}
+
+
+@lru_cache(maxsize=512)
+def model_price(provider: str, model: str) -> Any | None:
+    """genai-prices' ModelPrice for a model, or None when the table does not know it."""
+    try:
+        from genai_prices import Usage as GUsage
+        from genai_prices import calc_price
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    try:
+        calc = calc_price(
+            GUsage(input_tokens=1, output_tokens=1),
+            model_ref=model,
+            provider_id=_PROVIDER_IDS.get(provider, provider),
+        )
+    except (LookupError, ValueError):
+        return None
+    return calc.model_price
 
 
 @lru_cache(maxsize=8)
@@ -43,9 +64,7 @@ def likely_model(provider: str, name: str) -> str | None:
     known = known_models(provider)
     if not known or name in known:
         return None
-    from ._pricing import _model_price  # the table's own matching (dated snapshots, aliases)
-
-    if _model_price(provider, name) is not None:
+    if model_price(provider, name) is not None:  # the table's own matching (dated snapshots)
         return None
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
     return close[0] if close else None

@@ -20,6 +20,8 @@ from ..memory import Memory
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 from ._registry import BUILTIN, check_pattern
+from ._spec_options import BudgetSpec, RetrySpec
+from ._spec_options import common_options as common_options
 from ._yaml_words import plain_yaml_error
 
 MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
@@ -62,7 +64,7 @@ class StepSpec(SpecModel):
 
 Builder = Callable[[Any, "SpecContext", str, str], Pipeline]
 _BUILDERS: dict[str, tuple[type[SpecModel], Builder]] = {}
-_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream"}
+_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream", "retry"}
 
 
 def register_builder(pattern: str, schema: type[SpecModel], build: Builder,
@@ -442,30 +444,6 @@ def from_dict(spec: Mapping[str, Any], name: str = "pipeline",
     return SpecContext(dict(namespace or {})).pipeline(spec, "", name)
 
 
-def common_options(spec: Any) -> dict[str, Any]:
-    """The options every pattern accepts in YAML (budget, cache, timeout, stream)."""
-    from ..engine import Budget
-
-    opts: dict[str, Any] = {}
-    if getattr(spec, "budget", None):
-        opts["budget"] = Budget(**spec.budget.model_dump())
-    if getattr(spec, "cache", None) is not None:
-        opts["cache"] = spec.cache
-    if getattr(spec, "timeout", None) is not None:
-        opts["timeout"] = spec.timeout
-    if getattr(spec, "stream", None) is not None:
-        opts["stream"] = spec.stream
-    return opts
-
-
-class BudgetSpec(SpecModel):
-    """``budget: {max_calls, max_tokens, max_usd}``"""
-
-    max_calls: int | None = Field(default=None, ge=0, strict=True)
-    max_tokens: int | None = Field(default=None, ge=0, strict=True)
-    max_usd: float | None = Field(default=None, ge=0)
-
-
 class PatternSpec(SpecModel):
     """Keys every pattern accepts."""
 
@@ -478,6 +456,8 @@ class PatternSpec(SpecModel):
     """Seconds per attempt of a model call."""
     stream: bool | None = None
     """Stream every model call's text as it arrives (a live cell output, ``pipe.stream``)."""
+    retry: RetrySpec | None = None
+    """``retry: {max_attempts, backoff, max_backoff, max_retry_after, jitter}``."""
 
 
 _BUILTIN_SPEC_MODULES = tuple(f"{module}_spec" for module, _ in BUILTIN.values())
