@@ -303,7 +303,7 @@ def test_a_dead_collector_is_said_once_and_flush_stays_bounded(caplog):
 
 
 def test_openinference_kinds_and_values_sit_beside_the_genai_attributes():
-    run, spans = _run(_chain(), "an invoice", include_content=True)
+    _, spans = _run(_chain(), "an invoice", include_content=True)
     kinds = {s.attributes["orchnb.kind"]: s.attributes["openinference.span.kind"]
              for s in spans.values()}
     assert kinds == {"run": "CHAIN", "step": "CHAIN", "model": "LLM"}
