@@ -380,3 +380,18 @@ def test_fork_here_replays_earlier_calls_runs_the_rest_and_compares(router):
     assert pg.comparison["first_divergence"] is not None
     pg._on_msg(pg, {"action": "fork", "key": "triage/tech/reply", "fields": {"colour": 1}}, [])
     assert pg.message["level"] == "error" and "'colour' cannot be edited" in pg.message["text"]
+
+
+def test_history_latency_leaves_out_the_time_a_run_sat_paused():
+    from orchnb.notebook._live import history_entry
+
+    pipe = orchnb.Chain("paused", [orchnb.Step(f"s{i}", "sim:echo", "{{ input }}")
+                                   for i in range(2)], cache=False)
+    run = pipe.start("x")
+    time.sleep(0.6)  # a person reading the pending call before clicking Step
+    run.step()
+    time.sleep(0.6)
+    run.resume()
+    root = next(s for s in run.trace.spans if s.kind == "run")
+    assert root.latency_ms > 600  # the run span keeps the wall time
+    assert history_entry(run, 1, 0)["latency_ms"] < 300  # the playground shows the work
