@@ -6,6 +6,7 @@ of the cell body: ``line 7, key 'routes.refund.prompt': undefined template varia
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,12 @@ def Count(default: int | None, *, ge: int | None = None, le: int | None = None) 
     to pydantic's lax mode, and to Python). Without ``ge``/``le`` the range is left to the
     constructor the value goes to (its message names the range, e.g. ``≥ 1 and ≤ 10,000``)."""
     return Field(default=default, ge=ge, le=le, strict=True)
+
+
+def _shell_name(obj: Any) -> bool:
+    """IPython's own callables in a notebook namespace (exit, quit, get_ipython, open)."""
+    module = str(getattr(obj, "__module__", "") or "")
+    return module.startswith(("IPython", "_sitebuiltins", "builtins")) or module in ("io", "_io")
 
 
 class SpecModel(BaseModel):
@@ -110,10 +117,12 @@ class SpecContext:
         if not isinstance(name, str):
             raise self.error(f"expected the name of a Python function, got {name!r}", key)
         if name not in self.namespace:
-            known = sorted(k for k, v in self.namespace.items()
-                           if callable(v) and not k.startswith("_"))[:12]
+            known = sorted(k for k, v in self.namespace.items() if callable(v)
+                           and not k.startswith("_") and not _shell_name(v))[:12]
+            close = difflib.get_close_matches(name, known, n=1)
             raise self.error(
-                f"'{name}' is not defined in the notebook; define it in a cell above"
+                f"'{name}' is not defined in the notebook; "
+                + (f"did you mean '{close[0]}'?" if close else "define it in a cell above")
                 + (f" (callables defined: {', '.join(known)})" if known else ""), key)
         return self.namespace[name]
 
