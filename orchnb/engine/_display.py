@@ -65,10 +65,11 @@ def _cells(step: str, kind: str, what: str, status: str, tokens: str, cost: str,
            out: str, *, style: str = "") -> str:
     right = "style='text-align:right'"
     colour = "" if status in ("ok", "running", "paused", "") else " style='color:#c62828'"
-    return (f"<tr{style}><td>{step}</td><td>{_E(kind)}</td><td>{what}</td>"
+    left = "style='text-align:left'"  # JupyterLab right-aligns table cells
+    return (f"<tr{style}><td {left}>{step}</td><td {left}>{_E(kind)}</td><td {left}>{what}</td>"
             f"<td{colour}>{_E(status)}</td><td {right}>{tokens}</td><td {right}>{cost}</td>"
-            f"<td {right}>{ms}</td><td style='max-width:40em;white-space:pre-wrap;"
-            f"overflow-wrap:anywhere'>{_E(out[:300])}</td></tr>")
+            f"<td {right}>{ms}</td><td style='text-align:left;max-width:40em;white-space:pre-wrap;"
+            f"overflow-wrap:break-word'>{_E(out[:300])}</td></tr>")
 
 
 def _span_row(s: Span) -> str:
