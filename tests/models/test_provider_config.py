@@ -73,3 +73,13 @@ def test_a_compatible_server_with_a_key_variable_names_that_variable(monkeypatch
     with pytest.raises(MissingAPIKeyError) as info:
         _pipe("keyed:m")("x")
     assert "LOCAL_KEY" in str(info.value) and info.value.provider == "keyed"
+
+
+def test_anthropic_follows_its_base_url_too(monkeypatch):
+    with FakeProvider(latency=0.0) as first, FakeProvider(latency=0.0) as second:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", first.anthropic_base_url)
+        _pipe("anthropic:claude-haiku-4-5")("one")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", second.anthropic_base_url)
+        _pipe("anthropic:claude-haiku-4-5")("two")
+        assert len(first.requests) == 1 and len(second.requests) == 1
