@@ -6,9 +6,9 @@
 'Hello world'
 """
 
-from __future__ import annotations
-
-from typing import Any
+# No `from __future__ import annotations` and no bare `Any` here: both would be names of the
+# package (`orchnb.annotations`, `orchnb.Any`), and dir(orchnb) is its documentation.
+from typing import Any as _Any
 
 from .engine import (
     Budget,
@@ -131,7 +131,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # Heavy parts (SDKs, pandas, plotly, widgets) load on first use so `import orchnb` is fast.
     if name in _LAZY:
         import importlib
@@ -145,10 +145,11 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    public = {n for n in globals() if not n.startswith("_") or n.startswith("__")}
+    return sorted(public | set(_LAZY))
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """``%load_ext orchnb``: registers the ``%%orch`` / ``%orch`` magics."""
     from .notebook import load_ipython_extension as load
 

@@ -20,11 +20,14 @@
         ├── StructuredOutputError a model's answer did not fit the step's output schema, twice
         └── RunCancelled          the run was cancelled (kernel interrupt, Stop button)
 
-Every message says what was wrong, where (step, YAML key, line) and what to do.
+Every message says what was wrong, where (step, YAML key, line) and what to do. In IPython each
+shows as that one block, not a traceback through orchnb's internals; ``%xmode verbose`` or
+``orchnb.configure(debug=True)`` brings the traceback back.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 __all__ = [
@@ -113,11 +116,48 @@ class UnknownModelError(SpecError):
     """A model string is malformed (``provider:model``) or names an unknown provider."""
 
 
+_DEBUG = [False]
+
+
+def show_tracebacks(on: bool) -> None:
+    """Show orchnb's errors in IPython with their full traceback (``configure(debug=True)``)."""
+    _DEBUG[0] = bool(on)
+
+
+def _shell() -> Any:
+    ipython = sys.modules.get("IPython")  # never imported here: only if a shell is running
+    return ipython.get_ipython() if ipython is not None else None
+
+
+def _verbose(shell: Any) -> bool:
+    mode = getattr(getattr(shell, "InteractiveTB", None), "mode", "")
+    return _DEBUG[0] or mode == "Verbose"
+
+
 class _UserFacing:
-    """Errors the user caused show as one clear block in IPython, not a traceback."""
+    """Errors a user causes or meets show as one clear block in IPython (what, where, what to
+    do), not a traceback through orchnb's internals. IPython asks for this block instead of a
+    traceback; ``%xmode verbose`` or ``orchnb.configure(debug=True)`` gets the traceback."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+        shell = _shell()
+        if shell is not None and _verbose(shell):
+            return shell.InteractiveTB.structured_traceback(  # type: ignore[no-any-return]
+                type(self), self, self.__traceback__)
+        lines = [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+        run = getattr(self, "run", None)
+        if run is not None and getattr(run, "id", None):
+            step = getattr(self, "step", None)
+            named = not step or f"step '{step}'" in str(self)
+            lines.append(f"  where: run {run.id} of '{run.pipeline}'"
+                         + ("" if named else f", step '{step}'"))
+        cause = self.__cause__
+        if cause is not None and not isinstance(self, ProviderError | CallTimeoutError) \
+                and not isinstance(cause, OrchnbError):
+            lines.append(f"  caused by {type(cause).__name__}: {str(cause)[:500]}")
+        lines.append("\x1b[2m  (full traceback: %xmode verbose, or "
+                     "orchnb.configure(debug=True))\x1b[0m")
+        return lines
 
 
 class ForkError(SpecError):
@@ -152,7 +192,7 @@ class MissingAPIKeyError(_UserFacing, OrchnbError):
         return cls(provider, variable, missing=missing)
 
 
-class RunError(OrchnbError):
+class RunError(_UserFacing, OrchnbError):
     """A failure during a run. ``step`` names the step that failed, when known."""
 
     step: str | None = None
@@ -188,7 +228,7 @@ class CallTimeoutError(RunError):
     """A model or tool call exceeded its timeout (retried like a transient provider error)."""
 
 
-class BudgetExceeded(_UserFacing, RunError):
+class BudgetExceeded(RunError):
     """A budget cap (calls, tokens or USD) was reached. ``limit`` names which one."""
 
     def __init__(self, message: str, *, limit: str):
@@ -196,7 +236,7 @@ class BudgetExceeded(_UserFacing, RunError):
         super().__init__(message)
 
 
-class MaxIterationsExceeded(_UserFacing, RunError):
+class MaxIterationsExceeded(RunError):
     """An agent loop, re-planner or team reached its cap on iterations or turns."""
 
 
@@ -223,7 +263,7 @@ class StructuredOutputError(RunError):
         super().__init__(message)
 
 
-class RunCancelled(_UserFacing, RunError):
+class RunCancelled(RunError):
     """The run was cancelled (kernel interrupt or Stop). The partial trace is kept."""
 
 

@@ -14,7 +14,8 @@ The export cells at the end use two optional extras: Parquet needs `pyarrow`
 (`pip install 'orchnb[fast]'`) and OpenTelemetry needs `opentelemetry-sdk`
 (`pip install 'orchnb[otel]'`). Without them those cells say so and skip; everything else runs on
 the base install."""),
-code("""import os, tempfile
+code("""%load_ext orchnb
+import os, tempfile
 import orchnb, pandas as pd
 from orchnb.testing import FakeProvider, FakeReply
 

@@ -4,6 +4,13 @@ import nbformat as nbf
 nb = nbf.v4.new_notebook()
 md = nbf.v4.new_markdown_cell
 code = nbf.v4.new_code_cell
+
+
+def parameters(source: str) -> nbf.NotebookNode:
+    """A code cell tagged ``parameters``: papermill's ``-p name value`` replaces its values."""
+    return nbf.v4.new_code_cell(source, metadata={"tags": ["parameters"]})
+
+
 cells = [
 md("""# orchnb quickstart
 
@@ -50,9 +57,11 @@ steps:
     system: "Is the document an invoice, a contract or a report? Answer with one word."
     prompt: "{{ steps.summarize }}"
 """),
-code("""doc = ("This agreement is made between the parties named below. The term is twelve months. "
-       "Either party may end it with thirty days notice.")
-run = brief(doc)
+md("""The document to run on is a notebook parameter (the cell is tagged `parameters`), so
+papermill can swap it: `papermill quickstart.ipynb out.ipynb -p doc "Invoice 7: amount due $90."`"""),
+parameters("""doc = ("This agreement is made between the parties named below. The term is twelve months. "
+       "Either party may end it with thirty days notice.")"""),
+code("""run = brief(doc)
 run"""),
 md("Every run's trace is a pandas DataFrame: one row per span (run → step → model call)."),
 code("""run.trace.df[["step", "kind", "status", "model", "simulated", "latency_ms",

@@ -20,6 +20,12 @@ def test_every_public_name_is_exported_and_documented():
     assert set(orchnb.__all__) <= set(dir(orchnb))
 
 
+def test_no_helper_leaks_into_the_namespace():
+    for name in ("Any", "annotations", "_Any"):
+        assert name not in dir(orchnb), name
+    assert not hasattr(orchnb, "Any") and not hasattr(orchnb, "annotations")
+
+
 def test_design_names_exist():
     for name in ("Chain", "Router", "MapReduce", "Agent", "PlanExecute", "Team", "Run",
                  "traces", "evaluate", "Playground"):

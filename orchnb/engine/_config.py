@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ..exceptions import SpecError
+from ..exceptions import SpecError, show_tracebacks
 
 MAX_CONCURRENCY = 10_000
 """Most calls a fan-out (map-reduce, evaluate, judge) may have in flight at once."""
@@ -229,12 +229,17 @@ def defaults() -> RunOptions:
 def configure(**changes: Any) -> RunOptions:
     """Change the session defaults (``cache``, ``persist``, ``timeout``, ``budget``, ``retry``...).
 
+    ``debug=True`` shows orchnb's errors in IPython with their full traceback (as ``%xmode
+    verbose`` does) instead of the one block that says what, where and what to do.
+
     >>> import orchnb
     >>> orchnb.configure(cache=False).cache
     False
     >>> _ = orchnb.configure(cache=True)
     """
-    known = {f.name for f in fields(RunOptions)}
+    if "debug" in changes:  # not a run option: how errors show in IPython
+        show_tracebacks(changes.pop("debug"))
+    known = {f.name for f in fields(RunOptions)} | {"debug"}
     unknown = sorted(set(changes) - known)
     if unknown:
         raise SpecError(f"configure(): unknown option(s) {', '.join(unknown)}; known: "

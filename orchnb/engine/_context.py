@@ -30,6 +30,7 @@ from ..tools import Tool
 from ..trace import MAX_TEXT, Span, clip
 from ._budget import Ledger
 from ._cache import get_cache
+from ._display import stopped_message
 from ._events import EventBus
 from ._fanout import FanOut
 from ._gate import Boundary, Gate
@@ -92,10 +93,7 @@ class RunContext(GuardedPath):
         except (Exception, asyncio.CancelledError, KeyboardInterrupt) as e:
             status = status_of(e)
             if status == "cancelled" and not isinstance(e, RunCancelled):
-                done = sum(1 for s in run.trace.spans
-                           if s.kind in ("model", "tool") and s.status == "ok")
-                e = RunCancelled(f"run of '{run.pipeline}' cancelled after {done} completed "
-                                 f"calls; the partial trace is in run.trace.df")
+                e = RunCancelled(stopped_message(run, "cancelled"))
             scrub_exception(e)  # run.error, its str and repr never carry a key
             root.status = status  # type: ignore[assignment]
             root.error = f"{type(e).__name__}: {e}"

@@ -61,9 +61,11 @@ class FanOut(Generic[T]):
             finally:
                 if lease is not None:
                     lease.give_back()
-                if self.progress is not None:
-                    self.finished += 1
-                    self.progress(self.finished, n)
+            # Counted only once the item finished: a cancelled one raised past (an interrupt
+            # must leave the bar at the count the error message gives).
+            if self.progress is not None:
+                self.finished += 1
+                self.progress(self.finished, n)
 
     async def run(self) -> list[Any]:
         tasks, failed = self.tasks, self.failed

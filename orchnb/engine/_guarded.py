@@ -232,9 +232,12 @@ def _note_attempts(span: Span, failures: list[dict[str, Any]], op: Op) -> None:
 
 def _located(error: Exception, span: Span, attempts: int,
              tried: Sequence[str] = ()) -> Exception:
-    tries = f"; gave up after {attempts} attempts" if attempts > 1 else ""
+    text = str(error)
+    # After a message that ends in a sentence (its advice), the count is a sentence too.
+    sep = " Gave" if text.rstrip().endswith((".", "?")) else "; gave"
+    tries = f"{sep} up after {attempts} attempts" if attempts > 1 else ""
     if len(tried) > 1:
         tries += f" (models tried in order: {', '.join(tried)})"
-    error.args = (f"step '{span.step}' ({span.provider}:{span.model}): {error}{tries}",)
+    error.args = (f"step '{span.step}' ({span.provider}:{span.model}): {text}{tries}",)
     error.step = span.step  # type: ignore[attr-defined]
     return error

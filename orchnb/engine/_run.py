@@ -14,10 +14,10 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..trace import Trace, fmt_usd
+from ..trace import Trace
 from ._config import RunOptions
 from ._context import RunContext, total_cost
-from ._display import plural, run_html
+from ._display import plural, run_html, run_money
 from ._forking import Rebuild, prepare_fork, replay_run
 from ._gate import Boundary, Gate
 from ._loop import engine_loop, in_running_loop, thread_loop, wait_future
@@ -214,7 +214,7 @@ class Run(Stepping, Streaming):
         out = out if len(out) < 60 else out[:57] + "..."
         nxt = f", next={self.pending[0].step!r}" if self.pending else ""
         return (f"<Run {self.pipeline!r} {self.status}{nxt}: {plural(self.calls, 'call')}, "
-                f"{fmt_usd(self.cost_usd, unpriced=self.unpriced_calls)}{sim}, output={out!r}>")
+                f"{run_money(self)}{sim}, output={out!r}>")
 
     def _repr_html_(self) -> str:
         return run_html(self)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
-from ..exceptions import RunCancelled
+from ..exceptions import OrchnbWarning, RunCancelled
+from ._display import stopped_message
 from ._gate import Decision, Gate
 from ._loop import engine_loop, wait_future
 
@@ -33,8 +35,7 @@ class Stepping:
     def _mark_interrupted(self) -> None:
         if not isinstance(self.error, RunCancelled):
             self.status = "cancelled"
-            self.error = RunCancelled(f"run of '{self.pipeline}' interrupted; the partial trace "
-                                      f"is in run.trace.df")
+            self.error = RunCancelled(stopped_message(self, "interrupted"))  # type: ignore[arg-type]
             self.error.run = self  # type: ignore[attr-defined]
 
     def _result(self) -> Self:
@@ -69,8 +70,21 @@ class Stepping:
         self._wait(self._control_nowait(action))
         return self._paused_or_result()
 
+    def _finished(self, what: str) -> bool:
+        """Warn (and say what to do) when a control is used on a run that has ended."""
+        if not self._done.is_set():
+            return False
+        warnings.warn(
+            f"run of '{self.pipeline}' has already ended ({self.status}): there is nothing to "
+            f"{what}. Start a paused run with pipe.start(input) (or %orch step NAME INPUT), "
+            f"or re-run a step of this one with run.fork(step)", OrchnbWarning, stacklevel=3)
+        return True
+
     def step(self, n: int = 1) -> Self:
-        """Let the next ``n`` calls happen, then pause again (returns the run)."""
+        """Let the next ``n`` calls happen, then pause again (returns the run). On a run that
+        has ended, warns and does nothing."""
+        if self._finished("step"):
+            return self
         for _ in range(n):
             self._control(lambda: self._gate.release())  # type: ignore[union-attr]
         return self
@@ -81,11 +95,15 @@ class Stepping:
 
     def approve(self, arguments: dict[str, Any] | None = None) -> Self:
         """Let the pending tool call run, optionally with edited arguments."""
+        if self._finished("approve"):
+            return self
         return self._control(lambda: self._gate.release(  # type: ignore[union-attr]
             Decision("proceed", arguments)))
 
     def reject(self, reason: str = "") -> Self:
         """Refuse the pending tool call; the agent sees the rejection as an observation."""
+        if self._finished("reject"):
+            return self
         return self._control(lambda: self._gate.release(  # type: ignore[union-attr]
             Decision("reject", reason=reason)))
 

@@ -278,11 +278,21 @@ class AnthropicProvider:
         self._api_key = api_key
         remember_secret(api_key)  # scrubbed from errors and traces
         self.base_url = base_url
-        self._clients: LoopClients[Any] = LoopClients(self._make_client)
+        self._clients: LoopClients[Any] = LoopClients(self._make_client, self._identity)
+
+    @property
+    def url(self) -> str:
+        """The base URL calls go to now (``ANTHROPIC_BASE_URL`` is read at each call)."""
+        return self.base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+
+    def _identity(self) -> tuple[str, int]:
+        # A key or URL set in a running kernel takes effect at the next call: a new client.
+        key = (self._api_key or os.environ.get(_KEY_VAR)
+               or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
+        return self.url, hash(key)
 
     def __repr__(self) -> str:
-        url = self.base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
-        return f"AnthropicProvider(base_url={url!r})"
+        return f"AnthropicProvider(base_url={self.url!r})"
 
     def check(self, model: str) -> None:
         """Before a run: raise :class:`MissingAPIKeyError` when no key is configured."""
@@ -296,13 +306,13 @@ class AnthropicProvider:
         from anthropic import AsyncAnthropic
 
         # None lets the SDK read ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL itself.
-        return AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0)
+        return AsyncAnthropic(api_key=self._api_key, base_url=self.url, max_retries=0)
 
     def _error(self, error: Exception, model: str, timeout: float | None) -> Exception:
         import anthropic
 
         mapped = map_sdk_error(error, anthropic, provider="anthropic", model=model,
-                               timeout=timeout, key_variable=_KEY_VAR)
+                               timeout=timeout, key_variable=_KEY_VAR, url=self.url)
         if mapped is error:
             raise error  # not an SDK error: a bug to see as is, not a provider failure
         return mapped
@@ -344,7 +354,8 @@ class AnthropicProvider:
                                           **({} if idle is None else {"timeout": idle}))
 
         chunks = await consume(opened, state.add, sdk=anthropic, provider="anthropic",
-                               model=model, request=request, key_variable=_KEY_VAR)
+                               model=model, request=request, key_variable=_KEY_VAR,
+                               url=self.url)
         if not state.stopped:
             raise incomplete(f"anthropic:{model}", chunks, provider="anthropic", model=model)
         return state.response()

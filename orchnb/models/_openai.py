@@ -34,6 +34,10 @@ from ._types import (
 )
 
 _KEY_VAR = "OPENAI_API_KEY"
+_URL_VAR = "OPENAI_BASE_URL"
+_DEFAULT_URL = "https://api.openai.com/v1"
+NO_KEY = "orchnb-no-key"
+"""What a server that needs no key is sent as one (the SDK refuses to send none)."""
 
 
 def _message(m: Message) -> dict[str, Any]:
@@ -234,32 +238,51 @@ class OpenAIProvider:
         base_url: str | None = None,
         organization: str | None = None,
         capabilities: Capabilities | None = None,
+        *,
+        name: str = "openai",
+        key_variable: str | None = _KEY_VAR,
     ):
         if capabilities is not None:
             self.capabilities = capabilities
+        self.name = name  # what errors call it: 'local:m' for an openai_compatible('local')
         self._api_key = api_key
+        self._key_variable = key_variable
         self.base_url = base_url
         self.organization = organization
         remember_secret(api_key)  # scrubbed from errors and traces
-        self._clients: LoopClients[Any] = LoopClients(self._make_client)
+        self._clients: LoopClients[Any] = LoopClients(self._make_client, self._identity)
+
+    @property
+    def url(self) -> str:
+        """The base URL calls go to now (``OPENAI_BASE_URL`` is read at each call)."""
+        return self.base_url or os.environ.get(_URL_VAR) or _DEFAULT_URL
+
+    def _key(self) -> str | None:
+        if self._api_key:
+            return self._api_key
+        if self._key_variable is None:
+            return NO_KEY  # a server that needs no key (openai_compatible without one)
+        return os.environ.get(self._key_variable) or None
+
+    def _identity(self) -> tuple[str, int]:
+        # A key or URL set in a running kernel takes effect at the next call: a new client.
+        return self.url, hash(self._key())
 
     def __repr__(self) -> str:
-        url = self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        return f"OpenAIProvider(base_url={url!r})"
+        return f"OpenAIProvider(base_url={self.url!r})"
 
     def check(self, model: str) -> None:
         """Before a run: raise :class:`MissingAPIKeyError` when no key is configured."""
-        if not (self._api_key or os.environ.get(_KEY_VAR)):
-            raise MissingAPIKeyError("openai", _KEY_VAR)
+        if not self._key():
+            raise MissingAPIKeyError(self.name, self._key_variable or _KEY_VAR)
 
     def _make_client(self) -> Any:
         self.check("")
         from openai import AsyncOpenAI
 
-        # None lets the SDK read OPENAI_API_KEY / OPENAI_BASE_URL itself.
         return AsyncOpenAI(
-            api_key=self._api_key,
-            base_url=self.base_url,
+            api_key=self._key(),
+            base_url=self.url,
             organization=self.organization,
             max_retries=0,
         )
@@ -269,8 +292,8 @@ class OpenAIProvider:
         # the SDK imported before the call; anything that is not an SDK error re-raises as is.
         import openai
 
-        mapped = map_sdk_error(error, openai, provider="openai", model=model, timeout=timeout,
-                               key_variable=_KEY_VAR)
+        mapped = map_sdk_error(error, openai, provider=self.name, model=model, timeout=timeout,
+                               key_variable=self._key_variable or _KEY_VAR, url=self.url)
         if mapped is error:
             raise error
         return mapped
@@ -301,7 +324,7 @@ class OpenAIProvider:
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
             # A 200 whose body the SDK accepted but that is no openai answer (an
             # "compatible" server's own shape): a malformed answer, retried like one.
-            raise malformed_answer("openai", model, e) from None
+            raise malformed_answer(self.name, model, e) from None
 
     async def _stream(self, client: Any, model: str, request: ModelRequest,
                       on_delta: OnDelta) -> ModelResponse:
@@ -315,10 +338,11 @@ class OpenAIProvider:
                 model=model, stream=True, stream_options={"include_usage": True},
                 **to_openai(request), **({} if idle is None else {"timeout": idle}))
 
-        chunks = await consume(opened, state.add, sdk=openai, provider="openai", model=model,
-                               request=request, key_variable=_KEY_VAR)
+        chunks = await consume(opened, state.add, sdk=openai, provider=self.name, model=model,
+                               request=request, key_variable=self._key_variable or _KEY_VAR,
+                               url=self.url)
         if state.finish_reason is None:
-            raise incomplete(f"openai:{model}", chunks, provider="openai", model=model)
+            raise incomplete(f"{self.name}:{model}", chunks, provider=self.name, model=model)
         return state.response()
 
     async def embed(

@@ -8,33 +8,12 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from ..exceptions import UnknownModelError
+from ._names import model_price as _model_price
 from ._provider import Model, resolve_model
 from ._types import Usage
-
-_PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic"}
-
-
-@lru_cache(maxsize=512)
-def _model_price(provider: str, model: str) -> Any | None:
-    """genai-prices' ModelPrice for a model, or None when the table does not know it."""
-    try:
-        from genai_prices import Usage as GUsage
-        from genai_prices import calc_price
-    except ImportError:  # pragma: no cover - a core dependency
-        return None
-    try:
-        calc = calc_price(
-            GUsage(input_tokens=1, output_tokens=1),
-            model_ref=model,
-            provider_id=_PROVIDER_IDS.get(provider, provider),
-        )
-    except (LookupError, ValueError):
-        return None
-    return calc.model_price
 
 
 def _flat(rate: Any) -> float | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ..exceptions import SpecError, UnknownModelError
+from ._names import CHECKED_PROVIDERS, warn_if_misspelt
 from ._sim import SimProvider
 from ._types import Capabilities, ModelRequest, ModelResponse, OnDelta
 
@@ -242,6 +243,8 @@ def resolve_model(spec: str | Model, **options: Any) -> Model:
         )
     provider_name, name = m.group(1), m.group(2)
     provider = get_provider(provider_name, **options)
+    if provider_name in CHECKED_PROVIDERS:
+        warn_if_misspelt(provider_name, name)  # a typo warns when the pipeline is defined
     return Model(provider=provider, provider_name=provider_name, name=name)
 
 
@@ -257,6 +260,10 @@ def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
                       capabilities: Capabilities = COMPATIBLE_CAPABILITIES) -> None:
     """Register an OpenAI-compatible server (Ollama, vLLM, llama.cpp...) as provider ``name``.
 
+    The key is ``api_key``, else the variable ``api_key_env`` (required then); with neither, the
+    server needs no key and none of yours is sent (a placeholder is). Errors name the model
+    as ``name:model`` and the server's URL.
+
     ``capabilities`` defaults to :data:`COMPATIBLE_CAPABILITIES` (no native tools); pass
     ``dataclasses.replace(COMPATIBLE_CAPABILITIES, tools=True)`` for a server whose models
     call tools.
@@ -265,9 +272,6 @@ def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
     >>> resolve_model("ollama:llama3.2").id
     'ollama:llama3.2'
     """
-    import os
-    import re
-
     from ._redact import remember_secret
 
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][\w.-]*", name):
@@ -281,8 +285,9 @@ def openai_compatible(name: str, base_url: str, *, api_key: str | None = None,
     def make(**options: Any) -> Provider:
         from ._openai import OpenAIProvider
 
-        key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
-        return OpenAIProvider(**{"base_url": base_url, "api_key": key,
-                                 "capabilities": capabilities, **options})
+        # The variable is read at each call (set in a running kernel, it takes effect).
+        return OpenAIProvider(**{"base_url": base_url, "api_key": api_key,
+                                 "capabilities": capabilities, "name": name,
+                                 "key_variable": api_key_env, **options})
 
     register_provider(name, make)

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Generic, TypeVar
@@ -44,10 +44,16 @@ class LoopClients(Generic[C]):
     ...     return await clients.get() is await clients.get()
     >>> asyncio.run(same())
     True
+
+    ``identity()`` (optional) says which configuration a client was made for (base URL and
+    key, read from the environment at each call): when it changes, as when a user sets
+    ``OPENAI_BASE_URL`` in a running kernel, the next call gets a new client.
     """
 
-    def __init__(self, factory: Callable[[], C]):
+    def __init__(self, factory: Callable[[], C],
+                 identity: Callable[[], Hashable] | None = None):
         self._factory = factory
+        self._identity = identity
         self._lock = threading.Lock()
         self._clients: dict[int, _Entry[C]] = {}
         # A provider and its LoopClients form a cycle (the factory is a bound method), so a
@@ -64,9 +70,15 @@ class LoopClients(Generic[C]):
     async def get(self) -> C:
         """The client for the running loop."""
         loop = asyncio.get_running_loop()
+        identity = self._identity() if self._identity is not None else None
         entry = self._clients.get(id(loop))
         if entry is not None and entry.loop() is loop:
-            return entry.client
+            if entry.identity == identity:
+                return entry.client
+            # The configuration changed: the old client is closed once its calls are done
+            # (a task on this loop), the next calls use a new one.
+            del self._clients[id(loop)]
+            _start_close(loop, entry.closer)
         with self._lock:
             self._prune()
             client = self._factory()
@@ -76,7 +88,7 @@ class LoopClients(Generic[C]):
         # asyncio.run) then closes it, closing the client while the loop can still run it. The
         # generator yields at once, so no other task can slip in before the entry is stored.
         await closer.__anext__()
-        self._clients[id(loop)] = _Entry(weakref.ref(loop), client, closer)
+        self._clients[id(loop)] = _Entry(weakref.ref(loop), client, closer, identity)
         return client
 
     async def aclose(self) -> None:
@@ -102,6 +114,7 @@ class _Entry(Generic[C]):
     loop: weakref.ref[asyncio.AbstractEventLoop]
     client: C
     closer: AsyncGenerator[None, None]
+    identity: Hashable = None
 
 
 def _close_dropped(clients: dict[int, _Entry[Any]]) -> None:
@@ -188,6 +201,10 @@ def _hint(status: int, key_variable: str) -> str:
         return f" Check the key in {key_variable}."
     if status == 404:
         return " Check the model name and the base URL."
+    if status == 429:
+        return " Rate limited: lower the pipeline's concurrency= or allow more retries."
+    if status >= 500:
+        return " The provider failed: try again later (the engine already retried)."
     return ""
 
 
@@ -199,6 +216,7 @@ def map_sdk_error(
     model: str,
     timeout: float | None,
     key_variable: str,
+    url: str | None = None,
 ) -> Exception:
     """Translate an exception raised by an SDK call into orchnb's error tree.
 
@@ -207,22 +225,25 @@ def map_sdk_error(
     Messages are built from the status and the error body only, never from request headers,
     and the body is scrubbed of every known key and key-shaped string first (servers echo
     them), as is ``error`` itself, which stays chained. Anything unrecognised is returned
-    unchanged.
+    unchanged. ``url``, the server's base URL, is named in the message (which server a
+    refused connection or a 404 came from).
     """
     if isinstance(error, sdk.APIError):
         refresh_secrets()
         scrub_exception(error)
-    where = f"{provider}:{model}"
+    where = f"{provider}:{model}" + (f" at {url}" if url else "")
     if isinstance(error, sdk.APITimeoutError):
         within = f" within {timeout:g}s" if timeout is not None else ""
-        return CallTimeoutError(f"{where} did not answer{within}")
+        return CallTimeoutError(f"{where} did not answer{within}; allow more with timeout= "
+                                f"on the pipeline or orchnb.configure(timeout=...)")
     if isinstance(error, sdk.APIStatusError):
         return _status_error(error, where, provider, model, key_variable)
     if isinstance(error, sdk.APIConnectionError):
         cause = error.__cause__
         reason = f" ({type(cause).__name__})" if cause is not None else ""
         return ProviderError(
-            f"{where}: connection failed{reason}; the server closed or refused the connection",
+            f"{where}: connection failed{reason}; the server closed or refused the "
+            f"connection. Is it running at that URL (base_url=, or the SDK's *_BASE_URL)?",
             provider=provider, model=model, status=None, retryable=True,
         )
     if isinstance(error, UnicodeDecodeError):

@@ -94,6 +94,7 @@ async def consume(
     model: str,
     request: ModelRequest,
     key_variable: str,
+    url: str | None = None,
 ) -> int:
     """Open the stream with ``opened()`` and feed each chunk to ``handle``; returns the count.
 
@@ -111,7 +112,7 @@ async def consume(
                 stream = await opened()
             except Exception as e:
                 mapped = map_sdk_error(e, sdk, provider=provider, model=model, timeout=idle,
-                                       key_variable=key_variable)
+                                       key_variable=key_variable, url=url)
                 if mapped is e:
                     raise
                 raise mapped from e

@@ -15,6 +15,25 @@ def load_ipython_extension(ipython: Any) -> None:
 
     ipython.register_magics(OrchMagics)
     set_live_display(LiveText)  # streaming runs show their tokens in the cell as they arrive
+    _keep_charts_in_exports()
+
+
+KEPT_RENDERER = "plotly_mimetype+notebook_connected"
+"""Plotly's renderer set by ``%load_ext orchnb`` unless ``PLOTLY_RENDERER`` is set: charts carry
+their HTML beside the Plotly JSON, so ``jupyter nbconvert --to html`` (papermill, CI) keeps
+them; JupyterLab still draws the JSON."""
+
+
+def _keep_charts_in_exports() -> None:
+    import os
+    import sys
+
+    if os.environ.get("PLOTLY_RENDERER"):
+        return  # the user chose
+    os.environ["PLOTLY_RENDERER"] = KEPT_RENDERER  # read by plotly when it is first imported
+    pio = sys.modules.get("plotly.io")
+    if pio is not None and pio.renderers.default == "plotly_mimetype":  # imported already
+        pio.renderers.default = KEPT_RENDERER
 
 
 def __getattr__(name: str) -> Any:

@@ -273,7 +273,7 @@ class RunTracker:
         root = next((s for s in reversed(spans) if s.kind == "run"), None)
         started = next(iter(self.running.values()), None)
         t0 = root.start if root else (started.start if started else time.time())
-        latency = root.latency_ms if root and root.latency_ms is not None else (
+        latency = busy_ms(spans) if root and root.latency_ms is not None else (
             (time.time() - t0) * 1000.0)
         return {
             "run_id": run.id, "status": run.status, "done": run.done,
@@ -310,6 +310,31 @@ class RunTracker:
         }
 
 
+def busy_ms(spans: Iterable[Span]) -> float | None:
+    """How long a run worked: the union of its leaf spans' intervals (calls, Python steps), so
+    the time it sat paused at a step, waiting for a click or a tool approval, is left out.
+
+    >>> a = Span("r", "r.2", "r.1", "p", "chain", "a", "model", start=0.0, end=1.0)
+    >>> b = Span("r", "r.3", "r.1", "p", "chain", "b", "model", start=0.5, end=1.5)
+    >>> c = Span("r", "r.4", "r.1", "p", "chain", "c", "model", start=9.0, end=10.0)
+    >>> busy_ms([a, b, c])
+    2500.0
+    """
+    spans = list(spans)
+    parents = {s.parent_id for s in spans}
+    leaves = sorted((s.start, s.end) for s in spans
+                    if s.span_id not in parents and s.kind != "run" and s.end is not None)
+    if not leaves:
+        root = next((s for s in spans if s.kind == "run"), None)
+        return _num(root.latency_ms) if root is not None else None
+    total, (lo, hi) = 0.0, leaves[0]
+    for start, end in leaves[1:]:
+        if start > hi:
+            total, lo = total + hi - lo, start
+        hi = max(hi, end)
+    return (total + hi - lo) * 1000.0
+
+
 def route_of(spans: Iterable[Span]) -> str | None:
     """The route a run took (the outermost router's choice), if any."""
     best: Span | None = None
@@ -328,5 +353,5 @@ def history_entry(run: Run, n: int, edits: int) -> dict[str, Any]:
             "output": _cap(run.output, 300) if run.output is not None else
             (str(run.error)[:300] if run.error else ""),
             "cost_usd": cost, "unpriced": unpriced, "tokens": run.tokens, "calls": run.calls,
-            "latency_ms": _num(root.latency_ms) if root else None,
+            "latency_ms": busy_ms(run.trace.spans) if root else None,
             "route": route_of(run.trace.spans), "edits": edits, "simulated": run.simulated}

@@ -10,7 +10,7 @@ import anywidget
 import traitlets as t
 
 from ..engine import MATHJAX_OFF, Run, add_hook, remove_hook
-from ..trace import Span, plural
+from ..trace import Span, fmt_usd, plural
 from ._live import Throttle, _cap, _num
 
 _HERE = pathlib.Path(__file__).parent
@@ -49,7 +49,9 @@ class TraceView(anywidget.AnyWidget):
         self._seen: set[str] = set()
         self._throttle = Throttle(self._flush, 1.0 / max(1.0, refresh_hz))
         if run is not None:
-            for span in sorted(run.trace.spans, key=lambda s: s.end or s.start):
+            # The run span last: its end is computed from a monotonic clock and may tie or
+            # precede its last child's wall-clock end by microseconds.
+            for span in sorted(run.trace.spans, key=lambda s: (s.kind == "run", s.end or s.start)):
                 self._add(span)
             self._flush()
         if run is None or not run.done:
@@ -81,8 +83,13 @@ class TraceView(anywidget.AnyWidget):
                 self.total = self.total + len(new)
                 self.rows = [*self.rows, *new][-self.max_rows:]
 
+    def stop(self) -> None:
+        """Stop following runs; the table stays as it is (``close()`` removes the widget)."""
+        remove_hook(self)
+        self._flush()  # what is buffered still shows
+
     def close(self) -> None:
-        """Stop following runs and close the widget."""
+        """Stop following runs and remove the widget from the page (see :meth:`stop`)."""
         remove_hook(self)
         super().close()
 
@@ -100,12 +107,20 @@ class TraceView(anywidget.AnyWidget):
         """The table as plain HTML (where widgets cannot render)."""
         import html
 
-        cells = ("step", "kind", "what", "status", "tokens", "cost_usd", "latency_ms", "output")
+        cells = ("step", "kind", "what", "status", "tokens", "cost", "latency_ms", "output")
         head = "".join(f"<th>{c}</th>" for c in cells)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c) or ''))[:120]}</td>"
                                         for c in cells) + "</tr>" for r in self.rows[-50:])
         return (f"<table class='orchnb-tv-static {NO_MATH}'><thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>")
+
+
+def _money(s: Span) -> str:
+    """A model call's cost as every orchnb table shows it: ``fmt_usd``, ``unpriced`` (never
+    ``$0``) when its price is unknown; nothing for other spans."""
+    if s.kind != "model":
+        return ""
+    return "unpriced" if s.priced is False or _num(s.cost_usd) is None else fmt_usd(s.cost_usd)
 
 
 def row_of(s: Span) -> dict[str, Any]:
@@ -115,7 +130,7 @@ def row_of(s: Span) -> dict[str, Any]:
     tokens = None if s.input_tokens is None else (s.input_tokens or 0) + (s.output_tokens or 0)
     return {"span_id": s.span_id, "run_id": s.run_id, "parent_id": s.parent_id,
             "pipeline": s.pipeline, "step": s.step, "kind": s.kind, "status": s.status,
-            "what": what, "tokens": tokens, "cost_usd": _num(s.cost_usd),
+            "what": what, "tokens": tokens, "cost_usd": _num(s.cost_usd), "cost": _money(s),
             "latency_ms": _num(s.latency_ms), "item": s.item, "iteration": s.iteration,
             "route": s.route, "simulated": bool(s.simulated), "error": s.error,
             "output": _cap(s.output, 300), "start": s.start}

@@ -32,10 +32,20 @@ function s(tag, attrs = {}, ...kids) {
 }
 
 const short = (t, n) => (t && t.length > n ? t.slice(0, n - 1) + "…" : t || "");
+// orchnb.trace.fmt_usd's rule, the package's one money format: two decimals from $1, three
+// significant digits below; "unpriced" (never "$0") when nothing of it has a known price.
+const usdText = (usd) => {
+  if (usd === 0) return "$0";
+  if (Math.abs(usd) >= 1) return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  const decimals = Math.max(2, 2 - Math.floor(Math.log10(Math.abs(usd))));
+  let text = usd.toFixed(decimals).replace(/0+$/, "");
+  if (text.split(".")[1].length < 2) text = usd.toFixed(2);
+  return `$${text}`;
+};
 const money = (usd, unpriced) => {
   if (usd === null || usd === undefined) return unpriced ? "unpriced" : "–";
-  if (usd === 0 && !unpriced) return "$0";
-  const txt = usd < 0.01 ? `$${usd.toFixed(6)}` : `$${usd.toFixed(4)}`;
+  if (usd === 0 && unpriced) return "unpriced";
+  const txt = usdText(usd);
   return unpriced ? `${txt} (+${unpriced} unpriced)` : txt;
 };
 const ms = (v) => (v === null || v === undefined ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(1)} ms`);

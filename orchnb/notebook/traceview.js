@@ -7,8 +7,9 @@ const COLS = [
 
 function cell(row, key) {
   const v = row[key];
+  // Formatted in Python by orchnb.trace.fmt_usd, the one money formatter ("unpriced", never $0).
+  if (key === "cost_usd") return row.cost ?? "";
   if (v === null || v === undefined) return "";
-  if (key === "cost_usd") return v < 0.01 ? `$${v.toFixed(6)}` : `$${v.toFixed(4)}`;
   if (key === "latency_ms") return v.toFixed(1);
   if (key === "what" && row.simulated) return `${v} (sim)`;
   if (key === "step" && row.item !== null && row.item !== undefined) return `${v} [${row.item}]`;

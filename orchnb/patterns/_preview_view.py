@@ -235,10 +235,11 @@ class Preview:
                 f"{'≥ ' if c.status == 'depends' else ''}{c.input_tokens:,}"
                 + (f" ×{c.calls}" if c.calls > 1 else ""))
             cost = "" if c.cost_usd is None else (
-                "unknown" if math.isnan(c.cost_usd) else fmt_usd(c.cost_usd))
+                "unpriced" if math.isnan(c.cost_usd) else fmt_usd(c.cost_usd))
             msgs = "".join(
                 f"<div style='margin:2px 0'><b>{e(m.role)}</b>"
-                f"<pre style='white-space:pre-wrap;margin:0;background:#f6f8fa;padding:4px'>"
+                f"<pre style='white-space:pre-wrap;overflow-wrap:break-word;word-break:normal;"
+                f"text-align:left;margin:0;background:#f6f8fa;padding:4px'>"
                 f"{_highlight(m.content[:_CLIP] + (' …' if len(m.content) > _CLIP else ''))}"
                 f"</pre></div>" for m in c.messages)
             deps = (f"<div>depends on: {e(', '.join(c.depends_on))}</div>"
@@ -249,7 +250,8 @@ class Preview:
                 f"<td style='color:{colour};font-weight:600'>{e(c.status)}</td>"
                 f"<td>{e(c.when)}</td><td style='text-align:right'>{tokens}</td>"
                 f"<td style='text-align:right'>{cost}</td>"
-                f"<td><details><summary>{len(c.messages)} message(s)</summary>{msgs}"
+                f"<td style='text-align:left;min-width:24em'><details><summary>"
+                f"{len(c.messages)} message(s)</summary>{msgs}"
                 f"</details>{deps}{note}</td></tr>")
         more = len(self.calls) - _MAX_HTML_ROWS
         if more > 0:

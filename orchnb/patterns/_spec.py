@@ -6,6 +6,7 @@ of the cell body: ``line 7, key 'routes.refund.prompt': undefined template varia
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from ..memory import Memory
 from ..models import Model, resolve_model
 from ._base import FunctionStep, Node, Pipeline, Step
 from ._registry import BUILTIN, check_pattern
+from ._spec_options import BudgetSpec, RetrySpec
+from ._spec_options import common_options as common_options
+from ._yaml_words import plain_yaml_error
 
 MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
 """A ``provider:model`` string (a notebook name never has a colon)."""
@@ -30,6 +34,12 @@ def Count(default: int | None, *, ge: int | None = None, le: int | None = None) 
     to pydantic's lax mode, and to Python). Without ``ge``/``le`` the range is left to the
     constructor the value goes to (its message names the range, e.g. ``≥ 1 and ≤ 10,000``)."""
     return Field(default=default, ge=ge, le=le, strict=True)
+
+
+def _shell_name(obj: Any) -> bool:
+    """IPython's own callables in a notebook namespace (exit, quit, get_ipython, open)."""
+    module = str(getattr(obj, "__module__", "") or "")
+    return module.startswith(("IPython", "_sitebuiltins", "builtins")) or module in ("io", "_io")
 
 
 class SpecModel(BaseModel):
@@ -61,7 +71,7 @@ class StepSpec(SpecModel):
 
 Builder = Callable[[Any, "SpecContext", str, str], Pipeline]
 _BUILDERS: dict[str, tuple[type[SpecModel], Builder]] = {}
-_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream"}
+_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream", "retry"}
 
 
 def register_builder(pattern: str, schema: type[SpecModel], build: Builder,
@@ -107,10 +117,12 @@ class SpecContext:
         if not isinstance(name, str):
             raise self.error(f"expected the name of a Python function, got {name!r}", key)
         if name not in self.namespace:
-            known = sorted(k for k, v in self.namespace.items()
-                           if callable(v) and not k.startswith("_"))[:12]
+            known = sorted(k for k, v in self.namespace.items() if callable(v)
+                           and not k.startswith("_") and not _shell_name(v))[:12]
+            close = difflib.get_close_matches(name, known, n=1)
             raise self.error(
-                f"'{name}' is not defined in the notebook; define it in a cell above"
+                f"'{name}' is not defined in the notebook; "
+                + (f"did you mean '{close[0]}'?" if close else "define it in a cell above")
                 + (f" (callables defined: {', '.join(known)})" if known else ""), key)
         return self.namespace[name]
 
@@ -333,7 +345,7 @@ def load_yaml(text: str, *, line_offset: int = 0) -> tuple[yaml.Node | None, Any
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = (mark.line + 1 + line_offset) if mark else None
-        raise YAMLError(f"invalid YAML: {e.problem or e}", line=line) from None
+        raise YAMLError(plain_yaml_error(e, text), line=line) from None
     except RecursionError:  # deep block nesting that the flow pre-check cannot see
         raise YAMLError(f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep") from None
     finally:
@@ -441,30 +453,6 @@ def from_dict(spec: Mapping[str, Any], name: str = "pipeline",
     return SpecContext(dict(namespace or {})).pipeline(spec, "", name)
 
 
-def common_options(spec: Any) -> dict[str, Any]:
-    """The options every pattern accepts in YAML (budget, cache, timeout, stream)."""
-    from ..engine import Budget
-
-    opts: dict[str, Any] = {}
-    if getattr(spec, "budget", None):
-        opts["budget"] = Budget(**spec.budget.model_dump())
-    if getattr(spec, "cache", None) is not None:
-        opts["cache"] = spec.cache
-    if getattr(spec, "timeout", None) is not None:
-        opts["timeout"] = spec.timeout
-    if getattr(spec, "stream", None) is not None:
-        opts["stream"] = spec.stream
-    return opts
-
-
-class BudgetSpec(SpecModel):
-    """``budget: {max_calls, max_tokens, max_usd}``"""
-
-    max_calls: int | None = Field(default=None, ge=0, strict=True)
-    max_tokens: int | None = Field(default=None, ge=0, strict=True)
-    max_usd: float | None = Field(default=None, ge=0)
-
-
 class PatternSpec(SpecModel):
     """Keys every pattern accepts."""
 
@@ -477,6 +465,8 @@ class PatternSpec(SpecModel):
     """Seconds per attempt of a model call."""
     stream: bool | None = None
     """Stream every model call's text as it arrives (a live cell output, ``pipe.stream``)."""
+    retry: RetrySpec | None = None
+    """``retry: {max_attempts, backoff, max_backoff, max_retry_after, jitter}``."""
 
 
 _BUILTIN_SPEC_MODULES = tuple(f"{module}_spec" for module, _ in BUILTIN.values())

@@ -105,7 +105,7 @@ def step_spec(step: Step, default_prompt: str | None = None) -> Spec:
 
 def _options(pipe: Pipeline) -> Spec:
     o = pipe._overrides
-    for key in ("retry", "persist"):
+    for key in ("persist",):
         if o.get(key) is not None:
             raise SpecError(f"pipeline '{pipe.name}': {key}={o[key]!r} cannot be written as "
                             f"YAML; set it with orchnb.configure({key}=...) or per run instead")
@@ -118,6 +118,14 @@ def _options(pipe: Pipeline) -> Spec:
     for key in ("cache", "timeout", "stream"):
         if o.get(key) is not None:
             out[key] = float(o[key]) if key == "timeout" else o[key]
+    retry = o.get("retry")
+    if retry is not None:
+        from dataclasses import asdict
+
+        from ..engine import RetryPolicy
+
+        default = asdict(RetryPolicy())
+        out["retry"] = {k: v for k, v in asdict(retry).items() if default.get(k) != v}
     return out
 
 

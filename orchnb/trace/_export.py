@@ -210,8 +210,10 @@ def _attributes(x: Mapping[str, Any], include_content: bool) -> tuple[str, dict[
     if x.get("status") in _ERRORS:
         err = _val(x.get("error")) or str(x.get("status"))
         a["error.type"] = err.split(":", 1)[0].strip() or str(x.get("status"))
+    oi, oi_content = _openinference(x, a, inp, out)
+    a.update(oi)
     if include_content:  # prompts and outputs may hold personal data: opt-in only
-        a.update(content)
+        a.update(content, **oi_content)
     clean = {k: v for k, v in ((k, _val(v)) for k, v in a.items()) if v is not None}
     return span_name, clean
 
@@ -261,6 +263,35 @@ def _workflow_attributes(x: Mapping[str, Any], kind: Any, step: Any, inp: Any, o
         content["gen_ai.output.messages"] = json.dumps(
             [_text_message("assistant", out, "stop")])
     return span_name, a, content
+
+
+_OI_KINDS = {"chat": "LLM", "embeddings": "EMBEDDING", "execute_tool": "TOOL",
+             "invoke_agent": "AGENT", "invoke_workflow": "CHAIN"}
+
+
+def _openinference(x: Mapping[str, Any], a: Mapping[str, Any], inp: Any, out: Any
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """OpenInference attributes beside the GenAI ones (Phoenix and Arize read these): the span
+    kind, model, token counts and tool name; and, as content, ``input.value``/``output.value``.
+    """
+    kind = _OI_KINDS.get(str(a.get("gen_ai.operation.name")), "CHAIN")  # steps: CHAIN
+    oi: dict[str, Any] = {"openinference.span.kind": kind}
+    if kind in ("LLM", "EMBEDDING"):
+        tin, tout = _val(x.get("input_tokens")), _val(x.get("output_tokens"))
+        oi.update({"llm.model_name": a.get("gen_ai.request.model"),
+                   "llm.provider": a.get("gen_ai.provider.name"),
+                   "llm.token_count.prompt": tin, "llm.token_count.completion": tout,
+                   "llm.token_count.total": None if tin is None and tout is None
+                   else int(tin or 0) + int(tout or 0)})
+    elif kind == "TOOL":
+        oi["tool.name"] = a.get("gen_ai.tool.name")
+    content: dict[str, Any] = {}
+    for key, value in (("input", inp), ("output", out)):
+        if value is not None:
+            content[f"{key}.value"] = str(value)
+            content[f"{key}.mime_type"] = ("application/json" if _json(str(value)) is not None
+                                           else "text/plain")
+    return oi, content
 
 
 def _kind_and_status(x: Mapping[str, Any]) -> tuple[Any, Any]:

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -98,7 +99,9 @@ class OTelListener:
                 )
 
                 url = None if endpoint is None else _traces_url(endpoint)
-                exporter = OTLPSpanExporter(endpoint=url, headers=dict(headers or {}) or None)
+                exporter = OTLPSpanExporter(endpoint=url, headers=dict(headers or {}) or None,
+                                            timeout=_export_timeout())
+                _quiet_sdk_retries()
         except ImportError as e:
             raise ImportError(
                 "OTelListener needs the OpenTelemetry SDK and OTLP exporter: "
@@ -118,6 +121,7 @@ class OTelListener:
         """Spans not queued because the queue was full (the collector could not keep up)."""
         self._resource = Resource.create({"service.name": service_name})
         self._scope = InstrumentationScope("orchnb", _version())
+        self._down_until = 0.0  # while the collector is down, spans are counted, not sent
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._closed = False
         self._unregister: Callable[[], None] | None = None
@@ -224,14 +228,25 @@ class OTelListener:
                 self.failed += 1
         if not spans:
             return
+        if time.monotonic() < self._down_until:  # one failed request, not one per batch
+            self.failed += len(spans)
+            return
         try:
             result = self.exporter.export(spans)
         except Exception as e:
             _log.warning("orchnb: OpenTelemetry export of %d spans failed: %s", len(spans), e)
             result = None
         if getattr(result, "name", None) == "SUCCESS":
+            if self._down_until:
+                _log.warning("orchnb: the OpenTelemetry collector answers again")
+            self._down_until = 0.0
             self.exported += len(spans)
         else:
+            if not self._down_until:  # said once per outage, not once per retry or batch
+                _log.warning("orchnb: the OpenTelemetry collector (%s) did not take %d spans; "
+                             "spans are counted in .failed and not sent for the next %gs",
+                             self.endpoint or "OTEL_EXPORTER_OTLP_*", len(spans), _COOL_OFF)
+            self._down_until = time.monotonic() + _COOL_OFF
             self.failed += len(spans)
 
     def _readable(self, x: dict[str, Any]) -> Any:
@@ -250,6 +265,38 @@ class OTelListener:
         return ReadableSpan(name, context=ctx, parent=parent, resource=self._resource,
                             attributes=attrs, kind=kind, status=status, start_time=start,
                             end_time=end, instrumentation_scope=self._scope)  # fmt: skip
+
+
+_COOL_OFF = 30.0
+"""Seconds a listener stops sending after a failed export (a dead collector costs one
+timeout, then nothing: ``flush()`` stays bounded)."""
+
+
+def _export_timeout() -> float | None:
+    """Seconds per export request: OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT if set, else 5 (the
+    SDK's 10, spent retrying a dead local collector, is what a notebook waits for)."""
+    import os
+
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        return None
+    return 5.0
+
+
+class _NoRetryChatter(logging.Filter):
+    """Drops the OTLP exporter's per-retry "Transient error ..." lines: the listener says once
+    that the collector is down."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Transient error", "Failed to export"))
+
+
+def _quiet_sdk_retries() -> None:
+    for name in ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                 "opentelemetry.exporter.otlp.common.http"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoRetryChatter) for f in logger.filters):
+            logger.addFilter(_NoRetryChatter())
 
 
 def _version() -> str:

@@ -46,6 +46,7 @@ def test_a_sim_typo_is_an_unknown_model_naming_the_registered_ones():
 def test_user_errors_render_as_one_block_in_ipython():
     err = MissingAPIKeyError("openai", "OPENAI_API_KEY")
     lines = err._render_traceback_()
-    assert len(lines) == 1 and "OPENAI_API_KEY" in lines[0]
+    # The message, then how to get the traceback back: no traceback.
+    assert len(lines) == 2 and "OPENAI_API_KEY" in lines[0] and "%xmode verbose" in lines[1]
     budget = orchnb.BudgetExceeded("step 'a': budget", limit="calls")
-    assert len(budget._render_traceback_()) == 1
+    assert len(budget._render_traceback_()) == 2

@@ -63,6 +63,14 @@ def test_start_pauses_at_each_model_call():
     assert run.status == "ok" and run.output == "Kind? Summarize: contract"
 
 
+def test_stepping_a_finished_run_warns_and_says_what_to_do():
+    run = two_step_chain()("contract")
+    with pytest.warns(orchnb.exceptions.OrchnbWarning, match=r"already ended \(ok\).*"
+                      r"pipe\.start\(input\).*run\.fork"):
+        assert run.step() is run
+    assert run.status == "ok" and run.calls == 2
+
+
 def test_resume_runs_to_the_end():
     run = two_step_chain().start("contract").resume()
     assert run.done and run.status == "ok"

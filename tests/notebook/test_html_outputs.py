@@ -28,6 +28,7 @@ PRODUCERS = {
     "patterns/_preview_view.py": "Preview._repr_html_",
     "evals/_scores_report.py": "ScoreReport._repr_html_",
     "evals/_compare.py": "Experiment._repr_html_",
+    "evals/_export.py": "the to_html mixin (its _repr_html_ is abstract: the reports' own above)",
 }
 
 

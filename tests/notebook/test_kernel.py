@@ -77,3 +77,38 @@ def test_kernel_interrupt_cancels_and_keeps_partial_trace(kernel):
                           "print(len(orchnb.traces(run_id=run.id)) == len(df))")
     assert not errors, errors
     assert "['cancelled', 'ok']" in out and "True" in out
+
+
+def test_an_uncaught_run_error_and_an_interrupt_are_one_block_in_the_kernel(kernel):
+    km, kc = kernel
+    code = ("import orchnb, os\nos.environ['OPENAI_API_KEY'] = 'sk-x'\n"
+            "os.environ['OPENAI_BASE_URL'] = 'http://127.0.0.1:9/v1'\n"
+            "p = orchnb.Chain('dead', [orchnb.Step('a', 'openai:gpt-4o-mini', '{{ input }}')],"
+            " cache=False, retry=orchnb.RetryPolicy(max_attempts=1))\np('x')\n")
+    _, errors = execute(kc, code)
+    assert len(errors) == 1
+    shown = "\n".join(errors[0]["traceback"])
+    assert len(errors[0]["traceback"]) <= 4, shown
+    assert "connection failed" in shown and "http://127.0.0.1:9/v1" in shown
+    assert "Traceback" not in shown and "_guarded.py" not in shown
+    execute(kc, SETUP + "big = orchnb.MapReduce('big', map=orchnb.Step('m', 'sim:slowish', "
+                "'{{ input }}'), reduce=len, concurrency=4, cache=False)\n")
+    msg_id = kc.execute("res = big(list(range(200)))")
+    time.sleep(2.0)
+    km.interrupt_kernel()
+    deadline, tb = time.time() + 30, []
+    while time.time() < deadline:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "error":
+            tb = msg["content"]["traceback"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    shown = "\n".join(tb)
+    assert "RunCancelled" in shown and ".last_run" in shown and "run.trace.df" not in shown
+    assert len(tb) <= 4, shown
+    out, errors = execute(kc, "r = big.last_run\nprint(r.status, sum(1 for s in r.trace.spans "
+                              "if s.kind == 'model' and s.status == 'ok'))")
+    assert not errors and out.startswith("cancelled")
+    assert f"after {out.split()[1]} finished calls" in shown

@@ -96,3 +96,12 @@ SimModel("mg-calc", fn=Agent.sim_policy([("add_up", {"a": 2, "b": 3})], "Done: {
     fork = ip.user_ns["fork"]
     assert fork.output == "Done: 5" and fork.forked_from == run.id
     assert ip.user_ns["loaded"].owner is not ip.user_ns["helper"]  # rebuilt from the YAML
+
+
+def test_an_unknown_tool_name_suggests_the_notebooks_function_not_ipythons(ip):
+    ip.run_cell("def lookup_city(x: str) -> str:\n    '''Look a city up.'''\n    return x\n")
+    result = ip.run_cell("%%orch helper2\npattern: agent\nmodel: sim:echo\ntools: [lookup_ctiy]\n")
+    text = str(result.error_in_exec)
+    assert "did you mean 'lookup_city'?" in text and "line 4" in text
+    for name in ("exit", "quit", "get_ipython", "open"):
+        assert f" {name}," not in text and f" {name})" not in text, text

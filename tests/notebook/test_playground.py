@@ -300,6 +300,32 @@ def test_trace_view_follows_one_run_or_all(router):
         everything.close()
 
 
+def test_trace_view_stop_keeps_the_table_and_stops_following(router):
+    view = TraceView()
+    run = router("refund please")
+    view.stop()  # the demo's last line: the rows of the runs before it stay on the page
+    assert view.total == len(run.trace.spans) and view.comm is not None
+    router("where is my invoice")
+    time.sleep(0.3)
+    assert view.total == len(run.trace.spans)
+    view.close()
+
+
+def test_trace_view_money_is_fmt_usd_and_unknown_prices_say_unpriced(fake_env):
+    from orchnb.testing import FakeReply
+
+    fake_env.responder = lambda request: FakeReply(text="ok", input_tokens=1000,
+                                                   output_tokens=100)
+    run = orchnb.Chain("m", [orchnb.Step("a", "openai:gpt-4o-mini", "{{ input }}"),
+                             orchnb.Step("b", "openai:no-such-model-xyz", "{{ input }}")],
+                       cache=False)("x")
+    rows = {r["step"]: r for r in TraceView(run).rows if r["kind"] == "model"}
+    cost = next(s.cost_usd for s in run.trace.spans if s.step == "a" and s.kind == "model")
+    assert rows["a"]["cost"] == orchnb.trace.fmt_usd(cost) == "$0.00021"
+    assert rows["b"]["cost"] == "unpriced"
+    assert "unpriced" in TraceView(run).static_html()
+
+
 def test_reprs_are_cheap_and_the_bundle_has_static_html(router):
     pg = Playground(router, input="refund please")
     assert repr(pg) == "<Playground 'triage' (router, 4 editable nodes): idle, 0 runs>"
@@ -354,3 +380,18 @@ def test_fork_here_replays_earlier_calls_runs_the_rest_and_compares(router):
     assert pg.comparison["first_divergence"] is not None
     pg._on_msg(pg, {"action": "fork", "key": "triage/tech/reply", "fields": {"colour": 1}}, [])
     assert pg.message["level"] == "error" and "'colour' cannot be edited" in pg.message["text"]
+
+
+def test_history_latency_leaves_out_the_time_a_run_sat_paused():
+    from orchnb.notebook._live import history_entry
+
+    pipe = orchnb.Chain("paused", [orchnb.Step(f"s{i}", "sim:echo", "{{ input }}")
+                                   for i in range(2)], cache=False)
+    run = pipe.start("x")
+    time.sleep(0.6)  # a person reading the pending call before clicking Step
+    run.step()
+    time.sleep(0.6)
+    run.resume()
+    root = next(s for s in run.trace.spans if s.kind == "run")
+    assert root.latency_ms > 600  # the run span keeps the wall time
+    assert history_entry(run, 1, 0)["latency_ms"] < 300  # the playground shows the work

@@ -79,3 +79,42 @@ def test_quickstart_tells_the_same_story_twice(tmp_path, monkeypatch):
     assert stories[0] == stories[1]
     costs, stops = stories[0]
     assert stops and costs[0] != "$0.000000", stories[0]
+
+
+def test_the_quickstart_has_a_papermill_parameters_cell_that_feeds_its_runs():
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    params = code[tagged[0]].source
+    assert re.match(r"doc = ", params)
+    # papermill puts `doc = <value>` right after that cell: every use of doc comes later.
+    uses = [i for i, c in enumerate(code) if re.search(r"\bdoc\b", c.source) and i != tagged[0]]
+    assert uses and min(uses) > tagged[0]
+    # A plain statement papermill can override: no other names defined in that cell.
+    assert not re.search(r"^(?!doc\b)\w+ =", params, re.M)
+
+
+@pytest.mark.parametrize("preset", [None, "png"])
+def test_load_ext_keeps_charts_in_html_exports_unless_the_user_chose(preset):
+    import subprocess
+
+    code = ("import os\nfrom IPython.testing.globalipapp import start_ipython\n"
+            "ip = start_ipython(); ip.run_line_magic('load_ext', 'orchnb')\n"
+            "import plotly.io as pio, plotly.graph_objects as go\n"
+            "print(pio.renderers.default)\n"
+            "print(sorted(pio.renderers._build_mime_bundle(go.Figure().to_dict())))\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PLOTLY_RENDERER"}
+    if preset:
+        env["PLOTLY_RENDERER"] = preset
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=ROOT)
+    lines = out.stdout.strip().splitlines()
+    assert lines, out.stderr
+    if preset:
+        assert lines[0] == preset
+    else:
+        assert lines[0] == "plotly_mimetype+notebook_connected"
+        assert "text/html" in lines[1] and "application/vnd.plotly.v1+json" in lines[1]

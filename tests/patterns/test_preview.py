@@ -286,3 +286,11 @@ def test_notebook_display_shows_the_table_and_the_agent_chart(ipython, agent_mod
     monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
     kernel = shown()
     assert "application/vnd.plotly.v1+json" in kernel[1]
+
+
+def test_preview_html_shows_prompts_left_aligned_and_unknown_prices_as_unpriced():
+
+    pipe = Chain("pv", [Step("a", "openai:no-such-model-xyz", "Summarize {{ input }}")])
+    html = pipe.preview("a long text to summarize")._repr_html_()
+    assert "text-align:left" in html and "word-break:normal" in html
+    assert "unpriced" in html and ">unknown<" not in html

@@ -12,8 +12,19 @@ GOOD_STEP = "  - name: a\n    model: sim:echo\n    prompt: hi\n"
 
 CASES = [
     # (yaml body, error type, line, key, words in the message)
-    ("pattern: chain\nsteps: [\n", YAMLError, 3, None, ["invalid YAML"]),
-    ("pattern: chain\n  steps: x\n bad", YAMLError, None, None, ["invalid YAML"]),
+    ("pattern: chain\nsteps: [\n", YAMLError, 3, None, ["invalid YAML", "never closed"]),
+    ("pattern: chain\n  steps: x\n bad", YAMLError, None, None,
+     ["invalid YAML", "check the indentation of `steps` against `pattern`"]),
+    # Syntax errors in plain words, not the parser's state ("expected <block end>...").
+    ("pattern: chain\nsteps:\n  - name: a\n    model: sim:echo\n   prompt: hi\n", YAMLError,
+     5, None, ["check the indentation of `prompt` against `model`"]),
+    ("pattern: chain\nsteps:\n  - name: a\n    model: sim:echo\n      prompt: hi\n",
+     YAMLError, 5, None, ["check the indentation of `prompt` against `model`"]),
+    ("pattern: chain\nsteps:\n\t- name: a\n", YAMLError, 3, None,
+     ["YAML needs spaces, not tabs"]),
+    ("pattern: chain\nname: a: b\n", YAMLError, 2, None, ["must be quoted", 'name: "a: b"']),
+    ("pattern: chain\nprompt: {{ input }}\n", YAMLError, 2, None,
+     ['prompt: "{{ input }}"']),
     ("- a\n- b\n", YAMLError, 1, None, ["mapping", "pattern"]),
     ("steps: []\n", SpecError, 1, "pattern", ["needs a 'pattern:' key"]),
     ("pattern: chian\nsteps: []\n", SpecError, 1, "pattern", ["chian", "chain"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from _helpers import add
 
+import orchnb
 from orchnb import (
     Agent,
     Budget,
@@ -154,14 +155,33 @@ def test_to_yaml_writes_the_file(tmp_path):
 @pytest.mark.parametrize(("make", "match"), [
     (lambda: Chain("c", [lambda x: x]), "lambda"),
     (lambda: Chain("c", [Step("s", "sim:echo", "{{ input }}", parse=int)]), "parse="),
-    (lambda: Chain("c", [Step("s", "sim:echo", "x")], retry=RetryPolicy(max_attempts=5)),
-     "retry="),
     (lambda: MapReduce("m", map=Step("s", "sim:echo", "x"), reduce=lambda outs: outs[0]),
      "lambda"),
 ])
 def test_what_yaml_cannot_say_is_a_spec_error_naming_it(make, match):
     with pytest.raises(SpecError, match=match):
         make().to_yaml()
+
+
+def test_retry_goes_to_yaml_and_back():
+    pipe = Chain("c", [Step("s", "sim:echo", "x")],
+                 retry=RetryPolicy(max_attempts=5, backoff=0.1, jitter=False))
+    text = pipe.to_yaml()
+    assert "retry:" in text and "max_attempts: 5" in text and "max_backoff" not in text
+    back = orchnb.from_yaml(text)
+    assert back._overrides["retry"] == pipe._overrides["retry"]
+
+
+def test_retry_in_yaml_sets_the_policy_and_refuses_unknown_keys():
+    pipe = orchnb.from_yaml("pattern: chain\nretry: {max_attempts: 6}\nsteps:\n"
+                            "  - {name: s, model: sim:echo, prompt: x}\n")
+    assert pipe._overrides["retry"] == RetryPolicy(max_attempts=6)
+    with pytest.raises(SpecError, match="max_atempts"):
+        orchnb.from_yaml("pattern: chain\nretry: {max_atempts: 6}\nsteps:\n"
+                         "  - {name: s, model: sim:echo, prompt: x}\n")
+    with pytest.raises(SpecError, match="max_attempts"):
+        orchnb.from_yaml("pattern: chain\nretry: {max_attempts: 0}\nsteps:\n"
+                         "  - {name: s, model: sim:echo, prompt: x}\n")
 
 
 def test_a_node_shared_by_two_routes_is_refused():

@@ -274,3 +274,50 @@ def test_missing_exporter_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
     with pytest.raises(ImportError, match=r"pip install 'orchnb\[otel\]'"):
         OTelListener("http://127.0.0.1:1")
+
+
+def test_a_dead_collector_is_said_once_and_flush_stays_bounded(caplog):
+    import logging
+    import socket
+    import time
+
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    caplog.set_level(logging.WARNING)
+    listener = OTelListener(f"http://127.0.0.1:{port}")
+    try:
+        t0 = time.monotonic()
+        for i in range(5):
+            _chain()(f"x{i}", cache=False, hooks=[listener])
+            assert listener.flush(30)
+        elapsed = time.monotonic() - t0
+    finally:
+        listener.close(timeout=10)
+    assert elapsed < 10, elapsed  # one export timeout (5 s), not one per batch
+    assert listener.exported == 0 and listener.failed == 5 * 5
+    text = [r.getMessage() for r in caplog.records]
+    assert not [t for t in text if "Transient error" in t], text
+    assert sum("did not take" in t for t in text) == 1, text
+
+
+def test_openinference_kinds_and_values_sit_beside_the_genai_attributes():
+    _, spans = _run(_chain(), "an invoice", include_content=True)
+    kinds = {s.attributes["orchnb.kind"]: s.attributes["openinference.span.kind"]
+             for s in spans.values()}
+    assert kinds == {"run": "CHAIN", "step": "CHAIN", "model": "LLM"}
+    for s in spans.values():
+        assert s.attributes["input.value"] and s.attributes["output.value"], s.name
+    model = next(s for s in spans.values() if s.attributes["orchnb.kind"] == "model")
+    assert model.attributes["llm.model_name"] == "echo"
+    assert model.attributes["llm.token_count.total"] == (
+        model.attributes["gen_ai.usage.input_tokens"]
+        + model.attributes["gen_ai.usage.output_tokens"])
+    _, quiet = _run(_chain(), "an invoice")  # without include_content: kinds, no values
+    assert all("input.value" not in s.attributes for s in quiet.values())
+    assert all("openinference.span.kind" in s.attributes for s in quiet.values())
+    _, agent = _run(_agent("oi-agent", [("add", {"a": 1, "b": 2})]), "1+2")
+    by_kind = {s.attributes["orchnb.kind"]: s.attributes["openinference.span.kind"]
+               for s in agent.values()}
+    assert by_kind["tool"] == "TOOL" and by_kind["run"] == "AGENT"
