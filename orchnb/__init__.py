@@ -48,6 +48,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Router": ("orchnb.patterns", "Router"),
+    "QualityRouter": ("orchnb.patterns", "QualityRouter"),
     "MapReduce": ("orchnb.patterns", "MapReduce"),
     "Agent": ("orchnb.patterns", "Agent"),
     "PlanExecute": ("orchnb.patterns", "PlanExecute"),
@@ -59,6 +60,7 @@ _LAZY = {
     "FunctionClassifier": ("orchnb.patterns", "FunctionClassifier"),
     "evaluate": ("orchnb.evals", "evaluate"),
     "compare_routers": ("orchnb.evals", "compare_routers"),
+    "evaluate_routing": ("orchnb.evals", "evaluate_routing"),
     "compare": ("orchnb.evals", "compare"),
     "judge": ("orchnb.evals", "judge"),
     "calibrate": ("orchnb.evals", "calibrate"),
@@ -90,6 +92,7 @@ __all__ = [
     "Playground",
     "Prompt",
     "ProviderError",
+    "QualityRouter",
     "ReplayError",
     "RetryPolicy",
     "Router",
@@ -115,6 +118,7 @@ __all__ = [
     "compare_routers",
     "configure",
     "evaluate",
+    "evaluate_routing",
     "export_live",
     "from_yaml",
     "judge",

@@ -29,10 +29,10 @@ class QualityRouter(Router):
     examples are embedded once, when the router is built.
 
     Set the threshold with exactly one of ``strong_share`` (share of queries sent to strong),
-    ``quality`` (share of the weak-to-strong gap to recover), ``budget_per_1k`` (dollars per
-    1,000 queries, with ``weak_cost``/``strong_cost`` in dollars per query) or ``threshold`` (a
-    predicted gain); the first three are met on held-out (out-of-fold) examples. With none,
-    ``strong_share=0.5``. Evaluate it on other rows with ``orchnb.evaluate_routing``.
+    ``quality`` (share of the weak-to-strong gap to recover, at least), ``budget_per_1k``
+    (dollars per 1,000 queries, at most, with ``weak_cost``/``strong_cost`` in dollars per
+    query) or ``threshold`` (a predicted gain); the first three are met on held-out
+    (out-of-fold) examples. With none, ``strong_share=0.5``. Evaluate it on other rows with ``orchnb.evaluate_routing``.
 
     ``weak`` / ``strong`` are steps, patterns or model ids (a model id answers ``{{ input }}``).
 
@@ -85,11 +85,11 @@ class QualityRouter(Router):
         if knob == "threshold":
             return float(value)
         if knob == "quality":
-            return s.threshold_for_share(s.share_for_quality(value))
+            return s.threshold_for_share(s.share_for_quality(value), "at_least")
         if knob == "budget_per_1k":
             wc, sc = self.costs
             share = (value / 1000 - wc) / (sc - wc) if sc != wc else 1.0  # type: ignore[operator]
-            return s.threshold_for_share(min(1.0, max(0.0, share)))
+            return s.threshold_for_share(min(1.0, max(0.0, share)), "at_most")
         return s.threshold_for_share(value)
 
     @property

@@ -208,17 +208,26 @@ class QualityScorer:
         """Predicted gains for ``texts`` (embeds them outside any run; evals use this)."""
         return self.score_vectors(embed_now(self.embedder, [str(t) for t in texts]))
 
-    def threshold_for_share(self, share: float) -> float:
-        """The score above which ``share`` of the held-out (out-of-fold) examples lie."""
+    def threshold_for_share(self, share: float, side: str = "nearest") -> float:
+        """The score above which ``share`` of the held-out (out-of-fold) examples lie, as near
+        as ties allow (tied examples fall on one side together): ``side`` "nearest", or
+        "at_most" / "at_least" that share (a budget caps; a quality target floors)."""
         import numpy as np
 
-        s = np.sort(self.oof)[::-1]
-        m = round(share * len(s))
-        if m <= 0:
-            return float(s[0]) + 1e-9
-        if m >= len(s):
-            return float(s[-1]) - 1e-9
-        return float((s[m - 1] + s[m]) / 2)
+        values, counts = np.unique(self.oof, return_counts=True)
+        values, counts = values[::-1], counts[::-1]  # highest first
+        above = np.r_[0, np.cumsum(counts)] / len(self.oof)  # share above each cut
+        miss = np.abs(above - share)
+        if side == "at_most":
+            miss = np.where(above <= share + 1e-12, miss, np.inf)
+        elif side == "at_least":
+            miss = np.where(above >= share - 1e-12, miss, np.inf)
+        j = int(np.argmin(miss))
+        if j == 0:
+            return float(values[0]) + 1e-9
+        if j == len(values):
+            return float(values[-1]) - 1e-9
+        return float((values[j - 1] + values[j]) / 2)
 
     def share_for_quality(self, quality: float) -> float:
         """The smallest held-out share of strong calls that recovers ``quality`` of the gap."""

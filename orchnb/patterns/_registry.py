@@ -18,6 +18,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "agent": ("_agent", "Agent"),
     "plan_execute": ("_plan_execute", "PlanExecute"),
     "team": ("_team", "Team"),
+    "quality_router": ("_quality_router", "QualityRouter"),
 }
 
 TOOLING: dict[str, str] = {
