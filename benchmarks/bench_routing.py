@@ -94,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     from orchnb.patterns._quality_scorer import embed_now
 
     embedder = resolve_embedder(args.embed)
-    lines = [f"# Routing on recorded answers ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [f"# Routing on recorded answers ({when})",
              "", f"Embedder `{embedder.id}`; {args.seeds} seeds; mean ± standard deviation over "
              "seeds. Regenerate with `python benchmarks/bench_routing.py`.", "",
-             "| data | split | router | APGR | CPT(50%) | CPT(80%) |", "|---|---|---|---:|---:|---:|"]
+             "| data | split | router | APGR | CPT(50%) | CPT(80%) |",
+             "|---|---|---|---:|---:|---:|"]
     notes = []
     for name in ("mmlu", "gsm8k"):
         df = pd.read_csv(DATA / f"{name}.csv")

@@ -52,7 +52,8 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
-    "QualityRouter", "QualityScorer", "RayExecutor", "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run",
+    "QualityRouter", "QualityScorer", "RayExecutor", "Router", "Team", "from_dict", "from_yaml",
+    "register_builder", "load_run",
     "prepare_fork", "parse_json_answer", "text_key", "as_executor", "map_on_ray",
 ]
 

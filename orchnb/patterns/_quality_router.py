@@ -32,7 +32,8 @@ class QualityRouter(Router):
     ``quality`` (share of the weak-to-strong gap to recover, at least), ``budget_per_1k``
     (dollars per 1,000 queries, at most, with ``weak_cost``/``strong_cost`` in dollars per
     query) or ``threshold`` (a predicted gain); the first three are met on held-out
-    (out-of-fold) examples. With none, ``strong_share=0.5``. Evaluate it on other rows with ``orchnb.evaluate_routing``.
+    (out-of-fold) examples. With none, ``strong_share=0.5``. Evaluate it on other rows with
+    ``orchnb.evaluate_routing``.
 
     ``weak`` / ``strong`` are steps, patterns or model ids (a model id answers ``{{ input }}``).
 
