@@ -16,70 +16,9 @@ from typing import Any
 
 from ..exceptions import SpecError
 from ..patterns import text_key
+from ._routing_report import RoutingReport
 
 SPLITS = ("refuse", "drop", "flag")
-
-
-def curve_points(scores: Any, gains: Any, weights: Any = None) -> tuple[Any, Any]:
-    """``(share, gain)`` at each cut between distinct scores, from share 0: the share of rows
-    scored above the cut and the summed gain ``strong - weak`` over them (divided by the row
-    count). ``weights`` (rows × draws) give the bootstrap's row counts instead of ones; then
-    both outputs are (draws × cuts).
-
-    >>> s, g = curve_points([0.9, 0.5, 0.1], [1, 0, -1])
-    >>> (s * 3).round(6).tolist(), (g * 3).round(6).tolist()
-    ([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 1.0, 0.0])
-    """
-    import numpy as np
-
-    s = np.asarray(scores, dtype=float)
-    d = np.asarray(gains, dtype=float)
-    order = np.argsort(-s, kind="stable")
-    s, d = s[order], d[order]
-    n = len(s)
-    ends = np.r_[np.flatnonzero(np.diff(s) != 0), n - 1]
-    if weights is None:
-        share = np.r_[0.0, (ends + 1) / n]
-        gain = np.r_[0.0, np.cumsum(d)[ends] / n]
-        return share, gain
-    w = np.asarray(weights, dtype=float)[:, order]  # draws × rows
-    zero = np.zeros((len(w), 1))
-    share = np.hstack([zero, np.cumsum(w, axis=1)[:, ends] / n])
-    gain = np.hstack([zero, np.cumsum(w * d, axis=1)[:, ends] / n])
-    return share, gain
-
-
-def apgr_of(share: Any, gain: Any) -> Any:
-    """APGR from ``curve_points`` (works row-wise on bootstrap arrays; nan without a gap)."""
-    import numpy as np
-
-    total = gain[..., -1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, np.trapezoid(gain, share, axis=-1) / total, np.nan)
-
-
-def cpt_of(share: Any, gain: Any, p: float) -> Any:
-    """The smallest share of strong calls whose PGR reaches ``p`` (row-wise; nan without a
-    gap). Linear between the curve's points."""
-    import numpy as np
-
-    share2, gain2 = np.atleast_2d(share), np.atleast_2d(gain)
-    total = gain2[:, -1:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pgr = np.where(total > 0, gain2 / total, np.nan)
-    out = np.full(len(pgr), np.nan)
-    for i, row in enumerate(pgr):
-        hit = np.flatnonzero(row >= p - 1e-12)
-        if not len(hit) or not np.isfinite(row).all():
-            continue
-        j = int(hit[0])
-        if j == 0:
-            out[i] = 0.0
-            continue
-        a, b = row[j - 1], row[j]
-        x0, x1 = share2[i, j - 1], share2[i, j]
-        out[i] = x0 + (p - a) / (b - a) * (x1 - x0)
-    return out if np.ndim(share) == 2 else float(out[0])
 
 
 def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
@@ -110,29 +49,14 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     >>> r.apgr, r.cpt(0.5)
     (1.125, 0.125)
     """
-    import numpy as np
     import pandas as pd
-
-    from ._routing_report import RoutingReport
 
     if on_training not in SPLITS:
         raise SpecError(f"on_training={on_training!r}; use one of {', '.join(SPLITS)}",
                         key="on_training")
     df = _frame(data, text, weak_score, strong_score)
-    dropped, flagged = 0, 0
-    seen = getattr(router_or_scores, "trained_on", None)
-    if seen:
-        inside = np.array([text_key(str(t)) in seen for t in df[text]], dtype=bool)
-        if inside.any() and on_training == "refuse":
-            raise SpecError(
-                f"{int(inside.sum())} of {len(df)} rows are among the router's training "
-                f"examples, where it looks better than it is. Evaluate on held-out rows (split "
-                f"the data before building the router), or pass on_training='drop' (leave them "
-                f"out) or 'flag' (keep them, flagged)", key="data")
-        if on_training == "drop":
-            dropped, df = int(inside.sum()), df[~inside].reset_index(drop=True)
-        else:
-            flagged = int(inside.sum())
+    df, dropped, flagged = _held_out(df, getattr(router_or_scores, "trained_on", None), text,
+                                     on_training)
     if len(df) < 2:
         raise SpecError(f"evaluate_routing needs at least 2 graded rows, got {len(df)}",
                         key="data")
@@ -149,6 +73,24 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     return RoutingReport(table, threshold=threshold, weak_cost=costs["weak_cost"],
                          strong_cost=costs["strong_cost"], names=names, bootstrap=bootstrap,
                          seed=seed, dropped=dropped, flagged=flagged)
+
+
+def _held_out(df: Any, seen: Any, text: str, on_training: str) -> tuple[Any, int, int]:
+    """The rows to report on, and how many training rows were dropped / kept flagged."""
+    import numpy as np
+
+    if not seen:
+        return df, 0, 0
+    inside = np.array([text_key(str(t)) in seen for t in df[text]], dtype=bool)
+    if inside.any() and on_training == "refuse":
+        raise SpecError(
+            f"{int(inside.sum())} of {len(df)} rows are among the router's training "
+            f"examples, where it looks better than it is. Evaluate on held-out rows (split "
+            f"the data before building the router), or pass on_training='drop' (leave them "
+            f"out) or 'flag' (keep them, flagged)", key="data")
+    if on_training == "drop":
+        return df[~inside].reset_index(drop=True), int(inside.sum()), 0
+    return df, 0, int(inside.sum())
 
 
 def _frame(data: Any, text: str, weak: str, strong: str) -> Any:

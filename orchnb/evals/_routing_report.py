@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ._routing import apgr_of, cpt_of, curve_points
+from ._routing_curve import apgr_of, cpt_of, curve_points
 
 LEVELS = (0.2, 0.5, 0.8)
 
