@@ -16,6 +16,7 @@ from typing import Any
 
 from ..exceptions import SpecError
 from ..patterns import text_key
+from ._costs import chars_to_tokens, rates_for
 from ._routing_report import RoutingReport
 
 SPLITS = ("refuse", "drop", "flag")
@@ -25,7 +26,8 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
                      weak_score: str = "weak_score", strong_score: str = "strong_score",
                      weak_cost: float | str | None = None, strong_cost: float | str | None = None,
                      models: Sequence[str] | Mapping[str, str] | None = None,
-                     threshold: float | None = None, on_training: str = "refuse",
+                     output_tokens: Any = None, threshold: float | None = None,
+                     on_training: str = "refuse",
                      bootstrap: int = 300, seed: int = 0) -> Any:
     """Score a router on graded answers: ``.apgr`` (with ``.apgr_ci``), ``.cpt(0.5)``,
     ``.strong_share`` and ``.pgr`` at its own threshold, ``.curve``, ``.points``, ``.mistakes()``,
@@ -36,7 +38,10 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     function ``text -> score``. ``weak_score`` / ``strong_score`` name the graded columns (1/0
     correctness or any number). ``weak_cost`` / ``strong_cost``: dollars per query (a number or
     a column); left out, prices stay unknown and no saving is claimed. ``models``: the two
-    models' names, for the summary (``("mixtral", "gpt-4")``).
+    models (``("mixtral", "gpt-4")``, or model ids such as ``"openai:gpt-4-1106-preview"``),
+    named in the summary; model ids are priced from the pricing table when ``output_tokens``
+    (answer tokens per query: a number, a column of answer texts, or a pair for weak and
+    strong) is given, with the prompt's tokens estimated from its text.
 
     A router is judged on rows it did not learn from: rows among its examples are refused
     (``on_training="refuse"``), dropped (``"drop"``, said in the summary) or kept and flagged
@@ -68,6 +73,10 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     costs = {k: _cost(v, df, k) for k, v in (("weak_cost", weak_cost),
                                               ("strong_cost", strong_cost))}
     names = _names(models, router_or_scores)
+    if models is not None and output_tokens is not None:
+        for i, key in enumerate(("weak_cost", "strong_cost")):
+            if costs[key] is None:
+                costs[key] = _priced(names[i], df[text], _pick(output_tokens, i), df)
     table = pd.DataFrame({"text": df[text].astype(str), "weak_score": weak,
                           "strong_score": strong, "score": scores})
     return RoutingReport(table, threshold=threshold, weak_cost=costs["weak_cost"],
@@ -149,6 +158,28 @@ def _cost(value: Any, df: Any, key: str) -> Any:
         raise SpecError(f"evaluate_routing({key}=...) is dollars per query (a number >= 0 or "
                         f"a column name), not {value!r}", key=key)
     return np.full(len(df), float(value))
+
+
+def _pick(value: Any, i: int) -> Any:
+    return value[i] if isinstance(value, (tuple, list)) else value
+
+
+def _priced(model: str, texts: Any, out: Any, df: Any) -> Any:
+    """Dollars per row for ``model`` from the pricing table (None when its price is unknown)."""
+    import numpy as np
+
+    rates = rates_for(model) if ":" in model else None
+    if rates is None or rates.ref is None:
+        return None
+    prompt = chars_to_tokens(texts.astype(str).str.len().to_numpy(), 1)
+    if isinstance(out, str):
+        if out not in df.columns:
+            raise SpecError(f"evaluate_routing: no answer column {out!r} for output_tokens",
+                            key="output_tokens")
+        answer = chars_to_tokens(df[out].fillna("").astype(str).str.len().to_numpy(), 0)
+    else:
+        answer = np.full(len(df), float(out))
+    return prompt * rates.input + answer * rates.output
 
 
 def _names(models: Any, source: Any) -> tuple[str, str]:

@@ -171,3 +171,16 @@ def test_full_gsm8k_held_out_beats_random_with_sim_embeddings():
     r = evaluate_routing(qr, test, bootstrap=100, **cols)
     assert r.strong_share == pytest.approx(0.3, abs=0.03)
     assert 0.4 < r.apgr < 0.9 and r.weak_quality < r.strong_quality
+
+
+def test_model_ids_are_priced_from_the_table_and_unknown_names_stay_unknown():
+    from orchnb.evals import rates_for
+
+    strong = rates_for("openai:gpt-4-1106-preview")
+    both = evaluate_routing("s", SMALL, models=("openai:gpt-4o-mini", "openai:gpt-4-1106-preview"),
+                            output_tokens=100, bootstrap=0)
+    # A one-character prompt is 1 + 3 tokens by sim's count; 100 answer tokens.
+    assert both.cost_per_1k(1.0) == pytest.approx(1000 * (4 * strong.input + 100 * strong.output))
+    half = evaluate_routing("s", SMALL, models=("my-local-llm", "openai:gpt-4-1106-preview"),
+                            output_tokens=100, bootstrap=0)
+    assert half.cost_per_1k(1.0) is None and "prices unknown" in half.summary
