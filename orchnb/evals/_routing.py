@@ -81,7 +81,9 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
                           "strong_score": strong, "score": scores})
     return RoutingReport(table, threshold=threshold, weak_cost=costs["weak_cost"],
                          strong_cost=costs["strong_cost"], names=names, bootstrap=bootstrap,
-                         seed=seed, dropped=dropped, flagged=flagged)
+                         seed=seed, dropped=dropped, flagged=flagged,
+                         held_out=bool(getattr(router_or_scores, "trained_on", None))
+                         and not flagged)
 
 
 def _held_out(df: Any, seen: Any, text: str, on_training: str) -> tuple[Any, int, int]:

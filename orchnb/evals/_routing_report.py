@@ -24,7 +24,7 @@ class RoutingReport:
 
     def __init__(self, table: Any, *, threshold: float | None, weak_cost: Any, strong_cost: Any,
                  names: tuple[str, str], bootstrap: int, seed: int, dropped: int = 0,
-                 flagged: int = 0):
+                 flagged: int = 0, held_out: bool = False):
         import numpy as np
 
         self.table = table
@@ -33,6 +33,8 @@ class RoutingReport:
         """The router's own threshold (None when only scores were given)."""
         self.weak_name, self.strong_name = names
         self.dropped, self.flagged = dropped, flagged
+        self.held_out = held_out
+        """True when the router could say which rows it learned from, and none are here."""
         self._wc, self._sc = weak_cost, strong_cost
         s = table["score"].to_numpy(float)
         self._gain = table["strong_score"].to_numpy(float) - table["weak_score"].to_numpy(float)
@@ -183,15 +185,16 @@ class RoutingReport:
         pgr = self.pgr if self.strong_share is not None else 0.5
         saving = self.saving(share)
         ci = self.apgr_ci
-        money = (f" and costs {saving:.0%} less than {self.strong_name} alone"
+        weak, strong = _short(self.weak_name), _short(self.strong_name)
+        money = (f" and costs {saving:.0%} less than {strong} alone"
                  if saving is not None else " (prices unknown: no saving claimed)")
         band = f", 95% CI {ci[0]:.2f}–{ci[1]:.2f}" if ci else ""
-        where = (f" on {self.rows} held-out rows" + (f" ({self.dropped} training rows left out)"
-                                                     if self.dropped else ""))
+        where = (f" on {self.rows} {'held-out ' if self.held_out else ''}rows"
+                 + (f" ({self.dropped} training rows left out)" if self.dropped else ""))
         if self.flagged:
             where = f" on {self.rows} rows, {self.flagged} of them TRAINING rows (optimistic)"
-        return (f"sending {share:.0%} of queries to {self.strong_name} keeps {pgr:.0%} of its "
-                f"gain over {self.weak_name}{money}; APGR {self.apgr:.2f}{band} (random 0.50, "
+        return (f"sending {share:.0%} of queries to {strong} keeps {pgr:.0%} of its "
+                f"gain over {weak}{money}; APGR {self.apgr:.2f}{band} (random 0.50, "
                 f"oracle {self.oracle_apgr:.2f}){where}.")
 
     def plot(self) -> Any:
@@ -233,6 +236,11 @@ class RoutingReport:
     def _repr_html_(self) -> str:
         pts = self.points.to_html(float_format=lambda v: f"{v:.3f}", na_rep="unknown")
         return f"<p>{html.escape(self.summary)}</p>{pts}"
+
+
+def _short(name: str) -> str:
+    """``together:mistralai/Mixtral-8x7B`` → ``Mixtral-8x7B`` (for sentences)."""
+    return name.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or name
 
 
 def _ci(values: Any) -> tuple[float, float] | None:

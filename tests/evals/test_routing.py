@@ -70,6 +70,7 @@ def test_unknown_prices_stay_unknown():
     assert r.cost_per_1k(0.5) is None and r.saving(0.5) is None
     assert r.curve["cost_per_1k"].isna().all() and r.points["saving"].isna().all()
     assert "prices unknown" in r.summary and "less than" not in r.summary
+    assert "held-out" not in r.summary  # bare scores cannot say what they learned from
     # One row without a price makes the whole column unknown, not a smaller sum.
     partial = SMALL.assign(sc=[0.01, None, 0.01, 0.01])
     r2 = evaluate_routing("s", partial, weak_cost=0.001, strong_cost="sc", bootstrap=0)
@@ -121,6 +122,7 @@ def test_training_rows_are_refused_dropped_or_flagged(mmlu_slice):
         evaluate_routing(qr, mixed, **cols)
     dropped = evaluate_routing(qr, mixed, on_training="drop", bootstrap=0, **cols)
     assert dropped.rows == 100 and "100 training rows left out" in dropped.summary
+    assert "on 100 held-out rows" in dropped.summary  # a router that knows its examples
     flagged = evaluate_routing(qr, mixed, on_training="flag", bootstrap=0, **cols)
     assert flagged.rows == 200 and "TRAINING rows" in flagged.summary
 
