@@ -27,7 +27,7 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
                      weak_cost: float | str | None = None, strong_cost: float | str | None = None,
                      models: Sequence[str] | Mapping[str, str] | None = None,
                      output_tokens: Any = None, threshold: float | None = None,
-                     on_training: str = "refuse",
+                     cascade: bool = False, on_training: str = "refuse",
                      bootstrap: int = 300, seed: int = 0) -> Any:
     """Score a router on graded answers: ``.apgr`` (with ``.apgr_ci``), ``.cpt(0.5)``,
     ``.strong_share`` and ``.pgr`` at its own threshold, ``.curve``, ``.points``, ``.mistakes()``,
@@ -42,6 +42,10 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     named in the summary; model ids are priced from the pricing table when ``output_tokens``
     (answer tokens per query: a number, a column of answer texts, or a pair for weak and
     strong) is given, with the prompt's tokens estimated from its text.
+
+    ``cascade=True`` scores a cascade on the same axes: its scores say how strongly each weak
+    answer's check failed, and an escalated row pays for both models (the saving is still
+    against the strong model alone).
 
     A router is judged on rows it did not learn from: rows among its examples are refused
     (``on_training="refuse"``), dropped (``"drop"``, said in the summary) or kept and flagged
@@ -79,8 +83,10 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
                 costs[key] = _priced(names[i], df[text], _pick(output_tokens, i), df)
     table = pd.DataFrame({"text": df[text].astype(str), "weak_score": weak,
                           "strong_score": strong, "score": scores})
-    return RoutingReport(table, threshold=threshold, weak_cost=costs["weak_cost"],
-                         strong_cost=costs["strong_cost"], names=names, bootstrap=bootstrap,
+    wc, sc = costs["weak_cost"], costs["strong_cost"]
+    escalated = sc + wc if cascade and sc is not None and wc is not None else sc
+    return RoutingReport(table, threshold=threshold, weak_cost=wc, strong_cost=escalated,
+                         strong_only_cost=sc, names=names, bootstrap=bootstrap,
                          seed=seed, dropped=dropped, flagged=flagged,
                          held_out=bool(getattr(router_or_scores, "trained_on", None))
                          and not flagged)

@@ -23,8 +23,8 @@ class RoutingReport:
     """
 
     def __init__(self, table: Any, *, threshold: float | None, weak_cost: Any, strong_cost: Any,
-                 names: tuple[str, str], bootstrap: int, seed: int, dropped: int = 0,
-                 flagged: int = 0, held_out: bool = False):
+                 names: tuple[str, str], strong_only_cost: Any = None, bootstrap: int,
+                 seed: int, dropped: int = 0, flagged: int = 0, held_out: bool = False):
         import numpy as np
 
         self.table = table
@@ -36,6 +36,8 @@ class RoutingReport:
         self.held_out = held_out
         """True when the router could say which rows it learned from, and none are here."""
         self._wc, self._sc = weak_cost, strong_cost
+        # What "the strong model alone" costs (a cascade's escalated rows pay both models).
+        self._full = strong_cost if strong_only_cost is None else strong_only_cost
         s = table["score"].to_numpy(float)
         self._gain = table["strong_score"].to_numpy(float) - table["weak_score"].to_numpy(float)
         self.weak_quality = float(table["weak_score"].mean())
@@ -116,9 +118,15 @@ class RoutingReport:
         strong[order[:k]] = True
         return float(np.where(strong, self._sc, self._wc).mean() * 1000)
 
+    @property
+    def strong_only_per_1k(self) -> float | None:
+        """Dollars per 1,000 queries all sent to the strong model (None when unknown)."""
+        return None if self._full is None else float(self._full.mean() * 1000)
+
     def saving(self, share: float) -> float | None:
-        """Share of the all-strong cost saved at ``share``; None when a price is unknown."""
-        cost, full = self.cost_per_1k(share), self.cost_per_1k(1.0)
+        """Share of the strong-only cost saved at ``share`` (negative when dearer); None when
+        a price is unknown."""
+        cost, full = self.cost_per_1k(share), self.strong_only_per_1k
         return None if cost is None or not full else 1 - cost / full
 
     @property
@@ -137,7 +145,7 @@ class RoutingReport:
             # Cost at each cut: all weak, plus the extra of the rows moved to strong so far.
             _, extra = curve_points(self.table["score"].to_numpy(float), self._sc - self._wc)
             df["cost_per_1k"] = (float(np.mean(self._wc)) + extra) * 1000
-            df["saving"] = 1 - df["cost_per_1k"] / df["cost_per_1k"].iloc[-1]
+            df["saving"] = 1 - df["cost_per_1k"] / self.strong_only_per_1k
         else:
             df["cost_per_1k"], df["saving"] = None, None
         return df
@@ -186,8 +194,9 @@ class RoutingReport:
         saving = self.saving(share)
         ci = self.apgr_ci
         weak, strong = _short(self.weak_name), _short(self.strong_name)
-        money = (f" and costs {saving:.0%} less than {strong} alone"
-                 if saving is not None else " (prices unknown: no saving claimed)")
+        money = (" (prices unknown: no saving claimed)" if saving is None else
+                 f" and costs {saving:.0%} less than {strong} alone" if saving >= 0 else
+                 f" and costs {-saving:.0%} more than {strong} alone")
         band = f", 95% CI {ci[0]:.2f}–{ci[1]:.2f}" if ci else ""
         where = (f" on {self.rows} {'held-out ' if self.held_out else ''}rows"
                  + (f" ({self.dropped} training rows left out)" if self.dropped else ""))

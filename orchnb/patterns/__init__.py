@@ -22,6 +22,7 @@ from ._template import Prompt
 
 _LAZY = {
     "Agent": "_agent",
+    "Cascade": "_cascade",
     "Classification": "_classify",
     "EmbeddingClassifier": "_classify",
     "FunctionClassifier": "_classify",
@@ -49,7 +50,8 @@ _LAZY = {
 
 __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node",
-    "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
+    "Agent", "Cascade", "Classification", "EmbeddingClassifier", "FunctionClassifier",
+    "LLMClassifier",
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
     "QualityRouter", "QualityScorer", "RayExecutor", "Router", "Team", "from_dict", "from_yaml",

@@ -19,6 +19,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "plan_execute": ("_plan_execute", "PlanExecute"),
     "team": ("_team", "Team"),
     "quality_router": ("_quality_router", "QualityRouter"),
+    "cascade": ("_cascade", "Cascade"),
 }
 
 TOOLING: dict[str, str] = {

@@ -186,3 +186,15 @@ def test_model_ids_are_priced_from_the_table_and_unknown_names_stay_unknown():
     half = evaluate_routing("s", SMALL, models=("my-local-llm", "openai:gpt-4-1106-preview"),
                             output_tokens=100, bootstrap=0)
     assert half.cost_per_1k(1.0) is None and "prices unknown" in half.summary
+
+
+def test_a_cascade_is_scored_on_the_same_axes_and_pays_both_models_when_it_escalates():
+    r = evaluate_routing("s", SMALL, weak_cost=0.001, strong_cost=0.01, cascade=True,
+                         threshold=0.5, bootstrap=0)
+    # Two escalated rows pay 0.011, two kept rows 0.001: 6 dollars per 1,000 against 10.
+    assert r.cost_per_1k(0.5) == pytest.approx(6.0) and r.saving(0.5) == pytest.approx(0.4)
+    assert r.saving(1.0) == pytest.approx(-0.1)  # escalating everything is dearer than strong
+    assert r.apgr == pytest.approx(1.125)  # quality does not depend on who pays
+    always = evaluate_routing("s", SMALL, weak_cost=0.001, strong_cost=0.01, cascade=True,
+                              threshold=0.0, bootstrap=0)
+    assert "costs 10% more than strong alone" in always.summary
