@@ -3,7 +3,8 @@ scores its outputs (built-ins, functions, LLM judges); ``compare([...], data)`` 
 side by side with paired tests and says which to pick. Routers: accuracy with a confidence
 interval, per-route precision / recall / F1, confusion matrix, misroutes, latency, cost per 1,000
 queries and the saving against sending everything to the dearest route, for one router or
-several candidates side by side.
+several candidates side by side. Learned routing between a weak and a strong model:
+``evaluate_routing(router_or_scores, graded)`` (APGR, CPT, cost, bootstrap CIs).
 
 >>> import orchnb
 >>> tickets = orchnb.evals.load_tickets()              # 333 labelled support messages (CC0)
@@ -28,6 +29,9 @@ from ._metrics import pareto_front
 from ._power import EvalPlan, plan_eval
 from ._repeats import RepeatedReport, RepeatedScores
 from ._report import EvalReport
+from ._routing import evaluate_routing
+from ._routing_data import graded_answers, load_routing
+from ._routing_report import RoutingReport
 from ._scorers import Scorer
 from ._scores_report import ScoreReport
 
@@ -43,16 +47,20 @@ __all__ = [
     "RepeatedReport",
     "RepeatedScores",
     "RouterCosts",
+    "RoutingReport",
     "ScoreReport",
     "Scorer",
     "calibrate",
     "compare",
     "compare_routers",
     "evaluate",
+    "evaluate_routing",
     "experiments",
+    "graded_answers",
     "judge",
     "load_data",
     "load_experiment",
+    "load_routing",
     "load_tickets",
     "pareto_front",
     "plan_eval",

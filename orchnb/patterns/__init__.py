@@ -22,6 +22,7 @@ from ._template import Prompt
 
 _LAZY = {
     "Agent": "_agent",
+    "Cascade": "_cascade",
     "Classification": "_classify",
     "EmbeddingClassifier": "_classify",
     "FunctionClassifier": "_classify",
@@ -34,6 +35,9 @@ _LAZY = {
     "RayExecutor": "_ray_executor",
     "as_executor": "_ray_executor",
     "map_on_ray": "_ray_executor",
+    "QualityRouter": "_quality_router",
+    "QualityScorer": "_quality_scorer",
+    "text_key": "_quality_scorer",
     "Router": "_router",
     "Team": "_team",
     "from_dict": "_spec",
@@ -46,11 +50,13 @@ _LAZY = {
 
 __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "Chain", "FunctionStep", "Node", "Pipeline", "Prompt", "Step", "as_node",
-    "Agent", "Classification", "EmbeddingClassifier", "FunctionClassifier", "LLMClassifier",
+    "Agent", "Cascade", "Classification", "EmbeddingClassifier", "FunctionClassifier",
+    "LLMClassifier",
     "Embedder", "HashEmbedder", "ProviderEmbedder", "SentenceTransformerEmbedder",
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
-    "RayExecutor", "Router", "Team", "from_dict", "from_yaml", "register_builder", "load_run",
-    "prepare_fork", "parse_json_answer", "as_executor", "map_on_ray",
+    "QualityRouter", "QualityScorer", "RayExecutor", "Router", "Team", "from_dict", "from_yaml",
+    "register_builder", "load_run",
+    "prepare_fork", "parse_json_answer", "text_key", "as_executor", "map_on_ray",
 ]
 
 

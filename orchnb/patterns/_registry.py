@@ -18,6 +18,8 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "agent": ("_agent", "Agent"),
     "plan_execute": ("_plan_execute", "PlanExecute"),
     "team": ("_team", "Team"),
+    "quality_router": ("_quality_router", "QualityRouter"),
+    "cascade": ("_cascade", "Cascade"),
 }
 
 TOOLING: dict[str, str] = {

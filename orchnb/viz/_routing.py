@@ -32,7 +32,7 @@ def route_counts(df: pd.DataFrame) -> pd.DataFrame:
     # router, a pattern span for a nested one) also carries the route of its classify step.
     own = r["kind"].isin(["run", "pattern"])
     if "pattern" in r.columns:
-        own &= r["pattern"] == "router"
+        own &= r["pattern"].astype(str).str.endswith("router")  # router, quality_router
     if own.any():
         r = r[own]
     raw = r["raw_label"] if "raw_label" in r.columns else pd.Series(pd.NA, index=r.index)

@@ -1,0 +1,135 @@
+"""The quality router on recorded answers (RouteLLM's GSM8K and MMLU: Mixtral-8x7B weak,
+gpt-4-1106-preview strong), scored as RouteLLM scores routers: APGR, CPT(50%), CPT(80%).
+
+    python benchmarks/bench_routing.py [--seeds 5] [--embed st:all-MiniLM-L6-v2] [--out FILE]
+
+Needs ``../shared/data/routing`` and the embeddings extra; says so and exits when missing.
+
+- **held-out**: for each seed, a random half of the rows trains ``QualityScorer`` (the
+  classifier of ``orchnb.QualityRouter``: kNN / ridge head on embeddings chosen by 5-fold
+  cross-validated APGR), the other half is evaluated with ``orchnb.evaluate_routing``.
+- **cross-subject** (MMLU): for each seed, a random half (or 80%) of the 45 subjects trains,
+  the other subjects are evaluated.
+- Beside it, on the same test rows: a random router (uniform scores, drawn per seed) and the
+  oracle (knows both grades).
+
+Embedding is done once per data set (and cached on disk by the embedder); CPU seconds for the
+embedding and for the fitting + evaluation are reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parents[1]
+DATA = next((p / "shared" / "data" / "routing" for p in (_ROOT.parent, _ROOT.parent.parent)
+             if (p / "shared" / "data" / "routing").exists()),
+            _ROOT.parent / "shared" / "data" / "routing")
+
+
+def _evaluate(scores: Any, test: Any) -> dict[str, float]:
+    from orchnb.evals import evaluate_routing
+
+    r = evaluate_routing(scores, test, text="prompt", weak_score="weak_correct",
+                         strong_score="strong_correct", bootstrap=0)
+    return {"apgr": r.apgr, "cpt50": r.cpt(0.5), "cpt80": r.cpt(0.8), "oracle": r.oracle_apgr}
+
+
+def _split_runs(df: Any, x: Any, seeds: int, by_subject: float) -> dict[str, list[dict]]:
+    """``by_subject``: 0 for random halves of the rows, else the share of subjects trained on."""
+    import numpy as np
+
+    from orchnb.patterns import QualityScorer
+
+    out: dict[str, list[dict]] = {"quality router": [], "random": [], "oracle": []}
+    heads = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        if by_subject:
+            subjects = np.array(sorted(df["domain"].unique()))
+            train_subjects = set(rng.permutation(subjects)[: round(len(subjects) * by_subject)])
+            train = df["domain"].isin(train_subjects).to_numpy()
+        else:
+            train = np.zeros(len(df), dtype=bool)
+            train[rng.permutation(len(df))[: len(df) // 2]] = True
+        gains = (df["strong_correct"].astype(float) - df["weak_correct"].astype(float)).to_numpy()
+        scorer = QualityScorer(df["prompt"][train].tolist(), gains[train], vectors=x[train],
+                               seed=seed)
+        heads.append(str(scorer.head))
+        test = df[~train].reset_index(drop=True)
+        got = _evaluate(scorer.score_vectors(x[~train]), test)
+        out["quality router"].append(got)
+        out["random"].append(_evaluate(rng.random(len(test)), test))
+        out["oracle"].append({"apgr": got["oracle"], "cpt50": float("nan"),
+                              "cpt80": float("nan")})
+    out["heads"] = heads  # type: ignore[assignment]
+    return out
+
+
+def _fmt(values: list[float], pct: bool = False) -> str:
+    vals = [v for v in values if v == v]
+    if not vals:
+        return "—"
+    m = statistics.mean(vals)
+    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return f"{m:.1%} ± {sd:.1%}" if pct else f"{m:.3f} ± {sd:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--embed", default="st:all-MiniLM-L6-v2")
+    ap.add_argument("--out", default=str(_ROOT / "benchmarks" / "results" / "routing.md"))
+    args = ap.parse_args(argv)
+    if not DATA.exists():
+        print(f"skipped: {DATA} is absent (the shared routing data)")
+        return 0
+    import pandas as pd
+
+    from orchnb.models import resolve_embedder
+    from orchnb.patterns._quality_scorer import embed_now
+
+    embedder = resolve_embedder(args.embed)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [f"# Routing on recorded answers ({when})",
+             "", f"Embedder `{embedder.id}`; {args.seeds} seeds; mean ± standard deviation over "
+             "seeds. Regenerate with `python benchmarks/bench_routing.py`.", "",
+             "| data | split | router | APGR | CPT(50%) | CPT(80%) |",
+             "|---|---|---|---:|---:|---:|"]
+    notes = []
+    for name in ("mmlu", "gsm8k"):
+        df = pd.read_csv(DATA / f"{name}.csv")
+        c0, w0 = time.process_time(), time.perf_counter()
+        x = embed_now(embedder, df["prompt"].astype(str).tolist())
+        c1, w1 = time.process_time(), time.perf_counter()
+        splits = [("held-out half", 0.0)] + ([("cross-subject, half the subjects", 0.5),
+                                              ("cross-subject, 80% of subjects", 0.8)]
+                                             if name == "mmlu" else [])
+        for split, by_subject in splits:
+            runs = _split_runs(df, x, args.seeds, by_subject)
+            for router in ("quality router", "random", "oracle"):
+                r = runs[router]
+                lines.append(f"| {name} ({len(df):,}) | {split} | {router} | "
+                             f"{_fmt([v['apgr'] for v in r])} | "
+                             f"{_fmt([v['cpt50'] for v in r], True)} | "
+                             f"{_fmt([v['cpt80'] for v in r], True)} |")
+            notes.append(f"- {name} {split}: heads chosen by cross-validation: "
+                         f"{', '.join(runs['heads'])}")  # type: ignore[arg-type]
+        c2, w2 = time.process_time(), time.perf_counter()
+        notes.append(f"- {name}: embedding {len(df):,} prompts {c1 - c0:.1f} s CPU "
+                     f"({w1 - w0:.1f} s wall; 0 when cached on disk); fitting + evaluating "
+                     f"all splits and seeds {c2 - c1:.1f} s CPU ({w2 - w1:.1f} s wall)")
+        print("\n".join(lines[-9:]), file=sys.stderr)
+    text = "\n".join([*lines, "", *notes, ""])
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,274 @@
+"""The learned part of a quality router: from graded answers of a weak and a strong model, predict
+from the query alone how much the strong model gains over the weak one, and pick the threshold
+above which a query goes to the strong model.
+
+The score of a query is its predicted gain ``strong_score - weak_score``; sending the queries with
+the highest scores to the strong model is the best order in expectation. Two heads over
+embeddings, chosen by cross-validated APGR on the examples: a similarity-weighted k-nearest-
+neighbour mean of the gain (several ``k``), and a ridge regression (a linear head, numpy only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..engine import RunContext
+from ..exceptions import SpecError
+from ..models import Embedder, resolve_embedder
+from ._classify import Prediction, embed_traced
+from ._step import Vars, check_name
+
+KS = (10, 25, 50, 100)
+"""The neighbour counts tried by ``method="auto"`` / ``"knn"``."""
+ALPHAS = (1.0, 10.0)
+"""The ridge penalties tried by ``method="auto"`` / ``"linear"``."""
+FOLDS = 5
+MIN_EXAMPLES = 20
+
+
+def text_key(text: str) -> bytes:
+    """A short hash of a text: what a scorer remembers of the rows it learned from."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
+
+
+def embed_now(embedder: Embedder, texts: Sequence[str]) -> Any:
+    """Embed ``texts`` outside a run, from sync code (also inside a running loop, as in a
+    notebook cell): a worker thread runs the embedder's own coroutine. Unit-norm rows."""
+    import numpy as np
+
+    def work() -> Any:
+        return asyncio.run(embedder.embed(list(texts)))[0]
+
+    with ThreadPoolExecutor(1) as pool:
+        vectors = pool.submit(work).result()
+    return unit_rows(np.asarray(vectors, dtype=float).reshape(len(texts), -1))
+
+
+def unit_rows(x: Any) -> Any:
+    import numpy as np
+
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+def pgr_area(scores: Any, gains: Any) -> float:
+    """APGR of ``scores`` on rows with ``gains``: the area under the share of the total gain
+    recovered against the share of queries sent to the strong model (ties routed together);
+    nan when the strong model gains nothing in total."""
+    import numpy as np
+
+    shares, recovered = gain_curve(scores, gains)
+    return float(np.trapezoid(recovered, shares)) if len(shares) else float("nan")
+
+
+def gain_curve(scores: Any, gains: Any) -> tuple[Any, Any]:
+    """``(share, recovered)``: at each distinct score cut, the share of rows scored above it
+    and the share of the total gain they carry (empty when the total gain is not positive)."""
+    import numpy as np
+
+    s = np.asarray(scores, dtype=float)
+    g = np.asarray(gains, dtype=float)
+    order = np.argsort(-s, kind="stable")
+    s, g = s[order], g[order]
+    total = g.sum()
+    if len(g) == 0 or total <= 0:
+        return np.array([]), np.array([])
+    ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    shares = np.r_[0.0, (ends + 1) / len(s)]
+    recovered = np.r_[0.0, np.cumsum(g)[ends] / total]
+    return shares, recovered
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """One candidate scorer: ``method`` ("knn" or "linear") and its knob (k or alpha)."""
+
+    method: str
+    knob: float
+
+    def __str__(self) -> str:
+        if self.method == "knn":
+            return f"knn(k={int(self.knob)})"
+        return f"linear(alpha={self.knob:g})"
+
+
+class QualityScorer:
+    """Predicts a query's gain from the strong model (``strong_score - weak_score``) from its
+    embedding; the quality router's classifier. ``method``: ``"auto"`` (the best of kNN and a
+    ridge head by 5-fold cross-validated APGR), ``"knn"`` (best ``k``) or ``"linear"``.
+
+    ``oof`` holds out-of-fold scores of the examples (each scored by a model that did not see
+    it): thresholds are chosen on them, so a target share holds on new rows too.
+
+    >>> s = QualityScorer(["2+2?", "prove Fermat"] * 20, [0, 1] * 20, embed="sim")
+    >>> s.head.method in ("knn", "linear"), len(s.oof)
+    (True, 40)
+    """
+
+    kind = "classifier"
+    model_attrs: ClassVar[tuple[str, ...]] = ("embedder",)
+
+    def __init__(self, texts: Sequence[str], gains: Sequence[float], *, embed: Any = "sim",
+                 method: str = "auto", k: int | None = None, seed: int = 0,
+                 name: str = "quality", vectors: Any = None):
+        import numpy as np
+
+        check_name(name, "QualityScorer")
+        if method not in ("auto", "knn", "linear"):
+            raise SpecError(f"unknown method {method!r}; use 'auto', 'knn' or 'linear'",
+                            key="method")
+        if len(texts) != len(gains) or len(texts) < MIN_EXAMPLES:
+            raise SpecError(f"a quality router learns from at least {MIN_EXAMPLES} graded "
+                            f"examples (text, weak score, strong score); got {len(texts)}",
+                            key="examples")
+        self.name = name
+        self.embedder = resolve_embedder(embed)
+        self.seed = seed
+        self.asked = method
+        self.texts = [str(t) for t in texts]
+        self.gains = np.asarray(gains, dtype=float)
+        if not np.isfinite(self.gains).all():
+            raise SpecError("the weak and strong scores must be numbers (no missing grades)",
+                            key="examples")
+        self.trained_on = frozenset(text_key(t) for t in self.texts)
+        """Hashes of the texts learned from (evals refuse to report on them)."""
+        x = embed_now(self.embedder, self.texts) if vectors is None else unit_rows(
+            np.asarray(vectors, dtype=float))
+        self._x = x
+        heads = [Head("knn", k)] if k is not None else [
+            *(Head("knn", kk) for kk in KS if method in ("auto", "knn")),
+            *(Head("linear", a) for a in ALPHAS if method in ("auto", "linear"))]
+        self.cv, oofs = self._cross_validate(heads)
+        best = max(range(len(heads)), key=lambda i: np.nan_to_num(self.cv[i][1], nan=-9))
+        self.head: Head = heads[best]
+        """The head in use (chosen by cross-validation)."""
+        self.oof = oofs[best]
+        """Out-of-fold scores of the examples under :attr:`head`."""
+        self._fit = self._train(self.head, x, self.gains)
+        self.threshold = 0.0
+        """Scores above it go to the strong model (the router sets it)."""
+
+    # -- learning ---------------------------------------------------------------------------------
+    def _cross_validate(self, heads: list[Head]) -> tuple[list[tuple[str, float]], list[Any]]:
+        import numpy as np
+
+        n = len(self.texts)
+        fold = np.random.default_rng(self.seed).permutation(n) % FOLDS
+        oofs = [np.zeros(n) for _ in heads]
+        for f in range(FOLDS):
+            tr, te = fold != f, fold == f
+            for i, head in enumerate(heads):
+                fitted = self._train(head, self._x[tr], self.gains[tr])
+                oofs[i][te] = self._apply(head, fitted, self._x[te])
+        return [(str(h), pgr_area(o, self.gains)) for h, o in zip(heads, oofs, strict=True)], oofs
+
+    @staticmethod
+    def _train(head: Head, x: Any, y: Any) -> Any:
+        import numpy as np
+
+        if head.method == "knn":
+            return (x, y)
+        mx, my = x.mean(axis=0), y.mean()
+        xc = x - mx
+        w = np.linalg.solve(xc.T @ xc + head.knob * np.eye(x.shape[1]), xc.T @ (y - my))
+        return (w, float(my - mx @ w))
+
+    @staticmethod
+    def _apply(head: Head, fitted: Any, q: Any) -> Any:
+        import numpy as np
+
+        if head.method == "linear":
+            w, b = fitted
+            return q @ w + b
+        x, y = fitted
+        k = max(1, min(int(head.knob), len(y)))
+        out = np.empty(len(q))
+        for i in range(0, len(q), 2048):  # bounded memory: a block of queries at a time
+            sims = q[i:i + 2048] @ x.T
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            w = np.clip(np.take_along_axis(sims, top, axis=1), 1e-6, None)
+            out[i:i + 2048] = (w * y[top]).sum(axis=1) / w.sum(axis=1)
+        return out
+
+    # -- scoring ----------------------------------------------------------------------------------
+    def score_vectors(self, vectors: Any) -> Any:
+        """Predicted gains for embedding rows (higher: the strong model is more needed)."""
+        import numpy as np
+
+        q = unit_rows(np.atleast_2d(np.asarray(vectors, dtype=float)))
+        return self._apply(self.head, self._fit, q)
+
+    def scores(self, texts: Sequence[str]) -> Any:
+        """Predicted gains for ``texts`` (embeds them outside any run; evals use this)."""
+        return self.score_vectors(embed_now(self.embedder, [str(t) for t in texts]))
+
+    def threshold_for_share(self, share: float, side: str = "nearest") -> float:
+        """The score above which ``share`` of the held-out (out-of-fold) examples lie, as near
+        as ties allow (tied examples fall on one side together): ``side`` "nearest", or
+        "at_most" / "at_least" that share (a budget caps; a quality target floors)."""
+        import numpy as np
+
+        values, counts = np.unique(self.oof, return_counts=True)
+        values, counts = values[::-1], counts[::-1]  # highest first
+        above = np.r_[0, np.cumsum(counts)] / len(self.oof)  # share above each cut
+        miss = np.abs(above - share)
+        if side == "at_most":
+            miss = np.where(above <= share + 1e-12, miss, np.inf)
+        elif side == "at_least":
+            miss = np.where(above >= share - 1e-12, miss, np.inf)
+        j = int(np.argmin(miss))
+        if j == 0:
+            return float(values[0]) + 1e-9
+        if j == len(values):
+            return float(values[-1]) - 1e-9
+        return float((values[j - 1] + values[j]) / 2)
+
+    def share_for_quality(self, quality: float) -> float:
+        """The smallest held-out share of strong calls that recovers ``quality`` of the gap."""
+        import numpy as np
+
+        shares, recovered = gain_curve(self.oof, self.gains)
+        if not len(shares):
+            raise SpecError("the strong model gains nothing over the weak one on these "
+                            "examples, so no share of strong calls recovers a gap",
+                            key="quality")
+        hit = np.flatnonzero(recovered >= quality)
+        if not len(hit):
+            return 1.0
+        j = int(hit[0])
+        if j == 0:
+            return 0.0
+        a, b = recovered[j - 1], recovered[j]
+        return float(shares[j - 1] + (quality - a) / (b - a) * (shares[j] - shares[j - 1]))
+
+    async def predict(self, ctx: RunContext, text: str, labels: Sequence[str],
+                      vars: Vars) -> Prediction:
+        vector = (await embed_traced(ctx, self.embedder, [text], self.name))[0]
+        score = float(self.score_vectors([vector])[0])
+        threshold = self.threshold
+        label = "strong" if score > threshold else "weak"
+        return Prediction(f"{label} (gain {score:+.3f})", label, score, None,
+                          {"score": score, "threshold": threshold, "method": str(self.head)})
+
+    @property
+    def _texts(self) -> list[str]:  # what the router's preview counts
+        return self.texts
+
+    @property
+    def _vectors(self) -> Any:  # embedded when built: the preview notes no extra call
+        return self._x
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.name, "kind": "classifier", "role": "classifier",
+                "embed": self.embedder.id, "method": str(self.head),
+                "examples": len(self.texts)}
+
+    def __repr__(self) -> str:
+        return (f"QualityScorer({self.embedder.id!r}, {self.head}, "
+                f"{len(self.texts)} examples)")
