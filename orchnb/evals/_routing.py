@@ -47,9 +47,8 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     answer's check failed, and an escalated row pays for both models (the saving is still
     against the strong model alone).
 
-    A router is judged on rows it did not learn from: rows among its examples are refused
-    (``on_training="refuse"``), dropped (``"drop"``, said in the summary) or kept and flagged
-    (``"flag"``).
+    Rows a router learned from are refused (``on_training="refuse"``), dropped (``"drop"``,
+    said in the summary) or kept and flagged (``"flag"``): it is judged on rows it did not see.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"text": list("abcd"), "weak_score": [0, 1, 0, 1],
@@ -67,29 +66,35 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     df, dropped, flagged = _held_out(df, getattr(router_or_scores, "trained_on", None), text,
                                      on_training)
     if len(df) < 2:
-        raise SpecError(f"evaluate_routing needs at least 2 graded rows, got {len(df)}",
-                        key="data")
+        raise SpecError(f"evaluate_routing needs 2 graded rows or more, got {len(df)}", key="data")
     scores, own = _scores(router_or_scores, df, text)
     if threshold is None:
         threshold = own
     weak = df[weak_score].to_numpy(float)
     strong = df[strong_score].to_numpy(float)
-    costs = {k: _cost(v, df, k) for k, v in (("weak_cost", weak_cost),
-                                              ("strong_cost", strong_cost))}
     names = _names(models, router_or_scores)
-    if models is not None and output_tokens is not None:
-        for i, key in enumerate(("weak_cost", "strong_cost")):
-            if costs[key] is None:
-                costs[key] = _priced(names[i], df[text], _pick(output_tokens, i), df)
-    table = pd.DataFrame({"text": df[text].astype(str), "weak_score": weak,
-                          "strong_score": strong, "score": scores})
-    wc, sc = costs["weak_cost"], costs["strong_cost"]
+    wc, sc = _both_costs(df, text, weak_cost, strong_cost, models, names, output_tokens)
+    table = pd.DataFrame({"text": df[text].astype(str), "weak_score": weak, "strong_score": strong,
+                          "score": scores})
     escalated = sc + wc if cascade and sc is not None and wc is not None else sc
     return RoutingReport(table, threshold=threshold, weak_cost=wc, strong_cost=escalated,
                          strong_only_cost=sc, names=names, bootstrap=bootstrap,
                          seed=seed, dropped=dropped, flagged=flagged,
                          held_out=bool(getattr(router_or_scores, "trained_on", None))
                          and not flagged)
+
+
+def _both_costs(df: Any, text: str, weak_cost: Any, strong_cost: Any, models: Any,
+                names: Any, output_tokens: Any) -> tuple[Any, Any]:
+    """Dollars per query of the weak and the strong model (None: unknown): as given, else
+    priced from the models' ids when ``output_tokens`` says how long the answers are."""
+    costs = {k: _cost(v, df, k) for k, v in (("weak_cost", weak_cost),
+                                              ("strong_cost", strong_cost))}
+    if models is not None and output_tokens is not None:
+        for i, key in enumerate(("weak_cost", "strong_cost")):
+            if costs[key] is None:
+                costs[key] = _priced(names[i], df[text], _pick(output_tokens, i), df)
+    return costs["weak_cost"], costs["strong_cost"]
 
 
 def _held_out(df: Any, seen: Any, text: str, on_training: str) -> tuple[Any, int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..engine import MATHJAX_OFF
 from ._routing_curve import apgr_of, cpt_of, curve_points
 
 LEVELS = (0.2, 0.5, 0.8)
@@ -244,7 +245,7 @@ class RoutingReport:
 
     def _repr_html_(self) -> str:
         pts = self.points.to_html(float_format=lambda v: f"{v:.3f}", na_rep="unknown")
-        return f"<p>{html.escape(self.summary)}</p>{pts}"
+        return (f"<div class='{MATHJAX_OFF}'><p>{html.escape(self.summary)}</p>{pts}</div>")
 
 
 def _short(name: str) -> str:

@@ -66,15 +66,13 @@ class Cascade(Pipeline):
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         answer = await self.weak.invoke(ctx, input, vars)
         steps = {**(vars.get("steps") or {}), self.weak.name: answer}
-        with ctx.span("step", "check") as span:
-            span.input = as_text(answer)
+        with ctx.span("step", "check", input=answer) as span:
             score = await self._score(ctx, input, answer, {**vars, "steps": steps})
             keep = score is not None and score >= self.threshold
-            span.route = "weak" if keep else "strong"
-            span.raw_label = "kept" if keep else "escalated"
-            span.confidence = score
-            span.meta = {"escalated": not keep, "threshold": self.threshold}
-            span.output = span.route
+            route = "weak" if keep else "strong"
+            span.set_route(route, raw_label="kept" if keep else "escalated", confidence=score)
+            span.note(escalated=not keep, threshold=self.threshold)
+            span.set_output(route)
         if keep:
             return answer
         return await self.strong.invoke(ctx, input, {**vars, "steps": steps})

@@ -28,6 +28,7 @@ PRODUCERS = {
     "patterns/_preview_view.py": "Preview._repr_html_",
     "evals/_scores_report.py": "ScoreReport._repr_html_",
     "evals/_compare.py": "Experiment._repr_html_",
+    "evals/_routing_report.py": "RoutingReport._repr_html_",
     "evals/_export.py": "the to_html mixin (its _repr_html_ is abstract: the reports' own above)",
 }
 
@@ -139,3 +140,12 @@ def test_every_html_producer_is_covered_by_these_tests():
         if re.search(r"def _repr_html_|[\"']text/html[\"']", text):
             found.add(path.relative_to(ROOT).as_posix())
     assert found <= set(PRODUCERS), f"new HTML producers: {sorted(found - set(PRODUCERS))}"
+
+
+def test_routing_report_html_opts_out_of_mathjax():
+    import pandas as pd
+
+    df = pd.DataFrame({"text": list("abcd"), "weak_score": [0, 1, 0, 1],
+                       "strong_score": [1, 1, 1, 0], "s": [0.9, 0.7, 0.4, 0.1]})
+    report = orchnb.evaluate_routing("s", df, weak_cost=0.001, strong_cost=0.01, bootstrap=0)
+    assert_opts_out(report._repr_html_())
