@@ -19,7 +19,10 @@ import pytest
 
 import orchnb
 
-pytestmark = pytest.mark.slow  # six Python processes at once: 10-30 s on a busy 2-core machine
+pytestmark = pytest.mark.slow  # eight Python processes at once: 10-40 s on a busy 2-core machine
+
+PROCS, ITEMS, CHAINS = 8, 300, 40
+"""Processes at once, and what each writes: 2 map-reduces of ITEMS items and CHAINS chains."""
 
 CHILD = textwrap.dedent("""
     import json, sys
@@ -59,17 +62,17 @@ def _line(proc: subprocess.Popen[str], tag: str) -> str:
                          f"{Path(proc.args[-1]).read_text()[-2000:]}")
 
 
-def test_six_processes_on_one_store_lose_no_span_and_no_live_run_reads_crashed(tmp_path,
-                                                                              orchnb_home):
+def test_eight_processes_on_one_store_lose_no_span_and_no_live_run_reads_crashed(
+        tmp_path, orchnb_home):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "ORCHNB_HOME": str(orchnb_home),
            "PYTHONPATH": os.pathsep.join(sys.path)}
     # stderr to files: a pipe nobody reads could fill and stall a child
-    errs = [(tmp_path / f"stderr{i}.txt").open("w") for i in range(6)]
-    procs = [subprocess.Popen([sys.executable, str(script), "400", "60", err.name], env=env,
-                              text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=err) for err in errs]
+    errs = [(tmp_path / f"stderr{i}.txt").open("w") for i in range(PROCS)]
+    args = [sys.executable, str(script), str(ITEMS), str(CHAINS)]
+    procs = [subprocess.Popen([*args, err.name], env=env, text=True, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=err) for err in errs]
     try:
         live = [_line(p, "LIVE") for p in procs]
         finished: dict[str, list] = {}
@@ -91,7 +94,7 @@ def test_six_processes_on_one_store_lose_no_span_and_no_live_run_reads_crashed(t
             err.close()
     errors = [e.read_text()[-2000:] for e in sorted(tmp_path.glob("stderr*.txt"))]
     assert not any("Error" in e or "Warning" in e for e in errors), errors
-    assert len(finished) == 6 * (2 + 60 + 1)
+    assert len(finished) == PROCS * (2 + CHAINS + 1)
     df = orchnb.traces()
     stored = df.groupby("run_id").size()
     lost = {r: n - stored.get(r, 0) for r, (n, _) in finished.items() if stored.get(r, 0) != n}
