@@ -556,14 +556,16 @@ def test_hostile_input_is_refused_quickly_where_it_is_written(case):
     make, exc, fragments, bound = HOSTILE[case]
     with contextlib.suppress(Exception):  # the first use imports modules: not measured
         make()
-    t = time.perf_counter()
-    if exc is None:
-        make()
-        took = time.perf_counter() - t
-    else:
+    took = float("inf")
+    for _ in range(3):  # the best of three: a busy machine may pause any one of them
+        t = time.perf_counter()
+        if exc is None:
+            make()
+            took = min(took, time.perf_counter() - t)
+            continue
         with pytest.raises(exc) as info:
             make()
-        took = time.perf_counter() - t
+        took = min(took, time.perf_counter() - t)
         for fragment in fragments:
             assert fragment in str(info.value), f"{case}: {fragment!r} not in {info.value}"
     assert took < bound, f"{case}: {took * 1000:.0f} ms"
