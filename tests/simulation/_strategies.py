@@ -41,7 +41,8 @@ def _rates(kinds: tuple[str, ...]) -> st.SearchStrategy[tuple[tuple[str, float],
     """Fault rates per kind: most scenarios have a few kinds at low to harsh rates."""
     rate = st.sampled_from((0.0, 0.0, 0.0, 0.05, 0.2, 0.5))
     return st.tuples(*(rate for _ in kinds)).map(
-        lambda rs: tuple((k, r / max(1.0, sum(rs))) for k, r in zip(kinds, rs) if r > 0))
+        lambda rs: tuple((k, r / max(1.0, sum(rs) * (1 + 1e-9))) for k, r in zip(kinds, rs)
+                          if r > 0))
 
 
 @st.composite
