@@ -65,7 +65,8 @@ def _seed_cache(folder: Path) -> None:
     """Put precomputed vectors (same model, normalised) into orchnb's disk cache."""
     import numpy as np
     import pandas as pd
-    from orchnb.patterns._embed import VectorCache
+
+    from orchnb.models._embed import VectorCache
 
     cache = VectorCache()
     b77 = DATA / "banking77"
@@ -147,9 +148,9 @@ def speed(rows: int) -> dict[str, Any]:
     import tempfile
 
     import pandas as pd
-    from orchnb.patterns._embed import SentenceTransformerEmbedder
 
     import orchnb
+    from orchnb.models import SentenceTransformerEmbedder
 
     os.environ["ORCHNB_HOME"] = tempfile.mkdtemp(prefix="orchnb-speed-")
     train = pd.read_csv(DATA / "banking77" / "train.csv")

@@ -149,6 +149,9 @@ def test_keyboard_interrupt_cancels_run_cleanly(tmp_path, orchnb_home):
     script = tmp_path / "interrupt.py"
     script.write_text(
         "import os, signal, threading, time, orchnb\n"
+        # a child inherits an ignored SIGINT (an earlier test's in-process kernel ignores it
+        # between cells): give it Python's own handler, as a user's script has
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "orchnb.SimModel('slow', default='x', latency=30).register()\n"
         "pipe = orchnb.Chain('p', [orchnb.Step('a', 'sim:slow', '{{ input }}')])\n"
         "threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
