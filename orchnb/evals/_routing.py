@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..exceptions import SpecError
-from ..patterns import text_key
+from ..patterns import check_graded, text_key
 from ._costs import chars_to_tokens, rates_for
 from ._routing_report import RoutingReport
 
@@ -121,11 +121,7 @@ def _frame(data: Any, text: str, weak: str, strong: str) -> Any:
     if not isinstance(data, pd.DataFrame):
         raise SpecError(f"evaluate_routing: data is a DataFrame of graded answers, not "
                         f"{type(data).__name__}", key="data")
-    missing = [c for c in (text, weak, strong) if c not in data.columns]
-    if missing:
-        raise SpecError(f"evaluate_routing: data lacks column(s) {missing}; it has "
-                        f"{list(data.columns)[:12]}. Name them with text=, weak_score=, "
-                        f"strong_score=", key="data")
+    check_graded(data, (text, weak, strong), what="evaluate_routing: data lacks", key="data")
     out = data.reset_index(drop=True).copy()
     for c in (weak, strong):
         col = pd.to_numeric(out[c].map(lambda v: float(v) if isinstance(v, bool) else v),

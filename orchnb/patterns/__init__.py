@@ -38,6 +38,7 @@ _LAZY = {
     "QualityRouter": "_quality_router",
     "QualityScorer": "_quality_scorer",
     "text_key": "_quality_scorer",
+    "check_graded": "_quality_scorer",
     "Router": "_router",
     "Team": "_team",
     "from_dict": "_spec",
@@ -56,7 +57,7 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
     "QualityRouter", "QualityScorer", "RayExecutor", "Router", "Team", "from_dict", "from_yaml",
     "register_builder", "load_run",
-    "prepare_fork", "parse_json_answer", "text_key", "as_executor", "map_on_ray",
+    "prepare_fork", "parse_json_answer", "text_key", "check_graded", "as_executor", "map_on_ray",
 ]
 
 

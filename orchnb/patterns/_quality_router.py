@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from ..engine import RunContext, check_number
 from ..exceptions import SpecError
 from ..models import Model
-from ._quality_scorer import QualityScorer
+from ._quality_scorer import QualityScorer, check_graded
 from ._router import Router
 from ._step import Step, Vars
 
@@ -164,11 +164,8 @@ def _graded(examples: Any, text: str, weak: str, strong: str, name: str
     if not isinstance(examples, pd.DataFrame):
         raise SpecError(f"quality router '{name}': examples= is a DataFrame (or CSV path) of "
                         f"graded answers, not {type(examples).__name__}", key="examples")
-    missing = [c for c in (text, weak, strong) if c not in examples.columns]
-    if missing:
-        raise SpecError(f"quality router '{name}': examples lack column(s) {missing}; it has "
-                        f"{list(examples.columns)[:12]}. Name them with text=, weak_score=, "
-                        f"strong_score=", key="examples")
+    check_graded(examples, (text, weak, strong),
+                 what=f"quality router '{name}': examples lack", key="examples")
     gains = (pd.to_numeric(examples[strong], errors="coerce").astype(float)
              - pd.to_numeric(examples[weak], errors="coerce").astype(float))
     return [str(t) for t in examples[text]], gains.tolist()

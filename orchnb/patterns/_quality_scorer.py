@@ -36,6 +36,19 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
 
+def check_graded(df: Any, columns: Sequence[str], *, what: str, key: str) -> None:
+    """Raise :class:`SpecError` unless the graded-answers table ``df`` has ``columns``;
+    ``what`` starts the message (e.g. ``"evaluate_routing: data lacks"``).
+
+    >>> import pandas as pd
+    >>> check_graded(pd.DataFrame({"text": []}), ["text"], what="data lacks", key="data")
+    """
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SpecError(f"{what} column(s) {missing}; it has {list(df.columns)[:12]}. Name "
+                        f"them with text=, weak_score=, strong_score=", key=key)
+
+
 def embed_now(embedder: Embedder, texts: Sequence[str]) -> Any:
     """Embed ``texts`` outside a run, from sync code (also inside a running loop, as in a
     notebook cell): a worker thread runs the embedder's own coroutine. Unit-norm rows."""
