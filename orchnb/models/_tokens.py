@@ -64,10 +64,12 @@ def complete_usage(reported: Usage | None, request: ModelRequest | None, text: s
     (input always; output when there is a reply). Input is estimated from ``request``'s
     messages and tool definitions, output from ``text`` and ``tool_calls``.
 
-    >>> complete_usage(None, ModelRequest([Message("user", "abcdefgh")]), "abcd")
-    Usage(input_tokens=5, output_tokens=1, cached_tokens=0, estimated=True)
-    >>> complete_usage(Usage(7, 2), None, "abcd")
-    Usage(input_tokens=7, output_tokens=2, cached_tokens=0, estimated=False)
+    >>> u = complete_usage(None, ModelRequest([Message("user", "abcdefgh")]), "abcd")
+    >>> u.input_tokens, u.output_tokens, u.estimated
+    (5, 1, True)
+    >>> u = complete_usage(Usage(7, 2), None, "abcd")
+    >>> u.input_tokens, u.output_tokens, u.estimated
+    (7, 2, False)
     """
     usage = reported if reported is not None else Usage()
     missing_in = usage.input_tokens <= 0

@@ -111,6 +111,11 @@ class Usage:
     estimated: bool = False
     """True when the counts are estimates, not the provider's figures: simulated models, and
     calls whose provider reported no usage (estimated from the text)."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's prompt cache (5-minute and 1-hour writes);
+    part of ``input_tokens``."""
+    cache_write_1h_tokens: int = 0
+    """The part of ``cache_write_tokens`` written with the 1-hour lifetime."""
 
     @property
     def total_tokens(self) -> int:

@@ -67,7 +67,7 @@ async def _stored_body(ctx: RunContext, x: Any) -> Any:
     raise SpecError("a stored run cannot run again: fork or replay it")
 
 
-_BOOLS = frozenset(("priced", "cached", "simulated", "replayed", "usage_estimated"))
+_BOOLS = frozenset(("priced", "cached", "simulated", "replayed", "usage_estimated", "batch"))
 
 
 def _span(row: Sequence[Any]) -> Span:

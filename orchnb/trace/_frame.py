@@ -15,9 +15,10 @@ from ._span import COLUMNS, Span, safe_text
 if TYPE_CHECKING:
     import pandas as pd
 
-_INT_COLS = ("input_tokens", "output_tokens", "cached_tokens", "iteration", "item", "attempt")
+_INT_COLS = ("input_tokens", "output_tokens", "cached_tokens", "iteration", "item", "attempt",
+             "cache_write_tokens", "cache_write_1h_tokens")
 _FLOAT_COLS = ("latency_ms", "cost_usd", "saved_usd", "confidence")
-_BOOL_COLS = ("priced", "cached", "simulated", "replayed", "usage_estimated")
+_BOOL_COLS = ("priced", "cached", "simulated", "replayed", "usage_estimated", "batch")
 _TIME_COLS = ("start", "end")
 _NUMERIC = frozenset(_INT_COLS + _FLOAT_COLS + _BOOL_COLS + _TIME_COLS)
 

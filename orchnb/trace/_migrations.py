@@ -20,10 +20,12 @@ TYPES = {
     "cached_tokens": "INTEGER", "iteration": "INTEGER", "item": "INTEGER", "attempt": "INTEGER",
     "priced": "INTEGER", "cached": "INTEGER", "simulated": "INTEGER", "ttft_ms": "REAL",
     "replayed": "INTEGER", "usage_estimated": "INTEGER",
+    "cache_write_tokens": "INTEGER", "cache_write_1h_tokens": "INTEGER", "batch": "INTEGER",
 }
 """SQLite type of each numeric span column (the others are TEXT)."""
 # Columns added by later migrations are not in the first one (its SQL must never change).
-_LATER = {"ttft_ms", "replayed", "forked_from", "worker", "usage_estimated"}
+_LATER = {"ttft_ms", "replayed", "forked_from", "worker", "usage_estimated",
+          "cache_write_tokens", "cache_write_1h_tokens", "batch", "service_tier"}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -79,6 +81,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         "INSERT INTO span_batches_009 (id, rows) SELECT id, rows FROM span_batches;"
         "DROP TABLE span_batches;"
         "ALTER TABLE span_batches_009 RENAME TO span_batches;",
+    ),
+    (
+        "010_cost_classes",
+        # Every token class priced by its own rate (issue 27): cache writes (5 min / 1 h), batch
+        # calls and service tiers are columns, so charts can split cost by them.
+        'ALTER TABLE spans ADD COLUMN "cache_write_tokens" INTEGER;'
+        'ALTER TABLE spans ADD COLUMN "cache_write_1h_tokens" INTEGER;'
+        'ALTER TABLE spans ADD COLUMN "batch" INTEGER;'
+        'ALTER TABLE spans ADD COLUMN "service_tier" TEXT;',
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -89,6 +89,17 @@ class Span:
     usage_estimated: bool | None = None
     """Model spans: the provider reported no usage, so the token counts are estimated from the
     text (budgets count them; charts flag them)."""
+    cache_write_tokens: int | None = None
+    """Model spans: prompt tokens written to the provider's prompt cache (Anthropic's
+    ``cache_creation_input_tokens``), 5-minute and 1-hour writes together; part of
+    ``input_tokens`` and priced at the cache-write rate."""
+    cache_write_1h_tokens: int | None = None
+    """Model spans: the part of ``cache_write_tokens`` written with the 1-hour lifetime."""
+    batch: bool | None = None
+    """Model spans: sent through a provider's batch API (priced at the batch rate)."""
+    service_tier: str | None = None
+    """Model spans: the provider's service tier of the call (OpenAI ``flex``, ``priority``,
+    ``default``), as the provider reported it; priced at that tier's rate."""
 
     def to_row(self) -> tuple[Any, ...]:
         """The span as a tuple in ``COLUMNS`` order (``meta`` as JSON text)."""
