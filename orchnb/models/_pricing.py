@@ -25,7 +25,8 @@ def _flat(rate: Any) -> float | None:
     return None
 
 
-def cost_usd(provider: str, model: str, usage: Usage) -> tuple[float, bool]:
+def cost_usd(provider: str, model: str, usage: Usage, *, batch: bool = False,
+             service_tier: str | None = None) -> tuple[float, bool]:
     """``(cost, priced)`` for one call; ``(nan, False)`` when the price is unknown.
 
     >>> cost, priced = cost_usd("openai", "gpt-4o-mini", Usage(1000, 100))
@@ -48,13 +49,18 @@ def cost_usd(provider: str, model: str, usage: Usage) -> tuple[float, bool]:
                 cache_read_tokens=usage.cached_tokens or None,
             )
         )
-        return float(calc["total_price"]), True
+        return _batch_rate(provider, float(calc["total_price"]), batch), True
     inp, out, cache = rates
     cached = usage.cached_tokens
     if not price.cache_read_mtok:
         cache = inp
     total = (usage.input_tokens - cached) * inp + cached * cache + usage.output_tokens * out
-    return total / 1_000_000, True
+    return _batch_rate(provider, total / 1_000_000, batch), True
+
+
+def _batch_rate(provider: str, usd: float, batch: bool) -> float:
+    # interim; replaced by the pricing-by-class change
+    return usd * 0.5 if batch and provider in ("openai", "anthropic") else usd
 
 
 def price_ref(model: Model | str) -> str | None:
@@ -78,7 +84,8 @@ def price_ref(model: Model | str) -> str | None:
     return None if model.simulated else model.id
 
 
-def call_cost(model: Model, usage: Usage, reported_model: str | None = None) -> tuple[float, bool]:
+def call_cost(model: Model, usage: Usage, reported_model: str | None = None, *,
+              batch: bool = False, service_tier: str | None = None) -> tuple[float, bool]:
     """``(cost, priced)`` of one call to ``model`` (chat or embeddings) that used ``usage``.
 
     The rule: a sim model with ``priced_as`` costs what that model would; any other sim model
@@ -97,11 +104,11 @@ def call_cost(model: Model, usage: Usage, reported_model: str | None = None) -> 
     ref = model.priced_as
     if ref is not None:
         provider, _, name = ref.partition(":")
-        return cost_usd(provider, name, usage)
+        return cost_usd(provider, name, usage, batch=batch)
     if model.simulated:
         return 0.0, True
     if reported_model and reported_model != model.name:
-        cost, priced = cost_usd(model.provider_name, reported_model, usage)
+        cost, priced = cost_usd(model.provider_name, reported_model, usage, batch=batch)
         if priced:
             return cost, priced
-    return cost_usd(model.provider_name, model.name, usage)
+    return cost_usd(model.provider_name, model.name, usage, batch=batch)

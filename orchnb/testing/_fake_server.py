@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import SpecError
+from ._batches import BATCH_PATHS, ROUTES, BatchDesk, authorised
 from ._hostile import corrupt, corrupt_frames
 from ._http import HttpRequest, HttpResponse, HttpServer
 from ._wire import (
@@ -150,6 +151,13 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: HttpServer | None = None
+        self.batches = BatchDesk(self)
+        """The batch APIs (OpenAI Files + Batches, Anthropic Message Batches): ``.delay``,
+        ``.fail_when(...)``, ``.creates``; batches outlive any client, as on a real server."""
+
+    def finish_batches(self) -> None:
+        """End every running batch now (with ``batches.delay = None`` they wait for this)."""
+        self.batches.finish()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeProvider:
@@ -358,7 +366,10 @@ class FakeProvider:
     async def _handle(self, http: HttpRequest) -> HttpResponse | None:
         api: Api = "anthropic" if http.path.startswith("/v1/messages") else "openai"
         route = (http.method, http.path.rstrip("/"))
-        if route not in _ROUTES:
+        if http.path.startswith(BATCH_PATHS):
+            return (self.batches.handle(api, http) if authorised(api, http.headers)
+                    else _json(401, error_body(api, 401)))
+        if route not in ROUTES:
             return _json(404, error_body(api, 404, f"no route {http.method} {http.path}"))
         try:
             body = json.loads(http.body) if http.body else {}
@@ -366,7 +377,7 @@ class FakeProvider:
             return _json(400, error_body(api, 400, "request body is not valid JSON"))
         if not isinstance(body, dict):
             return _json(400, error_body(api, 400, "request body must be a JSON object"))
-        if not _authorised(api, http.headers):
+        if not authorised(api, http.headers):
             return _json(401, error_body(api, 401))
 
         messages, tools = parse_anthropic(body) if api == "anthropic" else parse_openai(body)
@@ -481,19 +492,3 @@ class FakeProvider:
         return _json(status, error_body(api, status) if fault.body is None else fault.body,
                      headers)
 
-
-_ROUTES = {
-    ("POST", "/v1/chat/completions"),
-    ("POST", "/v1/embeddings"),
-    ("GET", "/v1/models"),
-    ("POST", "/v1/messages"),
-}
-
-
-def _authorised(api: Api, headers: Mapping[str, str]) -> bool:
-    bearer = headers.get("authorization", "")
-    has_bearer = bearer.lower().startswith("bearer ") and bool(bearer[7:].strip())
-    if api == "anthropic":
-        # Anthropic takes x-api-key, or a bearer token from the SDK's auth_token option.
-        return bool(headers.get("x-api-key", "").strip()) or has_bearer
-    return has_bearer
