@@ -1,5 +1,6 @@
 """Models: providers (openai, anthropic, sim), the ``provider:model`` registry, pricing, usage."""
 
+from ._batches import BatchAPI, BatchStatus, batch_api
 from ._embed import (
     Embedder,
     HashEmbedder,
@@ -43,6 +44,8 @@ from ._types import (
 
 __all__ = [
     "COMPATIBLE_CAPABILITIES",
+    "BatchAPI",
+    "BatchStatus",
     "Capabilities",
     "Embedder",
     "HashEmbedder",
@@ -61,6 +64,7 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "batch_api",
     "call_cost",
     "complete_usage",
     "cost_usd",

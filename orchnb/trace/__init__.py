@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from ._batches import StoredBatch, live_batches, mark_batch, record_batch, stored_batches
 from ._export import to_csv, to_otel, to_parquet
 from ._format import fmt_usd, plural
 from ._frame import chunks_to_frame, rows_to_frame, spans_to_frame
@@ -26,16 +27,21 @@ __all__ = [
     "PerFile",
     "Span",
     "SpanStore",
+    "StoredBatch",
     "Trace",
     "clip",
     "fmt_usd",
     "get_store",
     "home",
     "home_key",
+    "live_batches",
+    "mark_batch",
     "mark_crashed",
     "plural",
+    "record_batch",
     "rows_to_frame",
     "spans_to_frame",
+    "stored_batches",
     "to_csv",
     "to_otel",
     "to_parquet",

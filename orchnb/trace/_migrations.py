@@ -91,6 +91,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         'ALTER TABLE spans ADD COLUMN "batch" INTEGER;'
         'ALTER TABLE spans ADD COLUMN "service_tier" TEXT;',
     ),
+    (
+        "011_batches",
+        # Provider batches submitted in batch mode (issue 27), so a restarted kernel or a re-run
+        # of the same cell polls the batch it already paid for instead of submitting again:
+        # ``keys`` are the requests' content addresses (JSON list, custom id = position),
+        # ``failed`` the custom ids that came back without an answer.
+        "CREATE TABLE IF NOT EXISTS provider_batches (batch_id TEXT PRIMARY KEY, "
+        "provider TEXT NOT NULL, model TEXT NOT NULL, url TEXT, run_id TEXT, keys TEXT NOT NULL, "
+        "status TEXT NOT NULL, failed TEXT, created REAL, updated REAL);"
+        "CREATE INDEX IF NOT EXISTS provider_batches_model ON provider_batches(provider, model);",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 """The store schema this orchnb writes (``PRAGMA user_version``); newer stores are refused."""
