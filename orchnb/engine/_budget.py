@@ -97,6 +97,20 @@ class Ledger:
         self.open += 1
         return need
 
+    def hold(self, need: Charge) -> str | None:
+        """Reserve ``need`` now, never waiting (a provider batch is priced whole before it is
+        submitted): the cap it would go over (then nothing is held), or None once held."""
+        if not self.capped:
+            return None
+        limit = self._over(need, with_reserved=True)
+        if limit is None:
+            r = self.reserved
+            r.calls += need.calls
+            r.tokens += need.tokens
+            r.usd += need.usd
+            self.open += 1
+        return limit
+
     def _reached(self) -> str | None:
         b, s = self.budget, self.spent
         if b.max_calls is not None and s.calls >= b.max_calls:

@@ -28,6 +28,7 @@ from ..models import (
 from ..models import resolve_model as _resolve
 from ..tools import Tool
 from ..trace import MAX_TEXT, Span, clip
+from ._batch import BATCHING, BatchRounds
 from ._budget import Ledger
 from ._cache import get_cache
 from ._display import stopped_message
@@ -69,6 +70,8 @@ class RunContext(GuardedPath):
         self._cache = get_cache() if options.cache else None
         self.limiter: Callable[[Op], Awaitable[None]] | None = None
         """Waits for a shared rate limit before each model-call attempt (remote executors)."""
+        self.batch_rounds: BatchRounds | None = None
+        """Batch mode's rounds, made by the run's first batch fan-out."""
 
     # -- the run ---------------------------------------------------------------------------
     async def execute(self, body: Callable[[RunContext, Any], Awaitable[Any]]) -> Any:
@@ -100,6 +103,8 @@ class RunContext(GuardedPath):
             run.finish(status, None, e)
         finally:
             _SCOPE.reset(token)
+            if self.batch_rounds is not None:  # an interrupted run cancels its provider batches
+                await self.batch_rounds.close()
             root.latency_ms = (_perf() - t0) * 1000.0
             root.end = root.start + root.latency_ms / 1000.0
             self._end(root)
@@ -190,11 +195,12 @@ class RunContext(GuardedPath):
             for f in self.bus.stream_delta:
                 f(span=span, text=text, run=self.run, attempt=span.attempt)
 
-    def progress(self, label: str, done: int, total: int) -> None:
-        """Publish how far a long piece of work is (progress bars listen)."""
+    def progress(self, label: str, done: int, total: int, *, failed: int = 0) -> None:
+        """Publish how far a long piece of work is (progress bars listen); ``failed`` of the
+        ``done`` items failed (a provider batch's own count)."""
         run = self.run
         for f in self.bus.progress:
-            f(run=run, label=label, done=done, total=total)
+            f(run=run, label=label, done=done, total=total, failed=failed)
 
     # -- what patterns call ------------------------------------------------------------------
     def _boundary(self, kind: str, step: str, name: str, detail: Any) -> Boundary | None:
@@ -275,10 +281,15 @@ class RunContext(GuardedPath):
         concurrency: int | None = None,
         return_exceptions: bool = False,
         progress: str | None = None,
+        batch: bool = False,
     ) -> list[T | BaseException]:
         """Run ``thunks`` concurrently (at most ``concurrency`` at once), each tagged with its
         ``item`` index in the trace. Cancelling the run cancels them all. With ``progress`` (a
-        label), progress events follow the items as they finish (progress bars listen)."""
+        label), progress events follow the items as they finish (progress bars listen).
+
+        ``batch=True`` (and any fan-out inside one) is batch mode: every item starts at once
+        and their model calls go through the providers' batch APIs in rounds (see
+        ``orchnb.engine._batch``); ``concurrency`` no longer applies."""
         report = None
         if progress is not None and self.bus.progress:
             self.progress(progress, 0, len(thunks))
@@ -286,6 +297,11 @@ class RunContext(GuardedPath):
             def report(done: int, total: int) -> None:
                 self.progress(progress, done, total)  # type: ignore[arg-type]
 
+        rounds = BATCHING.get()
+        if rounds is None and batch:
+            rounds = self.batch_rounds = self.batch_rounds or BatchRounds(self)
+        if rounds is not None:
+            return await rounds.fan_out(thunks, return_exceptions, report)
         return await FanOut(thunks, concurrency, return_exceptions, report).run()
 
 

@@ -8,7 +8,7 @@ span. A listener is any object with some of these methods, all keyword-only::
     on_span_start(*, span, run)
     on_stream_delta(*, span, text, run)
     on_span_end(*, span, run)
-    on_progress(*, run, label, done, total)
+    on_progress(*, run, label, done, total, failed)
     on_run_end(*, run)
 
 A listener receives only the keywords its method accepts (``**_`` takes them all), so events can
@@ -31,7 +31,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "on_span_start": ("span", "run"),
     "on_stream_delta": ("span", "text", "run"),
     "on_span_end": ("span", "run"),
-    "on_progress": ("run", "label", "done", "total"),
+    "on_progress": ("run", "label", "done", "total", "failed"),
     "on_run_end": ("run",),
 }
 """Each event and the keywords it is published with."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import CallTimeoutError, ProviderError
 from ..models import StreamDelta
 from ..trace import Span
+from ._batch import BATCHING, BatchRounds
 from ._budget import Charge, Ledger
 from ._limiter import OVERLOAD, park
 from ._ops import Op
@@ -56,13 +57,17 @@ class GuardedPath:
             op.decision = await gate.wait(op.boundary)  # type: ignore[arg-type, attr-defined]
         try:
             ledger = self.ledger
+            rounds = BATCHING.get()
+            if rounds is not None and not rounds.takes(op):
+                rounds = None
             # The first reservation comes before the span: a call the budget refuses outright
             # was never made and leaves no call span (its step's span says why it stopped).
+            # A batched call is budgeted with its whole round, before that is submitted.
             held = (await ledger.reserve(op.step, op.need(self.largest_output))
-                    if ledger.capped else None)
+                    if ledger.capped and rounds is None else None)
             try:
                 with self._call_span(op.kind, op.step, **op.fields()) as span:
-                    result = await self._cached_or_called(op, span, held)
+                    result = await self._cached_or_called(op, span, held, rounds)
             except BaseException:
                 if held is not None:  # no-op when already settled
                     ledger.settle(held, None)
@@ -74,7 +79,8 @@ class GuardedPath:
             if gate is not None:
                 gate.call_done()
 
-    async def _cached_or_called(self, op: Op, span: Span, held: Charge | None) -> Any:
+    async def _cached_or_called(self, op: Op, span: Span, held: Charge | None,
+                                rounds: BatchRounds | None = None) -> Any:
         replay = self.options.replay  # a fork or replay: the recorded run answers first
         if replay is not None and (hit := replay.answer(self, op, span)) is not None:
             self._release(held)
@@ -96,7 +102,10 @@ class GuardedPath:
                 if op.streams:
                     self._publish_whole(span, span.output or "")
                 return result
-        result, held = await self._attempts(op, span, held)
+        if rounds is not None:  # batch mode: queued, answered by a provider batch, no retries
+            result = await rounds.call(op, span)  # type: ignore[arg-type]
+        else:
+            result, held = await self._attempts(op, span, held)
         try:
             charge, priced = op.charge(result, False)
         except BaseException:
@@ -106,6 +115,8 @@ class GuardedPath:
             charge.usd = _NAN
         if held is not None:  # the answering attempt's reservation, settled to the actual
             self.ledger.settle(held, charge)
+        elif rounds is not None:
+            self.ledger.book(charge)
         span.cost_usd, span.priced, span.cached = (charge.usd if priced else _NAN), priced, False
         op.fill(span, result)
         if op.kind == "model" and span.output_tokens is not None:

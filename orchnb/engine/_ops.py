@@ -115,6 +115,10 @@ class ModelOp(Op):
     """A chat call."""
 
     kind = "model"
+    batch = False
+    """Sent through a provider's batch API (priced at the batch rate; see ``_batch``)."""
+    list_usd: float | None = None
+    """For a batch call: what it would have cost at list price."""
 
     def __init__(self, model: Model, request: ModelRequest, step: str, stream: bool,
                  boundary: Boundary | None, fallback: tuple[Model, ...] = ()):
@@ -159,7 +163,7 @@ class ModelOp(Op):
         inp = int(inp * 1.2) + 1  # tokenizers differ; reserve a margin
         out = r.max_tokens if r.max_tokens is not None else max(_OUTPUT_GUESS,
                                                                 largest_output)
-        usd, priced = call_cost(self.model, Usage(inp, out))
+        usd, priced = call_cost(self.model, Usage(inp, out), batch=self.batch)
         return Charge(1, inp + out, usd if priced else 0.0, exact=r.max_tokens is not None)
 
     def cache_key(self) -> str:
@@ -181,7 +185,9 @@ class ModelOp(Op):
 
     def charge(self, result: ModelResponse, cached: bool) -> tuple[Charge, bool]:
         u = result.usage
-        usd, priced = call_cost(self.model, u, result.model or None)
+        usd, priced = call_cost(self.model, u, result.model or None, batch=self.batch)
+        if self.batch:  # what batching saved is measured against the same call at list price
+            self.list_usd = call_cost(self.model, u, result.model or None)[0]
         return Charge(1, u.input_tokens + u.output_tokens, usd), priced
 
     def fill(self, span: Span, result: ModelResponse) -> None:
@@ -190,6 +196,10 @@ class ModelOp(Op):
             u.input_tokens, u.output_tokens, u.cached_tokens)
         if u.estimated and not result.simulated:  # a sim's counts are its rule, not a guess
             span.usage_estimated = True
+        if self.batch:
+            span.batch = True
+            if self.list_usd is not None and span.priced:
+                span.saved_usd = self.list_usd - (span.cost_usd or 0.0)
         out = result.text
         # What a fork or a replay needs to answer this call again from the trace alone: the
         # tool calls' ids, the text when the output column cannot hold it, and the request's

@@ -20,7 +20,8 @@ class ProgressBars:
     def __init__(self) -> None:
         self._bars: dict[tuple[int, str], Any] = {}
 
-    def on_progress(self, *, run: Any, label: str, done: int, total: int) -> None:
+    def on_progress(self, *, run: Any, label: str, done: int, total: int,
+                    failed: int = 0) -> None:
         if total < MIN_ITEMS:
             return
         key = (id(run), label)
@@ -31,6 +32,8 @@ class ProgressBars:
             bar = self._bars[key] = tqdm(total=total, desc=label, unit="item", mininterval=0.2,
                                          leave=label.startswith("eval"))
         bar.n = done
+        if failed:  # a provider batch's own count of failed requests
+            bar.set_postfix(failed=failed, refresh=False)
         if done >= total:
             bar.refresh()
             bar.close()
