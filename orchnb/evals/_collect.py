@@ -66,14 +66,16 @@ def _paid(span: Span) -> float:
 
 
 def _listed(span: Span) -> float:
-    """What a call costs at list price: a cache hit counts at what it saved."""
+    """What a call costs at list price: a cache hit counts at what it saved, a batch call at
+    its price outside a batch."""
     c = _paid(span)
-    return c + (span.saved_usd or 0.0) if span.cached else c
+    return c + (span.saved_usd or 0.0) if span.cached or span.batch else c
 
 
 # -- any pipeline --------------------------------------------------------------------------------
 def pipeline_columns(run: Run, n: int) -> dict[str, list[Any]]:
-    """Per-row status, error, latency, service time, cost (paid and list), tokens and calls.
+    """Per-row status, error, latency, service time, cost (paid and list), tokens and calls
+    (cached, batched, and what batching saved).
 
     ``service_ms`` adds up the row's own calls (model, tool, memory spans); the rest of its
     latency is time spent waiting (for a worker, a thread, the event loop) or in Python.
@@ -83,7 +85,7 @@ def pipeline_columns(run: Run, n: int) -> dict[str, list[Any]]:
         "status": ["not run"] * n, "error": [None] * n, "latency_ms": [_NAN] * n,
         "service_ms": [0.0] * n, "cost_usd": [0.0] * n, "list_usd": [0.0] * n,
         "input_tokens": [0] * n, "output_tokens": [0] * n, "calls": [0] * n,
-        "cached_calls": [0] * n}
+        "cached_calls": [0] * n, "batch_calls": [0] * n, "batch_saved_usd": [0.0] * n}
     for i, t in enumerate(idx.tops):
         if t is not None:
             cols["status"][i] = t.status
@@ -102,6 +104,9 @@ def pipeline_columns(run: Run, n: int) -> dict[str, list[Any]]:
             cols["output_tokens"][i] += s.output_tokens or 0
             cols["calls"][i] += 1
             cols["cached_calls"][i] += bool(s.cached)
+            if s.batch and not s.cached:
+                cols["batch_calls"][i] += 1
+                cols["batch_saved_usd"][i] += s.saved_usd or 0.0
     cols["output"] = idx.output_texts()
     return cols
 

@@ -47,10 +47,13 @@ def compare_pipelines(candidates: Any, data: Any, opts: EvalOptions, scorers: li
                       name: str | None = None, save: bool = True) -> Experiment:
     """Every candidate on the same rows with the same scorers, ``max_usd`` shared (see
     :func:`orchnb.compare`); the experiment is saved unless ``save=False``."""
-    named = _named(candidates)
+    named = _modes(candidates, opts.batch)
+    if opts.batch == "both":  # neither mode may answer the other from the response cache
+        opts = opts.but(cache=False)
     df = load_rows(data, opts, opts.expected)
     reports = run_each(named, opts, lambda label, pipe, o: evaluate_pipeline(
-        pipe, data, o, scorers, name=label, df=df), lambda r: r.cost_usd + r.judge_usd)
+        pipe[0], data, o.but(batch=pipe[1]), scorers, name=label, df=df),
+        lambda r: r.cost_usd + r.judge_usd)
     exp = Experiment(reports, alpha=alpha, margin=margin, name=name)
     if save:
         exp.save()
@@ -69,7 +72,18 @@ def load_experiment(id_or_name: str) -> Experiment:
                       margin=payload.get("margin", DEFAULT_MARGIN))
 
 
-def _named(candidates: Any) -> dict[str, Any]:
+def _modes(candidates: Any, batch: bool | str) -> dict[str, tuple[Any, bool]]:
+    """Each candidate with its batch mode; ``"both"``: each one live and in batch mode."""
+    if batch != "both":
+        return {k: (p, bool(batch)) for k, p in _named(candidates).items()}
+    if not isinstance(candidates, (Mapping, list, tuple)):
+        candidates = [candidates]
+    named = _named(candidates, least=1)
+    return {f"{k} · {mode}": (p, mode == "batch") for k, p in named.items()
+            for mode in ("live", "batch")}
+
+
+def _named(candidates: Any, least: int = 2) -> dict[str, Any]:
     if isinstance(candidates, Mapping):
         named = {str(k): as_pipeline(v, str(k)) for k, v in candidates.items()}
     elif isinstance(candidates, (list, tuple)):
@@ -84,7 +98,7 @@ def _named(candidates: Any) -> dict[str, Any]:
     else:
         raise SpecError("compare: give the candidates as a list of pipelines or "
                         "{name: pipeline}")
-    if len(named) < 2:
+    if len(named) < least:
         raise SpecError("compare: give at least two candidates; use orchnb.evaluate for one")
     return named
 

@@ -45,6 +45,7 @@ def evaluate(
     baseline: str | None = None, sample: int | None = None, seed: int = 0, n_boot: int = 1000,
     level: float = 0.95, output_tokens: float = DEFAULT_OUTPUT_TOKENS,
     repeats: int | None = None, oos_label: str | None = None, executor: Any = None,
+    batch: bool = False,
 ) -> EvalReport | Comparison | ScoreReport | Experiment | RepeatedReport | RepeatedScores:
     """Evaluate a pipeline on data: any pattern with scorers, or a router's routing.
 
@@ -72,6 +73,11 @@ def evaluate(
     only then are OOS metrics reported. Several routers or pipelines (a dict or a list) are
     compared: see :func:`compare_routers` and :func:`compare`.
 
+    ``batch=True`` sends the rows' model calls through the providers' batch APIs (OpenAI Batch
+    API, Anthropic Message Batches) at the batch price, for work that can wait: every row
+    starts at once, calls go in rounds, the report says what batching saved, and a re-run (or a
+    restarted kernel) polls the batch it already submitted (see ``docs/batch.md``).
+
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
     """
@@ -79,7 +85,7 @@ def evaluate(
         entry="evaluate", text=text, label=label, expected=expected, concurrency=concurrency,
         progress=progress, cache=cache, budget=budget, max_usd=max_usd, baseline=baseline,
         sample=sample, seed=seed, n_boot=n_boot, level=level, output_tokens=output_tokens,
-        full_pipeline=full_pipeline, oos_label=oos_label, executor=executor)
+        full_pipeline=full_pipeline, oos_label=oos_label, executor=executor, batch=batch)
     if repeats is not None and not callable(getattr(router, "new_run", None)):
         return evaluate_repeats(router, data, repeats, opts.but(label=label or "label"))
     many = isinstance(router, (Mapping, list, tuple))
@@ -137,6 +143,7 @@ def compare(
     name: str | None = None,
     save: bool = True,
     executor: Any = None,
+    batch: bool | str = False,
 ) -> Experiment:
     """Evaluate several pipelines on the same rows with the same scorers; returns an
     :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
@@ -152,8 +159,11 @@ def compare(
     ``candidates`` is ``{name: pipeline}`` or a list (named by ``pipe.name``). ``max_usd``
     caps the total. The experiment is saved (``save=False`` not) and a re-run of an unchanged
     candidate is answered by the response cache. ``executor="ray"`` runs every candidate's
-    rows on a Ray cluster (``orchnb[ray]``), with the same results as in the kernel. Other
-    options as :func:`evaluate`.
+    rows on a Ray cluster (``orchnb[ray]``), with the same results as in the kernel.
+    ``batch=True`` runs every candidate in batch mode; ``batch="both"`` runs each candidate
+    live and in batch mode (``"NAME · live"``, ``"NAME · batch"``; one pipeline is enough,
+    and the response cache is bypassed so neither answers the other) to compare their cost and
+    latency. Other options as :func:`evaluate`.
 
     >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
     >>> exp.verdicts[["a", "b", "difference", "ci_low", "ci_high", "verdict"]]  # doctest: +SKIP
@@ -162,7 +172,8 @@ def compare(
     """
     opts = EvalOptions(entry="compare", text=text, expected=expected, concurrency=concurrency,
                        progress=progress, cache=cache, budget=budget, max_usd=max_usd,
-                       sample=sample, seed=seed, n_boot=n_boot, level=level, executor=executor)
+                       sample=sample, seed=seed, n_boot=n_boot, level=level, executor=executor,
+                       batch=batch)
     return compare_pipelines(candidates, data, opts, resolve_scorers(scorers, expected),
                              alpha=alpha, margin=margin, name=name, save=save)
 

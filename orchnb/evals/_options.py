@@ -57,6 +57,9 @@ class EvalOptions:
     route)."""
     executor: Any = None
     """None (in the kernel) or a RayExecutor; ``"ray"`` / ``"local"`` are turned into those."""
+    batch: bool | str = False
+    """Batch mode: the rows' model calls through the providers' batch APIs at the batch price
+    (``compare`` also takes ``"both"``: each candidate live and in batch mode)."""
 
     def __post_init__(self) -> None:
         what = self.entry
@@ -88,6 +91,19 @@ class EvalOptions:
                                         ) from None
         # Made once here (frozen: the one sanctioned write), so a bad executor fails first.
         object.__setattr__(self, "executor", as_executor(self.executor, what))
+        self._check_batch()
+
+    def _check_batch(self) -> None:
+        what, batch = self.entry, self.batch
+        allowed = (True, False, "both") if self.entry == "compare" else (True, False)
+        if not any(batch is a or (isinstance(a, str) and batch == a) for a in allowed):
+            raise SpecError(f"{what}: batch must be True or False"
+                            + (" or 'both' (each candidate live and in batch mode)"
+                               if self.entry == "compare" else "") + f", not {batch!r}")
+        if batch and self.executor is not None:
+            raise SpecError(f"{what}: batch=True sends the rows through the providers' batch "
+                            f"APIs from this kernel; it cannot run on Ray as well (drop "
+                            f"executor=)")
 
     def _check_columns(self) -> None:
         what = self.entry

@@ -63,7 +63,8 @@ def evaluate_pipeline(pipe: Any, data: Any, opts: EvalOptions, scorers: list[Sco
                              progress=opts.progress)
     meta = {"pattern": getattr(pipe, "pattern", "pipeline"), "text": opts.text,
             "expected": opts.expected, "concurrency": opts.concurrency,
-            "simulated": bool(run.simulated), "run_id": run.id, "wall_s": wall}
+            "simulated": bool(run.simulated), "run_id": run.id, "wall_s": wall,
+            "batch": opts.batch is True}
     return ScoreReport(label, frame, scorers, meta=meta, run=run, judge_runs=judge_runs,
                        n_boot=opts.n_boot, level=opts.level, seed=opts.seed, pipeline=pipe)
 
@@ -100,7 +101,8 @@ def _frame(df: pd.DataFrame, texts: list[str], wanted: list[Any], cols: dict[str
         out["expected"] = wanted
     out["output"] = pd.Series(cols["output"], index=df.index, dtype=object)
     for k in ("status", "error", "latency_ms", "service_ms", "cost_usd", "list_usd",
-              "input_tokens", "output_tokens", "calls", "cached_calls"):
+              "input_tokens", "output_tokens", "calls", "cached_calls", "batch_calls",
+              "batch_saved_usd"):
         out[k] = pd.Series(cols[k], index=df.index,
                            dtype=object if k in ("status", "error") else None)
     out["tokens"] = out["input_tokens"] + out["output_tokens"]

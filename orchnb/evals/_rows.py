@@ -94,7 +94,8 @@ def rows_run(owner: Any, row: RouterRow | PipelineRow, texts: list[str], opts: E
             if warm is not None:
                 await warm(ctx, texts)
             await ctx.gather([lambda i=i: one(ctx, i) for i in range(len(texts))],
-                             concurrency=opts.concurrency, progress=f"eval {name}")
+                             concurrency=opts.concurrency, progress=f"eval {name}",
+                             batch=opts.batch is True)
         finally:
             if cool is not None:
                 cool()

@@ -158,6 +158,17 @@ class ScoreReport(RowTotals, Exportable):
         return self.list_usd / self.n * 1000 if self.n else math.nan
 
     @property
+    def batch_calls(self) -> int:
+        """Model calls answered through a provider batch (batch mode)."""
+        return int(self.scores["batch_calls"].sum()) if "batch_calls" in self.scores else 0
+
+    @property
+    def batch_saved_usd(self) -> float:
+        """What batch mode saved against the same calls at list price (0 when not batched)."""
+        col = self.scores.get("batch_saved_usd")
+        return 0.0 if col is None else usd_total(col)
+
+    @property
     def judge_usd(self) -> float:
         """What the judges' calls paid (not part of the pipeline's cost); NaN when a judge
         call had no known price."""
@@ -185,7 +196,8 @@ class ScoreReport(RowTotals, Exportable):
         out.update(errors=self.errors, p50_ms=self.latency_p50_ms, p95_ms=self.latency_p95_ms,
                    service_p50_ms=self.service_p50_ms, cost_per_1k=self.cost_per_1k,
                    paid_usd=self.cost_usd, judge_usd=self.judge_usd,
-                   cached_calls=self.cached_calls, simulated=self.simulated)
+                   cached_calls=self.cached_calls, batch_calls=self.batch_calls,
+                   batch_saved_usd=self.batch_saved_usd, simulated=self.simulated)
         return out
 
     # -- charts -----------------------------------------------------------------------------------
@@ -281,8 +293,11 @@ class ScoreReport(RowTotals, Exportable):
     # -- display ----------------------------------------------------------------------------------
     def __repr__(self) -> str:
         bits = [f"{n} {self.mean(n):.3f}" for n in self.scorer_names]
+        batch = (f", paid {fmt_usd(self.cost_usd)} (batch mode saved "
+                 f"{fmt_usd(self.batch_saved_usd)})" if self.batch_calls else "")
         return (f"<ScoreReport {self.name!r}: {plural(self.n, 'row')}, {', '.join(bits)}, "
-                f"{plural(self.errors, 'error')}, {fmt_usd(self.cost_per_1k)} per 1k inputs>")
+                f"{plural(self.errors, 'error')}, {fmt_usd(self.cost_per_1k)} per 1k inputs"
+                f"{batch}>")
 
     def _repr_html_(self) -> str:
         e = html.escape
@@ -299,7 +314,9 @@ class ScoreReport(RowTotals, Exportable):
                  f"{_ms(self.latency_p95_ms)} ms", f"in calls p50 {_ms(self.service_p50_ms)} ms"),
             _box("cost per 1k inputs", fmt_usd(self.cost_per_1k), "list price"),
             _box("this eval paid", fmt_usd(self.cost_usd),
-                 f"{plural(self.cached_calls, 'cached call')}; judges {fmt_usd(self.judge_usd)}"),
+                 f"{plural(self.cached_calls, 'cached call')}; judges {fmt_usd(self.judge_usd)}"
+                 + (f"; batch mode saved {fmt_usd(self.batch_saved_usd)} on "
+                    f"{plural(self.batch_calls, 'batch call')}" if self.batch_calls else "")),
         ]
         sim = " · simulated models" if self.simulated else ""
         fails = self.failures

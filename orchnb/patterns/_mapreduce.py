@@ -59,7 +59,7 @@ class MapReduce(Pipeline):
                  chunk_tokens: int = 3000, overlap_tokens: int = 200,
                  reduce_tokens: int | None = None, on_error: OnError = "fail", retries: int = 2,
                  chunker: Callable[[str], Sequence[Any]] | None = None,
-                 executor: Any = None, **options: Any):
+                 executor: Any = None, batch: bool = False, **options: Any):
         super().__init__(name, **options)
         self.map: Node = as_node(map, name_of(map, "map"))
         self.reduce: Node | None = None if reduce is None else reducer_node(reduce)
@@ -67,6 +67,8 @@ class MapReduce(Pipeline):
         self.chunk_tokens, self.overlap_tokens = chunk_tokens, overlap_tokens
         self.reduce_tokens, self.chunker = reduce_tokens, chunker
         self.executor = as_executor(executor, f"mapreduce '{name}'")
+        self.batch = batch
+        """Map through the providers' batch APIs (batch mode)."""
         """Where the map runs: None (this kernel) or a :class:`RayExecutor`."""
         """How many items the latest run mapped (shown on the graph's split → map edge)."""
         check_knobs(self)
@@ -114,7 +116,7 @@ class MapReduce(Pipeline):
             results = await ctx.gather(
                 [lambda i=i, x=x: one(ctx, x, {**vars, "item": i}) for i, x in enumerate(items)],
                 concurrency=self.concurrency, return_exceptions=True,
-                progress=f"{self.name}: map")
+                progress=f"{self.name}: map", batch=self.batch)
         errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
         for e in errors.values():
             if not isinstance(e, Exception) or isinstance(e, _FATAL):
@@ -135,7 +137,7 @@ class MapReduce(Pipeline):
             span.set_input(f"{len(outputs)} outputs in {len(groups)} groups")
             span.note(level=level, groups=[len(g) for g in groups])
             reduced = await ctx.gather([lambda g=g: self._reduce(ctx, g, vars) for g in groups],
-                                       concurrency=self.concurrency)
+                                       concurrency=self.concurrency, batch=self.batch)
             span.set_output(f"{len(reduced)} partial reductions")
             return reduced
 
@@ -224,9 +226,9 @@ class MapReduce(Pipeline):
         out.update(without_defaults(
             {"concurrency": self.concurrency, "chunk_tokens": self.chunk_tokens,
              "overlap_tokens": self.overlap_tokens, "reduce_tokens": self.reduce_tokens,
-             "on_error": self.on_error, "retries": self.retries},
+             "on_error": self.on_error, "retries": self.retries, "batch": self.batch},
             concurrency=8, chunk_tokens=3000, overlap_tokens=200, reduce_tokens=None,
-            on_error="fail", retries=2))
+            on_error="fail", retries=2, batch=False))
         if self.chunker is not None:
             out["chunker"] = fn_name(self.chunker, f"mapreduce '{self.name}': chunker")
         return out

@@ -27,6 +27,12 @@ def check_knobs(mr: Any) -> None:
     check_count(mr.retries, f"{where} retries", minimum=0, maximum=MAX_RETRIES, key="retries")
     check_count(mr.reduce_tokens, f"{where} reduce_tokens", maximum=MAX_TOKENS_KNOB,
                 key="reduce_tokens", optional=True)
+    if not isinstance(mr.batch, bool):
+        raise SpecError(f"{where} batch must be true or false, not {mr.batch!r}", key="batch")
+    if mr.batch and mr.executor is not None:
+        raise SpecError(f"{where} batch: true sends the map through the providers' batch APIs "
+                        f"from this kernel; it cannot run on Ray as well (drop executor:)",
+                        key="batch")
     names = [c.name for c in mr.children()]
     if "split" in names or len(set(names)) < len(names):
         raise SpecError(f"mapreduce '{mr.name}': the map and reduce steps need distinct "

@@ -11,6 +11,7 @@
     retries: 2
     chunker: fn_name                          # optional: fn(text) -> list of items
     executor: local | ray                     # ray: map on a Ray cluster (orchnb[ray])
+    batch: true                               # map through the providers' batch APIs
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class MapReduceSpec(PatternSpec):
     retries: int = Count(2, ge=0, le=MAX_RETRIES)
     chunker: str | None = None
     executor: Literal["local", "ray"] = "local"
+    batch: bool = False
 
 
 def build_mapreduce(spec: MapReduceSpec, ctx: SpecContext, key: str, name: str) -> MapReduce:
@@ -44,7 +46,8 @@ def build_mapreduce(spec: MapReduceSpec, ctx: SpecContext, key: str, name: str) 
         name, map_node, reduce_node, concurrency=spec.concurrency,
         chunk_tokens=spec.chunk_tokens, overlap_tokens=spec.overlap_tokens,
         reduce_tokens=spec.reduce_tokens, on_error=spec.on_error, retries=spec.retries,
-        chunker=chunker, executor=spec.executor, **common_options(spec)), key)
+        chunker=chunker, executor=spec.executor, batch=spec.batch, **common_options(spec)),
+        key)
 
 
 register_builder("mapreduce", MapReduceSpec, build_mapreduce, MapReduce)
