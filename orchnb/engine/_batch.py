@@ -201,19 +201,38 @@ class BatchRounds:
         resumed, fresh = self._match(model, ws)
         follows = [self._follow(api, model, bid, cids) for bid, cids in resumed.items()]
         if fresh:
-            try:
-                bid = await api.submit(model.name, [(f"r{i}", w.op.request)
-                                                    for i, w in enumerate(fresh)])
-            except Exception as e:
-                for w in fresh:
-                    self._resolve(w, e)
-            else:
-                if self.store is not None:
-                    record_batch(self.store, bid, model.provider_name, model.name,
-                                 _url(model), self.ctx.run.id, [w.key for w in fresh])
+            bid = await self._submit(api, model, fresh)
+            if bid is not None:
                 follows.append(self._follow(api, model, bid,
                                             {f"r{i}": w for i, w in enumerate(fresh)}))
         await asyncio.gather(*follows)
+
+    async def _submit(self, api: BatchAPI, model: Model, fresh: list[_Waiter]) -> str | None:
+        """Submit ``fresh`` as one batch and record it; None when that failed (the waiters
+        have the error). Interrupted while the provider answers, the batch is still recorded
+        and cancelled: it may exist already, and an unknown batch would be paid for."""
+        sent = asyncio.ensure_future(api.submit(model.name, [(f"r{i}", w.op.request)
+                                                             for i, w in enumerate(fresh)]))
+        try:
+            bid = await asyncio.shield(sent)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(30):
+                    bid = await sent
+                self._record(model, bid, fresh)
+                await self._cancel(api, bid)
+            raise
+        except Exception as e:
+            for w in fresh:
+                self._resolve(w, e)
+            return None
+        self._record(model, bid, fresh)
+        return bid
+
+    def _record(self, model: Model, bid: str, fresh: list[_Waiter]) -> None:
+        if self.store is not None:
+            record_batch(self.store, bid, model.provider_name, model.name, _url(model),
+                         self.ctx.run.id, [w.key for w in fresh])
 
     def _match(self, model: Model, ws: list[_Waiter]
                ) -> tuple[dict[str, dict[str, _Waiter]], list[_Waiter]]:
@@ -293,11 +312,19 @@ def _url(model: Model) -> str | None:
 
 
 def _refused(ctx: RunContext, todo: list[_Waiter], need: Charge, limit: str) -> BudgetExceeded:
-    models = sorted({w.op.model.id for w in todo})
-    base = ctx.ledger.error(todo[0].op.step, limit, need)
-    size = (f"{need.tokens:,} tokens" if limit == "tokens" else
-            f"${need.usd:.6f}" if limit == "usd" else f"{need.calls:,} calls")
+    models = ", ".join(sorted({w.op.model.id for w in todo}))
+    b, spent = ctx.ledger.budget, ctx.ledger.spent
+    if limit == "usd":
+        size, cap, now = f"${need.usd:.6f}", f"the cost budget of ${b.max_usd:.4f}", \
+            f"${spent.usd:.6f}"
+    elif limit == "tokens":
+        size, cap, now = f"{need.tokens:,} tokens", f"the token budget of {b.max_tokens:,}", \
+            f"{spent.tokens:,} tokens"
+    else:
+        size, cap, now = f"{need.calls:,} calls", f"the call budget of {b.max_calls:,}", \
+            f"{spent.calls:,} calls"
     return BudgetExceeded(
-        f"batch mode: a batch of {len(todo):,} requests to {', '.join(models)} may cost up to "
-        f"{size} at the batch price (every request at its max output tokens); nothing was "
-        f"submitted. {base}", limit=limit)
+        f"batch mode: a batch of {len(todo):,} requests to {models} may cost up to {size} at "
+        f"the batch price (every request at its max output tokens), over {cap} ({now} spent so "
+        f"far); nothing was submitted. Raise the budget, lower the steps' max_tokens, or run "
+        f"fewer items (a sample)", limit=limit)
