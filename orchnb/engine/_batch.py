@@ -125,6 +125,10 @@ class BatchRounds:
         self._check()
         try:
             return await w.future
+        except (ProviderError, BudgetExceeded):
+            # Providers bill no batch request that failed, and a refused round sent nothing.
+            span.cost_usd, span.priced, span.batch = 0.0, True, True
+            raise
         finally:
             if w.counted:  # cancelled while waiting
                 w.counted = False
