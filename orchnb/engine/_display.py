@@ -37,7 +37,21 @@ def run_money(run: Run) -> str:
     unpriced = run.unpriced_calls
     if models and unpriced >= models:
         return "unpriced"
-    return fmt_usd(run.cost_usd, unpriced=unpriced)
+    calls, saved = batch_saving(run.trace.spans)
+    batch = f" (batch mode saved {fmt_usd(saved)} on {plural(calls, 'call')})" if calls else ""
+    return fmt_usd(run.cost_usd, unpriced=unpriced) + batch
+
+
+def batch_saving(spans: Iterable[Span]) -> tuple[int, float]:
+    """Model calls answered through a provider batch, and what that saved against the same
+    calls at list price."""
+    calls, saved = 0, 0.0
+    for s in spans:
+        if s.kind == "model" and s.batch and not s.cached and s.status == "ok":
+            calls += 1
+            if s.saved_usd is not None and not math.isnan(s.saved_usd):
+                saved += s.saved_usd
+    return calls, saved
 
 
 def stopped_message(run: Run, how: str) -> str:
@@ -157,6 +171,9 @@ def _summary(spans: Sequence[Span]) -> str:
     parts = [plural(kinds[k], f"{k} span") for k in _SHOWN_KINDS if kinds[k]]
     if failed:
         parts.append(f"<span style='color:#c62828'>{plural(failed, 'failed call')}</span>")
+    batched, saved = batch_saving(spans)
+    if batched:
+        parts.append(f"{plural(batched, 'batch call')} saved {_E(fmt_usd(saved))}")
     return " · ".join(parts)
 
 

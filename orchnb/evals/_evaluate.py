@@ -71,12 +71,8 @@ def evaluate(
     :class:`~orchnb.evals.RepeatedScores`: per-row spread, pass@k, rows that flip; repeats
     after the first bypass the response cache). ``oos_label="oos"`` names the out-of-scope route:
     only then are OOS metrics reported. Several routers or pipelines (a dict or a list) are
-    compared: see :func:`compare_routers` and :func:`compare`.
-
-    ``batch=True`` sends the rows' model calls through the providers' batch APIs (OpenAI Batch
-    API, Anthropic Message Batches) at the batch price, for work that can wait: every row
-    starts at once, calls go in rounds, the report says what batching saved, and a re-run (or a
-    restarted kernel) polls the batch it already submitted (see ``docs/batch.md``).
+    compared: see :func:`compare_routers` and :func:`compare`. ``batch=True``: batch mode, the
+    rows' model calls through the providers' batch APIs at the batch price (``docs/batch.md``).
 
     >>> report = orchnb.evaluate(triage, orchnb.evals.load_tickets())   # doctest: +SKIP
     >>> report.accuracy, report.accuracy_ci, report.per_route            # doctest: +SKIP
@@ -88,9 +84,7 @@ def evaluate(
         full_pipeline=full_pipeline, oos_label=oos_label, executor=executor, batch=batch)
     if repeats is not None and not callable(getattr(router, "new_run", None)):
         return evaluate_repeats(router, data, repeats, opts.but(label=label or "label"))
-    many = isinstance(router, (Mapping, list, tuple))
-    members = list(router.values()) if isinstance(router, Mapping) else (
-        list(router) if many else [router])
+    many, members = _members(router)
     if many and repeats is not None:
         raise SpecError("evaluate: repeats= takes one pipeline or router; evaluate each "
                         "candidate with repeats=N, or compare them without")
@@ -102,6 +96,13 @@ def evaluate(
             router, data, opts)
     return _scored(router, data, opts, members, scorers=scorers, name=name, repeats=repeats,
                    many=many)
+
+
+def _members(router: Any) -> tuple[bool, list[Any]]:
+    """Whether several candidates were given, and each of them."""
+    many = isinstance(router, (Mapping, list, tuple))
+    return many, (list(router.values()) if isinstance(router, Mapping) else (
+        list(router) if many else [router]))
 
 
 def _scored(pipes: Any, data: Any, opts: EvalOptions, members: list[Any], *, scorers: Any,

@@ -63,6 +63,12 @@ def _per_run(df: pd.DataFrame) -> pd.DataFrame:
     out[ints] = out[ints].fillna(0).astype("int64")
     no_calls = out["calls"] == 0
     out.loc[no_calls, "cost_usd"] = out.loc[no_calls, "cost_usd"].fillna(0.0)
+    if "batch" in c.columns:  # batch mode: calls answered by a provider batch, and the saving
+        b = c[c["batch"].fillna(False).astype(bool) & (c["status"] == "ok")]
+        bg = b.groupby("run_id", sort=False)
+        out["batch_calls"] = bg.size().reindex(out.index).fillna(0).astype("int64")
+        saved = st.numeric(b["saved_usd"]) if "saved_usd" in b.columns else b["_cost"] * 0
+        out["batch_saved_usd"] = saved.groupby(b["run_id"]).sum().reindex(out.index).fillna(0.0)
     out["status"] = out["status"].fillna("unknown").replace({"running": UNFINISHED})
     return out.replace({np.inf: np.nan})
 
@@ -74,7 +80,9 @@ def summary(df: pd.DataFrame, *, by: str = "run") -> pd.DataFrame:
     not ended when read: paused at a step, still going, or its kernel stopped; the store cannot
     tell these apart), calls (model + tool), tokens, cost_usd (priced calls only;
     NaN when every call is unpriced), unpriced_calls, latency_ms (wall time), call p50/p95 (ms),
-    errors (failed spans that are root causes) and retries (sum of ``attempt - 1``).
+    errors (failed spans that are root causes) and retries (sum of ``attempt - 1``); with a
+    ``batch`` column, batch_calls and batch_saved_usd (what batch mode saved against list
+    price).
     Per pipeline / session: runs, failed_runs and run p50/p95 latency as well. A session is a
     ``session_id`` column's value when there is one, else the whole frame.
 
