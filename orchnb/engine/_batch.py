@@ -204,11 +204,12 @@ class BatchRounds:
             return
         resumed, fresh = self._match(model, ws)
         follows = [self._follow(api, model, bid, cids) for bid, cids in resumed.items()]
-        if fresh:
-            bid = await self._submit(api, model, fresh)
+        step = max(1, api.max_requests)
+        for part in (fresh[i:i + step] for i in range(0, len(fresh), step)):
+            bid = await self._submit(api, model, part)
             if bid is not None:
                 follows.append(self._follow(api, model, bid,
-                                            {f"r{i}": w for i, w in enumerate(fresh)}))
+                                            {f"r{i}": w for i, w in enumerate(part)}))
         await asyncio.gather(*follows)
 
     async def _submit(self, api: BatchAPI, model: Model, fresh: list[_Waiter]) -> str | None:

@@ -42,6 +42,9 @@ class BatchStatus:
 class BatchAPI(Protocol):
     """What the engine needs of a provider's batch API."""
 
+    max_requests: int
+    """Most requests one batch may hold (larger rounds are split)."""
+
     async def submit(self, model: str, items: list[tuple[str, ModelRequest]]) -> str:
         """Send ``(custom_id, request)`` pairs as one batch; returns the batch id."""
         ...
@@ -74,6 +77,8 @@ def _failed(provider: str, model: str, cid: str, status: int | None, message: st
 
 class OpenAIBatches:
     """OpenAI's Batch API through ``openai.AsyncOpenAI`` (files + batches)."""
+
+    max_requests = 50_000
 
     def __init__(self, provider: OpenAIProvider):
         self.provider = provider
@@ -160,6 +165,8 @@ class OpenAIBatches:
 
 class AnthropicBatches:
     """Anthropic's Message Batches through ``anthropic.AsyncAnthropic``."""
+
+    max_requests = 100_000
 
     def __init__(self, provider: AnthropicProvider):
         self.provider = provider

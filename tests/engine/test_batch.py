@@ -194,3 +194,14 @@ def test_non_batch_fanouts_and_cache_hits_never_wait(fake_env):
     assert fake_env.batches.creates == 1
     assert all(s.cached for s in _model_spans(again))
     assert math.isclose(again.cost_usd, 0.0)
+
+
+def test_a_round_larger_than_the_providers_limit_is_split(fake_env, monkeypatch):
+    from orchnb.models import _batches
+
+    monkeypatch.setattr(_batches.OpenAIBatches, "max_requests", 10)
+    fake_env.batches.delay = 0.0
+    run = _run(_items(25, OA))
+    assert run.status == "ok" and run.output[24] == "fake reply to: q24"
+    assert fake_env.batches.creates == 3
+    assert sorted(len(b.keys) for b in stored_batches(get_store())) == [5, 10, 10]
