@@ -174,7 +174,8 @@ def _money(idx: RowIndex, clf_ids: set[str]
     n = len(idx.tops)
     cols: dict[str, list[Any]] = {k: [0.0] * n for k in (
         "cost_usd", "saved_usd", "classifier_usd", "route_usd", "service_ms")}
-    cols["calls"], cols["cached_calls"] = [0] * n, [0] * n
+    cols["calls"], cols["cached_calls"], cols["batch_calls"] = [0] * n, [0] * n, [0] * n
+    cols["batch_saved_usd"] = [0.0] * n
     setup = {"examples": 0.0, "queries": 0.0, "queries_listed": 0.0}
     out_tokens: dict[str, list[int]] = {}
     for s in idx.spans:
@@ -196,6 +197,9 @@ def _money(idx: RowIndex, clf_ids: set[str]
         cols["saved_usd"][i] += (s.saved_usd or 0.0) if s.cached else 0.0
         cols["calls"][i] += 1
         cols["cached_calls"][i] += bool(s.cached)
+        if s.batch and not s.cached:
+            cols["batch_calls"][i] += 1
+            cols["batch_saved_usd"][i] += s.saved_usd or 0.0
         if s.parent_id in clf_ids:
             cols["classifier_usd"][i] += _listed(s)
         else:

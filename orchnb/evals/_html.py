@@ -96,8 +96,11 @@ def report_html(r: EvalReport) -> str:
     if r.baseline:
         boxes.append(_box(f"saving vs {r.baseline}",
                           _saving(r.baseline_saving_usd, r.baseline_saving_pct)))
+    batch = (f"; batch mode saved {fmt_usd(r.batch_saved_usd)} on "
+             f"{plural(r.batch_calls, 'batch call')}" if r.batch_calls else "")
     boxes.append(_box("this eval paid", fmt_usd(r.cost_usd),
-                      f"{plural(r.cached_calls, 'cached call')} saved {fmt_usd(r.saved_usd)}"))
+                      f"{plural(r.cached_calls, 'cached call')} saved {fmt_usd(r.saved_usd)}"
+                      + batch))
     parts = [
         f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
         f"{_e(r.name)}</b> · {plural(r.n, 'row')} · {mode}{sim}</div>",

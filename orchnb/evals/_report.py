@@ -306,7 +306,8 @@ class EvalReport(RowTotals, RouteMoney, OutOfScope, Exportable):
                        abstention_auroc=self.abstention_auroc)
         row.update(setup_usd=self.setup_usd, examples_in_data=self.examples_in_data)
         row.update(paid_usd=self.cost_usd, saved_usd=self.saved_usd,
-                   cached_calls=self.cached_calls, simulated=self.simulated)
+                   cached_calls=self.cached_calls, batch_calls=self.batch_calls,
+                   batch_saved_usd=self.batch_saved_usd, simulated=self.simulated)
         return pd.DataFrame([row], index=pd.Index([self.name], name="router"))
 
     # -- threshold sweep ------------------------------------------------------------------------

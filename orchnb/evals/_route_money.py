@@ -38,6 +38,18 @@ class RouteMoney:
         return usd_total(self.predictions["saved_usd"])
 
     @property
+    def batch_calls(self) -> int:
+        """Model calls answered through a provider batch (``batch=True``)."""
+        col = self.predictions.get("batch_calls")
+        return 0 if col is None else int(col.sum())
+
+    @property
+    def batch_saved_usd(self) -> float:
+        """What batch mode saved against the same calls at list price."""
+        col = self.predictions.get("batch_saved_usd")
+        return 0.0 if col is None else usd_total(col)
+
+    @property
     def classifier_usd(self) -> float:
         """The classifier's cost over all rows at list price (cached calls included)."""
         return usd_total(self.predictions["classifier_usd"])

@@ -82,3 +82,26 @@ def test_batch_option_is_checked():
         orchnb.evaluate(pipe, data, expected="answer", batch=True, executor="ray")
     with pytest.raises(SpecError, match="or 'both'"):
         orchnb.compare([pipe, pipe], data, expected="answer", batch="always")
+
+
+ROUTER = """\
+pattern: router
+classifier: {model: openai:gpt-4o-mini, prompt: "Classify: {{ input }}"}
+routes:
+  billing: {model: sim:echo, prompt: "{{ input }}"}
+  other: {model: sim:echo, prompt: "{{ input }}"}
+default: other
+"""
+
+
+def test_router_eval_in_batch_mode(fake_env):
+    fake_env.batches.delay = 0.0
+    fake_env.responder = lambda r: "billing" if "refund" in r.last_user else "other"
+    data = pd.DataFrame({"text": [f"refund {i}" if i % 2 else f"hello {i}" for i in range(24)],
+                         "label": ["billing" if i % 2 else "other" for i in range(24)]})
+    report = orchnb.evaluate(orchnb.from_yaml(ROUTER, name="triage"), data, batch=True,
+                             cache=False, progress=False)
+    assert report.accuracy == 1.0 and fake_env.batches.creates == 1
+    assert report.batch_calls == 24
+    assert report.batch_saved_usd == pytest.approx(report.cost_usd)  # half: saved = paid
+    assert "batch mode saved" in report._repr_html_()
