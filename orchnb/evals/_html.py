@@ -61,6 +61,15 @@ def _macro_ci(r: EvalReport) -> str:
     return "" if math.isnan(lo) else f" · CI {lo:.3f}–{hi:.3f}"
 
 
+def _paid_note(r: EvalReport) -> str:
+    """What the cache (and batch mode) saved, under what the eval paid."""
+    note = f"{plural(r.cached_calls, 'cached call')} saved {fmt_usd(r.saved_usd)}"
+    if r.batch_calls:
+        note += (f"; batch mode saved {fmt_usd(r.batch_saved_usd)} on "
+                 f"{plural(r.batch_calls, 'batch call')}")
+    return note
+
+
 def report_html(r: EvalReport) -> str:
     lo, hi = r.accuracy_ci
     mode = "full pipeline" if r.full_pipeline else "classifier only"
@@ -96,11 +105,7 @@ def report_html(r: EvalReport) -> str:
     if r.baseline:
         boxes.append(_box(f"saving vs {r.baseline}",
                           _saving(r.baseline_saving_usd, r.baseline_saving_pct)))
-    batch = (f"; batch mode saved {fmt_usd(r.batch_saved_usd)} on "
-             f"{plural(r.batch_calls, 'batch call')}" if r.batch_calls else "")
-    boxes.append(_box("this eval paid", fmt_usd(r.cost_usd),
-                      f"{plural(r.cached_calls, 'cached call')} saved {fmt_usd(r.saved_usd)}"
-                      + batch))
+    boxes.append(_box("this eval paid", fmt_usd(r.cost_usd), _paid_note(r)))
     parts = [
         f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
         f"{_e(r.name)}</b> · {plural(r.n, 'row')} · {mode}{sim}</div>",
