@@ -318,7 +318,7 @@ class FakeProvider:
             return list(self._requests)
 
     def reset(self) -> None:
-        """Forget requests, script, pending faults, rates and the responder; reseed."""
+        """Forget requests, script, pending faults, rates, the responder and batches; reseed."""
         with self._lock:
             self._script.clear()
             self._pending.clear()
@@ -327,6 +327,7 @@ class FakeProvider:
             self._rng = random.Random(self.seed)
             self._counter = 0
             self.responder = None
+        self.batches.reset()
 
     # -- serving --------------------------------------------------------------------------------
     def _draw_fault(self) -> _Fault | None:

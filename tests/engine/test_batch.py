@@ -205,3 +205,42 @@ def test_a_round_larger_than_the_providers_limit_is_split(fake_env, monkeypatch)
     assert run.status == "ok" and run.output[24] == "fake reply to: q24"
     assert fake_env.batches.creates == 3
     assert sorted(len(b.keys) for b in stored_batches(get_store())) == [5, 10, 10]
+
+
+def test_run_repr_and_summary_say_what_batching_saved(fake_env):
+    from orchnb.viz import summary
+
+    fake_env.batches.delay = 0.0
+    run = _run(_items(4, AN))
+    saved = sum(s.saved_usd for s in _model_spans(run))
+    assert saved > 0 and "batch mode saved" in repr(run) and "4 batch calls" in run._repr_html_()
+    row = summary(run.trace.df).loc[run.id]
+    assert row["batch_calls"] == 4 and row["batch_saved_usd"] == pytest.approx(saved)
+
+
+def test_hostile_batch_output_lines_become_request_errors():
+    from orchnb.models import ModelRequest, ModelResponse
+    from orchnb.models._batches import OpenAIBatches
+
+    requests = {f"r{i}": ModelRequest([Message("user", "hi")]) for i in range(4)}
+    good = {"id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "ok"}}]}
+    import json
+
+    lines = ["not json", "[1, 2]", json.dumps({"custom_id": "zz"}), "{" * 5000,
+             json.dumps({"custom_id": "r0", "response": {"status_code": 200, "body": good}}),
+             json.dumps({"custom_id": "r1", "response": {"status_code": 200,
+                                                         "body": {"choices": "x"}}}),
+             json.dumps({"custom_id": "r2", "response": None,
+                         "error": {"code": "batch_expired", "message": "too late"}}),
+             json.dumps({"custom_id": "r3", "response": {"status_code": 500, "body": "oops"}})]
+    out: dict = {}
+    api = OpenAIBatches(None)  # type: ignore[arg-type]
+    for line in lines:
+        api._line(line, "gpt-4o-mini", requests, out)
+    assert sorted(out) == ["r0", "r1", "r2", "r3"]
+    assert isinstance(out["r0"], ModelResponse) and out["r0"].text == "ok"
+    assert "malformed answer" in str(out["r1"])
+    assert "batch_expired: too late" in str(out["r2"])
+    assert "(500)" in str(out["r3"])
