@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from ._store import SpanStore
 
-LIVE = ("running", "ended")
-"""Statuses of batches whose answers can still be fetched (not cancelled, expired or lost)."""
+LIVE = ("running",)
+"""Statuses of batches a re-run may attach to: submitted and never read back (a batch read back
+has its answers in the response cache; a cancelled one is never resumed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +58,12 @@ def mark_batch(store: SpanStore, batch_id: str, status: str,
 
 def live_batches(store: SpanStore, provider: str, model: str, url: str | None
                  ) -> list[StoredBatch]:
-    """Batches of ``provider:model`` at ``url`` whose answers can still be fetched, oldest
-    first."""
+    """Batches of ``provider:model`` at ``url`` that a re-run may attach to (see
+    :data:`LIVE`), oldest first."""
     with store._lock:
         rows = store._conn.execute(
             "SELECT batch_id, provider, model, url, run_id, keys, status, failed "
-            "FROM provider_batches WHERE provider = ? AND model = ? AND status IN (?, ?) "
+            "FROM provider_batches WHERE provider = ? AND model = ? AND status IN (?) "
             "AND (url IS ? OR url = ?) ORDER BY created",
             (provider, model, *LIVE, url, url)).fetchall()
     out = []

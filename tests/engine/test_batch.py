@@ -244,3 +244,14 @@ def test_hostile_batch_output_lines_become_request_errors():
     assert "malformed answer" in str(out["r1"])
     assert "batch_expired: too late" in str(out["r2"])
     assert "(500)" in str(out["r3"])
+
+
+def test_a_batch_read_back_is_not_attached_again(fake_env):
+    """Without the cache, a second run pays again (repeats stay independent) and a failed
+    request is re-submitted, not read back failed from the first batch."""
+    fake_env.batches.delay = 0.0
+    fake_env.batches.fail_when(lambda r: r.last_user == "q0" and fake_env.batches.creates < 2)
+    first = _run(_items(3, OA))
+    second = _run(_items(3, OA))
+    assert isinstance(first.output[0], Exception) and second.output[0] == "fake reply to: q0"
+    assert fake_env.batches.creates == 2
