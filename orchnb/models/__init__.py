@@ -8,7 +8,15 @@ from ._embed import (
     resolve_embedder,
 )
 from ._preflight import preflight
-from ._pricing import call_cost, cost_usd, price_ref
+from ._pricing import call_cost, call_cost_parts, cost_parts, cost_usd, price_ref
+from ._prompt_cache import (
+    CACHE_TTLS,
+    SERVICE_TIERS,
+    cache_ttl,
+    check_service_tier,
+    min_cacheable,
+    stable_count,
+)
 from ._provider import (
     COMPATIBLE_CAPABILITIES,
     Model,
@@ -42,7 +50,9 @@ from ._types import (
 )
 
 __all__ = [
+    "CACHE_TTLS",
     "COMPATIBLE_CAPABILITIES",
+    "SERVICE_TIERS",
     "Capabilities",
     "Embedder",
     "HashEmbedder",
@@ -61,8 +71,12 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "cache_ttl",
     "call_cost",
+    "call_cost_parts",
+    "check_service_tier",
     "complete_usage",
+    "cost_parts",
     "cost_usd",
     "count_tokens",
     "estimate_tokens",
@@ -70,6 +84,7 @@ __all__ = [
     "get_provider",
     "get_sim_model",
     "known_providers",
+    "min_cacheable",
     "needs_scrub",
     "openai_compatible",
     "preflight",
@@ -82,4 +97,5 @@ __all__ = [
     "scrub_exception",
     "scrub_secrets",
     "sim_model",
+    "stable_count",
 ]
