@@ -8,7 +8,15 @@ from ._embed import (
     resolve_embedder,
 )
 from ._preflight import preflight
-from ._pricing import call_cost, call_cost_parts, cost_parts, cost_usd, price_ref
+from ._pricing import (
+    CLASSES,
+    call_cost,
+    call_cost_parts,
+    class_rates,
+    cost_parts,
+    cost_usd,
+    price_ref,
+)
 from ._prompt_cache import (
     CACHE_TTLS,
     SERVICE_TIERS,
@@ -51,6 +59,7 @@ from ._types import (
 
 __all__ = [
     "CACHE_TTLS",
+    "CLASSES",
     "COMPATIBLE_CAPABILITIES",
     "SERVICE_TIERS",
     "Capabilities",
@@ -75,6 +84,7 @@ __all__ = [
     "call_cost",
     "call_cost_parts",
     "check_service_tier",
+    "class_rates",
     "complete_usage",
     "cost_parts",
     "cost_usd",

@@ -96,19 +96,37 @@ def cost_parts(provider: str, model: str, usage: Usage, *, batch: bool = False,
     found = _rates(provider, model, bool(batch), service_tier)
     if found is None:
         return None
-    raw, scale = found
     total = usage.input_tokens
-    inp, out, read, write, write_1h = (_rate(r, total) for r in raw)
-    inp = inp or 0.0
-    read = inp if read is None else read
-    write = inp if write is None else write
-    write_1h = write if write_1h is None else write_1h
+    rates = _class_rates(found, total)
     w = max(0, min(usage.cache_write_tokens, total))
     w1h = max(0, min(usage.cache_write_1h_tokens, w))
     cached = max(0, min(usage.cached_tokens, total - w))
     tokens = (total - cached - w, usage.output_tokens, cached, w - w1h, w1h)
+    return {c: n * rates[c] for c, n in zip(CLASSES, tokens)}
+
+
+def _class_rates(found: tuple[tuple[Any, ...], float], total_input: int) -> dict[str, float]:
+    """USD per token of each class, with genai-prices' fallbacks for absent rates."""
+    raw, scale = found
+    inp, out, read, write, write_1h = (_rate(r, total_input) for r in raw)
+    inp = inp or 0.0
+    read = inp if read is None else read
+    write = inp if write is None else write
+    write_1h = write if write_1h is None else write_1h
     rates = (inp, out or 0.0, read, write, write_1h)
-    return {c: n * r * scale / 1_000_000 for c, n, r in zip(CLASSES, tokens, rates)}
+    return {c: r * scale / 1_000_000 for c, r in zip(CLASSES, rates)}
+
+
+def class_rates(provider: str, model: str, *, batch: bool = False,
+                service_tier: str | None = None) -> dict[str, float] | None:
+    """USD per token of each class (:data:`CLASSES`) at the base tier of the price (charts
+    split a recorded cost with these); None when the price is unknown.
+
+    >>> class_rates("anthropic", "claude-haiku-4-5")["cache_write_1h"] * 1_000_000
+    2.0
+    """
+    found = _rates(provider, model, bool(batch), service_tier)
+    return None if found is None else _class_rates(found, 0)
 
 
 def cost_usd(provider: str, model: str, usage: Usage, *, batch: bool = False,
