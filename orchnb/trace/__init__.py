@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from ._cost_split import SPLIT, class_costs
 from ._export import to_csv, to_otel, to_parquet
 from ._format import fmt_usd, plural
 from ._frame import chunks_to_frame, rows_to_frame, spans_to_frame
@@ -22,11 +23,13 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "MAX_TEXT",
+    "SPLIT",
     "OTelListener",
     "PerFile",
     "Span",
     "SpanStore",
     "Trace",
+    "class_costs",
     "clip",
     "fmt_usd",
     "get_store",
