@@ -281,7 +281,7 @@ class Agent(Pipeline):
         first = w.model_call(self.name, "agent", self.model, messages,
                              w.under(here, "iteration 1"), status=status,
                              deps=["input"] if status == "depends" else [], tools=tools,
-                             max_tokens=self.max_tokens,
+                             max_tokens=self.max_tokens, cache_prompt=self.cache_prompt,
                              note=note or f"tools: {', '.join(self.tools) or '-'}")
         if self.max_iterations > 1:
             later = [*messages, Message("assistant", w.pending("tool call chosen by the model")),
@@ -290,6 +290,7 @@ class Agent(Pipeline):
                 here, f"iterations 2–{self.max_iterations}, until it answers", certain=False),
                 status="depends", deps=["earlier iterations"], tools=tools,
                 calls=self.max_iterations - 1, max_tokens=self.max_tokens,
+                cache_prompt=self.cache_prompt,
                 note="each iteration re-sends the whole conversation: see the context chart")
         w.agent_context(self, first)
         return w.pending(f"answer of {self.name}")
