@@ -179,7 +179,9 @@ def _step_table(t: pd.DataFrame) -> Styler:
     saved, spent = t["saved_usd"].sum(), t["cost_usd"].sum()
     caption = (f"cost levers by step · paid {st.fmt_usd(spent)} · saved {st.fmt_usd(saved)} "
                f"against list price")
-    sty = t.style.format({**money, "cache_hit_rate": "{:.0%}"}, na_rep="–").set_caption(caption)
+    ints = {c: "{:,}" for c in ("calls", "cached_tokens", "cache_write_tokens")}
+    sty = t.style.format({**money, **ints, "cache_hit_rate": "{:.0%}"}, na_rep="–"
+                         ).set_caption(caption)
     sty = sty.map(lambda v: "color: #2E7D32; font-weight: 600"
                   if not st.is_missing(v) and v > 0 else "",
                   subset=["cache_saved_usd", "saved_usd"])
