@@ -228,6 +228,8 @@ class RunContext(GuardedPath):
         if isinstance(model, str):
             model = _resolve(model)
         cache_prompt, tier = current_levers()
+        if not model.capabilities.prompt_cache:  # e.g. an OpenAI-compatible local server
+            cache_prompt = None
         request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
                                self.options.timeout, output_schema=output_schema,
                                output_name=output_name, cache_prompt=cache_prompt,
