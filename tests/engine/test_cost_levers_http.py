@@ -70,6 +70,14 @@ def test_openai_flex_tier_is_sent_recorded_and_priced(fake_env):
     assert a.cost_usd == pytest.approx((a.input_tokens * 0.125 + a.output_tokens * 1) / M)
 
 
+def test_openai_streamed_answer_records_the_tier(fake_env):
+    run = _chain("openai:gpt-5-mini", service_tier="priority", stream=True)("q")
+    a = _calls(run).iloc[0]
+    assert a.service_tier == "priority"
+    # gpt-5-mini priority: $0.45 input, $3.6 output per MTok
+    assert a.cost_usd == pytest.approx((a.input_tokens * 0.45 + a.output_tokens * 3.6) / M)
+
+
 def test_a_run_wide_tier_a_table_lacks_leaves_the_cost_unknown(fake_env):
     chain = Chain("tiered", [Step("a", "openai:gpt-4o-mini", "{{ input }}"),
                              Step("b", "anthropic:claude-haiku-4-5", "{{ input }}")],
