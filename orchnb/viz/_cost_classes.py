@@ -75,4 +75,5 @@ def class_bars(fig: object, df: pd.DataFrame, cols: list[str]) -> None:
             marker_color=CLASS_COLORS[k], customdata=[st.fmt_usd(v) for v in vals],
             hovertemplate=f"<b>%{{y}}</b><br>{CLASS_LABELS[k]}: %{{customdata}}"
             "<extra></extra>"))
-    fig.update_layout(barmode="stack", legend_title_text="cost class")  # type: ignore[attr-defined]
+    fig.update_layout(barmode="stack", legend_title_text="cost class",  # type: ignore[attr-defined]
+                      legend_traceorder="normal")
