@@ -26,6 +26,7 @@ from ._events import EVENTS, Listener, add_hook, remove_hook
 from ._export import export_live
 from ._forking import Rebuild, prepare_fork
 from ._gate import Boundary, Decision
+from ._levers import call_levers, current_levers
 from ._loop import engine_loop
 from ._ops import ToolResult
 from ._remote import Intake, LedgerServer, SharedLedger, run_items, worker_name
@@ -68,9 +69,11 @@ __all__ = [
     "add_hook",
     "as_text",
     "cache_key",
+    "call_levers",
     "check_count",
     "check_number",
     "configure",
+    "current_levers",
     "defaults",
     "engine_loop",
     "export_live",

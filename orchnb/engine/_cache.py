@@ -43,17 +43,19 @@ def dump_response(response: ModelResponse, cost: float | None) -> dict[str, Any]
         "text": response.text,
         "tool_calls": [[c.id, c.name, c.arguments] for c in response.tool_calls],
         "usage": [response.usage.input_tokens, response.usage.output_tokens,
-                  response.usage.cached_tokens, response.usage.estimated],
+                  response.usage.cached_tokens, response.usage.estimated,
+                  response.usage.cache_write_tokens, response.usage.cache_write_1h_tokens],
         "model": response.model,
         "finish_reason": response.finish_reason,
         "simulated": response.simulated,
         "cost": cost,
+        **({"service_tier": response.service_tier} if response.service_tier else {}),
     }
 
 
 def load_response(d: Any) -> tuple[ModelResponse, float | None]:
     """The response and its original cost back from :func:`dump_response`'s form."""
-    usage = Usage(*d["usage"])
+    usage = Usage(*d["usage"])  # entries written before cache writes were kept have 4
     response = ModelResponse(
         text=d["text"],
         tool_calls=[ToolCall(*c) for c in d["tool_calls"]],
@@ -61,6 +63,7 @@ def load_response(d: Any) -> tuple[ModelResponse, float | None]:
         model=d["model"],
         finish_reason=d["finish_reason"],
         simulated=d["simulated"],
+        service_tier=d.get("service_tier"),
     )
     return response, d["cost"]
 

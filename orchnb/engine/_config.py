@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..exceptions import SpecError, show_tracebacks
+from ..models import check_service_tier
 
 MAX_CONCURRENCY = 10_000
 """Most calls a fan-out (map-reduce, evaluate, judge) may have in flight at once."""
@@ -168,6 +169,9 @@ class RunOptions:
     replay: Any = None
     """A recorded run that answers this run's calls first (``run.fork`` / ``run.replay`` set
     it: an ``orchnb.engine._replay.ReplaySource``)."""
+    service_tier: str | None = None
+    """The service tier model calls ask for when their step sets none (OpenAI ``flex``,
+    ``priority``, ``auto``, ``default``); providers without tiers are called as usual."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.budget, Budget):
@@ -182,6 +186,7 @@ class RunOptions:
                      hint="seconds per tool call (None: no limit)")
         check_number(self.max_iterations, "max_iterations", minimum=1, integer=True,
                      maximum=MAX_LOOP_COUNT)
+        check_service_tier(self.service_tier)
         for name in ("cache", "persist", "progress", "stream"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name} must be True or False, not {getattr(self, name)!r}")

@@ -36,6 +36,7 @@ from ._events import EventBus
 from ._fanout import FanOut
 from ._gate import Boundary, Gate
 from ._guarded import GuardedPath
+from ._levers import current_levers
 from ._ops import EmbedOp, LocalOp, ModelOp, Op, ToolOp, ToolResult
 from ._scope import _SCOPE, CallScope, SpanHandle, SpanScope, _Scope, status_of
 from ._text import as_text
@@ -232,13 +233,23 @@ class RunContext(GuardedPath):
         """
         if isinstance(model, str):
             model = _resolve(model)
+        cache_prompt, tier = current_levers()
+        if not model.capabilities.prompt_cache:  # e.g. an OpenAI-compatible local server
+            cache_prompt = None
         request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
                                self.options.timeout, output_schema=output_schema,
-                               output_name=output_name)
+                               output_name=output_name, cache_prompt=cache_prompt,
+                               service_tier=tier or self._tier(model))
         backups = tuple(_resolve(m) if isinstance(m, str) else m for m in fallback)
         op = ModelOp(model, request, step, stream or self.options.stream,
                      self._boundary("model", step, model.id, request), backups)
         return await self._guarded(op)
+
+    def _tier(self, model: Model) -> str | None:
+        """The run's ``service_tier`` for ``model``: only providers that have tiers get it
+        (a run-wide tier does not refuse the sim or Anthropic steps of a pipeline)."""
+        tier = self.options.service_tier
+        return tier if tier is not None and model.capabilities.service_tiers else None
 
     async def embed(self, embedder: Any, texts: list[str], *, step: str) -> list[list[float]]:
         """One embedding call: a "model" span, budgeted, cached and priced like a chat call,

@@ -118,7 +118,7 @@ class ModelOp(Op):
     batch = False
     """Sent through a provider's batch API (priced at the batch rate; see ``_batch``)."""
     list_usd: float | None = None
-    """For a batch call: what it would have cost at list price."""
+    """For a batch call: what it would have cost outside the batch (same tier)."""
 
     def __init__(self, model: Model, request: ModelRequest, step: str, stream: bool,
                  boundary: Boundary | None, fallback: tuple[Model, ...] = ()):
@@ -163,8 +163,19 @@ class ModelOp(Op):
         inp = int(inp * 1.2) + 1  # tokenizers differ; reserve a margin
         out = r.max_tokens if r.max_tokens is not None else max(_OUTPUT_GUESS,
                                                                 largest_output)
-        usd, priced = call_cost(self.model, Usage(inp, out), batch=self.batch)
+        usd, priced = call_cost(self.model, Usage(inp, out), batch=self.batch,
+                                service_tier=self._tier(None))
+        if not priced:  # a tier the table does not price: reserve at the list price
+            usd, priced = call_cost(self.model, Usage(inp, out))
         return Charge(1, inp + out, usd if priced else 0.0, exact=r.max_tokens is not None)
+
+    def _tier(self, result: ModelResponse | None) -> str | None:
+        """The tier a call is priced at: the one the provider reports, else the one asked
+        for, for providers that have tiers (a fallback to one without ignores it)."""
+        if not self.model.capabilities.service_tiers:
+            return None
+        reported = result.service_tier if result is not None else None
+        return reported or self.request.service_tier
 
     def cache_key(self) -> str:
         self._key = cache_key(self.model.provider_name, self.model.name, self.request)
@@ -185,15 +196,21 @@ class ModelOp(Op):
 
     def charge(self, result: ModelResponse, cached: bool) -> tuple[Charge, bool]:
         u = result.usage
-        usd, priced = call_cost(self.model, u, result.model or None, batch=self.batch)
-        if self.batch:  # what batching saved is measured against the same call at list price
-            self.list_usd = call_cost(self.model, u, result.model or None)[0]
+        tier = self._tier(result)
+        usd, priced = call_cost(self.model, u, result.model or None, batch=self.batch,
+                                service_tier=tier)
+        if self.batch:  # what batching saved: the same call (same tier) outside the batch
+            self.list_usd = call_cost(self.model, u, result.model or None,
+                                      service_tier=tier)[0]
         return Charge(1, u.input_tokens + u.output_tokens, usd), priced
 
     def fill(self, span: Span, result: ModelResponse) -> None:
         u = result.usage
         span.input_tokens, span.output_tokens, span.cached_tokens = (
             u.input_tokens, u.output_tokens, u.cached_tokens)
+        span.cache_write_tokens, span.cache_write_1h_tokens = (
+            u.cache_write_tokens, u.cache_write_1h_tokens)
+        span.service_tier = self._tier(result)
         if u.estimated and not result.simulated:  # a sim's counts are its rule, not a guess
             span.usage_estimated = True
         if self.batch:

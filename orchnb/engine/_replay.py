@@ -324,9 +324,10 @@ def _rebuild(op: Op, rec: Span) -> Any:
              for i, c in enumerate(meta.get("tool_calls") or ()) if isinstance(c, dict)]
     text = meta["text"] if isinstance(meta.get("text"), str) else (rec.output or "")
     usage = Usage(rec.input_tokens or 0, rec.output_tokens or 0, rec.cached_tokens or 0,
-                  bool(rec.simulated))
+                  bool(rec.simulated), rec.cache_write_tokens or 0,
+                  rec.cache_write_1h_tokens or 0)
     return ModelResponse(text, calls, usage, rec.model or "", "tool_calls" if calls else "stop",
-                         bool(rec.simulated))
+                         bool(rec.simulated), service_tier=rec.service_tier)
 
 
 def _value(text: str) -> Any:

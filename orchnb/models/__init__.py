@@ -9,7 +9,23 @@ from ._embed import (
     resolve_embedder,
 )
 from ._preflight import preflight
-from ._pricing import call_cost, cost_usd, price_ref
+from ._pricing import (
+    CLASSES,
+    call_cost,
+    call_cost_parts,
+    class_rates,
+    cost_parts,
+    cost_usd,
+    price_ref,
+)
+from ._prompt_cache import (
+    CACHE_TTLS,
+    SERVICE_TIERS,
+    cache_ttl,
+    check_service_tier,
+    min_cacheable,
+    stable_count,
+)
 from ._provider import (
     COMPATIBLE_CAPABILITIES,
     Model,
@@ -43,7 +59,10 @@ from ._types import (
 )
 
 __all__ = [
+    "CACHE_TTLS",
+    "CLASSES",
     "COMPATIBLE_CAPABILITIES",
+    "SERVICE_TIERS",
     "BatchAPI",
     "BatchStatus",
     "Capabilities",
@@ -65,8 +84,13 @@ __all__ = [
     "ToolSpec",
     "Usage",
     "batch_api",
+    "cache_ttl",
     "call_cost",
+    "call_cost_parts",
+    "check_service_tier",
+    "class_rates",
     "complete_usage",
+    "cost_parts",
     "cost_usd",
     "count_tokens",
     "estimate_tokens",
@@ -74,6 +98,7 @@ __all__ = [
     "get_provider",
     "get_sim_model",
     "known_providers",
+    "min_cacheable",
     "needs_scrub",
     "openai_compatible",
     "preflight",
@@ -86,4 +111,5 @@ __all__ = [
     "scrub_exception",
     "scrub_secrets",
     "sim_model",
+    "stable_count",
 ]

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from ..exceptions import MissingAPIKeyError
+from ._prompt_cache import mark_anthropic
 from ._redact import remember_secret
 from ._sdk_support import (
     LoopClients,
@@ -142,19 +143,28 @@ def to_anthropic(request: ModelRequest) -> dict[str, Any]:
         # anthropic>=1.0 dropped the ``temperature`` keyword (deprecated for newer models); the
         # API still takes it where a model supports sampling options, so it rides in the body.
         params["extra_body"] = {"temperature": request.temperature}
+    if request.cache_prompt is not None:
+        mark_anthropic(params, request.cache_prompt)
     return wire_safe(params)
 
 
 def _usage(u: Any) -> Usage:
-    """Ours from Anthropic's counts, where cache reads and writes are apart from input_tokens."""
+    """Ours from Anthropic's counts, where cache reads and writes are apart from input_tokens
+    (ours include them; the writes are kept apart too, priced at the cache-write rates)."""
     if u is None:
         return Usage()
     read = u.cache_read_input_tokens or 0
     written = u.cache_creation_input_tokens or 0
+    split = getattr(u, "cache_creation", None)  # 5-minute and 1-hour writes, when reported
+    w1h = (getattr(split, "ephemeral_1h_input_tokens", 0) or 0) if split is not None else 0
+    w5m = (getattr(split, "ephemeral_5m_input_tokens", 0) or 0) if split is not None else 0
+    written = max(written, w5m + w1h)
     return Usage(
         input_tokens=(u.input_tokens or 0) + read + written,
         output_tokens=u.output_tokens or 0,
         cached_tokens=read,
+        cache_write_tokens=written,
+        cache_write_1h_tokens=min(w1h, written),
     )
 
 
@@ -272,7 +282,7 @@ class AnthropicProvider:
     simulated = False
     # The SDK applies request.timeout, and streams are bounded here: the engine adds no timer.
     capabilities = Capabilities(tools=True, streaming=True, structured_output=True,
-                                embeddings=False, enforces_timeout=True)
+                                embeddings=False, enforces_timeout=True, prompt_cache=True)
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None):
         self._api_key = api_key

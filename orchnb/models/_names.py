@@ -23,6 +23,14 @@ _PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic"}
 @lru_cache(maxsize=512)
 def model_price(provider: str, model: str) -> Any | None:
     """genai-prices' ModelPrice for a model, or None when the table does not know it."""
+    entry = model_entry(provider, model)
+    return None if entry is None else entry.model_price
+
+
+@lru_cache(maxsize=512)
+def model_entry(provider: str, model: str) -> Any | None:
+    """genai-prices' price calculation for a model (``.model`` holds its price variants:
+    batch, service tiers), or None when the table does not know it."""
     try:
         from genai_prices import Usage as GUsage
         from genai_prices import calc_price
@@ -36,7 +44,7 @@ def model_price(provider: str, model: str) -> Any | None:
         )
     except (LookupError, ValueError):
         return None
-    return calc.model_price
+    return calc
 
 
 @lru_cache(maxsize=8)

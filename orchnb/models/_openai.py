@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from ..exceptions import MissingAPIKeyError, ProviderError
+from ._prompt_cache import prefix_key, system_first
 from ._redact import remember_secret
 from ._sdk_support import (
     LoopClients,
@@ -119,7 +120,10 @@ def to_openai(request: ModelRequest) -> dict[str, Any]:
     >>> to_openai(ModelRequest([Message("user", "hi")]))
     {'messages': [{'role': 'user', 'content': 'hi'}]}
     """
-    params: dict[str, Any] = {"messages": [_message(m) for m in request.messages]}
+    messages = request.messages
+    if request.cache_prompt is not None:  # the shared prefix first, where OpenAI's cache looks
+        messages = system_first(messages)
+    params: dict[str, Any] = {"messages": [_message(m) for m in messages]}
     if request.tools:
         params["tools"] = [_tool(t) for t in request.tools]
     if request.temperature is not None:
@@ -128,6 +132,12 @@ def to_openai(request: ModelRequest) -> dict[str, Any]:
         params["max_tokens"] = request.max_tokens
     if request.output_schema is not None:
         params["response_format"] = response_format(request.output_name, request.output_schema)
+    if request.service_tier is not None:
+        params["service_tier"] = request.service_tier
+    if request.cache_prompt is not None:
+        # OpenAI caches prefixes of 1024+ tokens by itself; the key routes prompts that share
+        # the stable prefix (system + tools, which open the messages) to the same cache.
+        params["prompt_cache_key"] = prefix_key(request)
     return wire_safe(params)
 
 
@@ -142,6 +152,11 @@ def _usage(u: Any) -> Usage:
     )
 
 
+def _tier(value: Any) -> str | None:
+    """The reported service tier, bounded (a hostile server's string is not kept whole)."""
+    return value[:32] if isinstance(value, str) and value else None
+
+
 class _StreamState:
     """A streamed chat completion put back together, chunk by chunk."""
 
@@ -153,9 +168,11 @@ class _StreamState:
         self.tools = ToolCallBuffer()
         self.usage = Usage()
         self.finish_reason: str | None = None
+        self.tier: str | None = None
 
     def add(self, chunk: Any) -> None:
         self.reported = chunk.model or self.reported
+        self.tier = _tier(getattr(chunk, "service_tier", None)) or self.tier
         if chunk.usage is not None:  # the include_usage chunk, after the finish_reason one
             self.usage = _usage(chunk.usage)
         for choice in chunk.choices:
@@ -184,6 +201,7 @@ class _StreamState:
             usage=complete_usage(self.usage, self.request, text, calls),
             model=self.reported or self.model,
             finish_reason=self.finish_reason,
+            service_tier=self.tier,
         )
 
 
@@ -209,6 +227,7 @@ def from_openai(completion: Any, model: str, request: ModelRequest | None = None
         usage=complete_usage(_usage(getattr(completion, "usage", None)), request, text, calls),
         model=completion.model or model,
         finish_reason=choice.finish_reason,
+        service_tier=_tier(getattr(completion, "service_tier", None)),
     )
 
 
@@ -230,7 +249,8 @@ class OpenAIProvider:
     simulated = False
     # The SDK applies request.timeout, and streams are bounded here: the engine adds no timer.
     capabilities = Capabilities(tools=True, streaming=True, structured_output=True,
-                                embeddings=True, enforces_timeout=True)
+                                embeddings=True, enforces_timeout=True, service_tiers=True,
+                                prompt_cache=True)
 
     def __init__(
         self,

@@ -34,6 +34,11 @@ class Capabilities:
     """``async embed(model, texts, *, timeout=None) -> (vectors, Usage)`` exists."""
     enforces_timeout: bool = False
     """``request`` honours ``ModelRequest.timeout`` itself, so the engine adds no timer."""
+    service_tiers: bool = False
+    """``ModelRequest.service_tier`` is sent to the vendor (OpenAI's ``service_tier``)."""
+    prompt_cache: bool = False
+    """``ModelRequest.cache_prompt`` is acted on (Anthropic ``cache_control``, OpenAI
+    ``prompt_cache_key``); elsewhere it is a no-op."""
 
 
 @dataclass(slots=True)
@@ -139,6 +144,13 @@ class ModelRequest:
     constrains the answer to it and returns it as JSON text in ``ModelResponse.text``."""
     output_name: str = "output"
     """The schema's name (OpenAI's ``json_schema.name``, Anthropic's answer tool)."""
+    cache_prompt: str | None = None
+    """Prompt caching asked for (``"5m"`` or ``"1h"``; None: off): Anthropic marks the stable
+    prefix (system prompt, tools, earlier turns) with ``cache_control``; OpenAI caches
+    prefixes by itself and gets a ``prompt_cache_key`` to route alike prompts together."""
+    service_tier: str | None = None
+    """The provider's service tier to ask for (OpenAI ``flex``, ``priority``, ``auto``,
+    ``default``); None: the provider's default."""
 
 
 @dataclass(slots=True)
@@ -153,6 +165,8 @@ class ModelResponse:
     finish_reason: str | None = None
     simulated: bool = False
     """True for sim: models; shown wherever the response shows up."""
+    service_tier: str | None = None
+    """The service tier the provider reports having served the call at (priced at its rate)."""
 
 
 @dataclass(frozen=True, slots=True)

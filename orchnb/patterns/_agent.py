@@ -14,10 +14,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from ..engine import MAX_TOKENS_KNOB, RunContext, as_text, check_count, check_number
+from ..engine import (
+    MAX_TOKENS_KNOB,
+    RunContext,
+    as_text,
+    call_levers,
+    check_count,
+    check_number,
+)
 from ..exceptions import MaxIterationsExceeded, SpecError
 from ..memory import as_memory, recall
-from ..models import Message, Model, ToolCall, resolve_model
+from ..models import Message, Model, ToolCall, cache_ttl, check_service_tier, resolve_model
 from ..tools import Tool, as_tool
 from ._base import Pipeline, Vars, _check_memory_use
 from ._react_text import (
@@ -31,7 +38,7 @@ from ._react_text import (
 from ._structured import OutputSchema, conform
 from ._structured import native as native_output
 from ._template import KNOWN_VARIABLES, Prompt
-from ._to_yaml import fn_name, without_defaults
+from ._to_yaml import fn_name, lever_spec, without_defaults
 
 ToolMode = Literal["native", "text", "auto"]
 MAX_TOOL_CALLS_LIMIT = 1_000
@@ -73,10 +80,15 @@ class Agent(Pipeline):
                  system: str | None = None, prompt: str = "{{ input }}", max_iterations: int = 8,
                  max_tool_calls: int = 32, tool_mode: ToolMode = "auto",
                  temperature: float | None = None, max_tokens: int | None = None,
-                 output: Any = None, memory: Any = None, **options: Any):
+                 output: Any = None, memory: Any = None, cache_prompt: bool | str = False,
+                 **options: Any):
         super().__init__(name, **options)
         owner = f"agent '{name}': "
         self.model = resolve_model(model)
+        self.cache_prompt = cache_ttl(cache_prompt, f"{owner}cache_prompt")
+        """Prompt caching of the system prompt, the tool list and the conversation so far:
+        ``"5m"`` (``cache_prompt=True``), ``"1h"`` or None."""
+        check_service_tier(options.get("service_tier"), self.model, f"{owner}service_tier")
         self.output = None if output is None else OutputSchema(output, owner=owner)
         """The final answer's schema: the agent's output is then the validated object."""
         self.tools: dict[str, Tool] = {}
@@ -124,6 +136,10 @@ class Agent(Pipeline):
             self.native or not self.tools)
 
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        with call_levers(self.cache_prompt, self._overrides.get("service_tier")):
+            return await self._loop(ctx, input, vars)
+
+    async def _loop(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         if self.memory is not None:
             vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
                                                    step=self.name)}
@@ -265,7 +281,7 @@ class Agent(Pipeline):
         first = w.model_call(self.name, "agent", self.model, messages,
                              w.under(here, "iteration 1"), status=status,
                              deps=["input"] if status == "depends" else [], tools=tools,
-                             max_tokens=self.max_tokens,
+                             max_tokens=self.max_tokens, cache_prompt=self.cache_prompt,
                              note=note or f"tools: {', '.join(self.tools) or '-'}")
         if self.max_iterations > 1:
             later = [*messages, Message("assistant", w.pending("tool call chosen by the model")),
@@ -274,6 +290,7 @@ class Agent(Pipeline):
                 here, f"iterations 2–{self.max_iterations}, until it answers", certain=False),
                 status="depends", deps=["earlier iterations"], tools=tools,
                 calls=self.max_iterations - 1, max_tokens=self.max_tokens,
+                cache_prompt=self.cache_prompt,
                 note="each iteration re-sends the whole conversation: see the context chart")
         w.agent_context(self, first)
         return w.pending(f"answer of {self.name}")
@@ -306,4 +323,5 @@ class Agent(Pipeline):
         memory = getattr(self, "memory", None)
         if memory is not None:
             out["memory"] = memory.name
+        out.update(lever_spec(self))
         return out

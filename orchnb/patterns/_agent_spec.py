@@ -32,6 +32,8 @@ class AgentSpec(PatternSpec):
     """A pydantic model named in the notebook, or an inline JSON schema: the final answer's."""
     memory: str | None = None
     """A Memory recalled into ``{{ memory }}`` (the notebook's of that name, else the store)."""
+    cache_prompt: bool | Literal["5m", "1h"] = False
+    """Prompt caching of the system prompt, tools and conversation: ``true`` or ``"1h"``."""
 
 
 def build_agent(spec: AgentSpec, ctx: SpecContext, key: str, name: str) -> Agent:
@@ -45,7 +47,8 @@ def build_agent(spec: AgentSpec, ctx: SpecContext, key: str, name: str) -> Agent
         max_iterations=spec.max_iterations, max_tool_calls=spec.max_tool_calls,
         tool_mode=spec.tool_mode,
         temperature=spec.temperature, max_tokens=spec.max_tokens, output=output,
-        memory=ctx.memory(spec.memory), **common_options(spec)), key)
+        memory=ctx.memory(spec.memory), cache_prompt=spec.cache_prompt,
+        **common_options(spec)), key)
 
 
 _MCP_KEYS = frozenset({"command", "args", "env", "url", "include", "timeout", "connect_timeout"})

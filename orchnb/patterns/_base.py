@@ -53,11 +53,13 @@ class Pipeline:
 
     def __init__(self, name: str, *, budget: Budget | None = None, cache: bool | None = None,
                  timeout: float | None = None, retry: RetryPolicy | None = None,
-                 persist: bool | None = None, stream: bool | None = None):
+                 persist: bool | None = None, stream: bool | None = None,
+                 service_tier: str | None = None):
         check_name(name, type(self).__name__)
         self.name = name
         self._overrides = {"budget": budget, "cache": cache, "timeout": timeout,
-                           "retry": retry, "persist": persist, "stream": stream}
+                           "retry": retry, "persist": persist, "stream": stream,
+                           "service_tier": service_tier}
         try:  # bad options fail here, where they are written, not at the first run
             self.options  # noqa: B018
         except SpecError as e:

@@ -24,6 +24,7 @@ from ..models import (
     count_tokens,
     price_ref,
 )
+from ._preview_cache import cache_view
 from ._step import FunctionStep, Step, Vars
 
 if TYPE_CHECKING:
@@ -76,6 +77,11 @@ class PreviewCall:
     """The model whose price applies (``price_ref``): None for a free sim model."""
     max_output_tokens: int | None = None
     note: str = ""
+    cacheable: str = ""
+    """The prompt's cacheable prefix (``system + 2 tools``), empty when it has none."""
+    cacheable_tokens: int | None = None
+    """Its size in tokens; the provider caches it from ``cache_min_tokens`` on."""
+    cache_min_tokens: int | None = None
 
 
 @dataclass
@@ -126,12 +132,14 @@ class _Walker:
         if getattr(step, "output", None) is not None:
             note = (note + "; " if note else "") + "structured output: the schema is not counted"
         self.model_call(step.name, kind, step.model, messages, at, status=status, deps=deps,
-                        max_tokens=step.max_tokens, note=note)
+                        max_tokens=step.max_tokens, note=note,
+                        cache_prompt=getattr(step, "cache_prompt", None))
         return Pending(f"output of {step.name}")
 
     def model_call(self, name: str, kind: str, model: Model, messages: list[Message],
                    at: _Where, *, status: str, deps: list[str], tools: list[ToolSpec] = (),
-                   calls: int = 1, max_tokens: int | None = None, note: str = "") -> PreviewCall:
+                   calls: int = 1, max_tokens: int | None = None, note: str = "",
+                   cache_prompt: str | None = None) -> PreviewCall:
         bare = [Message(m.role, _MARK.sub("", m.content), m.tool_calls, m.tool_call_id, m.name)
                 for m in messages]
         count = count_tokens(model, bare, tools)
@@ -146,6 +154,11 @@ class _Walker:
             input_tokens=count.tokens, token_method=count.method,
             cost_usd=cost * calls * at.times if priced else float("nan"),
             max_output_tokens=max_tokens, note=note, priced_as=price_ref(model))
+        view = cache_view(model, bare, tools, cache_prompt) if kind != "embed" else None
+        if view is not None:
+            call.cacheable, call.cacheable_tokens = view.part, view.tokens
+            call.cache_min_tokens = view.minimum
+            call.note = f"{call.note}; {view.note}" if call.note else view.note
         self.calls.append(call)
         return call
 

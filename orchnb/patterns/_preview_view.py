@@ -142,13 +142,16 @@ class Preview:
                 "cost_usd": c.cost_usd, "priced_as": c.priced_as,
                 "max_output_tokens": c.max_output_tokens,
                 "depends_on": ", ".join(c.depends_on),
-                "messages": [m.to_dict() for m in c.messages], "note": c.note})
+                "messages": [m.to_dict() for m in c.messages], "note": c.note,
+                "cacheable": c.cacheable, "cacheable_tokens": c.cacheable_tokens,
+                "cache_min_tokens": c.cache_min_tokens})
         df = pd.DataFrame(rows, columns=[
             "path", "step", "kind", "model", "status", "when", "certain", "calls",
             "input_tokens", "token_method", "cost_usd", "priced_as", "max_output_tokens",
             "depends_on",
-            "messages", "note"])
-        return df.astype({"input_tokens": "Int64", "max_output_tokens": "Int64"})
+            "messages", "note", "cacheable", "cacheable_tokens", "cache_min_tokens"])
+        return df.astype({"input_tokens": "Int64", "max_output_tokens": "Int64",
+                          "cacheable_tokens": "Int64", "cache_min_tokens": "Int64"})
 
     @property
     def context(self) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -67,11 +67,16 @@ class StepSpec(SpecModel):
     memory: str | None = None
     fallback: list[str] | str | None = None
     """Models tried in order once the retries on ``model`` are spent."""
+    cache_prompt: bool | Literal["5m", "1h"] = False
+    """Prompt caching of the stable prefix: ``true`` (5 minutes) or ``"1h"``."""
+    service_tier: Literal["auto", "default", "flex", "priority"] | None = None
+    """OpenAI's service tier for this step's calls."""
 
 
 Builder = Callable[[Any, "SpecContext", str, str], Pipeline]
 _BUILDERS: dict[str, tuple[type[SpecModel], Builder]] = {}
-_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream", "retry"}
+_COMMON = {"pattern", "name", "description", "budget", "cache", "timeout", "stream", "retry",
+           "service_tier"}
 
 
 def register_builder(pattern: str, schema: type[SpecModel], build: Builder,
@@ -135,7 +140,8 @@ class SpecContext:
             spec.name or name, self.model(spec.model, f"{key}.model"), spec.prompt,
             system=spec.system, temperature=spec.temperature, max_tokens=spec.max_tokens,
             stream=spec.stream, output=output, memory=self.memory(spec.memory),
-            fallback=fallback), key)
+            fallback=fallback, cache_prompt=spec.cache_prompt,
+            service_tier=spec.service_tier), key)
 
     def output(self, value: Any, key: str) -> Any:
         """An ``output:`` value: the pydantic model it names in the notebook, or the inline
@@ -467,6 +473,8 @@ class PatternSpec(SpecModel):
     """Stream every model call's text as it arrives (a live cell output, ``pipe.stream``)."""
     retry: RetrySpec | None = None
     """``retry: {max_attempts, backoff, max_backoff, max_retry_after, jitter}``."""
+    service_tier: Literal["auto", "default", "flex", "priority"] | None = None
+    """OpenAI's service tier for the calls whose step sets none."""
 
 
 _BUILTIN_SPEC_MODULES = tuple(f"{module}_spec" for module, _ in BUILTIN.values())

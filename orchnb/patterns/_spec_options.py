@@ -39,7 +39,7 @@ def common_options(spec: Any) -> dict[str, Any]:
         opts["budget"] = Budget(**spec.budget.model_dump())
     if getattr(spec, "retry", None) is not None:
         opts["retry"] = RetryPolicy(**spec.retry.model_dump(exclude_none=True))
-    for key in ("cache", "timeout", "stream"):
+    for key in ("cache", "timeout", "stream", "service_tier"):
         if getattr(spec, key, None) is not None:
             opts[key] = getattr(spec, key)
     return opts

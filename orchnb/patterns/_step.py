@@ -13,11 +13,12 @@ from ..engine import (
     MAX_TOKENS_KNOB,
     RunContext,
     as_text,
+    call_levers,
     check_number,
 )
 from ..exceptions import SpecError, TemplateError
 from ..memory import as_memory, recall
-from ..models import Message, Model, resolve_model
+from ..models import Message, Model, cache_ttl, check_service_tier, resolve_model
 from ._structured import OutputSchema, call_structured
 from ._template import KNOWN_VARIABLES, Prompt
 
@@ -54,7 +55,8 @@ class Step:
                  system: str | Prompt | None = None, temperature: float | None = None,
                  max_tokens: int | None = None, parse: Callable[[str], Any] | None = None,
                  stream: bool = False, output: Any = None, memory: Any = None,
-                 fallback: Sequence[str | Model] = ()):
+                 fallback: Sequence[str | Model] = (), cache_prompt: bool | str = False,
+                 service_tier: str | None = None):
         check_name(name, "Step")
         owner = f"step '{name}': "
         self.name = name
@@ -89,6 +91,11 @@ class Step:
         self.parse = parse
         self.stream = stream
         """Publish this step's text as it arrives (``pipe.stream`` / a live cell output)."""
+        self.cache_prompt = cache_ttl(cache_prompt, f"{owner}cache_prompt")
+        """Prompt caching asked for: ``"5m"`` (``cache_prompt=True``), ``"1h"`` or None."""
+        check_service_tier(service_tier, self.model, f"{owner}service_tier")
+        self.service_tier = service_tier
+        """The service tier this step's calls ask for (OpenAI), or None."""
 
     def messages(self, input: Any, vars: Vars) -> list[Message]:
         text = as_text(input) if not isinstance(input, str) else input
@@ -99,6 +106,10 @@ class Step:
         return msgs
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
+        with call_levers(self.cache_prompt, self.service_tier):
+            return await self._invoke(ctx, input, vars)
+
+    async def _invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         with ctx.span("step", self.name, model=self.model.name,
                       provider=self.model.provider_name, input=input) as span:
             if self.memory is not None:
@@ -126,7 +137,9 @@ class Step:
                 "temperature": self.temperature, "stream": self.stream,
                 "output": self.output.name if self.output is not None else None,
                 "memory": self.memory.name if self.memory is not None else None,
-                **({"fallback": [m.id for m in self.fallback]} if self.fallback else {})}
+                **({"fallback": [m.id for m in self.fallback]} if self.fallback else {}),
+                **({"cache_prompt": self.cache_prompt} if self.cache_prompt else {}),
+                **({"service_tier": self.service_tier} if self.service_tier else {})}
 
     def __repr__(self) -> str:
         return f"Step({self.name!r}, {self.model.id!r})"

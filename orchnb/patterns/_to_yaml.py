@@ -100,6 +100,19 @@ def step_spec(step: Step, default_prompt: str | None = None) -> Spec:
     memory = getattr(step, "memory", None)
     if memory is not None:
         out["memory"] = getattr(memory, "name", memory)
+    out.update(lever_spec(step))
+    return out
+
+
+def lever_spec(node: Any) -> Spec:
+    """A step's or agent's cost levers as YAML keys (``cache_prompt``, ``service_tier``)."""
+    out: Spec = {}
+    ttl = getattr(node, "cache_prompt", None)
+    if ttl is not None:
+        out["cache_prompt"] = True if ttl == "5m" else ttl
+    tier = getattr(node, "service_tier", None)
+    if tier is not None:
+        out["service_tier"] = tier
     return out
 
 
@@ -115,7 +128,7 @@ def _options(pipe: Pipeline) -> Spec:
         caps = {"max_calls": budget.max_calls, "max_tokens": budget.max_tokens,
                 "max_usd": None if budget.max_usd is None else float(budget.max_usd)}
         out["budget"] = {k: v for k, v in caps.items() if v is not None}
-    for key in ("cache", "timeout", "stream"):
+    for key in ("cache", "timeout", "stream", "service_tier"):
         if o.get(key) is not None:
             out[key] = float(o[key]) if key == "timeout" else o[key]
     retry = o.get("retry")

@@ -25,6 +25,7 @@ from ..exceptions import SpecError
 from ._batches import BATCH_PATHS, ROUTES, BatchDesk, authorised
 from ._hostile import corrupt, corrupt_frames
 from ._http import HttpRequest, HttpResponse, HttpServer
+from ._prompt_cache import FakePromptCache
 from ._wire import (
     Api,
     FakeReply,
@@ -140,6 +141,7 @@ class FakeProvider:
         self.send_usage = send_usage
         self.responder: Responder | None = None
         """Answers when the script is empty: ``fn(request) -> str | FakeReply``."""
+        self.prompt_cache = FakePromptCache()  # cache reads/writes as each provider counts them
         self.port = port
         self._lock = threading.Lock()
         self._script: deque[Any] = deque()
@@ -328,6 +330,7 @@ class FakeProvider:
             self._counter = 0
             self.responder = None
         self.batches.reset()
+        self.prompt_cache.clear()
 
     # -- serving --------------------------------------------------------------------------------
     def _draw_fault(self) -> _Fault | None:
@@ -352,17 +355,14 @@ class FakeProvider:
 
     def _reply_for(self, req: FakeRequest) -> FakeReply:
         with self._lock:
-            scripted = self._script.popleft() if self._script else None
-        reply: Any = scripted
+            reply: Any = self._script.popleft() if self._script else None
         if reply is None and self.responder is not None:
             reply = self.responder(req)
         if reply is None:
             reply = f"fake reply to: {req.last_user[:60]}"
-        if isinstance(reply, str):
-            return FakeReply(text=reply)
-        if isinstance(reply, (dict, list)):
-            reply = FakeReply(data=reply)
-        return structured(req, reply)
+        if isinstance(reply, (str, dict, list)):
+            reply = FakeReply(text=reply) if isinstance(reply, str) else FakeReply(data=reply)
+        return self.prompt_cache.answer(req, structured(req, reply))
 
     async def _handle(self, http: HttpRequest) -> HttpResponse | None:
         api: Api = "anthropic" if http.path.startswith("/v1/messages") else "openai"

@@ -12,10 +12,11 @@ import math
 import re
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..models import estimate_tokens
+from ._wire_usage import anthropic_usage, tier_field
 
 Api = Literal["openai", "anthropic"]
 
@@ -111,6 +112,11 @@ class FakeReply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the cache (Anthropic), part of ``input_tokens`` like cached."""
+    cache_write_1h_tokens: int = 0
+    service_tier: str | None = None
+    """OpenAI: the ``service_tier`` to report having served at."""
     finish_reason: str | None = None
     """Overrides the default (``stop``/``end_turn``, or ``tool_calls``/``tool_use``)."""
     model: str | None = None
@@ -233,21 +239,16 @@ def structured(req: FakeRequest, reply: FakeReply) -> FakeReply:
         wrapped = (set(schema.get("properties") or {}) == {"value"}
                    and not isinstance(reply.data, dict))
         data = {"value": reply.data} if wrapped else reply.data
-        return FakeReply(text="", tool_calls=[(req.output_name, data)],
-                         input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-                         cached_tokens=reply.cached_tokens, finish_reason=reply.finish_reason,
-                         model=reply.model)
-    return FakeReply(text=json.dumps(reply.data), tool_calls=reply.tool_calls,
-                     input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-                     cached_tokens=reply.cached_tokens, finish_reason=reply.finish_reason,
-                     model=reply.model)
+        return replace(reply, text="", data=None, tool_calls=[(req.output_name, data)])
+    return replace(reply, text=json.dumps(reply.data), data=None)
 
 
 def _usage(req: FakeRequest, reply: FakeReply) -> tuple[int, int, int]:
     if reply.input_tokens is not None:
         inp = reply.input_tokens
-    else:
-        inp = sum(estimate_tokens(m["content"]) + 4 for m in req.messages) + 3
+    else:  # at least what the cache read and wrote (its estimate counts the tools too)
+        inp = max(sum(estimate_tokens(m["content"]) + 4 for m in req.messages) + 3,
+                  reply.cached_tokens + reply.cache_write_tokens)
     if reply.output_tokens is not None:
         out = reply.output_tokens
     else:
@@ -272,7 +273,7 @@ def openai_completion(req: FakeRequest, reply: FakeReply, n: int, *,
     if calls:
         message["tool_calls"] = calls
     inp, out, cached = _usage(req, reply)
-    answer: dict[str, Any] = {
+    answer: dict[str, Any] = {**tier_field(reply.service_tier),
         "id": f"chatcmpl-fake-{n}",
         "object": "chat.completion",
         "created": 1_700_000_000,
@@ -310,9 +311,9 @@ def anthropic_message(req: FakeRequest, reply: FakeReply, n: int, *,
         "stop_sequence": None,
     }
     if usage:  # Anthropic reports cache reads apart from (not inside) input_tokens
-        message["usage"] = {"input_tokens": inp - cached, "output_tokens": out,
-                            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+        message["usage"] = {**anthropic_usage(inp, cached, reply), "output_tokens": out}
     return message
+
 
 
 @dataclass(slots=True)
@@ -359,7 +360,8 @@ def openai_stream(req: FakeRequest, reply: FakeReply, n: int, *,
     include_usage = usage and bool(
         (req.body.get("stream_options") or {}).get("include_usage"))
     base: dict[str, Any] = {"id": f"chatcmpl-fake-{n}", "object": "chat.completion.chunk",
-                            "created": 1_700_000_000, "model": reply.model or req.model}
+                            "created": 1_700_000_000, "model": reply.model or req.model,
+                            **tier_field(reply.service_tier)}
     if include_usage:
         base["usage"] = None  # as the API does: null on every chunk but the last
 
@@ -398,8 +400,7 @@ def anthropic_stream(req: FakeRequest, reply: FakeReply, n: int, *,
         "model": reply.model or req.model, "content": [], "stop_reason": None,
         "stop_sequence": None}
     if usage:
-        start["usage"] = {"input_tokens": inp - cached, "output_tokens": 1,
-                          "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+        start["usage"] = {**anthropic_usage(inp, cached, reply), "output_tokens": 1}
     frames = [_sse({"type": "message_start", "message": start}, "message_start")]
     index = 0
     if reply.text:

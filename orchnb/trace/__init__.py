@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ._batches import StoredBatch, live_batches, mark_batch, record_batch, stored_batches
+from ._cost_split import SPLIT, class_costs
 from ._export import to_csv, to_otel, to_parquet
 from ._format import fmt_usd, plural
 from ._frame import chunks_to_frame, rows_to_frame, spans_to_frame
@@ -23,12 +24,14 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "MAX_TEXT",
+    "SPLIT",
     "OTelListener",
     "PerFile",
     "Span",
     "SpanStore",
     "StoredBatch",
     "Trace",
+    "class_costs",
     "clip",
     "fmt_usd",
     "get_store",

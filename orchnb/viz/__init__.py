@@ -17,6 +17,7 @@ from __future__ import annotations
 from orchnb.viz import _style as style  # the look every orchnb chart shares (evals' too)
 from orchnb.viz._accessor import TracePlots, register_accessor
 from orchnb.viz._cost import cost, cost_table, cumulative_cost, tokens
+from orchnb.viz._cost_classes import class_costs, class_table
 from orchnb.viz._graph import graph, graph_data
 from orchnb.viz._latency import latency, latency_stats
 from orchnb.viz._routing import NO_ROUTE, route_counts, route_heatmap, route_sankey, routes
@@ -27,6 +28,8 @@ from orchnb.viz._timeline import timeline
 __all__ = [
     "NO_ROUTE",
     "TracePlots",
+    "class_costs",
+    "class_table",
     "compare_runs",
     "cost",
     "cost_table",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from orchnb.viz import _style as st
+from orchnb.viz._cost_classes import class_bars
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,7 +81,8 @@ def cost(
 ) -> go.Figure:
     """Horizontal bars of USD per step (or ``by="model"``), most expensive on top.
 
-    ``color="model"`` (with ``by="step"``) stacks each step's bar by model. Groups with unpriced
+    ``color="model"`` (with ``by="step"``) stacks each step's bar by model; ``color="class"``
+    by token class (input, output, cache read, cache writes, batch). Groups with unpriced
     calls get a grey ✕ marker and "n unpriced" text; a group whose calls are all unpriced gets no
     bar at all, never a $0 one.
 
@@ -96,7 +98,9 @@ def cost(
         title += f" + {st.plural(unpriced, 'unpriced call')}"
     fig = st.new_figure(title, x="cost (USD)", y=None,
                         height=int(min(max(320, 140 + 44 * len(t)), 1800)))
-    if color and color not in cols:
+    if color == "class":  # input / output / cache read / cache writes / batch
+        class_bars(fig, df, cols)
+    elif color and color not in cols:
         _stacked_bars(fig, df, cols, color)
     else:
         _plain_bars(fig, df, t, cols, labels)

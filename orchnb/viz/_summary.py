@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from orchnb.viz import _style as st
+from orchnb.viz._cost_classes import class_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,15 +85,20 @@ def summary(df: pd.DataFrame, *, by: str = "run") -> pd.DataFrame:
     ``batch`` column, batch_calls and batch_saved_usd (what batch mode saved against list
     price).
     Per pipeline / session: runs, failed_runs and run p50/p95 latency as well. A session is a
-    ``session_id`` column's value when there is one, else the whole frame.
+    ``session_id`` column's value when there is one, else the whole frame. Per step: the model
+    calls' cost split by class, the prompt cache's hit rate and what it saved, and what every
+    cost lever saved against list price (see :func:`orchnb.viz.class_table`).
 
     >>> summary(orchnb.traces(), by="pipeline")   # doctest: +SKIP
     """
     import pandas as pd
 
     st.require(df, _NEEDS, "summary")
+    if by == "step":
+        return class_table(df, by="step").set_index("step")
     if by not in ("run", "pipeline", "session"):
-        raise ValueError(f"summary: by must be 'run', 'pipeline' or 'session', not {by!r}")
+        raise ValueError(f"summary: by must be 'run', 'step', 'pipeline' or 'session', "
+                         f"not {by!r}")
     runs = _per_run(df)
     if by == "run":
         return runs
@@ -132,6 +138,8 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     >>> summary_table(orchnb.traces())   # doctest: +SKIP
     """
     t = summary(df, by=by)
+    if by == "step":
+        return _step_table(t)
     money = {"cost_usd": lambda v: st.fmt_usd(v) if not st.is_missing(v) else "unpriced"}
     ms = {c: st.fmt_ms for c in t.columns if c.endswith("_ms")}
     ints = {c: "{:,}" for c in t.columns if str(t[c].dtype) == "int64"}
@@ -170,6 +178,22 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
         {"selector": "td", "props": "text-align: right; padding: 2px 8px;"
                                     " font-variant-numeric: tabular-nums;"},
     ])
+
+
+def _step_table(t: pd.DataFrame) -> Styler:
+    """The per-step cost-lever table: money, hit rate as a percentage, savings in green."""
+    money = {c: (lambda v: "–" if st.is_missing(v) else st.fmt_usd(v))
+             for c in t.columns if c.endswith("_usd")}
+    saved, spent = t["saved_usd"].sum(), t["cost_usd"].sum()
+    caption = (f"cost levers by step · paid {st.fmt_usd(spent)} · saved {st.fmt_usd(saved)} "
+               f"against list price")
+    ints = {c: "{:,}" for c in ("calls", "cached_tokens", "cache_write_tokens")}
+    sty = t.style.format({**money, **ints, "cache_hit_rate": "{:.0%}"}, na_rep="–"
+                         ).set_caption(caption)
+    sty = sty.map(lambda v: "color: #2E7D32; font-weight: 600"
+                  if not st.is_missing(v) and v > 0 else "",
+                  subset=["cache_saved_usd", "saved_usd"])
+    return sty.set_table_attributes('class="tex2jax_ignore mathjax_ignore"')
 
 
 def _rows_of(df: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:

@@ -22,10 +22,11 @@ from orchnb.models import (
 
 @pytest.mark.parametrize(("model", "expected"), [
     ("openai:gpt-4o-mini", Capabilities(tools=True, streaming=True, structured_output=True,
-                                        embeddings=True, enforces_timeout=True)),
+                                        embeddings=True, enforces_timeout=True,
+                                        service_tiers=True, prompt_cache=True)),
     ("anthropic:claude-haiku-4-5", Capabilities(tools=True, streaming=True,
                                                 structured_output=True, embeddings=False,
-                                                enforces_timeout=True)),
+                                                enforces_timeout=True, prompt_cache=True)),
     ("sim:echo", Capabilities(tools=True, streaming=True, structured_output=False,
                               embeddings=False, enforces_timeout=True)),
 ])
