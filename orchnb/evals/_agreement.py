@@ -327,11 +327,11 @@ def agreement(judge_scores: Any, human_labels: Any, *, threshold: float = 0.5,
 
     frame = labelled_frame(judge_scores, human_labels, rows=rows, threshold=threshold,
                            positive=positive)
+    frame["split"] = split_rows(len(frame), holdout, seed)
     keep = frame["human"].notna() & frame["judge"].notna()
     frame = frame[keep].copy()
     if frame.empty:
         raise SpecError("agreement: no row has both a judge score and a person's label; "
                         "label some rows (orchnb.label(...)) or check they are the same rows")
-    frame["split"] = split_rows(len(frame), holdout, seed)
     frame["agree"] = frame["judge"] == frame["human"]
     return Agreement(frame, n_boot=n_boot, level=level, seed=seed, name=name)
