@@ -25,40 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from ..trace import plural
+from ._agreement_inputs import labelled_frame
 from ._html import NO_MATH
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-SKIPPED = ("", "skip", "skipped", "none", "nan")
 METRICS = ("TPR", "TNR", "accuracy", "kappa")
-
-
-def human_binary(value: Any, positive: Any = "pass") -> float:
-    """1.0 for a passing label, 0.0 for any other label, NaN for none (skipped)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return math.nan
-    wanted = positive if isinstance(positive, (set, frozenset, list, tuple)) else (positive,)
-    if isinstance(value, (bool, int, float)) and not isinstance(value, str):
-        if any(isinstance(w, str) for w in wanted):
-            return 1.0 if value else 0.0
-        return 1.0 if value in wanted else 0.0
-    text = str(value).strip()
-    if text.lower() in SKIPPED:
-        return math.nan
-    return 1.0 if text in {str(w) for w in wanted} else 0.0
-
-
-def judge_binary(value: Any, threshold: float = 0.5, positive: Any = "pass") -> float:
-    """A judge's verdict: its score passes at ``threshold`` or above (labels as people's)."""
-    if value is None or isinstance(value, str):
-        return human_binary(value, positive)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return math.nan if math.isnan(v) else float(v >= threshold)
 
 
 def confusion_counts(j: np.ndarray, h: np.ndarray) -> tuple[Any, Any, Any, Any]:
@@ -134,11 +108,13 @@ class Agreement:
     """
 
     def __init__(self, rows: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0, name: str = "judge"):
+                 seed: int = 0, name: str = "judge", threshold: float = 0.5):
         self.rows = rows
         """Every labelled row: judge_score, judge (1 pass / 0 fail), human, agree, split,
         and the row's own columns."""
         self.n_boot, self.level, self.seed, self.name = n_boot, level, seed, name
+        self.threshold = threshold
+        """A judge's score passes at this or above."""
         m = self.measured
         self._j = m["judge"].to_numpy(dtype=float)
         self._h = m["human"].to_numpy(dtype=float)
@@ -323,8 +299,6 @@ def agreement(judge_scores: Any, human_labels: Any, *, threshold: float = 0.5,
     >>> a = orchnb.agreement(report, labels, holdout=0.5)     # doctest: +SKIP
     >>> a.kappa, a.table, a.corrected_rate(report.mean("judge"))  # doctest: +SKIP
     """
-    from ._agreement_inputs import labelled_frame
-
     frame = labelled_frame(judge_scores, human_labels, rows=rows, threshold=threshold,
                            positive=positive)
     frame["split"] = split_rows(len(frame), holdout, seed)
@@ -334,4 +308,5 @@ def agreement(judge_scores: Any, human_labels: Any, *, threshold: float = 0.5,
         raise SpecError("agreement: no row has both a judge score and a person's label; "
                         "label some rows (orchnb.label(...)) or check they are the same rows")
     frame["agree"] = frame["judge"] == frame["human"]
-    return Agreement(frame, n_boot=n_boot, level=level, seed=seed, name=name)
+    return Agreement(frame, n_boot=n_boot, level=level, seed=seed, name=name,
+                     threshold=threshold)

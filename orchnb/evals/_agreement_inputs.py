@@ -9,6 +9,7 @@ does not matter; two plain sequences are matched by position.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
@@ -16,6 +17,34 @@ from ._label_store import row_key
 
 if TYPE_CHECKING:
     import pandas as pd
+
+SKIPPED = ("", "skip", "skipped", "none", "nan")
+
+
+def human_binary(value: Any, positive: Any = "pass") -> float:
+    """1.0 for a passing label, 0.0 for any other label, NaN for none (skipped)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    wanted = positive if isinstance(positive, (set, frozenset, list, tuple)) else (positive,)
+    if isinstance(value, (bool, int, float)) and not isinstance(value, str):
+        if any(isinstance(w, str) for w in wanted):
+            return 1.0 if value else 0.0
+        return 1.0 if value in wanted else 0.0
+    text = str(value).strip()
+    if text.lower() in SKIPPED:
+        return math.nan
+    return 1.0 if text in {str(w) for w in wanted} else 0.0
+
+
+def judge_binary(value: Any, threshold: float = 0.5, positive: Any = "pass") -> float:
+    """A judge's verdict: its score passes at ``threshold`` or above (labels as people's)."""
+    if value is None or isinstance(value, str):
+        return human_binary(value, positive)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return math.nan if math.isnan(v) else float(v >= threshold)
 
 
 def report_judge_column(report: Any, scorer: str | None = None) -> str:
@@ -62,8 +91,6 @@ def labelled_frame(judge_scores: Any, human_labels: Any, *, rows: pd.DataFrame |
     """One row per labelled row: judge_score, judge (1/0/NaN), human_label, human (1/0/NaN),
     and the rows' own columns."""
     import pandas as pd
-
-    from ._agreement import human_binary, judge_binary
 
     labels = labels_frame(human_labels)
     if hasattr(judge_scores, "scores") and hasattr(judge_scores, "scorers"):

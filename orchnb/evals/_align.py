@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from ..trace import plural
-from ._agreement import Agreement, agreement, human_binary, split_rows
-from ._agreement_inputs import labels_frame
+from ._agreement import Agreement, agreement, split_rows
+from ._agreement_inputs import human_binary, judge_binary, labels_frame
 from ._html import NO_MATH
 
 if TYPE_CHECKING:
@@ -152,8 +152,6 @@ def _rewrite(judge: Judge, examples: list[dict[str, Any]], cache: bool | None) -
 def _right(scores: list[float], rows: pd.DataFrame, threshold: float, positive: Any) -> Any:
     """1 where the judge agrees with the person (a failed grade counts as wrong)."""
     import numpy as np
-
-    from ._agreement import judge_binary
 
     return np.array([int(judge_binary(s, threshold, positive) == human_binary(h, positive))
                      for s, h in zip(scores, rows["label"])])

@@ -93,3 +93,22 @@ def test_align_with_a_rewritten_rubric(fake_env):
     fake_env.responder = responder
     result = orchnb.judge(MODEL, "The answer is good.").align(ROWS, k=2, rewrite=True)
     assert result.rubric.startswith("An answer is good") and result.judge.rubric == result.rubric
+
+
+def test_a_report_scored_by_a_calibrated_judge_shows_the_corrected_pass_rate(fake_env):
+    fake_env.responder = learnable
+    j = orchnb.judge(MODEL, "The answer is good.")
+    a = j.calibrate(ROWS, n_boot=300)
+    chain = orchnb.Chain("bot", [orchnb.FunctionStep("say", lambda x: x)])
+    data = pd.DataFrame({"text": [f"good #{i}" for i in range(6)] + ["bad #6", "bad #7"]})
+    report = orchnb.evaluate(chain, data, scorers=[j], progress=False)
+    c = report.corrected_pass_rate()
+    assert c.raw == 0.75
+    assert c.rate == pytest.approx(min(1.0, (0.75 + a.tnr - 1) / (a.tpr + a.tnr - 1)))
+    assert c.ci_low <= c.rate <= c.ci_high
+    assert "pass rate, corrected" in report._repr_html_() and "raw 75.0%" in report._repr_html_()
+    assert "judge pass rate corrected" in repr(report)
+    uncalibrated = orchnb.evaluate(chain, data, scorers=[orchnb.judge(MODEL, "x")],
+                                   progress=False)
+    with pytest.raises(orchnb.SpecError, match="calibrate"):
+        uncalibrated.corrected_pass_rate()
