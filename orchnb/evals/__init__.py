@@ -26,6 +26,7 @@ from ._data import TICKET_LABELS, load_data, load_tickets
 from ._evaluate import compare, compare_routers, evaluate, sweep_threshold
 from ._experiments import experiments
 from ._judge import Judge, judge
+from ._label_source import label_rows
 from ._labels import Labels
 from ._metrics import pareto_front
 from ._power import EvalPlan, plan_eval
@@ -64,6 +65,7 @@ __all__ = [
     "experiments",
     "graded_answers",
     "judge",
+    "label_rows",
     "load_data",
     "load_experiment",
     "load_routing",

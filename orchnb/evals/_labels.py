@@ -34,19 +34,22 @@ STOPWORDS = frozenset(_STOP.split())
 UNCATEGORISED = "(no note)"
 
 
-def note_words(note: str) -> list[str]:
+def note_words(note: Any) -> list[str]:
     """The words of a note that may name a category (lower case, no stopwords)."""
-    return [w for w in dict.fromkeys(_WORD.findall((note or "").lower())) if w not in STOPWORDS]
+    text = note.lower() if isinstance(note, str) else ""
+    return [w for w in dict.fromkeys(_WORD.findall(text)) if w not in STOPWORDS]
 
 
-def note_categories(notes: Sequence[str]) -> list[str]:
-    """Each note's category: its word that most of the notes share (ties: the earlier word).
+def note_categories(notes: Sequence[str], context: Sequence[str] = ()) -> list[str]:
+    """Each note's category: its word that most of the notes (and ``context``, the other
+    notes of the set) share; ties go to the earlier word.
 
     >>> note_categories(["too long", "far too long and rude", "rude tone", "wrong date"])
     ['long', 'long', 'rude', 'wrong']
     """
     words = [note_words(n) for n in notes]
     counts = Counter(w for ws in words for w in ws)
+    counts.update(w for n in context for w in note_words(n))
     return [max(ws, key=lambda w: (counts[w], -ws.index(w))) if ws else UNCATEGORISED
             for ws in words]
 
@@ -76,10 +79,18 @@ class Labels:
 
     # -- data -----------------------------------------------------------------------------------
     def add(self, row: Mapping[str, Any], label: Any, *, note: str | None = None,
-            tags: Sequence[str] | str | None = None) -> str:
+            tags: Sequence[str] | str | None = None, key: str | None = None) -> str:
         """Label ``row`` (input, output, expected, ...); returns its key. ``label=None``
         removes its label."""
-        return store.save_label(self.name, row, label, note=note, tags=tags)
+        return store.save_label(self.name, row, label, note=note, tags=tags, key=key)
+
+    def given(self) -> dict[str, dict[str, Any]]:
+        """The labels of the set's rows by key: ``{"label", "note", "tags"}``."""
+        keep = None if self.keys is None else set(self.keys)
+        return {r["key"]: {"label": r["label"], "note": r["note"] or "", "tags": r["tags"]}
+                for r in store.read_labels(self.name) if keep is None or r["key"] in keep}
+
+    clean_tags = staticmethod(store.clean_tags)
 
     @property
     def df(self) -> pd.DataFrame:
@@ -134,7 +145,9 @@ class Labels:
         df = self._failing().reset_index(drop=True)
         mapping = store.read_mapping(self.name)
         untagged = [i for i, ts in enumerate(df["tags"]) if not ts]
-        from_notes = dict(zip(untagged, note_categories([df["note"][i] or "" for i in untagged])))
+        tagged = [n or "" for n, ts in zip(df["note"], df["tags"]) if ts]
+        from_notes = dict(zip(untagged, note_categories([df["note"][i] or "" for i in untagged],
+                                                        tagged)))
         pairs = []
         for i, ts in enumerate(df["tags"]):
             for cat in (ts or [from_notes[i]]):
