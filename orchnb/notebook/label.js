@@ -65,24 +65,32 @@ function render({ model, el }) {
     model.set("index", Math.max(0, Math.min(n - 1, i)));
     model.save_changes();
   };
+  // Python is the only writer of "given"; labels sent but not yet echoed show from here.
+  const pending = {};
+  const givenNow = () => ({ ...(model.get("given") || {}), ...pending });
+  const send = (row, label) => {
+    const tagList = tags.value.split(",").map((t) => t.trim()).filter((t) => t);
+    pending[row.key] = { label, note: note.value, tags: tagList };
+    model.send({ type: "label", key: row.key, label, note: note.value, tags: tagList });
+  };
   const give = (label) => {
     const row = current();
     if (!row) return;
-    const tagList = tags.value.split(",").map((t) => t.trim()).filter((t) => t);
-    const given = { ...(model.get("given") || {}) };
-    given[row.key] = { label, note: note.value, tags: tagList };
-    model.set("given", given);  // shown at once; Python saves it and echoes the same
-    model.send({ type: "label", key: row.key, label, note: note.value, tags: tagList });
+    send(row, label);
     go(model.get("index") + 1);
+    paint();
   };
   const resend = () => {  // a note or tags edited after the label: save them too
     const row = current();
-    const g = row && (model.get("given") || {})[row.key];
-    if (g) give_again(row, g.label);
+    const g = row && givenNow()[row.key];
+    if (g) send(row, g.label);
   };
-  const give_again = (row, label) => {
-    const tagList = tags.value.split(",").map((t) => t.trim()).filter((t) => t);
-    model.send({ type: "label", key: row.key, label, note: note.value, tags: tagList });
+  const settle = () => {  // drop what Python has saved (it echoes the same label)
+    const saved = model.get("given") || {};
+    for (const [k, v] of Object.entries(pending)) {
+      if (saved[k] && saved[k].label === v.label && saved[k].note === v.note) delete pending[k];
+    }
+    paint();
   };
   note.addEventListener("change", resend);
   tags.addEventListener("change", resend);
@@ -91,7 +99,7 @@ function render({ model, el }) {
     const all = items();
     const i = model.get("index");
     const row = all[i];
-    const given = model.get("given") || {};
+    const given = givenNow();
     const done = all.filter((r) => given[r.key]).length;
     where.innerHTML = "";
     const t = document.createElement("b");
@@ -155,9 +163,11 @@ function render({ model, el }) {
     else handled = false;
     if (handled) { e.preventDefault(); e.stopPropagation(); }
   });
-  for (const ev of ["change:items", "change:index", "change:given", "change:scale"]) model.on(ev, paint);
+  const events = ["change:items", "change:index", "change:scale"];
+  for (const ev of events) model.on(ev, paint);
+  model.on("change:given", settle);
   paint();
-  return () => { for (const ev of ["change:items", "change:index", "change:given", "change:scale"]) model.off(ev, paint); };
+  return () => { for (const ev of events) model.off(ev, paint); model.off("change:given", settle); };
 }
 
 export default { render };
