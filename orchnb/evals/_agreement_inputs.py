@@ -110,7 +110,11 @@ def labelled_frame(judge_scores: Any, human_labels: Any, *, rows: pd.DataFrame |
     else:
         scores = _same_length(judge_scores, None)
         if labels is not None:
-            frame = labels.reset_index(drop=True).copy()
+            # What a judge said when the row was labelled is kept with the label; the
+            # scores given here are the ones measured.
+            frame = labels.reset_index(drop=True).drop(columns=[
+                c for c in ("judge_score", "judge", "human", "split", "agree")
+                if c in labels.columns])
             frame["human_label"] = frame["label"]
             frame = frame.drop(columns=["label"])
         else:
