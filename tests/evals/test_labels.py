@@ -76,3 +76,21 @@ def test_sampling_rules():
         sample_rows(rows, "best", 2, 0)
     with pytest.raises(SpecError, match="no output column"):
         source_rows(pd.DataFrame({"input": ["a"]}))
+
+
+def test_a_comparison_is_labelled_with_rows_where_candidates_differ_first():
+    import orchnb
+    from orchnb.evals import label_rows
+
+    data = pd.DataFrame({"text": ["a", "b", "c", "d", "e"],
+                         "expected": ["A", "B", "c", "D", "neither"]})
+    upper = orchnb.Chain("upper", [orchnb.FunctionStep("u", str.upper)])
+    same = orchnb.Chain("same", [orchnb.FunctionStep("s", lambda x: x)])
+    exp = orchnb.compare([upper, same], data, text="text", expected="expected",
+                         scorers=["exact"], progress=False)
+    rows = label_rows(exp, sample="disagreements")
+    assert len(rows) == 10 and {r["candidate"] for r, _ in rows} == {"upper", "same"}
+    # a-d: one candidate right, the other wrong; e: both wrong, so it comes last
+    assert {r["input"] for r, _ in rows[:8]} == {"a", "b", "c", "d"}
+    assert [r["input"] for r, _ in rows[8:]] == ["e", "e"]
+    assert all(item["key"] for _, item in rows)
