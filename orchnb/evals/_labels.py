@@ -132,6 +132,17 @@ class Labels:
                             ) from None
         return Path(path)
 
+    def pass_rates(self, source: Any, *, positive: Any = "pass") -> pd.DataFrame:
+        """People's verdicts beside an eval report or a comparison (``orchnb.compare``):
+        per candidate, the rows labelled, people's pass rate with its interval, and each LLM
+        judge's κ and accuracy against them (rows matched by content).
+
+        >>> labels.pass_rates(experiment)     # doctest: +SKIP
+        """
+        from ._label_rates import pass_rates
+
+        return pass_rates(self, source, positive=positive)
+
     # -- error analysis -------------------------------------------------------------------------
     def _failing(self) -> pd.DataFrame:
         df = self.df

@@ -94,3 +94,23 @@ def test_a_comparison_is_labelled_with_rows_where_candidates_differ_first():
     assert {r["input"] for r, _ in rows[:8]} == {"a", "b", "c", "d"}
     assert [r["input"] for r, _ in rows[8:]] == ["e", "e"]
     assert all(item["key"] for _, item in rows)
+
+
+def test_people_pass_rates_beside_a_comparison():
+    import orchnb
+
+    data = pd.DataFrame({"text": ["a", "b", "c", "d"], "expected": ["A", "B", "C", "D"]})
+    upper = orchnb.Chain("upper", [orchnb.FunctionStep("u", str.upper)])
+    same = orchnb.Chain("same", [orchnb.FunctionStep("s", lambda x: x)])
+    exp = orchnb.compare([upper, same], data, text="text", expected="expected",
+                         scorers=["exact"], progress=False)
+    w = orchnb.label(exp, sample="all", name="cmp")
+    for item in w.items:  # people pass the upper-case answers only, and skip "d"
+        if item["input"] != "d":
+            w.give(item["key"], "pass" if item["output"].isupper() else "fail")
+    rates = w.labels.pass_rates(exp)
+    assert rates.loc["upper", "labelled"] == 3 and rates.loc["upper", "people_pass"] == 1.0
+    assert rates.loc["same", "people_pass"] == 0.0
+    table = exp.attach_labels(w).table
+    assert table["people_pass"].to_dict() == {"upper": 1.0, "same": 0.0}
+    assert "people_pass" in exp._repr_html_()
