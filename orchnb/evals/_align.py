@@ -19,6 +19,7 @@ from ..trace import plural
 from ._agreement import Agreement, agreement, split_rows
 from ._agreement_inputs import human_binary, judge_binary, labels_frame
 from ._html import NO_MATH
+from ._paired import mcnemar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,8 +161,6 @@ def _right(scores: list[float], rows: pd.DataFrame, threshold: float, positive: 
 def align_judge(judge: Judge, labels: Any, *, holdout: float, k: int, rewrite: bool,
                 threshold: float, positive: Any, alpha: float, seed: int,
                 cache: bool | None) -> Alignment:
-    from ._paired import mcnemar
-
     rows = labelled_rows(labels, positive)
     if len(rows) < 4:
         raise SpecError(f"judge.align: {plural(len(rows), 'labelled row')}; label at least a "

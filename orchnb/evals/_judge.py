@@ -22,12 +22,12 @@ from ..exceptions import SpecError
 from ..models import Message, resolve_model
 from ..patterns import Chain, FunctionStep
 from ..trace import plural
+from ._align import Alignment, align_judge, calibrate_judge
 from ._scorers import Scorer, parse_json
 
 if TYPE_CHECKING:
     from ..engine import Run
     from ._agreement import Agreement
-    from ._align import Alignment
 
 POINTWISE = """You are grading the answer of an AI system.
 
@@ -246,8 +246,6 @@ class Judge:
 
         >>> j.calibrate(labels).table          # doctest: +SKIP
         """
-        from ._align import calibrate_judge
-
         self.calibration = calibrate_judge(self, labels, holdout=holdout, threshold=threshold,
                                            positive=positive, n_boot=n_boot, seed=seed,
                                            cache=cache)
@@ -265,8 +263,6 @@ class Judge:
 
         >>> result = j.align(labels); result.before.kappa, result.after.kappa  # doctest: +SKIP
         """
-        from ._align import align_judge
-
         return align_judge(self, labels, holdout=holdout, k=k, rewrite=rewrite,
                            threshold=threshold, positive=positive, alpha=alpha, seed=seed,
                            cache=cache)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import SpecError
 from ._agreement import agreement
 from ._agreement_inputs import human_binary, keyed_report
+from ._scores_report import mean_ci
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,8 +29,6 @@ def pass_rates(labels: Labels, source: Any, *, positive: Any = "pass") -> pd.Dat
     with a bootstrap interval, and for each LLM judge its κ and accuracy against them."""
     import numpy as np
     import pandas as pd
-
-    from ._scores_report import mean_ci
 
     df = labels.df
     by_key = df.drop_duplicates("key", keep="last").set_index("key")["label"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import SpecError
 from ..trace import plural
 from . import _label_store as store
+from ._label_rates import pass_rates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,8 +140,6 @@ class Labels:
 
         >>> labels.pass_rates(experiment)     # doctest: +SKIP
         """
-        from ._label_rates import pass_rates
-
         return pass_rates(self, source, positive=positive)
 
     # -- error analysis -------------------------------------------------------------------------
