@@ -17,6 +17,7 @@ pandas, numpy and Plotly are imported inside the functions that use them.
 
 from __future__ import annotations
 
+from ._agreement import Agreement, Corrected, agreement
 from ._calibrate import Calibration, calibrate
 from ._candidates import Comparison
 from ._compare import Experiment, load_experiment
@@ -25,6 +26,8 @@ from ._data import TICKET_LABELS, load_data, load_tickets
 from ._evaluate import compare, compare_routers, evaluate, sweep_threshold
 from ._experiments import experiments
 from ._judge import Judge, judge
+from ._label_source import label_rows
+from ._labels import Labels
 from ._metrics import pareto_front
 from ._power import EvalPlan, plan_eval
 from ._repeats import RepeatedReport, RepeatedScores
@@ -37,19 +40,23 @@ from ._scores_report import ScoreReport
 
 __all__ = [
     "TICKET_LABELS",
+    "Agreement",
     "Calibration",
     "Comparison",
+    "Corrected",
     "CostEstimate",
     "EvalPlan",
     "EvalReport",
     "Experiment",
     "Judge",
+    "Labels",
     "RepeatedReport",
     "RepeatedScores",
     "RouterCosts",
     "RoutingReport",
     "ScoreReport",
     "Scorer",
+    "agreement",
     "calibrate",
     "compare",
     "compare_routers",
@@ -58,6 +65,7 @@ __all__ = [
     "experiments",
     "graded_answers",
     "judge",
+    "label_rows",
     "load_data",
     "load_experiment",
     "load_routing",

@@ -130,6 +130,8 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
         self.name = name or " vs ".join(self.reports)
         self.id = id
         self.created = created or time.time()
+        self.labels: Any = None
+        """People's labels shown beside the candidates (:meth:`attach_labels`)."""
         self._tests: dict[tuple[str, str, str], PairedResult] = {}
         self._verdicts: dict[tuple[str, str, str], Verdict] = {}
 
@@ -145,7 +147,18 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
                          index=pd.Index(list(self.reports), name="candidate"))
         t["pareto"] = m.pareto_front(t["cost_per_1k"].astype(float).tolist(),
                                      t[self.primary].astype(float).tolist())
+        if self.labels is not None:
+            people = self.labels.pass_rates(self)
+            t = t.join(people[[c for c in people.columns if c != "people_ci_low"
+                               and c != "people_ci_high"]])
         return t
+
+    def attach_labels(self, labels: Any) -> Experiment:
+        """Show people's labels (a :class:`~orchnb.evals.Labels` or the ``orchnb.label``
+        widget) beside the candidates: ``table`` gains ``labelled``, ``people_pass`` and each
+        judge's κ / accuracy against people (``labels.pass_rates(exp)`` has the intervals)."""
+        self.labels = getattr(labels, "labels", labels)
+        return self
 
     def test(self, a: str, b: str, scorer: str | None = None) -> PairedResult:
         """The paired test of ``a`` against ``b`` on ``scorer`` (the first by default)."""
@@ -359,6 +372,7 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
         t["cost_per_1k"] = [fmt_usd(x) for x in t["cost_per_1k"]]
         t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" for a, b in zip(t["p50_ms"], t["p95_ms"])]
         cols += ["errors", "p50 / p95 ms", "cost_per_1k", "pareto"]
+        cols += [c for c in ("labelled", "people_pass") if c in t.columns]
         v = self.verdicts
         v = v[v["scorer"] == self.primary].drop(columns=["scorer"])
         return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'>"

@@ -22,15 +22,17 @@ from ..exceptions import SpecError
 from ..models import Message, resolve_model
 from ..patterns import Chain, FunctionStep
 from ..trace import plural
+from ._align import Alignment, align_judge, calibrate_judge
 from ._scorers import Scorer, parse_json
 
 if TYPE_CHECKING:
     from ..engine import Run
+    from ._agreement import Agreement
 
 POINTWISE = """You are grading the answer of an AI system.
 
 Rubric: {rubric}
-
+{examples}
 Input:
 {input}
 {reference}
@@ -93,6 +95,11 @@ class Judge:
         self.pipeline = Chain(f"judge:{name}", [FunctionStep(name, str)])
         self.pipeline.models = lambda: [self.model_]  # type: ignore[method-assign]
         self.runs: list[Run] = []
+        self.examples: list[dict[str, Any]] = []
+        """Graded examples shown before each row (``align`` adds them from people's labels)."""
+        self.calibration: Agreement | None = None
+        """The judge's agreement with people (set by :meth:`calibrate` / :meth:`align`); eval
+        reports it scores show pass rates corrected by it."""
 
     @property
     def model(self) -> str:
@@ -153,6 +160,7 @@ class Judge:
                 return
             ref = _s(expected[i]) if expected is not None else ""
             prompt = POINTWISE.format(rubric=self.rubric, input=_s(inputs[i]),
+                                      examples=examples_block(self.examples, self.scale),
                                       output=_s(outputs[i]), scale=self.scale,
                                       reference=f"\nReference answer:\n{ref}\n" if ref else "")
             try:
@@ -227,6 +235,47 @@ class Judge:
         self.runs.append(run)
         return run
 
+    # -- people's labels ------------------------------------------------------------------------
+    def calibrate(self, labels: Any, *, holdout: float | None = None, threshold: float = 0.5,
+                  positive: Any = "pass", n_boot: int = 1000, seed: int = 0,
+                  cache: bool | None = None) -> Agreement:
+        """Grade the rows people labelled (a :class:`~orchnb.evals.Labels`, the widget of
+        :func:`orchnb.label`, or a DataFrame with input, output, label) and measure the
+        judge against them (:func:`orchnb.agreement`); kept as ``calibration``, so the eval
+        reports this judge scores show a corrected pass rate.
+
+        >>> j.calibrate(labels).table          # doctest: +SKIP
+        """
+        self.calibration = calibrate_judge(self, labels, holdout=holdout, threshold=threshold,
+                                           positive=positive, n_boot=n_boot, seed=seed,
+                                           cache=cache)
+        return self.calibration
+
+    def align(self, labels: Any, *, holdout: float = 0.5, k: int = 8, rewrite: bool = False,
+              threshold: float = 0.5, positive: Any = "pass", alpha: float = 0.1,
+              seed: int = 0, cache: bool | None = None) -> Alignment:
+        """Improve the judge with people's labels: grade a training share of the labelled
+        rows, show the judge up to ``k`` rows it got wrong there as graded examples (and,
+        with ``rewrite=True``, a rubric its model rewrote from them), then measure the
+        original and the aligned judge on the held-out rows. ``.judge`` is the aligned one
+        only when it agrees with people significantly more often (McNemar, ``alpha``); else
+        the original, and ``.sentence`` says so.
+
+        >>> result = j.align(labels); result.before.kappa, result.after.kappa  # doctest: +SKIP
+        """
+        return align_judge(self, labels, holdout=holdout, k=k, rewrite=rewrite,
+                           threshold=threshold, positive=positive, alpha=alpha, seed=seed,
+                           cache=cache)
+
+    def with_examples(self, examples: Sequence[dict[str, Any]], rubric: str | None = None
+                      ) -> Judge:
+        """A copy of this judge that shows ``examples`` (dicts with input, output, verdict
+        "pass"/"fail" and an optional reason), and ``rubric`` if given."""
+        other = Judge(self.model_, rubric or self.rubric, name=self.name, scale=self.scale,
+                      concurrency=self.concurrency, temperature=self.temperature)
+        other.examples = [dict(e) for e in examples]
+        return other
+
     def __repr__(self) -> str:
         return f"Judge({self.model!r}, {self.rubric[:40]!r})"
 
@@ -235,6 +284,19 @@ def _s(x: Any) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
     return x if isinstance(x, str) else str(x)
+
+
+def examples_block(examples: Sequence[dict[str, Any]], scale: int) -> str:
+    """Graded examples for the prompt ("" when there are none, so the prompt is unchanged)."""
+    if not examples:
+        return ""
+    parts = ["\nGraded examples (grade like these):"]
+    for i, ex in enumerate(examples, 1):
+        score = scale if ex.get("verdict") == "pass" else 1
+        why = f" Reason: {_s(ex.get('reason'))[:300]}" if ex.get("reason") else ""
+        parts.append(f"Example {i}. Input: {_s(ex.get('input'))[:1000]}\nAnswer: "
+                     f"{_s(ex.get('output'))[:1000]}\nGrade: {score} ({ex.get('verdict')}).{why}")
+    return "\n\n".join(parts) + "\n"
 
 
 def _unused(output: Any, expected: Any, row: Any) -> float:

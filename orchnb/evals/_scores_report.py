@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import SpecError
 from ..trace import fmt_usd, plural
 from . import _metrics as m
+from ._agreement import Corrected
 from ._decide import DEFAULT_MARGIN
 from ._export import Exportable
 from ._gate import Check, check_scores
@@ -80,6 +81,10 @@ class ScoreReport(RowTotals, Exportable):
         self.pipeline = pipeline
         self.n_boot, self.level, self.seed = n_boot, level, seed
         self._summary: pd.DataFrame | None = None
+        self.calibrations = {s.name: s.judge.calibration for s in scorers
+                             if getattr(getattr(s, "judge", None), "calibration", None)
+                             is not None}
+        """Each calibrated judge's agreement with people (``Judge.calibrate`` / ``align``)."""
         if "judge_usd" not in self.meta:
             self.meta["judge_usd"] = sum(_paid(r) for r in self.judge_runs)
 
@@ -114,6 +119,29 @@ class ScoreReport(RowTotals, Exportable):
     def ci(self, scorer: str | None = None) -> tuple[float, float]:
         row = self.summary.loc[scorer or self.scorer_names[0]]
         return (float(row["ci_low"]), float(row["ci_high"]))
+
+    def corrected_pass_rate(self, scorer: str | None = None) -> Corrected:
+        """A calibrated judge's pass rate on these rows corrected for its measured TPR / TNR
+        (Rogan–Gladen), with its interval, beside the raw one.
+
+        >>> j.calibrate(labels); report = orchnb.evaluate(pipe, data, scorers=[j])  # doctest: +SKIP
+        >>> report.corrected_pass_rate("judge")   # doctest: +SKIP
+        """
+        if not self.calibrations:
+            raise SpecError(f"{self.name}: no judge of this report is calibrated; call "
+                            f"judge.calibrate(labels) before orchnb.evaluate(...)")
+        name = scorer or next(iter(self.calibrations))
+        if name not in self.calibrations:
+            raise SpecError(f"{self.name}: judge {name!r} is not calibrated; calibrated: "
+                            f"{', '.join(self.calibrations)}")
+        import numpy as np
+
+        cal = self.calibrations[name]
+        v = self.scores[name].to_numpy(dtype=float)
+        v = v[~np.isnan(v)]
+        raw = float((v >= cal.threshold).mean()) if v.size else math.nan
+        return cal.corrected_rate(raw, n=int(v.size)) if v.size else Corrected(
+            raw, math.nan, math.nan, math.nan)
 
     @property
     def errors(self) -> int:
@@ -293,6 +321,7 @@ class ScoreReport(RowTotals, Exportable):
     # -- display ----------------------------------------------------------------------------------
     def __repr__(self) -> str:
         bits = [f"{n} {self.mean(n):.3f}" for n in self.scorer_names]
+        bits += [f"{n} pass rate {self.corrected_pass_rate(n)}" for n in self.calibrations]
         batch = (f", paid {fmt_usd(self.cost_usd)} (batch mode saved "
                  f"{fmt_usd(self.batch_saved_usd)})" if self.batch_calls else "")
         return (f"<ScoreReport {self.name!r}: {plural(self.n, 'row')}, {', '.join(bits)}, "
@@ -308,6 +337,12 @@ class ScoreReport(RowTotals, Exportable):
             boxes.append(_box(str(name), f"{r['mean']:.3f}" if not r["binary"] else _pct(r["mean"]),
                               f"{self.level:.0%} CI {r['ci_low']:.3f}–{r['ci_high']:.3f}"
                               + html.escape(unscored)))
+        for name in self.calibrations:
+            c = self.corrected_pass_rate(name)
+            boxes.append(_box(f"{name} pass rate, corrected", _pct(c.rate),
+                              f"{c.level:.0%} CI {_pct(c.ci_low)}–{_pct(c.ci_high)} · raw "
+                              f"{_pct(c.raw)} · judge TPR {_pct(self.calibrations[name].tpr, 0)}"
+                              f", TNR {_pct(self.calibrations[name].tnr, 0)}"))
         boxes += [
             _box("errors", f"{self.errors:,}", f"of {plural(self.n, 'row')}"),
             _box("latency p50 / p95", f"{_ms(self.latency_p50_ms)} / "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Playground", "TraceView", "load_ipython_extension"]
+__all__ = ["LabelWidget", "Playground", "TraceView", "label", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -41,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from . import _playground
 
         return getattr(_playground, name)
+    if name in ("label", "LabelWidget"):
+        from . import _label
+
+        return getattr(_label, name)
     raise AttributeError(name)

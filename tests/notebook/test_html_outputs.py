@@ -29,6 +29,9 @@ PRODUCERS = {
     "evals/_scores_report.py": "ScoreReport._repr_html_",
     "evals/_compare.py": "Experiment._repr_html_",
     "evals/_routing_report.py": "RoutingReport._repr_html_",
+    "evals/_agreement.py": "Agreement._repr_html_",
+    "evals/_align.py": "Alignment._repr_html_",
+    "notebook/_label.py": "LabelWidget text/html",
     "evals/_export.py": "the to_html mixin (its _repr_html_ is abstract: the reports' own above)",
 }
 
@@ -131,6 +134,21 @@ def test_replay_report_html_opts_out_of_mathjax():
     assert_opts_out(run.replay()._repr_html_())
     pipe.steps[0].prompt = orchnb.Prompt("$1 {{ input }}")
     assert_opts_out(run.replay()._repr_html_())
+
+
+def test_agreement_alignment_and_label_widget_html_opt_out_of_mathjax():
+    from orchnb.evals._align import Alignment
+
+    a = orchnb.agreement([0.9, 0.1, 0.8, 0.2], ["pass", "fail", "fail", "pass"], n_boot=20,
+                         rows=pd.DataFrame({"input": ["$1 a", "b", "$2 c", "d"],
+                                            "output": list("wxyz")}))
+    assert_opts_out(a._repr_html_())
+    j = orchnb.judge("sim:echo", "ok")
+    assert_opts_out(Alignment(a, a, j, j, False, 1.0)._repr_html_())
+    w = orchnb.label(pd.DataFrame({"input": ["$1 a"], "output": ["$2 b"]}))
+    bundle = w._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert_opts_out(data["text/html"])
 
 
 def test_every_html_producer_is_covered_by_these_tests():
