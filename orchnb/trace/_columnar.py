@@ -45,7 +45,10 @@ def available() -> bool:
     """Whether pyarrow is installed (the ``fast`` extra); without it, reads use sqlite3."""
     global _available
     if _available is None:
-        _available = find_spec("pyarrow") is not None
+        try:
+            _available = find_spec("pyarrow") is not None
+        except (ImportError, ValueError):  # sys.modules["pyarrow"] = None: import fails
+            _available = False
     return _available
 
 

@@ -179,20 +179,41 @@ def _fill(conn: sqlite3.Connection, where: Path, lo: int, hi: int, read: _Read) 
 def _finish(read: _Read, expected: int) -> pa.Table | None:
     """The pieces as one table: filtered, each span's last row, sorted as SQLite sorts."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     keep = list(dict.fromkeys([ROWID, "span_id", "start", *read.names]))
     tables = [_filter(t.select(keep), read) for _, _, t in read.pieces]
+    if sum(t.num_rows for t in tables) != expected:  # spans written more than once
+        tables = last_rows(tables)
     sch = _columnar.schema()
     table = (pa.concat_tables(tables) if tables
              else pa.schema([sch.field(c) for c in keep]).empty_table())
-    if table.num_rows != expected:  # spans written more than once: the last row wins
-        last = table.group_by("span_id", use_threads=False).aggregate([(ROWID, "max")])
-        table = table.filter(pc.is_in(table[ROWID], value_set=last[f"{ROWID}_max"]))
-        read.filled = True  # worth merging: the merged file drops the superseded rows
     if table.num_rows != expected:
         return None
     return _sorted(table)
+
+
+def last_rows(tables: list[pa.Table]) -> list[pa.Table]:
+    """``tables`` with only each span's last row (its highest rowid), copying only the tables
+    that lose a row. A table holds a span once (a compaction's, a gap's, a merged file's), so
+    only spans found outside the largest table can be there twice: a run span written as it
+    starts and again as it ends (the superseded row is mostly in a small, recent file)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(tables) < 2:
+        return tables
+    big = max(range(len(tables)), key=lambda i: tables[i].num_rows)
+    ids = pa.chunked_array([t["span_id"] for i, t in enumerate(tables) if i != big],
+                           type=pa.large_string()).combine_chunks()
+    involved = [pc.is_in(t["span_id"], value_set=ids) for t in tables]
+    some = pa.concat_tables([t.select(["span_id", ROWID]).filter(m)
+                             for t, m in zip(tables, involved)])
+    last = some.group_by("span_id", use_threads=False).aggregate([(ROWID, "max")])
+    out = []
+    for t, m in zip(tables, involved):
+        drop = pc.and_(m, pc.invert(pc.is_in(t[ROWID], value_set=last[f"{ROWID}_max"])))
+        out.append(t.filter(pc.invert(drop)) if pc.any(drop).as_py() else t)
+    return out
 
 
 def _filter(table: pa.Table, read: _Read) -> pa.Table:
@@ -246,7 +267,7 @@ def _merge(where: Path, read: _Read, table: pa.Table) -> None:
         else:
             import pyarrow as pa
 
-            rest = pa.concat_tables([t for _, _, t in pieces[1:]])
+            rest = pa.concat_tables(last_rows([t for _, _, t in pieces[1:]]))
             new = _columnar.write(where, pieces[1][0], read.top, rest, read.tag)
             old = read.files[1:]
     except Exception as e:

@@ -8,8 +8,7 @@ import time
 import pytest
 
 import orchnb
-from orchnb.trace import COLUMNS, Span, SpanStore
-from orchnb.trace import _columnar
+from orchnb.trace import COLUMNS, Span, SpanStore, _columnar
 from orchnb.trace._store import MIGRATIONS, connect
 
 
