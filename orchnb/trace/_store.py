@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -255,9 +256,16 @@ class SpanStore(StoreReaders):
             self._logged = 0
         if inserted and self.columnar and hi - lo == len(inserted):
             # Otherwise rowids are not one after another in insertion order: readers fill in.
-            if self._columns is None:
-                self._columns = ThreadPoolExecutor(1, thread_name_prefix="orchnb-span-columns")
-            self._columns_last = self._columns.submit(self._write_columns, lo, hi, inserted)
+            self._submit_columns(lo, hi, inserted)
+
+    def _submit_columns(self, lo: int, hi: int, rows: list[Row]) -> None:
+        if self._columns is None:
+            self._columns = ThreadPoolExecutor(1, thread_name_prefix="orchnb-span-columns")
+        try:
+            self._columns_last = self._columns.submit(self._write_columns, lo, hi, rows)
+        except RuntimeError:  # at exit, thread pools are shut down before close() runs
+            if "pyarrow" in sys.modules:  # cheap now; else readers fill the gap later
+                self._write_columns(lo, hi, rows)
 
     def columns_written(self, timeout: float = 30.0) -> None:
         """Wait until the columnar copy has every compaction this process committed."""
