@@ -101,7 +101,8 @@ def read_table(store: SpanStore, names: Sequence[str], since: float | None = Non
         conn.close()
     table = _finish(read, expected)
     if table is None:
-        _reset(where, store.path)
+        if read.whole:  # a filtered read only falls back: the next whole read decides
+            _reset(where, store.path)
         return None
     if read.whole:
         _merge(where, read, table)
