@@ -179,3 +179,17 @@ def test_without_pyarrow_reads_and_writes_go_through_sqlite3(orchnb_home, monkey
     df = orchnb.traces(since=T0 + 2, columns=["span_id", "status"])
     assert df.span_id.tolist() == ["a.2", "a.3", "a.4"]
     assert not os.path.exists(_columnar.folder(store.path))
+
+
+def test_start_and_end_convert_as_pandas_converts_them_to_the_nanosecond():
+    import numpy as np
+
+    from orchnb.trace._frame import _datetimes
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate([T0 + rng.random(2000) * 1e6, [np.nan, 0.0, -1.5, 1e-9, 9.1e9]])
+    pd.testing.assert_index_equal(pd.DatetimeIndex(_datetimes(values)),
+                                  pd.to_datetime(values, unit="s", utc=True))
+    far = np.array([1e12, T0])  # beyond datetime64[ns]: whatever pandas makes of it
+    pd.testing.assert_index_equal(pd.DatetimeIndex(_datetimes(far)),
+                                  pd.to_datetime(far, unit="s", utc=True))
