@@ -11,6 +11,7 @@ included), to_csv and to_otel.
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -64,11 +65,17 @@ def _artefacts(error: BaseException, run, home, tmp_path) -> dict[str, str]:
     out["to_otel"] = " ".join(f"{s.status.description} {dict(s.attributes)}"
                               for s in exporter.get_finished_spans())
     get_store().close()  # everything on disk: the log, the table, the WAL
-    files = sorted(home.glob("traces.sqlite*"))
+    files = _store_files(home)
     assert any(f.name.endswith("-wal") for f in files) or files
     for f in files:
         out[f.name] = f.read_bytes().decode("latin-1")
     return out
+
+
+def _store_files(home: Path) -> list[Path]:
+    """The store's files: the database, its WAL, and the files of its columnar copy."""
+    return sorted(p for f in home.glob("traces.sqlite*")
+                  for p in ([f] if f.is_file() else [c for c in f.iterdir() if c.is_file()]))
 
 
 @pytest.mark.parametrize("body", ["json_message", "json_type", "text"])
@@ -97,6 +104,6 @@ def test_a_model_output_holding_a_key_is_scrubbed_in_the_store_and_exports(canar
     assert "[REDACTED]" in stored.output.str.cat()
     assert KEYS["openai"] not in to_csv(run.trace.df, tmp_path / "x.csv").read_text()
     get_store().close()
-    for f in orchnb_home.glob("traces.sqlite*"):
+    for f in _store_files(orchnb_home):
         data = f.read_bytes()
         assert KEYS["openai"].encode() not in data and KEYS["compat"].encode() not in data

@@ -67,6 +67,9 @@ class BatchRounds:
         self.resumed = 0
         """Requests answered by a batch submitted earlier (a restarted kernel's)."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open: dict[str, BatchAPI] = {}
+        """Batches submitted or resumed and not read back yet: an interrupted run cancels each
+        (a round cancelled between a batch's creation and its polling would leave it paid)."""
         self._apis: dict[int, BatchAPI | None] = {}
         self._scheduled = False
         self.store: SpanStore | None = get_store() if ctx.options.persist else None
@@ -167,6 +170,8 @@ class BatchRounds:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for bid, api in list(self._open.items()):
+            await self._cancel(api, bid)
 
     # -- a round ---------------------------------------------------------------------------------
     async def _round(self, todo: list[_Waiter]) -> None:
@@ -232,6 +237,7 @@ class BatchRounds:
                 self._resolve(w, e)
             return None
         self._record(model, bid, fresh)
+        self._open[bid] = api
         return bid
 
     def _record(self, model: Model, bid: str, fresh: list[_Waiter]) -> None:
@@ -266,6 +272,7 @@ class BatchRounds:
                       cids: dict[str, _Waiter]) -> None:
         """Poll batch ``bid`` to its end and hand each waiter its answer."""
         self.batch_ids.append(bid)
+        self._open[bid] = api
         try:
             state = await self._poll(api, model, bid, len(cids))
             answers = await api.results(bid, model.name, {c: w.op.request
@@ -274,10 +281,12 @@ class BatchRounds:
             await self._cancel(api, bid)
             raise
         except Exception as e:  # polling gave up: the batch stays running in the store
+            self._open.pop(bid, None)  # for a later run to resume, not to cancel
             for w in cids.values():
                 self._resolve(w, e)
             return
         failed = [c for c in cids if not isinstance(answers.get(c), ModelResponse)]
+        self._open.pop(bid, None)
         if self.store is not None:
             mark_batch(self.store, bid, "ended", failed)
         for c, w in cids.items():
@@ -304,6 +313,7 @@ class BatchRounds:
             wait = min(wait * 1.5, POLL_MAX)
 
     async def _cancel(self, api: BatchAPI, bid: str) -> None:
+        self._open.pop(bid, None)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(10):
                 await api.cancel(bid)

@@ -32,43 +32,38 @@ def rows_to_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     return chunks_to_frame([rows])
 
 
-def chunks_to_frame(chunks: Iterable[Sequence[tuple[Any, ...]]]) -> pd.DataFrame:
-    """:func:`rows_to_frame` over rows that arrive in chunks (e.g. ``SpanStore.iter_rows``)."""
+def chunks_to_frame(chunks: Iterable[Sequence[tuple[Any, ...]]],
+                    names: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    """:func:`rows_to_frame` over rows that arrive in chunks (e.g. ``SpanStore.iter_rows``),
+    their values being the columns ``names`` (default: all, in ``COLUMNS`` order)."""
 
     arrow = _arrow_text()
-    pieces: list[list[Any]] = [[] for _ in COLUMNS]
+    pieces: list[list[Any]] = [[] for _ in names]
     for rows in chunks:
         if not len(rows):
             continue
         for i, col in enumerate(zip(*rows)):
-            name = COLUMNS[i]
+            name = names[i]
             pieces[i].append(_numbers(name, col, arrow) if name in _NUMERIC
                              else _text(col, arrow))
-    return _assemble(pieces, arrow)
+    return assemble(pieces, arrow, names)
 
 
-def _assemble(pieces: list[list[Any]], arrow: Any) -> pd.DataFrame:
+def assemble(pieces: list[list[Any]], arrow: Any, names: Sequence[str] = COLUMNS
+             ) -> pd.DataFrame:
+    """The DataFrame of columns ``names`` from their converted chunks: numbers as float64
+    numpy arrays (NaN for NULL), text as Arrow arrays (or tuples of values)."""
     import numpy as np
     import pandas as pd
 
-    if not pieces[0]:
-        data: dict[str, Any] = {name: [] for name in COLUMNS}
-        df = pd.DataFrame(data, columns=list(COLUMNS))
-        for c in _TIME_COLS:
-            df[c] = pd.to_datetime(pd.to_numeric(df[c], errors="coerce"), unit="s", utc=True)
-        for c in _INT_COLS:
-            df[c] = pd.array(pd.to_numeric(df[c], errors="coerce"), dtype="Int64")
-        for c in _FLOAT_COLS:
-            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-        for c in _BOOL_COLS:
-            df[c] = pd.array([], dtype="boolean")
-        return df
-    data = {}
-    for name, parts in zip(COLUMNS, pieces):
+    if not pieces or not pieces[0]:
+        return _empty(names)
+    data: dict[str, Any] = {}
+    for name, parts in zip(names, pieces):
         if name in _NUMERIC:
             values = parts[0] if len(parts) == 1 else np.concatenate(parts)
             if name in _TIME_COLS:
-                data[name] = pd.to_datetime(values, unit="s", utc=True)
+                data[name] = _datetimes(values)
             elif name in _INT_COLS and values.dtype.kind == "f":
                 data[name] = pd.arrays.IntegerArray(
                     np.nan_to_num(values).astype("int64"), np.isnan(values))
@@ -81,8 +76,45 @@ def _assemble(pieces: list[list[Any]], arrow: Any) -> pd.DataFrame:
                 data[name] = pd.arrays.BooleanArray(values != 0, missing)
         else:
             data[name] = _text_column(parts, arrow)
-    df = pd.DataFrame(data, columns=list(COLUMNS))
-    df["cost_usd"] = df["cost_usd"].where(df["priced"].fillna(True).astype(bool), np.nan)
+    df = pd.DataFrame(data, columns=list(names), copy=False)  # the arrays are ours alone
+    if "cost_usd" in df and "priced" in df:
+        df["cost_usd"] = df["cost_usd"].where(df["priced"].fillna(True).astype(bool), np.nan)
+    return df
+
+
+def _datetimes(values: Any) -> Any:
+    """Seconds since the epoch as UTC datetimes, NaN as NaT: ``pd.to_datetime(values,
+    unit="s", utc=True)`` to the nanosecond (its very rounding), five times faster."""
+    import numpy as np
+    import pandas as pd
+
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    seconds = np.where(missing, 0.0, values)
+    if len(seconds) and np.abs(seconds).max() >= 9.2e9:  # beyond datetime64[ns]: pandas says so
+        return pd.to_datetime(values, unit="s", utc=True)
+    whole = seconds.astype(np.int64)
+    ns = whole * 1_000_000_000 + (np.round(seconds - whole, 9) * 1e9).astype(np.int64)
+    ns[missing] = np.iinfo(np.int64).min  # NaT
+    return pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC")
+
+
+def _empty(names: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    df = pd.DataFrame({name: [] for name in names}, columns=list(names))
+    for c in _TIME_COLS:
+        if c in df:
+            df[c] = pd.to_datetime(pd.to_numeric(df[c], errors="coerce"), unit="s", utc=True)
+    for c in _INT_COLS:
+        if c in df:
+            df[c] = pd.array(pd.to_numeric(df[c], errors="coerce"), dtype="Int64")
+    for c in _FLOAT_COLS:
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    for c in _BOOL_COLS:
+        if c in df:
+            df[c] = pd.array([], dtype="boolean")
     return df
 
 

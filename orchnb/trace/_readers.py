@@ -9,7 +9,7 @@ the writer goes on meanwhile (WAL).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +39,26 @@ class StoreReaders:
         return self._conn.execute(_select(where), params).fetchall()
 
     def iter_rows(self, where: str = "", params: tuple[Any, ...] = (),
-                  size: int = 50_000) -> Iterator[list[Row]]:
+                  size: int = 50_000, names: Sequence[str] | None = None
+                  ) -> Iterator[list[Row]]:
         """``read_rows`` in chunks of ``size`` rows, read on a connection of their own (WAL lets
-        the writer go on meanwhile), so a million rows never sit in memory at once."""
+        the writer go on meanwhile), so a million rows never sit in memory at once; only the
+        columns ``names`` when given."""
         self.flush()
         self.compact()
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                timeout=30)
         try:
-            cursor = conn.execute(_select(where), params)
+            cursor = conn.execute(_select(where, names), params)
             while rows := cursor.fetchmany(size):
                 yield rows
         finally:
             conn.close()
 
 
-def _select(where: str) -> str:
-    return f"SELECT * FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
+def _select(where: str, names: Sequence[str] | None = None) -> str:
+    what = ", ".join(f'"{c}"' for c in names) if names else "*"
+    return f"SELECT {what} FROM spans {('WHERE ' + where) if where else ''} ORDER BY start"
 
 
 # ADBC's SQLite driver types each column by the values in its first rows (1,024), not by the

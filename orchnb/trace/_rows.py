@@ -177,25 +177,29 @@ def _insert_for(shape: tuple[bool, ...]) -> str:
     return sql
 
 
-def insert_spans(conn: sqlite3.Connection, rows: list[Row]) -> None:
+def insert_spans(conn: sqlite3.Connection, rows: list[Row]) -> list[Row] | None:
     """``INSERT OR REPLACE`` the rows into ``spans`` (inside the caller's transaction); a value
-    SQLite cannot bind (from a tampered batch) is made storable rather than failing them all."""
+    SQLite cannot bind (from a tampered batch) is made storable rather than failing them all.
+
+    Returns the rows in the order they were inserted (their rowids follow one another in that
+    order), or None when some were inserted twice (the fallback) and the order is not known."""
     try:
-        _insert(conn, rows)
+        return _insert(conn, rows)
     except (UnicodeEncodeError, OverflowError, sqlite3.InterfaceError,
             sqlite3.ProgrammingError):
         _insert(conn, safe_rows(rows))  # OR REPLACE: rows already inserted are rewritten
+        return None
 
 
-def _insert(conn: sqlite3.Connection, rows: list[Row]) -> None:
+def _insert(conn: sqlite3.Connection, rows: list[Row]) -> list[Row]:
     # The sqlite3 module binds a None about ten times slower than a number (it looks for an
     # adapter), and most of a span's columns are None: bind the present ones only.
     groups: dict[tuple[bool, ...], list[Row]] = {}
     for row in rows:
-        shape = tuple(map(is_not, row, _NO_VALUES))
-        groups.setdefault(shape, []).append(tuple(compress(row, shape)))
-    for shape, values in groups.items():
-        conn.executemany(_insert_for(shape), values)
+        groups.setdefault(tuple(map(is_not, row, _NO_VALUES)), []).append(row)
+    for shape, group in groups.items():
+        conn.executemany(_insert_for(shape), [tuple(compress(row, shape)) for row in group])
+    return [row for group in groups.values() for row in group]
 
 
 INSERT = (

@@ -18,16 +18,20 @@ The schema lives in ``_migrations``, the row encoding in ``_rows``, the reads in
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import warnings
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ..models import needs_scrub, refresh_secrets, scrub_secrets
+from . import _columnar
 from ._home import PerFile, home, home_key
 from ._migrations import MIGRATIONS, SCHEMA_VERSION, connect
 from ._readers import StoreReaders
@@ -82,6 +86,13 @@ class SpanStore(StoreReaders):
         self._failures = 0
         self._death: str | None = None
         self._restart = threading.Lock()
+        self.columnar = _columnar.available()
+        """Whether compactions also write the columnar copy that reads of many spans use
+        (``_columnar``; needs pyarrow)."""
+        self._columns: ThreadPoolExecutor | None = None
+        """The thread that writes the columnar copy: never the writer's, whose only job is to
+        get spans to disk (importing pyarrow there once held spans back for seconds)."""
+        self._columns_last: Future[None] | None = None
         self._heartbeat()
         self._thread = self._start_writer()
         atexit.register(self.close)
@@ -231,7 +242,9 @@ class SpanStore(StoreReaders):
                     warnings.warn(f"{self.path}: dropped {dropped} batch(es) of logged spans "
                                   "that are not valid span rows (a damaged or tampered file)",
                                   RuntimeWarning, stacklevel=2)
-                insert_spans(self._conn, list(latest.values()))
+                lo = self._top()
+                inserted = insert_spans(self._conn, list(latest.values()))
+                hi = self._top() if inserted else lo
                 if batches:
                     self._conn.execute("DELETE FROM span_batches WHERE id <= ?",
                                        (batches[-1][0],))
@@ -241,6 +254,41 @@ class SpanStore(StoreReaders):
                 self._mine = mine  # still logged: compacted (from memory) next time
                 raise
             self._logged = 0
+        if inserted and self.columnar and hi - lo == len(inserted):
+            # Otherwise rowids are not one after another in insertion order: readers fill in.
+            self._submit_columns(lo, hi, inserted)
+
+    def _submit_columns(self, lo: int, hi: int, rows: list[Row]) -> None:
+        if self._columns is None:
+            self._columns = ThreadPoolExecutor(1, thread_name_prefix="orchnb-span-columns")
+        try:
+            self._columns_last = self._columns.submit(self._write_columns, lo, hi, rows)
+        except RuntimeError:  # at exit, thread pools are shut down before close() runs
+            if "pyarrow" in sys.modules:  # cheap now; else readers fill the gap later
+                self._write_columns(lo, hi, rows)
+
+    def columns_written(self, timeout: float = 30.0) -> None:
+        """Wait until the columnar copy has every compaction this process committed."""
+        last = self._columns_last
+        if last is not None:
+            # _write_columns never raises; a timeout leaves a gap, which readers fill.
+            with contextlib.suppress(Exception):
+                last.result(timeout)
+
+    def _top(self) -> int:
+        return self._conn.execute("SELECT max(rowid) FROM spans").fetchone()[0] or 0
+
+    def _write_columns(self, lo: int, hi: int, rows: list[Row]) -> None:
+        """Add the rows a compaction committed to the columnar copy. Never fails the writer:
+        without the file, readers take these rows from SQLite (and write the file then)."""
+        try:
+            table = _columnar.to_table(rows, range(lo + 1, hi + 1))
+            if table is not None:
+                _columnar.write(_columnar.folder(self.path), lo, hi, table,
+                                self._token.replace("-", ""))
+        except Exception as e:
+            _log.debug("orchnb: no columnar copy of spans %d-%d of %s (%s: %s)", lo + 1, hi,
+                       self.path, type(e).__name__, e)
 
     def _loop(self) -> None:
         # Wake every few milliseconds rather than per span: waking the writer for each span
@@ -291,6 +339,7 @@ class SpanStore(StoreReaders):
             return
         self._drain()
         self.compact()
+        self.columns_written()
         self._closed = True
         self._wake.set()
 
