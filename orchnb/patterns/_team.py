@@ -84,7 +84,7 @@ class Team(Pipeline):
         last: Any = None
         previous: str | None = None
         for turn in range(1, self.max_turns + 2):  # the extra turn may only FINISH
-            with ctx.span("step", "handoff", iteration=turn) as span:
+            with ctx.span("step", "handoff", iteration=turn, input=task) as span:
                 reply = await self.supervisor.invoke(ctx, task, scope)
                 decision = parse_decision(reply, list(self.members))
                 who = "FINISH" if decision.done else decision.agent
