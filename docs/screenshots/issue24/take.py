@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the cells are notebook code, kept as a person would type them)
 """Screenshots of issue 24's items 1, 2, 6, 7, 8 and 10 in JupyterLab through Chromium.
 
     PYTHONPATH=<checkout> python docs/screenshots/issue24/take.py <checkout> before|after
