@@ -98,7 +98,8 @@ class Team(Pipeline):
                 if turn > self.max_turns:
                     raise MaxIterationsExceeded(
                         f"team '{self.name}': the supervisor did not FINISH within max_turns="
-                        f"{self.max_turns} (it picked {who or 'nobody'} next); raise max_turns or "
+                        f"{self.max_turns} (it picked {who or 'nobody'} next), so the run's "
+                        f"status is max_iterations (every cap's status); raise max_turns or "
                         f"have its prompt say when to reply 'FINISH: <answer>'")
                 if who is None:  # tell the supervisor, through the workspace, what went wrong
                     workspace.post(turn, "team", decision.problem)
