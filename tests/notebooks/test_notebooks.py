@@ -56,6 +56,14 @@ def test_notebook_needs_nothing_beside_the_project(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_imports_only_public_names(path):
+    # A notebook is what users copy: orchnb.patterns._spec / _plans are not for them (issue 24).
+    private = [line for source in code_cells(path) for line in source.splitlines()
+               if re.search(r"\borchnb(\.\w+)*\._\w", line)]
+    assert not private, private
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_starts_from_a_fresh_home(path):
     # Otherwise a second run answers from the response cache and shows other costs and budgets.
     first = code_cells(path)[0]
