@@ -3,6 +3,7 @@ and tells the same story every time it runs."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -126,3 +127,29 @@ def test_load_ext_keeps_charts_in_html_exports_unless_the_user_chose(preset):
     else:
         assert lines[0] == "plotly_mimetype+notebook_connected"
         assert "text/html" in lines[1] and "application/vnd.plotly.v1+json" in lines[1]
+
+
+
+def test_the_mapreduce_notebooks_book_summary_starts_from_the_story_not_the_title_page(
+        monkeypatch, tmp_path):
+    # Issue 24: the summary was the Gutenberg title line ("Frankenstein; or, the Modern ...").
+    # The summary's first sentence is the first chunk's (the sim summariser keeps first
+    # sentences); running the whole book takes ~40 s here, so only that chunk is summarised.
+    from types import SimpleNamespace
+
+    from orchnb.patterns import split_text
+
+    monkeypatch.setenv("ORCHNB_HOME", str(tmp_path))  # restored after the cell sets its own
+    # json, not nbformat: importing nbformat's validator takes seconds (jsonschema's formats)
+    nb = json.loads((ROOT / "notebooks" / "mapreduce.ipynb").read_text(encoding="utf-8"))
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    run_cell = next(i for i, c in enumerate(cells) if c.startswith("run = book(text)"))
+    scope: dict = {}
+    for source in cells[:run_cell]:
+        assert not re.search(r"^\s*[%!]", source, re.M), source  # plain Python only
+        exec(compile(source, "mapreduce.ipynb", "exec"), scope)
+    first = split_text(scope["text"], chunk_tokens=1500, overlap_tokens=100)[0]
+    assert first.startswith("Letter 1")
+    prompt = "Summarize this passage in one sentence:\n" + first
+    said = scope["first_sentence"](SimpleNamespace(messages=[SimpleNamespace(content=prompt)]))
+    assert "Gutenberg" not in said and "Prometheus" not in said and "Shelley" not in said, said
