@@ -150,6 +150,23 @@ def test_compare_end_to_end_gives_verdicts_with_the_margin():
     assert exp.choice == "big"
 
 
+def test_the_decision_says_the_winner_costs_many_times_more_and_the_chart_title_is_short():
+    # Issue 24: the decision left out that the winner cost 66x more; the Pareto chart's
+    # title was the whole decision sentence, clipped.
+    exp = Experiment({"chain": _report("chain", [1] * 10 + [0] * 190, cost=0.0001),
+                      "agent": _report("agent", [1] * 190 + [0] * 10, pattern="agent",
+                                       cost=0.0066)})
+    assert exp.choice == "agent"
+    assert exp.decision.endswith("; it costs 66× as much as chain ($6.60 against $0.10 per "
+                                 "1k inputs)")
+    close = Experiment({"chain": _report("chain", [1] * 10 + [0] * 190, cost=0.001),
+                        "agent": _report("agent", [1] * 190 + [0] * 10, pattern="agent",
+                                         cost=0.0015)})
+    assert "as much as" not in close.decision  # 1.5x: not worth a word
+    title = exp.plot_pareto().layout.title.text
+    assert title == "Cost against exact · choice: agent"
+
+
 # -- power ------------------------------------------------------------------------------------
 
 def test_plan_eval_matches_statsmodels_one_sample_power_on_the_differences():
