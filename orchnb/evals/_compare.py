@@ -359,7 +359,8 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
                     zip(t[s], t[f"{s}_ci_low"], t[f"{s}_ci_high"])]
             cols.append(s)
         t["cost_per_1k"] = [fmt_usd(x) for x in t["cost_per_1k"]]
-        t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" for a, b in zip(t["p50_ms"], t["p95_ms"])]
+        t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" + _cached_note(self.reports[c].scores)
+                             for c, a, b in zip(t.index, t["p50_ms"], t["p95_ms"])]
         cols += ["errors", "p50 / p95 ms", "cost_per_1k", "pareto"]
         v = self.verdicts
         v = v[v["scorer"] == self.primary].drop(columns=["scorer"])
@@ -371,6 +372,17 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
                 f"{1 - self.alpha:.0%} CI, margin ±{self.margin:g}):</p>"
                 + v.to_html(escape=True, index=False, na_rep="", float_format=lambda x: f"{x:.3g}")
                 + "</div>")
+
+
+def _cached_note(scores: pd.DataFrame) -> str:
+    """' (cached)' when every call was answered from the response cache (its latency is no
+    model's), ' (N% of calls cached)' when some were."""
+    if "calls" not in scores or "cached_calls" not in scores:  # an older saved experiment
+        return ""
+    calls, cached = scores["calls"].sum(), scores["cached_calls"].sum()
+    if not calls or not cached:
+        return ""
+    return " (cached)" if cached >= calls else f" ({cached / calls:.0%} of calls cached)"
 
 
 def _check_margin(margin: Any) -> float:

@@ -201,3 +201,17 @@ def test_after_an_eval_the_detectable_difference_shrinks_with_rows():
     small = _experiment(a[:100], b[:100]).verdicts.iloc[0].detectable
     big = _experiment(a, b).verdicts.iloc[0].detectable
     assert big == pytest.approx(small / 2, rel=0.35) and 0 < big < small
+
+
+def test_a_cached_candidates_latency_is_marked_cached():
+    # Issue 24: a cached candidate's "0.0 ms" read as a very fast model.
+    cached = _report("agent", [1] * 20, pattern="agent")
+    cached.scores["cached_calls"] = 1
+    cached.scores["latency_ms"] = 0.0
+    half = _report("chain", [1] * 20)
+    half.scores.loc[:9, "cached_calls"] = 1
+    html = Experiment({"chain": half, "agent": cached})._repr_html_()
+    assert "0.0 / 0.0 (cached)" in html
+    assert "1.0 / 1.0 (50% of calls cached)" in html
+    assert "(cached)" not in Experiment({"chain": _report("chain", [1] * 20),
+                                         "agent": _report("agent", [0] * 20)})._repr_html_()
