@@ -17,9 +17,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def code_cells(path: Path) -> list[str]:
-    import nbformat
-
-    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    # json, not nbformat: importing nbformat's validator takes seconds (jsonschema's formats)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
 
 
 def text_outputs(path: Path) -> list[str]:
@@ -91,16 +91,15 @@ def test_quickstart_tells_the_same_story_twice(tmp_path, monkeypatch):
 
 
 def test_the_quickstart_has_a_papermill_parameters_cell_that_feeds_its_runs():
-    import nbformat
-
-    nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    tagged = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
+    nb = json.loads((ROOT / "notebooks" / "quickstart.ipynb").read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(c["source"]) for c in code]
+    tagged = [i for i, c in enumerate(code) if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
-    params = code[tagged[0]].source
+    params = sources[tagged[0]]
     assert re.match(r"doc = ", params)
     # papermill puts `doc = <value>` right after that cell: every use of doc comes later.
-    uses = [i for i, c in enumerate(code) if re.search(r"\bdoc\b", c.source) and i != tagged[0]]
+    uses = [i for i, c in enumerate(sources) if re.search(r"\bdoc\b", c) and i != tagged[0]]
     assert uses and min(uses) > tagged[0]
     # A plain statement papermill can override: no other names defined in that cell.
     assert not re.search(r"^(?!doc\b)\w+ =", params, re.M)
@@ -140,9 +139,7 @@ def test_the_mapreduce_notebooks_book_summary_starts_from_the_story_not_the_titl
     from orchnb.patterns import split_text
 
     monkeypatch.setenv("ORCHNB_HOME", str(tmp_path))  # restored after the cell sets its own
-    # json, not nbformat: importing nbformat's validator takes seconds (jsonschema's formats)
-    nb = json.loads((ROOT / "notebooks" / "mapreduce.ipynb").read_text(encoding="utf-8"))
-    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    cells = code_cells(ROOT / "notebooks" / "mapreduce.ipynb")
     run_cell = next(i for i, c in enumerate(cells) if c.startswith("run = book(text)"))
     scope: dict = {}
     for source in cells[:run_cell]:
