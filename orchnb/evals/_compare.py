@@ -272,10 +272,25 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
             if not others:
                 return head
             return (f"{head} and is the simplest candidate; "
-                    f"{_against(self.verdict(others[0], best))}")
+                    f"{_against(self.verdict(others[0], best))}{self._dearer(best)}")
         bits = "; ".join(_against(self.verdict(c, best)) for c in simpler)
         return (f"{head}; no simpler candidate is shown within {self.margin:g} points of it: "
-                f"{bits}")
+                f"{bits}{self._dearer(best)}")
+
+    def _dearer(self, best: str) -> str:
+        """'; it costs 66× as much as X ...' when the winner is at least twice the cheapest
+        other candidate's price (a person weighs that against the gain)."""
+        costs = {c: float(r.cost_per_1k) for c, r in self.reports.items()}
+        others = {c: v for c, v in costs.items() if c != best and v > 0 and not math.isnan(v)}
+        if not others or math.isnan(costs[best]):
+            return ""
+        cheap = min(others, key=others.__getitem__)
+        ratio = costs[best] / others[cheap]
+        if ratio < 2:
+            return ""
+        times = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}"
+        return (f"; it costs {times}× as much as {cheap} ({fmt_usd(costs[best])} against "
+                f"{fmt_usd(others[cheap])} per 1k inputs)")
 
     # -- pairwise judge ---------------------------------------------------------------------------
     def prefer(self, judge: Judge, a: str | None = None, b: str | None = None, *,
@@ -335,7 +350,8 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
             fig.add_trace(go.Scatter(x=line["cost_per_1k"], y=line[s], mode="lines",
                                      line={"dash": "dash", "color": "#59A14F"},
                                      showlegend=False, hoverinfo="skip"))
-        fig.update_layout(title=f"Cost against {s} · {self.decision}"[:160],
+        # the decision is a paragraph (in the report above the chart): the title names the choice
+        fig.update_layout(title=f"Cost against {s} · choice: {self.choice}",
                           xaxis_title="cost per 1,000 inputs (USD, list price)",
                           yaxis_title=s, template="plotly_white", height=460)
         return fig
@@ -370,7 +386,8 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
                     zip(t[s], t[f"{s}_ci_low"], t[f"{s}_ci_high"])]
             cols.append(s)
         t["cost_per_1k"] = [fmt_usd(x) for x in t["cost_per_1k"]]
-        t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" for a, b in zip(t["p50_ms"], t["p95_ms"])]
+        t["p50 / p95 ms"] = [f"{a:,.1f} / {b:,.1f}" + _cached_note(self.reports[c].scores)
+                             for c, a, b in zip(t.index, t["p50_ms"], t["p95_ms"])]
         cols += ["errors", "p50 / p95 ms", "cost_per_1k", "pareto"]
         cols += [c for c in ("labelled", "people_pass") if c in t.columns]
         v = self.verdicts
@@ -383,6 +400,17 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
                 f"{1 - self.alpha:.0%} CI, margin ±{self.margin:g}):</p>"
                 + v.to_html(escape=True, index=False, na_rep="", float_format=lambda x: f"{x:.3g}")
                 + "</div>")
+
+
+def _cached_note(scores: pd.DataFrame) -> str:
+    """' (cached)' when every call was answered from the response cache (its latency is no
+    model's), ' (N% of calls cached)' when some were."""
+    if "calls" not in scores or "cached_calls" not in scores:  # an older saved experiment
+        return ""
+    calls, cached = scores["calls"].sum(), scores["cached_calls"].sum()
+    if not calls or not cached:
+        return ""
+    return " (cached)" if cached >= calls else f" ({cached / calls:.0%} of calls cached)"
 
 
 def _check_margin(margin: Any) -> float:

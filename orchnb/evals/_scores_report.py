@@ -334,8 +334,10 @@ class ScoreReport(RowTotals, Exportable):
         for name, r in self.summary.iterrows():
             unscored = (f" · {int(r['scored']):,} of {self.n:,} rows scored (no expected answer "
                         f"on the rest)" if r["scored"] < self.n else "")
-            boxes.append(_box(str(name), f"{r['mean']:.3f}" if not r["binary"] else _pct(r["mean"]),
-                              f"{self.level:.0%} CI {r['ci_low']:.3f}–{r['ci_high']:.3f}"
+            # one unit per box: a 0/1 score and its interval in percent, others as fractions
+            fmt = _pct if r["binary"] else "{:.3f}".format
+            boxes.append(_box(str(name), fmt(r["mean"]),
+                              f"{self.level:.0%} CI {fmt(r['ci_low'])}–{fmt(r['ci_high'])}"
                               + html.escape(unscored)))
         for name in self.calibrations:
             c = self.corrected_pass_rate(name)

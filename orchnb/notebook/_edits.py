@@ -210,6 +210,19 @@ def yaml_with_edits(source: str | None, desc: dict[str, Any],
     return ("# no %%orch YAML for this pipeline: the edits, node by node\n" + dump_yaml(body))
 
 
+def fork_note(parent_id: str, key: str, fields: dict[str, Any], source: str | None,
+              desc: dict[str, Any], edits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What "Edits and YAML" says about the last fork: the run and node it forked at, the
+    fields it edited (for the fork only) and the YAML that would keep them; empty when the
+    fork edited nothing."""
+    if not fields:
+        return {}
+    merged = {k: dict(v) for k, v in edits.items()}
+    merged.setdefault(key, {}).update(fields)
+    return {"run_id": parent_id, "key": key, "at": key.split("/", 1)[-1],
+            "fields": sorted(fields), "yaml": yaml_with_edits(source, desc, merged)}
+
+
 _ROLES = ("classifier", "planner", "executor", "supervisor", "map", "reduce")
 
 

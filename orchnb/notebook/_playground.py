@@ -76,6 +76,8 @@ class Playground(anywidget.AnyWidget):
     edits = t.Dict().tag(sync=True)
     """Applied edits not yet written back: key → {field: value}."""
     yaml = t.Unicode("").tag(sync=True)
+    fork_edits = t.Dict().tag(sync=True)
+    """The last fork's edits (for it only): ``_edits.fork_note``."""
     message = t.Dict().tag(sync=True)
     """The last notice for the user: ``{"level": "info" | "error", "text": ...}``."""
     refresh_hz = t.Float(10.0).tag(sync=True)
@@ -303,6 +305,8 @@ class Playground(anywidget.AnyWidget):
             self._run, self._tracker = run, tracker
             self.live = tracker.snapshot()
             fut = self._control(run.start_nowait(stepping=False))
+            self.fork_edits = _edits.fork_note(parent.id, key, fields, self._pipe.source,
+                                               self._desc, self.edits)
             self.message = {"level": "info", "text": f"fork of run {parent.id} at "
                             f"{key.split('/', 1)[-1]}: earlier calls replayed"
                             + (f", edited {', '.join(fields)}" if fields else "")}

@@ -148,7 +148,9 @@ function render({ model, el }) {
   const histWrap = h("details", { class: "opg-section opg-history-wrap", open: true }, h("summary", { text: "Run history" }), histTable, compareBtn, compareBox);
   const yamlPre = h("pre", { class: "opg-yaml" });
   const editsInfo = h("div", { class: "opg-edits-info" });
-  const yamlWrap = h("details", { class: "opg-section opg-yaml-wrap" }, h("summary", { text: "Edits and YAML" }), editsInfo, yamlPre,
+  const forkInfo = h("div", { class: "opg-fork-info" });
+  const forkPre = h("pre", { class: "opg-fork-yaml", hidden: true });
+  const yamlWrap = h("details", { class: "opg-section opg-yaml-wrap" }, h("summary", { text: "Edits and YAML" }), editsInfo, yamlPre, forkInfo, forkPre,
     h("div", {}, h("button", { class: "opg-btn opg-writeback", onclick: () => send({ action: "write_back" }) }, "Write back to pipeline"),
       h("button", { class: "opg-btn opg-discard", onclick: () => send({ action: "discard_edits" }) }, "Discard edits"),
       h("button", { class: "opg-btn opg-copy", onclick: () => navigator.clipboard && navigator.clipboard.writeText(model.get("yaml")) }, "Copy YAML")));
@@ -444,8 +446,12 @@ function render({ model, el }) {
     const n = Object.values(edits).reduce((a, f) => a + Object.keys(f).length, 0);
     editsInfo.textContent = n ? `${plural(n, "edit")} in the playground's copy of the pipeline — Write back to apply them to the pipeline itself; paste the YAML into the %%orch cell to keep them.` : "No edits. The YAML the pipeline was built from (if any):";
     yamlPre.textContent = model.get("yaml") || "(built in Python: no YAML)";
-    yamlWrap.classList.toggle("opg-has-edits", n > 0);
-    if (n > 0) yamlWrap.open = true;
+    const fork = model.get("fork_edits") || {};
+    forkInfo.textContent = fork.at ? `The fork of run ${fork.run_id} at ${fork.at} edited ${fork.fields.join(", ")} (for the fork only); the YAML with that edit, to keep it:` : "";
+    forkPre.textContent = fork.yaml || "";
+    forkPre.hidden = !fork.at;
+    yamlWrap.classList.toggle("opg-has-edits", n > 0 || !!fork.at);
+    if (n > 0 || fork.at) yamlWrap.open = true;
   }
 
   function paintMessage() {
@@ -478,6 +484,7 @@ function render({ model, el }) {
     "change:comparison": paintComparison,
     "change:yaml": paintYaml,
     "change:edits": paintYaml,
+    "change:fork_edits": paintYaml,
     "change:message": paintMessage,
     "change:approve_tools": paintControls,
     "change:input_text": paintControls,

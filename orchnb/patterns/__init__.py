@@ -45,6 +45,7 @@ _LAZY = {
     "from_yaml": "_spec",
     "load_run": "_load_run",
     "parse_json_answer": "_structured",
+    "parse_plan": "_plans",
     "prepare_fork": "_fork",
     "register_builder": "_spec",
 }
@@ -57,7 +58,7 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
     "QualityRouter", "QualityScorer", "RayExecutor", "Router", "Team", "from_dict", "from_yaml",
     "register_builder", "load_run",
-    "prepare_fork", "parse_json_answer", "text_key", "check_graded", "as_executor", "map_on_ray",
+    "prepare_fork", "parse_json_answer", "parse_plan", "text_key", "check_graded", "as_executor", "map_on_ray",
 ]
 
 

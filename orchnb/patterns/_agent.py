@@ -146,7 +146,7 @@ class Agent(Pipeline):
         messages = self._opening(input, vars)
         cap = ctx.options.max_iterations or self.max_iterations
         for i in range(1, cap + 1):
-            with ctx.span("step", self.name, iteration=i) as span:
+            with ctx.span("step", self.name, iteration=i, input=_turn_input(messages)) as span:
                 answer, observed = await self._iterate(ctx, messages)
                 if answer is not None and self.output is not None:
                     answer = await conform(
@@ -325,3 +325,14 @@ class Agent(Pipeline):
             out["memory"] = memory.name
         out.update(lever_spec(self))
         return out
+
+
+def _turn_input(messages: list[Message]) -> str:
+    """What is new to the model this iteration: the user's message, then the observations
+    since its last reply (each iteration span shows its input, as tracing UIs expect)."""
+    tail: list[str] = []
+    for m in reversed(messages):
+        if m.role in ("assistant", "system"):
+            break
+        tail.append(m.content if isinstance(m.content, str) else as_text(m.content))
+    return "\n".join(reversed(tail))

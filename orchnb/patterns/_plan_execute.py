@@ -107,7 +107,7 @@ class PlanExecute(Pipeline):
     async def _plan(self, ctx: RunContext, node: Node, parse: Any, scope: Vars,
                     version: int) -> Any:
         """Ask ``node`` for a plan (or a re-plan), re-asking an LLM step once if unreadable."""
-        with ctx.span("step", "plan", iteration=version) as span:
+        with ctx.span("step", "plan", iteration=version, input=scope["task"]) as span:
             task = scope["task"]
             reply = await node.invoke(ctx, task, scope)
             try:

@@ -23,6 +23,7 @@ from ._base import FunctionStep, Node, Pipeline, Step
 from ._registry import BUILTIN, check_pattern
 from ._spec_options import BudgetSpec, RetrySpec
 from ._spec_options import common_options as common_options
+from ._template import pattern_scope
 from ._yaml_words import plain_yaml_error
 
 MODEL_LIKE = re.compile(r"^[A-Za-z][\w.-]*:\S+$")
@@ -250,8 +251,8 @@ class SpecContext:
                              f"{', '.join(sorted(_BUILDERS))}", _join(key, ("pattern",)))
         schema, build = _BUILDERS[pattern]
         spec = self.validate(schema, value, key)
-        pipe = self._build(lambda: build(spec, self, key, name), key)
-        return pipe
+        with pattern_scope(pattern):  # a prompt's error names this pattern's variables
+            return self._build(lambda: build(spec, self, key, name), key)
 
 
 def _fields_at(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

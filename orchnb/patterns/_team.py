@@ -84,7 +84,7 @@ class Team(Pipeline):
         last: Any = None
         previous: str | None = None
         for turn in range(1, self.max_turns + 2):  # the extra turn may only FINISH
-            with ctx.span("step", "handoff", iteration=turn) as span:
+            with ctx.span("step", "handoff", iteration=turn, input=task) as span:
                 reply = await self.supervisor.invoke(ctx, task, scope)
                 decision = parse_decision(reply, list(self.members))
                 who = "FINISH" if decision.done else decision.agent
@@ -98,7 +98,8 @@ class Team(Pipeline):
                 if turn > self.max_turns:
                     raise MaxIterationsExceeded(
                         f"team '{self.name}': the supervisor did not FINISH within max_turns="
-                        f"{self.max_turns} (it picked {who or 'nobody'} next); raise max_turns or "
+                        f"{self.max_turns} (it picked {who or 'nobody'} next), so the run's "
+                        f"status is max_iterations (every cap's status); raise max_turns or "
                         f"have its prompt say when to reply 'FINISH: <answer>'")
                 if who is None:  # tell the supervisor, through the workspace, what went wrong
                     workspace.post(turn, "team", decision.problem)

@@ -12,6 +12,9 @@ value the template builds on the way; a render runs at most 1,000,000 loop itera
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import jinja2
@@ -88,6 +91,31 @@ _ENV = _Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_ne
 KNOWN_VARIABLES = frozenset({"input", "steps", "outputs", "item", "run_input", "vars", "plan",
                              "workspace", "task", "routes", "labels", "tools", "history",
                              "agents"})
+_PATTERN_VARIABLES = {"chain": {"steps"}, "router": {"steps", "labels", "routes"},
+                      "mapreduce": {"item", "outputs"}, "agent": {"tools"},
+                      "plan_execute": {"task", "plan", "history"},
+                      "team": {"task", "workspace", "agents"}}
+"""What each pattern adds to the variables its parts see (beside input, run_input, history)."""
+_SCOPE: ContextVar[tuple[str, ...]] = ContextVar("orchnb_template_scope", default=())
+
+
+@contextmanager
+def pattern_scope(pattern: str) -> Iterator[None]:
+    """Prompts built inside (the YAML loader building ``pattern``'s parts) name only the
+    variables their enclosing patterns provide when they refuse an unknown one."""
+    token = _SCOPE.set((*_SCOPE.get(), pattern))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _shown_variables(allowed: frozenset[str]) -> frozenset[str]:
+    scope = _SCOPE.get()
+    if not scope or any(p not in _PATTERN_VARIABLES for p in scope):
+        return allowed  # a pattern whose parts' variables are not listed: show them all
+    seen = {"input", "run_input", "history"}.union(*(_PATTERN_VARIABLES[p] for p in scope))
+    return frozenset(seen | (allowed - KNOWN_VARIABLES))
 
 
 class Prompt:
@@ -151,7 +179,8 @@ gi_frame, f_globals, ...)
         if unknown:
             raise TemplateError(
                 f"{owner}undefined template variable(s) {', '.join(unknown)}; available: "
-                f"{', '.join(sorted(allowed))} (e.g. {{{{ input }}}} or {{{{ steps.NAME }}}})",
+                f"{', '.join(sorted(_shown_variables(allowed)))} "
+                f"(e.g. {{{{ input }}}} or {{{{ steps.NAME }}}})",
                 key=where, line=_line_of(source, unknown[0]))
         unsafe = _unsafe_access(ast)
         if unsafe is not None:

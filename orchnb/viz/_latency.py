@@ -87,7 +87,27 @@ def latency(
             font={"size": 11, "color": "#666"},
         )
     fig.update_xaxes(type="log" if log_y else "linear")
+    if not log_y:
+        _clip_outliers(fig, sel["_lat"].to_numpy(dtype="float64"), stats)
     return fig
+
+
+def _clip_outliers(fig: go.Figure, lat: Any, stats: pd.DataFrame) -> None:
+    """One very slow call would squash every box against zero: when the slowest observation is
+    over 3x the largest p95, the axis ends just past that p95 and a note says what is off it."""
+    import numpy as np
+
+    p95 = float(np.nanmax(stats["p95_ms"])) if len(stats) else 0.0
+    top = float(np.nanmax(lat)) if len(lat) else 0.0
+    if not p95 > 0 or top <= 3 * p95:
+        return
+    end = p95 * 1.3
+    off = int(np.sum(lat > end))
+    fig.update_xaxes(range=[0, end])
+    fig.add_annotation(
+        text=f"{st.plural(off, 'slower observation')} off the chart, up to {st.fmt_ms(top)} "
+             "(latency(..., log_y=True) shows all)", xref="paper", yref="paper", x=1, y=1.02,
+        xanchor="right", yanchor="bottom", showarrow=False, font={"size": 11, "color": "#666"})
 
 
 def _add_box(fig: go.Figure, vals: Any, name: str, color: str, aggregate: bool) -> None:

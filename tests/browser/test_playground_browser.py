@@ -362,6 +362,10 @@ def test_fork_here_replays_the_earlier_calls_and_compares_with_the_parent(notebo
     assert w.locator(f"tr[data-run='{fork['id']}'] input.opg-pick").is_checked()
     assert w.locator(f"tr[data-run='{parent['id']}'] input.opg-pick").is_checked()
     assert "fork of run" in w.locator(".opg-message").inner_text()
+    # the fork's edit shows under "Edits and YAML", with the YAML that keeps it
+    info = w.locator(".opg-fork-info")
+    assert f"fork of run {parent['id']} at tech/reply edited prompt" in info.inner_text()
+    assert "In one line: {{ input }}" in w.locator(".opg-fork-yaml").inner_text()
     # the pipeline itself is untouched: the edit belonged to the fork only
     out = nb.kernel("print(triage.routes['technical'].steps[1].prompt.source)")
     assert out.strip() == "Reply kindly: {{ input }}"

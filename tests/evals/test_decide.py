@@ -150,6 +150,23 @@ def test_compare_end_to_end_gives_verdicts_with_the_margin():
     assert exp.choice == "big"
 
 
+def test_the_decision_says_the_winner_costs_many_times_more_and_the_chart_title_is_short():
+    # Issue 24: the decision left out that the winner cost 66x more; the Pareto chart's
+    # title was the whole decision sentence, clipped.
+    exp = Experiment({"chain": _report("chain", [1] * 10 + [0] * 190, cost=0.0001),
+                      "agent": _report("agent", [1] * 190 + [0] * 10, pattern="agent",
+                                       cost=0.0066)})
+    assert exp.choice == "agent"
+    assert exp.decision.endswith("; it costs 66× as much as chain ($6.60 against $0.10 per "
+                                 "1k inputs)")
+    close = Experiment({"chain": _report("chain", [1] * 10 + [0] * 190, cost=0.001),
+                        "agent": _report("agent", [1] * 190 + [0] * 10, pattern="agent",
+                                         cost=0.0015)})
+    assert "as much as" not in close.decision  # 1.5x: not worth a word
+    title = exp.plot_pareto().layout.title.text
+    assert title == "Cost against exact · choice: agent"
+
+
 # -- power ------------------------------------------------------------------------------------
 
 def test_plan_eval_matches_statsmodels_one_sample_power_on_the_differences():
@@ -184,3 +201,17 @@ def test_after_an_eval_the_detectable_difference_shrinks_with_rows():
     small = _experiment(a[:100], b[:100]).verdicts.iloc[0].detectable
     big = _experiment(a, b).verdicts.iloc[0].detectable
     assert big == pytest.approx(small / 2, rel=0.35) and 0 < big < small
+
+
+def test_a_cached_candidates_latency_is_marked_cached():
+    # Issue 24: a cached candidate's "0.0 ms" read as a very fast model.
+    cached = _report("agent", [1] * 20, pattern="agent")
+    cached.scores["cached_calls"] = 1
+    cached.scores["latency_ms"] = 0.0
+    half = _report("chain", [1] * 20)
+    half.scores.loc[:9, "cached_calls"] = 1
+    html = Experiment({"chain": half, "agent": cached})._repr_html_()
+    assert "0.0 / 0.0 (cached)" in html
+    assert "1.0 / 1.0 (50% of calls cached)" in html
+    assert "(cached)" not in Experiment({"chain": _report("chain", [1] * 20),
+                                         "agent": _report("agent", [0] * 20)})._repr_html_()

@@ -106,6 +106,15 @@ def test_paired_bootstrap_interval_agrees_with_scipy():
     assert paired_bootstrap(a, a)[2] == 1.0
 
 
+def test_a_bootstrap_p_is_never_zero_but_below_one_in_a_thousand_for_a_clear_gap():
+    # Issue 24: p_bootstrap printed "0"; B resamples cannot show less than (0 + 1) / (B + 1).
+    import numpy as np
+
+    a, b = np.ones(200), np.r_[np.ones(10), np.zeros(190)]
+    p = paired_bootstrap(a, b, n_boot=2000, seed=0)[2]
+    assert 0 < p == 2 / 2001 < 0.001
+
+
 def test_compare_side_by_side_with_paired_tests_and_a_decision():
     chain = _bot("cmp-chain", set(range(34)), "openai:gpt-4o-mini")      # 85%
     agent_like = _bot("cmp-big", set(range(36)), "openai:gpt-4o")        # 90%

@@ -24,3 +24,17 @@ def test_one_row_eval_says_one_row_one_call_one_misrouted_row(make_router):
     assert "· 1 row ·" in html and "1 misrouted row<" in html
     assert " 1 rows" not in html and "1 calls" not in html
     assert "1 row," in repr(report)
+
+
+def test_a_01_score_and_its_interval_are_both_percent_in_one_box():
+    # Issue 24: "57.5%" beside "95% CI 0.450–0.700" in one report.
+    import re
+
+    import orchnb
+
+    rows = pd.DataFrame({"text": [f"q{i}" for i in range(40)],
+                         "expected": [f"q{i}" if i % 2 else "no" for i in range(40)]})
+    pipe = orchnb.Chain("half", [orchnb.Step("s", "sim:echo", "{{ input }}")])
+    html = evaluate(pipe, rows, expected="expected", progress=False)._repr_html_()
+    assert re.search(r"50\.0%.*95% CI \d+\.\d%–\d+\.\d%", html, re.S), html[:2000]
+    assert not re.search(r"95% CI 0\.\d{3}–", html)

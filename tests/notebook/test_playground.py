@@ -378,6 +378,10 @@ def test_fork_here_replays_earlier_calls_runs_the_rest_and_compares(router):
     assert pg.history[-1]["forked_from"] == parent.id
     assert (pg.comparison["a"], pg.comparison["b"]) == (parent.id, fork.id)
     assert pg.comparison["first_divergence"] is not None
+    # the fork's edit shows under "Edits and YAML", with the YAML that would keep it
+    note = pg.fork_edits
+    assert (note["run_id"], note["at"], note["fields"]) == (parent.id, "tech/reply", ["prompt"])
+    assert "Short reply: {{ input }}" in note["yaml"] and "Short reply" not in pg.yaml
     pg._on_msg(pg, {"action": "fork", "key": "triage/tech/reply", "fields": {"colour": 1}}, [])
     assert pg.message["level"] == "error" and "'colour' cannot be edited" in pg.message["text"]
 

@@ -90,3 +90,19 @@ def test_callables_are_looked_up_in_the_namespace():
     body = "pattern: chain\nsteps:\n  - clean\n" + GOOD_STEP.replace("hi", "'{{ input }}'")
     pipe = from_yaml(body, "p", {"clean": clean})
     assert pipe("  HELLO ").output == "hello"
+
+
+@pytest.mark.parametrize(("body", "shown", "absent"), [
+    ("pattern: chain\nsteps:\n  - {name: a, model: 'sim:echo', prompt: '{{ inptu }}'}\n",
+     "history, input, memory, run_input, steps (", ["workspace", "labels", "item", "agents"]),
+    ("pattern: mapreduce\nmap:\n  pattern: chain\n  steps:\n"
+     "    - {name: a, model: 'sim:echo', prompt: '{{ inptu }}'}\n",
+     "history, input, item, memory, outputs, run_input, steps (", ["workspace", "labels"]),
+])
+def test_the_available_variables_hint_names_only_what_the_enclosing_patterns_give(
+        body, shown, absent):
+    with pytest.raises(TemplateError, match="undefined template variable") as e:
+        from_yaml(body, "hint")
+    message = str(e.value)
+    assert f"available: {shown}" in message
+    assert not [name for name in absent if name in message]

@@ -92,6 +92,8 @@ def test_max_turns_stops_with_a_clear_status():
         team("x", cache=False)
     run = i.value.run
     assert run.status == "max_iterations"
+    # the status a person sees is named in the message about max_turns (issue 24)
+    assert "status is max_iterations" in str(i.value) and "raise max_turns" in str(i.value)
     assert [h.route for h in spans(run, "step", "handoff")] == ["writer"] * 3
     assert len(spans(run, "step", "writer")) == 2  # the extra turn may only FINISH
 

@@ -321,3 +321,19 @@ def test_openinference_kinds_and_values_sit_beside_the_genai_attributes():
     by_kind = {s.attributes["orchnb.kind"]: s.attributes["openinference.span.kind"]
                for s in agent.values()}
     assert by_kind["tool"] == "TOOL" and by_kind["run"] == "AGENT"
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_every_span_of_every_pattern_has_an_openinference_kind_input_and_output(index):
+    # Phoenix shows "unknown" and "--" for spans without these (issue 24); agent iterations,
+    # plans and team hand-offs record what they were given.
+    from _every_pattern import every_pattern
+
+    pipe, x = every_pattern()[index]
+    run, spans = _run(pipe, x, include_content=True)
+    assert run.status == "ok", run.error
+    assert len(spans) == len(run.trace.spans)
+    for s in spans.values():
+        a = s.attributes
+        assert a["openinference.span.kind"] in {"LLM", "TOOL", "AGENT", "CHAIN"}, s.name
+        assert a.get("input.value") and a.get("output.value"), (s.name, dict(a))

@@ -145,3 +145,27 @@ def test_live_spans_arrive_in_phoenix_with_tree_model_and_tokens(phoenix, fake_e
         assert attrs["llm.input_messages.0.message.role"] == "user"
     openai_span = next(s for s in run.trace.spans if s.provider == "openai")
     assert by_orchnb[openai_span.span_id]["attributes"]["llm.model_name"] == "gpt-4o-mini"
+
+
+def test_phoenix_shows_a_kind_input_and_output_for_every_span_of_every_pattern(phoenix):
+    # Issue 24: Phoenix showed workflow and step spans as kind "unknown" with "--" for input
+    # and output; it reads OpenInference's openinference.span.kind, input.value, output.value.
+    from _every_pattern import every_pattern
+
+    live = export_live(phoenix, headers={"x-project-name": _PROJECT}, include_content=True,
+                       service_name="orchnb-tests")
+    try:
+        runs = [pipe(x, cache=False) for pipe, x in every_pattern()]
+        assert all(r.status == "ok" for r in runs), [r.error for r in runs]
+        assert live.flush(30)
+    finally:
+        live.close()
+    assert live.failed == 0
+    for run in runs:
+        got = _read_back(phoenix, f"{_trace_id(run.id):032x}", len(run.trace.spans))
+        assert len(got) == len(run.trace.spans), run.pipeline
+        for back in got:
+            attrs, where = back["attributes"], (run.pipeline, back["name"])
+            # Phoenix lifts openinference.span.kind into the span's own kind
+            assert back["span_kind"] in {"LLM", "TOOL", "AGENT", "CHAIN"}, where
+            assert attrs.get("input.value") and attrs.get("output.value"), (where, attrs)

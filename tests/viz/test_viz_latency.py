@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from orchnb.viz import latency, latency_stats
@@ -63,3 +64,18 @@ def test_latency_100k_spans_uses_precomputed_quartiles(big_session):
 def test_latency_empty_selection_draws_a_note(chain_df):
     fig = latency(chain_df, kind="tool")
     assert fig.layout.annotations[0].text == "no spans to show"
+
+
+def test_one_outlier_does_not_squash_the_boxes(session_df):
+    # Issue 24: one 60 s call made every other box a line at zero on a linear axis.
+    df = session_df.copy()
+    slow = df.index[(df.kind == "step") & (df.step == "map")][0]
+    df.loc[slow, "latency_ms"] = 60_000.0
+    df.loc[slow, "end"] = df.loc[slow, "start"] + pd.Timedelta(seconds=60)
+    fig = latency(df)
+    p95 = latency_stats(df)["p95_ms"].max()
+    assert fig.layout.xaxis.range[1] == pytest.approx(p95 * 1.3) and p95 < 10_000
+    note = " ".join(a.text for a in fig.layout.annotations)
+    assert "1 slower observation off the chart, up to 1.0 min" in note and "log_y=True" in note
+    assert latency(df, log_y=True).layout.xaxis.range is None  # a log axis shows everything
+    assert latency(session_df).layout.xaxis.range is None  # no outlier: nothing clipped
