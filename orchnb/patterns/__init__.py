@@ -58,7 +58,8 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "resolve_embedder", "parse_label", "MapReduce", "split_text", "PlanExecute", "Preview",
     "QualityRouter", "QualityScorer", "RayExecutor", "Router", "Team", "from_dict", "from_yaml",
     "register_builder", "load_run",
-    "prepare_fork", "parse_json_answer", "parse_plan", "text_key", "check_graded", "as_executor", "map_on_ray",
+    "prepare_fork", "parse_json_answer", "parse_plan", "text_key", "check_graded", "as_executor",
+    "map_on_ray",
 ]
 
 

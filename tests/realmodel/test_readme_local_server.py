@@ -67,7 +67,6 @@ class _Relay:
 
 
 def test_the_readmes_local_server_example_works_as_written(llama_server, ipython, monkeypatch):
-    import orchnb
     from orchnb.models import _provider
 
     text = " ".join(README.read_text(encoding="utf-8").split())
@@ -82,7 +81,8 @@ def test_the_readmes_local_server_example_works_as_written(llama_server, ipython
     target = urlparse(llama_server)
     relay = _Relay(port, (target.hostname, target.port))
     try:
-        eval(call, {"orchnb": orchnb})  # exactly the README's line
+        ran = ipython.run_cell(f"import orchnb\n{call}")  # exactly the README's line, in a cell
+        assert ran.success, ran.error_in_exec
         ipython.run_cell_magic("orch", "readme_local", (
             "pattern: chain\nsteps:\n"
             f"  - {{name: answer, model: 'local:{MODEL_ALIAS}', "
