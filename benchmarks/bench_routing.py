@@ -75,12 +75,14 @@ def _split_runs(df: Any, x: Any, seeds: int, by_subject: float) -> dict[str, lis
 
 def _fit(df: Any, x: Any, train: Any, seed: int, by_group: bool) -> Any:
     """The quality router's scorer on the training rows; across subjects it cross-validates by
-    whole subjects (``groups=``), as a user would who expects new topics."""
+    whole subjects (``groups=``) and may add a prompt-length term (``length=True``), as a user
+    would who expects new topics."""
     from orchnb.patterns import QualityScorer
 
     gains = (df["strong_correct"].astype(float) - df["weak_correct"].astype(float)).to_numpy()
     return QualityScorer(df["prompt"][train].tolist(), gains[train], vectors=x[train],
-                         seed=seed, groups=df["domain"][train].tolist() if by_group else None)
+                         seed=seed, groups=df["domain"][train].tolist() if by_group else None,
+                         length=by_group)
 
 
 def _subject_folds(df: Any, x: Any, seed: int, heads: list[str]) -> tuple[dict, Any]:

@@ -10,6 +10,7 @@
     embed: sim                            # or st:all-MiniLM-L6-v2, openai:text-embedding-3-small
     method: auto                          # auto | knn | linear
     groups: subject                       # optional: cross-validate by whole groups
+    length: false                         # true: try a prompt-length term too
     strong_share: 0.3                     # or quality:, budget_per_1k: (+ weak_cost, strong_cost),
                                           # or threshold:
 """
@@ -39,6 +40,7 @@ class QualityRouterSpec(PatternSpec):
     threshold: float | None = None
     seed: int = 0
     groups: str | None = None
+    length: bool = False
 
 
 def build_quality_router(spec: QualityRouterSpec, ctx: SpecContext, key: str,
@@ -48,7 +50,7 @@ def build_quality_router(spec: QualityRouterSpec, ctx: SpecContext, key: str,
     strong = ctx.node(spec.strong, at("strong"), "strong")
     knobs = {k: getattr(spec, k) for k in (
         "text", "weak_score", "strong_score", "embed", "method", "strong_share", "quality",
-        "budget_per_1k", "weak_cost", "strong_cost", "threshold", "seed", "groups")}
+        "budget_per_1k", "weak_cost", "strong_cost", "threshold", "seed", "groups", "length")}
     return ctx._build(lambda: QualityRouter(name, weak, strong, spec.examples, **knobs,
                                             **common_options(spec)), key)
 

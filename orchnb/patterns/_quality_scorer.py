@@ -127,9 +127,10 @@ def gain_curve(scores: Any, gains: Any) -> tuple[Any, Any]:
 class QualityScorer:
     """Predicts a query's gain from the strong model (``strong_score - weak_score``) from its
     embedding; the quality router's classifier. ``method``: ``"auto"`` (the best of kNN and a
-    ridge head by 5-fold cross-validated APGR), ``"knn"`` (best ``k``) or ``"linear"``; a term
-    in the prompt's log length is added when cross-validation favours it (``length=False``:
-    never).
+    ridge head by 5-fold cross-validated APGR), ``"knn"`` (best ``k``) or ``"linear"``. With
+    ``length=True`` a term in the prompt's log length is added when cross-validation favours it
+    (it helps on topics the examples lack; long prompts also cost more, so it lowers the
+    saving at a given share of strong calls).
 
     ``groups`` (one label per example, e.g. its subject) makes the folds whole groups, so the
     head is chosen for topics it has not seen; without it, folds are random rows.
@@ -150,7 +151,7 @@ class QualityScorer:
     def __init__(self, texts: Sequence[str], gains: Sequence[float], *, embed: Any = "sim",
                  method: str = "auto", k: int | None = None, seed: int = 0,
                  name: str = "quality", vectors: Any = None, groups: Sequence[Any] | None = None,
-                 length: bool = True):
+                 length: bool = False):
         import numpy as np
 
         check_name(name, "QualityScorer")
@@ -165,6 +166,8 @@ class QualityScorer:
         self.embedder = resolve_embedder(embed)
         self.seed = seed
         self.asked = method
+        self.length = length
+        """Whether a prompt-length term may be added (cross-validation decides)."""
         self.texts = [str(t) for t in texts]
         self.gains = np.asarray(gains, dtype=float)
         if not np.isfinite(self.gains).all():

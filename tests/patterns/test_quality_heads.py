@@ -44,14 +44,14 @@ def test_a_length_term_is_kept_when_gain_follows_length_and_needs_texts():
     texts = [f"q{i} " + "word " * int(k) for i, k in enumerate(n)]
     gains = (n > 20).astype(float)
     s = QualityScorer(texts, gains, vectors=rng.normal(size=(120, 16)),
-                      groups=[i % 6 for i in range(120)])
+                      groups=[i % 6 for i in range(120)], length=True)
     assert s.head.length > 0 and "+length" in str(s.head)
     short, long = "q " + "word " * 2, "q " + "word " * 35
     scores = s.score_vectors(rng.normal(size=(2, 16)), [short, long])
     assert scores[1] > scores[0]
     with pytest.raises(SpecError, match="pass texts="):
         s.score_vectors(rng.normal(size=(2, 16)))
-    plain = QualityScorer(texts, gains, vectors=rng.normal(size=(120, 16)), length=False)
+    plain = QualityScorer(texts, gains, vectors=rng.normal(size=(120, 16)))  # off by default
     assert plain.head.length == 0
 
 
