@@ -9,7 +9,9 @@ Needs ``../shared/data/routing`` and the embeddings extra; says so and exits whe
   classifier of ``orchnb.QualityRouter``: kNN / ridge head on embeddings chosen by 5-fold
   cross-validated APGR), the other half is evaluated with ``orchnb.evaluate_routing``.
 - **cross-subject** (MMLU): for each seed, a random half (or 80%) of the 45 subjects trains,
-  the other subjects are evaluated.
+  the other subjects are evaluated; and five folds of the subjects (each subject scored once by
+  a scorer trained on the other four fifths, scores pooled). The scorer cross-validates by
+  whole subjects there (``groups=``), so its head is chosen for unseen subjects.
 - Beside it, on the same test rows: a random router (uniform scores, drawn per seed) and the
   oracle (knows both grades).
 
@@ -41,34 +43,63 @@ def _evaluate(scores: Any, test: Any) -> dict[str, float]:
 
 
 def _split_runs(df: Any, x: Any, seeds: int, by_subject: float) -> dict[str, list[dict]]:
-    """``by_subject``: 0 for random halves of the rows, else the share of subjects trained on."""
+    """``by_subject``: 0 for random halves of the rows, else the share of subjects trained on
+    (1.0: five folds of the subjects, each tested once, scores pooled per seed)."""
     import numpy as np
 
-    from orchnb.patterns import QualityScorer
-
     out: dict[str, list[dict]] = {"quality router": [], "random": [], "oracle": []}
-    heads = []
+    heads: list[str] = []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
-        if by_subject:
-            subjects = np.array(sorted(df["domain"].unique()))
-            train_subjects = set(rng.permutation(subjects)[: round(len(subjects) * by_subject)])
-            train = df["domain"].isin(train_subjects).to_numpy()
+        if by_subject == 1.0:
+            got, test = _subject_folds(df, x, seed, heads)
         else:
-            train = np.zeros(len(df), dtype=bool)
-            train[rng.permutation(len(df))[: len(df) // 2]] = True
-        gains = (df["strong_correct"].astype(float) - df["weak_correct"].astype(float)).to_numpy()
-        scorer = QualityScorer(df["prompt"][train].tolist(), gains[train], vectors=x[train],
-                               seed=seed)
-        heads.append(str(scorer.head))
-        test = df[~train].reset_index(drop=True)
-        got = _evaluate(scorer.score_vectors(x[~train]), test)
+            if by_subject:
+                subjects = np.array(sorted(df["domain"].unique()))
+                chosen = set(rng.permutation(subjects)[: round(len(subjects) * by_subject)])
+                train = df["domain"].isin(chosen).to_numpy()
+            else:
+                train = np.zeros(len(df), dtype=bool)
+                train[rng.permutation(len(df))[: len(df) // 2]] = True
+            scorer = _fit(df, x, train, seed, by_subject > 0)
+            heads.append(str(scorer.head))
+            test = df[~train].reset_index(drop=True)
+            got = _evaluate(scorer.score_vectors(x[~train], test["prompt"].tolist()), test)
         out["quality router"].append(got)
         out["random"].append(_evaluate(rng.random(len(test)), test))
         out["oracle"].append({"apgr": got["oracle"], "cpt50": float("nan"),
                               "cpt80": float("nan")})
     out["heads"] = heads  # type: ignore[assignment]
     return out
+
+
+def _fit(df: Any, x: Any, train: Any, seed: int, by_group: bool) -> Any:
+    """The quality router's scorer on the training rows; across subjects it cross-validates by
+    whole subjects (``groups=``) and may add a prompt-length term (``length=True``), as a user
+    would who expects new topics."""
+    from orchnb.patterns import QualityScorer
+
+    gains = (df["strong_correct"].astype(float) - df["weak_correct"].astype(float)).to_numpy()
+    return QualityScorer(df["prompt"][train].tolist(), gains[train], vectors=x[train],
+                         seed=seed, groups=df["domain"][train].tolist() if by_group else None,
+                         length=by_group)
+
+
+def _subject_folds(df: Any, x: Any, seed: int, heads: list[str]) -> tuple[dict, Any]:
+    """Five folds of the subjects: each fold's subjects scored by a scorer trained on the
+    other four; the pooled scores evaluated once."""
+    import numpy as np
+
+    subjects = np.random.default_rng(seed).permutation(sorted(df["domain"].unique()))
+    fold_of = {s: i % 5 for i, s in enumerate(subjects)}
+    fold = df["domain"].map(fold_of).to_numpy()
+    scores = np.zeros(len(df))
+    for f in range(5):
+        train = fold != f
+        scorer = _fit(df, x, train, seed, True)
+        heads.append(str(scorer.head))
+        scores[~train] = scorer.score_vectors(x[~train], df["prompt"][~train].tolist())
+    return _evaluate(scores, df), df
 
 
 def _fmt(values: list[float], pct: bool = False) -> str:
@@ -107,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         c0, w0 = time.process_time(), time.perf_counter()
         x = embed_now(embedder, df["prompt"].astype(str).tolist())
         c1, w1 = time.process_time(), time.perf_counter()
-        splits = [("held-out half", 0.0)] + ([("cross-subject, half the subjects", 0.5),
-                                              ("cross-subject, 80% of subjects", 0.8)]
-                                             if name == "mmlu" else [])
+        splits = [("held-out half", 0.0)] + ([
+            ("cross-subject, half the subjects", 0.5),
+            ("cross-subject, 80% of subjects", 0.8),
+            ("cross-subject, 5 folds of subjects, pooled", 1.0)] if name == "mmlu" else [])
         for split, by_subject in splits:
             runs = _split_runs(df, x, args.seeds, by_subject)
             for router in ("quality router", "random", "oracle"):

@@ -81,7 +81,16 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
                          strong_only_cost=sc, names=names, bootstrap=bootstrap,
                          seed=seed, dropped=dropped, flagged=flagged,
                          held_out=bool(getattr(router_or_scores, "trained_on", None))
-                         and not flagged)
+                         and not flagged, embedded=_embedded(router_or_scores))
+
+
+def _embedded(source: Any) -> dict[str, Any] | None:
+    """What the router's embedding outside any run cost (learning, scoring these rows): no
+    trace holds it, so the report says it."""
+    import copy
+
+    found = getattr(getattr(source, "scorer", source), "embedded", None)
+    return {k: copy.copy(v) for k, v in found.items()} if isinstance(found, dict) else None
 
 
 def _both_costs(df: Any, text: str, weak_cost: Any, strong_cost: Any, models: Any,

@@ -25,7 +25,8 @@ class RoutingReport:
 
     def __init__(self, table: Any, *, threshold: float | None, weak_cost: Any, strong_cost: Any,
                  names: tuple[str, str], strong_only_cost: Any = None, bootstrap: int,
-                 seed: int, dropped: int = 0, flagged: int = 0, held_out: bool = False):
+                 seed: int, dropped: int = 0, flagged: int = 0, held_out: bool = False,
+                 embedded: dict[str, Any] | None = None):
         import numpy as np
 
         self.table = table
@@ -36,6 +37,10 @@ class RoutingReport:
         self.dropped, self.flagged = dropped, flagged
         self.held_out = held_out
         """True when the router could say which rows it learned from, and none are here."""
+        self.embedded = embedded
+        """What the router's embedding outside any run cost, by phase (``"fit"``: its
+        examples, ``"scoring"``: these rows), each with ``texts``, ``tokens``, ``dollars``,
+        ``cpu_seconds``, ``seconds``; None when scores were given."""
         self._wc, self._sc = weak_cost, strong_cost
         # What "the strong model alone" costs (a cascade's escalated rows pay both models).
         self._full = strong_cost if strong_only_cost is None else strong_only_cost
@@ -240,12 +245,22 @@ class RoutingReport:
                           template="plotly_white")
         return fig
 
+    @property
+    def embedding_note(self) -> str:
+        """One line on the embedding done outside any run ("" when unknown)."""
+        parts = [f"{phase} {cost}" for phase, cost in (self.embedded or {}).items()
+                 if cost.texts]
+        return f"Embedding outside any run: {'; '.join(parts)}." if parts else ""
+
     def __repr__(self) -> str:
-        return f"<RoutingReport {self.rows} rows: {self.summary}>"
+        note = f"\n{self.embedding_note}" if self.embedding_note else ""
+        return f"<RoutingReport {self.rows} rows: {self.summary}>{note}"
 
     def _repr_html_(self) -> str:
         pts = self.points.to_html(float_format=lambda v: f"{v:.3f}", na_rep="unknown")
-        return (f"<div class='{MATHJAX_OFF}'><p>{html.escape(self.summary)}</p>{pts}</div>")
+        note = f"<p>{html.escape(self.embedding_note)}</p>" if self.embedding_note else ""
+        return (f"<div class='{MATHJAX_OFF}'><p>{html.escape(self.summary)}</p>{note}{pts}"
+                f"</div>")
 
 
 def _short(name: str) -> str:

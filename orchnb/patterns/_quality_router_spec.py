@@ -9,6 +9,8 @@
     strong_score: strong_score
     embed: sim                            # or st:all-MiniLM-L6-v2, openai:text-embedding-3-small
     method: auto                          # auto | knn | linear
+    groups: subject                       # optional: cross-validate by whole groups
+    length: false                         # true: try a prompt-length term too
     strong_share: 0.3                     # or quality:, budget_per_1k: (+ weak_cost, strong_cost),
                                           # or threshold:
 """
@@ -37,6 +39,8 @@ class QualityRouterSpec(PatternSpec):
     strong_cost: float | None = None
     threshold: float | None = None
     seed: int = 0
+    groups: str | None = None
+    length: bool = False
 
 
 def build_quality_router(spec: QualityRouterSpec, ctx: SpecContext, key: str,
@@ -46,7 +50,7 @@ def build_quality_router(spec: QualityRouterSpec, ctx: SpecContext, key: str,
     strong = ctx.node(spec.strong, at("strong"), "strong")
     knobs = {k: getattr(spec, k) for k in (
         "text", "weak_score", "strong_score", "embed", "method", "strong_share", "quality",
-        "budget_per_1k", "weak_cost", "strong_cost", "threshold", "seed")}
+        "budget_per_1k", "weak_cost", "strong_cost", "threshold", "seed", "groups", "length")}
     return ctx._build(lambda: QualityRouter(name, weak, strong, spec.examples, **knobs,
                                             **common_options(spec)), key)
 

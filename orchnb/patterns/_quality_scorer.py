@@ -14,20 +14,27 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..engine import RunContext
 from ..exceptions import SpecError
 from ..models import Embedder, resolve_embedder
 from ._classify import Prediction, embed_traced
+from ._quality_heads import (
+    ALPHAS,
+    KS,
+    LENGTHS,
+    EmbedCost,
+    Head,
+    apply,
+    clock,
+    fold_ids,
+    log_lengths,
+    out_of_fold,
+    train,
+)
 from ._step import Vars, check_name
 
-KS = (10, 25, 50, 100)
-"""The neighbour counts tried by ``method="auto"`` / ``"knn"``."""
-ALPHAS = (1.0, 10.0)
-"""The ridge penalties tried by ``method="auto"`` / ``"linear"``."""
-FOLDS = 5
 MIN_EXAMPLES = 20
 
 
@@ -52,14 +59,33 @@ def check_graded(df: Any, columns: Sequence[str], *, what: str, key: str) -> Non
 def embed_now(embedder: Embedder, texts: Sequence[str]) -> Any:
     """Embed ``texts`` outside a run, from sync code (also inside a running loop, as in a
     notebook cell): a worker thread runs the embedder's own coroutine. Unit-norm rows."""
+    return embed_counted(embedder, texts)[0]
+
+
+def embed_counted(embedder: Embedder, texts: Sequence[str]) -> tuple[Any, EmbedCost]:
+    """:func:`embed_now`, and what it cost (:class:`EmbedCost`): such calls are outside any
+    run, so no trace counts them; the scorer keeps the count instead."""
     import numpy as np
 
-    def work() -> Any:
-        return asyncio.run(embedder.embed(list(texts)))[0]
+    from ..models import cost_usd
 
+    def work() -> Any:
+        return asyncio.run(embedder.embed(list(texts)))
+
+    before = getattr(embedder, "encoded", None)
+    c0, w0 = clock()
     with ThreadPoolExecutor(1) as pool:
-        vectors = pool.submit(work).result()
-    return unit_rows(np.asarray(vectors, dtype=float).reshape(len(texts), -1))
+        vectors, usage = pool.submit(work).result()
+    c1, w1 = clock()
+    dollars: float | None = 0.0
+    if embedder.remote:
+        cost, priced = cost_usd(embedder.provider, embedder.model, usage)
+        dollars = cost if priced else None
+    after = getattr(embedder, "encoded", None)
+    cost = EmbedCost(len(texts), int(usage.input_tokens),
+                     None if before is None else int(after) - int(before), dollars,
+                     c1 - c0, w1 - w0)
+    return unit_rows(np.asarray(vectors, dtype=float).reshape(len(texts), -1)), cost
 
 
 def unit_rows(x: Any) -> Any:
@@ -98,30 +124,25 @@ def gain_curve(scores: Any, gains: Any) -> tuple[Any, Any]:
     return shares, recovered
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
-    """One candidate scorer: ``method`` ("knn" or "linear") and its knob (k or alpha)."""
-
-    method: str
-    knob: float
-
-    def __str__(self) -> str:
-        if self.method == "knn":
-            return f"knn(k={int(self.knob)})"
-        return f"linear(alpha={self.knob:g})"
-
-
 class QualityScorer:
     """Predicts a query's gain from the strong model (``strong_score - weak_score``) from its
     embedding; the quality router's classifier. ``method``: ``"auto"`` (the best of kNN and a
-    ridge head by 5-fold cross-validated APGR), ``"knn"`` (best ``k``) or ``"linear"``.
+    ridge head by 5-fold cross-validated APGR), ``"knn"`` (best ``k``) or ``"linear"``. With
+    ``length=True`` a term in the prompt's log length is added when cross-validation favours it
+    (it helps on topics the examples lack; long prompts also cost more, so it lowers the
+    saving at a given share of strong calls).
+
+    ``groups`` (one label per example, e.g. its subject) makes the folds whole groups, so the
+    head is chosen for topics it has not seen; without it, folds are random rows.
 
     ``oof`` holds out-of-fold scores of the examples (each scored by a model that did not see
-    it): thresholds are chosen on them, so a target share holds on new rows too.
+    it): thresholds are chosen on them, so a target share holds on new rows too. Embedding
+    outside a run (the examples when built, texts given to :meth:`scores`) is counted in
+    :attr:`embedded`.
 
     >>> s = QualityScorer(["2+2?", "prove Fermat"] * 20, [0, 1] * 20, embed="sim")
-    >>> s.head.method in ("knn", "linear"), len(s.oof)
-    (True, 40)
+    >>> s.head.method in ("knn", "linear"), len(s.oof), s.embedded["fit"].texts
+    (True, 40, 40)
     """
 
     kind = "classifier"
@@ -129,7 +150,8 @@ class QualityScorer:
 
     def __init__(self, texts: Sequence[str], gains: Sequence[float], *, embed: Any = "sim",
                  method: str = "auto", k: int | None = None, seed: int = 0,
-                 name: str = "quality", vectors: Any = None):
+                 name: str = "quality", vectors: Any = None, groups: Sequence[Any] | None = None,
+                 length: bool = False):
         import numpy as np
 
         check_name(name, "QualityScorer")
@@ -144,82 +166,83 @@ class QualityScorer:
         self.embedder = resolve_embedder(embed)
         self.seed = seed
         self.asked = method
+        self.length = length
+        """Whether a prompt-length term may be added (cross-validation decides)."""
         self.texts = [str(t) for t in texts]
         self.gains = np.asarray(gains, dtype=float)
         if not np.isfinite(self.gains).all():
             raise SpecError("the weak and strong scores must be numbers (no missing grades)",
                             key="examples")
+        fold = fold_ids(len(self.texts), seed, groups)
         self.trained_on = frozenset(text_key(t) for t in self.texts)
         """Hashes of the texts learned from (evals refuse to report on them)."""
-        x = embed_now(self.embedder, self.texts) if vectors is None else unit_rows(
-            np.asarray(vectors, dtype=float))
+        self.embedded: dict[str, EmbedCost] = {"fit": EmbedCost(), "scoring": EmbedCost()}
+        """What embedding outside a run cost: ``"fit"`` (the examples, when built) and
+        ``"scoring"`` (texts given to :meth:`scores`, e.g. by ``evaluate_routing``)."""
+        if vectors is None:
+            x, self.embedded["fit"] = embed_counted(self.embedder, self.texts)
+        else:
+            x = unit_rows(np.asarray(vectors, dtype=float))
         self._x = x
         heads = [Head("knn", k)] if k is not None else [
             *(Head("knn", kk) for kk in KS if method in ("auto", "knn")),
             *(Head("linear", a) for a in ALPHAS if method in ("auto", "linear"))]
-        self.cv, oofs = self._cross_validate(heads)
-        best = max(range(len(heads)), key=lambda i: np.nan_to_num(self.cv[i][1], nan=-9))
-        self.head: Head = heads[best]
-        """The head in use (chosen by cross-validation)."""
-        self.oof = oofs[best]
-        """Out-of-fold scores of the examples under :attr:`head`."""
-        self._fit = self._train(self.head, x, self.gains)
+        self._learn(heads, fold, length)
         self.threshold = 0.0
         """Scores above it go to the strong model (the router sets it)."""
 
     # -- learning ---------------------------------------------------------------------------------
-    def _cross_validate(self, heads: list[Head]) -> tuple[list[tuple[str, float]], list[Any]]:
+    def _learn(self, heads: list[Head], fold: Any, length: bool) -> None:
+        """Choose the head (and the length term's weight) by out-of-fold APGR, then fit it on
+        all the examples."""
         import numpy as np
 
-        n = len(self.texts)
-        fold = np.random.default_rng(self.seed).permutation(n) % FOLDS
-        oofs = [np.zeros(n) for _ in heads]
-        for f in range(FOLDS):
-            tr, te = fold != f, fold == f
-            for i, head in enumerate(heads):
-                fitted = self._train(head, self._x[tr], self.gains[tr])
-                oofs[i][te] = self._apply(head, fitted, self._x[te])
-        return [(str(h), pgr_area(o, self.gains)) for h, o in zip(heads, oofs, strict=True)], oofs
-
-    @staticmethod
-    def _train(head: Head, x: Any, y: Any) -> Any:
-        import numpy as np
-
-        if head.method == "knn":
-            return (x, y)
-        mx, my = x.mean(axis=0), y.mean()
-        xc = x - mx
-        w = np.linalg.solve(xc.T @ xc + head.knob * np.eye(x.shape[1]), xc.T @ (y - my))
-        return (w, float(my - mx @ w))
-
-    @staticmethod
-    def _apply(head: Head, fitted: Any, q: Any) -> Any:
-        import numpy as np
-
-        if head.method == "linear":
-            w, b = fitted
-            return q @ w + b
-        x, y = fitted
-        k = max(1, min(int(head.knob), len(y)))
-        out = np.empty(len(q))
-        for i in range(0, len(q), 2048):  # bounded memory: a block of queries at a time
-            sims = q[i:i + 2048] @ x.T
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            w = np.clip(np.take_along_axis(sims, top, axis=1), 1e-6, None)
-            out[i:i + 2048] = (w * y[top]).sum(axis=1) / w.sum(axis=1)
-        return out
+        oofs = out_of_fold(heads, self._x, self.gains, fold)
+        self.cv = [(str(h), pgr_area(o, self.gains)) for h, o in zip(heads, oofs, strict=True)]
+        """Cross-validated APGR of each head tried, as ``(name, apgr)``."""
+        best = max(range(len(heads)), key=lambda i: np.nan_to_num(self.cv[i][1], nan=-9))
+        head, oof = heads[best], oofs[best]
+        loglen = log_lengths(self.texts)
+        self._length = (0.0, float(loglen.mean()))
+        spread, lspread = float(oof.std()), float(loglen.std())
+        base, score = oof, np.nan_to_num(self.cv[best][1], nan=-9)
+        for weight in LENGTHS if length and spread > 0 and lspread > 0 else ():
+            slope = weight * spread / lspread
+            blended = base + slope * (loglen - loglen.mean())
+            self.cv.append((str(Head(head.method, head.knob, weight)),
+                            pgr_area(blended, self.gains)))
+            if np.nan_to_num(self.cv[-1][1], nan=-9) > score + 1e-9:  # kept only if it helps
+                head, oof, score = Head(head.method, head.knob, weight), blended, self.cv[-1][1]
+                self._length = (slope, float(loglen.mean()))
+        self.head: Head = head
+        """The head in use (chosen by cross-validation)."""
+        self.oof = oof
+        """Out-of-fold scores of the examples under :attr:`head`."""
+        self._fit = train(head, self._x, self.gains)
 
     # -- scoring ----------------------------------------------------------------------------------
-    def score_vectors(self, vectors: Any) -> Any:
-        """Predicted gains for embedding rows (higher: the strong model is more needed)."""
+    def score_vectors(self, vectors: Any, texts: Sequence[str] | None = None) -> Any:
+        """Predicted gains for embedding rows (higher: the strong model is more needed);
+        ``texts`` (the rows' texts) are needed when the head has a length term."""
         import numpy as np
 
         q = unit_rows(np.atleast_2d(np.asarray(vectors, dtype=float)))
-        return self._apply(self.head, self._fit, q)
+        out = apply(self.head, self._fit, q)
+        slope, center = self._length
+        if slope:
+            if texts is None or len(texts) != len(q):
+                raise SpecError(f"this scorer's head ({self.head}) uses the prompt's length: "
+                                f"pass texts= (one per row) to score_vectors", key="texts")
+            out = out + slope * (log_lengths([str(t) for t in texts]) - center)
+        return out
 
     def scores(self, texts: Sequence[str]) -> Any:
-        """Predicted gains for ``texts`` (embeds them outside any run; evals use this)."""
-        return self.score_vectors(embed_now(self.embedder, [str(t) for t in texts]))
+        """Predicted gains for ``texts`` (embeds them outside any run, counted in
+        :attr:`embedded`; evals use this)."""
+        texts = [str(t) for t in texts]
+        vectors, cost = embed_counted(self.embedder, texts)
+        self.embedded["scoring"].add(cost)
+        return self.score_vectors(vectors, texts)
 
     def threshold_for_share(self, share: float, side: str = "nearest") -> float:
         """The score above which ``share`` of the held-out (out-of-fold) examples lie, as near
@@ -263,7 +286,7 @@ class QualityScorer:
     async def predict(self, ctx: RunContext, text: str, labels: Sequence[str],
                       vars: Vars) -> Prediction:
         vector = (await embed_traced(ctx, self.embedder, [text], self.name))[0]
-        score = float(self.score_vectors([vector])[0])
+        score = float(self.score_vectors([vector], [text])[0])
         threshold = self.threshold
         label = "strong" if score > threshold else "weak"
         return Prediction(f"{label} (gain {score:+.3f})", label, score, None,

@@ -125,6 +125,10 @@ def test_training_rows_are_refused_dropped_or_flagged(mmlu_slice):
     assert "on 100 held-out rows" in dropped.summary  # a router that knows its examples
     flagged = evaluate_routing(qr, mixed, on_training="flag", bootstrap=0, **cols)
     assert flagged.rows == 200 and "TRAINING rows" in flagged.summary
+    # Embedding outside any run (learning, scoring) is in the report, as no trace holds it.
+    assert dropped.embedded["fit"].texts == 300 and dropped.embedded["scoring"].texts == 100
+    assert "Embedding outside any run: fit 300 texts" in repr(dropped)
+    assert "Embedding outside any run" in dropped._repr_html_()
 
 
 def test_threshold_for_a_target_share_holds_on_held_out_rows(mmlu_slice):

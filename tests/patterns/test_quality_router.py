@@ -91,6 +91,10 @@ def test_a_csv_router_round_trips_through_yaml(tmp_path):
     assert isinstance(again, QualityRouter) and again.to_yaml() == text
     assert again.threshold == pytest.approx(qr.threshold)
     assert again("prove theorem 1 about prime ideals").output.startswith("dear:")
+    grouped = make(examples=str(path), groups="weak_score", length=True)
+    assert "groups: weak_score" in grouped.to_yaml() and "length: true" in grouped.to_yaml()
+    again = from_yaml(grouped.to_yaml())
+    assert again.columns["groups"] == "weak_score" and again.scorer.length
 
 
 def test_preview_shows_the_local_embedding_and_both_routes():

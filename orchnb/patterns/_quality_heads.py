@@ -1,0 +1,166 @@
+"""The heads a quality scorer chooses from, and how it chooses: a similarity-weighted kNN mean of
+the gain (several ``k``), a ridge regression (numpy only), optionally plus a term in the prompt's
+log length; out-of-fold scores over random folds, or folds by group (``groups=``: a topic, a
+subject) when the router must work on topics it has not seen.
+
+Why a length term: on MMLU the strong model's gain grows with the prompt's length (long reading
+passages, long calculations) in every subject, so it carries over to unseen subjects, where the
+neighbours' gain (their subject's base rate) carries over poorly. It is kept only when
+cross-validation favours it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import SpecError
+
+KS = (10, 25, 50, 100)
+"""The neighbour counts tried by ``method="auto"`` / ``"knn"``."""
+ALPHAS = (1.0, 10.0)
+"""The ridge penalties tried by ``method="auto"`` / ``"linear"``."""
+LENGTHS = (0.5, 1.0, 2.0)
+"""Weights of the log-length term tried (in standard deviations of the head's score)."""
+FOLDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """One candidate scorer: ``method`` ("knn" or "linear"), its knob (k or alpha) and the
+    weight of the prompt-length term (0: none)."""
+
+    method: str
+    knob: float
+    length: float = 0.0
+
+    def __str__(self) -> str:
+        base = (f"knn(k={int(self.knob)})" if self.method == "knn"
+                else f"linear(alpha={self.knob:g})")
+        return base + (f"+length({self.length:g})" if self.length else "")
+
+
+def fold_ids(n: int, seed: int, groups: Sequence[Any] | None = None) -> Any:
+    """The fold of each of ``n`` rows: random, or whole groups to a fold (round robin over the
+    groups in a seeded order), so a head is scored on groups it did not learn from."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return rng.permutation(n) % FOLDS
+    if len(groups) != n:
+        raise SpecError(f"groups has {len(groups)} values for {n} examples; give one per "
+                        f"example (e.g. its topic)", key="groups")
+    names, index = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
+    if len(names) < 2:
+        raise SpecError("groups= needs 2 groups or more to hold some out; got "
+                        f"{len(names)}", key="groups")
+    order = np.empty(len(names), dtype=int)
+    order[rng.permutation(len(names))] = np.arange(len(names))
+    return order[index] % min(FOLDS, len(names))
+
+
+def train(head: Head, x: Any, y: Any) -> Any:
+    """What the head keeps: the examples (kNN) or the ridge weights and intercept."""
+    import numpy as np
+
+    if head.method == "knn":
+        return (x, y)
+    mx, my = x.mean(axis=0), y.mean()
+    xc = x - mx
+    w = np.linalg.solve(xc.T @ xc + head.knob * np.eye(x.shape[1]), xc.T @ (y - my))
+    return (w, float(my - mx @ w))
+
+
+def apply(head: Head, fitted: Any, q: Any) -> Any:
+    """The head's score (its predicted gain, no length term) of unit rows ``q``."""
+    if head.method == "linear":
+        w, b = fitted
+        return q @ w + b
+    x, y = fitted
+    return knn_many(x, y, q, [int(head.knob)])[0]
+
+
+def knn_many(x: Any, y: Any, q: Any, ks: Sequence[int]) -> list[Any]:
+    """Similarity-weighted mean of ``y`` over the ``k`` nearest rows of ``x``, for each ``k``
+    (one similarity pass for all of them)."""
+    import numpy as np
+
+    kmax = max(1, min(max(ks), len(y)))
+    outs = [np.empty(len(q)) for _ in ks]
+    for i in range(0, len(q), 2048):  # bounded memory: a block of queries at a time
+        sims = q[i:i + 2048] @ x.T
+        top = np.argpartition(-sims, kmax - 1, axis=1)[:, :kmax]
+        w = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-w, axis=1)
+        w = np.clip(np.take_along_axis(w, order, axis=1), 1e-6, None)
+        wy = w * y[np.take_along_axis(top, order, axis=1)]
+        cw, cwy = np.cumsum(w, axis=1), np.cumsum(wy, axis=1)
+        for out, k in zip(outs, ks, strict=True):
+            j = max(1, min(int(k), kmax)) - 1
+            out[i:i + 2048] = cwy[:, j] / cw[:, j]
+    return outs
+
+
+def out_of_fold(heads: Sequence[Head], x: Any, y: Any, fold: Any) -> list[Any]:
+    """Each head's out-of-fold scores of the examples."""
+    import numpy as np
+
+    oofs = [np.zeros(len(y)) for _ in heads]
+    knn_at = [i for i, h in enumerate(heads) if h.method == "knn"]
+    for f in np.unique(fold):
+        tr, te = fold != f, fold == f
+        if knn_at:
+            got = knn_many(x[tr], y[tr], x[te], [int(heads[i].knob) for i in knn_at])
+            for i, scores in zip(knn_at, got, strict=True):
+                oofs[i][te] = scores
+        for i, head in enumerate(heads):
+            if head.method == "linear":
+                oofs[i][te] = apply(head, train(head, x[tr], y[tr]), x[te])
+    return oofs
+
+
+def log_lengths(texts: Sequence[str]) -> Any:
+    """The log of each text's length in characters (the length term's feature)."""
+    import numpy as np
+
+    return np.log1p(np.fromiter((len(t) for t in texts), dtype=float, count=len(texts)))
+
+
+@dataclass
+class EmbedCost:
+    """What embedding some texts outside a run cost: texts, tokens (estimated for local
+    models), texts actually encoded (not read from a disk cache), dollars (None: unknown;
+    0 for local models), CPU and wall seconds."""
+
+    texts: int = 0
+    tokens: int = 0
+    encoded: int | None = None
+    dollars: float | None = 0.0
+    cpu_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def add(self, other: EmbedCost) -> None:
+        """Add ``other`` into this one."""
+        self.texts += other.texts
+        self.tokens += other.tokens
+        self.encoded = (None if self.encoded is None and other.encoded is None
+                        else (self.encoded or 0) + (other.encoded or 0))
+        self.dollars = (None if self.dollars is None or other.dollars is None
+                        else self.dollars + other.dollars)
+        self.cpu_seconds += other.cpu_seconds
+        self.seconds += other.seconds
+
+    def __str__(self) -> str:
+        money = ("price unknown" if self.dollars is None else "local, $0" if not self.dollars
+                 else f"${self.dollars:.4f}")
+        fresh = "" if self.encoded is None else f", {self.encoded:,} encoded (rest cached)"
+        return (f"{self.texts:,} texts embedded ({self.tokens:,} tokens{fresh}; {money}; "
+                f"{self.cpu_seconds:.1f} s CPU, {self.seconds:.1f} s wall)")
+
+
+def clock() -> tuple[float, float]:
+    """``(CPU seconds of this process, wall seconds)`` now."""
+    return time.process_time(), time.perf_counter()
