@@ -64,6 +64,7 @@ _LAZY = {
     "evaluate_routing": ("orchnb.evals", "evaluate_routing"),
     "compare": ("orchnb.evals", "compare"),
     "judge": ("orchnb.evals", "judge"),
+    "trajectory": ("orchnb.evals", "trajectory"),
     "calibrate": ("orchnb.evals", "calibrate"),
     "plan_eval": ("orchnb.evals", "plan_eval"),
     "Playground": ("orchnb.notebook", "Playground"),
@@ -134,6 +135,7 @@ __all__ = [
     "sim_model",
     "tool",
     "traces",
+    "trajectory",
 ]
 
 
