@@ -190,23 +190,28 @@ def _pass(m: pd.DataFrame, k: int, *, every: bool) -> float:
 def evaluate_pipeline_repeats(pipe: Any, data: Any, repeats: int, opts: EvalOptions,
                               scorers: list[Scorer], name: str | None = None
                               ) -> RepeatedScores:
-    """The pipeline eval ``repeats`` times. The first repeat may be answered by the response
-    cache (as a plain eval); the others bypass it, so each really calls the model."""
+    """The pipeline eval ``repeats`` times. Repeat k's chat calls are cached under keys of
+    their own (``cache_salt="repeat:k"``; repeat 0 shares a plain eval's), so each repeat
+    really calls the model the first time, and a re-run of the whole eval is all cache hits."""
     _check_repeats(repeats)
     df = load_rows(data, opts, opts.expected)
-    reports = [evaluate_pipeline(pipe, data, opts if i == 0 else opts.but(cache=False), scorers,
-                                 name=name, df=df) for i in range(repeats)]
+    reports = [evaluate_pipeline(pipe, data, salted(opts, i), scorers, name=name, df=df)
+               for i in range(repeats)]
     return RepeatedScores(reports)
+
+
+def salted(opts: EvalOptions, repeat: int) -> EvalOptions:
+    """The options of repeat number ``repeat`` (0: those of a plain eval)."""
+    return opts if repeat == 0 else opts.but(cache_salt=f"repeat:{repeat}")
 
 
 def evaluate_router_repeats(router: Any, data: Any, repeats: int, opts: EvalOptions
                             ) -> RepeatedReport:
-    """One router's eval ``repeats`` times (repeats after the first bypass the response cache,
-    so each calls the classifier again); ``table`` is indexed by repeat."""
+    """One router's eval ``repeats`` times (each repeat's classifier calls cached under keys
+    of their own, as for a pipeline); ``table`` is indexed by repeat."""
     _check_repeats(repeats)
-    return RepeatedReport([evaluate_router(router, data, opts if i == 0 else
-                                           opts.but(cache=False)) for i in range(repeats)],
-                          list(range(repeats)), kind="repeats")
+    return RepeatedReport([evaluate_router(router, data, salted(opts, i))
+                           for i in range(repeats)], list(range(repeats)), kind="repeats")
 
 
 def _check_repeats(repeats: Any) -> None:
