@@ -23,6 +23,7 @@ from ._pipeline_eval import evaluate_pipeline, resolve_scorers
 from ._repeats import (
     RepeatedReport,
     RepeatedScores,
+    check_repeats,
     evaluate_pipeline_repeats,
     evaluate_repeats,
     evaluate_router_repeats,
@@ -86,8 +87,8 @@ def evaluate(
     members = list(router.values()) if isinstance(router, Mapping) else (
         list(router) if many else [router])
     if many and repeats is not None:
-        raise SpecError("evaluate: repeats= takes one pipeline or router; evaluate each "
-                        "candidate with repeats=N, or compare them without")
+        raise SpecError("evaluate: repeats= takes one pipeline or router; compare "
+                        "pipelines with repeats by orchnb.compare([...], data, repeats=N)")
     if expected is None and scorers is None and all(map(is_router, members)):
         opts = opts.but(label=label or "label")
         if repeats is not None:
@@ -137,6 +138,7 @@ def compare(
     name: str | None = None,
     save: bool = True,
     executor: Any = None,
+    repeats: int | None = None,
 ) -> Experiment:
     """Evaluate several pipelines on the same rows with the same scorers; returns an
     :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
@@ -155,6 +157,12 @@ def compare(
     rows on a Ray cluster (``orchnb[ray]``), with the same results as in the kernel. Other
     options as :func:`evaluate`.
 
+    ``repeats=N`` runs each candidate N times on the rows (each repeat cached under its own
+    key): each row scores its mean over the repeats, and the verdicts' intervals come from a
+    paired cluster bootstrap that resamples rows with all their repeats (repeats of one row
+    are not independent rows); ``exp.repeated[name]`` has each candidate's per-row spread
+    and flipping rows.
+
     >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
     >>> exp.verdicts[["a", "b", "difference", "ci_low", "ci_high", "verdict"]]  # doctest: +SKIP
     >>> exp.decision                                                          # doctest: +SKIP
@@ -163,8 +171,10 @@ def compare(
     opts = EvalOptions(entry="compare", text=text, expected=expected, concurrency=concurrency,
                        progress=progress, cache=cache, budget=budget, max_usd=max_usd,
                        sample=sample, seed=seed, n_boot=n_boot, level=level, executor=executor)
+    if repeats is not None:
+        check_repeats(repeats, "compare")
     return compare_pipelines(candidates, data, opts, resolve_scorers(scorers, expected),
-                             alpha=alpha, margin=margin, name=name, save=save)
+                             alpha=alpha, margin=margin, name=name, save=save, repeats=repeats)
 
 
 def compare_routers(

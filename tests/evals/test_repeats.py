@@ -121,3 +121,29 @@ def test_cache_salt_is_text_and_router_repeats_are_cached_per_repeat(small, make
     orchnb.evaluate(router, small, repeats=2, progress=False, n_boot=0)
     again = orchnb.evaluate(router, small, repeats=2, progress=False, n_boot=0)
     assert [r.cached_calls for r in again.reports] == [len(small)] * 2
+
+
+def test_compare_with_repeats_decides_by_a_cluster_bootstrap_over_rows():
+    import numpy as np
+
+    from orchnb.evals._decide import cluster_interval, paired_interval
+
+    flaky, calls = _flaky("rep-cmp")
+    steady = orchnb.Chain("steady", [orchnb.FunctionStep("say", lambda x: "a")])
+    exp = orchnb.compare({"flaky": flaky, "steady": steady}, ROWS, expected="answer",
+                         repeats=4, save=False, progress=False, n_boot=200)
+    assert calls["n"] == 4 * 6 and exp.repeats == 4
+    assert list(exp.repeated["flaky"].flipping.index) == [4, 5]
+    means = exp.reports["flaky"].scores["exact"].tolist()
+    assert means == [1, 1, 0, 0, 0.5, 0.5]  # each row's mean over its 4 repeats
+    v = exp.verdicts.iloc[0]
+    assert v["rows"] == 6 and "cluster bootstrap by row (4 repeats a row)" in v["test"]
+    iv = cluster_interval(np.array(means), np.ones(6), 4, level=0.95, n_boot=2000)
+    assert (v["ci_low"], v["ci_high"]) == pytest.approx((iv.low * 100, iv.high * 100))
+    # Resampling the 24 row × repeat cells as if independent would claim a narrower interval.
+    cells = exp.repeated["flaky"].matrix().to_numpy().ravel()
+    naive = paired_interval(cells, np.ones(cells.size), level=0.95)
+    assert iv.high - iv.low > naive.high - naive.low
+    assert "by paired cluster bootstrap by row" in exp.decision
+    with pytest.raises(orchnb.SpecError, match="compare: repeats must be a whole number"):
+        orchnb.compare([flaky, steady], ROWS, expected="answer", repeats=0, save=False)
