@@ -134,15 +134,18 @@ def clinc150(draws: int, method: str, first: int = 0) -> dict[str, Any]:
         examples = _draw(train, "intent", 10, seed)
         router = _router(f"clinc-{method}", examples, method, default="oos",
                          extra_routes=("oos",))
-        none = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200)
+        # The default route is the out-of-scope one only when said so (oos_label=).
+        none = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200,
+                               oos_label="oos")
         _chose(choices, "clinc150", seed, router)
         out: dict[str, Any] = {"seed": seed, "method": router.classifier.method,
                                "no_threshold": _oos(none)}
         for name, kw in (("oos_recall|in_scope>=0.87",
                           {"objective": "oos_recall", "min_in_scope_accuracy": 0.87}),
                          ("accuracy", {"objective": "accuracy"})):
-            cal = orchnb.calibrate(router, val, label="intent", **kw)
-            rep = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200)
+            cal = orchnb.calibrate(router, val, label="intent", oos_label="oos", **kw)
+            rep = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200,
+                                  oos_label="oos")
             out[name] = {"threshold": cal.threshold, "val": dict(cal.chosen[
                 ["in_scope_accuracy", "oos_recall"]].astype(float)), "test": _oos(rep)}
         print(f"clinc150 draw {seed} ({out['method']}): " + "; ".join(
