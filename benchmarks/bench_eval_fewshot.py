@@ -1,7 +1,7 @@
 """Few-shot embedding routers on real data, through ``orchnb.evaluate`` and ``orchnb.calibrate``.
 
     python benchmarks/bench_eval_fewshot.py [--draws 10] [--methods auto,nearest] [--skip-clinc]
-        [--skip-banking] [--speed 10000]
+        [--skip-banking] [--speed 10000] [--first-seed 1000]
 
 Needs ``../shared/data/intents`` (Banking77, CLINC150) and the embeddings extra
 (sentence-transformers with all-MiniLM-L6-v2); it says so and exits when either is missing.
@@ -81,7 +81,7 @@ def _seed_cache(folder: Path) -> None:
             cache.put(EMBED, [t for t, _ in clinc[split]], np.load(f))
 
 
-def banking77(draws: int, methods: list[str]) -> dict[str, Any]:
+def banking77(draws: int, methods: list[str], first: int = 0) -> dict[str, Any]:
     import pandas as pd
 
     import orchnb
@@ -90,7 +90,8 @@ def banking77(draws: int, methods: list[str]) -> dict[str, Any]:
     test = pd.read_csv(DATA / "banking77" / "test.csv")
     results: dict[str, list[float]] = {m: [] for m in methods}
     times: dict[str, list[float]] = {m: [] for m in methods}
-    for seed in range(draws):
+    choices: list[dict[str, Any]] = []
+    for seed in range(first, first + draws):
         examples = _draw(train, "category", 10, seed)
         for method in methods:
             router = _router(f"b77-{method}", examples, method)
@@ -99,16 +100,26 @@ def banking77(draws: int, methods: list[str]) -> dict[str, Any]:
                                      n_boot=200)
             times[method].append(time.perf_counter() - started)
             results[method].append(report.accuracy)
+            _chose(choices, "banking77", seed, router)
             print(f"banking77 draw {seed} {method:>8} ({router.classifier.method}): "
                   f"{report.accuracy:.2%} in {times[method][-1]:.1f}s "
                   f"(examples in test: {report.examples_in_data})", flush=True)
     summary = {m: {"mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0,
-                   "draws": list(range(draws)), "accuracy": v,
+                   "draws": list(range(first, first + draws)), "accuracy": v,
                    "median_eval_s": statistics.median(times[m])} for m, v in results.items()}
-    return {"banking77": summary}
+    return {"banking77": summary, "banking77_auto_choices": choices}
 
 
-def clinc150(draws: int, method: str) -> dict[str, Any]:
+def _chose(choices: list[dict[str, Any]], data: str, seed: int, router: Any) -> None:
+    """What method="auto" chose on this draw, and by how much (cross-validation)."""
+    c = router.classifier.choice
+    if router.classifier.asked == "auto" and c is not None:
+        choices.append({"data": data, "seed": seed, "method": c.method,
+                        "margin_points": c.margin, "cv_accuracy": c.accuracy})
+        print(f"  auto: {c.sentence}", flush=True)
+
+
+def clinc150(draws: int, method: str, first: int = 0) -> dict[str, Any]:
     import pandas as pd
 
     import orchnb
@@ -117,19 +128,24 @@ def clinc150(draws: int, method: str) -> dict[str, Any]:
     train = pd.DataFrame(data["train"], columns=["text", "intent"])
     val = pd.DataFrame(data["val"] + data["oos_val"], columns=["text", "intent"])
     test = pd.DataFrame(data["test"] + data["oos_test"], columns=["text", "intent"])
-    rows = []
-    for seed in range(draws):
+    rows: list[dict[str, Any]] = []
+    choices: list[dict[str, Any]] = []
+    for seed in range(first, first + draws):
         examples = _draw(train, "intent", 10, seed)
         router = _router(f"clinc-{method}", examples, method, default="oos",
                          extra_routes=("oos",))
-        none = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200)
+        # The default route is the out-of-scope one only when said so (oos_label=).
+        none = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200,
+                               oos_label="oos")
+        _chose(choices, "clinc150", seed, router)
         out: dict[str, Any] = {"seed": seed, "method": router.classifier.method,
                                "no_threshold": _oos(none)}
         for name, kw in (("oos_recall|in_scope>=0.87",
                           {"objective": "oos_recall", "min_in_scope_accuracy": 0.87}),
                          ("accuracy", {"objective": "accuracy"})):
-            cal = orchnb.calibrate(router, val, label="intent", **kw)
-            rep = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200)
+            cal = orchnb.calibrate(router, val, label="intent", oos_label="oos", **kw)
+            rep = orchnb.evaluate(router, test, label="intent", progress=False, n_boot=200,
+                                  oos_label="oos")
             out[name] = {"threshold": cal.threshold, "val": dict(cal.chosen[
                 ["in_scope_accuracy", "oos_recall"]].astype(float)), "test": _oos(rep)}
         print(f"clinc150 draw {seed} ({out['method']}): " + "; ".join(
@@ -138,7 +154,7 @@ def clinc150(draws: int, method: str) -> dict[str, Any]:
                          *((k, out[k]["test"]) for k in ("oos_recall|in_scope>=0.87",
                                                          "accuracy")))), flush=True)
         rows.append(out)
-    return {"clinc150": rows}
+    return {"clinc150": rows, "clinc150_auto_choices": choices}
 
 
 def speed(rows: int) -> dict[str, Any]:
@@ -186,6 +202,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--clinc-draws", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="draws are seeds FIRST..FIRST+N-1 (>= 1000: never used in development)")
     ap.add_argument("--methods", default="auto,nearest,centroid,knn,linear")
     ap.add_argument("--clinc-method", default="auto")
     ap.add_argument("--skip-clinc", action="store_true")
@@ -207,12 +225,12 @@ def main() -> int:
     if args.seed_cache:
         _seed_cache(args.seed_cache)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    out = {} if args.skip_banking else banking77(args.draws, methods)
+    out = {} if args.skip_banking else banking77(args.draws, methods, args.first_seed)
     for m, s in out.get("banking77", {}).items():
         print(f"Banking77 10-shot {m:>8}: {s['mean']:.2%} ± {s['sd']:.2%} over draws "
               f"{s['draws'][0]}..{s['draws'][-1]} (median eval {s['median_eval_s']:.1f}s)")
     if not args.skip_clinc:
-        out.update(clinc150(args.clinc_draws, args.clinc_method))
+        out.update(clinc150(args.clinc_draws, args.clinc_method, args.first_seed))
     if args.speed:
         out.update(speed(args.speed))
     if args.out:

@@ -67,6 +67,7 @@ _LAZY = {
     "agreement": ("orchnb.evals", "agreement"),
     "Labels": ("orchnb.evals", "Labels"),
     "label": ("orchnb.notebook", "label"),
+    "trajectory": ("orchnb.evals", "trajectory"),
     "calibrate": ("orchnb.evals", "calibrate"),
     "plan_eval": ("orchnb.evals", "plan_eval"),
     "Playground": ("orchnb.notebook", "Playground"),
@@ -140,6 +141,7 @@ __all__ = [
     "sim_model",
     "tool",
     "traces",
+    "trajectory",
 ]
 
 

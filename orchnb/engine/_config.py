@@ -166,6 +166,10 @@ class RunOptions:
     """Show progress bars for long fan-outs (map-reduce over 20+ items)."""
     stream: bool = False
     """Stream every model call's text as it arrives (``pipe.stream(x)`` turns this on)."""
+    cache_salt: str | None = None
+    """Added to every chat call's cache key: the same request under another salt is a new
+    call (``evaluate(..., repeats=N)`` salts repeat k with ``"repeat:k"``, so each repeat
+    really calls the model once and a re-run of the eval is answered from the cache)."""
     replay: Any = None
     """A recorded run that answers this run's calls first (``run.fork`` / ``run.replay`` set
     it: an ``orchnb.engine._replay.ReplaySource``)."""
@@ -187,6 +191,9 @@ class RunOptions:
         check_number(self.max_iterations, "max_iterations", minimum=1, integer=True,
                      maximum=MAX_LOOP_COUNT)
         check_service_tier(self.service_tier)
+        if self.cache_salt is not None and not isinstance(self.cache_salt, str):
+            raise SpecError(f"cache_salt must be text (e.g. 'repeat:2') or None, not "
+                            f"{self.cache_salt!r}")
         for name in ("cache", "persist", "progress", "stream"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name} must be True or False, not {getattr(self, name)!r}")

@@ -87,6 +87,9 @@ class GuardedPath:
             return hit[0]
         cache = self._cache
         key = op.cache_key() if cache is not None else None
+        salt = self.options.cache_salt
+        if key is not None and salt and op.salted:  # repeat k of a row has a key of its own
+            key = f"{key}:{salt}"
         if key is not None:
             hit = cache.get_json(key)  # type: ignore[union-attr]
             if hit is not None:

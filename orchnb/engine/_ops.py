@@ -68,6 +68,9 @@ class Op:
     timeout: float | None = None
     streams = False
     decision: Any = None
+    salted: ClassVar[bool] = False
+    """Whether the run's ``cache_salt`` keys this op's cached answer (chat calls, whose answers
+    vary between tries; an embedding does not)."""
     """The user's decision at the step boundary (tool approval), once it was passed."""
     limiter: AIMDLimiter | None = None
     """The provider's adaptive concurrency limit (model calls to remote providers)."""
@@ -119,6 +122,7 @@ class ModelOp(Op):
     """Sent through a provider's batch API (priced at the batch rate; see ``_batch``)."""
     list_usd: float | None = None
     """For a batch call: what it would have cost outside the batch (same tier)."""
+    salted = True
 
     def __init__(self, model: Model, request: ModelRequest, step: str, stream: bool,
                  boundary: Boundary | None, fallback: tuple[Model, ...] = ()):

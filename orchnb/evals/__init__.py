@@ -37,6 +37,7 @@ from ._routing_data import graded_answers, load_routing
 from ._routing_report import RoutingReport
 from ._scorers import Scorer
 from ._scores_report import ScoreReport
+from ._trajectory import trajectory
 
 __all__ = [
     "TICKET_LABELS",
@@ -74,4 +75,5 @@ __all__ = [
     "plan_eval",
     "rates_for",
     "sweep_threshold",
+    "trajectory",
 ]

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import SpecError
 from ..trace import fmt_usd, plural
 from . import _metrics as m
-from ._decide import DEFAULT_MARGIN, Verdict, decide, paired_interval
+from ._decide import DEFAULT_MARGIN, Verdict, cluster_interval, decide
 from ._experiments import read_experiment, save_experiment
 from ._export import Exportable
 from ._html import NO_MATH
 from ._paired import PairedResult, paired
 from ._pipeline_eval import as_pipeline, evaluate_pipeline
+from ._repeats import RepeatedScores, evaluate_pipeline_repeats
 from ._reports import ReportSet
 from ._rows import load_rows, run_each
 from ._scores_report import ScoreReport, mean_ci
@@ -44,17 +45,29 @@ SIMPLICITY = {"pipeline": 0, "chain": 0, "router": 1, "mapreduce": 2, "plan_exec
 
 def compare_pipelines(candidates: Any, data: Any, opts: EvalOptions, scorers: list[Scorer], *,
                       alpha: float = 0.05, margin: float = DEFAULT_MARGIN,
-                      name: str | None = None, save: bool = True) -> Experiment:
+                      name: str | None = None, save: bool = True,
+                      repeats: int | None = None) -> Experiment:
     """Every candidate on the same rows with the same scorers, ``max_usd`` shared (see
-    :func:`orchnb.compare`); the experiment is saved unless ``save=False``."""
+    :func:`orchnb.compare`); the experiment is saved unless ``save=False``. With ``repeats``
+    each candidate runs that many times and is reported by its rows' means over the repeats
+    (``exp.repeated[name]`` holds the repeats themselves)."""
     named = _modes(candidates, opts.batch)
     if opts.batch == "both":  # neither mode may answer the other from the response cache
         opts = opts.but(cache=False)
     df = load_rows(data, opts, opts.expected)
-    reports = run_each(named, opts, lambda label, pipe, o: evaluate_pipeline(
-        pipe[0], data, o.but(batch=pipe[1]), scorers, name=label, df=df),
-        lambda r: r.cost_usd + r.judge_usd)
+    repeated: dict[str, RepeatedScores] = {}
+
+    def one(label: str, candidate: tuple[Any, bool], o: EvalOptions) -> ScoreReport:
+        pipe, o = candidate[0], o.but(batch=candidate[1])
+        if repeats is None:
+            return evaluate_pipeline(pipe, data, o, scorers, name=label, df=df)
+        repeated[label] = evaluate_pipeline_repeats(pipe, data, repeats, o, scorers,
+                                                    name=label, df=df)
+        return repeated[label].merged()
+
+    reports = run_each(named, opts, one, lambda r: r.cost_usd + r.judge_usd)
     exp = Experiment(reports, alpha=alpha, margin=margin, name=name)
+    exp.repeated = repeated
     if save:
         exp.save()
     return exp
@@ -132,6 +145,11 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
         self.created = created or time.time()
         self.labels: Any = None
         """People's labels shown beside the candidates (:meth:`attach_labels`)."""
+        self.repeats = int(first.meta.get("repeats", 1))
+        """Runs of each candidate per row (``compare(..., repeats=N)``): scores are the rows'
+        means over them and verdicts resample rows with their repeats."""
+        self.repeated: dict[str, RepeatedScores] = {}
+        """Each candidate's repeats (per-row spread, flipping rows), when run in this kernel."""
         self._tests: dict[tuple[str, str, str], PairedResult] = {}
         self._verdicts: dict[tuple[str, str, str], Verdict] = {}
 
@@ -217,9 +235,10 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
         if key not in self._verdicts:
             ra, rb = self.reports[a], self.reports[b]
             self.test(a, b, scorer)  # the same rows, or a clear error
-            iv = paired_interval(ra.scores[scorer].to_numpy(dtype=float),
-                                 rb.scores[scorer].to_numpy(dtype=float), level=1 - self.alpha,
-                                 n_boot=max(ra.n_boot, 2000), seed=ra.seed)
+            iv = cluster_interval(ra.scores[scorer].to_numpy(dtype=float),
+                                  rb.scores[scorer].to_numpy(dtype=float), self.repeats,
+                                  level=1 - self.alpha, n_boot=max(ra.n_boot, 2000),
+                                  seed=ra.seed)
             self._verdicts[key] = decide(a, b, scorer, iv, margin=self.margin)
         return self._verdicts[key]
 

@@ -7,6 +7,8 @@ The interval is of the mean per-row difference A − B on the rows both scored:
   each cell of the 2×2 table), which keeps its coverage on small evals where the percentile
   bootstrap does not (20 identical rows give a bootstrap interval of [0, 0]);
 - other scores: the paired percentile bootstrap (rows resampled, both candidates together);
+  with repeats (``compare(..., repeats=N)``) each row's score is its mean over the repeats and
+  the rows are resampled with all their repeats (a cluster bootstrap);
   when every difference is equal, the interval is widened to what a 0/1 table with no
   discordant row would give, so a few identical rows never "prove" equality.
 
@@ -19,7 +21,7 @@ A large p-value is never read as "as good as".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ._metrics import bootstrap_means
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 BINARY_METHOD = "paired Wald interval, Agresti–Min adjusted"
 BOOTSTRAP_METHOD = "paired percentile bootstrap"
+CLUSTER_METHOD = "paired cluster bootstrap by row"
 DEFAULT_MARGIN = 2.0
 """Points (of a 0–1 score × 100) by which two candidates may differ and still be equivalent."""
 
@@ -88,6 +91,18 @@ def paired_interval(a: np.ndarray, b: np.ndarray, *, level: float = 0.95, n_boot
     tail = (1 - level) / 2
     lo, hi = np.quantile(bootstrap_means(d, max(n_boot, 200), seed), [tail, 1 - tail])
     return Interval(diff, float(lo), float(hi), sd, n, level, BOOTSTRAP_METHOD)
+
+
+def cluster_interval(a: np.ndarray, b: np.ndarray, repeats: int, *, level: float = 0.95,
+                     n_boot: int = 2000, seed: int = 0) -> Interval:
+    """The interval of mean(A − B) when ``a`` and ``b`` are each row's mean over ``repeats``
+    runs: the bootstrap resamples rows, each with all its repeats (a cluster bootstrap), never
+    row × repeat cells as if they were independent rows. Rows whose means are all 0 or 1
+    (nothing flipped) keep the 0/1 interval."""
+    iv = paired_interval(a, b, level=level, n_boot=n_boot, seed=seed)
+    if repeats <= 1 or iv.method == BINARY_METHOD:
+        return iv
+    return replace(iv, method=f"{CLUSTER_METHOD} ({repeats} repeats a row)")
 
 
 @dataclass(frozen=True)

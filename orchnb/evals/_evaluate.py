@@ -23,6 +23,7 @@ from ._pipeline_eval import evaluate_pipeline, resolve_scorers
 from ._repeats import (
     RepeatedReport,
     RepeatedScores,
+    check_repeats,
     evaluate_pipeline_repeats,
     evaluate_repeats,
     evaluate_router_repeats,
@@ -86,8 +87,8 @@ def evaluate(
         return evaluate_repeats(router, data, repeats, opts.but(label=label or "label"))
     many, members = _members(router)
     if many and repeats is not None:
-        raise SpecError("evaluate: repeats= takes one pipeline or router; evaluate each "
-                        "candidate with repeats=N, or compare them without")
+        raise SpecError("evaluate: repeats= takes one pipeline or router; compare "
+                        "pipelines with repeats by orchnb.compare([...], data, repeats=N)")
     if expected is None and scorers is None and all(map(is_router, members)):
         opts = opts.but(label=label or "label")
         if repeats is not None:
@@ -145,6 +146,7 @@ def compare(
     save: bool = True,
     executor: Any = None,
     batch: bool | str = False,
+    repeats: int | None = None,
 ) -> Experiment:
     """Evaluate several pipelines on the same rows with the same scorers; returns an
     :class:`Experiment`: quality per scorer with intervals, cost per 1,000 inputs, p50/p95
@@ -161,10 +163,11 @@ def compare(
     caps the total. The experiment is saved (``save=False`` not) and a re-run of an unchanged
     candidate is answered by the response cache. ``executor="ray"`` runs every candidate's
     rows on a Ray cluster (``orchnb[ray]``), with the same results as in the kernel.
-    ``batch=True`` runs every candidate in batch mode; ``batch="both"`` runs each candidate
-    live and in batch mode (``"NAME · live"``, ``"NAME · batch"``; one pipeline is enough,
-    and the response cache is bypassed so neither answers the other) to compare their cost and
-    latency. Other options as :func:`evaluate`.
+    ``batch=True`` runs every candidate in batch mode; ``batch="both"`` each one live and in
+    batch mode (``"NAME · live"`` / ``"NAME · batch"``, no response cache between them).
+    ``repeats=N`` runs each candidate N times (each repeat cached under its own key); rows
+    score their mean and verdicts come from a paired cluster bootstrap by row
+    (``exp.repeated[name]``: per-row spread, flipping rows). Other options as :func:`evaluate`.
 
     >>> exp = orchnb.compare([chain, router, agent], qa, expected="answer")   # doctest: +SKIP
     >>> exp.verdicts[["a", "b", "difference", "ci_low", "ci_high", "verdict"]]  # doctest: +SKIP
@@ -175,8 +178,10 @@ def compare(
                        progress=progress, cache=cache, budget=budget, max_usd=max_usd,
                        sample=sample, seed=seed, n_boot=n_boot, level=level, executor=executor,
                        batch=batch)
+    if repeats is not None:
+        check_repeats(repeats, "compare")
     return compare_pipelines(candidates, data, opts, resolve_scorers(scorers, expected),
-                             alpha=alpha, margin=margin, name=name, save=save)
+                             alpha=alpha, margin=margin, name=name, save=save, repeats=repeats)
 
 
 def compare_routers(

@@ -110,6 +110,8 @@ def report_html(r: EvalReport) -> str:
         f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Router eval · "
         f"{_e(r.name)}</b> · {plural(r.n, 'row')} · {mode}{sim}</div>",
         "".join(boxes),
+        (f"<div style='margin:4px 0'>Classifier method: {_e(r.method_choice.sentence)}</div>"
+         if r.method_choice is not None else ""),
         (f"<div style='color:#b31d28;margin:4px 0'>{plural(r.examples_in_data, 'row')} of the "
          f"data {'is' if r.examples_in_data == 1 else 'are'} among the classifier's own "
          f"examples: accuracy on them is flattering; evaluate on held-out rows.</div>"

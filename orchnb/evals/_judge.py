@@ -42,6 +42,20 @@ Answer to grade:
 Grade the answer against the rubric on a scale of 1 (fails it) to {scale} (fully meets it).
 Reply with JSON only: {{"reason": "<one sentence>", "score": <1-{scale}>}}"""
 
+TRAJECTORY = """You are grading how an AI agent worked: the tools it called, in order, with their
+arguments and results, and its final answer.
+
+Rubric: {rubric}
+
+Input:
+{input}
+{reference}
+Trajectory to grade:
+{output}
+
+Grade the trajectory against the rubric on a scale of 1 (fails it) to {scale} (fully meets it).
+Reply with JSON only: {{"reason": "<one sentence>", "score": <1-{scale}>}}"""
+
 PAIRWISE = """You are comparing two answers of AI systems to the same input.
 
 Rubric: {rubric}
@@ -68,7 +82,9 @@ class Judge:
     Give it to :func:`~orchnb.evaluate` or :func:`~orchnb.compare` as a scorer (pointwise: a
     column ``NAME`` with scores in [0, 1] and ``NAME_reason``), or to
     ``orchnb.compare(...).prefer(judge)`` (or :meth:`prefer` on two lists of outputs) for
-    pairwise A/B preferences, each row asked in both orders.
+    pairwise A/B preferences, each row asked in both orders. With ``trajectory=True`` it grades
+    each row's whole trajectory (every tool call, its arguments and result, then the final
+    answer) instead of the output alone.
 
     >>> j = judge("sim:echo", "The answer is polite and correct.")
     >>> j.name, j.scale
@@ -76,7 +92,8 @@ class Judge:
     """
 
     def __init__(self, model: Any, rubric: str, *, name: str = "judge", scale: int = 5,
-                 concurrency: int = 8, temperature: float | None = 0.0):
+                 concurrency: int = 8, temperature: float | None = 0.0,
+                 trajectory: bool = False):
         if not rubric or not str(rubric).strip():
             raise SpecError("judge: give a rubric, e.g. judge('openai:gpt-4o-mini', 'The answer "
                             "is correct and cites the order number')")
@@ -91,6 +108,10 @@ class Judge:
         self.concurrency = concurrency
         self.model_ = resolve_model(model)
         self.temperature = temperature
+        if not isinstance(trajectory, bool):
+            raise SpecError(f"judge: trajectory must be True or False, not {trajectory!r}")
+        self.trajectory = trajectory
+        self.template = TRAJECTORY if trajectory else POINTWISE
         # The pipeline only carries the judge's runs (its model is checked before a run).
         self.pipeline = Chain(f"judge:{name}", [FunctionStep(name, str)])
         self.pipeline.models = lambda: [self.model_]  # type: ignore[method-assign]
@@ -116,7 +137,7 @@ class Judge:
 
     def as_scorer(self) -> Scorer:
         return Scorer(self.name, _unused, needs_expected=False, binary=False, llm=True,
-                      judge=self)
+                      judge=self, reads="trajectory" if self.trajectory else "output")
 
     # -- pointwise ------------------------------------------------------------------------------
     def parse_score(self, text: str) -> float:
@@ -159,7 +180,7 @@ class Judge:
                 reasons[i] = "no output to grade (the row failed)"
                 return
             ref = _s(expected[i]) if expected is not None else ""
-            prompt = POINTWISE.format(rubric=self.rubric, input=_s(inputs[i]),
+            prompt = self.template.format(rubric=self.rubric, input=_s(inputs[i]),
                                       examples=examples_block(self.examples, self.scale),
                                       output=_s(outputs[i]), scale=self.scale,
                                       reference=f"\nReference answer:\n{ref}\n" if ref else "")
@@ -304,8 +325,10 @@ def _unused(output: Any, expected: Any, row: Any) -> float:
 
 
 def judge(model: Any, rubric: str, *, name: str = "judge", scale: int = 5,
-          concurrency: int = 8, temperature: float | None = 0.0) -> Judge:
-    """An LLM judge for :func:`~orchnb.evaluate` / :func:`~orchnb.compare`.
+          concurrency: int = 8, temperature: float | None = 0.0,
+          trajectory: bool = False) -> Judge:
+    """An LLM judge for :func:`~orchnb.evaluate` / :func:`~orchnb.compare` (``trajectory=True``:
+    it reads each row's tool calls and their results as well as the final answer).
 
     >>> j = judge("sim:echo", "Polite and correct")
     >>> report = orchnb.evaluate(chain, data, expected="answer",
@@ -313,4 +336,4 @@ def judge(model: Any, rubric: str, *, name: str = "judge", scale: int = 5,
     >>> report.scores[["judge", "judge_reason"]]                  # doctest: +SKIP
     """
     return Judge(model, rubric, name=name, scale=scale, concurrency=concurrency,
-                 temperature=temperature)
+                 temperature=temperature, trajectory=trajectory)

@@ -55,6 +55,8 @@ class EvalOptions:
     """The route that means "out of scope" (router evals): rows labelled with it are out of
     scope, rows sent to it abstained. None: no out-of-scope metrics (a default route is just a
     route)."""
+    cache_salt: str | None = None
+    """Keys this eval's cached answers apart (repeat k of a repeated eval: ``"repeat:k"``)."""
     executor: Any = None
     """None (in the kernel) or a RayExecutor; ``"ray"`` / ``"local"`` are turned into those."""
     batch: bool | str = False

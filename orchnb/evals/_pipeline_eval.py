@@ -19,6 +19,7 @@ from ._remote import PipelineRow
 from ._rows import load_rows, rows_run
 from ._scorers import Scorer, as_scorers
 from ._scores_report import ScoreReport
+from ._trajectory import render, row_trajectories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +47,7 @@ def evaluate_pipeline(pipe: Any, data: Any, opts: EvalOptions, scorers: list[Sco
     pipe = as_pipeline(pipe)
     if df is None:
         df = load_rows(data, opts, opts.expected)
+    _check_columns(scorers, df)
     label = name or pipe.name
     texts = df[opts.text].astype(str).tolist()
     wanted = df[opts.expected].tolist() if opts.expected is not None else [None] * len(texts)
@@ -59,14 +61,34 @@ def evaluate_pipeline(pipe: Any, data: Any, opts: EvalOptions, scorers: list[Sco
     wall = time.perf_counter() - started
     frame = _frame(df, texts, wanted, pipeline_columns(run, len(texts)), opts.text,
                    opts.expected)
+    trajectories = None
+    if any(s.reads == "trajectory" for s in scorers):
+        trajectories = row_trajectories(run, len(texts))
+        frame["tool_calls"] = pd_series([[{k: c[k] for k in ("name", "args", "status")}
+                                          for c in t] for t in trajectories], frame.index)
     judge_runs = score_frame(frame, scorers, texts, wanted, df, cache=opts.cache,
-                             progress=opts.progress)
+                             progress=opts.progress, trajectories=trajectories)
     meta = {"pattern": getattr(pipe, "pattern", "pipeline"), "text": opts.text,
             "expected": opts.expected, "concurrency": opts.concurrency,
             "simulated": bool(run.simulated), "run_id": run.id, "wall_s": wall,
             "batch": opts.batch is True}
     return ScoreReport(label, frame, scorers, meta=meta, run=run, judge_runs=judge_runs,
                        n_boot=opts.n_boot, level=opts.level, seed=opts.seed, pipeline=pipe)
+
+
+def pd_series(values: list[Any], index: Any) -> Any:
+    import pandas as pd
+
+    return pd.Series(values, index=index, dtype=object)
+
+
+def _check_columns(scorers: list[Scorer], df: pd.DataFrame) -> None:
+    for s in scorers:
+        missing = [c for c in s.columns if c not in df.columns]
+        if missing:
+            have = ", ".join(map(str, df.columns))
+            raise SpecError(f"evaluate: scorer {s.name!r} reads column {missing[0]!r}, which "
+                            f"the data does not have; its columns: {have}")
 
 
 def _stopped(e: BaseException, run: Run, label: str) -> Exception:
@@ -115,8 +137,9 @@ def _frame(df: pd.DataFrame, texts: list[str], wanted: list[Any], cols: dict[str
 
 def score_frame(frame: pd.DataFrame, scorers: list[Scorer], texts: list[str],
                 wanted: list[Any], df: pd.DataFrame, *, cache: bool | None,
-                progress: bool) -> list[Run]:
-    """Add a column per scorer to ``frame`` (failed rows score 0); returns the judges' runs."""
+                progress: bool, trajectories: list[list[Any]] | None = None) -> list[Run]:
+    """Add a column per scorer to ``frame`` (failed rows score 0), ``NAME_reason`` for judges
+    and ``NAME_diff`` for scorers that say what differs; returns the judges' runs."""
     import numpy as np
 
     failed = (frame["status"] != "ok").to_numpy()
@@ -124,21 +147,39 @@ def score_frame(frame: pd.DataFrame, scorers: list[Scorer], texts: list[str],
     records = df.to_dict("records")
     runs = []
     for sc in scorers:
+        seen = (outputs if sc.reads == "output" else trajectories or [[] for _ in outputs])
         if sc.judge is not None:
-            graded = [None if f else o for o, f in zip(outputs, failed)]
+            graded = [None if f else o if sc.reads == "output" else render(t, o)
+                      for o, t, f in zip(outputs, seen, failed)]
             scores, reasons, run = sc.judge.grade(
                 texts, graded, wanted if any(w is not None for w in wanted) else None,
                 cache=cache, progress=progress)
             runs.append(run)
             values = np.asarray(scores, dtype=float)
             frame[f"{sc.name}_reason"] = reasons
+        elif sc.diff is not None:
+            pairs = [(math.nan, None) if f else _diff(sc, v, r)
+                     for v, r, f in zip(seen, records, failed)]
+            values = np.array([p[0] for p in pairs], dtype=float)
+            frame[f"{sc.name}_diff"] = [None if f else p[1] for p, f in zip(pairs, failed)]
         else:
             values = np.array([math.nan if f else _score(sc, o, w, r)
-                               for o, w, r, f in zip(outputs, wanted, records, failed)],
+                               for o, w, r, f in zip(seen, wanted, records, failed)],
                               dtype=float)
         values[failed] = 0.0  # a row that failed fails every scorer
         frame[sc.name] = values
     return runs
+
+
+def _diff(sc: Scorer, value: Any, row: Any) -> tuple[float, str | None]:
+    try:
+        score, why = sc.diff(value, row)  # type: ignore[misc]
+    except SpecError:
+        raise
+    except Exception as e:
+        raise SpecError(f"scorer {sc.name!r} raised {type(e).__name__}: {e}; fix the "
+                        f"scorer (or its argument function)") from e
+    return float(score), why
 
 
 def _score(sc: Scorer, output: Any, expected: Any, row: Any) -> float:

@@ -20,6 +20,7 @@ from ..exceptions import SpecError
 from ._pipeline_eval import evaluate_pipeline
 from ._router_eval import evaluate_router
 from ._rows import load_rows
+from ._scores_report import ScoreReport
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from ._options import EvalOptions
     from ._report import EvalReport
     from ._scorers import Scorer
-    from ._scores_report import ScoreReport
 
 _HEADLINE = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "cost_per_1k")
 
@@ -70,7 +70,7 @@ def evaluate_repeats(make_router: Callable[[int], Any], data: Any, repeats: int,
                      opts: EvalOptions) -> RepeatedReport:
     """``make_router(seed)`` for ``repeats`` seeds from ``opts.seed``, each evaluated on the
     same rows (with the same bootstrap seed)."""
-    _check_repeats(repeats)
+    check_repeats(repeats)
     if not callable(make_router) or hasattr(make_router, "new_run"):
         raise SpecError("evaluate(..., repeats=N) takes a function seed -> router that draws "
                         "the router's examples, e.g. lambda seed: make_router(seed)")
@@ -162,6 +162,22 @@ class RepeatedScores:
                          "flipping": int((m.nunique(axis=1, dropna=False) > 1).sum())})
         return pd.DataFrame(rows, index=pd.Index(self.scorer_names, name="scorer"))
 
+    def merged(self) -> ScoreReport:
+        """One report of all the repeats: each scorer column is the row's mean over the
+        repeats (its bootstrap resamples rows with their repeats: a cluster bootstrap), the
+        money and call columns are what all the repeats paid and made; ``meta["repeats"]``."""
+        first = self.reports[0]
+        frame = first.scores.copy()
+        for s in self.scorer_names:
+            frame[s] = self.matrix(s).mean(axis=1)  # NaN repeats left out of a row's mean
+        for col in ("cost_usd", "calls", "cached_calls"):
+            frame[col] = sum(r.scores[col] for r in self.reports)
+        return ScoreReport(first.name, frame, first.scorers,
+                           meta={**first.meta, "repeats": self.repeats}, run=first.run,
+                           judge_runs=[j for r in self.reports for j in r.judge_runs],
+                           n_boot=first.n_boot, level=first.level, seed=first.seed,
+                           pipeline=first.pipeline)
+
     def __repr__(self) -> str:
         s = self.summary.loc[self.primary]
         return (f"<RepeatedScores {self.name!r}: {self.primary} {s['mean']:.3f} ± "
@@ -188,27 +204,33 @@ def _pass(m: pd.DataFrame, k: int, *, every: bool) -> float:
 
 
 def evaluate_pipeline_repeats(pipe: Any, data: Any, repeats: int, opts: EvalOptions,
-                              scorers: list[Scorer], name: str | None = None
-                              ) -> RepeatedScores:
-    """The pipeline eval ``repeats`` times. The first repeat may be answered by the response
-    cache (as a plain eval); the others bypass it, so each really calls the model."""
-    _check_repeats(repeats)
-    df = load_rows(data, opts, opts.expected)
-    reports = [evaluate_pipeline(pipe, data, opts if i == 0 else opts.but(cache=False), scorers,
-                                 name=name, df=df) for i in range(repeats)]
+                              scorers: list[Scorer], name: str | None = None,
+                              df: pd.DataFrame | None = None) -> RepeatedScores:
+    """The pipeline eval ``repeats`` times. Repeat k's chat calls are cached under keys of
+    their own (``cache_salt="repeat:k"``; repeat 0 shares a plain eval's), so each repeat
+    really calls the model the first time, and a re-run of the whole eval is all cache hits."""
+    check_repeats(repeats)
+    if df is None:
+        df = load_rows(data, opts, opts.expected)
+    reports = [evaluate_pipeline(pipe, data, salted(opts, i), scorers, name=name, df=df)
+               for i in range(repeats)]
     return RepeatedScores(reports)
+
+
+def salted(opts: EvalOptions, repeat: int) -> EvalOptions:
+    """The options of repeat number ``repeat`` (0: those of a plain eval)."""
+    return opts if repeat == 0 else opts.but(cache_salt=f"repeat:{repeat}")
 
 
 def evaluate_router_repeats(router: Any, data: Any, repeats: int, opts: EvalOptions
                             ) -> RepeatedReport:
-    """One router's eval ``repeats`` times (repeats after the first bypass the response cache,
-    so each calls the classifier again); ``table`` is indexed by repeat."""
-    _check_repeats(repeats)
-    return RepeatedReport([evaluate_router(router, data, opts if i == 0 else
-                                           opts.but(cache=False)) for i in range(repeats)],
-                          list(range(repeats)), kind="repeats")
+    """One router's eval ``repeats`` times (each repeat's classifier calls cached under keys
+    of their own, as for a pipeline); ``table`` is indexed by repeat."""
+    check_repeats(repeats)
+    return RepeatedReport([evaluate_router(router, data, salted(opts, i))
+                           for i in range(repeats)], list(range(repeats)), kind="repeats")
 
 
-def _check_repeats(repeats: Any) -> None:
+def check_repeats(repeats: Any, entry: str = "evaluate") -> None:
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise SpecError(f"evaluate: repeats must be a whole number >= 1, got {repeats!r}")
+        raise SpecError(f"{entry}: repeats must be a whole number >= 1, got {repeats!r}")

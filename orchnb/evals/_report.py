@@ -380,6 +380,12 @@ class EvalReport(RowTotals, RouteMoney, OutOfScope, Exportable):
         for fig in self.charts():
             display(fig)
 
+    @property
+    def method_choice(self) -> Any:
+        """How an embedding classifier with ``method="auto"`` chose its method (which won, by
+        how much, on cross-validation over its examples); None for other classifiers."""
+        return getattr(getattr(self.router, "classifier", None), "choice", None)
+
     # -- display ----------------------------------------------------------------------------------
     def __repr__(self) -> str:
         lo, hi = self.accuracy_ci

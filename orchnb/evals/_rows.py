@@ -104,7 +104,7 @@ def rows_run(owner: Any, row: RouterRow | PipelineRow, texts: list[str], opts: E
     owner.check_models()  # every model of the pipeline callable: before paying for anything
     return owner.new_run(plural(len(texts), "row"), body=body, name=f"eval:{name}",
                          pattern="eval", cache=opts.cache, budget=opts.capped_budget(),
-                         progress=opts.progress)
+                         progress=opts.progress, cache_salt=opts.cache_salt)
 
 
 def run_each(named: Mapping[str, Any], opts: EvalOptions,

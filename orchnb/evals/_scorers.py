@@ -34,7 +34,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..exceptions import SpecError
@@ -59,6 +59,13 @@ class Scorer:
     llm: bool = False
     judge: Any = None
     """The :class:`~orchnb.evals.Judge` behind an LLM scorer."""
+    reads: str = "output"
+    """What ``fn`` gets as its first argument: the row's ``"output"``, or its
+    ``"trajectory"`` (the row's tool calls, see ``orchnb.trajectory``)."""
+    columns: tuple[str, ...] = ()
+    """Data columns the scorer reads from the row (checked before the eval runs)."""
+    diff: Callable[[Any, Mapping[str, Any]], tuple[float, str | None]] | None = None
+    """``diff(value, row) -> (score, why)``: a score with what went wrong (``NAME_diff``)."""
 
     def __call__(self, output: Any, expected: Any, row: Mapping[str, Any]) -> float:
         return self.fn(output, expected, row)
@@ -267,7 +274,7 @@ def as_scorers(specs: Any) -> list[Scorer]:
         while name in seen:
             name, i = f"{sc.name}#{i}", i + 1
         if name != sc.name:
-            sc = Scorer(name, sc.fn, sc.needs_expected, sc.binary, sc.llm, sc.judge)
+            sc = replace(sc, name=name)
         seen.add(name)
         out.append(sc)
     return out

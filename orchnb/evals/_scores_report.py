@@ -150,7 +150,8 @@ class ScoreReport(RowTotals, Exportable):
 
     @property
     def failures(self) -> pd.DataFrame:
-        """Rows that errored, or scored below ``pass_mark`` on some scorer."""
+        """Rows that errored, or scored below ``pass_mark`` on some scorer (with each
+        scorer's ``NAME_diff`` / ``NAME_reason``: what differed, what the judge said)."""
         bad = self.scores["status"] != "ok"
         for name in self.scorer_names:
             bad = bad | (self.scores[name] < self.pass_mark)
@@ -357,10 +358,14 @@ class ScoreReport(RowTotals, Exportable):
         ]
         sim = " · simulated models" if self.simulated else ""
         fails = self.failures
-        cols = [c for c in ("input", "expected", "output", *self.scorer_names, "error")
+        said = [f"{n}_{k}" for n in self.scorer_names for k in ("diff", "reason")]
+        cols = [c for c in ("input", "expected", "output", *self.scorer_names, *said, "error")
                 if c in fails.columns]
-        shown = fails[cols].head(10).map(
-            lambda v: v[:80] + "…" if isinstance(v, str) and len(v) > 80 else v)
+        shown = fails[cols].head(10).copy()
+        for c in cols:  # a diff or a reason is the point of the row: it may run longer
+            cut = 300 if c in said else 80
+            shown[c] = shown[c].map(
+                lambda v, cut=cut: v[:cut] + "…" if isinstance(v, str) and len(v) > cut else v)
         table = shown.to_html(escape=True, na_rep="")
         return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'><b>Eval · "
                 f"{e(self.name)}</b> ({e(self.pattern)}, {plural(self.n, 'row')}{sim})</div>"

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 from ..engine import RunContext, check_number
 from ..exceptions import SpecError
 from ..models import Embedder, Model, resolve_embedder
+from ._classify_cv import ORDER, MethodChoice, choose_method
 from ._labels import normalize, parse_confidence, parse_label
 from ._step import Step, Vars, check_name
 from ._template import Prompt
@@ -110,11 +111,6 @@ class LLMClassifier(Step):
 METHODS = ("nearest", "centroid", "knn", "linear", "hybrid")
 """How an :class:`EmbeddingClassifier` turns example embeddings into a label."""
 
-LINEAR_MIN_EXAMPLES = 5
-"""``method="auto"`` picks ``"hybrid"`` when every route has at least this many examples
-(and scikit-learn is installed); with fewer it picks the nearest example. Measured on
-Banking77 with MiniLM, 10 examples per intent (benchmarks/bench_eval_fewshot.py): nearest
-example 82.3%, centroid 80.9%, linear head 85.1%, hybrid 85.8% (means over example draws)."""
 HYBRID_WEIGHT = 0.5
 """How much the nearest-example vote counts against the linear head in ``"hybrid"``."""
 HYBRID_TEMPERATURE = 0.05
@@ -137,8 +133,12 @@ class EmbeddingClassifier:
       embeddings (regularisation ``C``);
     - ``"hybrid"``: the linear head's probabilities times a softmax vote of each route's
       nearest example (log-linear, weight 0.5);
-    - ``"auto"`` (default): ``"hybrid"`` when every route has at least 5 examples and
-      scikit-learn is installed, else ``"nearest"`` (the most accurate in our measurements).
+    - ``"auto"`` (default): the method with the best cross-validated accuracy on the
+      examples themselves (stratified k-fold, k ≤ 5; ties to the simpler method; linear and
+      hybrid only with scikit-learn), chosen when the examples are first embedded;
+      :attr:`choice` says which won and by how much. With a single example in some route
+      nothing can be held out, and it is ``"nearest"``. No fixed preference: on Banking77
+      the hybrid led, on CLINC150 the linear head (benchmarks/results/fewshot.md).
 
     Abstains (the router then takes its default route) when the input's ``score`` is below
     ``threshold``: the best route's probability for ``"linear"`` / ``"hybrid"``, else its
@@ -187,10 +187,16 @@ class EmbeddingClassifier:
         except SpecError as e:
             raise type(e)(e.message, key="embed") from None
         self.threshold = threshold
-        if method == "auto":
-            fewest = min(len(v) for v in self.examples.values())
-            method = ("hybrid" if fewest >= LINEAR_MIN_EXAMPLES and len(self.examples) > 1
-                      and _has_sklearn() else "nearest")
+        self.choice: MethodChoice | None = None
+        """How ``method="auto"`` chose (cross-validated accuracy of each method on the
+        examples); None until the examples are embedded, and for a named method."""
+        if method == "auto" and (min(len(v) for v in self.examples.values()) < 2
+                                 or len(self.examples) < 2):
+            method = "nearest"  # nothing to hold out: decided now, said in ``choice``
+            self.choice = MethodChoice(
+                "nearest", examples=sum(map(len, self.examples.values())),
+                reason="too few examples to cross-validate (a route needs 2), so the nearest "
+                       "example")
         elif method in ("linear", "hybrid") and not _has_sklearn():
             raise SpecError(f"method={method!r} needs scikit-learn: pip install "
                             "'orchnb[embeddings]'", key="method")
@@ -211,6 +217,10 @@ class EmbeddingClassifier:
         """Set the example embeddings (in ``examples`` order) and train the method's model."""
         import numpy as np
 
+        if self.method == "auto":
+            methods = ORDER if _has_sklearn() else ORDER[:3]
+            self.choice = choose_method(self, vectors, methods)
+            self.method = self.choice.method
         x = np.asarray(vectors, dtype=float)
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         norms[norms == 0] = 1.0

@@ -191,6 +191,17 @@ def test_response_cache_answers_repeats_and_reports_savings():
     assert not third.trace.df[third.trace.df.kind == "model"].cached.any()
 
 
+def test_a_cache_salt_keys_chat_calls_apart_and_each_salt_is_cached():
+    SimModel("salted", default="answer").register()
+    pipe = two_step_chain("sim:salted")
+    cached = []
+    for salt in (None, "repeat:1", "repeat:1", None, "repeat:2"):
+        run = pipe.new_run("same", cache_salt=salt)
+        run.run_sync()
+        cached.append(bool(run.trace.df.query("kind == 'model'").cached.all()))
+    assert cached == [False, False, True, True, False]
+
+
 def test_unknown_price_is_nan_and_counted_not_zero():
     from orchnb.models import Usage, cost_usd
 

@@ -42,13 +42,56 @@ def _vectors(texts):
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
-def test_auto_method_picks_hybrid_with_enough_examples_else_nearest(tickets):
-    examples, _ = _split(tickets)
-    assert EmbeddingClassifier(examples).method == "hybrid"
-    three = {k: v[:3] for k, v in examples.items()}
-    assert EmbeddingClassifier(three).method == "nearest"
+def test_auto_method_is_chosen_by_cross_validation_on_the_examples(tickets):
+    from orchnb.patterns._classify_cv import folds_of
+
+    examples, test = _split(tickets)
+    router = _router(examples)
+    clf = router.classifier
+    assert clf.method == "auto" and clf.choice is None  # decided when the examples are embedded
+    report = evaluate(router, test, progress=False, n_boot=0)
+    choice = clf.choice
+    assert clf.method == choice.method == max(choice.accuracy, key=choice.accuracy.get)
+    assert set(choice.accuracy) == {"nearest", "centroid", "knn", "linear", "hybrid"}
+    assert choice.folds == 5 and choice.examples == 30
+    # The held-out accuracies, recomputed by hand on the same folds: the nearest example and
+    # scikit-learn's logistic regression.
+    x = _vectors([t for v in examples.values() for t in v])
+    y = np.array([j for j, v in enumerate(examples.values()) for _ in v])
+    fold = folds_of(y, 5)
+    near = lin = 0
+    for f in range(5):
+        tr, te = fold != f, fold == f
+        sims = x[te] @ x[tr].T
+        near += np.sum(y[tr][sims.argmax(axis=1)] == y[te])
+        head = LogisticRegression(C=10.0, max_iter=2000).fit(x[tr], y[tr])
+        lin += np.sum(head.predict(x[te]) == y[te])
+    assert choice.accuracy["nearest"] == pytest.approx(near / 30)
+    assert choice.accuracy["linear"] == pytest.approx(lin / 30)
+    assert f"{choice.method} chosen by 5-fold cross-validation on 30 examples" in choice.sentence
+    assert report.method_choice is choice and "Classifier method: " in report._repr_html_()
     with pytest.raises(orchnb.SpecError, match="unknown method 'svm'"):
         EmbeddingClassifier(examples, method="svm")
+
+
+def test_auto_has_no_fixed_preference_ties_go_simple_and_one_example_is_nearest():
+    one = EmbeddingClassifier({"a": ["x"], "b": ["y", "z"]})
+    assert one.method == "nearest" and "too few examples" in one.choice.sentence
+    # Two tight, far-apart clusters: every method is right on every held-out example, and
+    # the tie goes to the simplest.
+    rng = np.random.default_rng(1)
+    blobs = np.vstack([rng.normal([5, 0, 0], 0.1, (6, 3)), rng.normal([0, 5, 0], 0.1, (6, 3))])
+    clf = EmbeddingClassifier({"a": [f"a{i}" for i in range(6)], "b": [f"b{i}" for i in range(6)]})
+    clf.fit(blobs)
+    assert clf.method == "nearest" and set(clf.choice.accuracy.values()) == {1.0}
+    # A route whose examples sit in two far groups, one of them between the other route's
+    # examples: the centroid is pulled between them, the nearest example and the head are not.
+    far = np.vstack([rng.normal([5, 0, 0], 0.1, (6, 3)), rng.normal([0, 0, 5], 0.1, (6, 3)),
+                     rng.normal([0, 5, 0], 0.1, (6, 3))])
+    split = EmbeddingClassifier({"a": [f"a{i}" for i in range(12)],
+                                 "b": [f"b{i}" for i in range(6)]})
+    split.fit(far)
+    assert split.choice.accuracy["nearest"] == 1.0 and split.method != "hybrid"
 
 
 def test_linear_and_centroid_and_nearest_match_sklearn_and_numpy(tickets):

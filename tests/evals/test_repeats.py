@@ -78,3 +78,72 @@ def test_router_repeats_and_the_factory_form_keep_their_meaning(small, make_rout
     assert math.isnan(RepeatedScores([rep_s := orchnb.evaluate(  # noqa: F841
         orchnb.Chain("one", [orchnb.FunctionStep("s", lambda x: "a")]), ROWS,
         expected="answer", progress=False, n_boot=0)]).between_run_sd())
+
+
+def test_a_rerun_of_a_repeated_eval_is_all_cache_hits_and_each_repeat_keeps_its_answers():
+    chain, calls = _flaky("rep-rerun")
+    first = orchnb.evaluate(chain, ROWS, expected="answer", repeats=3, progress=False, n_boot=0)
+    assert calls["n"] == 3 * 6
+    again = orchnb.evaluate(chain, ROWS, expected="answer", repeats=3, progress=False, n_boot=0)
+    assert calls["n"] == 3 * 6  # nothing paid twice
+    assert [r.cached_calls for r in again.reports] == [6, 6, 6]
+    # Repeat k answers from repeat k's cache: the flipping rows still flip, the same way.
+    assert again.matrix().equals(first.matrix()) and list(again.flipping.index) == [4, 5]
+    more = orchnb.evaluate(chain, ROWS, expected="answer", repeats=4, progress=False, n_boot=0)
+    assert calls["n"] == 4 * 6 and more.reports[3].cached_calls == 0  # only repeat 3 is new
+
+
+def test_repeats_send_the_steps_temperature_and_another_temperature_is_another_call():
+    seen = []
+
+    def answer(request):
+        seen.append(request.temperature)
+        return "a"
+
+    orchnb.SimModel("rep-temp", fn=answer).register()
+
+    def chain(t):
+        return orchnb.Chain("warm", [orchnb.Step("s", "sim:rep-temp", "{{ input }}",
+                                                 temperature=t)])
+
+    orchnb.evaluate(chain(0.7), ROWS, expected="answer", repeats=2, progress=False, n_boot=0)
+    assert seen == [0.7] * 12
+    orchnb.evaluate(chain(0.2), ROWS, expected="answer", repeats=2, progress=False, n_boot=0)
+    assert seen[12:] == [0.2] * 12  # not answered from the 0.7 calls' cache
+
+
+def test_cache_salt_is_text_and_router_repeats_are_cached_per_repeat(small, make_router):
+    from orchnb.engine import RunOptions
+
+    with pytest.raises(orchnb.SpecError, match="cache_salt must be text"):
+        RunOptions(cache_salt=3)
+    router = make_router("rep-router", "rep-kw")
+    orchnb.evaluate(router, small, repeats=2, progress=False, n_boot=0)
+    again = orchnb.evaluate(router, small, repeats=2, progress=False, n_boot=0)
+    assert [r.cached_calls for r in again.reports] == [len(small)] * 2
+
+
+def test_compare_with_repeats_decides_by_a_cluster_bootstrap_over_rows():
+    import numpy as np
+
+    from orchnb.evals._decide import cluster_interval, paired_interval
+
+    flaky, calls = _flaky("rep-cmp")
+    steady = orchnb.Chain("steady", [orchnb.FunctionStep("say", lambda x: "a")])
+    exp = orchnb.compare({"flaky": flaky, "steady": steady}, ROWS, expected="answer",
+                         repeats=4, save=False, progress=False, n_boot=200)
+    assert calls["n"] == 4 * 6 and exp.repeats == 4
+    assert list(exp.repeated["flaky"].flipping.index) == [4, 5]
+    means = exp.reports["flaky"].scores["exact"].tolist()
+    assert means == [1, 1, 0, 0, 0.5, 0.5]  # each row's mean over its 4 repeats
+    v = exp.verdicts.iloc[0]
+    assert v["rows"] == 6 and "cluster bootstrap by row (4 repeats a row)" in v["test"]
+    iv = cluster_interval(np.array(means), np.ones(6), 4, level=0.95, n_boot=2000)
+    assert (v["ci_low"], v["ci_high"]) == pytest.approx((iv.low * 100, iv.high * 100))
+    # Resampling the 24 row × repeat cells as if independent would claim a narrower interval.
+    cells = exp.repeated["flaky"].matrix().to_numpy().ravel()
+    naive = paired_interval(cells, np.ones(cells.size), level=0.95)
+    assert iv.high - iv.low > naive.high - naive.low
+    assert "by paired cluster bootstrap by row" in exp.decision
+    with pytest.raises(orchnb.SpecError, match="compare: repeats must be a whole number"):
+        orchnb.compare([flaky, steady], ROWS, expected="answer", repeats=0, save=False)
