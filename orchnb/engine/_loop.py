@@ -68,48 +68,14 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(coro, engine_loop())
 
 
-class _InlineTask:
-    """Stands for a run's task while it runs inline (``asyncio.current_task()``, and with it
-    ``asyncio.timeout``, needs one); once the run waits, it forwards to the real task."""
-
-    __slots__ = ("_cancels", "real")
-
-    def __init__(self) -> None:
-        self.real: asyncio.Task[Any] | None = None
-        self._cancels = 0
-
-    def cancel(self, msg: Any = None) -> bool:
-        if self.real is not None:
-            return self.real.cancel(msg)
-        self._cancels += 1
-        return True
-
-    def cancelling(self) -> int:
-        return self.real.cancelling() if self.real is not None else self._cancels
-
-    def uncancel(self) -> int:
-        if self.real is not None:
-            return self.real.uncancel()
-        self._cancels = max(0, self._cancels - 1)
-        return self._cancels
-
-    def done(self) -> bool:
-        return self.real is not None and self.real.done()
-
-    def handed_over(self, real: asyncio.Task[Any]) -> None:
-        self.real = real
-        if self._cancels:
-            real.cancel()
-
-
 class _Continued:
     """The rest of a coroutine that was stepped inline, as an awaitable a task can drive:
     it first yields what the coroutine was waiting on when it was handed over."""
 
     __slots__ = ("coro", "first")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any):
-        self.coro, self.first = coro, first
+    def __init__(self, coro: Coroutine[Any, Any, Any]):
+        self.coro, self.first = coro, None
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro, value = self.coro, self.first
@@ -136,35 +102,50 @@ async def _rest(continued: _Continued) -> Any:
 
 
 def run_on_thread_loop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop,
-                       on_task: Callable[[asyncio.Task[Any] | _InlineTask], None]) -> None:
-    """Run ``coro`` to its end on this thread (no loop running here). It is stepped inline,
-    as ``loop``'s current task, until it first waits on something (a timer, I/O, another
-    task): a run that never waits (sim models, cache hits, Python steps) pays no event-loop
-    round trip. From its first wait it goes on as a task of ``loop``. ``on_task`` is told the
-    task (inline, then the real one) so that a cancellation can reach it."""
+                       on_task: Callable[[asyncio.Task[Any] | None], None]) -> None:
+    """Run ``coro`` to its end on this thread (no loop is running here).
+
+    Its task is made at once (``asyncio.current_task()``, ``asyncio.timeout`` and anyio see a
+    real one), but the task's first step is held back: the coroutine is stepped inline, as
+    that task, until it first waits on something (a timer, I/O, another task). A run that
+    never waits (sim models, cache hits, Python steps) so pays no event-loop round trip; one
+    that does goes on as that task on ``loop`` (what Python 3.12's eager tasks do).
+    """
     ctx = contextvars.copy_context()
-    inline = _InlineTask()
-    on_task(inline)
-    events._set_running_loop(loop)
-    tasks._enter_task(loop, inline)
+    continued = _Continued(coro)
+    rest = _rest(continued)
+    held: list[tuple[Any, tuple[Any, ...], Any]] = []
+    # The loop is this thread's own (thread_loop): its call_soon is shadowed just while the
+    # task is made, to keep the task's first step.
+    loop.call_soon = lambda cb, *args, context=None: held.append(  # type: ignore[method-assign]
+        (cb, args, context))
     try:
-        first = ctx.run(coro.send, None)
-    except StopIteration:
-        first = _FINISHED
-    except BaseException:
-        coro.close()
-        raise
+        task = loop.create_task(rest, context=ctx)
     finally:
-        tasks._leave_task(loop, inline)
+        del loop.call_soon
+    on_task(task)
+    events._set_running_loop(loop)
+    tasks._enter_task(loop, task)
+    try:
+        continued.first = ctx.run(coro.send, None)
+    except BaseException as e:
+        task._log_destroy_pending = False  # type: ignore[attr-defined]  (never to run)
+        rest.close()
+        if not isinstance(e, StopIteration):
+            coro.close()
+            raise
+        finished = True
+    else:
+        finished = False
+    finally:
+        tasks._leave_task(loop, task)
         events._set_running_loop(None)
-    if first is _FINISHED:
+    if finished:
+        on_task(None)  # the held-back task never runs: no one is to keep it
+        del task
         if getattr(loop, "_ready", None):  # callbacks the run scheduled get their turn
             loop.run_until_complete(asyncio.sleep(0))
         return
-    task = loop.create_task(_rest(_Continued(coro, first)), context=ctx)
-    inline.handed_over(task)
-    on_task(task)
+    for cb, args, context in held:
+        loop.call_soon(cb, *args, context=context)
     loop.run_until_complete(task)
-
-
-_FINISHED = object()

@@ -129,7 +129,7 @@ class Run(Stepping, Streaming):
                 run_on_thread_loop(self._execute(), loop, self._set_task)
             except KeyboardInterrupt:
                 task = self._task
-                if isinstance(task, asyncio.Task) and not task.done():
+                if task is not None and not task.done():
                     task.cancel()
                     loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
                 self._mark_interrupted()
