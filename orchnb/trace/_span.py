@@ -106,8 +106,7 @@ class Span:
         meta = row[_META]
         if meta is None or isinstance(meta, str):
             return row
-        return (*row[:_META], json.dumps(meta, default=str, ensure_ascii=False),
-                *row[_META + 1:])
+        return (*row[:_META], _meta_json(meta), *row[_META + 1:])
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Span))
@@ -126,6 +125,9 @@ def _row_reader() -> Any:
 
 
 _row = _row_reader()
+# json.dumps(meta, default=str, ensure_ascii=False) builds an encoder per call; this one is
+# built once (the same text).
+_meta_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
 _META = COLUMNS.index("meta")
 
 MAX_TEXT = 20_000
