@@ -29,6 +29,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "traces": ("benchmarks._scenarios_traces", "traces"),
     "router_eval": ("benchmarks._scenarios_eval", "router_eval"),
     "local_embedding_eval": ("benchmarks._scenarios_eval", "local_embedding_eval"),
+    "callgrind": ("benchmarks.callgrind", "scenarios"),
 }
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 _CLEAN_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
@@ -48,6 +49,7 @@ def expected(quick: bool) -> dict[str, list[str]]:
         "traces": ["traces_20000"] if quick else ["traces_100000", "traces_1000000"],
         "router_eval": ["router_eval"],
         "local_embedding_eval": ["local_embedding_eval"],
+        "callgrind": ["callgrind"],
     }
 
 
@@ -230,7 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(markdown(report))
     print(f"\nwrote {args.out} and {args.out.with_suffix('.md')} "
           f"({report['duration_s']:.0f}s)", file=sys.stderr)
-    return 1 if any(sc.get("error") for sc in scenarios) else 0
+    # Instruction counts do not move with the machine's load: a regression there fails the run.
+    regressed = [t for t in report["targets"] if t["scenario"] == "callgrind" and t["met"] is False]
+    for t in regressed:
+        print(f"REGRESSION (callgrind): {t['target']}: {t['value']:.4f} > {t['limit']:.4f}",
+              file=sys.stderr)
+    return 1 if regressed or any(sc.get("error") for sc in scenarios) else 0
 
 
 if __name__ == "__main__":

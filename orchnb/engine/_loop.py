@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
-from collections.abc import Callable, Coroutine
+from asyncio import events, tasks
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from ..tools import background_loop
@@ -64,3 +66,86 @@ def wait_future(fut: concurrent.futures.Future[T], on_interrupt: Callable[[], No
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     """Schedule a coroutine on the engine loop from any thread."""
     return asyncio.run_coroutine_threadsafe(coro, engine_loop())
+
+
+class _Continued:
+    """The rest of a coroutine that was stepped inline, as an awaitable a task can drive:
+    it first yields what the coroutine was waiting on when it was handed over."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]):
+        self.coro, self.first = coro, None
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, value = self.coro, self.first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:  # the task throws in (a cancellation)
+                try:
+                    value = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _rest(continued: _Continued) -> Any:
+    return await continued
+
+
+def run_on_thread_loop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop,
+                       on_task: Callable[[asyncio.Task[Any] | None], None]) -> None:
+    """Run ``coro`` to its end on this thread (no loop is running here).
+
+    Its task is made at once (``asyncio.current_task()``, ``asyncio.timeout`` and anyio see a
+    real one), but the task's first step is held back: the coroutine is stepped inline, as
+    that task, until it first waits on something (a timer, I/O, another task). A run that
+    never waits (sim models, cache hits, Python steps) so pays no event-loop round trip; one
+    that does goes on as that task on ``loop`` (what Python 3.12's eager tasks do).
+    """
+    ctx = contextvars.copy_context()
+    continued = _Continued(coro)
+    rest = _rest(continued)
+    held: list[tuple[Any, tuple[Any, ...], Any]] = []
+    # The loop is this thread's own (thread_loop): its call_soon is shadowed just while the
+    # task is made, to keep the task's first step.
+    loop.call_soon = lambda cb, *args, context=None: held.append(  # type: ignore[method-assign]
+        (cb, args, context))
+    try:
+        task = loop.create_task(rest, context=ctx)
+    finally:
+        del loop.call_soon
+    on_task(task)
+    events._set_running_loop(loop)
+    tasks._enter_task(loop, task)
+    try:
+        continued.first = ctx.run(coro.send, None)
+    except BaseException as e:
+        task._log_destroy_pending = False  # type: ignore[attr-defined]  (never to run)
+        rest.close()
+        if not isinstance(e, StopIteration):
+            coro.close()
+            raise
+        finished = True
+    else:
+        finished = False
+    finally:
+        tasks._leave_task(loop, task)
+        events._set_running_loop(None)
+    if finished:
+        on_task(None)  # the held-back task never runs: no one is to keep it
+        del task
+        if getattr(loop, "_ready", None):  # callbacks the run scheduled get their turn
+            loop.run_until_complete(asyncio.sleep(0))
+        return
+    for cb, args, context in held:
+        loop.call_soon(cb, *args, context=context)
+    loop.run_until_complete(task)

@@ -20,7 +20,7 @@ from ._context import RunContext, total_cost
 from ._display import plural, run_html, run_money
 from ._forking import Rebuild, prepare_fork, replay_run
 from ._gate import Boundary, Gate
-from ._loop import engine_loop, in_running_loop, thread_loop, wait_future
+from ._loop import engine_loop, in_running_loop, run_on_thread_loop, thread_loop, wait_future
 from ._stepping import Stepping
 from ._stream import ChunkStream, StreamChunk, Streaming
 from ._subscribers import bus_for
@@ -110,6 +110,9 @@ class Run(Stepping, Streaming):
                 self._gate.finish()
             self._done.set()
 
+    def _set_task(self, task: Any) -> None:
+        self._task = task
+
     def finish(self, status: str, output: Any, error: BaseException | None) -> None:
         """Called by the engine as the run ends (before its last events are published)."""
         self.status, self.output, self.error = status, output, error
@@ -119,12 +122,14 @@ class Run(Stepping, Streaming):
     def run_sync(self) -> Run:
         """Run to the end from synchronous code (works inside Jupyter's running loop)."""
         if not in_running_loop():
+            # Stepped inline until it first waits: a run that never does (sim models, cache
+            # hits) costs no event-loop round trip; one that does goes on as a loop task.
             loop = thread_loop()
-            task = loop.create_task(self._execute())
             try:
-                loop.run_until_complete(task)
+                run_on_thread_loop(self._execute(), loop, self._set_task)
             except KeyboardInterrupt:
-                if not task.done():
+                task = self._task
+                if task is not None and not task.done():
                     task.cancel()
                     loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
                 self._mark_interrupted()

@@ -52,26 +52,41 @@ class _StoreWriter:
         self.write(span)
 
 
+class _RecordAndStore(_StoreWriter):
+    """The recorder and the store writer bound into one listener (a persisted run's two
+    engine listeners: one call per event instead of two)."""
+
+    __slots__ = ()
+
+    def on_span_start(self, *, span: Any, run: Run) -> None:
+        run._open[span.span_id] = span
+        if span.kind == "run":
+            _StoreWriter.on_span_start(self, span=span, run=run)
+
+    def on_span_end(self, *, span: Any, run: Run) -> None:
+        run._open.pop(span.span_id, None)
+        run.trace.spans.append(span)
+        self.write(span)
+
+
 _RECORDER = Subscription(_Recorder(), trusted=True)
 _BARS = Subscription(ProgressBars(), trusted=True)
 _WRITERS: dict[int, tuple[Any, Subscription]] = {}
 _BUSES: dict[tuple[int, ...], EventBus] = {}
 
 
-def _store_subscription() -> Subscription:
+def _recorder_and_store() -> Subscription:
     store = get_store()
     hit = _WRITERS.get(id(store))
     if hit is None or hit[0] is not store:
-        hit = _WRITERS[id(store)] = (store, Subscription(_StoreWriter(store), trusted=True))
+        hit = _WRITERS[id(store)] = (store, Subscription(_RecordAndStore(store), trusted=True))
     return hit[1]
 
 
 def bus_for(options: RunOptions, extra: Sequence[Any]) -> EventBus:
     """The event bus of a run with ``options`` and its own listeners ``extra`` (buses without
     run-own listeners are shared: building one per run would cost more than the run)."""
-    subs = [_RECORDER]
-    if options.persist:
-        subs.append(_store_subscription())
+    subs = [_recorder_and_store() if options.persist else _RECORDER]
     if options.progress:
         subs.append(_BARS)
     subs += global_subscriptions()

@@ -25,9 +25,11 @@ from ._fork import rebuild_run
 from ._preview import preview
 from ._step import (  # the leaves, re-exported for the patterns
     Body,
+    Edits,
     FunctionStep,
     Node,
     Step,
+    Tracked,
     Vars,
     _check_memory_use,
     as_node,
@@ -40,7 +42,7 @@ __all__ = ["Body", "FunctionStep", "Node", "Pipeline", "Step", "Vars", "_check_m
            "as_node", "check_name", "model_of"]
 
 
-class Pipeline:
+class Pipeline(Tracked):
     """The base of the six patterns. Call it to run, ``start`` it to step through it.
 
     >>> chain = Chain("hello", [Step("greet", "sim:echo", "Hello {{ input }}")])  # doctest: +SKIP
@@ -61,7 +63,7 @@ class Pipeline:
                            "retry": retry, "persist": persist, "stream": stream,
                            "service_tier": service_tier}
         try:  # bad options fail here, where they are written, not at the first run
-            self.options  # noqa: B018
+            defaults().merged(**self._overrides)
         except SpecError as e:
             raise SpecError(f"{type(self).__name__.lower()} '{name}': {e}") from None
         self.runs: list[Run] = []
@@ -70,7 +72,9 @@ class Pipeline:
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to Ray workers without its past runs (they hold threads and loops).
-        return {**self.__dict__, "runs": []}
+        state = {**self.__dict__, "runs": []}
+        state.pop("_resolution", None)  # ids and counts of this process
+        return state
 
     async def _run(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
         """The pattern's control flow. Subclasses implement this and nothing else."""
@@ -108,7 +112,23 @@ class Pipeline:
     @property
     def options(self) -> RunOptions:
         """The run options this pipeline's runs get (session defaults + its own settings)."""
-        return defaults().merged(**self._overrides)
+        return self._resolved()[1]
+
+    def _resolved(self) -> tuple[Any, RunOptions, list[Model], RunOptions]:
+        """``(key, options, models, defaults)``, resolved once and reused until the session defaults
+        change, an attribute of a pipeline or step is assigned (:class:`Edits`), or this
+        pipeline's children change (``pipe.steps.append(...)``)."""
+        base = defaults()
+        key = (Edits.count, id(base), *map(id, self.children()))
+        hit = self.__dict__.get("_resolution")
+        if hit is not None and hit[0] == key:
+            return hit
+        found: dict[tuple[int, str], Model] = {}
+        _collect_models(self, found, set())
+        # (base is kept so that its id is not reused while the key holds it)
+        hit = (key, base.merged(**self._overrides), list(found.values()), base)
+        self.__dict__["_resolution"] = hit  # not an edit
+        return hit
 
     def new_run(self, input: Any, *, body: Body | None = None, name: str | None = None,
                 pattern: str | None = None, hooks: Sequence[Any] = (), **options: Any) -> Run:
@@ -144,14 +164,12 @@ class Pipeline:
         >>> [m.id for m in Chain("c", [Step("a", "sim:echo", "x")]).models()]  # doctest: +SKIP
         ['sim:echo']
         """
-        found: dict[tuple[int, str], Model] = {}
-        _collect_models(self, found, set())
-        return list(found.values())
+        return list(self._resolved()[2])
 
     def check_models(self) -> None:
         """Fail before paying: every model of the pipeline must be callable (known name, key
         set). Runs call this as they start; it makes no call."""
-        preflight(self.models())
+        preflight(self._resolved()[2])
 
     def _new_run(self, input: Any, options: dict[str, Any], hooks: Sequence[Any] = ()) -> Run:
         self.check_models()

@@ -26,6 +26,23 @@ Vars = dict[str, Any]
 Body = Callable[[RunContext, Any], Awaitable[Any]]
 
 
+class Edits:
+    """How many attributes of pipelines and steps have been assigned so far: what a pipeline
+    resolves for its runs (its models, its options) is reused until the next assignment."""
+
+    count = 0
+
+
+class Tracked:
+    """A pipeline or step whose attribute assignments count as edits (see :class:`Edits`)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        Edits.count += 1
+
+
 class Node(Protocol):
     """Anything a pattern can hold: an LLM step, a Python step or another pattern."""
 
@@ -34,7 +51,7 @@ class Node(Protocol):
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any: ...
 
 
-class Step:
+class Step(Tracked):
     """An LLM step: a prompt template rendered and sent to a model.
 
     With ``memory=`` (an :class:`~orchnb.Memory` or its name), what the memory recalls for the
@@ -145,7 +162,7 @@ class Step:
         return f"Step({self.name!r}, {self.model.id!r})"
 
 
-class FunctionStep:
+class FunctionStep(Tracked):
     """A Python function as a step: ``fn(input)``; it may also take ``steps=`` / ``vars=``.
 
     >>> FunctionStep("upper", str.upper).name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from operator import attrgetter
 from typing import Any, Literal
 
 SpanKind = Literal["run", "pattern", "step", "model", "tool", "memory"]
@@ -107,15 +106,28 @@ class Span:
         meta = row[_META]
         if meta is None or isinstance(meta, str):
             return row
-        return (*row[:_META], json.dumps(meta, default=str, ensure_ascii=False),
-                *row[_META + 1:])
+        return (*row[:_META], _meta_json(meta), *row[_META + 1:])
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Span))
 """The trace DataFrame's columns, in order."""
 
-# The span writer turns every span into a row: one attrgetter is ~3x faster than getattr per name.
-_row = attrgetter(*COLUMNS)
+
+
+def _row_reader() -> Any:
+    # The span writer turns every span into a row: a function that reads the slots by name in
+    # one tuple display runs on the interpreter's specialised slot reads, ~4x fewer
+    # instructions than attrgetter's generic lookup of each name (the names are the fields').
+    source = "def _row(s):\n    return (" + ", ".join(f"s.{c}" for c in COLUMNS) + ",)\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<orchnb span row>", "exec"), namespace)
+    return namespace["_row"]
+
+
+_row = _row_reader()
+# json.dumps(meta, default=str, ensure_ascii=False) builds an encoder per call; this one is
+# built once (the same text).
+_meta_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
 _META = COLUMNS.index("meta")
 
 MAX_TEXT = 20_000

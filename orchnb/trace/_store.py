@@ -28,6 +28,8 @@ import time
 import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import count, repeat
+from operator import call
 from pathlib import Path
 
 from ..models import needs_scrub, refresh_secrets, scrub_secrets
@@ -143,7 +145,7 @@ class SpanStore(StoreReaders):
             if self._runs:
                 self._write_runs()
             queue = self._queue  # other threads only append: len() items are ours to take
-            spans = [queue.popleft() for _ in range(len(queue))]
+            spans = list(map(call, repeat(queue.popleft, len(queue))))  # (a loop in C)
             if not spans:
                 return
             try:
@@ -168,7 +170,7 @@ class SpanStore(StoreReaders):
         """Append the spans to the log as one batch (one JSON row)."""
         # A run's span is handed over twice (as it starts and as it ends): when both are in
         # one batch, one row with its latest state is all there is to write.
-        last = {id(s): i for i, s in enumerate(spans)}
+        last = dict(zip(map(id, spans), count()))
         if len(last) < len(spans):
             spans = [s for i, s in enumerate(spans) if last[id(s)] == i]
         refresh_secrets()

@@ -20,7 +20,7 @@ def test_quick_benchmark_writes_every_scenario(tmp_path):
     out = tmp_path / "quick.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
                           check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())

@@ -1,0 +1,61 @@
+"""Sync runs stepped inline until they first wait (no event-loop round trip when they never do)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orchnb
+from orchnb.engine._loop import thread_loop
+
+
+def _chain(*steps):
+    return orchnb.Chain("inline", list(steps), cache=False)
+
+
+def test_a_run_that_never_waits_runs_as_a_real_task_and_leaves_none_behind():
+    seen = {}
+
+    def look(x):
+        task = asyncio.current_task()
+        seen["task"] = isinstance(task, asyncio.Task) and not task.done()
+        return x.upper()
+
+    run = _chain(orchnb.Step("a", "sim:echo", "say {{ input }}"),
+                 orchnb.FunctionStep("up", look))("hi")
+    assert run.output == "SAY HI" and run.status == "ok"
+    assert seen["task"]  # asyncio.timeout, anyio and current_task() see a real task
+    assert run._task is None and not asyncio.all_tasks(thread_loop())
+    assert len(run.trace.spans) == 4  # the run, two steps and the model call, all recorded
+
+
+def test_a_run_that_waits_goes_on_as_its_task_with_timeouts_and_listeners():
+    ended = []
+
+    class Hook:
+        async def on_run_end(self, *, run):
+            ended.append(run.status)
+
+    async def slow(x):
+        async with asyncio.timeout(5):  # needs the current task, before and after the hand-over
+            await asyncio.sleep(0.001)
+        return x + "!"
+
+    pipe = _chain(orchnb.FunctionStep("a", lambda x: x), orchnb.FunctionStep("s", slow))
+    run = pipe("yo", hooks=[Hook()])
+    assert (run.output, run.status) == ("yo!", "ok")
+    assert pipe("again").output == "again!"  # the thread's loop is reusable afterwards
+    assert ended == ["ok"]
+    assert not asyncio.all_tasks(thread_loop())
+
+
+def test_an_error_inline_is_the_run_error():
+    def boom(x):
+        raise ValueError("no")
+
+    pipe = _chain(orchnb.FunctionStep("boom", boom))
+    try:
+        pipe("x")
+    except ValueError as e:
+        assert e.run.status == "error"  # type: ignore[attr-defined]
+    else:
+        raise AssertionError("the run should have raised")
