@@ -1,9 +1,10 @@
 """The rows a person labels, read from what :func:`orchnb.label` is given, and sampled.
 
 Sources: an eval report of any pipeline (input, output, expected, the judge's score and
-reason), a router eval (text, route, true label), a comparison or experiment (each
-candidate's rows), a trace DataFrame (one row per run, its steps and tool calls as the
-trajectory) or any DataFrame (``input=`` / ``output=`` / ``expected=`` name the columns).
+reason, and an agent's tool calls from the eval's run as the trajectory), a router eval
+(text, route, true label), a comparison or experiment (each candidate's rows), a trace
+DataFrame (one row per run, its steps and tool calls as the trajectory) or any DataFrame
+(``input=`` / ``output=`` / ``expected=`` name the columns).
 Each row carries its content key (``_label_store.row_key``), so a label given once is found
 again whatever the order, sample or kernel.
 
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SpecError
 from ._label_store import row_key, text_of
+from ._trajectory import call_text, row_trajectories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +40,23 @@ def _report_rows(report: Any) -> pd.DataFrame:
             out["judge_reason"] = df[f"{llm[0]}_reason"].to_numpy()
     for s in report.scorer_names:
         out[f"score:{s}"] = df[s].to_numpy(dtype=float)
+    calls = _report_calls(report)
+    if calls is not None and any(calls):
+        out["trajectory"] = [[f"tool {call_text(c, 300)}" for c in row[:MAX_STEPS]]
+                             for row in calls]
     return out
+
+
+def _report_calls(report: Any) -> list[list[dict[str, Any]]] | None:
+    """Each row's tool calls: from the eval's run (the trajectory scorers' reading, results
+    included), else the ``tool_calls`` column a reopened report kept (no results)."""
+    run = getattr(report, "run", None)
+    if run is not None and getattr(run, "trace", None) is not None:
+        return row_trajectories(run, len(report.scores))
+    if "tool_calls" in report.scores.columns:
+        return [list(v) if isinstance(v, (list, tuple)) else []
+                for v in report.scores["tool_calls"]]
+    return None
 
 
 def _router_rows(report: Any) -> pd.DataFrame:

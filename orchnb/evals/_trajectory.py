@@ -134,13 +134,19 @@ def _matching(got: list[Call], want: list[Call], same: _Matcher) -> dict[int, in
     return {i: j for j, i in owner.items()}
 
 
-def _show(c: Call) -> str:
+def _show(c: Call, width: int = 60) -> str:
     if "args" not in c or c["args"] in ({}, None):
         return str(c["name"])
     a = c["args"]
     text = json.dumps(a, ensure_ascii=False, sort_keys=True, default=str) if not isinstance(
         a, str) else a
-    return f"{c['name']}({text[:60]}{'…' if len(text) > 60 else ''})"
+    return f"{c['name']}({text[:width]}{'…' if len(text) > width else ''})"
+
+
+def call_text(c: Call, width: int = 60) -> str:
+    """One call as a line: its name and arguments (``width`` characters of them), status and
+    result (``search({"q": "o1"}) [ok] → found o1``)."""
+    return f"{_show(c, width)} [{c.get('status', 'ok')}] → {c.get('result', '')}"
 
 
 def _chain(calls: list[Call]) -> str:
@@ -243,7 +249,6 @@ def trajectory(expected: str | None = None, *, mode: str = "strict",
 
 def render(calls: Sequence[Call], output: Any) -> str:
     """A trajectory as a judge reads it: each call, its arguments and result, then the answer."""
-    lines = [f"{k}. {_show(c)} [{c.get('status', 'ok')}] → {c.get('result', '')}"
-             for k, c in enumerate(calls, 1)]
+    lines = [f"{k}. {call_text(c)}" for k, c in enumerate(calls, 1)]
     return ("Tool calls:\n" + ("\n".join(lines) if lines else "(none)")
             + f"\n\nFinal answer:\n{'' if output is None else output}")

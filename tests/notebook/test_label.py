@@ -56,3 +56,32 @@ def test_label_refuses_bad_arguments():
         orchnb.label(3)
     with pytest.raises(SpecError, match="n=0"):
         orchnb.label(ROWS, input="question", output="answer", n=0)
+
+
+def test_an_agent_reports_rows_show_their_tool_calls_with_arguments_and_results():
+    from orchnb.patterns._react_text import sim_agent_policy
+
+    def search(q: str) -> str:
+        """Search the orders."""
+        return f"found {q}"
+
+    def lookup(id: int) -> str:
+        """Look an order up."""
+        return f"order {id}: shipped"
+
+    plans = {"q0": [("search", {"q": "o1"}), ("lookup", {"id": 1})], "q1": [("lookup",
+             {"id": 7})], "q2": []}
+    policies = {k: sim_agent_policy(v, "done") for k, v in plans.items()}
+    orchnb.SimModel("label-agent", fn=lambda req: policies[next(
+        m.content for m in req.messages if m.role == "user")](req)).register()
+    agent = orchnb.Agent("helpdesk", "sim:label-agent", [search, lookup])
+    report = orchnb.evaluate(agent, list(plans), scorers=["regex:done"], progress=False,
+                             n_boot=0)
+    w = orchnb.label(report, sample="all")
+    by_input = {it["input"]: it["trajectory"] for it in w.items}
+    assert by_input["q0"] == ['tool search({"q": "o1"}) [ok] → found o1',
+                              'tool lookup({"id": 1}) [ok] → order 1: shipped']
+    assert by_input["q1"] == ['tool lookup({"id": 7}) [ok] → order 7: shipped']
+    assert by_input["q2"] == []
+    w.give(w.items[0]["key"], "fail", note="looked up twice")  # the trajectory is not stored
+    assert "trajectory" not in w.df.columns
