@@ -23,6 +23,7 @@ from ._decide import DEFAULT_MARGIN, Verdict, cluster_interval, decide
 from ._experiments import read_experiment, save_experiment
 from ._export import Exportable
 from ._html import NO_MATH
+from ._labels import Labels
 from ._paired import PairedResult, paired
 from ._pipeline_eval import as_pipeline, evaluate_pipeline
 from ._repeats import RepeatedScores, evaluate_pipeline_repeats
@@ -81,8 +82,11 @@ def load_experiment(id_or_name: str) -> Experiment:
     """
     exp_id, name, created, payload = read_experiment(id_or_name)
     reports = {k: ScoreReport.from_record(r) for k, r in payload["reports"].items()}
-    return Experiment(reports, alpha=payload["alpha"], name=name, id=exp_id, created=created,
-                      margin=payload.get("margin", DEFAULT_MARGIN))
+    exp = Experiment(reports, alpha=payload["alpha"], name=name, id=exp_id, created=created,
+                     margin=payload.get("margin", DEFAULT_MARGIN))
+    if isinstance(payload.get("labels"), Mapping):
+        exp.labels = Labels.from_ref(payload["labels"])
+    return exp
 
 
 def _modes(candidates: Any, batch: bool | str) -> dict[str, tuple[Any, bool]]:
@@ -174,7 +178,8 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
     def attach_labels(self, labels: Any) -> Experiment:
         """Show people's labels (a :class:`~orchnb.evals.Labels` or the ``orchnb.label``
         widget) beside the candidates: ``table`` gains ``labelled``, ``people_pass`` and each
-        judge's κ / accuracy against people (``labels.pass_rates(exp)`` has the intervals)."""
+        judge's κ / accuracy against people (``labels.pass_rates(exp)`` has the intervals).
+        :meth:`save` keeps a reference to them, so :func:`load_experiment` shows them again."""
         self.labels = getattr(labels, "labels", labels)
         return self
 

@@ -2,7 +2,9 @@
 
 One row per experiment: its id, name, time, candidates and the per-row scores of each (JSON), so
 that ``load_experiment(id)`` in a new kernel rebuilds the tables, tests and charts without
-re-running anything. Rows in, rows out: building an ``Experiment`` from one is ``_compare``'s.
+re-running anything. Attached labels are saved as a reference (``Labels.ref``: the set's name
+and rows' keys), not a copy: the labels store stays their one source, so labels given after
+the save show too. Rows in, rows out: building an ``Experiment`` from one is ``_compare``'s.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ def save_experiment(exp: Experiment) -> str:
     """Store (or replace) ``exp``; returns its id."""
     exp_id = exp.id or f"exp-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     first = next(iter(exp.reports.values()))
+    ref = getattr(exp.labels, "ref", None)
     data = json.dumps({"alpha": exp.alpha, "margin": exp.margin,
-                       "reports": {k: r.to_record() for k, r in exp.reports.items()}})
+                       "reports": {k: r.to_record() for k, r in exp.reports.items()},
+                       "labels": ref() if callable(ref) else None})
     conn = _connect()
     try:
         with conn:

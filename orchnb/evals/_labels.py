@@ -78,6 +78,23 @@ class Labels:
         self.fail = fail
         """The label (or labels) that mark a failure, for ``categories()``."""
 
+    # -- a reference (what an experiment saves: the labels stay in the store) --------------------
+    def ref(self) -> dict[str, Any]:
+        """The set's name, its rows' keys and the failing label(s), JSON-safe: enough for
+        :meth:`from_ref` to find these labels again in the store."""
+        fail = self.fail
+        fail = ([str(f) for f in fail] if isinstance(fail, (list, tuple, set, frozenset))
+                else str(fail))
+        return {"name": self.name, "keys": self.keys, "fail": fail}
+
+    @classmethod
+    def from_ref(cls, ref: Mapping[str, Any]) -> Labels:
+        """The labels a :meth:`ref` names (as they are in the store now)."""
+        keys = ref.get("keys")
+        return cls(str(ref.get("name") or "default"),
+                   keys=None if keys is None else [str(k) for k in keys],
+                   fail=ref.get("fail", "fail"))
+
     # -- data -----------------------------------------------------------------------------------
     def add(self, row: Mapping[str, Any], label: Any, *, note: str | None = None,
             tags: Sequence[str] | str | None = None, key: str | None = None) -> str:

@@ -114,3 +114,26 @@ def test_people_pass_rates_beside_a_comparison():
     table = exp.attach_labels(w).table
     assert table["people_pass"].to_dict() == {"upper": 1.0, "same": 0.0}
     assert "people_pass" in exp._repr_html_()
+
+
+def test_labels_attached_to_an_experiment_come_back_when_it_is_reopened():
+    import orchnb
+
+    data = pd.DataFrame({"text": ["a", "b", "c"], "expected": ["A", "B", "C"]})
+    upper = orchnb.Chain("upper", [orchnb.FunctionStep("u", str.upper)])
+    same = orchnb.Chain("same", [orchnb.FunctionStep("s", lambda x: x)])
+    exp = orchnb.compare([upper, same], data, text="text", expected="expected",
+                         scorers=["exact"], progress=False)
+    w = orchnb.label(exp, sample="all", name="reopen", fail=("fail", "bad"))
+    for item in w.items[:4]:
+        w.give(item["key"], "pass" if item["output"].isupper() else "fail")
+    before = exp.attach_labels(w).table[["labelled", "people_pass"]]
+    again = orchnb.evals.load_experiment(exp.save())
+    assert again.labels.name == "reopen" and again.labels.keys == w.labels.keys
+    assert again.labels.fail == ["fail", "bad"]
+    pd.testing.assert_frame_equal(again.table[["labelled", "people_pass"]], before)
+    # a reference, not a copy: a label given after the save shows in the reopened table
+    w.give(w.items[4]["key"], "fail")
+    assert again.table["labelled"].sum() == before["labelled"].sum() + 1
+    exp.labels = None  # saved without labels: reopened without them
+    assert orchnb.evals.load_experiment(exp.save()).labels is None
