@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..trace import Span, fmt_usd, plural, prompt_cache, prompt_cache_note, spans_to_frame
+from ..trace import Span, calls_frame, fmt_usd, plural, prompt_cache, prompt_cache_note
 from ._text import as_text
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def prompt_cache_saving(spans: Sequence[Span]) -> str:
     models = [s for s in spans if s.kind == "model"]
     if not any(s.cached_tokens or s.cache_write_tokens for s in models if not s.cached):
         return ""
-    pc = prompt_cache(spans_to_frame(models))
+    pc = prompt_cache(calls_frame(models))
     return prompt_cache_note(pc["prompt_tokens"].sum(), pc["cache_read_tokens"].sum(),
                              pc["cache_write_tokens"].sum(),
                              pc["prompt_cache_saved_usd"].sum(skipna=False))

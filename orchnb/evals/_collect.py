@@ -121,7 +121,7 @@ def prompt_cache_columns(idx: RowIndex, n: int) -> dict[str, list[Any]]:
     """Each row's model calls through the prompt cache: input tokens of the calls made, cache
     reads and writes, and what the prompt cache saved (priced by the trace's
     :func:`~orchnb.trace.prompt_cache`; NaN when a call is unpriced)."""
-    from ..trace import prompt_cache, spans_to_frame
+    from ..trace import calls_frame, prompt_cache
 
     cols: dict[str, list[Any]] = {k: [0] * n for k in PROMPT_CACHE}
     cols["prompt_cache_saved_usd"] = [0.0] * n
@@ -133,7 +133,7 @@ def prompt_cache_columns(idx: RowIndex, n: int) -> dict[str, list[Any]]:
             calls.append(s)
     if not calls:
         return cols
-    pc = prompt_cache(spans_to_frame(calls))
+    pc = prompt_cache(calls_frame(calls))
     for i, *vals in zip(rows, *(pc[k].tolist() for k in PROMPT_CACHE)):
         for k, v in zip(PROMPT_CACHE, vals):
             cols[k][i] += v

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 from ._format import fmt_usd
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
+
+    from ._span import Span
 
 SPLIT = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "batch")
 """The classes a cost is split into (the ``<class>_usd`` columns)."""
@@ -107,6 +111,21 @@ def class_costs(df: pd.DataFrame) -> pd.DataFrame:
                        ) * scale
     out.loc[np.isnan(cost), :] = np.nan
     return out
+
+
+_PRICED_BY = ("kind", "provider", "model", "input_tokens", "output_tokens", "cached_tokens",
+              "cache_write_tokens", "cache_write_1h_tokens", "batch", "service_tier", "cached",
+              "priced", "cost_usd")
+
+
+def calls_frame(spans: Iterable[Span]) -> pd.DataFrame:
+    """The columns :func:`class_costs` and :func:`prompt_cache` read, for these spans only: a
+    tenth of the time of the whole trace frame (no text columns) for a big eval."""
+    import pandas as pd
+
+    rows = [tuple(getattr(s, k) for k in _PRICED_BY) for s in spans]
+    df = pd.DataFrame.from_records(rows, columns=list(_PRICED_BY))
+    return df.astype({"cost_usd": "float64"})
 
 
 def prompt_cache(df: pd.DataFrame) -> pd.DataFrame:
