@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..trace import Span, fmt_usd, plural
+from ..trace import Span, calls_frame, fmt_usd, plural, prompt_cache, prompt_cache_note
 from ._text import as_text
 
 if TYPE_CHECKING:
@@ -35,11 +35,25 @@ def run_money(run: Run) -> str:
     (never ``$0``), ``$0.0042 (+2 unpriced)`` when some have none."""
     models = sum(1 for s in run.trace.spans if s.kind == "model")
     unpriced = run.unpriced_calls
-    if models and unpriced >= models:
-        return "unpriced"
     calls, saved = batch_saving(run.trace.spans)
-    batch = f" (batch mode saved {fmt_usd(saved)} on {plural(calls, 'call')})" if calls else ""
-    return fmt_usd(run.cost_usd, unpriced=unpriced) + batch
+    notes = [f"batch mode saved {fmt_usd(saved)} on {plural(calls, 'call')}"] if calls else []
+    notes += [n for n in (prompt_cache_saving(run.trace.spans),) if n]
+    money = ("unpriced" if models and unpriced >= models
+             else fmt_usd(run.cost_usd, unpriced=unpriced))
+    return money + "".join(f" ({n})" for n in notes)
+
+
+def prompt_cache_saving(spans: Sequence[Span]) -> str:
+    """What the prompt cache did for these calls ("prompt cache: 75% of prompt tokens read
+    from cache, saved $X"), "" when no call read or wrote it. Priced by the trace's
+    :func:`~orchnb.trace.prompt_cache`; pandas only for runs that used the prompt cache."""
+    models = [s for s in spans if s.kind == "model"]
+    if not any(s.cached_tokens or s.cache_write_tokens for s in models if not s.cached):
+        return ""
+    pc = prompt_cache(calls_frame(models))
+    return prompt_cache_note(pc["prompt_tokens"].sum(), pc["cache_read_tokens"].sum(),
+                             pc["cache_write_tokens"].sum(),
+                             pc["prompt_cache_saved_usd"].sum(skipna=False))
 
 
 def batch_saving(spans: Iterable[Span]) -> tuple[int, float]:

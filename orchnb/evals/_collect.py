@@ -108,6 +108,35 @@ def pipeline_columns(run: Run, n: int) -> dict[str, list[Any]]:
                 cols["batch_calls"][i] += 1
                 cols["batch_saved_usd"][i] += s.saved_usd or 0.0
     cols["output"] = idx.output_texts()
+    cols.update(prompt_cache_columns(idx, n))
+    return cols
+
+
+PROMPT_CACHE = ("prompt_tokens", "cache_read_tokens", "cache_write_tokens",
+                "prompt_cache_saved_usd")
+"""Per-row prompt-cache columns of an eval (see :func:`prompt_cache_columns`)."""
+
+
+def prompt_cache_columns(idx: RowIndex, n: int) -> dict[str, list[Any]]:
+    """Each row's model calls through the prompt cache: input tokens of the calls made, cache
+    reads and writes, and what the prompt cache saved (priced by the trace's
+    :func:`~orchnb.trace.prompt_cache`; NaN when a call is unpriced)."""
+    from ..trace import calls_frame, prompt_cache
+
+    cols: dict[str, list[Any]] = {k: [0] * n for k in PROMPT_CACHE}
+    cols["prompt_cache_saved_usd"] = [0.0] * n
+    rows, calls = [], []
+    for s in idx.spans:
+        i = idx.row(s) if s.kind == "model" else None
+        if i is not None:
+            rows.append(i)
+            calls.append(s)
+    if not calls:
+        return cols
+    pc = prompt_cache(calls_frame(calls))
+    for i, *vals in zip(rows, *(pc[k].tolist() for k in PROMPT_CACHE)):
+        for k, v in zip(PROMPT_CACHE, vals):
+            cols[k][i] += v
     return cols
 
 
@@ -128,6 +157,7 @@ def router_columns(run: Run, n: int, classifier: str, full: bool) -> dict[str, A
             money["classifier_usd"][i] += setup["queries_listed"] / n
     cols.update(money, output=idx.output_texts(), done=[t is not None for t in idx.tops],
                 _setup_usd=setup["examples"], _observed=observed)
+    cols.update(prompt_cache_columns(idx, n))
     return cols
 
 

@@ -67,6 +67,8 @@ def _paid_note(r: EvalReport) -> str:
     if r.batch_calls:
         note += (f"; batch mode saved {fmt_usd(r.batch_saved_usd)} on "
                  f"{plural(r.batch_calls, 'batch call')}")
+    if r.prompt_cache_note:
+        note += f"; {r.prompt_cache_note}"
     return note
 
 

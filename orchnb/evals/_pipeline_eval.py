@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BudgetExceeded, RunCancelled, SpecError
 from ..patterns import Chain, as_node
-from ._collect import pipeline_columns
+from ._collect import PROMPT_CACHE, pipeline_columns
 from ._remote import PipelineRow
 from ._rows import load_rows, rows_run
 from ._scorers import Scorer, as_scorers
@@ -124,7 +124,7 @@ def _frame(df: pd.DataFrame, texts: list[str], wanted: list[Any], cols: dict[str
     out["output"] = pd.Series(cols["output"], index=df.index, dtype=object)
     for k in ("status", "error", "latency_ms", "service_ms", "cost_usd", "list_usd",
               "input_tokens", "output_tokens", "calls", "cached_calls", "batch_calls",
-              "batch_saved_usd"):
+              "batch_saved_usd", *PROMPT_CACHE):
         out[k] = pd.Series(cols[k], index=df.index,
                            dtype=object if k in ("status", "error") else None)
     out["tokens"] = out["input_tokens"] + out["output_tokens"]

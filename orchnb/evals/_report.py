@@ -307,7 +307,9 @@ class EvalReport(RowTotals, RouteMoney, OutOfScope, Exportable):
         row.update(setup_usd=self.setup_usd, examples_in_data=self.examples_in_data)
         row.update(paid_usd=self.cost_usd, saved_usd=self.saved_usd,
                    cached_calls=self.cached_calls, batch_calls=self.batch_calls,
-                   batch_saved_usd=self.batch_saved_usd, simulated=self.simulated)
+                   batch_saved_usd=self.batch_saved_usd,
+                   prompt_cache_hit_rate=self.prompt_cache_hit_rate,
+                   prompt_cache_saved_usd=self.prompt_cache_saved_usd, simulated=self.simulated)
         return pd.DataFrame([row], index=pd.Index([self.name], name="router"))
 
     # -- threshold sweep ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BudgetExceeded, RunCancelled
 from ._checks import check_labels, check_oos_label
-from ._collect import router_columns
+from ._collect import PROMPT_CACHE, router_columns
 from ._costs import CostEstimate, RouterCosts
 from ._remote import RouterRow
 from ._report import EvalReport
@@ -100,7 +100,7 @@ def frame(df: pd.DataFrame, texts: list[str], labels: list[str], cols: dict[str,
         "correct": (route.to_numpy() == np.asarray(labels, dtype=object)),
         **{k: cols[k] for k in ("latency_ms", "cost_usd", "service_ms", "saved_usd",
                                 "cached_calls", "calls", "classifier_usd", "route_usd",
-                                "batch_calls", "batch_saved_usd")},
+                                "batch_calls", "batch_saved_usd", *PROMPT_CACHE)},
         "similarity": col("similarity", numeric=True), "score": col("score", numeric=True),
         "reason": col("reason"), "error": col("error"),
     }, index=df.index)

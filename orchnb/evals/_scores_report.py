@@ -226,7 +226,9 @@ class ScoreReport(RowTotals, Exportable):
                    service_p50_ms=self.service_p50_ms, cost_per_1k=self.cost_per_1k,
                    paid_usd=self.cost_usd, judge_usd=self.judge_usd,
                    cached_calls=self.cached_calls, batch_calls=self.batch_calls,
-                   batch_saved_usd=self.batch_saved_usd, simulated=self.simulated)
+                   batch_saved_usd=self.batch_saved_usd,
+                   prompt_cache_hit_rate=self.prompt_cache_hit_rate,
+                   prompt_cache_saved_usd=self.prompt_cache_saved_usd, simulated=self.simulated)
         return out
 
     # -- charts -----------------------------------------------------------------------------------
@@ -325,6 +327,8 @@ class ScoreReport(RowTotals, Exportable):
         bits += [f"{n} pass rate {self.corrected_pass_rate(n)}" for n in self.calibrations]
         batch = (f", paid {fmt_usd(self.cost_usd)} (batch mode saved "
                  f"{fmt_usd(self.batch_saved_usd)})" if self.batch_calls else "")
+        if self.prompt_cache_note:
+            batch += f", {self.prompt_cache_note}"
         return (f"<ScoreReport {self.name!r}: {plural(self.n, 'row')}, {', '.join(bits)}, "
                 f"{plural(self.errors, 'error')}, {fmt_usd(self.cost_per_1k)} per 1k inputs"
                 f"{batch}>")
@@ -354,7 +358,8 @@ class ScoreReport(RowTotals, Exportable):
             _box("this eval paid", fmt_usd(self.cost_usd),
                  f"{plural(self.cached_calls, 'cached call')}; judges {fmt_usd(self.judge_usd)}"
                  + (f"; batch mode saved {fmt_usd(self.batch_saved_usd)} on "
-                    f"{plural(self.batch_calls, 'batch call')}" if self.batch_calls else "")),
+                    f"{plural(self.batch_calls, 'batch call')}" if self.batch_calls else "")
+                 + (f"; {self.prompt_cache_note}" if self.prompt_cache_note else "")),
         ]
         sim = " · simulated models" if self.simulated else ""
         fails = self.failures

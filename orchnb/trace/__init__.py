@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._batches import StoredBatch, live_batches, mark_batch, record_batch, stored_batches
-from ._cost_split import SPLIT, class_costs
+from ._cost_split import SPLIT, calls_frame, class_costs, prompt_cache, prompt_cache_note
 from ._export import to_csv, to_otel, to_parquet
 from ._format import fmt_usd, plural
 from ._frame import rows_to_frame, spans_to_frame
@@ -24,6 +24,7 @@ __all__ = [
     "SpanStore",
     "StoredBatch",
     "Trace",
+    "calls_frame",
     "class_costs",
     "clip",
     "fmt_usd",
@@ -34,6 +35,8 @@ __all__ = [
     "mark_batch",
     "mark_crashed",
     "plural",
+    "prompt_cache",
+    "prompt_cache_note",
     "record_batch",
     "rows_to_frame",
     "spans_to_frame",

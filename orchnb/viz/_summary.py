@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from orchnb.trace import prompt_cache
 from orchnb.viz import _style as st
 from orchnb.viz._cost_classes import class_table
 
@@ -71,7 +72,22 @@ def _per_run(df: pd.DataFrame) -> pd.DataFrame:
         saved = st.numeric(b["saved_usd"]) if "saved_usd" in b.columns else b["_cost"] * 0
         out["batch_saved_usd"] = saved.groupby(b["run_id"]).sum().reindex(out.index).fillna(0.0)
     out["status"] = out["status"].fillna("unknown").replace({"running": UNFINISHED})
+    _add_prompt_cache(d, out)
     return out.replace({np.inf: np.nan})
+
+
+def _add_prompt_cache(d: pd.DataFrame, out: pd.DataFrame) -> None:
+    """Each run's prompt-cache hit rate (cache reads / input tokens of the calls made) and
+    what the prompt cache saved (negative while writes have not paid off; NaN: unpriced)."""
+    pc = prompt_cache(d)
+    # by position: a frame concatenated from several traces may repeat index labels
+    g = pc.groupby(d.loc[d["kind"] == "model", "run_id"].to_numpy(), sort=False)
+    prompt = g["prompt_tokens"].sum().reindex(out.index).fillna(0)
+    out["cache_hit_rate"] = (g["cache_read_tokens"].sum().reindex(out.index) / prompt
+                             ).where(prompt > 0)
+    saved = g["prompt_cache_saved_usd"].sum(min_count=1).reindex(out.index)
+    has = g.size().reindex(out.index).fillna(0) > 0
+    out["cache_saved_usd"] = saved.where(has, 0.0)  # no model call: saved nothing
 
 
 def summary(df: pd.DataFrame, *, by: str = "run") -> pd.DataFrame:
@@ -83,7 +99,9 @@ def summary(df: pd.DataFrame, *, by: str = "run") -> pd.DataFrame:
     NaN when every call is unpriced), unpriced_calls, latency_ms (wall time), call p50/p95 (ms),
     errors (failed spans that are root causes) and retries (sum of ``attempt - 1``); with a
     ``batch`` column, batch_calls and batch_saved_usd (what batch mode saved against list
-    price).
+    price); the prompt cache's ``cache_hit_rate`` (cache reads / input tokens of the calls
+    made) and ``cache_saved_usd`` (against the same calls without it: negative while cache
+    writes have not paid off, NaN when a price is unknown), as ``by="step"`` has them.
     Per pipeline / session: runs, failed_runs and run p50/p95 latency as well. A session is a
     ``session_id`` column's value when there is one, else the whole frame. Per step: the model
     calls' cost split by class, the prompt cache's hit rate and what it saved, and what every
@@ -140,7 +158,9 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     t = summary(df, by=by)
     if by == "step":
         return _step_table(t)
-    money = {"cost_usd": lambda v: st.fmt_usd(v) if not st.is_missing(v) else "unpriced"}
+    money = {c: (lambda v: st.fmt_usd(v) if not st.is_missing(v) else "unpriced")
+             for c in t.columns if c.endswith("_usd")}
+    rates = {c: "{:.0%}" for c in ("cache_hit_rate",) if c in t.columns}
     ms = {c: st.fmt_ms for c in t.columns if c.endswith("_ms")}
     ints = {c: "{:,}" for c in t.columns if str(t[c].dtype) == "int64"}
     dates = {c: (lambda v: "" if st.is_missing(v) else v.strftime("%Y-%m-%d %H:%M:%S"))
@@ -153,7 +173,8 @@ def summary_table(df: pd.DataFrame, *, by: str = "run") -> Styler:
     if "status" in t.columns and (t["status"] == UNFINISHED).any():
         caption += (" · unfinished: not ended when read (paused at a step, still going, or its "
                     "kernel stopped)")
-    sty = t.style.format({**ints, **ms, **money, **dates}, na_rep="–").set_caption(caption)
+    sty = t.style.format({**ints, **ms, **money, **rates, **dates}, na_rep="–"
+                         ).set_caption(caption)
     warn = "background-color: #FFF4CE; color: #7A5B00"
 
     def _flag(v: Any, css: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import orchnb
 from orchnb import Chain, Step
 
 M = 1_000_000
@@ -98,3 +99,17 @@ def test_a_response_cache_hit_keeps_the_cache_columns(fake_env):
     assert b.cached and len(fake_env.requests) == 1
     assert b.cache_write_tokens == a.cache_write_tokens > 0
     assert b.saved_usd == pytest.approx(a.cost_usd)
+
+
+def test_run_repr_and_header_say_what_the_prompt_cache_did(fake_env):
+    chain = _chain("anthropic:claude-haiku-4-5", cache_prompt=True)
+    first, second = chain("first question"), chain("second question")
+    assert "cost $" in repr(first) and "more (writes not paid off yet)" in repr(first)
+    b = _calls(second).iloc[0]
+    rate = b.cached_tokens / b.input_tokens
+    # claude-haiku-4-5: a read is $0.90/MTok under plain input
+    saved = b.cached_tokens * 0.90 / M
+    note = (f"prompt cache: {rate:.0%} of prompt tokens read from cache, saved "
+            f"{orchnb.trace.fmt_usd(saved)}")
+    assert note in repr(second) and note in second._repr_html_()
+    assert "prompt cache" not in repr(_chain("anthropic:claude-haiku-4-5")("no cache"))

@@ -63,3 +63,28 @@ def test_unknown_prices_stay_unknown_in_the_split(fake_env):
     assert parts.isna().all(axis=None)
     t = class_table(run.trace.df)
     assert math.isnan(t.loc[0, "cost_usd"]) and math.isnan(t.loc[0, "saved_usd"])
+
+
+def test_run_summary_shows_the_prompt_cache_like_the_step_table(two_runs):
+    df = pd.concat([r.trace.df for r in two_runs], ignore_index=True)
+    runs = summary(df)
+    first, second = (runs.loc[r.id] for r in two_runs)
+    for run, row in zip(two_runs, (first, second)):
+        steps = summary(run.trace.df, by="step")
+        assert row["cache_saved_usd"] == pytest.approx(steps["cache_saved_usd"].sum())
+        calls = run.trace.df.query("kind == 'model'")
+        assert row["cache_hit_rate"] == pytest.approx(
+            calls["cached_tokens"].sum() / calls["input_tokens"].sum())
+    assert first["cache_saved_usd"] < 0 < second["cache_saved_usd"]  # the write, then the hit
+    html = summary_table(df).to_html()
+    assert "cache_saved_usd" in html and "%" in html
+
+
+def test_run_summary_keeps_an_unknown_saving_unknown(fake_env):
+    chain = Chain("u", [Step("a", "openai:gpt-4o-mini", "{{ input }}", system=LONG,
+                             cache_prompt=True, service_tier="flex")], cache=False)
+    chain("one")
+    run = chain("two")  # a hit on a model the table has no flex rate for
+    row = summary(run.trace.df).iloc[0]
+    assert row["cache_hit_rate"] > 0 and math.isnan(row["cache_saved_usd"])
+    assert "read from cache, saving unpriced" in repr(run)
