@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(PY) scripts/run_notebook.py notebooks/quickstart.ipynb
 
 test: $(TEST_STAMP)
-	$(PY) -m pytest -m "" --basetemp=.pytest-tmp -p no:cacheprovider
+	$(PY) -m pytest -m "" --basetemp=.pytest-tmp -p no:cacheprovider --durations=30
 
 test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -m "not slow" --basetemp=.pytest-tmp -p no:cacheprovider
