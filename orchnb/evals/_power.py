@@ -84,8 +84,12 @@ class EvalPlan:
         how = ("assuming the two candidates' errors are independent (correlated candidates "
                "need fewer rows: pass discordant= from a pilot)" if self.assumed_independent
                else f"with {self.discordant:.1%} of rows discordant")
-        return (f"{self.rows:,} rows to detect a {self.difference * 100:+.1f}-point difference "
-                f"from a {self.baseline_rate:.1%} baseline with {self.power:.0%} power at "
+        d = self.difference * 100
+        change = f"{abs(d):g}-point {'rise' if d > 0 else 'drop'}"
+        base = f"{self.baseline_rate * 100:.3g}%"
+        article = "an" if base.startswith(("8", "11", "18")) else "a"
+        return (f"{self.rows:,} rows to detect a {change} "
+                f"from {article} {base} baseline with {self.power:.0%} power at "
                 f"alpha = {self.alpha:g} (paired, two-sided), {how}")
 
     def __repr__(self) -> str:

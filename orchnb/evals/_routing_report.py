@@ -238,8 +238,9 @@ class RoutingReport:
             fig.add_scatter(x=[self.strong_share], y=[w + (s - w) * (self.pgr or 0)],
                             mode="markers", name="at its threshold",
                             marker={"size": 10, "color": "#d62728"})
-        fig.update_layout(title=self.summary[:1].upper() + self.summary[1:120]
-                          + ("…" if len(self.summary) > 120 else ""),
+        # A short title: the whole sentence is .summary (a long title is clipped on screen).
+        fig.update_layout(title=f"Quality against the share sent to {self.strong_name} · "
+                                f"APGR {self.apgr:.2f}",
                           xaxis_title=f"share of queries sent to {self.strong_name}",
                           yaxis_title="quality (mean score)", xaxis_tickformat=".0%",
                           template="plotly_white")

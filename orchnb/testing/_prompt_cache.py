@@ -66,8 +66,9 @@ class FakePromptCache:
             return reply
         if req.api == "openai":
             tier = req.body.get("service_tier")
-            if isinstance(tier, str):  # echoed, as the API reports the tier it served at
-                reply = replace(reply, service_tier="default" if tier == "auto" else tier[:32])
+            # The API reports the tier it served at: the one asked for, else "default".
+            served = tier[:32] if isinstance(tier, str) and tier != "auto" else "default"
+            reply = replace(reply, service_tier=served)
             return replace(reply, cached_tokens=self._openai(req))
         read, written, ttl = self._anthropic(req)
         return replace(reply, cached_tokens=read, cache_write_tokens=written,

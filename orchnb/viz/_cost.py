@@ -110,7 +110,9 @@ def cost(
     fig.update_yaxes(categoryorder="array", categoryarray=order, title_text=None,
                      ticklabelstandoff=14 if n_up else 0)
     fig.update_xaxes(rangemode="tozero", **st.money_axis(t["cost_usd"]))  # stacks sum to these
-    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0})
+    # Below the x-axis title, not on it.
+    fig.update_layout(legend={"orientation": "h", "y": -0.3, "x": 0, "yanchor": "top"},
+                      margin={"b": 90})
     return fig
 
 

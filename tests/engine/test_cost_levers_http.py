@@ -113,3 +113,10 @@ def test_run_repr_and_header_say_what_the_prompt_cache_did(fake_env):
             f"{orchnb.trace.fmt_usd(saved)}")
     assert note in repr(second) and note in second._repr_html_()
     assert "prompt cache" not in repr(_chain("anthropic:claude-haiku-4-5")("no cache"))
+
+
+def test_a_call_that_asks_no_tier_records_the_default_one_the_api_reports(fake_env):
+    run = _chain("openai:gpt-5-mini")("q")
+    assert "service_tier" not in fake_env.requests[0].body
+    (a,) = _calls(run).itertuples()
+    assert a.service_tier == "default" and a.priced  # the list price, not unknown

@@ -215,3 +215,10 @@ def test_a_cached_candidates_latency_is_marked_cached():
     assert "1.0 / 1.0 (50% of calls cached)" in html
     assert "(cached)" not in Experiment({"chain": _report("chain", [1] * 20),
                                          "agent": _report("agent", [0] * 20)})._repr_html_()
+
+
+def test_the_plan_sentence_reads_as_english():
+    plan = orchnb.plan_eval(baseline_rate=0.85, difference=-0.05)
+    assert "a 5-point drop from an 85% baseline" in plan.sentence
+    assert "a 10-point rise from a 60% baseline" in orchnb.plan_eval(
+        baseline_rate=0.6, difference=0.1).sentence

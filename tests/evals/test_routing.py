@@ -93,6 +93,8 @@ def test_report_plots_the_curve_with_every_reference_line():
     names = " ".join(t.name for t in fig.data)
     for word in ("weak only", "strong only", "random", "oracle", "router", "threshold"):
         assert word in names
+    title = fig.layout.title.text  # short enough not to be clipped; the sentence is .summary
+    assert len(title) < 80 and "APGR" in title and title != r.summary
     wrong = r.mistakes()  # only "c" (gain +1) was left on the weak model; none wasted
     assert wrong.text.tolist() == ["c"] and wrong.mistake.tolist() == ["needed strong, sent weak"]
 
