@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from ..engine import RunContext, check_number
+from ..engine import RunContext, call_levers, check_number
 from ..exceptions import SpecError
 from ..models import Embedder, Model, resolve_embedder
 from ._classify_cv import ORDER, MethodChoice, choose_method
@@ -81,20 +81,24 @@ class LLMClassifier(Step):
     def __init__(self, model: str | Model, prompt: str | Prompt | None = None, *,
                  name: str = "classify", system: str | Prompt | None = None,
                  temperature: float | None = None, max_tokens: int | None = None,
-                 aliases: Mapping[str, str] | None = None):
+                 aliases: Mapping[str, str] | None = None, cache_prompt: bool | str = False,
+                 service_tier: str | None = None):
         super().__init__(name, model, DEFAULT_PROMPT if prompt is None else prompt,
-                         system=system, temperature=temperature, max_tokens=max_tokens)
+                         system=system, temperature=temperature, max_tokens=max_tokens,
+                         cache_prompt=cache_prompt or False, service_tier=service_tier)
         self.aliases = dict(aliases or {})
 
     @classmethod
     def from_step(cls, step: Step, aliases: Mapping[str, str] | None = None) -> LLMClassifier:
         return cls(step.model, step.prompt, name=step.name, system=step.system,
-                   temperature=step.temperature, max_tokens=step.max_tokens, aliases=aliases)
+                   temperature=step.temperature, max_tokens=step.max_tokens, aliases=aliases,
+                   cache_prompt=step.cache_prompt or False, service_tier=step.service_tier)
 
     async def predict(self, ctx: RunContext, text: str, labels: Sequence[str],
                       vars: Vars) -> Prediction:
-        response = await ctx.call(self.model, self.messages(text, vars), step=self.name,
-                                  temperature=self.temperature, max_tokens=self.max_tokens)
+        with call_levers(self.cache_prompt, self.service_tier):  # as a Step's own call
+            response = await ctx.call(self.model, self.messages(text, vars), step=self.name,
+                                      temperature=self.temperature, max_tokens=self.max_tokens)
         raw = response.text.strip()
         label = parse_label(raw, labels, self.aliases)
         # A few words are a label the router does not know; more, an answer without one

@@ -120,3 +120,16 @@ def test_a_call_that_asks_no_tier_records_the_default_one_the_api_reports(fake_e
     assert "service_tier" not in fake_env.requests[0].body
     (a,) = _calls(run).itertuples()
     assert a.service_tier == "default" and a.priced  # the list price, not unknown
+
+
+def test_a_routers_llm_classifier_asks_for_the_prompt_cache_too(fake_env):
+    fake_env.responder = lambda r: "billing"
+    clf = Step("triage", "anthropic:claude-haiku-4-5", "Route: {{ input }}", system=LONG,
+               cache_prompt="1h")
+    router = orchnb.Router("desk", clf, {"billing": Step("b", "sim:echo", "{{ input }}")})
+    first, second = router("refund please"), router("where is my parcel")
+    body = fake_env.requests[0].body
+    assert body["system"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    a, b = _calls(first).iloc[0], _calls(second).iloc[0]
+    assert a.cache_write_1h_tokens > 0 and b.cached_tokens > 0
+    assert "cache_prompt: 1h" in router.to_yaml()
