@@ -362,8 +362,10 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
                 continue
             fig.add_trace(go.Scatter(
                 x=part["cost_per_1k"], y=part[s], mode="markers+text",
-                text=[("★ " if on else "") + f"{c} ({p})" for c, p in
+                # the marker already says "on the front"; the pattern only when not the name
+                text=[c if c == p else f"{c} ({p})" for c, p in
                       zip(part["candidate"], part["pattern"])], textposition="top center",
+                cliponaxis=False,
                 name="Pareto front" if on else "dominated",
                 marker={"size": 14 if on else 10, "symbol": "star" if on else "circle"},
                 error_y={"type": "data", "symmetric": False,

@@ -356,7 +356,8 @@ class ScoreReport(RowTotals, Exportable):
                  f"{_ms(self.latency_p95_ms)} ms", f"in calls p50 {_ms(self.service_p50_ms)} ms"),
             _box("cost per 1k inputs", fmt_usd(self.cost_per_1k), "list price"),
             _box("this eval paid", fmt_usd(self.cost_usd),
-                 f"{plural(self.cached_calls, 'cached call')}; judges {fmt_usd(self.judge_usd)}"
+                 f"{plural(self.cached_calls, 'cached call')}; plus judges "
+                 f"{fmt_usd(self.judge_usd)}"
                  + (f"; batch mode saved {fmt_usd(self.batch_saved_usd)} on "
                     f"{plural(self.batch_calls, 'batch call')}" if self.batch_calls else "")
                  + (f"; {self.prompt_cache_note}" if self.prompt_cache_note else "")),

@@ -103,7 +103,7 @@ def test_a_judge_on_an_unpriced_model_costs_unknown_not_zero(fake_env):
                              progress=False)
     assert math.isnan(report.judge_usd)
     html = report._repr_html_()
-    assert "judges unpriced" in html and "judges $0" not in html
+    assert "plus judges unpriced" in html and "judges $0" not in html
 
 
 def test_macro_f1_interval_is_withheld_with_few_rows_per_class(tickets, small, make_router):
