@@ -418,6 +418,10 @@ class Experiment(ReportSet["ScoreReport"], Exportable):
         cols += [c for c in ("labelled", "people_pass") if c in t.columns]
         v = self.verdicts
         v = v[v["scorer"] == self.primary].drop(columns=["scorer"])
+        # to_html's na_rep does not reach nullable integers: a decided pair shows "", not <NA>
+        v["rows_needed"] = ["" if n is None or n != n else f"{int(n):,}"
+                            for n in v["rows_needed"].astype(object).where(
+                                v["rows_needed"].notna(), None)]
         return (f"<div class='{NO_MATH}'><div style='font-size:115%;margin-bottom:6px'>"
                 f"<b>Experiment · {e(self.name)}</b>" + (f" ({e(self.id)})" if self.id else "")
                 + f"</div><p><b>Decision:</b> {e(self.decision)}</p>"

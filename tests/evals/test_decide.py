@@ -222,3 +222,9 @@ def test_the_plan_sentence_reads_as_english():
     assert "a 5-point drop from an 85% baseline" in plan.sentence
     assert "a 10-point rise from a 60% baseline" in orchnb.plan_eval(
         baseline_rate=0.6, difference=0.1).sentence
+
+
+def test_a_decided_pair_shows_no_rows_needed_marker_in_html():
+    exp = Experiment({"chain": _report("chain", [1] * 40), "agent": _report("agent", [0] * 40)})
+    assert exp.verdicts["rows_needed"].isna().all()  # decided: nothing more to ask for
+    assert "&lt;NA&gt;" not in exp._repr_html_() and "<NA>" not in exp._repr_html_()
