@@ -33,7 +33,12 @@ def orchnb_home(tmp_path, monkeypatch):
         monkeypatch.delenv(key, raising=False)
     home = tmp_path / "orchnb-home"
     monkeypatch.setenv("ORCHNB_HOME", str(home))
-    return home
+    yield home
+    # Each home's store keeps a writer thread: hundreds of them left open slowed the
+    # CPU-bound tests that run late (the simulation took 3x as long in the full suite).
+    from orchnb.trace import close_stores
+
+    close_stores(tmp_path)
 
 
 @pytest.fixture

@@ -68,7 +68,14 @@ function render({ model, el }) {
   // Python is the only writer of "given"; labels sent but not yet echoed show from here.
   const pending = {};
   const givenNow = () => ({ ...(model.get("given") || {}), ...pending });
+  // What is typed in the note / tags boxes and not sent yet: a repaint (the kernel echoing an
+  // earlier label) must not wipe it before the label key sends it.
+  let shownKey = null;
+  let dirty = false;
+  note.addEventListener("input", () => { dirty = true; });
+  tags.addEventListener("input", () => { dirty = true; });
   const send = (row, label) => {
+    dirty = false;
     const tagList = tags.value.split(",").map((t) => t.trim()).filter((t) => t);
     pending[row.key] = { label, note: note.value, tags: tagList };
     model.send({ type: "label", key: row.key, label, note: note.value, tags: tagList });
@@ -139,8 +146,10 @@ function render({ model, el }) {
     state.className = "olb-given";
     state.textContent = g ? `labelled: ${g.label}` : "not labelled";
     actions.append(state);
-    if (document.activeElement !== note) note.value = g ? g.note || "" : "";
-    if (document.activeElement !== tags) tags.value = g ? (g.tags || []).join(", ") : "";
+    if (row.key !== shownKey) dirty = false;  // a draft belongs to the row it was typed on
+    shownKey = row.key;
+    if (!dirty && document.activeElement !== note) note.value = g ? g.note || "" : "";
+    if (!dirty && document.activeElement !== tags) tags.value = g ? (g.tags || []).join(", ") : "";
     help.textContent = `keys: ${scale().map((s, k) => `${k + 1} ${s}`).join(", ")} · j next · k back · s skip · n note · t tags · Esc leaves a text box`;
   }
 

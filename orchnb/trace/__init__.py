@@ -11,7 +11,7 @@ from ._home import PerFile, home, home_key
 from ._otel_live import OTelListener
 from ._query import mark_crashed, traces
 from ._span import COLUMNS, MAX_TEXT, Span, clip
-from ._store import SpanStore, get_store
+from ._store import SpanStore, close_stores, get_store
 from ._trace import Trace
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "calls_frame",
     "class_costs",
     "clip",
+    "close_stores",
     "fmt_usd",
     "get_store",
     "home",

@@ -42,3 +42,14 @@ class PerFile(Generic[T]):
             if obj is None:
                 obj = self._by_path[path] = self._make(path)
             return obj
+
+    def forget(self, folder: Path) -> list[T]:
+        """Drop (and return) the objects of files under ``folder``; the caller closes them."""
+        folder = Path(folder).resolve()
+        with self._lock:
+            gone = [p for p in self._by_path if p.is_relative_to(folder)]
+            out = [self._by_path.pop(p) for p in gone]
+            ids = {id(o) for o in out}
+            for key in [k for k, o in self._by_home.items() if id(o) in ids]:
+                del self._by_home[key]
+        return out

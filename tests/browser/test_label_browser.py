@@ -84,8 +84,10 @@ def test_label_20_rows_by_keyboard_restart_and_they_are_back(lab, browser_contex
     widget.locator(".olb-head").click()
     for _ in range(3):
         kb.press("j")
+    # The row's stored label and note arrive from the kernel after the key press: wait for them.
+    page.wait_for_function("() => document.querySelector('.orchnb-lb .olb-note').value"
+                           " === 'too long'", timeout=15_000)
     assert widget.locator(".olb-given").inner_text() == "labelled: fail"
-    assert widget.locator(".olb-note").input_value() == "too long"
     page.close()
 
 
