@@ -18,6 +18,7 @@ import traitlets as t
 from ..evals import Labels, label_rows
 from ..exceptions import SpecError
 from ..trace import plural
+from ._static import StaticFallback
 from ._traceview import NO_MATH
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 _HERE = pathlib.Path(__file__).parent
 
 
-class LabelWidget(anywidget.AnyWidget):
+class LabelWidget(StaticFallback, anywidget.AnyWidget):
     """Rows to label one at a time (see :func:`label`); ``.df`` has the labels given."""
 
     _esm = _HERE / "label.js"
@@ -98,11 +99,6 @@ class LabelWidget(anywidget.AnyWidget):
         return (f"<label {self.labels.name!r}: {len(self.given)} of "
                 f"{plural(len(self.items), 'row')} labelled>")
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
-        data = {**data, "text/html": self.static_html()}
-        return (data, meta) if isinstance(bundle, tuple) else data
 
     def static_html(self) -> str:
         """Progress as plain HTML (where widgets cannot render)."""

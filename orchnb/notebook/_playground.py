@@ -27,6 +27,7 @@ from ..trace import plural
 from . import _edits
 from ._graph_layout import layout, to_svg
 from ._live import RunTracker, Throttle, history_entry
+from ._static import StaticFallback
 from ._traceview import NO_MATH, TraceView
 
 __all__ = ["Playground", "TraceView"]
@@ -34,7 +35,7 @@ _HERE = pathlib.Path(__file__).parent
 HISTORY = 10
 
 
-class Playground(anywidget.AnyWidget):
+class Playground(StaticFallback, anywidget.AnyWidget):
     """An interactive playground for a pipeline (any of the six patterns, nested or not).
 
     Step / Run / Stop / Reset drive a run one model or tool call at a time or to the end; the
@@ -446,14 +447,6 @@ class Playground(anywidget.AnyWidget):
         return (f"<Playground {self.name!r} ({self.pattern}, {len(self.params)} editable "
                 f"nodes): {status}, {plural(len(self._runs), 'run')}>")
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if isinstance(bundle, tuple):
-            data, meta = bundle
-        else:
-            data, meta = (bundle or {}), {}
-        data = {**data, "text/html": self.static_html()}
-        return (data, meta) if isinstance(bundle, tuple) else data
 
     def static_html(self) -> str:
         """A static picture of the playground: the graph (coloured by the last run) and that

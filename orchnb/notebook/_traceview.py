@@ -12,6 +12,7 @@ import traitlets as t
 from ..engine import MATHJAX_OFF, Run, add_hook, remove_hook
 from ..trace import Span, fmt_usd, plural
 from ._live import Throttle, _cap, _num
+from ._static import StaticFallback
 
 _HERE = pathlib.Path(__file__).parent
 NO_MATH = MATHJAX_OFF
@@ -19,7 +20,7 @@ NO_MATH = MATHJAX_OFF
 two amounts ("$0.01 … $0.02") as math."""
 
 
-class TraceView(anywidget.AnyWidget):
+class TraceView(StaticFallback, anywidget.AnyWidget):
     """A live table of spans (newest last), refreshed at most ``refresh_hz`` times a second.
 
     ``TraceView()`` follows every run in the session (through :func:`orchnb.add_hook`; call
@@ -97,11 +98,6 @@ class TraceView(anywidget.AnyWidget):
         which = f"run {self.run_id}" if self.run_id else "all runs"
         return f"<TraceView {which}: {plural(self.total, 'span')}>"
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
-        data = {**data, "text/html": self.static_html()}
-        return (data, meta) if isinstance(bundle, tuple) else data
 
     def static_html(self) -> str:
         """The table as plain HTML (where widgets cannot render)."""

@@ -22,6 +22,7 @@ PRODUCERS = {
     "evals/_costs.py": "CostEstimate._repr_html_",
     "notebook/_playground.py": "Playground text/html",
     "notebook/_traceview.py": "TraceView text/html",
+    "notebook/_static.py": "StaticFallback text/html (the widgets above and the label widget)",
     "engine/_run.py": "Run._repr_html_",
     "engine/_replay.py": "ReplayReport._repr_html_",
     "patterns/_base.py": "Pipeline._repr_html_",
