@@ -32,8 +32,10 @@ GROUPS: dict[str, tuple[str, str]] = {
     "callgrind": ("benchmarks.callgrind", "scenarios"),
 }
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
+# PYTHONDONTWRITEBYTECODE: with it, every fresh interpreter recompiles each stale module, and
+# start-up measured 2x what a user's second import costs.
 _CLEAN_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-              "ORCHNB_CACHE", "ORCHNB_PERSIST")
+              "ORCHNB_CACHE", "ORCHNB_PERSIST", "PYTHONDONTWRITEBYTECODE")
 
 
 def expected(quick: bool) -> dict[str, list[str]]:
@@ -80,6 +82,13 @@ def _run_group(group: str, quick: bool) -> list[dict[str, Any]]:
             return [{"name": name, "title": name, "results": [], "error": error}
                     for name in expected(quick)[group]]
         return json.loads(out.read_text())
+
+
+def _compile_package() -> None:
+    """Byte-compile orchnb first, as a user's installed copy is: no child pays for compiling."""
+    root = Path(__file__).resolve().parent.parent / "orchnb"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root)], check=False,
+                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
 
 
 # -- presenting -----------------------------------------------------------------------------------
@@ -205,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
+    _compile_package()
     info = machine()
     scenarios: list[dict[str, Any]] = []
     for group in groups:
