@@ -36,7 +36,7 @@ from ._events import EventBus
 from ._fanout import FanOut
 from ._gate import Boundary, Gate
 from ._guarded import GuardedPath
-from ._levers import current_levers
+from ._levers import _LEVERS
 from ._ops import EmbedOp, LocalOp, ModelOp, Op, ToolOp, ToolResult
 from ._scope import _SCOPE, CallScope, SpanHandle, SpanScope, _Scope, status_of
 from ._text import as_text
@@ -69,6 +69,7 @@ class RunContext(GuardedPath):
         """The most output tokens one call of this run gave (sizes budget reservations)."""
         self._seq = count(1)
         self._cache = get_cache() if options.cache else None
+        self._clean: str | None = None  # the last span output found free of keys
         self.limiter: Callable[[Op], Awaitable[None]] | None = None
         """Waits for a shared rate limit before each model-call attempt (remote executors)."""
         self.batch_rounds: BatchRounds | None = None
@@ -81,7 +82,8 @@ class RunContext(GuardedPath):
         Returns the output; an exception is recorded on the run (``run.error``), not raised.
         """
         run = self.run
-        root = self.new_span("run", run.pipeline, pattern=run.pattern, input=as_text(run.input))
+        root = self._new_span("run", run.pipeline, run.pattern)
+        root.input = as_text(run.input)
         for f in self.bus.run_start:
             f(run=run)
         self._start(root)
@@ -115,15 +117,22 @@ class RunContext(GuardedPath):
 
     # -- spans ---------------------------------------------------------------------------
     def new_span(self, kind: str, step: str, pattern: str | None = None, **fields: Any) -> Span:
-        scope = _SCOPE.get(None)
+        span = self._new_span(kind, step, pattern)
+        for name, value in fields.items():  # the few columns known as it opens
+            setattr(span, name, value)
+        return span
+
+    def _new_span(self, kind: str, step: str, pattern: str | None) -> Span:
         run = self.run
-        return Span(
-            run.id, f"{run.id}.{next(self._seq)}", None, run.pipeline,
-            pattern or (scope.pattern if scope else run.pattern), step, kind,  # type: ignore[arg-type]
-            start=_now(), **fields,
-        )
+        if pattern is None:
+            scope = _SCOPE.get(None)
+            pattern = scope.pattern if scope is not None else run.pattern
+        # Positional: the class's keyword binding searches 45 parameter names per keyword.
+        return Span(run.id, f"{run.id}.{next(self._seq)}", None, run.pipeline, pattern, step,
+                    kind, "running", None, _now())  # type: ignore[arg-type]
 
     def span(self, kind: str, step: str, *, pattern: str | None = None, input: Any = None,
+             model: str | None = None, provider: str | None = None,
              **fields: Any) -> SpanScope:
         """Open a child span of the current one. ``input`` is recorded as it opens (as text);
         the block says the rest through the scope's setters (``set_output``, ``set_route``,
@@ -132,13 +141,22 @@ class RunContext(GuardedPath):
         >>> with ctx.span("step", "summarize", input=x) as scope:   # doctest: +SKIP
         ...     scope.set_output(await summarize(x))
         """
+        span = self._new_span(kind, step, pattern)
         if input is not None:
-            fields["input"] = as_text(input)
-        return SpanScope(self, self.new_span(kind, step, pattern, **fields))
+            span.input = input if input.__class__ is str else as_text(input)
+        if model is not None:
+            span.model = model
+        if provider is not None:
+            span.provider = provider
+        for name, value in fields.items():
+            setattr(span, name, value)
+        return SpanScope(self, span)
 
-    def _call_span(self, kind: str, step: str, **fields: Any) -> CallScope:
-        # The guarded path's own call spans (their fields are already text).
-        return CallScope(self, self.new_span(kind, step, None, **fields))
+    def _call_span(self, op: Op) -> CallScope:
+        # The guarded path's own call spans (the op fills the columns known before the call).
+        span = self._new_span(op.kind, op.step, None)
+        op.open(span)
+        return CallScope(self, span)
 
     def current_span(self) -> Span:
         """The span of the code now running (to read): inside a pattern's ``_run``, the
@@ -164,8 +182,13 @@ class RunContext(GuardedPath):
             span.input = clip(inp)
         out = span.output
         if out is not None:
-            if needs_scrub(out):
-                out = span.output = scrub_secrets(out)
+            # A step's output is most often its call's, and the run's its last step's: the
+            # very text found clean a moment ago (a str is immutable) is not searched again.
+            if out is not self._clean:
+                if needs_scrub(out):
+                    out = span.output = scrub_secrets(out)
+                else:
+                    self._clean = out
             if len(out) > MAX_TEXT:
                 span.output = clip(out)
         if span.error is not None and needs_scrub(span.error):
@@ -231,25 +254,26 @@ class RunContext(GuardedPath):
         ``fallback`` models are tried in order once the retries of the one before are spent
         (the span's ``provider``/``model`` say which answered; ``meta`` keeps every attempt).
         """
-        if isinstance(model, str):
+        if model.__class__ is not Model:
             model = _resolve(model)
-        cache_prompt, tier = current_levers()
-        if not model.capabilities.prompt_cache:  # e.g. an OpenAI-compatible local server
-            cache_prompt = None
-        request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
-                               self.options.timeout, output_schema=output_schema,
-                               output_name=output_name, cache_prompt=cache_prompt,
-                               service_tier=tier or self._tier(model))
-        backups = tuple(_resolve(m) if isinstance(m, str) else m for m in fallback)
-        op = ModelOp(model, request, step, stream or self.options.stream,
-                     self._boundary("model", step, model.id, request), backups)
+        caps = model.traits.caps
+        options = self.options
+        cache_prompt, tier = _LEVERS.get()
+        if cache_prompt is not None and not caps.prompt_cache:
+            cache_prompt = None  # e.g. an OpenAI-compatible local server
+        if tier is None and options.service_tier is not None and caps.service_tiers:
+            # The run's tier: only providers that have tiers get it (a run-wide tier does not
+            # refuse the sim or Anthropic steps of a pipeline).
+            tier = options.service_tier
+        request = ModelRequest(list(messages), list(tools) if tools else [], temperature,
+                               max_tokens, options.timeout, None, output_schema, output_name,
+                               cache_prompt, tier)
+        backups = tuple(_resolve(m) if isinstance(m, str) else m for m in fallback
+                        ) if fallback else ()
+        boundary = (self._boundary("model", step, model.id, request) if self.gate is not None
+                    else None)
+        op = ModelOp(model, request, step, stream or options.stream, boundary, backups)
         return await self._guarded(op)
-
-    def _tier(self, model: Model) -> str | None:
-        """The run's ``service_tier`` for ``model``: only providers that have tiers get it
-        (a run-wide tier does not refuse the sim or Anthropic steps of a pipeline)."""
-        tier = self.options.service_tier
-        return tier if tier is not None and model.capabilities.service_tiers else None
 
     async def embed(self, embedder: Any, texts: list[str], *, step: str) -> list[list[float]]:
         """One embedding call: a "model" span, budgeted, cached and priced like a chat call,

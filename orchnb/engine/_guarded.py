@@ -45,7 +45,7 @@ class GuardedPath:
     _cache: ResponseCache | None
 
     if TYPE_CHECKING:  # RunContext's, used here
-        def _call_span(self, kind: str, step: str, **fields: Any) -> CallScope: ...
+        def _call_span(self, op: Op) -> CallScope: ...
 
         def delta_sink(self, span: Span) -> Callable[[StreamDelta], None]: ...
 
@@ -66,7 +66,7 @@ class GuardedPath:
             held = (await ledger.reserve(op.step, op.need(self.largest_output))
                     if ledger.capped and rounds is None else None)
             try:
-                with self._call_span(op.kind, op.step, **op.fields()) as span:
+                with self._call_span(op) as span:
                     result = await self._cached_or_called(op, span, held, rounds)
             except BaseException:
                 if held is not None:  # no-op when already settled
@@ -157,7 +157,14 @@ class GuardedPath:
             span.attempt = tries
             t0 = _perf()
             try:
-                result = await self._attempt(op, span, timeout)
+                if self.limiter is None and op.limiter is None and (
+                        timeout is None or op.enforces_timeout):
+                    # Nothing to wait for and no timer to set: the request itself (as
+                    # _attempt would make it, one coroutine fewer).
+                    result = await op.attempt(span, self.delta_sink(span) if op.streams
+                                              else None)
+                else:
+                    result = await self._attempt(op, span, timeout)
             except TimeoutError:
                 error: ProviderError | CallTimeoutError = CallTimeoutError(
                     f"did not answer within {timeout:g}s")

@@ -87,6 +87,11 @@ class Op:
         """Span columns known before the call."""
         return {}
 
+    def open(self, span: Span) -> None:
+        """Write the span columns known before the call (:meth:`fields`) as its span opens."""
+        for name, value in self.fields().items():
+            setattr(span, name, value)
+
     def need(self, largest_output: int) -> Charge:
         """The budget reservation: what this call may cost at most (or a fair estimate), given
         the most output tokens one call of the run gave so far."""
@@ -134,31 +139,38 @@ class ModelOp(Op):
         self._fallback = list(fallback)
         self._key: str | None = None
         self._use(model)
-        self.tried = (model.id,)
+        self.tried = (self.model_id,)  # type: ignore[assignment]
 
     def _use(self, model: Model) -> None:
+        traits = model.traits
         self.model = model
-        self.model_id = model.id
+        self.model_id = traits.id
         self.provider_name, self.model_name = model.provider_name, model.name
-        caps = model.capabilities
+        self._simulated = traits.simulated
+        caps = self._caps = traits.caps
         self.enforces_timeout = caps.enforces_timeout
         self._native_stream = self.streams and caps.streaming
         # Simulated models never push back; remote ones get an adaptive limit of their own.
-        self.limiter = None if model.simulated else limiter_for(model.provider, model.name)
+        self.limiter = None if traits.simulated else limiter_for(model.provider, model.name)
 
     def next_fallback(self) -> bool:
         if not self._fallback:
             return False
         model = self._fallback.pop(0)
         self._use(model)
-        self.tried = (*self.tried, model.id)
+        self.tried = (*self.tried, self.model_id)  # type: ignore[assignment]
         self.fell_back = True
         return True
 
     def fields(self) -> dict[str, Any]:
         m = self.model
-        return {"provider": m.provider_name, "model": m.name, "simulated": m.simulated,
+        return {"provider": m.provider_name, "model": m.name, "simulated": self._simulated,
                 "input": messages_text(self.request.messages)}
+
+    def open(self, span: Span) -> None:
+        span.provider, span.model, span.simulated = (self.provider_name, self.model_name,
+                                                     self._simulated)
+        span.input = messages_text(self.request.messages)
 
     def need(self, largest_output: int) -> Charge:
         r = self.request
@@ -176,7 +188,7 @@ class ModelOp(Op):
     def _tier(self, result: ModelResponse | None) -> str | None:
         """The tier a call is priced at: the one the provider reports, else the one asked
         for, for providers that have tiers (a fallback to one without ignores it)."""
-        if not self.model.capabilities.service_tiers:
+        if not self._caps.service_tiers:
             return None
         reported = result.service_tier if result is not None else None
         return reported or self.request.service_tier

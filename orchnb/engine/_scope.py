@@ -105,7 +105,7 @@ class SpanHandle:
 
 class SpanScope(SpanHandle):
     """A child span of the current scope, open for a ``with`` block (``ctx.span(...)``); the
-    block's scope is this object (class-based: it is hot)."""
+    block's scope is this object (class-based, one frame to open and one to close: it is hot)."""
 
     __slots__ = ("_ctx", "_t0", "_token")
 
@@ -114,10 +114,6 @@ class SpanScope(SpanHandle):
         self.span = span
 
     def __enter__(self) -> SpanScope:
-        self._open()
-        return self
-
-    def _open(self) -> None:
         scope = _SCOPE.get()
         span = self.span
         span.parent_id = scope.span.span_id
@@ -128,12 +124,14 @@ class SpanScope(SpanHandle):
         self._token = _SCOPE.set(_Scope(span, span.pattern, span.item, span.iteration))
         self._ctx._start(span)
         self._t0 = _perf()
+        return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        latency = (_perf() - self._t0) * 1000.0
         span = self.span
         _SCOPE.reset(self._token)
-        span.latency_ms = (_perf() - self._t0) * 1000.0
-        span.end = span.start + span.latency_ms / 1000.0
+        span.latency_ms = latency
+        span.end = span.start + latency / 1000.0
         if exc is not None:
             span.status = status_of(exc)  # type: ignore[assignment]
             span.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -148,5 +146,14 @@ class CallScope(SpanScope):
     __slots__ = ()
 
     def __enter__(self) -> Span:  # type: ignore[override]
-        self._open()
-        return self.span
+        scope = _SCOPE.get()
+        span = self.span
+        span.parent_id = scope.span.span_id
+        if span.iteration is None:
+            span.iteration = scope.iteration
+        if span.item is None:
+            span.item = scope.item
+        self._token = _SCOPE.set(_Scope(span, span.pattern, span.item, span.iteration))
+        self._ctx._start(span)
+        self._t0 = _perf()
+        return span

@@ -150,6 +150,8 @@ def _gist(name: str, text: str) -> str:
 
 
 def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelResponse:
+    if reply.__class__ is str:  # the common reply, tested first (Mapping is an ABC check)
+        return _text_response(reply, request, model)  # type: ignore[arg-type]
     if isinstance(reply, ModelResponse):
         reply.simulated = True
         return reply
@@ -180,6 +182,16 @@ def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelRespon
         finish_reason="tool_calls" if tool_calls else "stop",
         simulated=True,
     )
+
+
+def _text_response(text: str, request: ModelRequest, model: str) -> ModelResponse:
+    """``_to_response`` of a plain text reply (the same counts, without the checks)."""
+    prompt_chars = 0
+    for m in request.messages:
+        prompt_chars += len(m.content)
+    usage = Usage((prompt_chars + 3) // 4 + 3 * len(request.messages), (len(text) + 3) // 4,
+                  0, True)
+    return ModelResponse(text, [], usage, model, "stop", True)
 
 
 def _pieces(response: ModelResponse) -> list[StreamDelta]:
