@@ -38,7 +38,7 @@ from ._gate import Boundary, Gate
 from ._guarded import GuardedPath
 from ._levers import _LEVERS
 from ._ops import EmbedOp, LocalOp, ModelOp, Op, ToolOp, ToolResult
-from ._scope import _SCOPE, CallScope, SpanHandle, SpanScope, _Scope, status_of
+from ._scope import _SCOPE, SpanHandle, SpanScope, span_of, status_of
 from ._text import as_text
 
 if TYPE_CHECKING:
@@ -70,6 +70,9 @@ class RunContext(GuardedPath):
         self._seq = count(1)
         self._cache = get_cache() if options.cache else None
         self._clean: str | None = None  # the last span output found free of keys
+        # Spans are timed on one clock: perf_counter() at open and close, the wall-clock
+        # start derived from it (one time.time() a run, not one a span).
+        self._epoch = _now() - _perf()
         self.limiter: Callable[[Op], Awaitable[None]] | None = None
         """Waits for a shared rate limit before each model-call attempt (remote executors)."""
         self.batch_rounds: BatchRounds | None = None
@@ -86,9 +89,10 @@ class RunContext(GuardedPath):
         root.input = as_text(run.input)
         for f in self.bus.run_start:
             f(run=run)
-        self._start(root)
-        token = _SCOPE.set(_Scope(root, root.pattern, None, None))
         t0 = _perf()
+        root.start = self._epoch + t0
+        self._start(root)
+        token = _SCOPE.set(root)  # a span is its own scope
         try:
             if run.cancel_requested:  # cancelled before it began: end at once, traced
                 raise asyncio.CancelledError
@@ -118,6 +122,7 @@ class RunContext(GuardedPath):
     # -- spans ---------------------------------------------------------------------------
     def new_span(self, kind: str, step: str, pattern: str | None = None, **fields: Any) -> Span:
         span = self._new_span(kind, step, pattern)
+        span.start = self._epoch + _perf()
         for name, value in fields.items():  # the few columns known as it opens
             setattr(span, name, value)
         return span
@@ -128,8 +133,9 @@ class RunContext(GuardedPath):
             scope = _SCOPE.get(None)
             pattern = scope.pattern if scope is not None else run.pattern
         # Positional: the class's keyword binding searches 45 parameter names per keyword.
+        # (``start`` is set as the span opens.)
         return Span(run.id, f"{run.id}.{next(self._seq)}", None, run.pipeline, pattern, step,
-                    kind, "running", None, _now())  # type: ignore[arg-type]
+                    kind)  # type: ignore[arg-type]
 
     def span(self, kind: str, step: str, *, pattern: str | None = None, input: Any = None,
              model: str | None = None, provider: str | None = None,
@@ -152,28 +158,36 @@ class RunContext(GuardedPath):
             setattr(span, name, value)
         return SpanScope(self, span)
 
-    def _call_span(self, op: Op) -> CallScope:
-        # The guarded path's own call spans (the op fills the columns known before the call).
-        span = self._new_span(op.kind, op.step, None)
-        op.open(span)
-        return CallScope(self, span)
-
     def current_span(self) -> Span:
         """The span of the code now running (to read): inside a pattern's ``_run``, the
         pattern's own span (the run span at top level)."""
-        return _SCOPE.get().span
+        return span_of(_SCOPE.get())
 
     def current_scope(self) -> SpanHandle:
         """The setters of the span of the code now running, so a pattern can say what its own
         span holds (``ctx.current_scope().set_route(...)``, ``.note(...)``)."""
-        return SpanHandle(_SCOPE.get().span)
+        return SpanHandle(span_of(_SCOPE.get()))
 
     def _start(self, span: Span) -> None:
         run = self.run
         for f in self.bus.span_start:
             f(span=span, run=run)
 
-    def _end(self, span: Span) -> None:
+    def _end(self, span: Span, token: Any = None, t0: float | None = None,
+             exc: BaseException | None = None) -> None:
+        """End ``span``: with ``t0`` (a span opened with ``SpanScope`` or on the guarded path,
+        its scope ``token``), time it, leave its scope and set its status from ``exc``; then
+        bound and scrub its text and publish its end. One call a span, on the hot path."""
+        if t0 is not None:
+            latency = (_perf() - t0) * 1000.0
+            _SCOPE.reset(token)
+            span.latency_ms = latency
+            span.end = span.start + latency / 1000.0
+            if exc is not None:
+                span.status = status_of(exc)  # type: ignore[assignment]
+                span.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            elif span.status == "running":
+                span.status = "ok"
         # The one place span text is bounded and scrubbed of keys (a model or a tool may echo
         # one): what listeners get is what the store keeps.
         # (length tests inline: clip() is a call per span for the rare long text)
@@ -231,10 +245,10 @@ class RunContext(GuardedPath):
         if self.gate is None:
             return None
         scope = _SCOPE.get()
-        return Boundary(kind, step, name, detail, scope.span.span_id,  # type: ignore[arg-type]
+        return Boundary(kind, step, name, detail, scope.span_id,  # type: ignore[arg-type]
                         scope.iteration, scope.item)
 
-    async def call(
+    def call(
         self,
         model: Model | str,
         messages: Sequence[Message],
@@ -247,21 +261,21 @@ class RunContext(GuardedPath):
         fallback: Sequence[Model | str] = (),
         output_schema: dict[str, Any] | None = None,
         output_name: str = "output",
-    ) -> ModelResponse:
-        """One model call: a step boundary, budgeted, cached, retried, timed out, priced and
-        traced. With ``stream`` (or when the run streams) its text is published as it arrives.
-        ``output_schema`` asks a provider with structured output for JSON of that schema.
-        ``fallback`` models are tried in order once the retries of the one before are spent
-        (the span's ``provider``/``model`` say which answered; ``meta`` keeps every attempt).
-        """
+    ) -> Awaitable[ModelResponse]:
+        """One model call (``await ctx.call(...)``): a step boundary, budgeted, cached, retried,
+        timed out, priced and traced. With ``stream`` (or when the run streams) its text is
+        published as it arrives. ``output_schema`` asks a provider with structured output for
+        JSON of that schema. ``fallback`` models are tried in order once the retries of the one
+        before are spent (the span's ``provider``/``model`` say which answered; ``meta`` keeps
+        every attempt). It builds the call and returns the guarded path's coroutine (a frame
+        fewer on every call)."""
         if model.__class__ is not Model:
             model = _resolve(model)
-        caps = model.traits.caps
         options = self.options
         cache_prompt, tier = _LEVERS.get()
-        if cache_prompt is not None and not caps.prompt_cache:
+        if cache_prompt is not None and not model.traits.caps.prompt_cache:
             cache_prompt = None  # e.g. an OpenAI-compatible local server
-        if tier is None and options.service_tier is not None and caps.service_tiers:
+        if tier is None and options.service_tier is not None and model.traits.caps.service_tiers:
             # The run's tier: only providers that have tiers get it (a run-wide tier does not
             # refuse the sim or Anthropic steps of a pipeline).
             tier = options.service_tier
@@ -273,7 +287,7 @@ class RunContext(GuardedPath):
         boundary = (self._boundary("model", step, model.id, request) if self.gate is not None
                     else None)
         op = ModelOp(model, request, step, stream or options.stream, boundary, backups)
-        return await self._guarded(op)
+        return self._guarded(op)
 
     async def embed(self, embedder: Any, texts: list[str], *, step: str) -> list[list[float]]:
         """One embedding call: a "model" span, budgeted, cached and priced like a chat call,

@@ -142,7 +142,7 @@ class ModelOp(Op):
         self.tried = (self.model_id,)  # type: ignore[assignment]
 
     def _use(self, model: Model) -> None:
-        traits = model.traits
+        traits = model._traits or model.traits  # (the slot first: no property call)
         self.model = model
         self.model_id = traits.id
         self.provider_name, self.model_name = model.provider_name, model.name
@@ -170,7 +170,9 @@ class ModelOp(Op):
     def open(self, span: Span) -> None:
         span.provider, span.model, span.simulated = (self.provider_name, self.model_name,
                                                      self._simulated)
-        span.input = messages_text(self.request.messages)
+        messages = self.request.messages
+        span.input = (messages[0].content if len(messages) == 1 and not messages[0].tool_calls
+                      else messages_text(messages))
 
     def need(self, largest_output: int) -> Charge:
         r = self.request
@@ -203,15 +205,18 @@ class ModelOp(Op):
     def dump(self, result: Any, usd: float | None) -> Any:
         return dump_response(result, usd)
 
-    async def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None
-                      ) -> ModelResponse:
+    def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None
+                ) -> Awaitable[ModelResponse]:  # type: ignore[override]
+        # Not a coroutine of its own: the provider's request is what the path awaits.
         if self._native_stream and on_delta is not None:
-            return await self.model.provider.request(self.model.name, self.request,
-                                                     on_delta=on_delta)
-        return await self.model.provider.request(self.model.name, self.request)
+            return self.model.provider.request(self.model_name, self.request,
+                                               on_delta=on_delta)
+        return self.model.provider.request(self.model_name, self.request)
 
     def charge(self, result: ModelResponse, cached: bool) -> tuple[Charge, bool]:
         u = result.usage
+        if self._simulated and not self.batch and self.model.priced_as is None:
+            return Charge(1, u.input_tokens + u.output_tokens, 0.0), True  # a free sim model
         tier = self._tier(result)
         usd, priced = call_cost(self.model, u, result.model or None, batch=self.batch,
                                 service_tier=tier)
@@ -226,7 +231,8 @@ class ModelOp(Op):
             u.input_tokens, u.output_tokens, u.cached_tokens)
         span.cache_write_tokens, span.cache_write_1h_tokens = (
             u.cache_write_tokens, u.cache_write_1h_tokens)
-        span.service_tier = self._tier(result)
+        if self._caps.service_tiers:
+            span.service_tier = self._tier(result)
         if u.estimated and not result.simulated:  # a sim's counts are its rule, not a guess
             span.usage_estimated = True
         if self.batch:

@@ -181,7 +181,11 @@ class Pipeline(Tracked):
         # check_models() and new_run() in one: the pipeline's resolution is looked up once.
         _, base, models, _ = self._resolved()
         preflight(models)
-        return self._make_run(input, base.merged(**options), hooks=hooks)
+        for value in options.values():  # (usually none is given: no merge to look up)
+            if value is not None:
+                base = base.merged(**options)
+                break
+        return self._make_run(input, base, hooks=hooks)
 
     def __call__(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
                  timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:

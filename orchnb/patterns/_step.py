@@ -151,7 +151,8 @@ class Step(Tracked):
                 span.set_output(out)
                 return out
         finally:
-            reset_levers(levers)
+            if levers is not None:
+                reset_levers(levers)
 
     def describe(self) -> dict[str, Any]:
         """This node for graphs and the playground."""
