@@ -156,7 +156,9 @@ def run_on_thread_loop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEve
     loop.call_soon = lambda cb, *args, context=None: held.append(  # type: ignore[method-assign]
         (cb, args, context))
     try:
-        task = loop.create_task(rest, context=ctx)
+        # The Task itself, as create_task would make it: the loop is this thread's own
+        # (thread_loop: open, no task factory), so create_task's checks have nothing to find.
+        task = tasks.Task(rest, loop=loop, context=ctx)
     finally:
         del loop.call_soon
     on_task(task)

@@ -3,7 +3,7 @@ nodes through the engine, and hands tooling (preview, YAML, fork) to the pattern
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -155,9 +155,10 @@ class Pipeline(Tracked):
             del runs[:-50]
         return run
 
-    async def _body(self, ctx: RunContext, x: Any) -> Any:
-        """A run's body when none is given: the pattern's own control flow."""
-        return await self._run(ctx, x, {"run_input": x, "history": ""})
+    def _body(self, ctx: RunContext, x: Any) -> Awaitable[Any]:
+        """A run's body when none is given: the pattern's own control flow (its coroutine,
+        awaited by the engine: no frame of its own)."""
+        return self._run(ctx, x, {"run_input": x, "history": ""})
 
     def _rebuild(self, parent: Run, step: str | None, edits: Mapping[str, Any], *,
                  hooks: Sequence[Any], **options: Any) -> Run:

@@ -111,6 +111,8 @@ def parse_confidence(text: str) -> float | None:
     >>> parse_confidence("billing (confidence: 85%)")
     0.85
     """
+    if _DIGIT(text) is None and text.lstrip()[:1] not in ("{", '"', "`"):
+        return None  # no number and no JSON: nothing to read (a bare label, most often)
     text = _edges(text)
     data = _json(text)
     value: float | None = None
