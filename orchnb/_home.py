@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+
+def _env_reader(name: str) -> Any:
+    # os.environ.get is three Python calls (and a caught KeyError when the variable is unset);
+    # the mapping's own dict, keyed as os.environ keys it, answers in one C call.
+    environ = os.environ
+    try:
+        data, key, decode = environ._data, environ.encodekey(name), environ.decodevalue  # type: ignore[attr-defined]
+    except AttributeError:  # not CPython's os._Environ
+        return lambda: environ.get(name)
+
+    def read() -> str | None:
+        value = data.get(key)
+        return None if value is None else decode(value)
+
+    return read
+
+
+_orchnb_home = _env_reader("ORCHNB_HOME")
 
 
 def home_key() -> tuple[str | None, str | None]:
     """What the default home depends on, cheaply: ``$ORCHNB_HOME``, else the working directory.
     Per-home objects are looked up by this on every run (resolving paths costs ~20 µs)."""
-    env = os.environ.get("ORCHNB_HOME")
+    env = _orchnb_home()
     return env, None if env else os.getcwd()
 
 

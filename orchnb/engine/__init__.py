@@ -26,7 +26,7 @@ from ._events import EVENTS, Listener, add_hook, remove_hook
 from ._export import export_live
 from ._forking import Rebuild, prepare_fork
 from ._gate import Boundary, Decision
-from ._levers import call_levers, current_levers
+from ._levers import NO_LEVERS, call_levers, current_levers, reset_levers, set_levers
 from ._loop import engine_loop
 from ._ops import ToolResult
 from ._remote import Intake, LedgerServer, SharedLedger, run_items, worker_name
@@ -43,6 +43,7 @@ __all__ = [
     "MAX_LOOP_COUNT",
     "MAX_RETRIES",
     "MAX_TOKENS_KNOB",
+    "NO_LEVERS",
     "Boundary",
     "Budget",
     "Charge",
@@ -81,7 +82,9 @@ __all__ = [
     "plural",
     "prepare_fork",
     "remove_hook",
+    "reset_levers",
     "run_items",
+    "set_levers",
     "set_live_display",
     "span_seq",
     "status_of",

@@ -44,19 +44,17 @@ class Ledger:
     0
     """
 
-    __slots__ = ("_changed", "budget", "open", "reserved", "spent")
+    __slots__ = ("_changed", "budget", "capped", "open", "reserved", "spent")
 
     def __init__(self, budget: Budget):
         self.budget = budget
+        self.capped = (budget.max_calls is not None or budget.max_tokens is not None
+                       or budget.max_usd is not None)
+        """Whether any cap is set (a budget is immutable: read on every call, worked out once)."""
         self.spent = Charge()
         self.reserved = Charge()
         self.open = 0
         self._changed: asyncio.Event | None = None
-
-    @property
-    def capped(self) -> bool:
-        b = self.budget
-        return b.max_calls is not None or b.max_tokens is not None or b.max_usd is not None
 
     def _over(self, extra: Charge, with_reserved: bool) -> str | None:
         """The first cap that ``spent (+ reserved) + extra`` goes over, or None."""

@@ -36,9 +36,9 @@ from ._events import EventBus
 from ._fanout import FanOut
 from ._gate import Boundary, Gate
 from ._guarded import GuardedPath
-from ._levers import current_levers
+from ._levers import _LEVERS
 from ._ops import EmbedOp, LocalOp, ModelOp, Op, ToolOp, ToolResult
-from ._scope import _SCOPE, CallScope, SpanHandle, SpanScope, _Scope, status_of
+from ._scope import _SCOPE, SpanHandle, SpanScope, span_of, status_of
 from ._text import as_text
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ class RunContext(GuardedPath):
         """The most output tokens one call of this run gave (sizes budget reservations)."""
         self._seq = count(1)
         self._cache = get_cache() if options.cache else None
+        self._clean: str | None = None  # the last span output found free of keys
+        # Spans are timed on one clock: perf_counter() at open and close, the wall-clock
+        # start derived from it (one time.time() a run, not one a span).
+        self._epoch = _now() - _perf()
         self.limiter: Callable[[Op], Awaitable[None]] | None = None
         """Waits for a shared rate limit before each model-call attempt (remote executors)."""
         self.batch_rounds: BatchRounds | None = None
@@ -81,12 +85,14 @@ class RunContext(GuardedPath):
         Returns the output; an exception is recorded on the run (``run.error``), not raised.
         """
         run = self.run
-        root = self.new_span("run", run.pipeline, pattern=run.pattern, input=as_text(run.input))
+        root = self._new_span("run", run.pipeline, run.pattern)
+        root.input = as_text(run.input)
         for f in self.bus.run_start:
             f(run=run)
-        self._start(root)
-        token = _SCOPE.set(_Scope(root, root.pattern, None, None))
         t0 = _perf()
+        root.start = self._epoch + t0
+        self._start(root)
+        token = _SCOPE.set(root)  # a span is its own scope
         try:
             if run.cancel_requested:  # cancelled before it began: end at once, traced
                 raise asyncio.CancelledError
@@ -115,15 +121,24 @@ class RunContext(GuardedPath):
 
     # -- spans ---------------------------------------------------------------------------
     def new_span(self, kind: str, step: str, pattern: str | None = None, **fields: Any) -> Span:
-        scope = _SCOPE.get(None)
+        span = self._new_span(kind, step, pattern)
+        span.start = self._epoch + _perf()
+        for name, value in fields.items():  # the few columns known as it opens
+            setattr(span, name, value)
+        return span
+
+    def _new_span(self, kind: str, step: str, pattern: str | None) -> Span:
         run = self.run
-        return Span(
-            run.id, f"{run.id}.{next(self._seq)}", None, run.pipeline,
-            pattern or (scope.pattern if scope else run.pattern), step, kind,  # type: ignore[arg-type]
-            start=_now(), **fields,
-        )
+        if pattern is None:
+            scope = _SCOPE.get(None)
+            pattern = scope.pattern if scope is not None else run.pattern
+        # Positional: the class's keyword binding searches 45 parameter names per keyword.
+        # (``start`` is set as the span opens.)
+        return Span(run.id, f"{run.id}.{next(self._seq)}", None, run.pipeline, pattern, step,
+                    kind)  # type: ignore[arg-type]
 
     def span(self, kind: str, step: str, *, pattern: str | None = None, input: Any = None,
+             model: str | None = None, provider: str | None = None,
              **fields: Any) -> SpanScope:
         """Open a child span of the current one. ``input`` is recorded as it opens (as text);
         the block says the rest through the scope's setters (``set_output``, ``set_route``,
@@ -132,30 +147,47 @@ class RunContext(GuardedPath):
         >>> with ctx.span("step", "summarize", input=x) as scope:   # doctest: +SKIP
         ...     scope.set_output(await summarize(x))
         """
+        span = self._new_span(kind, step, pattern)
         if input is not None:
-            fields["input"] = as_text(input)
-        return SpanScope(self, self.new_span(kind, step, pattern, **fields))
-
-    def _call_span(self, kind: str, step: str, **fields: Any) -> CallScope:
-        # The guarded path's own call spans (their fields are already text).
-        return CallScope(self, self.new_span(kind, step, None, **fields))
+            span.input = input if input.__class__ is str else as_text(input)
+        if model is not None:
+            span.model = model
+        if provider is not None:
+            span.provider = provider
+        for name, value in fields.items():
+            setattr(span, name, value)
+        return SpanScope(self, span)
 
     def current_span(self) -> Span:
         """The span of the code now running (to read): inside a pattern's ``_run``, the
         pattern's own span (the run span at top level)."""
-        return _SCOPE.get().span
+        return span_of(_SCOPE.get())
 
     def current_scope(self) -> SpanHandle:
         """The setters of the span of the code now running, so a pattern can say what its own
         span holds (``ctx.current_scope().set_route(...)``, ``.note(...)``)."""
-        return SpanHandle(_SCOPE.get().span)
+        return SpanHandle(span_of(_SCOPE.get()))
 
     def _start(self, span: Span) -> None:
         run = self.run
         for f in self.bus.span_start:
             f(span=span, run=run)
 
-    def _end(self, span: Span) -> None:
+    def _end(self, span: Span, token: Any = None, t0: float | None = None,
+             exc: BaseException | None = None) -> None:
+        """End ``span``: with ``t0`` (a span opened with ``SpanScope`` or on the guarded path,
+        its scope ``token``), time it, leave its scope and set its status from ``exc``; then
+        bound and scrub its text and publish its end. One call a span, on the hot path."""
+        if t0 is not None:
+            latency = (_perf() - t0) * 1000.0
+            _SCOPE.reset(token)
+            span.latency_ms = latency
+            span.end = span.start + latency / 1000.0
+            if exc is not None:
+                span.status = status_of(exc)  # type: ignore[assignment]
+                span.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            elif span.status == "running":
+                span.status = "ok"
         # The one place span text is bounded and scrubbed of keys (a model or a tool may echo
         # one): what listeners get is what the store keeps.
         # (length tests inline: clip() is a call per span for the rare long text)
@@ -164,8 +196,13 @@ class RunContext(GuardedPath):
             span.input = clip(inp)
         out = span.output
         if out is not None:
-            if needs_scrub(out):
-                out = span.output = scrub_secrets(out)
+            # A step's output is most often its call's, and the run's its last step's: the
+            # very text found clean a moment ago (a str is immutable) is not searched again.
+            if out is not self._clean:
+                if needs_scrub(out):
+                    out = span.output = scrub_secrets(out)
+                else:
+                    self._clean = out
             if len(out) > MAX_TEXT:
                 span.output = clip(out)
         if span.error is not None and needs_scrub(span.error):
@@ -208,10 +245,10 @@ class RunContext(GuardedPath):
         if self.gate is None:
             return None
         scope = _SCOPE.get()
-        return Boundary(kind, step, name, detail, scope.span.span_id,  # type: ignore[arg-type]
+        return Boundary(kind, step, name, detail, scope.span_id,  # type: ignore[arg-type]
                         scope.iteration, scope.item)
 
-    async def call(
+    def call(
         self,
         model: Model | str,
         messages: Sequence[Message],
@@ -224,32 +261,33 @@ class RunContext(GuardedPath):
         fallback: Sequence[Model | str] = (),
         output_schema: dict[str, Any] | None = None,
         output_name: str = "output",
-    ) -> ModelResponse:
-        """One model call: a step boundary, budgeted, cached, retried, timed out, priced and
-        traced. With ``stream`` (or when the run streams) its text is published as it arrives.
-        ``output_schema`` asks a provider with structured output for JSON of that schema.
-        ``fallback`` models are tried in order once the retries of the one before are spent
-        (the span's ``provider``/``model`` say which answered; ``meta`` keeps every attempt).
-        """
-        if isinstance(model, str):
+    ) -> Awaitable[ModelResponse]:
+        """One model call (``await ctx.call(...)``): a step boundary, budgeted, cached, retried,
+        timed out, priced and traced. With ``stream`` (or when the run streams) its text is
+        published as it arrives. ``output_schema`` asks a provider with structured output for
+        JSON of that schema. ``fallback`` models are tried in order once the retries of the one
+        before are spent (the span's ``provider``/``model`` say which answered; ``meta`` keeps
+        every attempt). It builds the call and returns the guarded path's coroutine (a frame
+        fewer on every call)."""
+        if model.__class__ is not Model:
             model = _resolve(model)
-        cache_prompt, tier = current_levers()
-        if not model.capabilities.prompt_cache:  # e.g. an OpenAI-compatible local server
-            cache_prompt = None
-        request = ModelRequest(list(messages), list(tools), temperature, max_tokens,
-                               self.options.timeout, output_schema=output_schema,
-                               output_name=output_name, cache_prompt=cache_prompt,
-                               service_tier=tier or self._tier(model))
-        backups = tuple(_resolve(m) if isinstance(m, str) else m for m in fallback)
-        op = ModelOp(model, request, step, stream or self.options.stream,
-                     self._boundary("model", step, model.id, request), backups)
-        return await self._guarded(op)
-
-    def _tier(self, model: Model) -> str | None:
-        """The run's ``service_tier`` for ``model``: only providers that have tiers get it
-        (a run-wide tier does not refuse the sim or Anthropic steps of a pipeline)."""
-        tier = self.options.service_tier
-        return tier if tier is not None and model.capabilities.service_tiers else None
+        options = self.options
+        cache_prompt, tier = _LEVERS.get()
+        if cache_prompt is not None and not model.traits.caps.prompt_cache:
+            cache_prompt = None  # e.g. an OpenAI-compatible local server
+        if tier is None and options.service_tier is not None and model.traits.caps.service_tiers:
+            # The run's tier: only providers that have tiers get it (a run-wide tier does not
+            # refuse the sim or Anthropic steps of a pipeline).
+            tier = options.service_tier
+        request = ModelRequest(list(messages), list(tools) if tools else [], temperature,
+                               max_tokens, options.timeout, None, output_schema, output_name,
+                               cache_prompt, tier)
+        backups = tuple(_resolve(m) if isinstance(m, str) else m for m in fallback
+                        ) if fallback else ()
+        boundary = (self._boundary("model", step, model.id, request) if self.gate is not None
+                    else None)
+        op = ModelOp(model, request, step, stream or options.stream, boundary, backups)
+        return self._guarded(op)
 
     async def embed(self, embedder: Any, texts: list[str], *, step: str) -> list[list[float]]:
         """One embedding call: a "model" span, budgeted, cached and priced like a chat call,

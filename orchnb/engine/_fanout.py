@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from ._limiter import LEASE, Lease, Slots
-from ._scope import _SCOPE, _Scope
+from ._scope import _SCOPE, _Scope, span_of
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class FanOut(Generic[T]):
         while self.next < n and not failed:
             i = self.next
             self.next = i + 1
-            _SCOPE.set(_Scope(scope.span, scope.pattern, i, scope.iteration))
+            _SCOPE.set(_Scope(span_of(scope), scope.pattern, i, scope.iteration))
             try:
                 if lease is not None:
                     await lease.take()

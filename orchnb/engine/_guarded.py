@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CallTimeoutError, ProviderError
@@ -21,7 +21,7 @@ from ._batch import BATCHING, BatchRounds
 from ._budget import Charge, Ledger
 from ._limiter import OVERLOAD, park
 from ._ops import Op
-from ._scope import CallScope
+from ._scope import _SCOPE
 
 if TYPE_CHECKING:
     from ._cache import ResponseCache
@@ -45,7 +45,13 @@ class GuardedPath:
     _cache: ResponseCache | None
 
     if TYPE_CHECKING:  # RunContext's, used here
-        def _call_span(self, kind: str, step: str, **fields: Any) -> CallScope: ...
+        run: Any
+        bus: Any
+        _epoch: float
+        _seq: Iterator[int]
+
+        def _end(self, span: Span, token: Any = None, t0: float | None = None,
+                 exc: BaseException | None = None) -> None: ...
 
         def delta_sink(self, span: Span) -> Callable[[StreamDelta], None]: ...
 
@@ -65,13 +71,42 @@ class GuardedPath:
             # A batched call is budgeted with its whole round, before that is submitted.
             held = (await ledger.reserve(op.step, op.need(self.largest_output))
                     if ledger.capped and rounds is None else None)
+            # The call span, opened and closed right here (no scope object, no extra frame:
+            # this is every call's path). Its columns known before the call come from the op.
+            scope = _SCOPE.get()
+            run = self.run
+            span = Span(run.id, f"{run.id}.{next(self._seq)}", scope.span_id, run.pipeline,
+                        scope.pattern, op.step, op.kind)
+            span.iteration, span.item = scope.iteration, scope.item
             try:
-                with self._call_span(op.kind, op.step, **op.fields()) as span:
-                    result = await self._cached_or_called(op, span, held, rounds)
+                op.open(span)
             except BaseException:
+                if held is not None:
+                    ledger.settle(held, None)
+                raise
+            token = _SCOPE.set(span)
+            t0 = _perf()
+            span.start = self._epoch + t0
+            for f in self.bus.span_start:
+                f(span=span, run=run)
+            try:
+                # (one frame for the whole answer: the recorded run, the cache, the attempts)
+                hit, key = (self._recorded(op, span, held) if self.options.replay is not None
+                            or self._cache is not None else (None, None))
+                if hit is not None:
+                    result = hit[0]
+                else:
+                    if rounds is not None:  # batch mode: answered by a provider batch
+                        result = await rounds.call(op, span)  # type: ignore[arg-type]
+                    else:
+                        result, held = await self._attempts(op, span, held)
+                    self._book(op, span, result, held, rounds, key)
+            except BaseException as e:
+                self._end(span, token, t0, e)
                 if held is not None:  # no-op when already settled
                     ledger.settle(held, None)
                 raise
+            self._end(span, token, t0)
             if ledger.capped:
                 ledger.check_after(op.step)
             return result
@@ -79,12 +114,14 @@ class GuardedPath:
             if gate is not None:
                 gate.call_done()
 
-    async def _cached_or_called(self, op: Op, span: Span, held: Charge | None,
-                                rounds: BatchRounds | None = None) -> Any:
+    def _recorded(self, op: Op, span: Span, held: Charge | None
+                  ) -> tuple[tuple[Any] | None, str | None]:
+        """``((answer,), key)`` when a recorded run (a fork or replay) or the response cache
+        answers the call, else ``(None, key)``: ``key`` is the cache's for the answer to come."""
         replay = self.options.replay  # a fork or replay: the recorded run answers first
         if replay is not None and (hit := replay.answer(self, op, span)) is not None:
             self._release(held)
-            return hit[0]
+            return (hit[0],), None
         cache = self._cache
         key = op.cache_key() if cache is not None else None
         salt = self.options.cache_salt
@@ -104,11 +141,13 @@ class GuardedPath:
                 op.fill(span, result)
                 if op.streams:
                     self._publish_whole(span, span.output or "")
-                return result
-        if rounds is not None:  # batch mode: queued, answered by a provider batch, no retries
-            result = await rounds.call(op, span)  # type: ignore[arg-type]
-        else:
-            result, held = await self._attempts(op, span, held)
+                return (result,), key
+        return None, key
+
+    def _book(self, op: Op, span: Span, result: Any, held: Charge | None,
+              rounds: BatchRounds | None, key: str | None) -> None:
+        """A called answer: priced, settled against its reservation, written to its span and
+        kept in the response cache (under ``key``, if any)."""
         try:
             charge, priced = op.charge(result, False)
         except BaseException:
@@ -127,8 +166,7 @@ class GuardedPath:
         if op.streams and span.ttft_ms is None:
             self._publish_whole(span, span.output or "")
         if key is not None and not op.fell_back:  # a fallback's answer is not the model's
-            cache.put_json(key, op.dump(result, charge.usd if priced else None))  # type: ignore[union-attr]
-        return result
+            self._cache.put_json(key, op.dump(result, charge.usd if priced else None))  # type: ignore[union-attr]
 
     def _release(self, held: Charge | None) -> None:
         if held is not None:
@@ -157,7 +195,14 @@ class GuardedPath:
             span.attempt = tries
             t0 = _perf()
             try:
-                result = await self._attempt(op, span, timeout)
+                if self.limiter is None and op.limiter is None and (
+                        timeout is None or op.enforces_timeout):
+                    # Nothing to wait for and no timer to set: the request itself (as
+                    # _attempt would make it, one coroutine fewer).
+                    result = await op.attempt(span, self.delta_sink(span) if op.streams
+                                              else None)
+                else:
+                    result = await self._attempt(op, span, timeout)
             except TimeoutError:
                 error: ProviderError | CallTimeoutError = CallTimeoutError(
                     f"did not answer within {timeout:g}s")

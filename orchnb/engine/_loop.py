@@ -19,6 +19,45 @@ from ..tools import background_loop
 
 T = TypeVar("T")
 _local = threading.local()
+_EVENT_LOCK = threading.Lock()
+
+
+class DoneFlag:
+    """``threading.Event``'s ``is_set``/``set``/``wait``, with the event (a Condition and a
+    lock, ~3 caught AttributeErrors to build) made only when a thread waits: most runs end
+    before anyone does, and this is made for every run.
+
+    >>> flag = DoneFlag(); flag.set(); flag.wait(0), flag.is_set()
+    (True, True)
+    """
+
+    __slots__ = ("_event", "_flag")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        # The flag is written before the event is read: a waiter that makes the event after
+        # that read sees the flag (it checks it once the event is in place).
+        self._flag = True
+        event = self._event
+        if event is not None:
+            event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        event = self._event
+        if event is None:
+            with _EVENT_LOCK:
+                event = self._event
+                if event is None:
+                    event = self._event = threading.Event()
+            if self._flag:
+                event.set()
+        return event.wait(timeout)
 
 
 def engine_loop() -> asyncio.AbstractEventLoop:
@@ -27,11 +66,8 @@ def engine_loop() -> asyncio.AbstractEventLoop:
 
 
 def in_running_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    # Not get_running_loop(): it raises (and a sync run would pay for a caught RuntimeError).
+    return events._get_running_loop() is not None
 
 
 def thread_loop() -> asyncio.AbstractEventLoop:
@@ -120,7 +156,9 @@ def run_on_thread_loop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEve
     loop.call_soon = lambda cb, *args, context=None: held.append(  # type: ignore[method-assign]
         (cb, args, context))
     try:
-        task = loop.create_task(rest, context=ctx)
+        # The Task itself, as create_task would make it: the loop is this thread's own
+        # (thread_loop: open, no task factory), so create_task's checks have nothing to find.
+        task = tasks.Task(rest, loop=loop, context=ctx)
     finally:
         del loop.call_soon
     on_task(task)

@@ -87,6 +87,11 @@ class Op:
         """Span columns known before the call."""
         return {}
 
+    def open(self, span: Span) -> None:
+        """Write the span columns known before the call (:meth:`fields`) as its span opens."""
+        for name, value in self.fields().items():
+            setattr(span, name, value)
+
     def need(self, largest_output: int) -> Charge:
         """The budget reservation: what this call may cost at most (or a fair estimate), given
         the most output tokens one call of the run gave so far."""
@@ -134,31 +139,40 @@ class ModelOp(Op):
         self._fallback = list(fallback)
         self._key: str | None = None
         self._use(model)
-        self.tried = (model.id,)
+        self.tried = (self.model_id,)  # type: ignore[assignment]
 
     def _use(self, model: Model) -> None:
+        traits = model._traits or model.traits  # (the slot first: no property call)
         self.model = model
-        self.model_id = model.id
+        self.model_id = traits.id
         self.provider_name, self.model_name = model.provider_name, model.name
-        caps = model.capabilities
+        self._simulated = traits.simulated
+        caps = self._caps = traits.caps
         self.enforces_timeout = caps.enforces_timeout
         self._native_stream = self.streams and caps.streaming
         # Simulated models never push back; remote ones get an adaptive limit of their own.
-        self.limiter = None if model.simulated else limiter_for(model.provider, model.name)
+        self.limiter = None if traits.simulated else limiter_for(model.provider, model.name)
 
     def next_fallback(self) -> bool:
         if not self._fallback:
             return False
         model = self._fallback.pop(0)
         self._use(model)
-        self.tried = (*self.tried, model.id)
+        self.tried = (*self.tried, self.model_id)  # type: ignore[assignment]
         self.fell_back = True
         return True
 
     def fields(self) -> dict[str, Any]:
         m = self.model
-        return {"provider": m.provider_name, "model": m.name, "simulated": m.simulated,
+        return {"provider": m.provider_name, "model": m.name, "simulated": self._simulated,
                 "input": messages_text(self.request.messages)}
+
+    def open(self, span: Span) -> None:
+        span.provider, span.model, span.simulated = (self.provider_name, self.model_name,
+                                                     self._simulated)
+        messages = self.request.messages
+        span.input = (messages[0].content if len(messages) == 1 and not messages[0].tool_calls
+                      else messages_text(messages))
 
     def need(self, largest_output: int) -> Charge:
         r = self.request
@@ -176,7 +190,7 @@ class ModelOp(Op):
     def _tier(self, result: ModelResponse | None) -> str | None:
         """The tier a call is priced at: the one the provider reports, else the one asked
         for, for providers that have tiers (a fallback to one without ignores it)."""
-        if not self.model.capabilities.service_tiers:
+        if not self._caps.service_tiers:
             return None
         reported = result.service_tier if result is not None else None
         return reported or self.request.service_tier
@@ -191,15 +205,18 @@ class ModelOp(Op):
     def dump(self, result: Any, usd: float | None) -> Any:
         return dump_response(result, usd)
 
-    async def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None
-                      ) -> ModelResponse:
+    def attempt(self, span: Span, on_delta: Callable[[StreamDelta], None] | None
+                ) -> Awaitable[ModelResponse]:  # type: ignore[override]
+        # Not a coroutine of its own: the provider's request is what the path awaits.
         if self._native_stream and on_delta is not None:
-            return await self.model.provider.request(self.model.name, self.request,
-                                                     on_delta=on_delta)
-        return await self.model.provider.request(self.model.name, self.request)
+            return self.model.provider.request(self.model_name, self.request,
+                                               on_delta=on_delta)
+        return self.model.provider.request(self.model_name, self.request)
 
     def charge(self, result: ModelResponse, cached: bool) -> tuple[Charge, bool]:
         u = result.usage
+        if self._simulated and not self.batch and self.model.priced_as is None:
+            return Charge(1, u.input_tokens + u.output_tokens, 0.0), True  # a free sim model
         tier = self._tier(result)
         usd, priced = call_cost(self.model, u, result.model or None, batch=self.batch,
                                 service_tier=tier)
@@ -214,7 +231,8 @@ class ModelOp(Op):
             u.input_tokens, u.output_tokens, u.cached_tokens)
         span.cache_write_tokens, span.cache_write_1h_tokens = (
             u.cache_write_tokens, u.cache_write_1h_tokens)
-        span.service_tier = self._tier(result)
+        if self._caps.service_tiers:
+            span.service_tier = self._tier(result)
         if u.estimated and not result.simulated:  # a sim's counts are its rule, not a guess
             span.usage_estimated = True
         if self.batch:

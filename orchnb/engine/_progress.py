@@ -43,5 +43,7 @@ class ProgressBars:
 
     def on_run_end(self, *, run: Any) -> None:
         # A run that stopped half-way (error, budget, interrupt) leaves no bar behind.
+        if not self._bars:  # (every run ends here; most never drew a bar)
+            return
         for key in [k for k in self._bars if k[0] == id(run)]:
             self._bars.pop(key).close()

@@ -29,7 +29,7 @@ from ..trace import Span
 from ._budget import Charge, Ledger
 from ._config import Budget, RunOptions
 from ._context import RunContext
-from ._scope import _SCOPE, _Scope
+from ._scope import _SCOPE, _Scope, span_of
 
 _ITEM: ContextVar[int | None] = ContextVar("orchnb_remote_item", default=None)
 
@@ -102,7 +102,7 @@ async def run_items(items: Sequence[tuple[int, Any]], work: Work, vars: dict[str
 
         async def one(i: int, x: Any) -> None:
             _ITEM.set(i)
-            _SCOPE.set(_Scope(scope.span, scope.pattern, i, scope.iteration))
+            _SCOPE.set(_Scope(span_of(scope), scope.pattern, i, scope.iteration))
             try:
                 out, ok = await work(ctx, x, {**vars, "item": i}), True
             except Exception as e:

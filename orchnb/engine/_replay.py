@@ -5,7 +5,7 @@ As the run's spans start it matches each one to the recorded span at the same pl
 parent (itself matched), the same kind, step, map item and loop iteration, and the same count
 of such siblings before it. That place does not depend on timing, so map items finishing out of
 order match all the same. The engine's guarded path asks the source first
-(``RunContext._cached_or_called``): a matched model or tool call is answered from the recorded
+(``RunContext._recorded``): a matched model or tool call is answered from the recorded
 span (no provider call, cost 0, ``replayed`` set, ``saved_usd`` what it cost then).
 
 Two modes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -20,7 +19,14 @@ from ._context import RunContext, total_cost
 from ._display import plural, run_html, run_money
 from ._forking import Rebuild, prepare_fork, replay_run
 from ._gate import Boundary, Gate
-from ._loop import engine_loop, in_running_loop, run_on_thread_loop, thread_loop, wait_future
+from ._loop import (
+    DoneFlag,
+    engine_loop,
+    in_running_loop,
+    run_on_thread_loop,
+    thread_loop,
+    wait_future,
+)
 from ._stepping import Stepping
 from ._stream import ChunkStream, StreamChunk, Streaming
 from ._subscribers import bus_for
@@ -82,7 +88,7 @@ class Run(Stepping, Streaming):
         self._gate: Gate | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._done = threading.Event()
+        self._done = DoneFlag()
         self.cancel_requested = False
         """Set by :meth:`cancel`; a run that has not begun yet ends at once when it begins."""
         self._pause_requested = False

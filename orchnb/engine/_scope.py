@@ -17,18 +17,27 @@ _perf = time.perf_counter
 
 
 class _Scope:
-    """Where the code now running sits: its span, pattern, and loop/item position."""
+    """Where the code now running sits when that is not its span's own position: a fan-out
+    item (``item``) inside its span. Inside a span opened for it, the scope is the span itself
+    (it has the same ``span_id``, ``pattern``, ``item`` and ``iteration``): no object a span."""
 
-    __slots__ = ("item", "iteration", "pattern", "span")
+    __slots__ = ("item", "iteration", "pattern", "span", "span_id")
 
     def __init__(self, span: Span, pattern: str, item: int | None, iteration: int | None):
         self.span = span
+        self.span_id = span.span_id
         self.pattern = pattern
         self.item = item
         self.iteration = iteration
 
 
-_SCOPE: ContextVar[_Scope] = ContextVar("orchnb_scope")
+Scope = _Scope | Span
+_SCOPE: ContextVar[Scope] = ContextVar("orchnb_scope")
+
+
+def span_of(scope: Scope) -> Span:
+    """The span of a scope (a span is its own scope)."""
+    return scope.span if scope.__class__ is _Scope else scope  # type: ignore[union-attr, return-value]
 
 
 def status_of(exc: BaseException) -> str:
@@ -43,9 +52,12 @@ def status_of(exc: BaseException) -> str:
 
 
 class _Publisher(Protocol):
-    def _start(self, span: Span) -> None: ...
+    _epoch: float
+    run: Any
+    bus: Any
 
-    def _end(self, span: Span) -> None: ...
+    def _end(self, span: Span, token: Any = None, t0: float | None = None,
+             exc: BaseException | None = None) -> None: ...
 
 
 class SpanHandle:
@@ -69,7 +81,7 @@ class SpanHandle:
 
     def set_output(self, value: Any) -> None:
         """What the step returned (shown as text)."""
-        self.span.output = as_text(value)
+        self.span.output = value if value.__class__ is str else as_text(value)
 
     def set_route(self, route: str | None, *, raw_label: str | None = None,
                   confidence: float | None = None) -> None:
@@ -105,7 +117,8 @@ class SpanHandle:
 
 class SpanScope(SpanHandle):
     """A child span of the current scope, open for a ``with`` block (``ctx.span(...)``); the
-    block's scope is this object (class-based: it is hot)."""
+    block's scope is this object (class-based, one frame to open and one to close: it is hot).
+    The guarded path opens and closes its call spans itself (both end in ``RunContext._end``)."""
 
     __slots__ = ("_ctx", "_t0", "_token")
 
@@ -114,39 +127,21 @@ class SpanScope(SpanHandle):
         self.span = span
 
     def __enter__(self) -> SpanScope:
-        self._open()
-        return self
-
-    def _open(self) -> None:
         scope = _SCOPE.get()
         span = self.span
-        span.parent_id = scope.span.span_id
+        span.parent_id = scope.span_id
         if span.iteration is None:
             span.iteration = scope.iteration
         if span.item is None:
             span.item = scope.item
-        self._token = _SCOPE.set(_Scope(span, span.pattern, span.item, span.iteration))
-        self._ctx._start(span)
-        self._t0 = _perf()
+        self._token = _SCOPE.set(span)
+        ctx = self._ctx
+        t0 = self._t0 = _perf()
+        span.start = ctx._epoch + t0
+        run = ctx.run
+        for f in ctx.bus.span_start:
+            f(span=span, run=run)
+        return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        span = self.span
-        _SCOPE.reset(self._token)
-        span.latency_ms = (_perf() - self._t0) * 1000.0
-        span.end = span.start + span.latency_ms / 1000.0
-        if exc is not None:
-            span.status = status_of(exc)  # type: ignore[assignment]
-            span.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        elif span.status == "running":
-            span.status = "ok"
-        self._ctx._end(span)
-
-
-class CallScope(SpanScope):
-    """The engine's own call spans: the ``with`` block gets the span itself."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> Span:  # type: ignore[override]
-        self._open()
-        return self.span
+        self._ctx._end(self.span, self._token, self._t0, exc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 from ..exceptions import OrchnbWarning, RunCancelled
 from ._display import stopped_message
 from ._gate import Decision, Gate
-from ._loop import engine_loop, wait_future
+from ._loop import DoneFlag, engine_loop, wait_future
 
 
 class Stepping:
@@ -26,7 +25,7 @@ class Stepping:
     _gate: Gate | None
     _loop: asyncio.AbstractEventLoop | None
     _task: asyncio.Task[None] | None
-    _done: threading.Event
+    _done: DoneFlag
     _pause_requested: bool
 
     if TYPE_CHECKING:  # Run's, used here

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from ._loop import DoneFlag
     from ._run import Run
 
 
@@ -90,7 +90,7 @@ class Streaming:
     """The streaming side of ``Run`` (a base class of it: these are its methods)."""
 
     _hooks: list[Any]
-    _done: threading.Event
+    _done: DoneFlag
     cancel_requested: bool
 
     if TYPE_CHECKING:  # Run's, used here

@@ -187,6 +187,8 @@ def call_cost(model: Model, usage: Usage, reported_model: str | None = None, *,
     >>> call_cost(resolve_model("sim:echo"), Usage(1000, 100))
     (0.0, True)
     """
+    if model.traits.simulated and model.priced_as is None:  # every call of a free sim model
+        return 0.0, True
     parts = call_cost_parts(model, usage, reported_model, batch=batch,
                             service_tier=service_tier)
     if parts is None:

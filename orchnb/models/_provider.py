@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ..exceptions import SpecError, UnknownModelError
@@ -47,6 +47,17 @@ class Provider(Protocol):
         ...
 
 
+class ModelTraits:
+    """A resolved model's facts the call path reads on every call (see ``Model.traits``)."""
+
+    __slots__ = ("caps", "id", "simulated")
+
+    def __init__(self, id: str, simulated: bool, caps: Capabilities):
+        self.id = id
+        self.simulated = simulated
+        self.caps = caps
+
+
 @dataclass(frozen=True, slots=True)
 class Model:
     """A resolved ``provider:name`` model string.
@@ -59,6 +70,20 @@ class Model:
     provider: Provider
     provider_name: str
     name: str
+    _traits: ModelTraits | None = field(default=None, init=False, repr=False, compare=False,
+                                        hash=False)
+
+    @property
+    def traits(self) -> ModelTraits:
+        """What every call to this model reads (id, simulated, capabilities), worked out at
+        its first call and kept with the model (a model is immutable; so is its provider's
+        declaration)."""
+        t = self._traits
+        if t is None:
+            t = ModelTraits(self.id, bool(self.provider.simulated),
+                            _capabilities(self.provider))
+            object.__setattr__(self, "_traits", t)  # a cache, not a change of the model
+        return t
 
     @property
     def id(self) -> str:

@@ -150,6 +150,8 @@ def _gist(name: str, text: str) -> str:
 
 
 def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelResponse:
+    if reply.__class__ is str:  # the common reply, tested first (Mapping is an ABC check)
+        return _text_response(reply, request, model)  # type: ignore[arg-type]
     if isinstance(reply, ModelResponse):
         reply.simulated = True
         return reply
@@ -180,6 +182,16 @@ def _to_response(reply: Reply, request: ModelRequest, model: str) -> ModelRespon
         finish_reason="tool_calls" if tool_calls else "stop",
         simulated=True,
     )
+
+
+def _text_response(text: str, request: ModelRequest, model: str) -> ModelResponse:
+    """``_to_response`` of a plain text reply (the same counts, without the checks)."""
+    prompt_chars = 0
+    for m in request.messages:
+        prompt_chars += len(m.content)
+    usage = Usage((prompt_chars + 3) // 4 + 3 * len(request.messages), (len(text) + 3) // 4,
+                  0, True)
+    return ModelResponse(text, [], usage, model, "stop", True)
 
 
 def _pieces(response: ModelResponse) -> list[StreamDelta]:
@@ -226,13 +238,22 @@ class SimProvider:
             text = _last_user(request)
             reply: Reply = text if model == "echo" else _gist(model, text)
         else:
-            delay = sim.delay(request)
+            latency = sim.latency
+            delay = 0.0 if latency == 0 else sim.delay(request)
             if request.timeout is not None and delay > request.timeout:
                 # Known before answering, so a timed-out call leaves a script where it was.
                 await asyncio.sleep(request.timeout)
                 raise CallTimeoutError(f"sim:{model} did not answer within {request.timeout:g}s")
-            reply = sim.answer(request)
-        response = _to_response(reply, request, model)
+            reply = sim.fn(request) if sim.fn is not None else sim.answer(request)
+        if reply.__class__ is str:  # the common reply: _text_response, written out
+            prompt_chars = 0
+            for m in request.messages:
+                prompt_chars += len(m.content)
+            usage = Usage((prompt_chars + 3) // 4 + 3 * len(request.messages),
+                          (len(reply) + 3) // 4, 0, True)  # type: ignore[arg-type]
+            response = ModelResponse(reply, [], usage, model, "stop", True)  # type: ignore[arg-type]
+        else:
+            response = _to_response(reply, request, model)
         deltas = _pieces(response) if on_delta is not None else []
         if on_delta is None or not deltas:
             if delay > 0:

@@ -3,7 +3,7 @@ nodes through the engine, and hands tooling (preview, YAML, fork) to the pattern
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -141,17 +141,24 @@ class Pipeline(Tracked):
         >>> run = chain.new_run("hi")    # doctest: +SKIP
         >>> run.run_sync().output         # doctest: +SKIP
         """
-        opts = self.options.merged(**options)
-        if body is None:
-            async def body(ctx: RunContext, x: Any) -> Any:
-                return await self._run(ctx, x, {"run_input": x, "history": ""})
+        return self._make_run(input, self.options.merged(**options), body, name, pattern, hooks)
 
-        run = Run(name or self.name, pattern or self.pattern, input, body, opts, hooks,
-                  rebuild=self._rebuild)
+    def _make_run(self, input: Any, opts: RunOptions, body: Body | None = None,
+                  name: str | None = None, pattern: str | None = None,
+                  hooks: Sequence[Any] = ()) -> Run:
+        run = Run(name or self.name, pattern or self.pattern, input, body or self._body, opts,
+                  hooks, rebuild=self._rebuild)
         run.owner, run.source = self, self.source
-        self.runs.append(run)
-        del self.runs[:-50]
+        runs = self.runs
+        runs.append(run)
+        if len(runs) > 50:
+            del runs[:-50]
         return run
+
+    def _body(self, ctx: RunContext, x: Any) -> Awaitable[Any]:
+        """A run's body when none is given: the pattern's own control flow (its coroutine,
+        awaited by the engine: no frame of its own)."""
+        return self._run(ctx, x, {"run_input": x, "history": ""})
 
     def _rebuild(self, parent: Run, step: str | None, edits: Mapping[str, Any], *,
                  hooks: Sequence[Any], **options: Any) -> Run:
@@ -172,8 +179,14 @@ class Pipeline(Tracked):
         preflight(self._resolved()[2])
 
     def _new_run(self, input: Any, options: dict[str, Any], hooks: Sequence[Any] = ()) -> Run:
-        self.check_models()
-        return self.new_run(input, hooks=hooks, **options)
+        # check_models() and new_run() in one: the pipeline's resolution is looked up once.
+        _, base, models, _ = self._resolved()
+        preflight(models)
+        for value in options.values():  # (usually none is given: no merge to look up)
+            if value is not None:
+                base = base.merged(**options)
+                break
+        return self._make_run(input, base, hooks=hooks)
 
     def __call__(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
                  timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:

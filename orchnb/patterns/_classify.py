@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from ..engine import RunContext, call_levers, check_number
+from ..engine import RunContext, check_number, reset_levers, set_levers
 from ..exceptions import SpecError
 from ..models import Embedder, Model, resolve_embedder
 from ._classify_cv import ORDER, MethodChoice, choose_method
@@ -96,16 +96,21 @@ class LLMClassifier(Step):
 
     async def predict(self, ctx: RunContext, text: str, labels: Sequence[str],
                       vars: Vars) -> Prediction:
-        with call_levers(self.cache_prompt, self.service_tier):  # as a Step's own call
+        levers = set_levers(self.cache_prompt, self.service_tier)  # as a Step's own call
+        try:
             response = await ctx.call(self.model, self.messages(text, vars), step=self.name,
                                       temperature=self.temperature, max_tokens=self.max_tokens)
+        finally:
+            reset_levers(levers)
         raw = response.text.strip()
         label = parse_label(raw, labels, self.aliases)
-        # A few words are a label the router does not know; more, an answer without one
-        # (only a short answer is normalized: a reply may be megabytes).
-        short = len(raw) <= 200 and len(normalize(raw).split()) <= 3
-        reason = None if label else (f"unknown label {raw[:80]!r}" if short
-                                     else "no route label found in the answer")
+        reason = None
+        if label is None:
+            # A few words are a label the router does not know; more, an answer without one
+            # (only a short answer is normalized: a reply may be megabytes).
+            short = len(raw) <= 200 and len(normalize(raw).split()) <= 3
+            reason = (f"unknown label {raw[:80]!r}" if short
+                      else "no route label found in the answer")
         return Prediction(raw[:500], label, parse_confidence(raw), reason)
 
     def describe(self) -> dict[str, Any]:

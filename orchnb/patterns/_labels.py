@@ -33,15 +33,21 @@ _EDGE = 8_192
 """Longer answers are read at their start and end only (where a label is stated)."""
 
 
+# Compiled once: re.sub(pattern, ...) looks its pattern up in re's cache on every call.
+_TAGS = re.compile(r"<[^>]{1,40}>").sub
+_DASHES = re.compile(r"[_\-]+").sub
+_WORDS = re.compile(r"[^\W_]+").findall
+_DIGIT = re.compile(r"\d").search
+
+
 def normalize(text: str) -> str:
     """Lower case, markup and punctuation gone, ``_``/``-`` as spaces.
 
     >>> normalize('**"Tech_Support"**.')
     'tech support'
     """
-    text = re.sub(r"<[^>]{1,40}>", " ", text)  # <label>…</label>
-    text = re.sub(r"[_\-]+", " ", text.lower())
-    return " ".join(re.findall(r"[^\W_]+", text))
+    text = _TAGS(" ", text)  # <label>…</label>
+    return " ".join(_WORDS(_DASHES(" ", text.lower())))
 
 
 def parse_label(text: str, labels: Sequence[str],
@@ -105,12 +111,14 @@ def parse_confidence(text: str) -> float | None:
     >>> parse_confidence("billing (confidence: 85%)")
     0.85
     """
+    if _DIGIT(text) is None and text.lstrip()[:1] not in ("{", '"', "`"):
+        return None  # no number and no JSON: nothing to read (a bare label, most often)
     text = _edges(text)
     data = _json(text)
     value: float | None = None
     if isinstance(data, dict) and isinstance(data.get("confidence"), (int, float)):
         value = float(data["confidence"])
-    elif (m := _CONFIDENCE.search(text)) or (m := _PERCENT.search(text)):
+    elif _DIGIT(text) and ((m := _CONFIDENCE.search(text)) or (m := _PERCENT.search(text))):
         value = float(m.group(1)) / (100 if m.group(2) or float(m.group(1)) > 1 else 1)
     return value if value is not None and 0.0 <= value <= 1.0 else None
 

@@ -13,8 +13,9 @@ from ..engine import (
     MAX_TOKENS_KNOB,
     RunContext,
     as_text,
-    call_levers,
     check_number,
+    reset_levers,
+    set_levers,
 )
 from ..exceptions import SpecError, TemplateError
 from ..memory import as_memory, recall
@@ -123,28 +124,35 @@ class Step(Tracked):
         return msgs
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
-        with call_levers(self.cache_prompt, self.service_tier):
-            return await self._invoke(ctx, input, vars)
-
-    async def _invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
-        with ctx.span("step", self.name, model=self.model.name,
-                      provider=self.model.provider_name, input=input) as span:
-            if self.memory is not None:
-                vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
-                                                       step=self.name)}
-            if self.output is not None:
-                span.note(output_schema=self.output.name)
-                out, _ = await call_structured(
-                    ctx, self.model, self.messages(input, vars), self.output, step=self.name,
-                    temperature=self.temperature, max_tokens=self.max_tokens, stream=self.stream)
+        # The step's levers hold for every call it makes (a step without any, inside a run
+        # without any, changes no context: set_levers gives None).
+        levers = set_levers(self.cache_prompt, self.service_tier)
+        model = self.model
+        try:
+            with ctx.span("step", self.name, model=model.name, provider=model.provider_name,
+                          input=input) as span:
+                if self.memory is not None:
+                    vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
+                                                           step=self.name)}
+                messages = self.messages(input, vars)
+                if self.output is not None:
+                    span.note(output_schema=self.output.name)
+                    out, _ = await call_structured(
+                        ctx, model, messages, self.output, step=self.name,
+                        temperature=self.temperature, max_tokens=self.max_tokens,
+                        stream=self.stream)
+                    span.set_output(out)
+                    return out
+                response = await ctx.call(model, messages, step=self.name,
+                                          temperature=self.temperature,
+                                          max_tokens=self.max_tokens, stream=self.stream,
+                                          fallback=self.fallback)
+                out = self.parse(response.text) if self.parse else response.text
                 span.set_output(out)
                 return out
-            response = await ctx.call(self.model, self.messages(input, vars), step=self.name,
-                                      temperature=self.temperature, max_tokens=self.max_tokens,
-                                      stream=self.stream, fallback=self.fallback)
-            out = self.parse(response.text) if self.parse else response.text
-            span.set_output(out)
-            return out
+        finally:
+            if levers is not None:
+                reset_levers(levers)
 
     def describe(self) -> dict[str, Any]:
         """This node for graphs and the playground."""
