@@ -211,21 +211,6 @@ def decode(text: Any) -> list[Row] | None:
     return rows
 
 
-_NO_VALUES = (None,) * len(COLUMNS)
-_INSERTS: dict[tuple[bool, ...], str] = {}
-
-
-def _insert_for(shape: tuple[bool, ...]) -> str:
-    """The INSERT naming only the columns present in ``shape`` (the others stay NULL)."""
-    sql = _INSERTS.get(shape)
-    if sql is None:
-        names = [c for c, present in zip(COLUMNS, shape) if present]
-        sql = _INSERTS[shape] = (
-            f"INSERT OR REPLACE INTO spans ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})")
-    return sql
-
-
 def insert_spans(conn: sqlite3.Connection, rows: list[Row]) -> list[Row] | None:
     """``INSERT OR REPLACE`` the rows into ``spans`` (inside the caller's transaction); a value
     SQLite cannot bind (from a tampered batch) is made storable rather than failing them all.
@@ -240,15 +225,39 @@ def insert_spans(conn: sqlite3.Connection, rows: list[Row]) -> list[Row] | None:
         return None
 
 
+_NAN_FOR_NONE = {None: float("nan")}.get
+_INSERTS: dict[tuple[str, ...], str] = {}
+
+
 def _insert(conn: sqlite3.Connection, rows: list[Row]) -> list[Row]:
-    # The sqlite3 module binds a None about ten times slower than a number (it looks for an
-    # adapter), and most of a span's columns are None: bind the present ones only.
-    groups: dict[tuple[bool, ...], list[Row]] = {}
+    # The sqlite3 module binds a None through its adapter lookup (an AttributeError raised and
+    # cleared, ~20x the cost of a number), and most of a span's columns are None. Spans of one
+    # kind fill the same columns: those are bound, column by column without a Python loop a
+    # row, and a None among them as NaN (which SQLite stores as NULL, as it stores a NaN).
+    groups: dict[Any, list[Row]] = {}
     for row in rows:
-        groups.setdefault(tuple(map(is_not, row, _NO_VALUES)), []).append(row)
-    for shape, group in groups.items():
-        conn.executemany(_insert_for(shape), [tuple(compress(row, shape)) for row in group])
-    return [row for group in groups.values() for row in group]
+        groups.setdefault(row[KIND], []).append(row)
+    for group in groups.values():
+        names, values = [], []
+        for name, column in zip(COLUMNS, zip(*group)):
+            if not any(map(is_not, column, repeat(None))):
+                continue
+            if not all(map(is_not, column, repeat(None))):
+                column = tuple(map(_NAN_FOR_NONE, column, column))
+            names.append(name)
+            values.append(column)
+        conn.executemany(_insert_for(tuple(names)), zip(*values))
+    return rows if len(groups) < 2 else [row for group in groups.values() for row in group]
+
+
+def _insert_for(names: tuple[str, ...]) -> str:
+    """The INSERT naming only the columns ``names`` (the others stay NULL)."""
+    sql = _INSERTS.get(names)
+    if sql is None:
+        sql = _INSERTS[names] = (
+            f"INSERT OR REPLACE INTO spans ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})")
+    return sql
 
 
 INSERT = (
