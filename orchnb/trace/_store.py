@@ -28,8 +28,8 @@ import time
 import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import compress, repeat
-from operator import call, eq, itemgetter
+from itertools import compress, count, repeat
+from operator import attrgetter, call, eq, itemgetter
 from pathlib import Path
 
 from ..models import needs_scrub, refresh_secrets, scrub_secrets
@@ -177,8 +177,7 @@ class SpanStore(StoreReaders):
 
     def _log_batch(self, spans: list[Span]) -> None:
         """Append the spans to the log as one batch (one JSON row)."""
-        # A run's span handed over twice (as it starts and as it ends) is logged twice, both
-        # rows with its latest state: compaction keeps one (cheaper than looking for them).
+        _once(spans)
         refresh_secrets()
         batch, rows = encode(to_rows(spans))
         cursor = self._conn.execute("INSERT INTO span_batches (rows) VALUES (?)", (batch,))
@@ -381,8 +380,23 @@ def close_stores(folder: Path | str) -> int:
     return len(stores)
 
 
+def _once(spans: list[Span]) -> None:
+    """Drop from ``spans`` the first of a run span handed over twice (as it started and as it
+    ended): one row with its latest state is all there is to write. Only run spans are looked
+    at (found without a Python loop), so a batch of many spans costs little."""
+    at = list(compress(count(), map(eq, map(_span_kind, spans), repeat("run"))))
+    if len(at) < 2:
+        return
+    last = {id(spans[i]): i for i in at}
+    if len(last) < len(at):
+        for i in reversed(at):
+            if last[id(spans[i])] != i:
+                del spans[i]
+
+
 _HOST = socket.gethostname()
 _kind, _span_id = itemgetter(KIND), itemgetter(SPAN_ID)
+_span_kind = attrgetter("kind")
 
 
 def _alive(pid: int) -> bool:
