@@ -65,8 +65,11 @@ def assemble(pieces: list[list[Any]], arrow: Any, names: Sequence[str] = COLUMNS
             if name in _TIME_COLS:
                 data[name] = _datetimes(values)
             elif name in _INT_COLS and values.dtype.kind == "f":
-                data[name] = pd.arrays.IntegerArray(
-                    np.nan_to_num(values).astype("int64"), np.isnan(values))
+                missing = np.isnan(values)
+                with np.errstate(invalid="ignore"):  # NaN cast: masked, then zeroed
+                    ints = values.astype("int64")
+                ints[missing] = 0
+                data[name] = pd.arrays.IntegerArray(ints, missing)
             elif name in _INT_COLS:
                 data[name] = pd.array(values, dtype="Int64")
             elif name in _FLOAT_COLS:
@@ -180,7 +183,8 @@ def _text_column(parts: list[Any], arrow: Any) -> Any:
 
         values = parts[0] if len(parts) == 1 else pa.chunked_array(parts)
         if values.null_count == len(values):  # pandas keeps an all-None column as objects
-            return np.full(len(values), None, dtype=object)
+            # A Series of that dtype: an array of objects would be scanned for a type to infer.
+            return pd.Series(np.full(len(values), None, dtype=object), dtype=object, copy=False)
         return pd.array(values, dtype=arrow)
     merged: list[Any] = []
     for p in parts:

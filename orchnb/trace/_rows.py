@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from itertools import chain, compress
+from itertools import chain, compress, count, repeat
 from operator import is_not, itemgetter
 from typing import Any
 
@@ -27,36 +27,84 @@ RUN_ID, SPAN_ID, KIND, STATUS = (COLUMNS.index(c) for c in ("run_id", "span_id",
                                                              "status"))
 _META = COLUMNS.index("meta")
 _texts = itemgetter(*_TEXT_COLUMNS)
+_TEXT_OF = tuple(map(itemgetter, _TEXT_COLUMNS))
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _INT64 = 2**63
 
 
 def to_rows(spans: list[Span]) -> list[Row]:
-    """The spans as rows in ``COLUMNS`` order, scrubbed of API keys (one substring test over
-    the whole batch's text; the regexes only for rows where it hits)."""
-    rows = []
-    for s in spans:
-        try:
-            rows.append(s.to_row())
-        except Exception as e:  # meta that is not JSON (circular, non-text keys): keep the rest
-            row = list(Span.to_row(_without_meta(s)))
-            row[_META] = safe_text(f"unserialisable meta ({type(e).__name__}): {s.meta!r}"
-                                   [:MAX_TEXT])
-            rows.append(tuple(row))
-    # One test over the text columns of the whole batch (the same answer as one per row: the
-    # NUL separator is in no key or marker); rows only when it hits. The texts are gathered
-    # without a Python loop.
-    if needs_scrub("\x00".join(map(str, filter(None, chain.from_iterable(map(_texts, rows)))))):
-        rows = [_scrub_row(row) for row in rows]
-    return rows
+    """The spans as rows in ``COLUMNS`` order (flags as 0/1, ``meta`` as JSON text), scrubbed
+    of API keys (one substring test over the whole batch's text; the regexes only for rows
+    where it hits)."""
+    try:
+        rows = list(map(_row, spans))  # one generated function a span, called from C
+    except Exception:  # a value a flag column cannot hold (+v fails): span by span
+        rows = list(map(_row_slowly, spans))
+    # Most spans have no meta: the rows that do are found without a Python loop.
+    for i in list(compress(count(), map(is_not, map(_meta_of, rows), repeat(None)))):
+        meta = rows[i][_META]
+        if not isinstance(meta, str):
+            rows[i] = (*rows[i][:_META], _meta_text(meta), *rows[i][_META + 1:])
+    return scrub_rows(rows) if _needs_scrub(rows) else rows
 
 
-def _without_meta(span: Span) -> Span:
-    from copy import copy
+_FLAGS = frozenset({"priced", "cached", "simulated", "replayed", "usage_estimated", "batch"})
 
-    out = copy(span)
-    out.meta = None
-    return out
+
+def _row_reader() -> Callable[[Span], Row]:
+    # Reads the slots by name (the interpreter's specialised slot reads, ~4x cheaper than
+    # attrgetter's generic lookups), flags as 0/1 (sqlite3 binds a bool through its adapter
+    # lookup, ~20x the cost of an int). Two tuple displays joined: one of more than 30 items
+    # is compiled as a list appended to and copied into a tuple, which costs more.
+    def item(c: str) -> str:
+        return f"(v if (v := s.{c}) is None else +v)" if c in _FLAGS else f"s.{c}"
+
+    half = len(COLUMNS) // 2
+    source = ("def _row(s):\n    return (" + ", ".join(map(item, COLUMNS[:half])) + ",) + ("
+              + ", ".join(map(item, COLUMNS[half:])) + ",)\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<orchnb store row>", "exec"), namespace)
+    return namespace["_row"]
+
+
+_row = _row_reader()
+_meta_of = itemgetter(_META)
+_meta_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
+_FLAG_AT = tuple(COLUMNS.index(c) for c in _FLAGS)
+
+
+def _row_slowly(span: Span) -> Row:
+    """:func:`_row` for a span whose flag holds something ``+`` refuses (kept as it is)."""
+    row = [getattr(span, c, None) for c in COLUMNS]
+    for i in _FLAG_AT:
+        if isinstance(row[i], bool):
+            row[i] = int(row[i])
+    return tuple(row)
+
+
+def _meta_text(meta: Any) -> str:
+    try:
+        return _meta_json(meta)
+    except Exception as e:  # not JSON (circular, non-text keys): said so, the rest kept
+        return safe_text(f"unserialisable meta ({type(e).__name__}): {meta!r}"[:MAX_TEXT])
+
+
+def scrub_rows(rows: list[Row]) -> list[Row]:
+    """``rows`` with API keys scrubbed out of their text columns (a row without any key marker
+    is kept as it is)."""
+    return [_scrub_row(row) for row in rows]
+
+
+def _needs_scrub(rows: list[Row]) -> bool:
+    """Whether a row may hold an API key: one test over the text columns of the whole batch
+    (the same answer as one per row: the NUL separator is in no key or marker), gathered
+    column by column without a Python loop."""
+    try:
+        return needs_scrub("\x00".join(filter(None, chain.from_iterable(
+            map(map, _TEXT_OF, repeat(rows))))))
+    except TypeError:  # a value that is not text (a tampered batch): as its text
+        return needs_scrub("\x00".join(map(str, filter(None, chain.from_iterable(
+            map(_texts, rows))))))
 
 
 def _scrub_row(row: Row) -> Row:
@@ -163,21 +211,6 @@ def decode(text: Any) -> list[Row] | None:
     return rows
 
 
-_NO_VALUES = (None,) * len(COLUMNS)
-_INSERTS: dict[tuple[bool, ...], str] = {}
-
-
-def _insert_for(shape: tuple[bool, ...]) -> str:
-    """The INSERT naming only the columns present in ``shape`` (the others stay NULL)."""
-    sql = _INSERTS.get(shape)
-    if sql is None:
-        names = [c for c, present in zip(COLUMNS, shape) if present]
-        sql = _INSERTS[shape] = (
-            f"INSERT OR REPLACE INTO spans ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})")
-    return sql
-
-
 def insert_spans(conn: sqlite3.Connection, rows: list[Row]) -> list[Row] | None:
     """``INSERT OR REPLACE`` the rows into ``spans`` (inside the caller's transaction); a value
     SQLite cannot bind (from a tampered batch) is made storable rather than failing them all.
@@ -192,15 +225,39 @@ def insert_spans(conn: sqlite3.Connection, rows: list[Row]) -> list[Row] | None:
         return None
 
 
+_NAN_FOR_NONE = {None: float("nan")}.get
+_INSERTS: dict[tuple[str, ...], str] = {}
+
+
 def _insert(conn: sqlite3.Connection, rows: list[Row]) -> list[Row]:
-    # The sqlite3 module binds a None about ten times slower than a number (it looks for an
-    # adapter), and most of a span's columns are None: bind the present ones only.
-    groups: dict[tuple[bool, ...], list[Row]] = {}
+    # The sqlite3 module binds a None through its adapter lookup (an AttributeError raised and
+    # cleared, ~20x the cost of a number), and most of a span's columns are None. Spans of one
+    # kind fill the same columns: those are bound, column by column without a Python loop a
+    # row, and a None among them as NaN (which SQLite stores as NULL, as it stores a NaN).
+    groups: dict[Any, list[Row]] = {}
     for row in rows:
-        groups.setdefault(tuple(map(is_not, row, _NO_VALUES)), []).append(row)
-    for shape, group in groups.items():
-        conn.executemany(_insert_for(shape), [tuple(compress(row, shape)) for row in group])
-    return [row for group in groups.values() for row in group]
+        groups.setdefault(row[KIND], []).append(row)
+    for group in groups.values():
+        names, values = [], []
+        for name, column in zip(COLUMNS, zip(*group)):
+            if not any(map(is_not, column, repeat(None))):
+                continue
+            if not all(map(is_not, column, repeat(None))):
+                column = tuple(map(_NAN_FOR_NONE, column, column))
+            names.append(name)
+            values.append(column)
+        conn.executemany(_insert_for(tuple(names)), zip(*values))
+    return rows if len(groups) < 2 else [row for group in groups.values() for row in group]
+
+
+def _insert_for(names: tuple[str, ...]) -> str:
+    """The INSERT naming only the columns ``names`` (the others stay NULL)."""
+    sql = _INSERTS.get(names)
+    if sql is None:
+        sql = _INSERTS[names] = (
+            f"INSERT OR REPLACE INTO spans ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})")
+    return sql
 
 
 INSERT = (

@@ -28,8 +28,8 @@ import time
 import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import count, repeat
-from operator import call
+from itertools import compress, count, repeat
+from operator import attrgetter, call, eq, itemgetter
 from pathlib import Path
 
 from ..models import needs_scrub, refresh_secrets, scrub_secrets
@@ -177,11 +177,7 @@ class SpanStore(StoreReaders):
 
     def _log_batch(self, spans: list[Span]) -> None:
         """Append the spans to the log as one batch (one JSON row)."""
-        # A run's span is handed over twice (as it starts and as it ends): when both are in
-        # one batch, one row with its latest state is all there is to write.
-        last = dict(zip(map(id, spans), count()))
-        if len(last) < len(spans):
-            spans = [s for i, s in enumerate(spans) if last[id(s)] == i]
+        _once(spans)
         refresh_secrets()
         batch, rows = encode(to_rows(spans))
         cursor = self._conn.execute("INSERT INTO span_batches (rows) VALUES (?)", (batch,))
@@ -197,9 +193,9 @@ class SpanStore(StoreReaders):
 
     def _own(self, rows: list[Row]) -> None:
         """Record this process as the writer of the runs that start in ``rows``."""
-        new = [(row[RUN_ID], self._token) for row in rows
-               if row[KIND] == "run" and row[STATUS] == "running"
-               and row[RUN_ID] not in self._owned]
+        runs = compress(rows, map(eq, map(_kind, rows), repeat("run")))  # (a loop in C)
+        new = [(row[RUN_ID], self._token) for row in runs
+               if row[STATUS] == "running" and row[RUN_ID] not in self._owned]
         if new:
             self._conn.executemany("INSERT OR IGNORE INTO run_writers VALUES (?, ?)", new)
             self._owned.update(r for r, _ in new)
@@ -247,8 +243,7 @@ class SpanStore(StoreReaders):
                     if logged is None:
                         dropped += 1
                         continue
-                    for row in logged:
-                        latest[row[SPAN_ID]] = row  # a span's last logged state wins
+                    latest.update(zip(map(_span_id, logged), logged))  # the last state wins
                 if dropped:
                     warnings.warn(f"{self.path}: dropped {dropped} batch(es) of logged spans "
                                   "that are not valid span rows (a damaged or tampered file)",
@@ -385,7 +380,23 @@ def close_stores(folder: Path | str) -> int:
     return len(stores)
 
 
+def _once(spans: list[Span]) -> None:
+    """Drop from ``spans`` the first of a run span handed over twice (as it started and as it
+    ended): one row with its latest state is all there is to write. Only run spans are looked
+    at (found without a Python loop), so a batch of many spans costs little."""
+    at = list(compress(count(), map(eq, map(_span_kind, spans), repeat("run"))))
+    if len(at) < 2:
+        return
+    last = {id(spans[i]): i for i in at}
+    if len(last) < len(at):
+        for i in reversed(at):
+            if last[id(spans[i])] != i:
+                del spans[i]
+
+
 _HOST = socket.gethostname()
+_kind, _span_id = itemgetter(KIND), itemgetter(SPAN_ID)
+_span_kind = attrgetter("kind")
 
 
 def _alive(pid: int) -> bool:

@@ -254,3 +254,30 @@ def test_every_read_sees_every_run_and_the_writer_keeps_writing():
     assert counts == [3, 6, 9, 12]
     pipe("after the reads")
     assert len(orchnb.traces()) == 15
+
+
+def test_none_among_a_kinds_values_and_flags_read_back_as_sqlite_stores_them(tmp_path):
+    store = SpanStore(tmp_path / "t.sqlite")
+    store.columnar = False  # SQLite's rows are the point here
+    full = span(1)
+    full.cached, full.output, full.cached_tokens = True, "out", 4
+    sparse = span(2)  # the same kind, some of the columns full fills left None
+    sparse.cost_usd, sparse.priced = None, None
+    for s in (full, sparse):
+        store.write(s)
+    rows = {r[1]: dict(zip(COLUMNS, r, strict=True)) for r in store.read_rows()}
+    assert rows["r1.1"]["cached"] == 1 and rows["r1.1"]["cached_tokens"] == 4
+    assert rows["r1.2"]["cached"] is None and rows["r1.2"]["output"] is None
+    assert rows["r1.2"]["cost_usd"] is None and rows["r1.2"]["priced"] is None
+    assert rows["r1.2"]["cached_tokens"] is None and rows["r1.2"]["input_tokens"] == 3
+    store.close()
+
+
+def test_all_none_text_columns_of_a_frame_are_independent():
+    from orchnb.trace._frame import rows_to_frame
+
+    df = rows_to_frame([("r", f"r.{i}") + (None,) * (len(COLUMNS) - 2) for i in range(3)])
+    assert df["error"].dtype == object and df["route"].dtype == object
+    df.loc[0, "error"] = "set"  # columns built from one shared array would all change
+    assert df["error"].tolist() == ["set", None, None]
+    assert df["route"].tolist() == df["tool"].tolist() == [None] * 3
