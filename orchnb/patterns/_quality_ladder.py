@@ -17,7 +17,7 @@ from ..engine import RunContext
 from ..exceptions import SpecError
 from ._classify import Prediction, embed_traced
 from ._quality_heads import apply, fold_ids, out_of_fold, train
-from ._quality_scorer import QualityScorer, unit_rows
+from ._quality_scorer import QualityScorer
 from ._step import Vars
 
 CUTS = 512
@@ -144,7 +144,7 @@ class LadderScorer:
         """Predicted scores (rows × models) of embedding rows."""
         import numpy as np
 
-        q = unit_rows(np.atleast_2d(np.asarray(vectors, dtype=float)))
+        q = self.base.prepare(vectors)
         return np.column_stack([apply(self.head, f, q) for f in self._fits])
 
     def predicted(self, texts: Sequence[str]) -> Any:
