@@ -62,6 +62,10 @@ class Head:
         """A blend's kNN and ridge heads."""
         return Head("knn", self.k), Head("linear", self.alpha)
 
+    def parts_names(self) -> tuple[str, str]:
+        """The names of a blend's two parts."""
+        return tuple(str(h) for h in self.parts())  # type: ignore[return-value]
+
     def with_length(self, weight: float) -> Head:
         """This head with a length term of ``weight``."""
         return Head(self.method, self.knob, weight, self.k, self.alpha)
@@ -109,8 +113,9 @@ def apply(head: Head, fitted: Any, q: Any) -> Any:
     if head.method == "blend":
         knn, ridge = head.parts()
         fk, fr, (mk, sk, mr, sr) = fitted
-        return (head.knob * (apply(knn, fk, q) - mk) / sk
-                + (1 - head.knob) * (apply(ridge, fr, q) - mr) / sr)
+        # z-scored parts mixed, then back in the kNN part's units: a predicted gain still.
+        return mk + sk * (head.knob * (apply(knn, fk, q) - mk) / sk
+                          + (1 - head.knob) * (apply(ridge, fr, q) - mr) / sr)
     if head.method == "linear":
         w, b = fitted
         return q @ w + b

@@ -109,7 +109,7 @@ def _blends(heads: Sequence[Head], oofs: Sequence[Any], gains: Any
     stats = (float(ok.mean()), float(ok.std()) or 1.0, float(ol.mean()), float(ol.std()) or 1.0)
     zk, zl = (ok - stats[0]) / stats[1], (ol - stats[2]) / stats[3]
     return [(Head("blend", mix, 0.0, int(heads[ik].knob), heads[il].knob),
-             mix * zk + (1 - mix) * zl, stats) for mix in MIXES]
+             stats[0] + stats[1] * (mix * zk + (1 - mix) * zl), stats) for mix in MIXES]
 
 
 def unit_rows(x: Any) -> Any:
@@ -229,7 +229,10 @@ class QualityScorer:
         self.cv = [(str(h), pgr_area(o, g)) for h, o in zip(heads, oofs, strict=True)]
         """Cross-validated APGR of each head tried, as ``(name, apgr)``."""
         cands, zstats = list(zip(heads, oofs, strict=True)), {}
-        for head, oof, stats in _blends(heads, oofs, g):
+        blends = _blends(heads, oofs, g)
+        if blends:  # the best of each kind and their blends: fewer candidates, less luck
+            cands = [c for c in cands if str(c[0]) in blends[0][0].parts_names()]
+        for head, oof, stats in blends:
             self.cv.append((str(head), pgr_area(oof, g)))
             cands.append((head, oof))
             zstats[head] = stats
