@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engine import MATHJAX_OFF
-from ..patterns._quality_ladder import choose, ladder_area, sweep, thresholds
+from ..patterns import ladder_area, ladder_choice, ladder_sweep, ladder_thresholds
 
 
 class LadderReport:
@@ -46,9 +46,11 @@ class LadderReport:
         self.texts = list(texts)
         q = self._s.mean(axis=0)
         self._low, self._high = float(q[0]), float(q[-1])
-        self.curve = self._frame(sweep(self._pred, self._s, self._c, thresholds(self._pred)))
+        self.curve = self._frame(ladder_sweep(self._pred, self._s, self._c,
+                                              ladder_thresholds(self._pred)))
         """The router's frontier, one row per threshold (all cheapest first)."""
-        self.oracle = self._frame(sweep(self._s, self._s, self._c, thresholds(self._s)))
+        self.oracle = self._frame(ladder_sweep(self._s, self._s, self._c,
+                                               ladder_thresholds(self._s)))
         """The frontier of an oracle that knows each row's grades."""
         self.apgr = self._area(self.curve)
         """Area under PGR against scaled cost (cheapest alone 0, dearest alone 1)."""
@@ -102,7 +104,7 @@ class LadderReport:
 
         if self.threshold is None:
             return None
-        return choose(self._pred, self.threshold), np.arange(self.rows)
+        return ladder_choice(self._pred, self.threshold), np.arange(self.rows)
 
     @property
     def shares(self) -> dict[str, float] | None:

@@ -104,7 +104,10 @@ def train(head: Head, x: Any, y: Any, zstats: Any = (0.0, 1.0, 0.0, 1.0)) -> Any
         return (x, y)
     mx, my = x.mean(axis=0), y.mean()
     xc = x - mx
-    w = np.linalg.solve(xc.T @ xc + head.knob * np.eye(x.shape[1]), xc.T @ (y - my))
+    if len(xc) < xc.shape[1]:  # fewer rows than dimensions: the same weights, a smaller solve
+        w = xc.T @ np.linalg.solve(xc @ xc.T + head.knob * np.eye(len(xc)), y - my)
+    else:
+        w = np.linalg.solve(xc.T @ xc + head.knob * np.eye(x.shape[1]), xc.T @ (y - my))
     return (w, float(my - mx @ w))
 
 

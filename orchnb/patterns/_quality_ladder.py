@@ -39,10 +39,10 @@ def switch_points(pred: Any) -> Any:
     return best_dearer - p
 
 
-def choose(pred: Any, threshold: float) -> Any:
+def ladder_choice(pred: Any, threshold: float) -> Any:
     """The ladder index chosen for each row of predicted scores at ``threshold``.
 
-    >>> choose([[0.2, 0.5, 0.4], [0.9, 0.5, 0.4]], 0.0).tolist()
+    >>> ladder_choice([[0.2, 0.5, 0.4], [0.9, 0.5, 0.4]], 0.0).tolist()
     [1, 0]
     """
     import numpy as np
@@ -50,7 +50,7 @@ def choose(pred: Any, threshold: float) -> Any:
     return np.argmax(switch_points(pred) <= threshold, axis=1)
 
 
-def thresholds(pred: Any) -> Any:
+def ladder_thresholds(pred: Any) -> Any:
     """Thresholds that trace the whole curve, highest (all cheapest) to lowest (all dearest)."""
     import numpy as np
 
@@ -62,7 +62,7 @@ def thresholds(pred: Any) -> Any:
     return np.r_[cuts.max() + 1.0, cuts[::-1], cuts.min() - 1.0]
 
 
-def sweep(pred: Any, scores: Any, costs: Any | None, cuts: Any) -> dict[str, Any]:
+def ladder_sweep(pred: Any, scores: Any, costs: Any | None, cuts: Any) -> dict[str, Any]:
     """At each threshold in ``cuts``: mean realised score, mean cost (None when unknown),
     mean ladder position (0 = all cheapest, 1 = all dearest) and each model's share."""
     import numpy as np
@@ -73,7 +73,7 @@ def sweep(pred: Any, scores: Any, costs: Any | None, cuts: Any) -> dict[str, Any
     quality, cost, position = [], [], []
     shares = np.zeros((len(cuts), m))
     for k, t in enumerate(cuts):
-        pick = choose(pred, float(t))
+        pick = ladder_choice(pred, float(t))
         quality.append(s[rows, pick].mean())
         position.append(pick.mean() / max(1, m - 1))
         if costs is not None:
@@ -163,7 +163,7 @@ class LadderScorer:
         import numpy as np
 
         cost_rows = None if costs is None else np.broadcast_to(costs, self.scores_.shape)
-        got = sweep(self.oof, self.scores_, cost_rows, thresholds(self.oof))
+        got = ladder_sweep(self.oof, self.scores_, cost_rows, ladder_thresholds(self.oof))
         price = got["cost"] if got["cost"] is not None else got["position"]
         if knob == "budget_per_1k":
             ok = np.flatnonzero(got["cost"] * 1000 <= value + 1e-12)
@@ -184,7 +184,7 @@ class LadderScorer:
                       vars: Vars) -> Prediction:
         vector = (await embed_traced(ctx, self.embedder, [text], self.name))[0]
         pred = self.predict_vectors([vector])
-        pick = int(choose(pred, self.threshold)[0])
+        pick = int(ladder_choice(pred, self.threshold)[0])
         label = self.labels[pick]
         meta = {"predicted": {k: round(float(v), 4) for k, v in zip(self.labels, pred[0],
                                                                       strict=True)},

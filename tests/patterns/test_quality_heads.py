@@ -100,3 +100,12 @@ def test_auto_tries_blends_and_centres_the_vectors():
     probe[:, 0] += [0.3, -0.3]
     high, low = s.score_vectors(probe)
     assert high > low
+
+
+def test_ridge_with_fewer_rows_than_dimensions_gives_the_same_weights():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(12, 30)), rng.normal(size=12)
+    w, b = train(Head("linear", 3.0), x, y)
+    xc = x - x.mean(axis=0)
+    primal = np.linalg.solve(xc.T @ xc + 3.0 * np.eye(30), xc.T @ (y - y.mean()))
+    assert w == pytest.approx(primal) and b == pytest.approx(y.mean() - x.mean(axis=0) @ primal)

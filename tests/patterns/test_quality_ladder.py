@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from orchnb import QualityRouter, SpecError, Step
-from orchnb.patterns import from_yaml
-from orchnb.patterns._quality_ladder import choose, switch_points
+from orchnb.patterns import from_yaml, ladder_choice, switch_points
 
 COSTS = [0.001, 0.004, 0.01]
 
@@ -38,9 +37,10 @@ def test_the_rule_takes_the_cheapest_model_as_good_as_every_dearer_one():
     pred = [[1.0, 1.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0], [0.5, 0.2, 0.6]]
     assert switch_points(pred)[:, :2].tolist() == [[0, 0], [1, 0], [1, 1],
                                                    [pytest.approx(0.1), pytest.approx(0.4)]]
-    assert choose(pred, 0.0).tolist() == [0, 1, 2, 2]
-    assert choose(pred, 0.1).tolist() == [0, 1, 2, 0]  # within 0.1 of the best dearer one
-    assert choose(pred, 9).tolist() == [0] * 4 and choose(pred, -9).tolist() == [2] * 4
+    assert ladder_choice(pred, 0.0).tolist() == [0, 1, 2, 2]
+    assert ladder_choice(pred, 0.1).tolist() == [0, 1, 2, 0]  # within 0.1 of the best dearer one
+    assert ladder_choice(pred, 9).tolist() == [0] * 4
+    assert ladder_choice(pred, -9).tolist() == [2] * 4
 
 
 def test_each_kind_of_query_goes_to_the_cheapest_model_that_gets_it_right():
@@ -56,14 +56,14 @@ def test_each_kind_of_query_goes_to_the_cheapest_model_that_gets_it_right():
 
 def test_targets_are_met_on_held_out_examples():
     full = make(quality=1.0, costs=COSTS)
-    picks = choose(full.scorer.oof, full.threshold)
+    picks = ladder_choice(full.scorer.oof, full.threshold)
     assert picks.tolist() == [i % 3 for i in range(60)]  # every row right, at the least cost
     # Along the curve: all small ($1 per 1,000), each kind on its model ((1 + 4 + 10) / 3 =
     # $5), all large ($10). $4 buys only the first; $6 the best quality under the cap.
     capped = make(budget_per_1k=4.0, costs=COSTS)
-    assert choose(capped.scorer.oof, capped.threshold).tolist() == [0] * 60
+    assert ladder_choice(capped.scorer.oof, capped.threshold).tolist() == [0] * 60
     enough = make(budget_per_1k=6.0, costs=COSTS)
-    assert choose(enough.scorer.oof, enough.threshold).tolist() == [i % 3 for i in range(60)]
+    assert ladder_choice(enough.scorer.oof, enough.threshold).tolist() == [i % 3 for i in range(60)]
     assert make().target == ("quality", 0.8)  # the default target
 
 
