@@ -102,13 +102,13 @@ def train(head: Head, x: Any, y: Any, zstats: Any = (0.0, 1.0, 0.0, 1.0)) -> Any
         return train(knn, x, y), train(ridge, x, y), tuple(zstats)
     if head.method == "knn":
         return (x, y)
-    mx, my = x.mean(axis=0), y.mean()
+    mx, my = x.mean(axis=0), y.mean(axis=0)  # y may have a column per model (a ladder)
     xc = x - mx
     if len(xc) < xc.shape[1]:  # fewer rows than dimensions: the same weights, a smaller solve
         w = xc.T @ np.linalg.solve(xc @ xc.T + head.knob * np.eye(len(xc)), y - my)
     else:
         w = np.linalg.solve(xc.T @ xc + head.knob * np.eye(x.shape[1]), xc.T @ (y - my))
-    return (w, float(my - mx @ w))
+    return (w, my - mx @ w)
 
 
 def apply(head: Head, fitted: Any, q: Any) -> Any:
@@ -128,19 +128,21 @@ def apply(head: Head, fitted: Any, q: Any) -> Any:
 
 def knn_many(x: Any, y: Any, q: Any, ks: Sequence[int]) -> list[Any]:
     """Similarity-weighted mean of ``y`` over the ``k`` nearest rows of ``x``, for each ``k``
-    (one similarity pass for all of them)."""
+    (one similarity pass for all of them). ``y`` may have columns (one per model of a
+    ladder): then each output has them too."""
     import numpy as np
 
     kmax = max(1, min(max(ks), len(y)))
-    outs = [np.empty(len(q)) for _ in ks]
+    outs = [np.empty((len(q), *np.shape(y)[1:])) for _ in ks]
     for i in range(0, len(q), 2048):  # bounded memory: a block of queries at a time
         sims = q[i:i + 2048] @ x.T
         top = np.argpartition(-sims, kmax - 1, axis=1)[:, :kmax]
         w = np.take_along_axis(sims, top, axis=1)
         order = np.argsort(-w, axis=1)
         w = np.clip(np.take_along_axis(w, order, axis=1), 1e-6, None)
-        wy = w * y[np.take_along_axis(top, order, axis=1)]
-        cw, cwy = np.cumsum(w, axis=1), np.cumsum(wy, axis=1)
+        wide = w if np.ndim(y) == 1 else w[:, :, None]
+        wy = wide * y[np.take_along_axis(top, order, axis=1)]
+        cw, cwy = np.cumsum(wide, axis=1), np.cumsum(wy, axis=1)
         for out, k in zip(outs, ks, strict=True):
             j = max(1, min(int(k), kmax)) - 1
             out[i:i + 2048] = cwy[:, j] / cw[:, j]
@@ -156,7 +158,7 @@ def out_of_fold(heads: Sequence[Head], x: Any, y: Any, fold: Any) -> list[Any]:
         return [h.knob * a + (1 - h.knob) * b if h.method == "blend" else a
                 for h, (a, b) in zip(heads, _pairs(heads, x, y, fold), strict=True)]
 
-    oofs = [np.zeros(len(y)) for _ in heads]
+    oofs = [np.zeros(np.shape(y)) for _ in heads]
     knn_at = [i for i, h in enumerate(heads) if h.method == "knn"]
     for f in np.unique(fold):
         tr, te = fold != f, fold == f

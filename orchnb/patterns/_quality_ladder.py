@@ -69,19 +69,18 @@ def ladder_sweep(pred: Any, scores: Any, costs: Any | None, cuts: Any) -> dict[s
 
     s = np.asarray(scores, dtype=float)
     n, m = s.shape
+    d = switch_points(pred)  # once; each cut only compares against it
+    cuts = np.asarray(cuts, dtype=float)
+    picks = np.empty((len(cuts), n), dtype=int)
+    for i in range(0, len(cuts), 32):  # bounded memory: 32 cuts x rows x models at a time
+        block = cuts[i:i + 32]
+        picks[i:i + 32] = np.argmax(d[None, :, :] <= block[:, None, None], axis=2)
     rows = np.arange(n)
-    quality, cost, position = [], [], []
-    shares = np.zeros((len(cuts), m))
-    for k, t in enumerate(cuts):
-        pick = ladder_choice(pred, float(t))
-        quality.append(s[rows, pick].mean())
-        position.append(pick.mean() / max(1, m - 1))
-        if costs is not None:
-            cost.append(costs[rows, pick].mean())
-        shares[k] = np.bincount(pick, minlength=m) / n
-    return {"threshold": np.asarray(cuts, dtype=float), "quality": np.array(quality),
-            "cost": np.array(cost) if costs is not None else None,
-            "position": np.array(position), "shares": shares}
+    shares = np.stack([(picks == j).mean(axis=1) for j in range(m)], axis=1)
+    return {"threshold": cuts, "quality": s[rows, picks].mean(axis=1),
+            "cost": (np.asarray(costs, dtype=float)[rows, picks].mean(axis=1)
+                     if costs is not None else None),
+            "position": picks.mean(axis=1) / max(1, m - 1), "shares": shares}
 
 
 def ladder_area(x: Any, pgr: Any) -> float:
@@ -121,9 +120,9 @@ class LadderScorer:
         self.embedder, self.head = self.base.embedder, self.base.head
         fold = fold_ids(len(s), seed, groups)
         x = self.base._x
-        self.oof = np.column_stack([out_of_fold([self.head], x, s[:, i], fold)[0]
-                                    for i in range(s.shape[1])])
-        self._fits = [train(self.head, x, s[:, i]) for i in range(s.shape[1])]
+        # Every model's column at once: one similarity pass (kNN) or one solve (ridge).
+        self.oof = out_of_fold([self.head], x, s, fold)[0]
+        self._fit = train(self.head, x, s)
         self.threshold = 0.0
         """Model ``i`` is good enough when its predicted score is at least every dearer
         model's minus this (the router sets it)."""
@@ -144,8 +143,7 @@ class LadderScorer:
         """Predicted scores (rows × models) of embedding rows."""
         import numpy as np
 
-        q = self.base.prepare(vectors)
-        return np.column_stack([apply(self.head, f, q) for f in self._fits])
+        return np.asarray(apply(self.head, self._fit, self.base.prepare(vectors)))
 
     def predicted(self, texts: Sequence[str]) -> Any:
         """Predicted scores (rows × models) of ``texts`` (embedded outside any run, counted in

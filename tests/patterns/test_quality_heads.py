@@ -109,3 +109,14 @@ def test_ridge_with_fewer_rows_than_dimensions_gives_the_same_weights():
     xc = x - x.mean(axis=0)
     primal = np.linalg.solve(xc.T @ xc + 3.0 * np.eye(30), xc.T @ (y - y.mean()))
     assert w == pytest.approx(primal) and b == pytest.approx(y.mean() - x.mean(axis=0) @ primal)
+
+
+def test_knn_and_ridge_fit_every_column_of_a_ladder_at_once():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 6))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y, q = rng.normal(size=(40, 3)), x[:5] + 0.05
+    for head in (Head("knn", 7), Head("linear", 2.0)):
+        both = apply(head, train(head, x, y), q)
+        for j in range(3):
+            assert both[:, j] == pytest.approx(apply(head, train(head, x, y[:, j]), q))
