@@ -58,7 +58,7 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     a ladder :class:`~orchnb.QualityRouter` or an array of predicted scores (rows × models,
     with ``threshold=``). The result is a :class:`LadderReport`: quality against cost with each
     model alone as a point, the oracle's and the router's frontiers, ``.apgr`` by cost,
-    ``.shares`` / ``.saving`` at the router's threshold (no bootstrap interval yet).
+    ``.shares`` / ``.saving`` at the router's threshold, a bootstrap interval on APGR.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"text": list("abcd"), "weak_score": [0, 1, 0, 1],
@@ -75,7 +75,7 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     if scores is not None:
         return _ladder(router_or_scores, data, text=text, scores=scores, costs=costs,
                        models=models, output_tokens=output_tokens, threshold=threshold,
-                       on_training=on_training)
+                       on_training=on_training, bootstrap=bootstrap, seed=seed)
     df = _frame(data, text, weak_score, strong_score)
     df, dropped, flagged = _held_out(df, getattr(router_or_scores, "trained_on", None), text,
                                      on_training)
@@ -99,7 +99,8 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
 
 
 def _ladder(source: Any, data: Any, *, text: str, scores: Sequence[str], costs: Any,
-            models: Any, output_tokens: Any, threshold: float | None, on_training: str) -> Any:
+            models: Any, output_tokens: Any, threshold: float | None, on_training: str,
+            bootstrap: int, seed: int) -> Any:
     """The ladder branch of :func:`evaluate_routing`."""
     import numpy as np
 
@@ -129,7 +130,7 @@ def _ladder(source: Any, data: Any, *, text: str, scores: Sequence[str], costs: 
     return LadderReport(df[text].astype(str).tolist(), pred, df[scores].to_numpy(float), costs,
                         names=names, threshold=threshold, dropped=dropped, flagged=flagged,
                         held_out=bool(getattr(source, "trained_on", None)) and not flagged,
-                        embedded=_embedded(source))
+                        embedded=_embedded(source), bootstrap=bootstrap, seed=seed)
 
 
 def _ladder_names(models: Any, source: Any, scores: list[str]) -> list[str]:

@@ -25,13 +25,15 @@ class LadderReport:
     1,000), ``curve`` (the router's frontier: threshold, quality, pgr, cost_per_1k, position,
     one share column per model), ``oracle`` (the same for an oracle that knows every grade),
     at the router's own threshold ``shares``, ``quality``, ``pgr``, ``cost_per_1k`` and
-    ``saving`` (against the dearest alone), ``summary`` and ``plot()``. Costs are None when a
+    ``saving`` (against the dearest alone), ``apgr_ci`` (95% bootstrap), ``summary`` and
+    ``plot()``. Costs are None when a
     price is unknown: no saving is claimed then.
     """
 
     def __init__(self, texts: Sequence[str], pred: Any, scores: Any, costs: Any | None, *,
                  names: Sequence[str], threshold: float | None, held_out: bool = False,
-                 dropped: int = 0, flagged: int = 0, embedded: Any = None):
+                 dropped: int = 0, flagged: int = 0, embedded: Any = None,
+                 bootstrap: int = 300, seed: int = 0):
         import numpy as np
 
         self.names = list(names)
@@ -46,8 +48,8 @@ class LadderReport:
         self.texts = list(texts)
         q = self._s.mean(axis=0)
         self._low, self._high = float(q[0]), float(q[-1])
-        self.curve = self._frame(ladder_sweep(self._pred, self._s, self._c,
-                                              ladder_thresholds(self._pred)))
+        got = ladder_sweep(self._pred, self._s, self._c, ladder_thresholds(self._pred))
+        self.curve = self._frame(got)
         """The router's frontier, one row per threshold (all cheapest first)."""
         self.oracle = self._frame(ladder_sweep(self._s, self._s, self._c,
                                                ladder_thresholds(self._s)))
@@ -55,6 +57,35 @@ class LadderReport:
         self.apgr = self._area(self.curve)
         """Area under PGR against scaled cost (cheapest alone 0, dearest alone 1)."""
         self.oracle_apgr = self._area(self.oracle)
+        self.apgr_ci = self._bootstrap(got["picks"], bootstrap, seed)
+        """95% bootstrap interval of :attr:`apgr` (rows resampled; None with
+        ``bootstrap=0``)."""
+
+    def _bootstrap(self, picks: Any, draws: int, seed: int) -> tuple[float, float] | None:
+        """APGR over ``draws`` resamplings of the rows, the curve's cuts kept."""
+        import numpy as np
+
+        if not draws or self._high <= self._low:
+            return None
+        n, m = self._s.shape
+        rows = np.arange(n)
+        counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=draws)
+        w = counts.T.astype(float) / n  # rows × draws
+        quality = self._s[rows, picks] @ w  # cuts × draws
+        low, high = self._s[:, 0] @ w, self._s[:, -1] @ w
+        ends = (self._c[:, 0] @ w, self._c[:, -1] @ w) if self.priced else None
+        if ends is not None and (ends[1] > ends[0]).all():
+            x = (self._c[rows, picks] @ w - ends[0]) / (ends[1] - ends[0])
+        else:
+            x = (picks / max(1, m - 1)) @ w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pgr = (quality - low) / (high - low)
+        areas = np.array([ladder_area(x[:, b], pgr[:, b]) for b in range(draws)
+                          if high[b] > low[b]])
+        if not len(areas):
+            return None
+        lo, hi = np.quantile(areas, [0.025, 0.975])
+        return float(lo), float(hi)
 
     # -- numbers ----------------------------------------------------------------------------------
     @property
@@ -156,7 +187,8 @@ class LadderReport:
         if self.flagged:
             where = f" on {self.rows} rows, {self.flagged} of them TRAINING rows (optimistic)"
         axis = "cost" if self.priced else "ladder position (prices unknown)"
-        tail = (f"APGR by {axis} {self.apgr:.2f} (oracle {self.oracle_apgr:.2f}, a random "
+        band = f", 95% CI {self.apgr_ci[0]:.2f}–{self.apgr_ci[1]:.2f}" if self.apgr_ci else ""
+        tail = (f"APGR by {axis} {self.apgr:.2f}{band} (oracle {self.oracle_apgr:.2f}, a random "
                 f"mix of {self.names[0]} and {self.names[-1]} 0.50){where}.")
         shares = self.shares
         if shares is None:

@@ -64,7 +64,8 @@ def ladder_thresholds(pred: Any) -> Any:
 
 def ladder_sweep(pred: Any, scores: Any, costs: Any | None, cuts: Any) -> dict[str, Any]:
     """At each threshold in ``cuts``: mean realised score, mean cost (None when unknown),
-    mean ladder position (0 = all cheapest, 1 = all dearest) and each model's share."""
+    mean ladder position (0 = all cheapest, 1 = all dearest), each model's share, and the
+    model picked for each row (``picks``, cuts × rows)."""
     import numpy as np
 
     s = np.asarray(scores, dtype=float)
@@ -80,7 +81,7 @@ def ladder_sweep(pred: Any, scores: Any, costs: Any | None, cuts: Any) -> dict[s
     return {"threshold": cuts, "quality": s[rows, picks].mean(axis=1),
             "cost": (np.asarray(costs, dtype=float)[rows, picks].mean(axis=1)
                      if costs is not None else None),
-            "position": picks.mean(axis=1) / max(1, m - 1), "shares": shares}
+            "position": picks.mean(axis=1) / max(1, m - 1), "shares": shares, "picks": picks}
 
 
 def ladder_area(x: Any, pgr: Any) -> float:

@@ -76,3 +76,7 @@ def test_a_ladder_router_is_judged_on_held_out_rows_only():
     r = evaluate_routing(qr, data.iloc[60:], scores=["cheap", "mid", "dear"], costs=COSTS)
     assert r.held_out and r.names == ["cheap", "mid", "dear"] and r.pgr == 1
     assert r.saving == pytest.approx(0.5)
+    lo, hi = r.apgr_ci  # rows resampled, the curve's cuts kept
+    assert lo <= r.apgr <= hi and "95% CI" in r.summary
+    assert evaluate_routing(qr, data.iloc[60:], scores=["cheap", "mid", "dear"],
+                            bootstrap=0).apgr_ci is None
