@@ -6,8 +6,9 @@ gpt-4-1106-preview strong), scored as RouteLLM scores routers: APGR, CPT(50%), C
 Needs ``../shared/data/routing`` and the embeddings extra; says so and exits when missing.
 
 - **held-out**: for each seed, a random half of the rows trains ``QualityScorer`` (the
-  classifier of ``orchnb.QualityRouter``: kNN / ridge head on embeddings chosen by 5-fold
-  cross-validated APGR), the other half is evaluated with ``orchnb.evaluate_routing``.
+  classifier of ``orchnb.QualityRouter``: kNN, ridge or their blend on centred embeddings,
+  chosen by 5-fold cross-validated APGR), the other half is evaluated with
+  ``orchnb.evaluate_routing``.
 - **cross-subject** (MMLU): for each seed, a random half (or 80%) of the 45 subjects trains,
   the other subjects are evaluated; and five folds of the subjects (each subject scored once by
   a scorer trained on the other four fifths, scores pooled). The scorer cross-validates by

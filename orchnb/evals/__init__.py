@@ -34,6 +34,7 @@ from ._repeats import RepeatedReport, RepeatedScores
 from ._report import EvalReport
 from ._routing import evaluate_routing
 from ._routing_data import graded_answers, load_routing
+from ._routing_ladder import LadderReport
 from ._routing_report import RoutingReport
 from ._scorers import Scorer
 from ._scores_report import ScoreReport
@@ -51,6 +52,7 @@ __all__ = [
     "Experiment",
     "Judge",
     "Labels",
+    "LadderReport",
     "RepeatedReport",
     "RepeatedScores",
     "RouterCosts",

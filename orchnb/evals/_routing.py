@@ -28,7 +28,9 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
                      models: Sequence[str] | Mapping[str, str] | None = None,
                      output_tokens: Any = None, threshold: float | None = None,
                      cascade: bool = False, on_training: str = "refuse",
-                     bootstrap: int = 300, seed: int = 0) -> Any:
+                     bootstrap: int = 300, seed: int = 0,
+                     scores: Sequence[str] | None = None,
+                     costs: Sequence[float | str] | None = None) -> Any:
     """Score a router on graded answers: ``.apgr`` (with ``.apgr_ci``), ``.cpt(0.5)``,
     ``.strong_share`` and ``.pgr`` at its own threshold, ``.curve``, ``.points``, ``.mistakes()``,
     ``.summary`` and ``.plot()`` (weak-only, strong-only, random and oracle drawn).
@@ -50,6 +52,14 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     Rows a router learned from are refused (``on_training="refuse"``), dropped (``"drop"``,
     said in the summary) or kept and flagged (``"flag"``): it is judged on rows it did not see.
 
+    **A ladder of models** (more than two, cheapest first): ``scores=[col, ...]`` names one
+    graded column per model and ``costs=[...]`` their dollars per query (numbers or columns;
+    or ``models=`` ids with ``output_tokens``, priced from the table). ``router_or_scores`` is
+    a ladder :class:`~orchnb.QualityRouter` or an array of predicted scores (rows × models,
+    with ``threshold=``). The result is a :class:`LadderReport`: quality against cost with each
+    model alone as a point, the oracle's and the router's frontiers, ``.apgr`` by cost,
+    ``.shares`` / ``.saving`` at the router's threshold, a bootstrap interval on APGR.
+
     >>> import pandas as pd
     >>> df = pd.DataFrame({"text": list("abcd"), "weak_score": [0, 1, 0, 1],
     ...                    "strong_score": [1, 1, 1, 0], "s": [0.9, 0.7, 0.4, 0.1]})
@@ -62,6 +72,10 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     if on_training not in SPLITS:
         raise SpecError(f"on_training={on_training!r}; use one of {', '.join(SPLITS)}",
                         key="on_training")
+    if scores is not None:
+        return _ladder(router_or_scores, data, text=text, scores=scores, costs=costs,
+                       models=models, output_tokens=output_tokens, threshold=threshold,
+                       on_training=on_training, bootstrap=bootstrap, seed=seed)
     df = _frame(data, text, weak_score, strong_score)
     df, dropped, flagged = _held_out(df, getattr(router_or_scores, "trained_on", None), text,
                                      on_training)
@@ -82,6 +96,67 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
                          seed=seed, dropped=dropped, flagged=flagged,
                          held_out=bool(getattr(router_or_scores, "trained_on", None))
                          and not flagged, embedded=_embedded(router_or_scores))
+
+
+def _ladder(source: Any, data: Any, *, text: str, scores: Sequence[str], costs: Any,
+            models: Any, output_tokens: Any, threshold: float | None, on_training: str,
+            bootstrap: int, seed: int) -> Any:
+    """The ladder branch of :func:`evaluate_routing`."""
+    import numpy as np
+
+    from ._routing_ladder import LadderReport
+
+    scores = list(scores)
+    if len(scores) < 2:
+        raise SpecError("evaluate_routing(scores=[...]) names one graded column per model, "
+                        "cheapest first (2 or more)", key="scores")
+    df = _frame(data, text, scores[0], scores[1])
+    for c in scores[2:]:
+        df = _frame(df, text, c, c)
+    df, dropped, flagged = _held_out(df, getattr(source, "trained_on", None), text, on_training)
+    if len(df) < 2:
+        raise SpecError(f"evaluate_routing needs 2 graded rows or more, got {len(df)}", key="data")
+    names = _ladder_names(models, source, scores)
+    if hasattr(source, "scores") and getattr(source, "ladder", None) is not None:
+        pred = np.asarray(source.scores(list(df[text].astype(str))), dtype=float)
+        threshold = float(source.threshold) if threshold is None else threshold
+    else:
+        pred = np.asarray(source, dtype=float)
+    if pred.shape != (len(df), len(scores)):
+        raise SpecError(f"evaluate_routing: predictions of shape {pred.shape} for {len(df)} "
+                        f"rows and {len(scores)} models; give a ladder QualityRouter or an "
+                        f"array (rows × models)", key="router_or_scores")
+    costs = _ladder_costs(df, text, costs, models, names, output_tokens, len(scores))
+    return LadderReport(df[text].astype(str).tolist(), pred, df[scores].to_numpy(float), costs,
+                        names=names, threshold=threshold, dropped=dropped, flagged=flagged,
+                        held_out=bool(getattr(source, "trained_on", None)) and not flagged,
+                        embedded=_embedded(source), bootstrap=bootstrap, seed=seed)
+
+
+def _ladder_names(models: Any, source: Any, scores: list[str]) -> list[str]:
+    if models is not None:
+        if len(models) != len(scores):
+            raise SpecError(f"evaluate_routing: {len(models)} models for {len(scores)} score "
+                            f"columns; name each, cheapest first", key="models")
+        return [str(m) for m in models]
+    return list(getattr(source, "ladder", None) or scores)
+
+
+def _ladder_costs(df: Any, text: str, costs: Any, models: Any, names: list[str],
+                  output_tokens: Any, m: int) -> Any:
+    """Dollars per row and model (rows × models), or None when any price is unknown."""
+    import numpy as np
+
+    if costs is not None:
+        if len(costs) != m:
+            raise SpecError(f"evaluate_routing: {len(costs)} costs for {m} models; give "
+                            f"dollars per query for each, cheapest first", key="costs")
+        cols = [_cost(c, df, "costs") for c in costs]
+    elif models is not None and output_tokens is not None:
+        cols = [_priced(n, df[text], _pick(output_tokens, i), df) for i, n in enumerate(names)]
+    else:
+        return None
+    return None if any(c is None for c in cols) else np.column_stack(cols)
 
 
 def _embedded(source: Any) -> dict[str, Any] | None:

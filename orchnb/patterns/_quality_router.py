@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..engine import RunContext, check_number
@@ -42,6 +42,15 @@ class QualityRouter(Router):
 
     ``weak`` / ``strong`` are steps, patterns or model ids (a model id answers ``{{ input }}``).
 
+    **A ladder of models by price**: ``ladder=[cheap, mid, dear]`` (cheapest first) with
+    ``scores=[col, col, col]`` (one graded column per model) instead of weak/strong. The scorer
+    predicts each model's score on the query and the router takes the cheapest model predicted
+    to score at least as well as every dearer one, less the threshold (with two models this is
+    the rule above). Set it with ``quality`` (share of the cheapest-to-dearest gap, default
+    0.8), ``budget_per_1k`` (with ``costs=[dollars per query, ...]``) or ``threshold``; the
+    route is the chosen model's step (a model id's step is named after the model). Evaluate
+    it with ``orchnb.evaluate_routing(router, data, scores=[...], costs=[...])``.
+
     >>> import pandas as pd
     >>> graded = pd.DataFrame({"text": [f"q{i} " + ("hard proof" if i % 2 else "easy sum")
     ...                                  for i in range(40)],
@@ -61,14 +70,28 @@ class QualityRouter(Router):
     internal_steps: ClassVar[frozenset[str]] = frozenset()
     """Names of the bookkeeping spans this pattern writes (not nodes)."""
 
-    def __init__(self, name: str, weak: Any, strong: Any, examples: Any = None, *,
+    def __init__(self, name: str, weak: Any = None, strong: Any = None, examples: Any = None, *,
                  text: str = "text", weak_score: str = "weak_score",
                  strong_score: str = "strong_score", embed: Any = "sim", method: str = "auto",
                  strong_share: float | None = None, quality: float | None = None,
                  budget_per_1k: float | None = None, weak_cost: float | None = None,
                  strong_cost: float | None = None, threshold: float | None = None,
                  scorer: QualityScorer | None = None, seed: int = 0, groups: str | None = None,
-                 length: bool = False, **options: Any):
+                 length: bool = False, ladder: Sequence[Any] | None = None,
+                 scores: Sequence[str] | None = None,
+                 costs: Sequence[float] | None = None, **options: Any):
+        if ladder is not None or scores is not None:
+            self._init_ladder(name, weak, strong, examples, ladder, scores, costs, text=text,
+                              embed=embed, method=method, seed=seed, groups=groups,
+                              length=length, target=(strong_share, quality, budget_per_1k,
+                                                     threshold), options=options)
+            return
+        if weak is None or strong is None:
+            raise SpecError(f"quality router '{name}' needs weak= and strong= (two models), or "
+                            f"ladder=[cheapest, ..., dearest] with scores=[one column per "
+                            f"model]", key="weak" if weak is None else "strong")
+        self.ladder: list[str] | None = None
+        """The route labels from cheapest to dearest (None: the two-model router)."""
         if scorer is None:
             texts, gains, labels = _graded(examples, text, weak_score, strong_score, groups,
                                            name)
@@ -87,8 +110,28 @@ class QualityRouter(Router):
         self.target = _target(strong_share, quality, budget_per_1k, threshold, weak_cost,
                               strong_cost)
         """How the threshold was set: ``(knob, value)``."""
-        self.costs = (weak_cost, strong_cost)
+        self.costs: tuple[Any, ...] = (weak_cost, strong_cost)
         scorer.threshold = self._threshold()
+
+    def _init_ladder(self, name: str, weak: Any, strong: Any, examples: Any, ladder: Any,
+                     scores: Any, costs: Any, *, text: str, embed: Any, method: str,
+                     seed: int, groups: str | None, length: bool, target: tuple[Any, ...],
+                     options: dict[str, Any]) -> None:
+        from ._quality_ladder_init import ladder_parts
+
+        nodes, labels, scorer, cost_list, knob = ladder_parts(
+            name, weak, strong, examples, ladder, scores, costs, text=text, embed=embed,
+            method=method, seed=seed, groups=groups, length=length, target=target)
+        self.scorer = scorer  # type: ignore[assignment]
+        self.examples_source = examples if isinstance(examples, str) else None
+        self.columns = {"text": text, **({"groups": groups} if groups else {})}
+        self.score_columns = list(scores)
+        self.ladder = labels
+        super().__init__(name, scorer, dict(zip(labels, nodes, strict=True)), **options)
+        self.target = knob
+        self.costs = tuple(cost_list) if cost_list is not None else ()
+        scorer.threshold = (float(knob[1]) if knob[0] == "threshold" else
+                            scorer.threshold_for(knob[0], knob[1], cost_list))
 
     def _threshold(self) -> float:
         knob, value = self.target
@@ -114,7 +157,10 @@ class QualityRouter(Router):
         return self.scorer.trained_on
 
     def scores(self, texts: Any) -> Any:
-        """Predicted gains of ``texts`` (numpy array; embeds outside any run)."""
+        """Predicted gains of ``texts`` (numpy array; embeds outside any run); with a ladder,
+        the predicted score of each model (rows × models)."""
+        if self.ladder is not None:
+            return self.scorer.predicted(list(texts))  # type: ignore[attr-defined]
         return self.scorer.scores(list(texts))
 
     # -- the pattern and what tooling asks of it ------------------------------------------------
@@ -139,6 +185,8 @@ class QualityRouter(Router):
         from ._to_yaml import node_spec
 
         knob, value = self.target
+        if self.ladder is not None:
+            return self._ladder_spec(node_spec)
         out: dict[str, Any] = {"weak": node_spec(self.routes["weak"]),
                                "strong": node_spec(self.routes["strong"]),
                                "examples": self.examples_source, **self.columns,
@@ -152,7 +200,24 @@ class QualityRouter(Router):
             out["weak_cost"], out["strong_cost"] = self.costs
         return out
 
+    def _ladder_spec(self, node_spec: Any) -> dict[str, Any]:
+        knob, value = self.target
+        out: dict[str, Any] = {
+            "ladder": [node_spec(self.routes[label]) for label in self.ladder or ()],
+            "scores": self.score_columns, "examples": self.examples_source, **self.columns,
+            "embed": self.scorer.embedder.id, "method": self.scorer.base.asked,  # type: ignore[attr-defined]
+            knob: value}
+        if self.costs:
+            out["costs"] = list(self.costs)
+        if self.scorer.base.seed:  # type: ignore[attr-defined]
+            out["seed"] = self.scorer.base.seed  # type: ignore[attr-defined]
+        return out
+
     def __repr__(self) -> str:
+        if self.ladder is not None:
+            return (f"<QualityRouter {self.name!r}: ladder {' < '.join(self.ladder)}, "
+                    f"{self.scorer.head} on {len(self.scorer.texts)} examples, threshold "
+                    f"{self.threshold:+.3f}>")
         return (f"<QualityRouter {self.name!r}: {self.scorer.head} on "
                 f"{len(self.scorer.texts)} examples, threshold {self.threshold:+.3f}>")
 

@@ -13,6 +13,15 @@
     length: false                         # true: try a prompt-length term too
     strong_share: 0.3                     # or quality:, budget_per_1k: (+ weak_cost, strong_cost),
                                           # or threshold:
+
+A ladder of models by price (cheapest first) instead of weak/strong::
+
+    pattern: quality_router
+    ladder: [step, step, step]            # cheapest first
+    scores: [cheap_score, mid_score, dear_score]   # one graded column per model
+    costs: [0.0002, 0.001, 0.01]          # optional: dollars per query (needed by budget_per_1k)
+    examples: graded.csv
+    quality: 0.8                          # or budget_per_1k:, or threshold:
 """
 
 from __future__ import annotations
@@ -24,8 +33,11 @@ from ._spec import PatternSpec, SpecContext, common_options, register_builder
 
 
 class QualityRouterSpec(PatternSpec):
-    weak: Any
-    strong: Any
+    weak: Any = None
+    strong: Any = None
+    ladder: list[Any] | None = None
+    scores: list[str] | None = None
+    costs: list[float] | None = None
     examples: str
     text: str = "text"
     weak_score: str = "weak_score"
@@ -46,11 +58,15 @@ class QualityRouterSpec(PatternSpec):
 def build_quality_router(spec: QualityRouterSpec, ctx: SpecContext, key: str,
                          name: str) -> QualityRouter:
     at = (lambda k: f"{key}.{k}" if key else k)  # noqa: E731
-    weak = ctx.node(spec.weak, at("weak"), "weak")
-    strong = ctx.node(spec.strong, at("strong"), "strong")
+    weak = None if spec.weak is None else ctx.node(spec.weak, at("weak"), "weak")
+    strong = None if spec.strong is None else ctx.node(spec.strong, at("strong"), "strong")
     knobs = {k: getattr(spec, k) for k in (
         "text", "weak_score", "strong_score", "embed", "method", "strong_share", "quality",
-        "budget_per_1k", "weak_cost", "strong_cost", "threshold", "seed", "groups", "length")}
+        "budget_per_1k", "weak_cost", "strong_cost", "threshold", "seed", "groups", "length",
+        "scores", "costs")}
+    if spec.ladder is not None:
+        knobs["ladder"] = [ctx.node(n, at(f"ladder.{i}"), f"model{i}")
+                           for i, n in enumerate(spec.ladder)]
     return ctx._build(lambda: QualityRouter(name, weak, strong, spec.examples, **knobs,
                                             **common_options(spec)), key)
 

@@ -4,8 +4,9 @@ above which a query goes to the strong model.
 
 The score of a query is its predicted gain ``strong_score - weak_score``; sending the queries with
 the highest scores to the strong model is the best order in expectation. Two heads over
-embeddings, chosen by cross-validated APGR on the examples: a similarity-weighted k-nearest-
-neighbour mean of the gain (several ``k``), and a ridge regression (a linear head, numpy only).
+centred embeddings, and their blend, chosen by cross-validated APGR on the examples: a
+similarity-weighted k-nearest-neighbour mean of the gain (several ``k``), a ridge regression (a
+linear head, numpy only), and a z-scored mix of the best of each.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._quality_heads import (
     ALPHAS,
     KS,
     LENGTHS,
+    MIXES,
     EmbedCost,
     Head,
     apply,
@@ -88,6 +90,28 @@ def embed_counted(embedder: Embedder, texts: Sequence[str]) -> tuple[Any, EmbedC
     return unit_rows(np.asarray(vectors, dtype=float).reshape(len(texts), -1)), cost
 
 
+def _blends(heads: Sequence[Head], oofs: Sequence[Any], gains: Any
+            ) -> list[tuple[Head, Any, tuple[float, float, float, float]]]:
+    """Blends of the best kNN and the best ridge head (by out-of-fold APGR): ``(head,
+    out-of-fold scores, z-stats)`` for each kNN weight in ``MIXES``; none unless both kinds
+    were tried."""
+    import numpy as np
+
+    def best(kind: str) -> int | None:
+        at = [i for i, h in enumerate(heads) if h.method == kind]
+        return max(at, key=lambda i: np.nan_to_num(pgr_area(oofs[i], gains), nan=-9),
+                   default=None)
+
+    ik, il = best("knn"), best("linear")
+    if ik is None or il is None:
+        return []
+    ok, ol = oofs[ik], oofs[il]
+    stats = (float(ok.mean()), float(ok.std()) or 1.0, float(ol.mean()), float(ol.std()) or 1.0)
+    zk, zl = (ok - stats[0]) / stats[1], (ol - stats[2]) / stats[3]
+    return [(Head("blend", mix, 0.0, int(heads[ik].knob), heads[il].knob),
+             stats[0] + stats[1] * (mix * zk + (1 - mix) * zl), stats) for mix in MIXES]
+
+
 def unit_rows(x: Any) -> Any:
     import numpy as np
 
@@ -126,8 +150,9 @@ def gain_curve(scores: Any, gains: Any) -> tuple[Any, Any]:
 
 class QualityScorer:
     """Predicts a query's gain from the strong model (``strong_score - weak_score``) from its
-    embedding; the quality router's classifier. ``method``: ``"auto"`` (the best of kNN and a
-    ridge head by 5-fold cross-validated APGR), ``"knn"`` (best ``k``) or ``"linear"``. With
+    embedding; the quality router's classifier. ``method``: ``"auto"`` (the best of kNN, a
+    ridge head and a z-scored blend of the two, by 5-fold cross-validated APGR), ``"knn"``
+    (best ``k``) or ``"linear"``. The embeddings are centred on the examples' mean vector. With
     ``length=True`` a term in the prompt's log length is added when cross-validation favours it
     (it helps on topics the examples lack; long prompts also cost more, so it lowers the
     saving at a given share of strong calls).
@@ -141,7 +166,7 @@ class QualityScorer:
     :attr:`embedded`.
 
     >>> s = QualityScorer(["2+2?", "prove Fermat"] * 20, [0, 1] * 20, embed="sim")
-    >>> s.head.method in ("knn", "linear"), len(s.oof), s.embedded["fit"].texts
+    >>> s.head.method in ("knn", "linear", "blend"), len(s.oof), s.embedded["fit"].texts
     (True, 40, 40)
     """
 
@@ -183,7 +208,9 @@ class QualityScorer:
             x, self.embedded["fit"] = embed_counted(self.embedder, self.texts)
         else:
             x = unit_rows(np.asarray(vectors, dtype=float))
-        self._x = x
+        # Centred: MiniLM's vectors share a common direction that swamps cosine neighbours.
+        self._mu = x.mean(axis=0)
+        self._x = unit_rows(x - self._mu)
         heads = [Head("knn", k)] if k is not None else [
             *(Head("knn", kk) for kk in KS if method in ("auto", "knn")),
             *(Head("linear", a) for a in ALPHAS if method in ("auto", "linear"))]
@@ -193,40 +220,55 @@ class QualityScorer:
 
     # -- learning ---------------------------------------------------------------------------------
     def _learn(self, heads: list[Head], fold: Any, length: bool) -> None:
-        """Choose the head (and the length term's weight) by out-of-fold APGR, then fit it on
-        all the examples."""
+        """Choose the head (a single one or a blend of the best kNN and ridge heads) and the
+        length term's weight by out-of-fold APGR, then fit it on all the examples."""
         import numpy as np
 
-        oofs = out_of_fold(heads, self._x, self.gains, fold)
-        self.cv = [(str(h), pgr_area(o, self.gains)) for h, o in zip(heads, oofs, strict=True)]
+        g = self.gains
+        oofs = out_of_fold(heads, self._x, g, fold)
+        self.cv = [(str(h), pgr_area(o, g)) for h, o in zip(heads, oofs, strict=True)]
         """Cross-validated APGR of each head tried, as ``(name, apgr)``."""
-        best = max(range(len(heads)), key=lambda i: np.nan_to_num(self.cv[i][1], nan=-9))
-        head, oof = heads[best], oofs[best]
+        cands, zstats = list(zip(heads, oofs, strict=True)), {}
+        blends = _blends(heads, oofs, g)
+        if blends:  # the best of each kind and their blends: fewer candidates, less luck
+            cands = [c for c in cands if str(c[0]) in blends[0][0].parts_names()]
+        for head, oof, stats in blends:
+            self.cv.append((str(head), pgr_area(oof, g)))
+            cands.append((head, oof))
+            zstats[head] = stats
         loglen = log_lengths(self.texts)
-        self._length = (0.0, float(loglen.mean()))
-        spread, lspread = float(oof.std()), float(loglen.std())
-        base, score = oof, np.nan_to_num(self.cv[best][1], nan=-9)
-        for weight in LENGTHS if length and spread > 0 and lspread > 0 else ():
-            slope = weight * spread / lspread
-            blended = base + slope * (loglen - loglen.mean())
-            self.cv.append((str(Head(head.method, head.knob, weight)),
-                            pgr_area(blended, self.gains)))
-            if np.nan_to_num(self.cv[-1][1], nan=-9) > score + 1e-9:  # kept only if it helps
-                head, oof, score = Head(head.method, head.knob, weight), blended, self.cv[-1][1]
-                self._length = (slope, float(loglen.mean()))
-        self.head: Head = head
-        """The head in use (chosen by cross-validation)."""
-        self.oof = oof
-        """Out-of-fold scores of the examples under :attr:`head`."""
-        self._fit = train(head, self._x, self.gains)
+        lspread, center = float(loglen.std()), float(loglen.mean())
+        scores = dict(self.cv)
+        best = (-9.0, cands[0][0], cands[0][1], 0.0)
+        for head, oof in cands:
+            spread = float(oof.std())
+            for weight in ((0.0, *LENGTHS) if length and spread > 0 and lspread > 0
+                           else (0.0,)):
+                slope = weight * spread / lspread
+                got = oof + slope * (loglen - center) if weight else oof
+                score = pgr_area(got, g) if weight else scores[str(head)]
+                if weight:
+                    self.cv.append((str(head.with_length(weight)), score))
+                if np.nan_to_num(score, nan=-9) > best[0] + 1e-9:  # kept only if it helps
+                    best = (float(score), head.with_length(weight), got, slope)
+        _, self.head, self.oof, slope = best
+        """:attr:`head`: the head in use; :attr:`oof`: its out-of-fold scores."""
+        self._length = (slope, center)
+        base = Head(self.head.method, self.head.knob, 0.0, self.head.k, self.head.alpha)
+        self._fit = train(base, self._x, g, zstats.get(base, (0.0, 1.0, 0.0, 1.0)))
+
+    def prepare(self, vectors: Any) -> Any:
+        """Embedding rows as the heads see them: unit length, less the examples' mean
+        vector, unit length again."""
+        import numpy as np
+
+        return unit_rows(unit_rows(np.atleast_2d(np.asarray(vectors, dtype=float))) - self._mu)
 
     # -- scoring ----------------------------------------------------------------------------------
     def score_vectors(self, vectors: Any, texts: Sequence[str] | None = None) -> Any:
         """Predicted gains for embedding rows (higher: the strong model is more needed);
         ``texts`` (the rows' texts) are needed when the head has a length term."""
-        import numpy as np
-
-        q = unit_rows(np.atleast_2d(np.asarray(vectors, dtype=float)))
+        q = self.prepare(vectors)
         out = apply(self.head, self._fit, q)
         slope, center = self._length
         if slope:

@@ -9,7 +9,7 @@ import pytest
 
 from orchnb import SpecError
 from orchnb.patterns import QualityScorer
-from orchnb.patterns._quality_heads import EmbedCost, fold_ids, knn_many
+from orchnb.patterns._quality_heads import EmbedCost, Head, apply, fold_ids, knn_many, train
 
 
 def test_one_knn_pass_equals_each_k_computed_alone():
@@ -66,3 +66,57 @@ def test_embedding_outside_a_run_is_counted():
     total.add(EmbedCost(1, 5, 1, None, 0.1, 0.1))
     assert (total.texts, total.dollars, total.encoded) == (41, None, 1)
     assert "price unknown" in str(total) and "1 encoded" in str(total)
+
+
+def test_a_blend_is_the_z_scored_mix_of_its_knn_and_ridge_parts_in_gain_units():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(50, 6))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y, q = rng.normal(size=50), x[:4]
+    head = Head("blend", 0.25, 0.0, 10, 1.0)
+    assert str(head) == "0.25*knn(k=10)+0.75*linear(alpha=1)"
+    knn, ridge = head.parts()
+    stats = (0.1, 2.0, -0.3, 0.5)
+    got = apply(head, train(head, x, y, stats), q)
+    parts = apply(knn, train(knn, x, y), q), apply(ridge, train(ridge, x, y), q)
+    # In the kNN part's units (mean 0.1, spread 2), so it is still a predicted gain.
+    mixed = 0.25 * (parts[0] - 0.1) / 2.0 + 0.75 * (parts[1] + 0.3) / 0.5
+    assert got == pytest.approx(0.1 + 2.0 * mixed)
+
+
+def test_auto_tries_blends_and_centres_the_vectors():
+    # A large direction shared by every vector (as in MiniLM) hides the one that matters.
+    rng = np.random.default_rng(3)
+    hard = np.arange(80) % 2
+    x = 5.0 + rng.normal(size=(80, 8)) * 0.1
+    x[:, 0] += np.where(hard, 0.3, -0.3)
+    s = QualityScorer([f"q{i}" for i in range(80)], hard.astype(float), vectors=x)
+    assert any(name.startswith("0.5*knn") for name, _ in s.cv)
+    assert abs(s.prepare(x).mean(axis=0)).max() < abs(x / np.linalg.norm(x, axis=1,
+                                                                        keepdims=True)).mean()
+    # Centred, every head orders the rows perfectly: hard half first, APGR 0.25 + 0.5.
+    assert dict(s.cv)[str(s.head)] == pytest.approx(0.75)
+    probe = 5.0 + np.zeros((2, 8))
+    probe[:, 0] += [0.3, -0.3]
+    high, low = s.score_vectors(probe)
+    assert high > low
+
+
+def test_ridge_with_fewer_rows_than_dimensions_gives_the_same_weights():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(12, 30)), rng.normal(size=12)
+    w, b = train(Head("linear", 3.0), x, y)
+    xc = x - x.mean(axis=0)
+    primal = np.linalg.solve(xc.T @ xc + 3.0 * np.eye(30), xc.T @ (y - y.mean()))
+    assert w == pytest.approx(primal) and b == pytest.approx(y.mean() - x.mean(axis=0) @ primal)
+
+
+def test_knn_and_ridge_fit_every_column_of_a_ladder_at_once():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 6))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y, q = rng.normal(size=(40, 3)), x[:5] + 0.05
+    for head in (Head("knn", 7), Head("linear", 2.0)):
+        both = apply(head, train(head, x, y), q)
+        for j in range(3):
+            assert both[:, j] == pytest.approx(apply(head, train(head, x, y[:, j]), q))
