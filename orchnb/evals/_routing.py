@@ -17,6 +17,7 @@ from typing import Any
 from ..exceptions import SpecError
 from ..patterns import check_graded, text_key
 from ._costs import chars_to_tokens, rates_for
+from ._routing_ladder import LadderReport
 from ._routing_report import RoutingReport
 
 SPLITS = ("refuse", "drop", "flag")
@@ -67,8 +68,6 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     >>> r.apgr, r.cpt(0.5)
     (1.125, 0.125)
     """
-    import pandas as pd
-
     if on_training not in SPLITS:
         raise SpecError(f"on_training={on_training!r}; use one of {', '.join(SPLITS)}",
                         key="on_training")
@@ -76,6 +75,19 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
         return _ladder(router_or_scores, data, text=text, scores=scores, costs=costs,
                        models=models, output_tokens=output_tokens, threshold=threshold,
                        on_training=on_training, bootstrap=bootstrap, seed=seed)
+    return _pair(router_or_scores, data, text=text, weak_score=weak_score,
+                 strong_score=strong_score, weak_cost=weak_cost, strong_cost=strong_cost,
+                 models=models, output_tokens=output_tokens, threshold=threshold,
+                 cascade=cascade, on_training=on_training, bootstrap=bootstrap, seed=seed)
+
+
+def _pair(router_or_scores: Any, data: Any, *, text: str, weak_score: str, strong_score: str,
+          weak_cost: Any, strong_cost: Any, models: Any, output_tokens: Any,
+          threshold: float | None, cascade: bool, on_training: str, bootstrap: int,
+          seed: int) -> Any:
+    """The two-model branch of :func:`evaluate_routing`."""
+    import pandas as pd
+
     df = _frame(data, text, weak_score, strong_score)
     df, dropped, flagged = _held_out(df, getattr(router_or_scores, "trained_on", None), text,
                                      on_training)
@@ -104,7 +116,6 @@ def _ladder(source: Any, data: Any, *, text: str, scores: Sequence[str], costs: 
     """The ladder branch of :func:`evaluate_routing`."""
     import numpy as np
 
-    from ._routing_ladder import LadderReport
 
     scores = list(scores)
     if len(scores) < 2:
