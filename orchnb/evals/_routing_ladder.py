@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engine import MATHJAX_OFF
+from ..exceptions import SpecError
 from ..patterns import ladder_area, ladder_choice, ladder_sweep, ladder_thresholds
+from ._routing_ladder_points import ladder_mistakes, point_cis, resample_weights
 
 
 class LadderReport:
@@ -25,9 +27,9 @@ class LadderReport:
     1,000), ``curve`` (the router's frontier: threshold, quality, pgr, cost_per_1k, position,
     one share column per model), ``oracle`` (the same for an oracle that knows every grade),
     at the router's own threshold ``shares``, ``quality``, ``pgr``, ``cost_per_1k`` and
-    ``saving`` (against the dearest alone), ``apgr_ci`` (95% bootstrap), ``summary`` and
-    ``plot()``. Costs are None when a
-    price is unknown: no saving is claimed then.
+    ``saving`` (against the dearest alone) with 95% bootstrap intervals in ``point_ci``,
+    ``points`` (that point as a table), ``apgr_ci``, ``mistakes(n)``, ``summary`` and
+    ``plot()``. Costs are None when a price is unknown: no saving is claimed then.
     """
 
     def __init__(self, texts: Sequence[str], pred: Any, scores: Any, costs: Any | None, *,
@@ -57,20 +59,28 @@ class LadderReport:
         self.apgr = self._area(self.curve)
         """Area under PGR against scaled cost (cheapest alone 0, dearest alone 1)."""
         self.oracle_apgr = self._area(self.oracle)
-        self.apgr_ci = self._bootstrap(got["picks"], bootstrap, seed)
+        self._w = resample_weights(self.rows, bootstrap, seed) if bootstrap else None
+        self.apgr_ci = self._bootstrap(got["picks"])
         """95% bootstrap interval of :attr:`apgr` (rows resampled; None with
         ``bootstrap=0``)."""
+        at = self._at()
+        self.point_ci: dict[str, tuple[float, float] | None] = (
+            point_cis(self._s, self._c, at[0], self._w) if at is not None and self._w is not None
+            else {k: None for k in ("quality", "pgr", "cost_per_1k", "saving")})
+        """95% bootstrap intervals at the router's threshold: ``quality``, ``pgr``,
+        ``cost_per_1k``, ``saving`` (the same resampled rows as :attr:`apgr_ci`; None when
+        unknown)."""
 
-    def _bootstrap(self, picks: Any, draws: int, seed: int) -> tuple[float, float] | None:
-        """APGR over ``draws`` resamplings of the rows, the curve's cuts kept."""
+    def _bootstrap(self, picks: Any) -> tuple[float, float] | None:
+        """APGR over the resamplings of the rows, the curve's cuts kept."""
         import numpy as np
 
-        if not draws or self._high <= self._low:
+        w = self._w  # rows × draws
+        if w is None or self._high <= self._low:
             return None
         n, m = self._s.shape
+        draws = w.shape[1]
         rows = np.arange(n)
-        counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=draws)
-        w = counts.T.astype(float) / n  # rows × draws
         quality = self._s[rows, picks] @ w  # cuts × draws
         low, high = self._s[:, 0] @ w, self._s[:, -1] @ w
         ends = (self._c[:, 0] @ w, self._c[:, -1] @ w) if self.priced else None
@@ -178,6 +188,28 @@ class LadderReport:
         full = self._c[:, -1].mean() * 1000
         return None if not full else 1 - cost / full
 
+    @property
+    def points(self) -> Any:
+        """The router's own point as a table: each measure with its 95% interval."""
+        import pandas as pd
+
+        values = {"quality": self.quality, "pgr": self.pgr, "cost_per_1k": self.cost_per_1k,
+                  "saving": self.saving}
+        return pd.DataFrame([{"measure": k, "value": v, "ci": self.point_ci.get(k)}
+                             for k, v in values.items()]).set_index("measure")
+
+    def mistakes(self, n: int = 10) -> Any:
+        """The rows where the router's pick was worst against the oracle (the cheapest model
+        that scores as well as any on the row): up to ``n`` where it lost quality (largest
+        loss first), then up to ``n`` where a cheaper model would have done as well (most money
+        lost first; ladder steps when prices are unknown). Columns: text, chosen, needed, each
+        model's score, quality_lost, cost_lost (or steps_too_high), mistake."""
+        at = self._at()
+        if at is None:
+            raise SpecError("mistakes() needs the router's own picks: pass a ladder "
+                            "QualityRouter, or predictions with threshold=", key="threshold")
+        return ladder_mistakes(self.texts, self.names, self._s, self._c, at[0], n)
+
     # -- words and charts -------------------------------------------------------------------------
     @property
     def summary(self) -> str:
@@ -193,13 +225,16 @@ class LadderReport:
         shares = self.shares
         if shares is None:
             return tail[0].upper() + tail[1:]
-        split = ", ".join(f"{v:.0%} to {k}" for k, v in shares.items())
-        saving = self.saving
+        up = [f"{v:.0%} to {k}" for k, v in list(shares.items())[1:]]
+        split = (", ".join(up[:-1]) + " and " + up[-1]) if len(up) > 1 else up[0]
+        saving, ci = self.saving, self.point_ci
         money = (" (prices unknown: no saving claimed)" if saving is None else
-                 f" and costs {saving:.0%} less than {self.names[-1]} alone" if saving >= 0
-                 else f" and costs {-saving:.0%} more than {self.names[-1]} alone")
-        return (f"sending {split} keeps {self.pgr:.0%} of {self.names[-1]}'s gain over "
-                f"{self.names[0]}{money}; {tail}")
+                 f" and costs {saving:.0%}{_band(ci['saving'])} less than "
+                 f"{self.names[-1]} alone" if saving >= 0
+                 else f" and costs {-saving:.0%}{_band(ci['saving'], True)} more than "
+                      f"{self.names[-1]} alone")
+        return (f"sending {split} keeps {self.pgr:.0%}{_band(ci['pgr'])} of "
+                f"{self.names[-1]}'s gain over {self.names[0]}{money}; {tail}")
 
     def plot(self) -> Any:
         """Quality against cost per 1,000 queries (or ladder position): each model alone, the
@@ -239,4 +274,16 @@ class LadderReport:
 
     def _repr_html_(self) -> str:
         table = self.singles.to_html(float_format=lambda v: f"{v:.3f}", na_rep="unknown")
-        return (f"<div class='{MATHJAX_OFF}'><p>{html.escape(self.summary)}</p>{table}</div>")
+        point = ("" if self.threshold is None else
+                 self.points.to_html(float_format=lambda v: f"{v:.3f}", na_rep="unknown"))
+        return (f"<div class='{MATHJAX_OFF}'><p>{html.escape(self.summary)}</p>{table}{point}"
+                f"</div>")
+
+
+def _band(ci: tuple[float, float] | None, flip: bool = False) -> str:
+    """`` (95% CI 74–85%)`` for a share's interval; ``flip`` for a saving said as "more"
+    (the interval of minus the saving)."""
+    if ci is None:
+        return ""
+    lo, hi = (-ci[1], -ci[0]) if flip else ci
+    return f" (95% CI {lo:.0%}–{hi:.0%})"
