@@ -157,13 +157,19 @@ class LadderScorer:
 
     def threshold_for(self, knob: str, value: float, costs: Any | None) -> float:
         """The threshold meeting a target on the out-of-fold predictions: ``quality`` (share
-        of the cheapest-to-dearest gap, at least, at the lowest cost) or ``budget_per_1k``
-        (dollars per 1,000 queries, at most, at the best quality)."""
+        of the cheapest-to-dearest gap, at least, at the lowest cost), ``budget_per_1k``
+        (dollars per 1,000 queries, at most, at the best quality) or ``strong_share`` (share
+        of queries sent above the cheapest model, as near as ties allow; at equal shares the
+        best quality)."""
         import numpy as np
 
         cost_rows = None if costs is None else np.broadcast_to(costs, self.scores_.shape)
         got = ladder_sweep(self.oof, self.scores_, cost_rows, ladder_thresholds(self.oof))
         price = got["cost"] if got["cost"] is not None else got["position"]
+        if knob == "strong_share":
+            miss = np.abs((1 - got["shares"][:, 0]) - value)
+            near = np.flatnonzero(miss <= miss.min() + 1e-12)
+            return float(got["threshold"][near[np.argmax(got["quality"][near])]])
         if knob == "budget_per_1k":
             ok = np.flatnonzero(got["cost"] * 1000 <= value + 1e-12)
             if not len(ok):

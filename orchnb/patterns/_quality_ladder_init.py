@@ -27,8 +27,12 @@ def ladder_parts(name: str, weak: Any, strong: Any, examples: Any, ladder: Any, 
         raise SpecError(f"quality router '{name}': give weak=/strong= (two models) or "
                         f"ladder=[...] (cheapest first), not both", key="ladder")
     if length:
-        raise SpecError(f"quality router '{name}': length=True is for two models; a ladder "
-                        f"predicts each model's score from the embedding alone", key="length")
+        # The two-model length term is one weight on one predicted gain, chosen by APGR; a
+        # ladder would need a weight per model and a joint search, for a term that cut the
+        # saving on MMLU: not offered.
+        raise SpecError(f"quality router '{name}': length=True is for two models (weak=/"
+                        f"strong=); a ladder predicts each model's score from the embedding "
+                        f"alone. Drop length=, or route between two models", key="length")
     ladder, scores = list(ladder or ()), list(scores or ())
     if len(ladder) < 2 or len(scores) != len(ladder):
         raise SpecError(f"quality router '{name}': ladder= lists the models cheapest first "
@@ -93,18 +97,15 @@ def _costs(name: str, costs: Any, m: int) -> list[float] | None:
 
 def _target(target: tuple[Any, ...], costs: list[float] | None) -> tuple[str, float]:
     share, quality, budget, threshold = target
-    if share is not None:
-        raise SpecError("strong_share= is for two models; a ladder is set by quality= "
-                        "(share of the cheapest-to-dearest gap), budget_per_1k= (with costs=) "
-                        "or threshold=", key="strong_share")
-    given = {k: v for k, v in (("quality", quality), ("budget_per_1k", budget),
-                               ("threshold", threshold)) if v is not None}
+    given = {k: v for k, v in (("strong_share", share), ("quality", quality),
+                               ("budget_per_1k", budget), ("threshold", threshold))
+             if v is not None}
     if len(given) > 1:
-        raise SpecError(f"give one of quality, budget_per_1k, threshold; not "
+        raise SpecError(f"give one of strong_share, quality, budget_per_1k, threshold; not "
                         f"{' and '.join(given)}", key=next(iter(given)))
     knob, value = next(iter(given.items()), ("quality", DEFAULT_QUALITY))
-    if knob == "quality":
-        check_number(value, "QualityRouter(quality=...)", maximum=1.0, optional=False,
+    if knob in ("quality", "strong_share"):
+        check_number(value, f"QualityRouter({knob}=...)", maximum=1.0, optional=False,
                      hint="a share from 0 to 1")
     elif knob == "budget_per_1k":
         check_number(value, "QualityRouter(budget_per_1k=...)", optional=False,

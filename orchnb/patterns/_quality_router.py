@@ -47,9 +47,14 @@ class QualityRouter(Router):
     predicts each model's score on the query and the router takes the cheapest model predicted
     to score at least as well as every dearer one, less the threshold (with two models this is
     the rule above). Set it with ``quality`` (share of the cheapest-to-dearest gap, default
-    0.8), ``budget_per_1k`` (with ``costs=[dollars per query, ...]``) or ``threshold``; the
-    route is the chosen model's step (a model id's step is named after the model). Evaluate
-    it with ``orchnb.evaluate_routing(router, data, scores=[...], costs=[...])``.
+    0.8), ``budget_per_1k`` (with ``costs=[dollars per query, ...]``), ``strong_share`` (the
+    share of queries sent above the cheapest model, whichever dearer model takes them: what
+    a user moving from two models means by "strong calls"; the rule splits them among the
+    dearer models) or ``threshold``; all but the last are met on out-of-fold examples. The
+    route is the chosen model's step (a model id's step is named after the model).
+    ``length=True`` is for two models only: its one weight on the predicted gain has no
+    single counterpart on a ladder. Evaluate it with ``orchnb.evaluate_routing(router, data,
+    scores=[...], costs=[...])``.
 
     >>> import pandas as pd
     >>> graded = pd.DataFrame({"text": [f"q{i} " + ("hard proof" if i % 2 else "easy sum")

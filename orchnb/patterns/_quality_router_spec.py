@@ -21,7 +21,8 @@ A ladder of models by price (cheapest first) instead of weak/strong::
     scores: [cheap_score, mid_score, dear_score]   # one graded column per model
     costs: [0.0002, 0.001, 0.01]          # optional: dollars per query (needed by budget_per_1k)
     examples: graded.csv
-    quality: 0.8                          # or budget_per_1k:, or threshold:
+    quality: 0.8                          # or strong_share: (share above the cheapest),
+                                          # budget_per_1k:, or threshold:
 """
 
 from __future__ import annotations

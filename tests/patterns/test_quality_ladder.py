@@ -67,8 +67,28 @@ def test_targets_are_met_on_held_out_examples():
     assert make().target == ("quality", 0.8)  # the default target
 
 
+def test_a_strong_share_is_the_share_sent_above_the_cheapest_model(tmp_path):
+    both = make(strong_share=2 / 3)  # two kinds need more than the cheapest: each on its own
+    assert ladder_choice(both.scorer.oof, both.threshold).tolist() == [i % 3 for i in range(60)]
+    assert both.target == ("strong_share", 2 / 3)
+    fresh = graded(90).iloc[60:]  # rows it never saw: the share holds there too
+    # Word problems and proofs both need more than the cheapest, so they leave it together:
+    # the shares above it are 0, 2/3 or 1, and a target takes the nearest.
+    for share, near in ((0.3, 0.0), (0.4, 2 / 3), (0.9, 1.0)):
+        qr = make(strong_share=share)
+        held = ladder_choice(qr.scores(fresh["text"].tolist()), qr.threshold)
+        oof = ladder_choice(qr.scorer.oof, qr.threshold)
+        assert (oof > 0).mean() == pytest.approx(near), share
+        assert (held > 0).mean() == pytest.approx(near, abs=0.02), share
+    path = tmp_path / "graded.csv"
+    graded().to_csv(path, index=False)
+    assert "strong_share: 0.3" in make(examples=str(path), strong_share=0.3).to_yaml()
+
+
+
 @pytest.mark.parametrize("kw, key", [
-    ({"strong_share": 0.3}, "strong_share"),
+    ({"strong_share": 1.3}, None),  # check_number says which knob in its message
+    ({"strong_share": 0.3, "quality": 0.5}, "strong_share"),
     ({"length": True}, "length"),
     ({"budget_per_1k": 2.0}, "costs"),
     ({"costs": [0.1, 0.2]}, "costs"),
