@@ -2,6 +2,11 @@
 gpt-4-1106-preview strong), scored as RouteLLM scores routers: APGR, CPT(50%), CPT(80%).
 
     python benchmarks/bench_routing.py [--seeds 5] [--embed st:all-MiniLM-L6-v2] [--out FILE]
+    python benchmarks/bench_routing.py --ladder [--seeds 5]    # only the ladder rows
+
+``--ladder`` runs only the three-model ladder rows on MMLU (``_routing_ladder.py``: a synthetic
+middle model, documented there) and replaces their marked section in ``--out``, leaving the
+rest of the file as it is.
 
 Needs ``../shared/data/routing`` and the embeddings extra; says so and exits when missing.
 
@@ -117,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--embed", default="st:all-MiniLM-L6-v2")
     ap.add_argument("--out", default=str(_ROOT / "benchmarks" / "results" / "routing.md"))
+    ap.add_argument("--ladder", action="store_true",
+                    help="only the ladder rows (MMLU, synthetic mid model), spliced into --out")
     args = ap.parse_args(argv)
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (the shared routing data)")
@@ -127,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     from orchnb.patterns._quality_scorer import embed_now
 
     embedder = resolve_embedder(args.embed)
+    if args.ladder:
+        return _ladder_only(args, embedder, embed_now)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [f"# Routing on recorded answers ({when})",
              "", f"Embedder `{embedder.id}`; {args.seeds} seeds; mean ± standard deviation over "
@@ -161,6 +170,25 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([*lines, "", *notes, ""])
     Path(args.out).write_text(text)
     print(text)
+    return 0
+
+
+def _ladder_only(args: Any, embedder: Any, embed_now: Any) -> int:
+    """Run the ladder rows only and splice them into ``args.out``."""
+    import pandas as pd
+
+    try:
+        from benchmarks._routing_ladder import section, splice
+    except ImportError:  # run as a script from elsewhere: its own folder is on the path
+        from _routing_ladder import section, splice  # type: ignore[no-redef]
+
+    df = pd.read_csv(DATA / "mmlu.csv")
+    c0 = time.process_time()
+    x = embed_now(embedder, df["prompt"].astype(str).tolist())
+    block = section(df, x, args.seeds, embedder.id, time.process_time() - c0)
+    out = Path(args.out)
+    out.write_text(splice(out.read_text() if out.exists() else "", block))
+    print(block)
     return 0
 
 
