@@ -59,7 +59,10 @@ def evaluate_routing(router_or_scores: Any, data: Any, *, text: str = "text",
     a ladder :class:`~orchnb.QualityRouter` or an array of predicted scores (rows × models,
     with ``threshold=``). The result is a :class:`LadderReport`: quality against cost with each
     model alone as a point, the oracle's and the router's frontiers, ``.apgr`` by cost,
-    ``.shares`` / ``.saving`` at the router's threshold, a bootstrap interval on APGR.
+    ``.shares`` / ``.quality`` / ``.pgr`` / ``.cost_per_1k`` / ``.saving`` at the router's
+    threshold with their bootstrap intervals (``.point_ci``, ``.points``), a bootstrap interval
+    on APGR, ``.mistakes(n)`` (rows where its pick lost quality or money against the cheapest
+    model that did as well) and the sentence with its intervals.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"text": list("abcd"), "weak_score": [0, 1, 0, 1],
