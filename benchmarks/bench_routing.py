@@ -168,9 +168,17 @@ def main(argv: list[str] | None = None) -> int:
                      f"all splits and seeds {c2 - c1:.1f} s CPU ({w2 - w1:.1f} s wall)")
         print("\n".join(lines[-9:]), file=sys.stderr)
     text = "\n".join([*lines, "", *notes, ""])
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    out.write_text(text + _kept(out.read_text() if out.exists() else ""))
     print(text)
     return 0
+
+
+def _kept(old: str) -> str:
+    """What a full run keeps of the file it rewrites: everything from its first ``## `` heading
+    on (the headline, the goals, the ladder section: written by hand or by ``--ladder``)."""
+    at = old.find("\n## ")
+    return "" if at < 0 else old[at:]
 
 
 def _ladder_only(args: Any, embedder: Any, embed_now: Any) -> int:
