@@ -29,6 +29,7 @@ PRODUCERS = {
     "patterns/_preview_view.py": "Preview._repr_html_",
     "evals/_scores_report.py": "ScoreReport._repr_html_",
     "evals/_compare.py": "Experiment._repr_html_",
+    "evals/_routing_ladder.py": "LadderReport._repr_html_",
     "evals/_routing_report.py": "RoutingReport._repr_html_",
     "evals/_agreement.py": "Agreement._repr_html_",
     "evals/_align.py": "Alignment._repr_html_",
@@ -159,6 +160,19 @@ def test_every_html_producer_is_covered_by_these_tests():
         if re.search(r"def _repr_html_|[\"']text/html[\"']", text):
             found.add(path.relative_to(ROOT).as_posix())
     assert found <= set(PRODUCERS), f"new HTML producers: {sorted(found - set(PRODUCERS))}"
+
+
+def test_ladder_report_html_opts_out_of_mathjax():
+    import numpy as np
+    import pandas as pd
+
+    kind = np.arange(6) % 3
+    df = pd.DataFrame({"text": [f"q{i} costs $1" for i in range(6)], "cheap": (kind == 0) * 1,
+                       "mid": (kind < 2) * 1, "dear": np.ones(6, dtype=int)})
+    pred = df[["cheap", "mid", "dear"]].to_numpy(float)
+    report = orchnb.evaluate_routing(pred, df, scores=["cheap", "mid", "dear"],
+                                     costs=[0.001, 0.004, 0.01], threshold=0.0, bootstrap=0)
+    assert_opts_out(report._repr_html_())
 
 
 def test_routing_report_html_opts_out_of_mathjax():
