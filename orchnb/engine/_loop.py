@@ -104,41 +104,37 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(coro, engine_loop())
 
 
-class _Continued:
-    """The rest of a coroutine that was stepped inline, as an awaitable a task can drive:
-    it first yields what the coroutine was waiting on when it was handed over, and resumes it
-    in the run's own context (the task's is the one it was made with, before the run)."""
+class _Continued(Coroutine[Any, Any, Any]):
+    """The rest of a coroutine that was stepped inline, as the coroutine a task drives: its
+    first ``send`` gives what the coroutine was waiting on when it was handed over; every
+    step resumes it in the run's own context (the task's is the one it was made with, before
+    the run). Not a Python coroutine: a standby that never runs warns of nothing."""
 
-    __slots__ = ("coro", "ctx", "first")
+    __slots__ = ("coro", "ctx", "first", "started")
 
     def __init__(self) -> None:
         self.coro: Any = None
         self.ctx: contextvars.Context | None = None
         self.first: Any = None
+        self.started = False
 
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, value, run = self.coro, self.first, self.ctx.run  # type: ignore[union-attr]
-        self.coro = self.first = self.ctx = None
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:  # the task throws in (a cancellation)
-                try:
-                    value = run(coro.throw, e)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = run(coro.send, sent)
-                except StopIteration as stop:
-                    return stop.value
+    def send(self, value: Any) -> Any:
+        if not self.started:
+            self.started = True
+            first, self.first = self.first, None
+            return first
+        return self.ctx.run(self.coro.send, value)  # type: ignore[union-attr]
 
+    def throw(self, *args: Any) -> Any:  # type: ignore[override]
+        self.started = True
+        return self.ctx.run(self.coro.throw, *args)  # type: ignore[union-attr]
 
-async def _rest(continued: _Continued) -> Any:
-    return await continued
+    def close(self) -> None:
+        if self.coro is not None:
+            self.coro.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:  # (a task drives it by send/throw)
+        raise TypeError("a continued run is driven by its task, not awaited")
 
 
 class _Standby:
@@ -159,7 +155,7 @@ class _Standby:
         try:
             # As create_task would make it: the loop is this thread's own (open, no task
             # factory), so create_task's checks have nothing to find.
-            task = tasks.Task(_rest(continued), loop=loop)
+            task = tasks.Task(continued, loop=loop)
         finally:
             del loop.call_soon
         task._log_destroy_pending = False  # type: ignore[attr-defined]  (may never run)
