@@ -98,6 +98,20 @@ class GuardedPath:
                 else:
                     if rounds is not None:  # batch mode: answered by a provider batch
                         result = await rounds.call(op, span)  # type: ignore[arg-type]
+                    elif self.limiter is None and op.limiter is None and (
+                            op.timeout is None or op.enforces_timeout):
+                        # Nothing to wait for and no timer to set: the first attempt right
+                        # here (most calls need no other), the retry loop only after it fails;
+                        # an answer the provider has at once (a sim) is not even awaited.
+                        span.attempt = 1
+                        t1 = _perf()
+                        try:
+                            result = op.ready()
+                            if result is None:
+                                result = await op.attempt(span, self.delta_sink(span)
+                                                          if op.streams else None)
+                        except (TimeoutError, CallTimeoutError, ProviderError) as e:
+                            result, held = await self._attempts(op, span, held, (e, t1))
                     else:
                         result, held = await self._attempts(op, span, held)
                     self._book(op, span, result, held, rounds, key)
@@ -172,9 +186,11 @@ class GuardedPath:
         if held is not None:
             self.ledger.settle(held, None)
 
-    async def _attempts(self, op: Op, span: Span,
-                        held: Charge | None) -> tuple[Any, Charge | None]:
+    async def _attempts(self, op: Op, span: Span, held: Charge | None,
+                        failed: tuple[BaseException, float] | None = None
+                        ) -> tuple[Any, Charge | None]:
         """Call until an attempt answers; returns the answer and the budget it still holds.
+        ``failed``: the first attempt, made by the caller, failed so (its error, its start).
 
         Each attempt is a request, so each reserves its own budget, and everything an attempt
         holds is taken in one order (fan-out slot → budget → provider slot) and given back
@@ -188,37 +204,45 @@ class GuardedPath:
         failures: list[dict[str, Any]] | None = None
         attempt = tries = 0  # attempts of the current model; of the call, fallbacks included
         while True:
-            if capped and held is None:  # the first attempt's was taken before the span
-                held = await ledger.reserve(op.step, op.need(self.largest_output))
-            attempt += 1
-            tries += 1
-            span.attempt = tries
-            t0 = _perf()
-            try:
-                if self.limiter is None and op.limiter is None and (
-                        timeout is None or op.enforces_timeout):
-                    # Nothing to wait for and no timer to set: the request itself (as
-                    # _attempt would make it, one coroutine fewer).
-                    result = await op.attempt(span, self.delta_sink(span) if op.streams
-                                              else None)
-                else:
-                    result = await self._attempt(op, span, timeout)
-            except TimeoutError:
-                error: ProviderError | CallTimeoutError = CallTimeoutError(
-                    f"did not answer within {timeout:g}s")
-                retry_after, retryable, status = None, True, None
-            except CallTimeoutError as e:
-                error, retry_after, retryable, status = e, None, True, None
-            except ProviderError as e:
-                error, retry_after, retryable, status = e, e.retry_after, e.retryable, e.status
-            except BaseException:
-                if held is not None:
-                    ledger.settle(held, None)
-                raise
+            if failed is not None:  # the caller's first attempt
+                exc, t0 = failed
+                failed = None
+                attempt = tries = 1
             else:
-                if failures is not None:
-                    _note_attempts(span, failures, op)
-                return result, held
+                if capped and held is None:  # the first attempt's was taken before the span
+                    held = await ledger.reserve(op.step, op.need(self.largest_output))
+                attempt += 1
+                tries += 1
+                span.attempt = tries
+                t0 = _perf()
+                try:
+                    if self.limiter is None and op.limiter is None and (
+                            timeout is None or op.enforces_timeout):
+                        # Nothing to wait for and no timer to set: the request itself (as
+                        # _attempt would make it, one coroutine fewer).
+                        result = await op.attempt(span, self.delta_sink(span) if op.streams
+                                                  else None)
+                    else:
+                        result = await self._attempt(op, span, timeout)
+                except (TimeoutError, CallTimeoutError, ProviderError) as e:
+                    exc = e
+                except BaseException:
+                    if held is not None:
+                        ledger.settle(held, None)
+                    raise
+                else:
+                    if failures is not None:
+                        _note_attempts(span, failures, op)
+                    return result, held
+            error: ProviderError | CallTimeoutError
+            if isinstance(exc, TimeoutError):
+                error = CallTimeoutError(f"did not answer within {timeout:g}s")
+                retry_after, retryable, status = None, True, None
+            elif isinstance(exc, CallTimeoutError):
+                error, retry_after, retryable, status = exc, None, True, None
+            else:
+                error = exc  # type: ignore[assignment]  (a ProviderError)
+                retry_after, retryable, status = error.retry_after, error.retryable, error.status
             if held is not None:  # a failed request still counts as a call sent
                 ledger.settle(held, _FAILED)
                 held = None
