@@ -119,9 +119,9 @@ class Step(Tracked):
     def messages(self, input: Any, vars: Vars) -> list[Message]:
         text = as_text(input) if not isinstance(input, str) else input
         values = {**vars, "input": text}
-        msgs = [Message("user", self.prompt.render(**values))]
+        msgs = [Message("user", self.prompt.render_vars(values))]
         if self.system is not None:
-            msgs.insert(0, Message("system", self.system.render(**values)))
+            msgs.insert(0, Message("system", self.system.render_vars(values)))
         return msgs
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
