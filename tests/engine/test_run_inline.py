@@ -21,7 +21,11 @@ def test_a_run_that_never_waits_runs_as_a_real_task_and_leaves_none_behind():
     leftovers = asyncio.all_tasks(loop)
     for task in leftovers:
         task.cancel()
-    loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+
+    async def settle():
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+    loop.run_until_complete(settle())
     seen = {}
 
     def look(x):
