@@ -72,3 +72,20 @@ def test_an_error_inline_is_the_run_error():
         assert e.run.status == "error"  # type: ignore[attr-defined]
     else:
         raise AssertionError("the run should have raised")
+
+
+def test_the_run_is_one_task_before_and_after_it_first_waits():
+    seen = []
+
+    async def wait(x):
+        seen.append(asyncio.current_task())
+        await asyncio.sleep(0.001)
+        seen.append(asyncio.current_task())
+        return x
+
+    pipe = _chain(orchnb.Step("a", "sim:echo", "{{ input }}"), orchnb.FunctionStep("w", wait))
+    assert pipe("one").output == "one" and pipe("two").output == "two"
+    first, after, second, _ = seen
+    assert first is after and isinstance(first, asyncio.Task) and first.done()
+    assert second is not first  # a run that waited took its task: the next gets its own
+    assert not asyncio.all_tasks(thread_loop())
