@@ -158,6 +158,38 @@ class RunContext(GuardedPath):
             setattr(span, name, value)
         return SpanScope(self, span)
 
+    def enter_span(self, kind: str, step: str, input: Any = None, model: str | None = None,
+                   provider: str | None = None) -> tuple[Span, Any, float]:
+        """``span()`` without its scope object, for the hottest leaves (a ``Step``): opens a
+        child span of the current scope and returns ``(span, token, t0)``, which the caller
+        hands to :meth:`exit_span` once, on every way out.
+
+        >>> span, token, t0 = ctx.enter_span("step", "s", input=x)   # doctest: +SKIP
+        >>> ctx.exit_span(span, token, t0, output)                    # doctest: +SKIP
+        """
+        scope = _SCOPE.get()
+        run = self.run
+        span = Span(run.id, f"{run.id}.{next(self._seq)}", scope.span_id, run.pipeline,
+                    scope.pattern, step, kind)  # type: ignore[arg-type]
+        span.iteration, span.item = scope.iteration, scope.item
+        if input is not None:
+            span.input = input if input.__class__ is str else as_text(input)
+        span.model, span.provider = model, provider
+        token = _SCOPE.set(span)
+        t0 = _perf()
+        span.start = self._epoch + t0
+        for f in self.bus.span_start:
+            f(span=span, run=run)
+        return span, token, t0
+
+    def exit_span(self, span: Span, token: Any, t0: float, output: Any = None,
+                  exc: BaseException | None = None) -> None:
+        """Close a span opened with :meth:`enter_span`: with ``output`` (shown as text) when
+        it answered, with ``exc`` when it failed."""
+        if exc is None:
+            span.output = output if output.__class__ is str else as_text(output)
+        self._end(span, token, t0, exc)
+
     def current_span(self) -> Span:
         """The span of the code now running (to read): inside a pattern's ``_run``, the
         pattern's own span (the run span at top level)."""

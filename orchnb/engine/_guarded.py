@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CallTimeoutError, ProviderError
@@ -57,62 +57,80 @@ class GuardedPath:
 
         def _publish_whole(self, span: Span, text: str) -> None: ...
 
-    async def _guarded(self, op: Op) -> Any:
-        gate = self.gate if op.boundary is not None else None
-        if gate is not None:
-            op.decision = await gate.wait(op.boundary)  # type: ignore[arg-type, attr-defined]
+    def _guarded(self, op: Op) -> Awaitable[Any]:
+        """Every call's path (its coroutine: ``ctx.call`` hands it back to be awaited); a call
+        at a step boundary of a stepped run first waits at the gate."""
+        if op.boundary is not None and self.gate is not None:
+            return self._gated(op, self.gate)
+        return self._call(op)
+
+    async def _gated(self, op: Op, gate: Gate) -> Any:
+        op.decision = await gate.wait(op.boundary)  # type: ignore[arg-type, attr-defined]
         try:
-            ledger = self.ledger
-            rounds = BATCHING.get()
-            if rounds is not None and not rounds.takes(op):
-                rounds = None
-            # The first reservation comes before the span: a call the budget refuses outright
-            # was never made and leaves no call span (its step's span says why it stopped).
-            # A batched call is budgeted with its whole round, before that is submitted.
-            held = (await ledger.reserve(op.step, op.need(self.largest_output))
-                    if ledger.capped and rounds is None else None)
-            # The call span, opened and closed right here (no scope object, no extra frame:
-            # this is every call's path). Its columns known before the call come from the op.
-            scope = _SCOPE.get()
-            run = self.run
-            span = Span(run.id, f"{run.id}.{next(self._seq)}", scope.span_id, run.pipeline,
-                        scope.pattern, op.step, op.kind)
-            span.iteration, span.item = scope.iteration, scope.item
-            try:
-                op.open(span)
-            except BaseException:
-                if held is not None:
-                    ledger.settle(held, None)
-                raise
-            token = _SCOPE.set(span)
-            t0 = _perf()
-            span.start = self._epoch + t0
-            for f in self.bus.span_start:
-                f(span=span, run=run)
-            try:
-                # (one frame for the whole answer: the recorded run, the cache, the attempts)
-                hit, key = (self._recorded(op, span, held) if self.options.replay is not None
-                            or self._cache is not None else (None, None))
-                if hit is not None:
-                    result = hit[0]
-                else:
-                    if rounds is not None:  # batch mode: answered by a provider batch
-                        result = await rounds.call(op, span)  # type: ignore[arg-type]
-                    else:
-                        result, held = await self._attempts(op, span, held)
-                    self._book(op, span, result, held, rounds, key)
-            except BaseException as e:
-                self._end(span, token, t0, e)
-                if held is not None:  # no-op when already settled
-                    ledger.settle(held, None)
-                raise
-            self._end(span, token, t0)
-            if ledger.capped:
-                ledger.check_after(op.step)
-            return result
+            return await self._call(op)
         finally:
-            if gate is not None:
-                gate.call_done()
+            gate.call_done()
+
+    async def _call(self, op: Op) -> Any:
+        ledger = self.ledger
+        rounds = BATCHING.get()
+        if rounds is not None and not rounds.takes(op):
+            rounds = None
+        # The first reservation comes before the span: a call the budget refuses outright
+        # was never made and leaves no call span (its step's span says why it stopped).
+        # A batched call is budgeted with its whole round, before that is submitted.
+        held = (await ledger.reserve(op.step, op.need(self.largest_output))
+                if ledger.capped and rounds is None else None)
+        # The call span, opened and closed right here (no scope object, no extra frame:
+        # this is every call's path). Its columns known before the call come from the op.
+        scope = _SCOPE.get()
+        run = self.run
+        span = Span(run.id, f"{run.id}.{next(self._seq)}", scope.span_id, run.pipeline,
+                    scope.pattern, op.step, op.kind)
+        span.iteration, span.item = scope.iteration, scope.item
+        try:
+            op.open(span)
+        except BaseException:
+            self._release(held)
+            raise
+        token = _SCOPE.set(span)
+        t0 = _perf()
+        span.start = self._epoch + t0
+        for f in self.bus.span_start:
+            f(span=span, run=run)
+        try:
+            hit, key = (self._recorded(op, span, held) if self.options.replay is not None
+                        or self._cache is not None else (None, None))
+            if hit is not None:
+                result = hit[0]
+            else:
+                if rounds is not None:  # batch mode: answered by a provider batch
+                    result = await rounds.call(op, span)  # type: ignore[arg-type]
+                elif self.limiter is None and op.limiter is None and (
+                        op.timeout is None or op.enforces_timeout):
+                    # No limit, no timer: the first attempt here, the retry loop only after
+                    # it fails; an answer the provider has at once (a sim) is not awaited.
+                    span.attempt = 1
+                    t1 = _perf()
+                    try:
+                        result = op.ready()
+                        if result is None:
+                            result = await op.attempt(span, self.delta_sink(span)
+                                                      if op.streams else None)
+                    except (TimeoutError, CallTimeoutError, ProviderError) as e:
+                        result, held = await self._attempts(op, span, held, (e, t1))
+                else:
+                    result, held = await self._attempts(op, span, held)
+                self._book(op, span, result, held, rounds, key)
+        except BaseException as e:
+            self._end(span, token, t0, e)
+            if held is not None:  # no-op when already settled
+                ledger.settle(held, None)
+            raise
+        self._end(span, token, t0)
+        if ledger.capped:
+            ledger.check_after(op.step)
+        return result
 
     def _recorded(self, op: Op, span: Span, held: Charge | None
                   ) -> tuple[tuple[Any] | None, str | None]:
@@ -172,9 +190,11 @@ class GuardedPath:
         if held is not None:
             self.ledger.settle(held, None)
 
-    async def _attempts(self, op: Op, span: Span,
-                        held: Charge | None) -> tuple[Any, Charge | None]:
+    async def _attempts(self, op: Op, span: Span, held: Charge | None,
+                        failed: tuple[BaseException, float] | None = None
+                        ) -> tuple[Any, Charge | None]:
         """Call until an attempt answers; returns the answer and the budget it still holds.
+        ``failed``: the first attempt, made by the caller, failed so (its error, its start).
 
         Each attempt is a request, so each reserves its own budget, and everything an attempt
         holds is taken in one order (fan-out slot → budget → provider slot) and given back
@@ -188,37 +208,45 @@ class GuardedPath:
         failures: list[dict[str, Any]] | None = None
         attempt = tries = 0  # attempts of the current model; of the call, fallbacks included
         while True:
-            if capped and held is None:  # the first attempt's was taken before the span
-                held = await ledger.reserve(op.step, op.need(self.largest_output))
-            attempt += 1
-            tries += 1
-            span.attempt = tries
-            t0 = _perf()
-            try:
-                if self.limiter is None and op.limiter is None and (
-                        timeout is None or op.enforces_timeout):
-                    # Nothing to wait for and no timer to set: the request itself (as
-                    # _attempt would make it, one coroutine fewer).
-                    result = await op.attempt(span, self.delta_sink(span) if op.streams
-                                              else None)
-                else:
-                    result = await self._attempt(op, span, timeout)
-            except TimeoutError:
-                error: ProviderError | CallTimeoutError = CallTimeoutError(
-                    f"did not answer within {timeout:g}s")
-                retry_after, retryable, status = None, True, None
-            except CallTimeoutError as e:
-                error, retry_after, retryable, status = e, None, True, None
-            except ProviderError as e:
-                error, retry_after, retryable, status = e, e.retry_after, e.retryable, e.status
-            except BaseException:
-                if held is not None:
-                    ledger.settle(held, None)
-                raise
+            if failed is not None:  # the caller's first attempt
+                exc, t0 = failed
+                failed = None
+                attempt = tries = 1
             else:
-                if failures is not None:
-                    _note_attempts(span, failures, op)
-                return result, held
+                if capped and held is None:  # the first attempt's was taken before the span
+                    held = await ledger.reserve(op.step, op.need(self.largest_output))
+                attempt += 1
+                tries += 1
+                span.attempt = tries
+                t0 = _perf()
+                try:
+                    if self.limiter is None and op.limiter is None and (
+                            timeout is None or op.enforces_timeout):
+                        # Nothing to wait for and no timer to set: the request itself (as
+                        # _attempt would make it, one coroutine fewer).
+                        result = await op.attempt(span, self.delta_sink(span) if op.streams
+                                                  else None)
+                    else:
+                        result = await self._attempt(op, span, timeout)
+                except (TimeoutError, CallTimeoutError, ProviderError) as e:
+                    exc = e
+                except BaseException:
+                    if held is not None:
+                        ledger.settle(held, None)
+                    raise
+                else:
+                    if failures is not None:
+                        _note_attempts(span, failures, op)
+                    return result, held
+            error: ProviderError | CallTimeoutError
+            if isinstance(exc, TimeoutError):
+                error = CallTimeoutError(f"did not answer within {timeout:g}s")
+                retry_after, retryable, status = None, True, None
+            elif isinstance(exc, CallTimeoutError):
+                error, retry_after, retryable, status = exc, None, True, None
+            else:
+                error = exc  # type: ignore[assignment]  (a ProviderError)
+                retry_after, retryable, status = error.retry_after, error.retryable, error.status
             if held is not None:  # a failed request still counts as a call sent
                 ledger.settle(held, _FAILED)
                 held = None

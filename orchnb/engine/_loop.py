@@ -104,71 +104,94 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(coro, engine_loop())
 
 
-class _Continued:
-    """The rest of a coroutine that was stepped inline, as an awaitable a task can drive:
-    it first yields what the coroutine was waiting on when it was handed over."""
+class _Continued(Coroutine[Any, Any, Any]):
+    """The rest of a coroutine that was stepped inline, as the coroutine a task drives: its
+    first ``send`` gives what the coroutine was waiting on when it was handed over; every
+    step resumes it in the run's own context (the task's is the one it was made with, before
+    the run). Not a Python coroutine: a standby that never runs warns of nothing."""
 
-    __slots__ = ("coro", "first")
+    __slots__ = ("coro", "ctx", "first", "started")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any]):
-        self.coro, self.first = coro, None
+    def __init__(self) -> None:
+        self.coro: Any = None
+        self.ctx: contextvars.Context | None = None
+        self.first: Any = None
+        self.started = False
 
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, value = self.coro, self.first
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:  # the task throws in (a cancellation)
-                try:
-                    value = coro.throw(e)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+    def send(self, value: Any) -> Any:
+        if not self.started:
+            self.started = True
+            first, self.first = self.first, None
+            return first
+        return self.ctx.run(self.coro.send, value)  # type: ignore[union-attr]
+
+    def throw(self, *args: Any) -> Any:  # type: ignore[override]
+        self.started = True
+        return self.ctx.run(self.coro.throw, *args)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        if self.coro is not None:
+            self.coro.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:  # (a task drives it by send/throw)
+        raise TypeError("a continued run is driven by its task, not awaited")
 
 
-async def _rest(continued: _Continued) -> Any:
-    return await continued
+class _Standby:
+    """A task made ahead for this thread's next sync run, its first step held back: the run
+    is stepped inline as that task (``asyncio.current_task()``, ``asyncio.timeout`` and anyio
+    see a real one) and, if it ever waits, goes on as it. A run that never waits leaves it
+    unused, for the next run: no task is made, registered and collected a run."""
+
+    __slots__ = ("continued", "step", "task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.continued = continued = _Continued()
+        held: list[tuple[Any, tuple[Any, ...], Any]] = []
+        # The loop is this thread's own (thread_loop): its call_soon is shadowed just while the
+        # task is made, to keep the task's first step.
+        loop.call_soon = lambda cb, *args, context=None: held.append(  # type: ignore[method-assign]
+            (cb, args, context))
+        try:
+            # As create_task would make it: the loop is this thread's own (open, no task
+            # factory), so create_task's checks have nothing to find.
+            task = tasks.Task(continued, loop=loop)
+        finally:
+            del loop.call_soon
+        task._log_destroy_pending = False  # type: ignore[attr-defined]  (may never run)
+        tasks._unregister_task(task)  # not one of the loop's tasks until it runs
+        self.task, self.step = task, held[0]
+
+    def go_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Schedule the held-back first step: the task continues the run on ``loop``."""
+        task = self.task
+        task._log_destroy_pending = True  # type: ignore[attr-defined]
+        tasks._register_task(task)
+        cb, args, context = self.step
+        loop.call_soon(cb, *args, context=context)
 
 
 def run_on_thread_loop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop,
                        on_task: Callable[[asyncio.Task[Any] | None], None]) -> None:
     """Run ``coro`` to its end on this thread (no loop is running here).
 
-    Its task is made at once (``asyncio.current_task()``, ``asyncio.timeout`` and anyio see a
-    real one), but the task's first step is held back: the coroutine is stepped inline, as
-    that task, until it first waits on something (a timer, I/O, another task). A run that
-    never waits (sim models, cache hits, Python steps) so pays no event-loop round trip; one
-    that does goes on as that task on ``loop`` (what Python 3.12's eager tasks do).
+    It is stepped inline, as this thread's standby task (see ``_Standby``), until it first
+    waits on something (a timer, I/O, another task). A run that never waits (sim models,
+    cache hits, Python steps) so pays no event-loop round trip and makes no task; one that
+    does goes on as that task on ``loop`` (what Python 3.12's eager tasks do).
     """
+    standby = getattr(_local, "standby", None)
+    if standby is None or standby.task.get_loop() is not loop:
+        standby = _local.standby = _Standby(loop)
+    task, continued = standby.task, standby.continued
     ctx = contextvars.copy_context()
-    continued = _Continued(coro)
-    rest = _rest(continued)
-    held: list[tuple[Any, tuple[Any, ...], Any]] = []
-    # The loop is this thread's own (thread_loop): its call_soon is shadowed just while the
-    # task is made, to keep the task's first step.
-    loop.call_soon = lambda cb, *args, context=None: held.append(  # type: ignore[method-assign]
-        (cb, args, context))
-    try:
-        # The Task itself, as create_task would make it: the loop is this thread's own
-        # (thread_loop: open, no task factory), so create_task's checks have nothing to find.
-        task = tasks.Task(rest, loop=loop, context=ctx)
-    finally:
-        del loop.call_soon
     on_task(task)
     events._set_running_loop(loop)
     tasks._enter_task(loop, task)
     try:
-        continued.first = ctx.run(coro.send, None)
+        first = ctx.run(coro.send, None)
     except BaseException as e:
-        task._log_destroy_pending = False  # type: ignore[attr-defined]  (never to run)
-        rest.close()
+        on_task(None)  # the standby stays unused: no one is to keep it
         if not isinstance(e, StopIteration):
             coro.close()
             raise
@@ -179,11 +202,10 @@ def run_on_thread_loop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEve
         tasks._leave_task(loop, task)
         events._set_running_loop(None)
     if finished:
-        on_task(None)  # the held-back task never runs: no one is to keep it
-        del task
         if getattr(loop, "_ready", None):  # callbacks the run scheduled get their turn
             loop.run_until_complete(asyncio.sleep(0))
         return
-    for cb, args, context in held:
-        loop.call_soon(cb, *args, context=context)
+    _local.standby = None  # this run's task now; the next run gets a new one
+    continued.coro, continued.ctx, continued.first = coro, ctx, first
+    standby.go_on(loop)
     loop.run_until_complete(task)

@@ -111,6 +111,11 @@ class Op:
         """One request; ``on_delta`` publishes a streaming call's text as it arrives."""
         raise NotImplementedError
 
+    def ready(self) -> Any:
+        """The first attempt's answer when the provider has it without waiting (a sim with
+        no latency), else None: the guarded path then takes it without awaiting a request."""
+        return None
+
     def charge(self, result: Any, cached: bool) -> tuple[Charge, bool]:
         """What the call cost and whether its price is known."""
         return Charge(), True
@@ -152,6 +157,8 @@ class ModelOp(Op):
         self._native_stream = self.streams and caps.streaming
         # Simulated models never push back; remote ones get an adaptive limit of their own.
         self.limiter = None if traits.simulated else limiter_for(model.provider, model.name)
+        self._now = (getattr(model.provider, "answer_now", None) if traits.simulated
+                     and not self.streams else None)
 
     def next_fallback(self) -> bool:
         if not self._fallback:
@@ -212,6 +219,10 @@ class ModelOp(Op):
             return self.model.provider.request(self.model_name, self.request,
                                                on_delta=on_delta)
         return self.model.provider.request(self.model_name, self.request)
+
+    def ready(self) -> ModelResponse | None:
+        now = self._now
+        return now(self.model_name, self.request) if now is not None else None
 
     def charge(self, result: ModelResponse, cached: bool) -> tuple[Charge, bool]:
         u = result.usage

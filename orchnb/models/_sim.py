@@ -233,27 +233,13 @@ class SimProvider:
     ) -> ModelResponse:
         sim = _REGISTRY.get(model)
         delay = 0.0
-        if sim is None:
-            self.check(model)
-            text = _last_user(request)
-            reply: Reply = text if model == "echo" else _gist(model, text)
-        else:
-            latency = sim.latency
-            delay = 0.0 if latency == 0 else sim.delay(request)
+        if sim is not None and sim.latency != 0:
+            delay = sim.delay(request)
             if request.timeout is not None and delay > request.timeout:
                 # Known before answering, so a timed-out call leaves a script where it was.
                 await asyncio.sleep(request.timeout)
                 raise CallTimeoutError(f"sim:{model} did not answer within {request.timeout:g}s")
-            reply = sim.fn(request) if sim.fn is not None else sim.answer(request)
-        if reply.__class__ is str:  # the common reply: _text_response, written out
-            prompt_chars = 0
-            for m in request.messages:
-                prompt_chars += len(m.content)
-            usage = Usage((prompt_chars + 3) // 4 + 3 * len(request.messages),
-                          (len(reply) + 3) // 4, 0, True)  # type: ignore[arg-type]
-            response = ModelResponse(reply, [], usage, model, "stop", True)  # type: ignore[arg-type]
-        else:
-            response = _to_response(reply, request, model)
+        response = self._respond(model, request, sim)
         deltas = _pieces(response) if on_delta is not None else []
         if on_delta is None or not deltas:
             if delay > 0:
@@ -265,6 +251,31 @@ class SimProvider:
                 await asyncio.sleep(step)
             on_delta(delta)
         return response
+
+    def answer_now(self, model: str, request: ModelRequest) -> ModelResponse | None:
+        """The answer, when it takes no time (no latency; not streamed): the engine takes it
+        without awaiting a request. None: ``request`` it (it waits)."""
+        sim = _REGISTRY.get(model)
+        if sim is not None and sim.latency != 0:
+            return None
+        return self._respond(model, request, sim)
+
+    def _respond(self, model: str, request: ModelRequest, sim: SimModel | None
+                 ) -> ModelResponse:
+        if sim is None:
+            self.check(model)
+            text = _last_user(request)
+            reply: Reply = text if model == "echo" else _gist(model, text)
+        else:
+            reply = sim.fn(request) if sim.fn is not None else sim.answer(request)
+        if reply.__class__ is str:  # the common reply: _text_response, written out
+            prompt_chars = 0
+            for m in request.messages:
+                prompt_chars += len(m.content)
+            usage = Usage((prompt_chars + 3) // 4 + 3 * len(request.messages),
+                          (len(reply) + 3) // 4, 0, True)  # type: ignore[arg-type]
+            return ModelResponse(reply, [], usage, model, "stop", True)  # type: ignore[arg-type]
+        return _to_response(reply, request, model)
 
     def priced_as(self, model: str) -> str | None:
         """The real model whose price a sim model borrows, if any."""

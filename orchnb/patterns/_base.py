@@ -242,8 +242,9 @@ class Pipeline(Tracked):
     async def arun(self, input: Any, *, budget: Budget | None = None, cache: bool | None = None,
                    timeout: float | None = None, hooks: Sequence[Any] = ()) -> Run:
         """Run to the end on the caller's event loop: ``run = await pipe.arun(x)``."""
-        return await self._new_run(input, {"budget": budget, "cache": cache, "timeout": timeout},
-                                   hooks).arun()
+        run = self._new_run(input, {"budget": budget, "cache": cache, "timeout": timeout}, hooks)
+        await run._execute()  # Run.arun, without its coroutine
+        return run._result()
 
     def start(self, input: Any, *, breakpoints: Sequence[str] = (), approve_tools: bool = False,
               stepping: bool = True, budget: Budget | None = None, cache: bool | None = None,

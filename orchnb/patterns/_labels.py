@@ -63,8 +63,25 @@ def parse_label(text: str, labels: Sequence[str],
     >>> parse_label("no idea", ["billing", "technical"]) is None
     True
     """
-    text = _edges(text)
     table = _table(labels, aliases)
+    if len(text) <= _SHORT:  # a router's answers repeat (its labels): each parsed once
+        key = (text, id(table))
+        hit = _PARSED.get(key)
+        if hit is not None and hit[0] is table:  # (the table itself: its id is not reused)
+            return hit[1]
+        found = _parse(text, table)
+        if len(_PARSED) >= 256:
+            _PARSED.clear()
+        _PARSED[key] = (table, found)
+        return found
+    return _parse(_edges(text), table)
+
+
+_SHORT = 64
+_PARSED: dict[tuple[str, int], tuple[dict[str, str], str | None]] = {}
+
+
+def _parse(text: str, table: dict[str, str]) -> str | None:
     # The common answer, a bare label: no JSON and no "label:" field to look at first, so the
     # whole text is the first window (the same answer as the full search, without it).
     if ":" not in text and "=" not in text and not text.lstrip().startswith(("{", '"', "`")):

@@ -65,15 +65,20 @@ class Router(Pipeline):
     async def classify(self, ctx: RunContext, input: Any, vars: Vars | None = None
                        ) -> Classification:
         """Only the classification, inside a run (evals use this): one "step" span."""
-        text = as_text(input)
+        text = input if input.__class__ is str else as_text(input)
         labels = list(self.routes)
-        with ctx.span("step", self.classifier.name, input=text) as span:
+        # The classification's span opened and closed here (no scope object: every request).
+        span, token, t0 = ctx.enter_span("step", self.classifier.name, text)
+        try:
             scope = {**(vars or {}), "routes": labels, "labels": labels}
             prediction = await self.classifier.predict(ctx, text, labels, scope)
             choice = self._decide(prediction)
-            _mark(span, choice, prediction.meta)
-            span.set_output(choice.route)
-            return choice
+            _mark(SpanHandle(span), choice, prediction.meta)
+        except BaseException as e:
+            ctx.exit_span(span, token, t0, exc=e)
+            raise
+        ctx.exit_span(span, token, t0, choice.route)
+        return choice
 
     def _decide(self, p: Prediction) -> Classification:
         if p.label is not None and p.label in self.routes:
@@ -220,5 +225,9 @@ class Router(Pipeline):
 def _mark(span: SpanHandle, choice: Classification,
           meta: Mapping[str, Any] | None = None) -> None:
     span.set_route(choice.route, raw_label=choice.raw_label, confidence=choice.confidence)
-    flags = {"defaulted": choice.defaulted, **({"reason": choice.reason} if choice.reason else {})}
-    span.note(**flags, **(meta or {}))
+    flags: dict[str, Any] = {"defaulted": choice.defaulted}
+    if choice.reason:
+        flags["reason"] = choice.reason
+    if meta:
+        flags.update(meta)
+    span.note(**flags)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Protocol
 from ..engine import (
     MAX_TOKENS_KNOB,
     RunContext,
+    SpanHandle,
     as_text,
     check_number,
     reset_levers,
@@ -118,9 +119,9 @@ class Step(Tracked):
     def messages(self, input: Any, vars: Vars) -> list[Message]:
         text = as_text(input) if not isinstance(input, str) else input
         values = {**vars, "input": text}
-        msgs = [Message("user", self.prompt.render(**values))]
+        msgs = [Message("user", self.prompt.render_vars(values))]
         if self.system is not None:
-            msgs.insert(0, Message("system", self.system.render(**values)))
+            msgs.insert(0, Message("system", self.system.render_vars(values)))
         return msgs
 
     async def invoke(self, ctx: RunContext, input: Any, vars: Vars) -> Any:
@@ -128,28 +129,32 @@ class Step(Tracked):
         # without any, changes no context: set_levers gives None).
         levers = set_levers(self.cache_prompt, self.service_tier)
         model = self.model
+        # The step span opened and closed here (no scope object: every LLM step is this).
+        span, token, t0 = ctx.enter_span("step", self.name, input, model.name,
+                                         model.provider_name)
         try:
-            with ctx.span("step", self.name, model=model.name, provider=model.provider_name,
-                          input=input) as span:
-                if self.memory is not None:
-                    vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
-                                                           step=self.name)}
-                messages = self.messages(input, vars)
-                if self.output is not None:
-                    span.note(output_schema=self.output.name)
-                    out, _ = await call_structured(
-                        ctx, model, messages, self.output, step=self.name,
-                        temperature=self.temperature, max_tokens=self.max_tokens,
-                        stream=self.stream)
-                    span.set_output(out)
-                    return out
+            if self.memory is not None:
+                vars = {**vars, "memory": await recall(ctx, self.memory, as_text(input),
+                                                       step=self.name)}
+            messages = self.messages(input, vars)
+            if self.output is not None:
+                SpanHandle(span).note(output_schema=self.output.name)
+                out, _ = await call_structured(
+                    ctx, model, messages, self.output, step=self.name,
+                    temperature=self.temperature, max_tokens=self.max_tokens,
+                    stream=self.stream)
+            else:
                 response = await ctx.call(model, messages, step=self.name,
                                           temperature=self.temperature,
                                           max_tokens=self.max_tokens, stream=self.stream,
                                           fallback=self.fallback)
                 out = self.parse(response.text) if self.parse else response.text
-                span.set_output(out)
-                return out
+        except BaseException as e:
+            ctx.exit_span(span, token, t0, exc=e)
+            raise
+        else:
+            ctx.exit_span(span, token, t0, out)
+            return out
         finally:
             if levers is not None:
                 reset_levers(levers)

@@ -201,6 +201,11 @@ gi_frame, f_globals, ...)
         return _rebuild, (self.source, self._where, allowed, self._owner, self._max_chars)
 
     def render(self, **variables: Any) -> str:
+        return self.render_vars(variables)
+
+    def render_vars(self, variables: dict[str, Any]) -> str:
+        """``render(**variables)``, the variables given as one dict (not copied: a step's
+        prompt renders on every call)."""
         if self._template is None:
             return self.source
         limit = self._max_chars or Prompt.max_chars
@@ -269,6 +274,10 @@ def _simple_parts(ast: nodes.Template) -> list[tuple[str, str | None]] | None:
 
 
 def _render_parts(parts: list[tuple[str, str | None]], variables: dict[str, Any]) -> str:
+    if len(parts) == 1 and parts[0][1] == "":  # "{{ input }}" alone: its text as it is
+        value = variables[parts[0][0]]
+        if value.__class__ is str:
+            return value
     out = []
     for name, attr in parts:
         if attr is None:

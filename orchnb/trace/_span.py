@@ -125,9 +125,30 @@ def _row_reader() -> Any:
 
 
 _row = _row_reader()
-# json.dumps(meta, default=str, ensure_ascii=False) builds an encoder per call; this one is
-# built once (the same text).
-_meta_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
+def _meta_encoder() -> Any:
+    """``json.dumps(meta, default=str, ensure_ascii=False)``, the same text: the stdlib builds
+    its C encoder (and two frames) on every call; this one is built once."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the stdlib's own path
+        return json.JSONEncoder(default=str, ensure_ascii=False).encode
+    # No markers (shared by every thread, they could see another's object as a cycle): a
+    # cycle recurses to a RecursionError, and the stdlib's path then says what it is.
+    encode = make(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False,
+                  True)
+    join = "".join
+
+    def meta_json(meta: Any) -> str:
+        try:
+            return join(encode(meta, 0))
+        except RecursionError:
+            return json.dumps(meta, default=str, ensure_ascii=False)
+
+    return meta_json
+
+
+_meta_json = _meta_encoder()
 _META = COLUMNS.index("meta")
 
 MAX_TEXT = 20_000

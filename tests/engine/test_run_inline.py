@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import orchnb
 from orchnb.engine._loop import thread_loop
@@ -13,6 +14,18 @@ def _chain(*steps):
 
 
 def test_a_run_that_never_waits_runs_as_a_real_task_and_leaves_none_behind():
+    # Async generators of earlier tests finalized now (their aclose is a task on the loop
+    # they ran on) and such tasks ended: not counted as this run's.
+    gc.collect()
+    loop = thread_loop()
+    leftovers = asyncio.all_tasks(loop)
+    for task in leftovers:
+        task.cancel()
+
+    async def settle():
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+    loop.run_until_complete(settle())
     seen = {}
 
     def look(x):
@@ -59,3 +72,20 @@ def test_an_error_inline_is_the_run_error():
         assert e.run.status == "error"  # type: ignore[attr-defined]
     else:
         raise AssertionError("the run should have raised")
+
+
+def test_the_run_is_one_task_before_and_after_it_first_waits():
+    seen = []
+
+    async def wait(x):
+        seen.append(asyncio.current_task())
+        await asyncio.sleep(0.001)
+        seen.append(asyncio.current_task())
+        return x
+
+    pipe = _chain(orchnb.Step("a", "sim:echo", "{{ input }}"), orchnb.FunctionStep("w", wait))
+    assert pipe("one").output == "one" and pipe("two").output == "two"
+    first, after, second, _ = seen
+    assert first is after and isinstance(first, asyncio.Task) and first.done()
+    assert second is not first  # a run that waited took its task: the next gets its own
+    assert not asyncio.all_tasks(thread_loop())
