@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import sys
 import threading
 from asyncio import events, tasks
 from collections.abc import Callable, Coroutine, Generator
@@ -19,6 +20,13 @@ from ..tools import background_loop
 
 T = TypeVar("T")
 _local = threading.local()
+INLINE = sys.version_info[:2] == (3, 11) and all(
+    hasattr(tasks, name) for name in ("_register_task", "_unregister_task", "_enter_task",
+                                      "_leave_task")) and hasattr(events, "_set_running_loop")
+"""Whether sync runs are stepped inline as a standby task (``run_on_thread_loop``). That leans
+on asyncio internals as CPython 3.11 has them, the version it is tested on; elsewhere a sync
+run is a plain task of the thread's loop (one event-loop round trip a run, nothing else
+changes)."""
 _EVENT_LOCK = threading.Lock()
 
 
@@ -180,6 +188,11 @@ def run_on_thread_loop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEve
     cache hits, Python steps) so pays no event-loop round trip and makes no task; one that
     does goes on as that task on ``loop`` (what Python 3.12's eager tasks do).
     """
+    if not INLINE:
+        task = loop.create_task(coro)
+        on_task(task)
+        loop.run_until_complete(task)
+        return
     standby = getattr(_local, "standby", None)
     if standby is None or standby.task.get_loop() is not loop:
         standby = _local.standby = _Standby(loop)

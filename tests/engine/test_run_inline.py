@@ -89,3 +89,24 @@ def test_the_run_is_one_task_before_and_after_it_first_waits():
     assert first is after and isinstance(first, asyncio.Task) and first.done()
     assert second is not first  # a run that waited took its task: the next gets its own
     assert not asyncio.all_tasks(thread_loop())
+
+
+def test_where_inline_stepping_is_off_a_sync_run_is_a_plain_task(monkeypatch):
+    # Other Python versions than the one the standby task leans on take this path.
+    from orchnb.engine import _loop
+
+    monkeypatch.setattr(_loop, "INLINE", False)
+    seen = {}
+
+    def look(x):
+        seen["task"] = asyncio.current_task() is not None
+        return x.upper()
+
+    async def slow(x):
+        await asyncio.sleep(0.001)
+        return x + "!"
+
+    run = _chain(orchnb.Step("a", "sim:echo", "say {{ input }}"),
+                 orchnb.FunctionStep("up", look), orchnb.FunctionStep("wait", slow))("hi")
+    assert run.output == "SAY HI!" and run.status == "ok" and seen["task"]
+    assert [s for s in run.trace.df["kind"]].count("step") == 3
