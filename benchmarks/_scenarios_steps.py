@@ -342,10 +342,10 @@ def _versus_langgraph(sc: Scenario, targets: bool) -> None:
     for r in sc.results:
         if r.value is not None and r is not theirs:
             r.extra["vs_langgraph"] = round(r.value / theirs.value, 4)
-    for name in ("orchnb (traced, persisted)", "orchnb (traced, not persisted)"):
-        ours = sc.get(name)
-        if targets and ours is not None and ours.value:
-            sc.target(f"{name} per-step overhead / LangGraph's", ours.value / theirs.value,
+    for r in sc.results:  # the chain's contenders and the router's ("orchnb Router (...)")
+        if targets and r.contender.startswith("orchnb") and r.value:
+            unit = "per-step" if sc.name.startswith("chain") else "per-request"
+            sc.target(f"{r.contender} {unit} overhead / LangGraph's", r.value / theirs.value,
                       0.10, "×")
 
 
@@ -401,7 +401,7 @@ def router(quick: bool) -> list[Scenario]:
                 sc.add(Result.of(name, [x * 1e6 for x in s], "µs/request", **extra))
             sc.notes.append("the classifier and the route each make one fake-model call; "
                             + _PERSIST_NOTE)
-            _versus_langgraph(sc, targets=False)
+            _versus_langgraph(sc, targets=True)
             out.append(sc.finish())
         return out
     finally:
