@@ -66,3 +66,20 @@ def cpt_of(share: Any, gain: Any, p: float) -> Any:
         x0, x1 = share2[i, j - 1], share2[i, j]
         out[i] = x0 + (p - a) / (b - a) * (x1 - x0)
     return out if np.ndim(share) == 2 else float(out[0])
+
+
+def interval(values: Any) -> tuple[float, float] | None:
+    """The 95% percentile interval of bootstrap draws (non-finite draws left out; None if
+    none is finite).
+
+    >>> interval(range(101))
+    (2.5, 97.5)
+    """
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None
+    lo, hi = np.quantile(v, [0.025, 0.975])
+    return float(lo), float(hi)

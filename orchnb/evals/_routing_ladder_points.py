@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ._routing_curve import interval
+
 
 def resample_weights(n: int, draws: int, seed: int) -> Any:
     """Row weights of ``draws`` bootstrap resamplings (rows × draws, each column sums to 1)."""
@@ -27,13 +29,13 @@ def point_cis(s: Any, c: Any | None, pick: Any, w: Any) -> dict[str, tuple[float
     low, high = s[:, 0] @ w, s[:, -1] @ w
     with np.errstate(divide="ignore", invalid="ignore"):
         pgr = np.where(high > low, (quality - low) / (high - low), np.nan)
-    out = {"quality": _ci(quality), "pgr": _ci(pgr), "cost_per_1k": None, "saving": None}
+    out = {"quality": interval(quality), "pgr": interval(pgr), "cost_per_1k": None, "saving": None}
     if c is not None:
         cost = c[rows, pick] @ w
         full = c[:, -1] @ w
-        out["cost_per_1k"] = _ci(cost * 1000)
+        out["cost_per_1k"] = interval(cost * 1000)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out["saving"] = _ci(np.where(full > 0, 1 - cost / full, np.nan))
+            out["saving"] = interval(np.where(full > 0, 1 - cost / full, np.nan))
     return out
 
 
@@ -68,13 +70,3 @@ def ladder_mistakes(texts: Sequence[str], names: Sequence[str], s: Any, c: Any |
     return pd.concat([worse.head(n).assign(mistake="sent too cheap, lost quality"),
                       dearer.head(n).assign(mistake="sent too dear, a cheaper model was as good")])
 
-
-def _ci(values: Any) -> tuple[float, float] | None:
-    import numpy as np
-
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return None
-    lo, hi = np.quantile(v, [0.025, 0.975])
-    return float(lo), float(hi)

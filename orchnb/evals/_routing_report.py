@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from ..engine import MATHJAX_OFF
-from ._routing_curve import apgr_of, cpt_of, curve_points
+from ._routing_curve import apgr_of, cpt_of, curve_points, interval
 
 LEVELS = (0.2, 0.5, 0.8)
 
@@ -74,7 +74,7 @@ class RoutingReport:
     @property
     def apgr_ci(self) -> tuple[float, float] | None:
         """95% bootstrap interval of APGR (None with ``bootstrap=0``)."""
-        return None if self._boot is None else _ci(apgr_of(*self._boot))
+        return None if self._boot is None else interval(apgr_of(*self._boot))
 
     def cpt(self, p: float) -> float:
         """The smallest share of strong calls that recovers ``p`` of the weak-to-strong gap."""
@@ -82,7 +82,7 @@ class RoutingReport:
 
     def cpt_ci(self, p: float) -> tuple[float, float] | None:
         """95% bootstrap interval of ``cpt(p)``."""
-        return None if self._boot is None else _ci(cpt_of(*self._boot, p))
+        return None if self._boot is None else interval(cpt_of(*self._boot, p))
 
     @property
     def strong_share(self) -> float | None:
@@ -109,7 +109,7 @@ class RoutingReport:
         c = self._boot_counts
         on = self.table["routed_strong"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _ci((c[:, on] * self._gain[on]).sum(axis=1) / (c * self._gain).sum(axis=1))
+            return interval((c[:, on] * self._gain[on]).sum(axis=1) / (c * self._gain).sum(axis=1))
 
     def cost_per_1k(self, share: float) -> float | None:
         """Dollars per 1,000 queries with ``share`` of them on the strong model (the cheapest
@@ -268,13 +268,3 @@ def _short(name: str) -> str:
     """``together:mistralai/Mixtral-8x7B`` → ``Mixtral-8x7B`` (for sentences)."""
     return name.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or name
 
-
-def _ci(values: Any) -> tuple[float, float] | None:
-    import numpy as np
-
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return None
-    lo, hi = np.quantile(v, [0.025, 0.975])
-    return float(lo), float(hi)

@@ -8,7 +8,7 @@ from ..engine import check_number
 from ..exceptions import SpecError
 from ..models import Model
 from ._quality_ladder import LadderScorer
-from ._quality_scorer import check_graded
+from ._quality_scorer import check_graded, target_knob
 from ._step import Step
 
 DEFAULT_QUALITY = 0.8
@@ -96,23 +96,8 @@ def _costs(name: str, costs: Any, m: int) -> list[float] | None:
 
 
 def _target(target: tuple[Any, ...], costs: list[float] | None) -> tuple[str, float]:
-    share, quality, budget, threshold = target
-    given = {k: v for k, v in (("strong_share", share), ("quality", quality),
-                               ("budget_per_1k", budget), ("threshold", threshold))
-             if v is not None}
-    if len(given) > 1:
-        raise SpecError(f"give one of strong_share, quality, budget_per_1k, threshold; not "
-                        f"{' and '.join(given)}", key=next(iter(given)))
-    knob, value = next(iter(given.items()), ("quality", DEFAULT_QUALITY))
-    if knob in ("quality", "strong_share"):
-        check_number(value, f"QualityRouter({knob}=...)", maximum=1.0, optional=False,
-                     hint="a share from 0 to 1")
-    elif knob == "budget_per_1k":
-        check_number(value, "QualityRouter(budget_per_1k=...)", optional=False,
-                     hint="dollars per 1,000 queries")
-        if costs is None:
-            raise SpecError("budget_per_1k= needs costs=[dollars per query, cheapest first]",
-                            key="costs")
-    else:
-        check_number(value, "QualityRouter(threshold=...)", minimum=-1e9, optional=False)
-    return knob, float(value)
+    knob, value = target_knob(*target, default=("quality", DEFAULT_QUALITY))
+    if knob == "budget_per_1k" and costs is None:
+        raise SpecError("budget_per_1k= needs costs=[dollars per query, cheapest first]",
+                        key="costs")
+    return knob, value

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from ..engine import RunContext, check_number
 from ..exceptions import SpecError
 from ..models import Model
-from ._quality_scorer import QualityScorer, check_graded
+from ._quality_scorer import QualityScorer, check_graded, target_knob
 from ._router import Router
 from ._step import Step, Vars
 
@@ -257,22 +257,9 @@ def _graded(examples: Any, text: str, weak: str, strong: str, groups: str | None
 def _target(share: float | None, quality: float | None, budget: float | None,
             threshold: float | None, weak_cost: float | None, strong_cost: float | None
             ) -> tuple[str, float]:
-    given = {k: v for k, v in (("strong_share", share), ("quality", quality),
-                               ("budget_per_1k", budget), ("threshold", threshold))
-             if v is not None}
-    if len(given) > 1:
-        raise SpecError(f"give one of strong_share, quality, budget_per_1k, threshold; not "
-                        f"{' and '.join(given)}", key=next(iter(given)))
-    knob, value = next(iter(given.items()), ("strong_share", 0.5))
-    if knob in ("strong_share", "quality"):
-        check_number(value, f"QualityRouter({knob}=...)", maximum=1.0, optional=False,
-                     hint="a share from 0 to 1")
-    elif knob == "budget_per_1k":
-        check_number(value, "QualityRouter(budget_per_1k=...)", optional=False,
-                     hint="dollars per 1,000 queries")
+    knob, value = target_knob(share, quality, budget, threshold, default=("strong_share", 0.5))
+    if knob == "budget_per_1k":
         for k, v in (("weak_cost", weak_cost), ("strong_cost", strong_cost)):
             check_number(v, f"QualityRouter({k}=...)", optional=False,
                          hint="dollars per query, needed with budget_per_1k")
-    else:
-        check_number(value, "QualityRouter(threshold=...)", minimum=-1e9, optional=False)
-    return knob, float(value)
+    return knob, value

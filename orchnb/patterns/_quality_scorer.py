@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from ..engine import RunContext
+from ..engine import RunContext, check_number
 from ..exceptions import SpecError
 from ..models import Embedder, resolve_embedder
 from ._classify import Prediction, embed_traced
@@ -56,6 +56,33 @@ def check_graded(df: Any, columns: Sequence[str], *, what: str, key: str) -> Non
     if missing:
         raise SpecError(f"{what} column(s) {missing}; it has {list(df.columns)[:12]}. Name "
                         f"them with text=, weak_score=, strong_score=", key=key)
+
+
+def target_knob(share: float | None, quality: float | None, budget: float | None,
+                threshold: float | None, *, default: tuple[str, float]) -> tuple[str, float]:
+    """Which of a quality router's four ways to set its threshold was given (at most one;
+    ``default`` when none), with its value checked. Whether ``budget_per_1k`` has the prices
+    it needs is the caller's check: a pair and a ladder are priced differently.
+
+    >>> target_knob(None, 0.8, None, None, default=("strong_share", 0.5))
+    ('quality', 0.8)
+    """
+    given = {k: v for k, v in (("strong_share", share), ("quality", quality),
+                               ("budget_per_1k", budget), ("threshold", threshold))
+             if v is not None}
+    if len(given) > 1:
+        raise SpecError(f"give one of strong_share, quality, budget_per_1k, threshold; not "
+                        f"{' and '.join(given)}", key=next(iter(given)))
+    knob, value = next(iter(given.items()), default)
+    if knob in ("strong_share", "quality"):
+        check_number(value, f"QualityRouter({knob}=...)", maximum=1.0, optional=False,
+                     hint="a share from 0 to 1")
+    elif knob == "budget_per_1k":
+        check_number(value, "QualityRouter(budget_per_1k=...)", optional=False,
+                     hint="dollars per 1,000 queries")
+    else:
+        check_number(value, "QualityRouter(threshold=...)", minimum=-1e9, optional=False)
+    return knob, float(value)
 
 
 def embed_now(embedder: Embedder, texts: Sequence[str]) -> Any:

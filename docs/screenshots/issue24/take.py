@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2] / "tests" / "browser"))
+sys.path.insert(0, str(HERE.parent))  # _lab.py, which puts tests/browser on the path
 
 SETUP = "%load_ext orchnb\nimport os, orchnb"
 MAX_HEIGHT = {"item02": 800}  # px of one shot (else 1100); taller outputs are clipped
@@ -61,17 +61,6 @@ ITEMS: dict[str, list[str]] = {
 SHOT = {"item01": [1], "item02": [1], "item06": [2], "item07": [1], "item08": [1],
         "item10": [1, 2]}
 """Which cells (0-based) go into each item's screenshot."""
-
-
-class _Temp:
-    def __init__(self, base: Path):
-        self.base, self.n = base, 0
-
-    def mktemp(self, name: str) -> Path:
-        self.n += 1
-        path = self.base / f"{name}{self.n}"
-        path.mkdir(parents=True)
-        return path
 
 
 def _cells(item: str, variant: str) -> list[str]:
@@ -130,30 +119,14 @@ def _run_item(lab, context, item: str, variant: str) -> None:
 
 
 def main() -> None:
-    import tempfile
-
-    from conftest import CHROME_ARGS, CHROMIUM, _serve
-    from playwright.sync_api import sync_playwright
+    from _lab import lab_browser
 
     checkout, variant = Path(sys.argv[1]).resolve(), sys.argv[2]
     os.environ["PYTHONPATH"] = str(checkout)
     only = sys.argv[3:] or list(ITEMS)
-    with tempfile.TemporaryDirectory() as tmp:
-        servers = _serve(_Temp(Path(tmp)), "lab", [
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"])
-        lab = next(servers)
-        try:
-            with sync_playwright() as pw:
-                context = pw.chromium.launch_persistent_context(
-                    str(Path(tmp) / "profile"), executable_path=CHROMIUM, headless=True,
-                    args=CHROME_ARGS, viewport={"width": 1100, "height": 1400})
-                context.set_default_timeout(60_000)
-                for item in only:
-                    _run_item(lab, context, item, variant)
-                context.close()
-        finally:
-            next(servers, None)
+    with lab_browser() as (lab, context):
+        for item in only:
+            _run_item(lab, context, item, variant)
 
 
 if __name__ == "__main__":

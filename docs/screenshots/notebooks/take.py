@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2] / "tests" / "browser"))
+sys.path.insert(0, str(HERE.parent))  # _lab.py, which puts tests/browser on the path
 
 SHOTS = {
     "cost_levers": [6, 7, 16, 18],
@@ -26,17 +25,6 @@ SHOTS = {
     "routing": [7, 8, 11, 19],
 }
 LIVE = {"cost_levers", "labels"}
-
-
-class _Temp:
-    def __init__(self, base: Path):
-        self.base, self.n = base, 0
-
-    def mktemp(self, name: str) -> Path:
-        self.n += 1
-        path = self.base / f"{name}{self.n}"
-        path.mkdir(parents=True)
-        return path
 
 
 def _shoot(page, name: str, index: int, out: Path) -> None:
@@ -71,40 +59,26 @@ def _run_all(page) -> None:
 
 
 def main() -> None:
-    from conftest import CHROME_ARGS, CHROMIUM, _serve
-    from playwright.sync_api import sync_playwright
+    from _lab import lab_browser
 
     src, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
     only = sys.argv[3:] or list(SHOTS)
-    with tempfile.TemporaryDirectory() as tmp:
-        servers = _serve(_Temp(Path(tmp)), "lab", [
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"])
-        lab = next(servers)
-        try:
-            with sync_playwright() as pw:
-                context = pw.chromium.launch_persistent_context(
-                    str(Path(tmp) / "profile"), executable_path=CHROMIUM, headless=True,
-                    args=CHROME_ARGS, viewport={"width": 1100, "height": 1400})
-                context.set_default_timeout(60_000)
-                for name in only:
-                    origin = (HERE.parents[2] / "notebooks") if name in LIVE else src
-                    shutil.copy(origin / f"{name}.ipynb", lab["root"] / f"{name}.ipynb")
-                    page = context.new_page()
-                    page.goto(f"{lab['url']}/lab/workspaces/{name}/tree/{name}.ipynb"
-                              f"?token={lab['token']}")
-                    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-                    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-                    if name in LIVE:
-                        _run_all(page)
-                    time.sleep(6)  # outputs, widgets and Plotly draw after the page loads
-                    for i in SHOTS[name]:
-                        _shoot(page, name, i, out)
-                    page.close()
-                context.close()
-        finally:
-            next(servers, None)
+    with lab_browser() as (lab, context):
+        for name in only:
+            origin = (HERE.parents[2] / "notebooks") if name in LIVE else src
+            shutil.copy(origin / f"{name}.ipynb", lab["root"] / f"{name}.ipynb")
+            page = context.new_page()
+            page.goto(f"{lab['url']}/lab/workspaces/{name}/tree/{name}.ipynb"
+                      f"?token={lab['token']}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+            if name in LIVE:
+                _run_all(page)
+            time.sleep(6)  # outputs, widgets and Plotly draw after the page loads
+            for i in SHOTS[name]:
+                _shoot(page, name, i, out)
+            page.close()
 
 
 if __name__ == "__main__":
