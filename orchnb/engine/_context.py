@@ -159,10 +159,13 @@ class RunContext(GuardedPath):
         return SpanScope(self, span)
 
     def enter_span(self, kind: str, step: str, input: Any = None, model: str | None = None,
-                   provider: str | None = None) -> tuple[Span, Any, float]:
-        """``span()`` without its scope object, for the hottest leaves (a ``Step``): opens a
-        child span of the current scope and returns ``(span, token, t0)``, which the caller
-        hands to :meth:`exit_span` once, on every way out.
+                   provider: str | None = None, fill: Callable[[Span], None] | None = None
+                   ) -> tuple[Span, Any, float]:
+        """``span()`` without its scope object, for the hottest leaves (a ``Step``, every
+        call): opens a child span of the current scope and returns ``(span, token, t0)``, which
+        the caller hands to :meth:`exit_span` (or ``_end``) once, on every way out. ``fill``
+        writes the columns known before the span opens (a call's op); if it raises, nothing
+        was opened.
 
         >>> span, token, t0 = ctx.enter_span("step", "s", input=x)   # doctest: +SKIP
         >>> ctx.exit_span(span, token, t0, output)                    # doctest: +SKIP
@@ -175,6 +178,8 @@ class RunContext(GuardedPath):
         if input is not None:
             span.input = input if input.__class__ is str else as_text(input)
         span.model, span.provider = model, provider
+        if fill is not None:
+            fill(span)
         token = _SCOPE.set(span)
         t0 = _perf()
         span.start = self._epoch + t0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CallTimeoutError, ProviderError
@@ -21,7 +21,6 @@ from ._batch import BATCHING, BatchRounds
 from ._budget import Charge, Ledger
 from ._limiter import OVERLOAD, park
 from ._ops import Op
-from ._scope import _SCOPE
 
 if TYPE_CHECKING:
     from ._cache import ResponseCache
@@ -45,10 +44,10 @@ class GuardedPath:
     _cache: ResponseCache | None
 
     if TYPE_CHECKING:  # RunContext's, used here
-        run: Any
-        bus: Any
-        _epoch: float
-        _seq: Iterator[int]
+
+        def enter_span(self, kind: str, step: str, input: Any = None, model: str | None = None,
+                       provider: str | None = None, fill: Callable[[Span], None] | None = None
+                       ) -> tuple[Span, Any, float]: ...
 
         def _end(self, span: Span, token: Any = None, t0: float | None = None,
                  exc: BaseException | None = None) -> None: ...
@@ -81,23 +80,13 @@ class GuardedPath:
         # A batched call is budgeted with its whole round, before that is submitted.
         held = (await ledger.reserve(op.step, op.need(self.largest_output))
                 if ledger.capped and rounds is None else None)
-        # The call span, opened and closed right here (no scope object, no extra frame:
-        # this is every call's path). Its columns known before the call come from the op.
-        scope = _SCOPE.get()
-        run = self.run
-        span = Span(run.id, f"{run.id}.{next(self._seq)}", scope.span_id, run.pipeline,
-                    scope.pattern, op.step, op.kind)
-        span.iteration, span.item = scope.iteration, scope.item
+        # The call span, opened and closed right here (no scope object); its columns known
+        # before the call come from the op.
         try:
-            op.open(span)
+            span, token, t0 = self.enter_span(op.kind, op.step, fill=op.open)
         except BaseException:
             self._release(held)
             raise
-        token = _SCOPE.set(span)
-        t0 = _perf()
-        span.start = self._epoch + t0
-        for f in self.bus.span_start:
-            f(span=span, run=run)
         try:
             hit, key = (self._recorded(op, span, held) if self.options.replay is not None
                         or self._cache is not None else (None, None))
